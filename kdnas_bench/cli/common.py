@@ -1,0 +1,56 @@
+"""Shared CLI pieces: consoles, option parsers, JSON output."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import click
+from rich.console import Console
+
+from ..errors import KdnasError, SpaceError
+from ..space import Arch
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def parse_int_list(text: str | None, name: str) -> list[int] | None:
+    if text is None or text == "":
+        return None
+    try:
+        values = [int(v) for v in str(text).replace(" ", "").split(",") if v]
+    except ValueError:
+        raise KdnasError(f"{name} must be a comma-separated list of integers, got {text!r}") from None
+    if not values or any(v <= 0 for v in values):
+        raise KdnasError(f"{name} values must be positive integers, got {text!r}")
+    return values
+
+
+def parse_arch(text: str) -> Arch:
+    try:
+        return Arch.parse(text)
+    except SpaceError as exc:
+        raise KdnasError(f"invalid --arch: {exc}") from None
+
+
+def positive(name: str, value: int | float | None) -> None:
+    if value is not None and value <= 0:
+        raise KdnasError(f"{name} must be positive, got {value}")
+
+
+def _clean(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
+        return _clean(obj.item())
+    return obj
+
+
+def print_json(obj: Any) -> None:
+    click.echo(json.dumps(_clean(obj), indent=2, default=str))

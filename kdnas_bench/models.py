@@ -1,0 +1,120 @@
+"""Arch -> transformers BERT model, and analytic parameter counts and FLOPs.
+
+The analytic figures are what the latency predictors use as features; ``tests/test_models.py`` checks
+them against the real model (parameter count) and torch's FLOP counter (matmul + attention FLOPs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .space import Arch, Shape
+
+VOCAB_SIZE = 30522
+MAX_POSITION = 512
+TYPE_VOCAB = 2
+
+
+def bert_config(
+    arch: Arch,
+    *,
+    num_labels: int = 2,
+    vocab_size: int = VOCAB_SIZE,
+    max_position: int = MAX_POSITION,
+    attn_implementation: str | None = None,
+    **extra: Any,
+) -> Any:
+    from transformers import BertConfig
+
+    cfg = BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=arch.hidden,
+        num_hidden_layers=arch.layers,
+        num_attention_heads=arch.heads,
+        intermediate_size=arch.ffn,
+        max_position_embeddings=max_position,
+        type_vocab_size=TYPE_VOCAB,
+        num_labels=num_labels,
+        **extra,
+    )
+    if attn_implementation is not None:
+        cfg._attn_implementation = attn_implementation
+    return cfg
+
+
+def build_model(
+    arch: Arch,
+    *,
+    num_labels: int = 2,
+    vocab_size: int = VOCAB_SIZE,
+    max_position: int = MAX_POSITION,
+    seed: int = 0,
+    attn_implementation: str | None = None,
+) -> Any:
+    """A randomly initialised ``BertForSequenceClassification`` (encoder + pooler + classifier), in eval mode."""
+    import torch
+    from transformers import BertForSequenceClassification
+
+    torch.manual_seed(seed)
+    cfg = bert_config(
+        arch,
+        num_labels=num_labels,
+        vocab_size=vocab_size,
+        max_position=max_position,
+        attn_implementation=attn_implementation,
+    )
+    model = BertForSequenceClassification(cfg)
+    return model.eval()
+
+
+def count_params(arch: Arch, *, num_labels: int = 2, vocab_size: int = VOCAB_SIZE, max_position: int = MAX_POSITION) -> int:
+    """Parameters of ``BertForSequenceClassification`` for this arch."""
+    h, f = arch.hidden, arch.ffn
+    embeddings = (vocab_size + max_position + TYPE_VOCAB) * h + 2 * h  # + LayerNorm
+    layer = 4 * (h * h + h) + (h * f + f) + (f * h + h) + 2 * (2 * h)  # QKV+O, FFN, two LayerNorms
+    pooler = h * h + h
+    classifier = h * num_labels + num_labels
+    return embeddings + arch.layers * layer + pooler + classifier
+
+
+@dataclass(frozen=True)
+class Flops:
+    """Forward FLOPs (2 per multiply-add) of one batch, split by kind."""
+
+    linear: int  # Q, K, V, O projections and the FFN: grows with tokens * hidden * (hidden, ffn)
+    attention: int  # QK^T and attention @ V: grows with batch * seq^2 * hidden
+    head: int  # pooler + classifier
+
+    @property
+    def total(self) -> int:
+        return self.linear + self.attention + self.head
+
+
+def flops(arch: Arch, shape: Shape, *, num_labels: int = 2) -> Flops:
+    b, s, h, f = shape.batch, shape.seq, arch.hidden, arch.ffn
+    tokens = b * s
+    linear = arch.layers * (2 * tokens * 4 * h * h + 2 * tokens * 2 * h * f)
+    attention = arch.layers * (2 * 2 * b * s * s * h)
+    head = 2 * b * (h * h + h * num_labels)
+    return Flops(linear=linear, attention=attention, head=head)
+
+
+def activation_bytes(arch: Arch, shape: Shape, *, dtype_bytes: int = 4) -> int:
+    """Bytes of the main activations written per forward (hidden states, FFN, attention scores)."""
+    b, s, h, f = shape.batch, shape.seq, arch.hidden, arch.ffn
+    per_layer = b * s * (6 * h + 2 * f) + 2 * b * arch.heads * s * s
+    return dtype_bytes * (arch.layers * per_layer + b * s * h)
+
+
+def make_inputs(shape: Shape, *, vocab_size: int = VOCAB_SIZE, seed: int = 0) -> dict[str, Any]:
+    """Fixed, seeded inputs (input_ids, attention_mask, token_type_ids) as CPU int64 tensors."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1000, vocab_size, (shape.batch, shape.seq), generator=gen, dtype=torch.long)
+    return {
+        "input_ids": ids,
+        "attention_mask": torch.ones_like(ids),
+        "token_type_ids": torch.zeros_like(ids),
+    }

@@ -1,0 +1,140 @@
+"""ONNX Runtime inference on CPU (``onnxruntime``) or with the CUDA provider (``onnxruntime-cuda``).
+
+Each arch is exported once (legacy TorchScript exporter, dynamic batch and sequence axes) into a
+cache folder and reused across shapes and runs."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ...errors import BackendError
+from ...models import build_model, make_inputs
+from ...space import Arch, Shape
+from ..timing import Clock, PerfCounterClock
+
+INPUT_NAMES = ["input_ids", "attention_mask", "token_type_ids"]
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "kdnas-bench" / "onnx"
+
+
+def export_onnx(model: Any, path: Path, *, seq: int = 16, opset: int = 17) -> Path:
+    """Export a sequence-classification model to ONNX atomically (temp file, then rename)."""
+    import torch
+
+    from ...space import Shape as _Shape
+
+    class _Wrapper(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            return self.inner(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).logits
+
+    wrapper = _Wrapper(model.cpu()).eval()
+    inputs = make_inputs(_Shape(2, seq), vocab_size=model.config.vocab_size)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".onnx.tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with torch.no_grad():
+            torch.onnx.export(
+                wrapper,
+                tuple(inputs[k] for k in INPUT_NAMES),
+                tmp,
+                input_names=INPUT_NAMES,
+                output_names=["logits"],
+                dynamic_axes={**{k: {0: "batch", 1: "seq"} for k in INPUT_NAMES}, "logits": {0: "batch"}},
+                opset_version=opset,
+                dynamo=False,
+            )
+        wrapper.eval()
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+@dataclass
+class _Handle:
+    session: Any
+    feeds: dict[str, Any]
+
+
+class OrtBackend:
+    def __init__(
+        self,
+        threads: int = 1,
+        device: str = "cpu",
+        cache_dir: Path | None = None,
+        vocab_size: int = 30522,
+        num_labels: int = 2,
+    ) -> None:
+        import onnxruntime as ort
+
+        if threads < 1:
+            raise BackendError(f"threads must be >= 1, got {threads}")
+        provider = "CUDAExecutionProvider" if device == "cuda" else "CPUExecutionProvider"
+        if provider not in ort.get_available_providers():
+            raise BackendError(f"onnxruntime has no {provider} here (install onnxruntime-gpu on a CUDA machine)")
+        self.name = "onnxruntime" if device == "cpu" else "onnxruntime-cuda"
+        self.device = device
+        self.threads = threads
+        self.provider = provider
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        self.vocab_size = vocab_size
+        self.num_labels = num_labels
+        self._ort = ort
+        self._arch: Arch | None = None
+        self._session: Any = None
+
+    def _model_path(self, arch: Arch) -> Path:
+        import torch
+
+        key = f"{arch}|v{self.vocab_size}|c{self.num_labels}|torch{torch.__version__}"
+        return self.cache_dir / f"bert-{arch.layers}-{arch.hidden}-{arch.heads}-{arch.ffn}-{hashlib.sha1(key.encode()).hexdigest()[:8]}.onnx"
+
+    def _session_for(self, arch: Arch) -> Any:
+        path = self._model_path(arch)
+        if not path.exists():
+            export_onnx(build_model(arch, vocab_size=self.vocab_size, num_labels=self.num_labels), path)
+        opts = self._ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = self._ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = self._ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3
+        return self._ort.InferenceSession(str(path), sess_options=opts, providers=[self.provider])
+
+    def load(self, arch: Arch, shape: Shape) -> _Handle:
+        if arch != self._arch:
+            self._session = None
+            self._session = self._session_for(arch)
+            self._arch = arch
+        feeds = {k: v.numpy() for k, v in make_inputs(shape, vocab_size=self.vocab_size).items()}
+        return _Handle(self._session, feeds)
+
+    def run(self, handle: _Handle) -> object:
+        # session.run is synchronous and returns host arrays, so wall time is the right clock on GPU too
+        return handle.session.run(None, handle.feeds)
+
+    def sync(self) -> None:
+        return None
+
+    def clock(self) -> Clock:
+        return PerfCounterClock()
+
+    def close(self) -> None:
+        self._session = None
+        self._arch = None

@@ -1,0 +1,305 @@
+"""The profile store: Parquet datasets, one per (device id, backend, threads), append-only.
+
+Layout::
+
+    profiles/<device_id>/<backend>-t<threads>/
+        dataset.json            schema version and keys of this dataset
+        data-*.parquet          compacted rows            (pandas: pd.read_parquet(folder))
+        part-*.parquet          rows appended since the last compaction
+        .lock                   held by the profiler writing here
+
+Crash safety: every file is written to a ``*.tmp`` name, fsynced and renamed, so a SIGKILL leaves at
+most an ignored temp file, never a torn Parquet file. Each row carries a ``row_id`` (device, backend,
+threads, arch, shape); readers drop repeated ids, which makes a crash in the middle of a compaction
+harmless. Nothing is ever rewritten in place: compaction writes a new file before deleting parts.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..errors import StoreError
+
+SCHEMA_VERSION = 1
+META_KEY = b"kdnas_bench_profile_schema"
+
+SCHEMA = pa.schema(
+    [
+        ("row_id", pa.string()),
+        ("device_id", pa.string()),
+        ("backend", pa.string()),
+        ("threads", pa.int16()),
+        ("layers", pa.int16()),
+        ("hidden", pa.int32()),
+        ("heads", pa.int16()),
+        ("ffn", pa.int32()),
+        ("batch", pa.int32()),
+        ("seq", pa.int32()),
+        ("status", pa.string()),  # "ok" or "failed"
+        ("error", pa.string()),
+        ("median_ms", pa.float64()),
+        ("mean_ms", pa.float64()),
+        ("p90_ms", pa.float64()),
+        ("p99_ms", pa.float64()),
+        ("min_ms", pa.float64()),
+        ("std_ms", pa.float64()),
+        ("cv", pa.float64()),
+        ("iqr_ratio", pa.float64()),
+        ("n", pa.int32()),
+        ("attempts", pa.int16()),
+        ("noisy", pa.bool_()),
+        ("times_ms", pa.list_(pa.float32())),
+        ("warmup", pa.int32()),
+        ("min_calls", pa.int32()),
+        ("min_seconds", pa.float32()),
+        ("load_before", pa.float32()),
+        ("load_after", pa.float32()),
+        ("timestamp", pa.timestamp("ms", tz="UTC")),
+        ("sampler", pa.string()),
+        ("seed", pa.int64()),
+        ("sample_index", pa.int64()),
+        ("env_id", pa.string()),
+        ("env", pa.string()),  # JSON of the full environment stamp
+    ]
+)
+
+
+def row_id(device_id: str, backend: str, threads: int, layers: int, hidden: int, heads: int, ffn: int, batch: int, seq: int) -> str:
+    key = f"{device_id}|{backend}|{threads}|{layers},{hidden},{heads},{ffn}|{batch}x{seq}"
+    return hashlib.sha1(key.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class DatasetKey:
+    device_id: str
+    backend: str
+    threads: int
+
+    @property
+    def relpath(self) -> Path:
+        return Path(self.device_id) / f"{self.backend}-t{self.threads}"
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(table: pa.Table, final: Path) -> None:
+    tmp = final.with_name(final.name + f".{os.getpid()}.tmp")
+    table = table.replace_schema_metadata({META_KEY: str(SCHEMA_VERSION).encode()})
+    with open(tmp, "wb") as fh:
+        pq.write_table(table, fh, compression="zstd")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, final)
+    _fsync_dir(final.parent)
+
+
+class Dataset:
+    """One (device, backend, threads) dataset of profile rows."""
+
+    def __init__(self, root: Path, key: DatasetKey) -> None:
+        self.root = Path(root)
+        self.key = key
+        self.path = self.root / key.relpath
+        self._lock_fh: Any = None
+
+    # -- metadata ---------------------------------------------------------------------------------
+    def _check_meta(self) -> None:
+        meta_path = self.path / "dataset.json"
+        if not meta_path.exists():
+            if self.path.exists() and any(self.path.glob("*.parquet")):
+                raise StoreError(f"{self.path} holds Parquet files but no dataset.json: not a kdnas-bench dataset")
+            return
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise StoreError(f"corrupt dataset metadata {meta_path}: {exc}") from None
+        if not isinstance(meta, dict) or meta.get("kind") != "kdnas-bench-profile":
+            raise StoreError(f"{meta_path} is not a kdnas-bench profile dataset")
+        if meta.get("schema_version") != SCHEMA_VERSION:
+            raise StoreError(
+                f"{meta_path} has schema version {meta.get('schema_version')}, this kdnas-bench reads {SCHEMA_VERSION}"
+            )
+        if (meta.get("device_id"), meta.get("backend"), meta.get("threads")) != (
+            self.key.device_id,
+            self.key.backend,
+            self.key.threads,
+        ):
+            raise StoreError(f"{meta_path} describes another dataset than its folder name says")
+
+    def _ensure_meta(self) -> None:
+        self._check_meta()
+        meta_path = self.path / "dataset.json"
+        if meta_path.exists():
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "kind": "kdnas-bench-profile",
+            "schema_version": SCHEMA_VERSION,
+            "device_id": self.key.device_id,
+            "backend": self.key.backend,
+            "threads": self.key.threads,
+        }
+        tmp = meta_path.with_name(f"dataset.json.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, meta_path)
+
+    # -- locking ----------------------------------------------------------------------------------
+    @contextmanager
+    def writer(self) -> Iterator[Dataset]:
+        """Exclusive right to append to this dataset. A second profiler gets a clear error."""
+        self._ensure_meta()
+        lock_path = self.path / ".lock"
+        fh = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole block
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
+            raise StoreError(f"dataset {self.path} is being written by another profiler ({holder}); wait for it") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}")
+        fh.flush()
+        self._lock_fh = fh
+        try:
+            for stale in self.path.glob("*.tmp"):  # left by a killed writer; never a committed file
+                stale.unlink(missing_ok=True)
+            yield self
+        finally:
+            self._lock_fh = None
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+            fh.close()
+
+    def _require_lock(self) -> None:
+        if self._lock_fh is None:
+            raise RuntimeError("write to a dataset inside `with dataset.writer():`")
+
+    # -- writing ----------------------------------------------------------------------------------
+    def append(self, rows: list[dict[str, Any]]) -> None:
+        self._require_lock()
+        if not rows:
+            return
+        table = pa.Table.from_pylist(rows, schema=SCHEMA)
+        _write_atomic(table, self.path / f"part-{time.time_ns()}-{os.getpid()}.parquet")
+
+    def compact(self) -> int:
+        """Merge all files into one ``data-*.parquet``; returns the row count."""
+        self._require_lock()
+        files = self._files()
+        if len(files) <= 1:
+            return len(self.read())
+        table = self._read_table(files)
+        final = self.path / f"data-{time.time_ns()}.parquet"
+        _write_atomic(table, final)
+        for f in files:
+            f.unlink(missing_ok=True)
+        _fsync_dir(self.path)
+        return table.num_rows
+
+    # -- reading ----------------------------------------------------------------------------------
+    def _files(self) -> list[Path]:
+        if not self.path.exists():
+            return []
+        return sorted(
+            [*self.path.glob("data-*.parquet"), *self.path.glob("part-*.parquet")],
+            key=lambda p: int(p.name.split("-")[1].split(".")[0]),
+        )
+
+    def _read_file(self, path: Path) -> pa.Table:
+        try:
+            pf = pq.ParquetFile(path)
+            meta = pf.schema_arrow.metadata or {}
+            if META_KEY not in meta:
+                raise StoreError(f"{path} is not a kdnas-bench profile file; move it out of the store")
+            if meta[META_KEY] != str(SCHEMA_VERSION).encode():
+                raise StoreError(f"{path} has profile schema {meta[META_KEY].decode()}, expected {SCHEMA_VERSION}")
+            return pf.read().cast(SCHEMA)
+        except StoreError:
+            raise
+        except (OSError, pa.ArrowException, ValueError) as exc:
+            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise StoreError(f"corrupt profile file {path} ({msg}); nothing was changed, move it out of the store") from None
+
+    def _read_table(self, files: list[Path]) -> pa.Table:
+        if not files:
+            return SCHEMA.empty_table()
+        table = pa.concat_tables([self._read_file(f) for f in files])
+        ids = table.column("row_id").to_pylist()
+        seen: set[str] = set()
+        keep = [i for i, r in enumerate(ids) if not (r in seen or seen.add(r))]  # type: ignore[func-returns-value]
+        return table.take(keep) if len(keep) != len(ids) else table
+
+    def read(self) -> pd.DataFrame:
+        """All rows (ok and failed), one per row id, oldest first."""
+        self._check_meta()
+        for _ in range(5):
+            files = self._files()
+            try:
+                return self._read_table(files).to_pandas()
+            except StoreError:
+                if all(f.exists() for f in files):
+                    raise
+                time.sleep(0.05)  # a compaction replaced files under us: read again
+        return self._read_table(self._files()).to_pandas()
+
+    def done_ids(self) -> set[str]:
+        self._check_meta()
+        ids: set[str] = set()
+        for f in self._files():
+            ids.update(self._read_file(f).column("row_id").to_pylist())
+        return ids
+
+
+class ProfileStore:
+    """A folder of datasets."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(f"store {self.root} is not a folder")
+
+    def dataset(self, device_id: str, backend: str, threads: int) -> Dataset:
+        return Dataset(self.root, DatasetKey(device_id, backend, int(threads)))
+
+    def datasets(self) -> list[Dataset]:
+        out = []
+        for meta in sorted(self.root.glob("*/*/dataset.json")):
+            try:
+                doc = json.loads(meta.read_text(encoding="utf-8"))
+                key = DatasetKey(str(doc["device_id"]), str(doc["backend"]), int(doc["threads"]))
+            except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                raise StoreError(f"corrupt dataset metadata {meta}: {exc}") from None
+            out.append(Dataset(self.root, key))
+        return out
+
+    def find(self, device_id: str, backend: str | None = None, threads: int | None = None) -> list[Dataset]:
+        return [
+            d
+            for d in self.datasets()
+            if d.key.device_id == device_id
+            and (backend is None or d.key.backend == backend)
+            and (threads is None or d.key.threads == threads)
+        ]

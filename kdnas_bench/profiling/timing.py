@@ -1,0 +1,181 @@
+"""THE timing primitive. Every backend is timed by :func:`time_callable`; only the clock differs
+(``perf_counter_ns`` around each call on CPU, CUDA events on GPU).
+
+Rules (GUIDE §2): untimed warm-up; stop on a minimum count *and* a minimum duration, both capped;
+keep every raw time; stats computed from the raw times, never trimmed; a noisy run
+(IQR/median > ``noisy_iqr``) is re-measured and flagged if it stays noisy.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+
+class Clock(Protocol):
+    """Times ``k`` back-to-back calls of ``fn`` and returns one duration (seconds) per call."""
+
+    def time_calls(self, fn: Callable[[], object], k: int) -> list[float]: ...
+
+
+class PerfCounterClock:
+    """CPU wall time with ``time.perf_counter_ns`` around each call."""
+
+    def time_calls(self, fn: Callable[[], object], k: int) -> list[float]:
+        out = []
+        for _ in range(k):
+            t0 = time.perf_counter_ns()
+            fn()
+            out.append((time.perf_counter_ns() - t0) * 1e-9)
+        return out
+
+
+class CudaEventClock:
+    """GPU time with a pair of CUDA events per call; one synchronisation per chunk, before reading."""
+
+    def __init__(self) -> None:
+        import torch
+
+        self._torch = torch
+
+    def time_calls(self, fn: Callable[[], object], k: int) -> list[float]:
+        cuda = self._torch.cuda
+        starts = [cuda.Event(enable_timing=True) for _ in range(k)]
+        ends = [cuda.Event(enable_timing=True) for _ in range(k)]
+        for i in range(k):
+            starts[i].record()
+            fn()
+            ends[i].record()
+        cuda.synchronize()
+        return [s.elapsed_time(e) * 1e-3 for s, e in zip(starts, ends, strict=True)]
+
+
+@dataclass(frozen=True)
+class TimingConfig:
+    warmup: int = 5
+    min_calls: int = 20
+    min_seconds: float = 0.5
+    max_calls: int = 1000
+    max_seconds: float = 10.0
+    noisy_iqr: float = 0.10  # IQR / median above this counts as noisy
+    remeasure: int = 1  # extra attempts for a noisy config
+
+    def __post_init__(self) -> None:
+        if self.warmup < 0 or self.remeasure < 0:
+            raise ValueError("warmup and remeasure must be >= 0")
+        if self.min_calls < 1 or self.max_calls < self.min_calls:
+            raise ValueError("need 1 <= min_calls <= max_calls")
+        if self.min_seconds < 0 or self.max_seconds < self.min_seconds:
+            raise ValueError("need 0 <= min_seconds <= max_seconds")
+        if self.noisy_iqr <= 0:
+            raise ValueError("noisy_iqr must be positive")
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Raw per-call times (seconds) of one measurement, with the statistics derived from them."""
+
+    times: tuple[float, ...]
+    attempts: int = 1
+    noisy: bool = False
+    wall_seconds: float = 0.0
+    _arr: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.times:
+            raise ValueError("a timing needs at least one call")
+        object.__setattr__(self, "_arr", np.asarray(self.times, dtype=np.float64) * 1e3)
+
+    @property
+    def n(self) -> int:
+        return len(self.times)
+
+    @property
+    def median_ms(self) -> float:
+        return float(np.median(self._arr))
+
+    @property
+    def mean_ms(self) -> float:
+        return float(self._arr.mean())
+
+    @property
+    def std_ms(self) -> float:
+        return float(self._arr.std(ddof=1)) if self.n > 1 else 0.0
+
+    @property
+    def min_ms(self) -> float:
+        return float(self._arr.min())
+
+    @property
+    def p90_ms(self) -> float:
+        return float(np.percentile(self._arr, 90))
+
+    @property
+    def p99_ms(self) -> float:
+        return float(np.percentile(self._arr, 99))
+
+    @property
+    def cv(self) -> float:
+        return self.std_ms / self.mean_ms if self.mean_ms > 0 else 0.0
+
+    @property
+    def iqr_ratio(self) -> float:
+        q1, q3 = np.percentile(self._arr, [25, 75])
+        return float((q3 - q1) / self.median_ms) if self.median_ms > 0 else 0.0
+
+    def stats(self) -> dict[str, float | int | bool]:
+        return {
+            "median_ms": self.median_ms,
+            "mean_ms": self.mean_ms,
+            "p90_ms": self.p90_ms,
+            "p99_ms": self.p99_ms,
+            "min_ms": self.min_ms,
+            "std_ms": self.std_ms,
+            "cv": self.cv,
+            "iqr_ratio": self.iqr_ratio,
+            "n": self.n,
+            "attempts": self.attempts,
+            "noisy": self.noisy,
+        }
+
+
+def _one_run(fn: Callable[[], object], clock: Clock, cfg: TimingConfig) -> list[float]:
+    for _ in range(cfg.warmup):
+        fn()
+    times: list[float] = []
+    start = time.perf_counter()
+    chunk = 1
+    while True:
+        times.extend(clock.time_calls(fn, chunk))
+        elapsed = time.perf_counter() - start
+        n = len(times)
+        if n >= cfg.max_calls or elapsed >= cfg.max_seconds:
+            return times
+        if n >= cfg.min_calls and elapsed >= cfg.min_seconds:
+            return times
+        # grow the chunk while calls are short (fewer clock/sync round trips), never past the caps
+        per_call = elapsed / n
+        remaining = max(cfg.min_calls - n, (cfg.min_seconds - elapsed) / max(per_call, 1e-9))
+        chunk = int(max(1, min(remaining, cfg.max_calls - n, 64)))
+
+
+def time_callable(fn: Callable[[], object], clock: Clock | None = None, config: TimingConfig | None = None) -> Timing:
+    """Warm up, time ``fn`` until both minimums are met (or a cap is hit), re-measure if noisy."""
+    clock = clock or PerfCounterClock()
+    cfg = config or TimingConfig()
+    t0 = time.perf_counter()
+    best: Timing | None = None
+    for attempt in range(1, cfg.remeasure + 2):
+        timing = Timing(tuple(_one_run(fn, clock, cfg)), attempts=attempt)
+        if best is None or timing.iqr_ratio < best.iqr_ratio:
+            best = timing
+        if timing.iqr_ratio <= cfg.noisy_iqr:
+            best = timing
+            break
+    assert best is not None
+    noisy = best.iqr_ratio > cfg.noisy_iqr
+    return Timing(best.times, attempts=attempt, noisy=noisy, wall_seconds=time.perf_counter() - t0)

@@ -1,0 +1,336 @@
+"""Search spaces (TOML), architectures and inference shapes, and how to sample them.
+
+An :class:`Arch` is a frozen, validated value: any BERT-style encoder whose heads divide its hidden
+size can be built and measured, not only the grid points of a space. A :class:`SearchSpace` holds the
+grid that sampling and search draw from, plus the inference shapes to profile.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import tomllib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import SpaceError
+
+ARCH_DIMS = ("layers", "hidden", "heads", "ffn")
+
+
+@dataclass(frozen=True, order=True)
+class Arch:
+    """A BERT-style student: encoder layers, hidden size, attention heads, FFN (intermediate) size."""
+
+    layers: int
+    hidden: int
+    heads: int
+    ffn: int
+
+    def __post_init__(self) -> None:
+        for name in ARCH_DIMS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer):
+                raise SpaceError(f"arch {name} must be an integer, got {value!r}")
+            if value <= 0:
+                raise SpaceError(f"arch {name} must be positive, got {value}")
+            object.__setattr__(self, name, int(value))
+        if self.hidden % self.heads:
+            raise SpaceError(f"arch heads ({self.heads}) must divide hidden ({self.hidden})")
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
+    @classmethod
+    def parse(cls, text: str) -> Arch:
+        """Parse ``"L,H,A,FFN"`` (e.g. ``"4,312,12,1200"``)."""
+        parts = [p.strip() for p in str(text).split(",")]
+        if len(parts) != 4:
+            raise SpaceError(f"arch must be L,H,A,FFN (4 integers), got {text!r}")
+        try:
+            values = [int(p) for p in parts]
+        except ValueError:
+            raise SpaceError(f"arch must be L,H,A,FFN (4 integers), got {text!r}") from None
+        return cls(*values)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Arch:
+        missing = [k for k in ARCH_DIMS if k not in d]
+        if missing:
+            raise SpaceError(f"arch is missing {', '.join(missing)}")
+        return cls(*(d[k] for k in ARCH_DIMS))
+
+    def to_dict(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in ARCH_DIMS}
+
+    def __str__(self) -> str:
+        return f"{self.layers},{self.hidden},{self.heads},{self.ffn}"
+
+
+@dataclass(frozen=True, order=True)
+class Shape:
+    """An inference shape: batch size and sequence length (tokens per forward = batch * seq)."""
+
+    batch: int
+    seq: int
+
+    def __post_init__(self) -> None:
+        for name in ("batch", "seq"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
+                raise SpaceError(f"{name} must be a positive integer, got {value!r}")
+            object.__setattr__(self, name, int(value))
+
+    @property
+    def tokens(self) -> int:
+        return self.batch * self.seq
+
+
+def _values(section: dict[str, Any], key: str, where: str) -> tuple[int, ...]:
+    if key not in section:
+        raise SpaceError(f"{where}: missing '{key}'")
+    raw = section[key]
+    if isinstance(raw, dict):
+        try:
+            lo, hi, step = int(raw["min"]), int(raw["max"]), int(raw.get("step", 1))
+        except (KeyError, TypeError, ValueError):
+            raise SpaceError(f"{where}: '{key}' range needs integer min, max (and step)") from None
+        if step <= 0 or hi < lo:
+            raise SpaceError(f"{where}: '{key}' range is empty (min {lo}, max {hi}, step {step})")
+        values = tuple(range(lo, hi + 1, step))
+    elif isinstance(raw, list):
+        if not raw or not all(isinstance(v, int) and not isinstance(v, bool) for v in raw):
+            raise SpaceError(f"{where}: '{key}' must be a non-empty list of integers")
+        values = tuple(sorted(set(raw)))
+    else:
+        raise SpaceError(f"{where}: '{key}' must be a list or a {{min, max, step}} range")
+    if any(v <= 0 for v in values):
+        raise SpaceError(f"{where}: '{key}' values must be positive, got {min(values)}")
+    return values
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """The grid of student archs and inference shapes a campaign or search draws from."""
+
+    name: str
+    layers: tuple[int, ...]
+    hidden: tuple[int, ...]
+    heads: tuple[int, ...]
+    ffn: tuple[int, ...]
+    seq: tuple[int, ...]
+    batch: tuple[int, ...]
+    max_tokens: int
+    min_head_dim: int = 1
+    vocab_size: int = 30522
+    max_position: int = 512
+    num_labels: int = 2
+    description: str = ""
+    source: str = ""
+    _archs: tuple[Arch, ...] = field(default=(), repr=False, compare=False)
+    _shapes: tuple[Shape, ...] = field(default=(), repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        archs = tuple(
+            Arch(lay, hid, hea, ffn)
+            for lay, hid, hea, ffn in itertools.product(self.layers, self.hidden, self.heads, self.ffn)
+            if hid % hea == 0 and hid // hea >= self.min_head_dim
+        )
+        if not archs:
+            raise SpaceError(f"space '{self.name}' has no valid arch (no heads divide any hidden size)")
+        shapes = tuple(Shape(b, s) for b in self.batch for s in self.seq if b * s <= self.max_tokens)
+        if not shapes:
+            raise SpaceError(f"space '{self.name}' has no shape with batch*seq <= max_tokens ({self.max_tokens})")
+        if max(self.seq) > self.max_position:
+            raise SpaceError(f"space '{self.name}': seq {max(self.seq)} exceeds max_position {self.max_position}")
+        object.__setattr__(self, "_archs", archs)
+        object.__setattr__(self, "_shapes", shapes)
+
+    # -- loading ---------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path) -> SearchSpace:
+        path = Path(path)
+        if not path.is_file():
+            raise SpaceError(f"space file not found: {path}")
+        try:
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise SpaceError(f"malformed space file {path}: {exc}") from None
+        return cls.from_dict(doc, source=str(path))
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any], source: str = "") -> SearchSpace:
+        where = source or "space"
+        for section in ("arch", "shapes"):
+            if not isinstance(doc.get(section), dict):
+                raise SpaceError(f"{where}: missing [{section}] table")
+        arch, shapes = doc["arch"], doc["shapes"]
+        meta = doc.get("space", {}) if isinstance(doc.get("space"), dict) else {}
+        model = doc.get("model", {}) if isinstance(doc.get("model"), dict) else {}
+        try:
+            max_tokens = int(shapes.get("max_tokens", 10**9))
+            min_head_dim = int(arch.get("min_head_dim", 1))
+            extra = {k: int(model[k]) for k in ("vocab_size", "max_position", "num_labels") if k in model}
+        except (TypeError, ValueError):
+            raise SpaceError(f"{where}: max_tokens, min_head_dim and [model] values must be integers") from None
+        if max_tokens <= 0 or any(v <= 0 for v in extra.values()):
+            raise SpaceError(f"{where}: max_tokens and [model] values must be positive")
+        return cls(
+            name=str(meta.get("name", Path(source).stem if source else "space")),
+            description=str(meta.get("description", "")),
+            layers=_values(arch, "layers", where),
+            hidden=_values(arch, "hidden", where),
+            heads=_values(arch, "heads", where),
+            ffn=_values(arch, "ffn", where),
+            seq=_values(shapes, "seq", where),
+            batch=_values(shapes, "batch", where),
+            max_tokens=max_tokens,
+            min_head_dim=min_head_dim,
+            source=source,
+            **extra,
+        )
+
+    def restrict_shapes(self, seq: Sequence[int] | None = None, batch: Sequence[int] | None = None) -> SearchSpace:
+        """The same space with only the given sequence lengths / batch sizes."""
+        kwargs = {k: getattr(self, k) for k in self.__dataclass_fields__ if not k.startswith("_")}
+        if seq:
+            kwargs["seq"] = tuple(sorted(set(seq)))
+        if batch:
+            kwargs["batch"] = tuple(sorted(set(batch)))
+        for key in ("seq", "batch"):
+            if any(int(v) <= 0 for v in kwargs[key]):
+                raise SpaceError(f"{key} values must be positive, got {list(kwargs[key])}")
+        return SearchSpace(**kwargs)
+
+    # -- contents --------------------------------------------------------------------------------
+    @property
+    def archs(self) -> tuple[Arch, ...]:
+        return self._archs
+
+    @property
+    def shapes(self) -> tuple[Shape, ...]:
+        return self._shapes
+
+    @property
+    def size(self) -> int:
+        return len(self._archs)
+
+    def contains(self, arch: Arch) -> bool:
+        return (
+            arch.layers in self.layers
+            and arch.hidden in self.hidden
+            and arch.heads in self.heads
+            and arch.ffn in self.ffn
+            and arch.head_dim >= self.min_head_dim
+        )
+
+    def ranges(self) -> dict[str, tuple[int, int]]:
+        dims = {"layers": self.layers, "hidden": self.hidden, "heads": self.heads, "ffn": self.ffn}
+        dims |= {"seq": self.seq, "batch": self.batch}
+        return {k: (min(v), max(v)) for k, v in dims.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "source": self.source,
+            "layers": list(self.layers),
+            "hidden": list(self.hidden),
+            "heads": list(self.heads),
+            "ffn": list(self.ffn),
+            "min_head_dim": self.min_head_dim,
+            "seq": list(self.seq),
+            "batch": list(self.batch),
+            "max_tokens": self.max_tokens,
+            "archs": self.size,
+            "shapes": len(self.shapes),
+            "configs": self.size * len(self.shapes),
+        }
+
+
+# -- sampling ------------------------------------------------------------------------------------
+SAMPLERS = ("uniform", "sobol", "lhs")
+
+
+def _nearest(values: Sequence[int], target: float) -> int:
+    return min(values, key=lambda v: (abs(v - target), v))
+
+
+def sample_archs(space: SearchSpace, n: int, *, sampler: str = "uniform", seed: int = 0) -> list[Arch]:
+    """``n`` archs from the space. ``uniform`` draws valid archs uniformly; ``sobol`` / ``lhs`` spread
+    points over the ordinal choices of (layers, hidden, heads, ffn) and repair heads to the nearest
+    valid value, so the whole range is covered."""
+    if sampler not in SAMPLERS:
+        raise SpaceError(f"unknown sampler '{sampler}' (choose from {', '.join(SAMPLERS)})")
+    if n <= 0:
+        return []
+    if sampler == "uniform":
+        rng = np.random.default_rng(seed)
+        idx = rng.integers(0, space.size, size=n)
+        return [space.archs[i] for i in idx]
+    unit = _unit_points(n, 4, sampler, seed)
+    out = []
+    for u in unit:
+        layers = space.layers[int(u[0] * len(space.layers))]
+        hidden = space.hidden[int(u[1] * len(space.hidden))]
+        ffn = space.ffn[int(u[3] * len(space.ffn))]
+        valid_heads = [h for h in space.heads if hidden % h == 0 and hidden // h >= space.min_head_dim]
+        if not valid_heads:  # this hidden size has no valid head count: take the nearest that has
+            hidden = _nearest([a.hidden for a in space.archs], hidden)
+            valid_heads = [h for h in space.heads if hidden % h == 0 and hidden // h >= space.min_head_dim]
+        heads = valid_heads[int(u[2] * len(valid_heads))]
+        out.append(Arch(layers, hidden, heads, ffn))
+    return out
+
+
+def sample_shapes(space: SearchSpace, n: int, *, sampler: str = "uniform", seed: int = 0) -> list[Shape]:
+    """``n`` inference shapes (batch, seq) within ``max_tokens``."""
+    if sampler not in SAMPLERS:
+        raise SpaceError(f"unknown sampler '{sampler}' (choose from {', '.join(SAMPLERS)})")
+    if n <= 0:
+        return []
+    if sampler == "uniform":
+        rng = np.random.default_rng(seed)
+        return [space.shapes[i] for i in rng.integers(0, len(space.shapes), size=n)]
+    out = []
+    for u in _unit_points(n, 2, sampler, seed):
+        seq = space.seq[int(u[0] * len(space.seq))]
+        fitting = [b for b in space.batch if b * seq <= space.max_tokens]
+        if not fitting:
+            seq = max(s for s in space.seq if min(space.batch) * s <= space.max_tokens)
+            fitting = [b for b in space.batch if b * seq <= space.max_tokens]
+        out.append(Shape(fitting[int(u[1] * len(fitting))], seq))
+    return out
+
+
+def _unit_points(n: int, dims: int, sampler: str, seed: int) -> np.ndarray:
+    from scipy.stats import qmc
+
+    if sampler == "sobol":
+        engine: qmc.QMCEngine = qmc.Sobol(d=dims, scramble=True, seed=seed)
+        pts = engine.random(2 ** math.ceil(math.log2(max(n, 2))))[:n]
+    else:
+        pts = qmc.LatinHypercube(d=dims, seed=seed).random(n)
+    return np.clip(pts, 0.0, np.nextafter(1.0, 0.0))
+
+
+def iter_configs(
+    space: SearchSpace, *, sampler: str = "uniform", seed: int = 0, shapes_per_arch: int = 4, chunk: int = 256
+) -> Iterator[tuple[int, Arch, Shape]]:
+    """An endless, deterministic stream of (index, arch, shape): each arch comes with
+    ``shapes_per_arch`` shapes so a backend builds (or exports) it once. The same seed gives the
+    same stream, which is what lets an interrupted campaign resume."""
+    block = 0
+    index = 0
+    while True:
+        archs = sample_archs(space, chunk, sampler=sampler, seed=seed * 1_000_003 + block)
+        shapes = sample_shapes(space, chunk * shapes_per_arch, sampler=sampler, seed=seed * 1_000_003 + block + 7)
+        for i, arch in enumerate(archs):
+            for shape in dict.fromkeys(shapes[i * shapes_per_arch : (i + 1) * shapes_per_arch]):
+                yield index, arch, shape
+                index += 1
+        block += 1
