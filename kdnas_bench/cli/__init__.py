@@ -27,9 +27,10 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import profile_cmds
+    from . import distill_cmds, predict_cmds, profile_cmds
 
-    profile_cmds.register(cli)
+    for module in (profile_cmds, predict_cmds, distill_cmds):
+        module.register(cli)
 
 
 _register()

@@ -1,0 +1,9 @@
+"""CLI verbs for predicting (being written)."""
+
+from __future__ import annotations
+
+import click
+
+
+def register(cli: click.Group) -> None:
+    return None
