@@ -40,8 +40,8 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         cli.main(args=argv, prog_name="kdnas-bench", standalone_mode=False)
-    except click.exceptions.Abort:
-        err_console.print("aborted")
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        err_console.print("interrupted; what was finished is stored: rerun the same command to resume")
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
@@ -49,6 +49,3 @@ def main(argv: list[str] | None = None) -> None:
     except KdnasError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    except KeyboardInterrupt:
-        err_console.print("interrupted; rows measured so far are stored, rerun the same command to resume")
-        sys.exit(130)

@@ -1,0 +1,3 @@
+from kdnas_bench.cli import main
+
+main()

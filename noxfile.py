@@ -1,0 +1,55 @@
+"""Sessions: tests, lint, bench, quickstart. Each installs everything it needs (CPU torch from pip)."""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.default_venv_backend = "virtualenv"
+nox.options.sessions = ["tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+# torch is named in the same pip command as the rest, so pip takes the local CPU build
+TORCH = "torch==2.13.0"
+OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def _install(session: nox.Session, extras: str) -> None:
+    session.install(TORCH, "-e", f".[{extras}]")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite (offline, CPU)."""
+    _install(session, "test")
+    session.run("pytest", "-q", "-p", "no:cacheprovider", *session.posargs, env=OFFLINE)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff and mypy."""
+    _install(session, "lint")
+    session.run("ruff", "check", "kdnas_bench", "tests", "benchmarks", "noxfile.py")
+    session.run("mypy", "kdnas_bench")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmark figures (not pass/fail); each script prints its figures and writes benchmarks/results/*.json."""
+    _install(session, "test")
+    scripts = session.posargs or sorted(p for p in os.listdir("benchmarks") if p.startswith("bench_") and p.endswith(".py"))
+    for script in scripts:
+        session.run("python", os.path.join("benchmarks", os.path.basename(script)), env=OFFLINE)
+
+
+@nox.session
+def quickstart(session: nox.Session) -> None:
+    """Profile this machine briefly into runs/quickstart/profiles and print the summary."""
+    _install(session, "test")
+    store = os.path.join("runs", "quickstart", "profiles")
+    session.run("kdnas-bench", "space", "show", env=OFFLINE)
+    for backend in ("torch", "onnxruntime"):
+        session.run("kdnas-bench", "profile", "--backend", backend, "--threads", "1", "--samples", "40",
+                    "--store", store, env=OFFLINE)
+    session.run("kdnas-bench", "devices", "--store", store, env=OFFLINE)

@@ -1,0 +1,93 @@
+"""One conformance suite that every available backend runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from kdnas_bench.errors import BackendError
+from kdnas_bench.models import build_model, make_inputs
+from kdnas_bench.profiling.backends import BACKENDS, Backend, make_backend
+from kdnas_bench.profiling.runner import measure
+from kdnas_bench.profiling.timing import TimingConfig
+from kdnas_bench.space import Arch, Shape
+
+FAST = TimingConfig(warmup=1, min_calls=3, min_seconds=0.0, max_seconds=1.0)
+ARCH = Arch(2, 64, 4, 128)
+
+
+def _available() -> list[str]:
+    names = ["torch", "onnxruntime"]
+    if torch.cuda.is_available():
+        names += ["torch-cuda", "onnxruntime-cuda"]
+    return names
+
+
+@pytest.fixture(params=_available())
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    opts = {"cache_dir": tmp_path / "onnx"} if request.param.startswith("onnxruntime") else {}
+    b = make_backend(request.param, 1, **opts)
+    yield b
+    b.close()
+
+
+def _logits(out: object) -> np.ndarray:
+    if isinstance(out, list):
+        return np.asarray(out[0])
+    return out.detach().float().cpu().numpy()  # type: ignore[attr-defined]
+
+
+def test_protocol_and_identity(backend: Backend) -> None:
+    assert isinstance(backend, Backend)
+    assert backend.name in BACKENDS
+    assert backend.threads == 1
+    assert backend.device in ("cpu", "cuda")
+
+
+def test_runs_every_shape_with_one_build(backend: Backend) -> None:
+    for shape in (Shape(1, 8), Shape(3, 16)):
+        handle = backend.load(ARCH, shape)
+        out = _logits(backend.run(handle))
+        backend.sync()
+        assert out.shape == (shape.batch, 2)
+
+
+@pytest.mark.parametrize("shape", [Shape(2, 12), Shape(1, 40)])
+def test_outputs_match_the_reference_model(backend: Backend, shape: Shape) -> None:
+    ref = build_model(ARCH)
+    with torch.inference_mode():
+        expected = ref(**make_inputs(shape)).logits.numpy()
+    got = _logits(backend.run(backend.load(ARCH, shape)))
+    np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4)
+
+
+def test_measure_gives_a_timing(backend: Backend) -> None:
+    m = measure(backend, ARCH, Shape(1, 8), FAST)
+    assert m.ok and m.timing is not None and m.timing.n >= 3 and m.timing.median_ms > 0
+
+
+def test_onnx_export_is_cached(tmp_path: Path) -> None:
+    b = make_backend("onnxruntime", 1, cache_dir=tmp_path)
+    b.load(ARCH, Shape(1, 8))
+    files = list(tmp_path.glob("*.onnx"))
+    assert len(files) == 1
+    stamp = files[0].stat().st_mtime_ns
+    b2 = make_backend("onnxruntime", 1, cache_dir=tmp_path)
+    b2.load(ARCH, Shape(2, 8))
+    assert files[0].stat().st_mtime_ns == stamp
+
+
+def test_failure_is_a_result_not_a_crash() -> None:
+    b = make_backend("torch", 1)
+    m = measure(b, Arch(1, 64, 2, 64), Shape(1, 1024), FAST)  # beyond 512 positions: the model raises
+    assert not m.ok and m.error
+
+
+def test_unknown_backend_and_bad_threads() -> None:
+    with pytest.raises(BackendError, match="unknown backend"):
+        make_backend("tensorrt-9000", 1)
+    with pytest.raises(BackendError, match="threads"):
+        make_backend("torch", 0)
