@@ -1,9 +1,205 @@
-"""CLI verbs for predicting (being written)."""
+"""Verbs about latency predictors: ``fit``, ``predict``, ``predictors``.
+
+Thin: parse, call :mod:`kdnas_bench.predictors`, render. The predict path imports no torch, so
+``kdnas-bench predict`` on 100,000 configs returns in a few seconds.
+"""
 
 from __future__ import annotations
 
+import json
+import math
+from pathlib import Path
+from typing import Any
+
 import click
+from rich.table import Table
+
+from ..errors import KdnasError
+from .common import console, err_console, parse_arch, positive, print_json
+
+MAX_TABLE_ROWS = 25
+
+
+def _pct(v: Any) -> str:
+    return f"{v:.1%}" if isinstance(v, int | float) and math.isfinite(v) else "-"
+
+
+def _metrics_table(title: str, metrics: dict[str, Any], interval: dict[str, Any]) -> Table:
+    table = Table(title=title)
+    for col in ("split", "rows", "±5 %", "±10 %", "±15 %", "MAPE", "RMSPE", "RMSE ms", "Kendall τ", "interval cover"):
+        table.add_column(col, justify="right")
+    for split in ("cv", "heldout"):
+        m = metrics.get(split)
+        if not m:
+            continue
+        name = "k-fold CV" if split == "cv" else "held-out"
+        table.add_row(name, str(m["rows"]), _pct(m["within_5pct"]), _pct(m["within_10pct"]), _pct(m["within_15pct"]),
+                      _pct(m["mape"]), _pct(m["rmspe"]), f"{m['rmse_ms']:.2f}", f"{m['kendall_tau']:.3f}",
+                      _pct(m.get("interval_coverage")))
+    table.caption = (f"interval: mid ×/÷ {interval['factor']:.3f} (nominal {interval['nominal']:.0%}, "
+                     f"{interval['method']})")
+    return table
+
+
+def _load_configs(path: str) -> list[Any]:
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise KdnasError(f"configs file not found: {p}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise KdnasError(f"configs file {p} is not valid JSON: {exc}") from None
+    if not isinstance(doc, list):
+        raise KdnasError(f"configs file {p} must hold a JSON list of objects with layers, hidden, heads, ffn, seq, batch")
+    return doc
 
 
 def register(cli: click.Group) -> None:
-    return None
+    @cli.command("fit")
+    @click.option("--device", "device_id", required=True, help="Device id (see `kdnas-bench devices`).")
+    @click.option("--backend", required=True, help="Backend of the profile dataset, e.g. torch or onnxruntime.")
+    @click.option("--threads", type=int, default=1, show_default=True)
+    @click.option("--store", type=click.Path(), help="Profile store folder (default: the checkout's profiles/).")
+    @click.option("--out", type=click.Path(), help="Predictor folder to write into (default: the checkout's predictors/).")
+    @click.option("--from-device", help="Few-shot transfer: start from this device's predictor.")
+    @click.option("--from-backend", help="Backend of the source predictor (default: --backend).")
+    @click.option("--from-threads", type=int, help="Threads of the source predictor (default: --threads).")
+    @click.option("--samples", type=int, help="Rows of the target to fit on (transfer: K; otherwise a random subset).")
+    @click.option("--predictors", "source_root", type=click.Path(), help="Where the source predictor is (default: --out).")
+    @click.option("--seed", type=int, default=0, show_default=True)
+    @click.option("--json", "as_json", is_flag=True, help="Print the metadata written as JSON.")
+    def fit_cmd(device_id: str, backend: str, threads: int, store: str | None, out: str | None,
+                from_device: str | None, from_backend: str | None, from_threads: int | None, samples: int | None,
+                source_root: str | None, seed: int, as_json: bool) -> None:
+        """Fit the latency predictor of one profile dataset, evaluate it and save it.
+
+        Held-out split (20 %) and 5-fold CV metrics, and the measured coverage of the 90 % interval,
+        are printed and stored in meta.json next to the LightGBM model.
+
+        \b
+        Examples:
+          kdnas-bench fit --device intel-xeon-processor-2c-cfff2f --backend torch --threads 1
+          kdnas-bench fit --device intel-xeon-processor-2c-cfff2f --backend onnxruntime \\
+              --from-device intel-xeon-processor-2c-cfff2f --from-backend torch --samples 30
+        """
+        from ..predictors.io import PredictorKey
+        from ..predictors.registry import fit_and_save
+
+        positive("--threads", threads)
+        positive("--samples", samples)
+        positive("--from-threads", from_threads)
+        from_key = None
+        if from_device is not None:
+            from_key = PredictorKey(from_device, from_backend or backend, from_threads or threads)
+            if from_key == PredictorKey(device_id, backend, threads):
+                raise KdnasError("--from-device/--from-backend/--from-threads name the dataset being fitted")
+        elif from_backend or from_threads:
+            raise KdnasError("--from-backend and --from-threads need --from-device")
+        status = err_console if as_json else console
+        with status.status("fitting (held-out split, 5-fold CV, final fit)…"):
+            folder, meta = fit_and_save(
+                device_id, backend, threads, store=Path(store) if store else None, out=Path(out) if out else None,
+                from_key=from_key, samples=samples, source_root=Path(source_root) if source_root else None, seed=seed,
+            )
+        if as_json:
+            print_json({**meta, "path": str(folder)})
+            return
+        kind = "from scratch" if meta["transfer"] is None else (
+            f"transfer from {from_key} ({meta['transfer']['method']}, K={meta['transfer']['samples']})")
+        console.print(_metrics_table(f"{device_id} · {backend} · {threads} thread(s) · {meta['rows']} rows · {kind}",
+                                     meta["metrics"], meta["interval"]))
+        console.print(f"saved {folder}")
+
+    @cli.command("predict")
+    @click.option("--device", "device_id", required=True, help="Device id (see `kdnas-bench predictors`).")
+    @click.option("--backend", help="Backend (needed when the device has several predictors).")
+    @click.option("--threads", type=int, help="Threads (needed when the device has several predictors).")
+    @click.option("--arch", help="L,H,A,FFN, e.g. 4,312,12,1200.")
+    @click.option("--seq", type=int, help="Sequence length (with --arch).")
+    @click.option("--batch", type=int, help="Batch size (with --arch).")
+    @click.option("--configs", "configs_path", type=click.Path(),
+                  help="JSON list of objects with layers, hidden, heads, ffn, seq, batch.")
+    @click.option("--predictors", "root", type=click.Path(), help="Predictor folder (default: the checkout's predictors/).")
+    @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, in input order.")
+    def predict_cmd(device_id: str, backend: str | None, threads: int | None, arch: str | None, seq: int | None,
+                    batch: int | None, configs_path: str | None, root: str | None, as_json: bool) -> None:
+        """Predict latency (median, with a 90 % interval) of configs on a device, without measuring.
+
+        \b
+        Examples:
+          kdnas-bench predict --device intel-xeon-processor-2c-cfff2f --backend torch \\
+              --arch 4,312,12,1200 --seq 128 --batch 1
+          kdnas-bench predict --device intel-xeon-processor-2c-cfff2f --backend torch --configs configs.json --json
+        """
+        from ..predictors.registry import load_predictor
+
+        positive("--threads", threads)
+        if (arch is None) == (configs_path is None):
+            raise KdnasError("give either --arch L,H,A,FFN with --seq and --batch, or --configs FILE.json")
+        if arch is not None:
+            if seq is None or batch is None:
+                raise KdnasError("--arch needs --seq and --batch")
+            positive("--seq", seq)
+            positive("--batch", batch)
+            configs: list[Any] = [{**parse_arch(arch).to_dict(), "seq": seq, "batch": batch}]
+        else:
+            if seq is not None or batch is not None:
+                raise KdnasError("--seq and --batch go with --arch; put them in the configs file instead")
+            configs = _load_configs(str(configs_path))
+        predictor = load_predictor(device_id, backend, threads, root=Path(root) if root else None)
+        records = predictor.records(configs)
+        n_out = sum(r["out_of_range"] for r in records)
+        if n_out:
+            ranges = predictor.model.ranges_
+            shown = ", ".join(f"{k} {int(ranges[k][0])}-{int(ranges[k][1])}"
+                              for k in ("layers", "hidden", "heads", "ffn", "seq", "batch", "tokens"))
+            err_console.print(f"[yellow]warning:[/] {n_out} of {len(records)} config(s) outside the training ranges "
+                              f"({shown}); their predictions are extrapolations", highlight=False)
+        if as_json:
+            if math.isfinite(predictor.model.q_):
+                click.echo(json.dumps(records, indent=2))
+            else:
+                print_json(records)
+            return
+        k = predictor.key
+        table = Table(title=f"predicted latency · {k.device_id} · {k.backend} · {k.threads} thread(s)")
+        for col in ("layers", "hidden", "heads", "ffn", "seq", "batch", "ms", "90 % interval", "in range"):
+            table.add_column(col, justify="right")
+        for r in records[:MAX_TABLE_ROWS]:
+            table.add_row(*(str(r[c]) for c in ("layers", "hidden", "heads", "ffn", "seq", "batch")),
+                          f"{r['latency_ms']:.2f}", f"{r['latency_ms_low']:.2f} – {r['latency_ms_high']:.2f}",
+                          "[yellow]no[/]" if r["out_of_range"] else "yes")
+        console.print(table)
+        if len(records) > MAX_TABLE_ROWS:
+            console.print(f"… {len(records) - MAX_TABLE_ROWS:,} more; use --json for all")
+
+    @cli.command("predictors")
+    @click.option("--predictors", "root", type=click.Path(), help="Predictor folder (default: the checkout's predictors/).")
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    def predictors_cmd(root: str | None, as_json: bool) -> None:
+        """List the fitted predictors with their held-out accuracy and interval coverage.
+
+        \b
+        Example:
+          kdnas-bench predictors --json
+        """
+        from ..predictors.registry import list_predictors
+
+        entries = list_predictors(Path(root) if root else None)
+        if as_json:
+            print_json(entries)
+            return
+        table = Table(title="fitted latency predictors (held-out metrics)")
+        for col in ("device_id", "backend", "threads", "rows", "type", "±5 %", "±10 %", "±15 %", "MAPE", "τ",
+                    "interval cover"):
+            table.add_column(col)
+        for e in entries:
+            m = e["metrics"] or {}
+            table.add_row(e["device_id"], e["backend"], str(e["threads"]), str(e["rows"]),
+                          str(e.get("type") or f"[red]{e.get('error')}[/]"), _pct(m.get("within_5pct")),
+                          _pct(m.get("within_10pct")), _pct(m.get("within_15pct")), _pct(m.get("mape")),
+                          f"{m['kendall_tau']:.3f}" if m.get("kendall_tau") is not None else "-",
+                          _pct(m.get("interval_coverage")))
+        console.print(table)
+        if not entries:
+            console.print("no fitted predictors: run `kdnas-bench fit --device ID --backend B`")

@@ -1,0 +1,238 @@
+"""Predictor files and the registry of fitted predictors.
+
+Layout (``predictors/`` in the checkout by default)::
+
+    predictors/<device_id>/<backend>-t<threads>/
+        model.txt      LightGBM text model (the correction trees; the source model's for a transfer)
+        meta.json      everything else: feature schema, base coefficients, interval, training ranges,
+                       hash of the profile rows used, metrics, library versions
+
+No pickle: a predictor is readable and diffable, and a file from another kdnas-bench version fails
+with a clear message instead of unpickling into something wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..errors import KdnasError
+from .features import FEATURE_SCHEMA, FEATURES
+from .latency import BASE_TERMS, LatencyPredictor
+
+KIND = "kdnas-bench-latency-predictor"
+FORMAT_VERSION = 1
+MODEL_FILE = "model.txt"
+META_FILE = "meta.json"
+
+
+class PredictorError(KdnasError):
+    """A missing, corrupt or incompatible predictor."""
+
+
+@dataclass(frozen=True)
+class PredictorKey:
+    device_id: str
+    backend: str
+    threads: int
+
+    @property
+    def relpath(self) -> Path:
+        return Path(self.device_id) / f"{self.backend}-t{self.threads}"
+
+    def __str__(self) -> str:
+        return f"{self.device_id} {self.backend} t{self.threads}"
+
+
+def library_versions() -> dict[str, str]:
+    import lightgbm
+    import pandas
+    import scipy
+
+    return {
+        "kdnas_bench": __version__,
+        "lightgbm": lightgbm.__version__,
+        "numpy": np.__version__,
+        "pandas": pandas.__version__,
+        "scipy": scipy.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def rows_sha256(row_ids: Any, medians_ms: Any) -> str:
+    """Hash of the profile rows a predictor was fitted on (row id and median, sorted by row id)."""
+    pairs = sorted(zip((str(r) for r in row_ids), (float(m) for m in medians_ms), strict=True))
+    h = hashlib.sha256()
+    for rid, med in pairs:
+        h.update(f"{rid}:{med!r}\n".encode())
+    return h.hexdigest()
+
+
+def _sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# -- LatencyPredictor <-> (model text, model meta) ------------------------------------------------
+def predictor_state(pred: LatencyPredictor) -> tuple[str, dict[str, Any]]:
+    """The LightGBM text and the JSON-able learned state of a fitted predictor."""
+    pred._check_fitted()
+    text = pred.booster_.model_to_string() if pred.booster_ is not None else ""
+    state = {
+        "params": pred.get_params(),
+        "base_terms": list(BASE_TERMS),
+        "base_coef": [float(c) for c in pred.coef_],
+        "log_halfwidth": float(pred.q_),
+        "ranges": pred.ranges_,
+        "rows": pred.n_rows_,
+    }
+    return text, state
+
+
+def predictor_from_state(text: str, state: dict[str, Any], where: str) -> LatencyPredictor:
+    import lightgbm as lgb
+
+    try:
+        pred = LatencyPredictor(**state["params"])
+        if list(state["base_terms"]) != list(BASE_TERMS):
+            raise PredictorError(f"{where}: fitted with base terms {state['base_terms']}, this kdnas-bench has "
+                                 f"{list(BASE_TERMS)}; refit it")
+        pred.coef_ = np.asarray(state["base_coef"], dtype=np.float64)
+        pred.q_ = float(state["log_halfwidth"])
+        pred.ranges_ = {k: [float(v[0]), float(v[1])] for k, v in state["ranges"].items()}
+        pred.n_rows_ = int(state["rows"])
+        pred.oof_ms_ = np.zeros(0)
+    except PredictorError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PredictorError(f"corrupt predictor metadata {where}: {type(exc).__name__} {exc}") from None
+    if text:
+        try:
+            pred.booster_ = lgb.Booster(model_str=text)
+        except Exception as exc:  # noqa: BLE001 - LightGBMError and parse errors of all kinds
+            raise PredictorError(f"corrupt predictor model {where}: {str(exc).splitlines()[0][:200]}") from None
+        if pred.booster_.num_feature() != len(FEATURES):
+            raise PredictorError(f"corrupt predictor model {where}: {pred.booster_.num_feature()} features, "
+                                 f"expected {len(FEATURES)}")
+    else:
+        pred.booster_ = None
+    return pred
+
+
+# -- folders --------------------------------------------------------------------------------------
+def save_folder(folder: Path, files: dict[str, str], meta: dict[str, Any]) -> Path:
+    """Write the model text files (``model.txt``, ...) and ``meta.json`` (with their sha256) into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "kind": KIND,
+        "format_version": FORMAT_VERSION,
+        "feature_schema": FEATURE_SCHEMA,
+        "features": list(FEATURES),
+        **meta,
+        "files": {name: _sha256_text(text) for name, text in files.items()},
+    }
+    for name, text in files.items():
+        _write_atomic(folder / name, text)
+    _write_atomic(folder / META_FILE, json.dumps(_jsonable(meta), indent=2, sort_keys=False) + "\n")
+    return folder
+
+
+def read_folder(folder: Path) -> tuple[dict[str, str], dict[str, Any]]:
+    """Read and check a predictor folder: kind, format, feature schema and model checksums."""
+    folder = Path(folder)
+    meta_path = folder / META_FILE
+    if not meta_path.is_file():
+        raise PredictorError(f"no predictor in {folder} (missing {META_FILE})")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PredictorError(f"corrupt predictor metadata {meta_path}: {exc}") from None
+    if not isinstance(meta, dict) or meta.get("kind") != KIND:
+        raise PredictorError(f"{meta_path} is not a kdnas-bench latency predictor")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise PredictorError(f"{meta_path} has predictor format {meta.get('format_version')}, "
+                             f"this kdnas-bench reads {FORMAT_VERSION}; refit it with `kdnas-bench fit`")
+    if meta.get("feature_schema") != FEATURE_SCHEMA or meta.get("features") != list(FEATURES):
+        raise PredictorError(
+            f"{meta_path} was fitted with feature schema {meta.get('feature_schema')} "
+            f"({len(meta.get('features') or [])} features); this kdnas-bench uses schema {FEATURE_SCHEMA} "
+            f"({len(FEATURES)} features); refit it with `kdnas-bench fit`"
+        )
+    listed = meta.get("files")
+    if not isinstance(listed, dict) or MODEL_FILE not in listed:
+        raise PredictorError(f"corrupt predictor metadata {meta_path}: no model files listed")
+    files = {}
+    for name, expected in listed.items():
+        path = folder / str(name)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PredictorError(f"cannot read predictor model {path}: {exc}") from None
+        if expected != _sha256_text(text):
+            raise PredictorError(f"corrupt predictor model {path}: checksum does not match {META_FILE}")
+        files[str(name)] = text
+    return files, meta
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return _jsonable(obj.item())
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+# -- registry -------------------------------------------------------------------------------------
+def predictor_dir(root: Path, key: PredictorKey) -> Path:
+    return Path(root) / key.relpath
+
+
+def fitted_keys(root: Path) -> list[PredictorKey]:
+    """Every (device, backend, threads) with a ``meta.json`` under ``root``, sorted."""
+    keys = []
+    for meta in sorted(Path(root).glob(f"*/*-t*/{META_FILE}")):
+        backend, _, threads = meta.parent.name.rpartition("-t")
+        if backend and threads.isdigit():
+            keys.append(PredictorKey(meta.parent.parent.name, backend, int(threads)))
+    return keys
+
+
+def known_devices(root: Path) -> list[str]:
+    return sorted({k.device_id for k in fitted_keys(root)})
+
+
+def resolve_key(root: Path, device_id: str, backend: str | None, threads: int | None) -> PredictorKey:
+    """The one fitted predictor matching the request, or a PredictorError listing what exists."""
+    keys = fitted_keys(root)
+    if not keys:
+        raise PredictorError(f"no fitted predictors in {root}; run `kdnas-bench fit --device ID --backend B`")
+    devices = sorted({k.device_id for k in keys})
+    if device_id not in devices:
+        raise PredictorError(f"unknown device id '{device_id}' (known: {', '.join(devices)})")
+    match = [k for k in keys if k.device_id == device_id and (backend is None or k.backend == backend)
+             and (threads is None or k.threads == threads)]
+    if len(match) == 1:
+        return match[0]
+    have = ", ".join(f"{k.backend} t{k.threads}" for k in keys if k.device_id == device_id)
+    if not match:
+        raise PredictorError(f"no predictor for {device_id} backend {backend or 'any'} threads "
+                             f"{threads if threads is not None else 'any'} (fitted: {have})")
+    raise PredictorError(f"several predictors for {device_id} ({have}); pass --backend and --threads")

@@ -1,0 +1,290 @@
+"""Fit predictors from the profile store, save them, and load them back: the API the CLI and the search use.
+
+    >>> from kdnas_bench.predictors import load_predictor
+    >>> p = load_predictor("intel-xeon-processor-2c-cfff2f", "torch", 1)
+    >>> low, mid, high, oor = p.predict_interval(df_with_layers_hidden_heads_ffn_seq_batch)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..paths import default_predictors, default_store
+from .evaluate import coverage, holdout_split, metrics
+from .features import CONFIG_KEYS, featurize
+from .io import (
+    MODEL_FILE,
+    PredictorError,
+    PredictorKey,
+    fitted_keys,
+    library_versions,
+    predictor_dir,
+    predictor_from_state,
+    predictor_state,
+    read_folder,
+    resolve_key,
+    rows_sha256,
+    save_folder,
+)
+from .latency import LatencyPredictor, Prediction
+from .transfer import TransferPredictor, select_samples
+
+RESIDUAL_FILE = "residual.txt"
+MIN_ROWS = 10
+
+
+@dataclass
+class Predictor:
+    """A loaded predictor: its key, its metadata and the model (from scratch or transferred)."""
+
+    key: PredictorKey
+    meta: dict[str, Any]
+    model: LatencyPredictor | TransferPredictor
+    path: Path | None = None
+
+    def predict(self, configs: Any) -> np.ndarray:
+        return self.model.predict(configs)
+
+    def predict_interval(self, configs: Any) -> Prediction:
+        """(low, mid, high, out_of_range) for configs: a DataFrame or mapping of columns layers, hidden,
+        heads, ffn, seq, batch; a list of such dicts; or a list of (Arch, Shape)."""
+        return self.model.predict_interval(configs)
+
+    def records(self, configs: Any) -> list[dict[str, Any]]:
+        """One JSON-able dict per config, in input order (the ``kdnas-bench predict --json`` rows)."""
+        from .features import config_columns, features_from_columns
+
+        cols = config_columns(configs)
+        x = features_from_columns(cols)
+        mid = np.exp(self.model.log_predict_features(x))
+        q = self.model.q_
+        from .features import out_of_range
+
+        oor = out_of_range(x, self.model.ranges_)
+        lists = {k: cols[k].tolist() for k in CONFIG_KEYS}
+        mids, lows, highs = mid.tolist(), (mid * np.exp(-q)).tolist(), (mid * np.exp(q)).tolist()
+        flags = oor.tolist()
+        return [
+            {**{k: lists[k][i] for k in CONFIG_KEYS}, "latency_ms": mids[i], "latency_ms_low": lows[i],
+             "latency_ms_high": highs[i], "out_of_range": flags[i]}
+            for i in range(len(mids))
+        ]
+
+
+# -- reading profile rows -------------------------------------------------------------------------
+def load_rows(device_id: str, backend: str, threads: int, store: Path | None = None) -> pd.DataFrame:
+    """The ``ok`` rows of one dataset (a PredictorError listing the datasets if there is none)."""
+    from ..profiling.store import ProfileStore
+
+    ps = ProfileStore(store or default_store())
+    found = ps.find(device_id, backend, threads)
+    if not found:
+        have = ", ".join(f"{d.key.device_id} {d.key.backend} t{d.key.threads}" for d in ps.datasets()) or "none"
+        raise PredictorError(f"no profile dataset for {device_id} {backend} t{threads} in {ps.root} (have: {have})")
+    df = found[0].read()
+    df = df[(df["status"] == "ok") & np.isfinite(df["median_ms"]) & (df["median_ms"] > 0)]
+    return df.reset_index(drop=True)
+
+
+def _base_meta(key: PredictorKey, df: pd.DataFrame, store: Path) -> dict[str, Any]:
+    return {
+        "device_id": key.device_id,
+        "backend": key.backend,
+        "threads": key.threads,
+        "rows": int(len(df)),
+        "data": {
+            "store": str(store),
+            "rows_sha256": rows_sha256(df["row_id"], df["median_ms"]),
+            "first_timestamp": str(df["timestamp"].min()) if "timestamp" in df else None,
+            "last_timestamp": str(df["timestamp"].max()) if "timestamp" in df else None,
+            "noisy_rows": int(df["noisy"].fillna(False).sum()) if "noisy" in df else None,
+            "median_cv": float(df["cv"].median()) if "cv" in df else None,
+        },
+        "fitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "versions": library_versions(),
+    }
+
+
+def _interval_meta(alpha: float, q: float, cov_heldout: float | None, cov_cv: float | None) -> dict[str, Any]:
+    return {"method": "split-conformal on out-of-fold |log residual|", "alpha": alpha, "nominal": 1 - alpha,
+            "log_halfwidth": q, "factor": float(np.exp(q)), "coverage_heldout": cov_heldout, "coverage_cv": cov_cv}
+
+
+# -- fitting --------------------------------------------------------------------------------------
+def fit_scratch(df: pd.DataFrame, *, params: dict[str, Any] | None = None, holdout: float = 0.2,
+                seed: int = 0) -> tuple[LatencyPredictor, dict[str, Any]]:
+    """Held-out evaluation (train on 1 - ``holdout``), then the final fit on every row with k-fold CV.
+    Returns the final predictor and its ``metrics`` / ``interval`` metadata."""
+    if len(df) < MIN_ROWS:
+        raise PredictorError(f"need at least {MIN_ROWS} ok profile rows to fit, have {len(df)}")
+    proto = LatencyPredictor(**(params or {}), seed=seed)
+    y = df["median_ms"].to_numpy(np.float64)
+    train, test = holdout_split(len(df), holdout, seed)
+    held = proto.clone().fit(df.iloc[train], y[train])
+    pi = held.predict_interval(df.iloc[test])
+    m_held = metrics(y[test], pi.mid)
+    cov_held = coverage(y[test], pi.low, pi.high)
+    final = proto.clone().fit(df, y)
+    m_cv = metrics(y, final.oof_ms_)
+    cov_cv = coverage(y, final.oof_ms_ * np.exp(-final.q_), final.oof_ms_ * np.exp(final.q_))
+    m_held["interval_coverage"] = cov_held
+    m_cv["interval_coverage"] = cov_cv
+    info = {
+        "metrics": {"heldout": m_held, "cv": m_cv},
+        "evaluation": {"holdout_fraction": holdout, "heldout_rows": int(len(test)), "cv_folds": proto.cv_folds,
+                       "seed": seed},
+        "interval": _interval_meta(final.alpha, final.q_, cov_held, cov_cv),
+    }
+    return final, info
+
+
+def fit_transfer(source: LatencyPredictor, df: pd.DataFrame, samples: int, *, seed: int = 0,
+                 method: str = "auto") -> tuple[TransferPredictor, dict[str, Any], np.ndarray]:
+    """Fit on ``samples`` rows of ``df`` (spread over the source's predicted range); the other rows are
+    the held-out set. Returns the predictor, its metadata and the indices used."""
+    if samples < 1:
+        raise PredictorError(f"--samples must be positive, got {samples}")
+    if samples > len(df):
+        raise PredictorError(f"--samples {samples} but the target dataset has only {len(df)} ok rows")
+    y = df["median_ms"].to_numpy(np.float64)
+    used = select_samples(source, featurize(df), samples, seed)
+    rest = np.setdiff1d(np.arange(len(df)), used)
+    model = TransferPredictor(source, method=method, seed=seed).fit(df.iloc[used], y[used])
+    m_cv = metrics(y[used], model.oof_ms_) if samples >= 2 else None
+    if m_cv is not None:
+        m_cv["interval_coverage"] = coverage(y[used], model.oof_ms_ * np.exp(-model.q_),
+                                             model.oof_ms_ * np.exp(model.q_))
+    m_held = None
+    if len(rest):
+        pi = model.predict_interval(df.iloc[rest])
+        m_held = metrics(y[rest], pi.mid)
+        m_held["interval_coverage"] = coverage(y[rest], pi.low, pi.high)
+    info = {
+        "metrics": {"heldout": m_held, "cv": m_cv},
+        "evaluation": {"heldout_rows": int(len(rest)), "cv": "leave-one-out up to 20 rows, else 10-fold",
+                       "seed": seed},
+        "interval": _interval_meta(model.alpha, model.q_, m_held["interval_coverage"] if m_held else None,
+                                   m_cv["interval_coverage"] if m_cv else None),
+    }
+    return model, info, used
+
+
+def fit_and_save(device_id: str, backend: str, threads: int = 1, *, store: Path | None = None,
+                 out: Path | None = None, from_key: PredictorKey | None = None, samples: int | None = None,
+                 source_root: Path | None = None, params: dict[str, Any] | None = None,
+                 seed: int = 0) -> tuple[Path, dict[str, Any]]:
+    """Fit one dataset (from scratch, or by transfer from ``from_key`` with ``samples`` rows) and write
+    it to ``out/<device>/<backend>-t<threads>/``. Returns the folder and the metadata written."""
+    store = Path(store or default_store())
+    out = Path(out or default_predictors())
+    key = PredictorKey(device_id, backend, int(threads))
+    df = load_rows(device_id, backend, threads, store)
+    if from_key is None:
+        if samples is not None and samples < len(df):
+            df = df.iloc[np.sort(np.random.default_rng(seed).choice(len(df), samples, replace=False))]
+            df = df.reset_index(drop=True)
+        model, info = fit_scratch(df, params=params, seed=seed)
+        text, state = predictor_state(model)
+        meta = {**_base_meta(key, df, store), "model": {"type": "scratch", **state}, **info, "transfer": None}
+        files = {MODEL_FILE: text}
+    else:
+        src = load_predictor(from_key.device_id, from_key.backend, from_key.threads, root=source_root or out)
+        if not isinstance(src.model, LatencyPredictor):
+            raise PredictorError(f"the source predictor {from_key} is itself a transfer; transfer from a "
+                                 "predictor fitted from scratch")
+        if samples is None:
+            raise PredictorError("--from-device needs --samples K (the rows of the new device to fit on)")
+        model_t, info, used = fit_transfer(src.model, df, samples, seed=seed)
+        text, state = predictor_state(src.model)
+        used_df = df.iloc[used]
+        meta = {**_base_meta(key, used_df, store), "model": {"type": "transfer", **state}, **info}
+        meta["transfer"] = {
+            "source": {"device_id": from_key.device_id, "backend": from_key.backend, "threads": from_key.threads,
+                       "rows": src.meta.get("rows"), "rows_sha256": (src.meta.get("data") or {}).get("rows_sha256")},
+            "samples": int(samples), "method": model_t.method_, "a": model_t.a_, "b": model_t.b_,
+            "log_halfwidth": model_t.q_, "selection": "one row per stratum of the source's predicted latency",
+        }
+        files = {MODEL_FILE: text}
+        if model_t.booster_ is not None:
+            files[RESIDUAL_FILE] = model_t.booster_.model_to_string()
+    folder = save_folder(predictor_dir(out, key), files, meta)
+    return folder, meta
+
+
+# -- loading --------------------------------------------------------------------------------------
+def load_folder(folder: Path) -> Predictor:
+    folder = Path(folder)
+    files, meta = read_folder(folder)
+    try:
+        key = PredictorKey(str(meta["device_id"]), str(meta["backend"]), int(meta["threads"]))
+        state = meta["model"]
+        kind = state["type"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PredictorError(f"corrupt predictor metadata {folder}: missing {exc}") from None
+    base = predictor_from_state(files[MODEL_FILE], state, str(folder))
+    if kind == "scratch":
+        return Predictor(key, meta, base, folder)
+    if kind != "transfer":
+        raise PredictorError(f"corrupt predictor metadata {folder}: unknown model type {kind!r}")
+    try:
+        t = meta["transfer"]
+        model = TransferPredictor(base, method=str(t["method"]), seed=int(meta["evaluation"]["seed"]))
+        model.method_, model.a_, model.b_ = str(t["method"]), float(t["a"]), float(t["b"])
+        model.q_ = float(t["log_halfwidth"]) if t["log_halfwidth"] is not None else float("inf")
+        model.ranges_, model.n_rows_ = base.ranges_, int(t["samples"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PredictorError(f"corrupt predictor metadata {folder}: transfer {exc}") from None
+    model.booster_ = None
+    if RESIDUAL_FILE in files:
+        import lightgbm as lgb
+
+        try:
+            model.booster_ = lgb.Booster(model_str=files[RESIDUAL_FILE])
+        except Exception as exc:  # noqa: BLE001
+            raise PredictorError(f"corrupt predictor model {folder / RESIDUAL_FILE}: {str(exc)[:200]}") from None
+    return Predictor(key, meta, model, folder)
+
+
+def load_predictor(device_id: str, backend: str | None = None, threads: int | None = None,
+                   root: Path | str | None = None) -> Predictor:
+    """The fitted predictor for a device (backend / threads may be left out when only one matches)."""
+    root = Path(root or default_predictors())
+    key = resolve_key(root, device_id, backend, threads)
+    return load_folder(predictor_dir(root, key))
+
+
+def known_devices(root: Path | str | None = None) -> list[str]:
+    from .io import known_devices as _known
+
+    return _known(Path(root or default_predictors()))
+
+
+def list_predictors(root: Path | str | None = None) -> list[dict[str, Any]]:
+    """Summary of every fitted predictor (``kdnas-bench predictors --json``). Metrics are the held-out
+    ones; a predictor that cannot be read is listed with its ``error``."""
+    root = Path(root or default_predictors())
+    out = []
+    for key in fitted_keys(root):
+        entry: dict[str, Any] = {"device_id": key.device_id, "backend": key.backend, "threads": key.threads}
+        try:
+            _, meta = read_folder(predictor_dir(root, key))
+        except PredictorError as exc:
+            out.append({**entry, "rows": None, "metrics": None, "error": str(exc)})
+            continue
+        held = (meta.get("metrics") or {}).get("heldout") or {}
+        entry["rows"] = meta.get("rows")
+        entry["metrics"] = {k: held.get(k) for k in ("within_5pct", "within_10pct", "within_15pct", "mape", "rmspe",
+                                                       "kendall_tau", "interval_coverage")}
+        entry["heldout_rows"] = held.get("rows")
+        entry["type"] = (meta.get("model") or {}).get("type")
+        entry["transfer_from"] = (meta.get("transfer") or {}).get("source")
+        entry["interval_factor"] = (meta.get("interval") or {}).get("factor")
+        entry["fitted_at"] = meta.get("fitted_at")
+        out.append(entry)
+    return out
