@@ -40,8 +40,10 @@ ANALYTIC = (
 FEATURES = RAW + ANALYTIC
 # +1: the prediction may not fall when the feature grows. heads (0) is the only free one.
 MONOTONE = {name: (0 if name == "heads" else 1) for name in FEATURES}
-# which raw dims each analytic feature is computed from (for documentation and the range check)
 MONOTONE_DIMS = ("layers", "hidden", "ffn", "seq", "batch")
+# a config is out of range when one of these is outside what the training rows spanned (the derived
+# features of a config inside this box are interpolations of the same dims, so they are not checked)
+RANGE_KEYS = (*RAW, "tokens")
 
 
 class FeatureError(KdnasError):
@@ -149,10 +151,11 @@ def feature_ranges(x: pd.DataFrame) -> dict[str, list[float]]:
 
 
 def out_of_range(x: pd.DataFrame, ranges: Mapping[str, Sequence[float]], rel_tol: float = 1e-9) -> np.ndarray:
-    """Boolean mask: configs with any feature outside the training range."""
+    """Boolean mask: configs with layers, hidden, heads, ffn, seq, batch or tokens outside the training range."""
     mask = np.zeros(len(x), dtype=bool)
-    for k, (lo, hi) in ranges.items():
-        if k in x.columns:
+    for k in RANGE_KEYS:
+        if k in ranges:
+            lo, hi = ranges[k]
             v = x[k].to_numpy()
             mask |= (v < lo * (1 - rel_tol)) | (v > hi * (1 + rel_tol))
     return mask

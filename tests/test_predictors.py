@@ -1,0 +1,298 @@
+"""Latency predictors: features, fit/save/load, monotonicity, intervals, range flags, transfer, CLI.
+
+The training rows are 240 real rows of the committed torch-t1 profile (tests/data/predictor_rows_torch_t1.csv),
+written into a store under tmp_path. The "second device" of the transfer tests is a synthetic transform of
+those rows, labelled as such: it tests the transfer mechanics, it is not a measurement.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kdnas_bench.models import activation_bytes, count_params, flops
+from kdnas_bench.predictors import LatencyPredictor, PredictorError, TransferPredictor, load_predictor
+from kdnas_bench.predictors.evaluate import conformal_quantile, coverage, metrics
+from kdnas_bench.predictors.features import MONOTONE, MONOTONE_DIMS, FeatureError, featurize
+from kdnas_bench.predictors.registry import fit_and_save, list_predictors, load_rows
+from kdnas_bench.profiling.store import ProfileStore, row_id
+from kdnas_bench.space import Arch, Shape
+
+DATA = Path(__file__).resolve().parent / "data" / "predictor_rows_torch_t1.csv"
+DEV = "test-cpu-0000"
+NEW = "test-newdev-0000"
+KEYS = ("layers", "hidden", "heads", "ffn", "seq", "batch")
+
+
+def real_rows() -> pd.DataFrame:
+    return pd.read_csv(DATA, comment="#")
+
+
+def synthetic_new_device(df: pd.DataFrame, seed: int = 1) -> pd.DataFrame:
+    """TEST FIXTURE, not a measurement: a 'device' 1.6x faster on big models and with less fixed
+    overhead than the real rows, plus 3 % log-normal noise."""
+    rng = np.random.default_rng(seed)
+    out = df.copy()
+    out["median_ms"] = 0.5 * df["median_ms"] ** 0.93 * np.exp(rng.normal(0, 0.03, len(df)))
+    return out
+
+
+def write_store(root: Path, device_id: str, df: pd.DataFrame, backend: str = "torch", threads: int = 1) -> None:
+    ds = ProfileStore(root).dataset(device_id, backend, threads)
+    now = datetime.now(UTC)
+    rows = []
+    for r in df.itertuples(index=False):
+        rows.append({
+            "row_id": row_id(device_id, backend, threads, r.layers, r.hidden, r.heads, r.ffn, r.batch, r.seq),
+            "device_id": device_id, "backend": backend, "threads": threads,
+            "layers": r.layers, "hidden": r.hidden, "heads": r.heads, "ffn": r.ffn, "batch": r.batch, "seq": r.seq,
+            "status": "ok", "median_ms": float(r.median_ms), "cv": float(r.cv), "noisy": bool(r.noisy),
+            "timestamp": now, "env": "{}",
+        })
+    rows.append({**rows[0], "row_id": "failed-row", "status": "failed", "median_ms": None, "error": "OOM"})
+    with ds.writer():
+        ds.append(rows)
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A store with the real rows (DEV) and the synthetic new device (NEW), and DEV's fitted predictor."""
+    root = tmp_path_factory.mktemp("pred")
+    store, preds = root / "profiles", root / "predictors"
+    df = real_rows()
+    write_store(store, DEV, df)
+    write_store(store, NEW, synthetic_new_device(df))
+    fit_and_save(DEV, "torch", 1, store=store, out=preds)
+    return {"store": store, "preds": preds}
+
+
+def grid_configs(n: int = 40, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    hidden = rng.choice([128, 256, 384, 512, 768], n)
+    return pd.DataFrame({"layers": rng.integers(1, 13, n), "hidden": hidden, "heads": rng.choice([2, 4, 8], n),
+                         "ffn": rng.integers(2, 25, n) * 128, "seq": rng.choice([16, 32, 64, 128], n),
+                         "batch": rng.choice([1, 2], n)})
+
+
+# -- features and metrics -------------------------------------------------------------------------
+def test_features_match_the_analytic_model() -> None:
+    pairs = [(Arch(4, 312, 12, 1200), Shape(1, 128)), (Arch(6, 768, 12, 3072), Shape(2, 64))]
+    x = featurize(pairs)
+    for i, (a, s) in enumerate(pairs):
+        fl = flops(a, s)
+        assert x["params"][i] == count_params(a)
+        assert x["flops_linear"][i] == fl.linear and x["flops_attention"][i] == fl.attention
+        assert x["flops_total"][i] == fl.total and x["act_bytes"][i] == activation_bytes(a, s)
+        assert x["head_dim"][i] == a.head_dim and x["tokens"][i] == s.tokens
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"layers": 4, "hidden": 312, "heads": 12, "ffn": 1200, "seq": 128}, "missing key(s) batch"),
+        ({"layers": 4, "hidden": 310, "heads": 12, "ffn": 1200, "seq": 128, "batch": 1}, "must divide hidden"),
+        ({"layers": 0, "hidden": 312, "heads": 12, "ffn": 1200, "seq": 128, "batch": 1}, "layers must be a positive integer"),
+        ({"layers": 4.5, "hidden": 312, "heads": 12, "ffn": 1200, "seq": 128, "batch": 1}, "layers must be an integer"),
+        ({"layers": "4", "hidden": 312, "heads": 12, "ffn": 1200, "seq": 128, "batch": 1}, "layers must be an integer"),
+        ({"layers": True, "hidden": 312, "heads": 12, "ffn": 1200, "seq": 128, "batch": 1}, "layers must be an integer"),
+    ],
+)
+def test_invalid_configs_are_rejected(config: dict, message: str) -> None:
+    ok = {"layers": 2, "hidden": 128, "heads": 2, "ffn": 256, "seq": 16, "batch": 1}
+    with pytest.raises(FeatureError, match=r"configs\[1\].*" + message.split("(")[0]):
+        featurize([ok, config])
+
+
+def test_metrics_and_conformal_quantile() -> None:
+    m = metrics(np.array([10.0, 20.0, 40.0, 80.0]), np.array([10.4, 18.0, 40.0, 100.0]))
+    assert m["within_5pct"] == 0.5 and m["within_10pct"] == 0.75 and m["within_15pct"] == 0.75
+    assert m["mape"] == pytest.approx((0.04 + 0.1 + 0 + 0.25) / 4)
+    assert m["kendall_tau"] == pytest.approx(1.0)
+    assert conformal_quantile(np.arange(1, 10, dtype=float), 0.1) == 9.0  # rank ceil(10 * 0.9) = 9
+    assert coverage(np.array([1.0, 2.0, 3.0]), np.array([0.5, 2.5, 2.0]), np.array([1.5, 3.0, 4.0])) == pytest.approx(2 / 3)
+
+
+# -- the fitted predictor -------------------------------------------------------------------------
+def test_fit_writes_model_meta_and_honest_metrics(fitted: dict[str, Path]) -> None:
+    folder = fitted["preds"] / DEV / "torch-t1"
+    assert (folder / "model.txt").read_text().startswith("tree")
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["rows"] == 240 and meta["feature_schema"] == 1 and meta["features"][:6] == list(KEYS)
+    assert meta["model"]["ranges"]["seq"] == [16.0, 256.0] and set(meta["model"]["ranges"]) >= set(KEYS)
+    assert len(meta["data"]["rows_sha256"]) == 64 and "lightgbm" in meta["versions"]
+    held, cv = meta["metrics"]["heldout"], meta["metrics"]["cv"]
+    assert held["rows"] == 48 and cv["rows"] == 240
+    for m in (held, cv):
+        assert 0 <= m["within_5pct"] <= m["within_10pct"] <= m["within_15pct"] <= 1
+        assert m["kendall_tau"] > 0.9  # real rows: the ranking is right
+        assert 0.7 <= m["interval_coverage"] <= 1
+    assert cv["within_10pct"] > 0.85 and cv["mape"] < 0.08
+    assert meta["interval"]["coverage_heldout"] == held["interval_coverage"]
+
+
+def test_save_load_roundtrip_gives_identical_predictions(fitted: dict[str, Path]) -> None:
+    df = real_rows()
+    model = LatencyPredictor().fit(df, df["median_ms"])  # same params and seed as `fit`
+    loaded = load_predictor(DEV, "torch", 1, root=fitted["preds"])
+    configs = grid_configs()
+    np.testing.assert_array_equal(loaded.predict(configs), model.predict(configs))
+    a, b = loaded.predict_interval(configs), model.predict_interval(configs)
+    np.testing.assert_array_equal(a.high, b.high)
+
+
+def test_interval_contains_mid_and_upper_bound_is_above(fitted: dict[str, Path]) -> None:
+    p = load_predictor(DEV, root=fitted["preds"]).predict_interval(grid_configs())
+    assert np.all(p.low < p.mid) and np.all(p.mid < p.high)
+    assert np.all(np.isfinite(p.high))
+
+
+@pytest.mark.parametrize("dim", MONOTONE_DIMS)
+def test_latency_never_falls_when_a_dimension_grows(fitted: dict[str, Path], dim: str) -> None:
+    model = load_predictor(DEV, root=fitted["preds"]).model
+    values = {"layers": range(1, 16), "hidden": range(128, 1025, 64), "ffn": range(128, 4097, 64),
+              "seq": [8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512], "batch": range(1, 33)}[dim]
+    for _, base in grid_configs(25, seed=3).iterrows():
+        rows = pd.DataFrame([{**base.to_dict(), dim: v} for v in values])  # beyond the training ranges too
+        pred = model.predict(rows)
+        assert np.all(np.diff(pred) >= -1e-9 * pred[:-1]), (dim, base.to_dict(), pred)
+    assert all(MONOTONE[f] == 1 for f in MONOTONE if f != "heads")
+
+
+def test_out_of_range_configs_are_flagged(fitted: dict[str, Path]) -> None:
+    p = load_predictor(DEV, root=fitted["preds"])
+    configs = [{"layers": 4, "hidden": 256, "heads": 4, "ffn": 1024, "seq": 64, "batch": 1},
+               {"layers": 4, "hidden": 256, "heads": 4, "ffn": 1024, "seq": 512, "batch": 1},
+               {"layers": 24, "hidden": 256, "heads": 4, "ffn": 1024, "seq": 64, "batch": 1}]
+    assert p.predict_interval(configs).out_of_range.tolist() == [False, True, True]
+
+
+def test_schema_mismatch_and_corrupt_files_give_clear_errors(fitted: dict[str, Path], tmp_path: Path) -> None:
+    import shutil
+
+    root = tmp_path / "preds"
+    shutil.copytree(fitted["preds"], root)
+    folder = root / DEV / "torch-t1"
+    meta = json.loads((folder / "meta.json").read_text())
+    (folder / "meta.json").write_text(json.dumps({**meta, "feature_schema": 0, "features": ["layers"]}))
+    with pytest.raises(PredictorError, match="feature schema 0"):
+        load_predictor(DEV, root=root)
+    (folder / "meta.json").write_text(json.dumps(meta))
+    load_predictor(DEV, root=root)  # restored
+    text = (folder / "model.txt").read_text()
+    (folder / "model.txt").write_text(text[: len(text) // 2])
+    with pytest.raises(PredictorError, match="corrupt predictor model"):
+        load_predictor(DEV, root=root)
+    (folder / "meta.json").write_text("{not json")
+    with pytest.raises(PredictorError, match="corrupt predictor metadata"):
+        load_predictor(DEV, root=root)
+    with pytest.raises(PredictorError, match=f"unknown device id 'nope' \\(known: {DEV}\\)"):
+        load_predictor("nope", root=root)
+
+
+# -- transfer -------------------------------------------------------------------------------------
+def test_transfer_beats_scratch_with_30_rows(fitted: dict[str, Path]) -> None:
+    source = load_predictor(DEV, root=fitted["preds"]).model
+    df = load_rows(NEW, "torch", 1, fitted["store"])
+    y = df["median_ms"].to_numpy()
+    rng = np.random.default_rng(0)
+    train = np.sort(rng.choice(len(df), 30, replace=False))
+    test = np.setdiff1d(np.arange(len(df)), train)
+    t = TransferPredictor(source).fit(df.iloc[train], y[train])
+    s = LatencyPredictor().fit(df.iloc[train], y[train])
+    mt, ms = metrics(y[test], t.predict(df.iloc[test])), metrics(y[test], s.predict(df.iloc[test]))
+    assert mt["mape"] <= ms["mape"] and mt["within_10pct"] >= ms["within_10pct"]
+    assert t.b_ > 0 and mt["within_10pct"] > 0.8
+
+
+def test_cli_fit_transfer_roundtrip(fitted: dict[str, Path], tmp_path: Path, run_cli) -> None:
+    import shutil
+
+    out = tmp_path / "preds"
+    shutil.copytree(fitted["preds"], out)
+    code, stdout, stderr = run_cli("fit", "--device", NEW, "--backend", "torch", "--from-device", DEV, "--samples",
+                                   "20", "--store", str(fitted["store"]), "--out", str(out), "--json")
+    assert code == 0, stderr
+    meta = json.loads(stdout)
+    assert meta["transfer"]["samples"] == 20 and meta["transfer"]["source"]["device_id"] == DEV
+    assert meta["metrics"]["heldout"]["rows"] == 220
+    p = load_predictor(NEW, "torch", 1, root=out)
+    assert isinstance(p.model, TransferPredictor)
+    configs = grid_configs(10)
+    assert p.model.booster_ is None  # K < 40: offset or affine, no residual trees
+    source = load_predictor(DEV, root=out).predict(configs)
+    np.testing.assert_allclose(p.predict(configs), np.exp(p.model.a_ + p.model.b_ * np.log(source)), rtol=1e-12)
+
+
+# -- CLI ------------------------------------------------------------------------------------------
+def test_cli_predict_json_keys_and_order(fitted: dict[str, Path], tmp_path: Path, run_cli) -> None:
+    configs = grid_configs(7).to_dict(orient="records")
+    configs.append({"layers": 4, "hidden": 256, "heads": 4, "ffn": 1024, "seq": 512, "batch": 1})
+    path = tmp_path / "configs.json"
+    path.write_text(json.dumps([{k: int(v) for k, v in c.items()} for c in configs]))
+    code, stdout, stderr = run_cli("predict", "--device", DEV, "--backend", "torch", "--threads", "1", "--configs",
+                                   str(path), "--predictors", str(fitted["preds"]), "--json")
+    assert code == 0, stderr
+    out = json.loads(stdout)
+    assert [{k: r[k] for k in KEYS} for r in out] == [{k: int(c[k]) for k in KEYS} for c in configs]
+    for r in out:
+        assert set(r) == {*KEYS, "latency_ms", "latency_ms_low", "latency_ms_high", "out_of_range"}
+        assert r["latency_ms_low"] < r["latency_ms"] < r["latency_ms_high"]
+    assert [r["out_of_range"] for r in out] == [False] * 7 + [True]
+    assert "warning" in stderr and "1 of 8" in stderr
+
+    code, stdout, _ = run_cli("predict", "--device", DEV, "--arch", "4,312,12,1200", "--seq", "128", "--batch", "1",
+                              "--predictors", str(fitted["preds"]), "--json")
+    assert code == 0 and json.loads(stdout)[0]["latency_ms"] > 0
+
+
+def test_cli_predictors_json(fitted: dict[str, Path], run_cli) -> None:
+    code, stdout, _ = run_cli("predictors", "--predictors", str(fitted["preds"]), "--json")
+    assert code == 0
+    (entry,) = json.loads(stdout)
+    assert (entry["device_id"], entry["backend"], entry["threads"], entry["rows"]) == (DEV, "torch", 1, 240)
+    assert set(entry["metrics"]) == {"within_5pct", "within_10pct", "within_15pct", "mape", "rmspe", "kendall_tau",
+                                     "interval_coverage"}
+    assert all(0 <= v <= 1 for v in entry["metrics"].values())
+
+
+@pytest.mark.parametrize(
+    ("configs", "message"),
+    [
+        ('[{"layers": 4, "hidden": 312, "heads": 12, "ffn": 1200, "seq": 128}]', "missing key(s) batch"),
+        ('[{"layers": 4, "hidden": 310, "heads": 12, "ffn": 1200, "seq": 128, "batch": 1}]', "must divide hidden"),
+        ('{"layers": 4}', "must hold a JSON list"),
+        ("[{", "not valid JSON"),
+    ],
+)
+def test_cli_bad_configs_file(fitted: dict[str, Path], tmp_path: Path, run_cli, configs: str, message: str) -> None:
+    path = tmp_path / "c.json"
+    path.write_text(configs)
+    code, stdout, stderr = run_cli("predict", "--device", DEV, "--configs", str(path), "--predictors",
+                                   str(fitted["preds"]), "--json")
+    assert code == 2 and stdout == ""
+    assert message in stderr and "Traceback" not in stderr and len(stderr.strip().splitlines()) <= 2
+
+
+def test_cli_unknown_device_and_corrupt_predictor(fitted: dict[str, Path], tmp_path: Path, run_cli) -> None:
+    import shutil
+
+    code, _, stderr = run_cli("predict", "--device", "nope", "--arch", "4,312,12,1200", "--seq", "128", "--batch",
+                              "1", "--predictors", str(fitted["preds"]))
+    assert code == 2 and "unknown device id 'nope'" in stderr and DEV in stderr
+    code, _, stderr = run_cli("fit", "--device", "nope", "--backend", "torch", "--store", str(fitted["store"]),
+                              "--out", str(tmp_path / "x"))
+    assert code == 2 and "no profile dataset" in stderr and DEV in stderr
+    root = tmp_path / "preds"
+    shutil.copytree(fitted["preds"], root)
+    (root / DEV / "torch-t1" / "model.txt").write_text("garbage")
+    code, _, stderr = run_cli("predict", "--device", DEV, "--arch", "4,312,12,1200", "--seq", "128", "--batch", "1",
+                              "--predictors", str(root))
+    assert code == 2 and "corrupt predictor model" in stderr and "Traceback" not in stderr
+    code, stdout, _ = run_cli("predictors", "--predictors", str(root), "--json")
+    assert code == 0 and "corrupt" in json.loads(stdout)[0]["error"]
+    assert list_predictors(root)[0]["metrics"] is None
