@@ -28,11 +28,11 @@ def _metrics_table(title: str, metrics: dict[str, Any], interval: dict[str, Any]
     table = Table(title=title)
     for col in ("split", "rows", "±5 %", "±10 %", "±15 %", "MAPE", "RMSPE", "RMSE ms", "Kendall τ", "interval cover"):
         table.add_column(col, justify="right")
-    for split in ("cv", "heldout"):
+    names = {"cv": "k-fold CV", "heldout": "held-out", "loaded_rows": "loaded rows*"}
+    for split, name in names.items():
         m = metrics.get(split)
         if not m:
             continue
-        name = "k-fold CV" if split == "cv" else "held-out"
         table.add_row(name, str(m["rows"]), _pct(m["within_5pct"]), _pct(m["within_10pct"]), _pct(m["within_15pct"]),
                       _pct(m["mape"]), _pct(m["rmspe"]), f"{m['rmse_ms']:.2f}", f"{m['kendall_tau']:.3f}",
                       _pct(m.get("interval_coverage")))
@@ -66,15 +66,20 @@ def register(cli: click.Group) -> None:
     @click.option("--from-threads", type=int, help="Threads of the source predictor (default: --threads).")
     @click.option("--samples", type=int, help="Rows of the target to fit on (transfer: K; otherwise a random subset).")
     @click.option("--predictors", "source_root", type=click.Path(), help="Where the source predictor is (default: --out).")
+    @click.option("--max-load", type=float, help="Fit on rows measured at this load average or less "
+                  "[default: threads + 0.75, the profiler alone].")
+    @click.option("--all-rows", is_flag=True, help="Fit on every row, also those measured on a loaded machine.")
     @click.option("--seed", type=int, default=0, show_default=True)
     @click.option("--json", "as_json", is_flag=True, help="Print the metadata written as JSON.")
     def fit_cmd(device_id: str, backend: str, threads: int, store: str | None, out: str | None,
                 from_device: str | None, from_backend: str | None, from_threads: int | None, samples: int | None,
-                source_root: str | None, seed: int, as_json: bool) -> None:
+                source_root: str | None, max_load: float | None, all_rows: bool, seed: int, as_json: bool) -> None:
         """Fit the latency predictor of one profile dataset, evaluate it and save it.
 
         Held-out split (20 %) and 5-fold CV metrics, and the measured coverage of the 90 % interval,
-        are printed and stored in meta.json next to the LightGBM model.
+        are printed and stored in meta.json next to the LightGBM model. Rows measured while other
+        processes loaded the machine (load average above --max-load) are left out of fitting and
+        reported apart ("loaded rows").
 
         \b
         Examples:
@@ -88,6 +93,10 @@ def register(cli: click.Group) -> None:
         positive("--threads", threads)
         positive("--samples", samples)
         positive("--from-threads", from_threads)
+        positive("--max-load", max_load)
+        if all_rows and max_load is not None:
+            raise KdnasError("--all-rows and --max-load exclude each other")
+        load_limit: float | str | None = None if all_rows else (max_load if max_load is not None else "auto")
         from_key = None
         if from_device is not None:
             from_key = PredictorKey(from_device, from_backend or backend, from_threads or threads)
@@ -100,6 +109,7 @@ def register(cli: click.Group) -> None:
             folder, meta = fit_and_save(
                 device_id, backend, threads, store=Path(store) if store else None, out=Path(out) if out else None,
                 from_key=from_key, samples=samples, source_root=Path(source_root) if source_root else None, seed=seed,
+                max_load=load_limit,
             )
         if as_json:
             print_json({**meta, "path": str(folder)})
@@ -108,6 +118,11 @@ def register(cli: click.Group) -> None:
             f"transfer from {from_key} ({meta['transfer']['method']}, K={meta['transfer']['samples']})")
         console.print(_metrics_table(f"{device_id} · {backend} · {threads} thread(s) · {meta['rows']} rows · {kind}",
                                      meta["metrics"], meta["interval"]))
+        sel = meta["data"]["selection"]
+        if sel["max_load"] is not None:
+            console.print(f"rows: {sel['rows_quiet']} of {sel['rows_total']} measured at load average ≤ "
+                          f"{sel['max_load']:.2f}; *{sel['rows_loaded']} loaded rows were left out of fitting "
+                          "(predicted by the held-out model)")
         console.print(f"saved {folder}")
 
     @cli.command("predict")

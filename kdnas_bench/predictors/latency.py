@@ -85,7 +85,9 @@ class LatencyPredictor:
     """Predicts the median latency (ms) of (arch, shape) configs on one device, backend and thread count.
 
     Parameters are LightGBM's usual ones; ``alpha`` is the miscoverage of the interval (0.1 → 90 %);
-    ``cv_folds`` folds give the out-of-fold residuals that calibrate it.
+    ``cv_folds`` folds give the out-of-fold residuals that calibrate it. ``objective`` is LightGBM's, on
+    the log latency; ``huber`` (delta ``huber_delta`` in log units) keeps a few disturbed rows from
+    pulling the trees. With ``base=False`` the trees model the log latency alone (for comparison).
     """
 
     def __init__(
@@ -97,6 +99,8 @@ class LatencyPredictor:
         min_data_in_leaf: int = 20,
         lambda_l2: float = 1.0,
         feature_fraction: float = 1.0,
+        objective: str = "huber",
+        huber_delta: float = 0.05,
         monotone: bool = True,
         base: bool = True,
         alpha: float = 0.1,
@@ -109,6 +113,8 @@ class LatencyPredictor:
         self.min_data_in_leaf = min_data_in_leaf
         self.lambda_l2 = lambda_l2
         self.feature_fraction = feature_fraction
+        self.objective = objective
+        self.huber_delta = huber_delta
         self.monotone = monotone
         self.base = base
         self.alpha = alpha
@@ -118,7 +124,7 @@ class LatencyPredictor:
     # -- parameters ------------------------------------------------------------------------------
     def get_params(self) -> dict[str, Any]:
         keys = ("n_estimators", "learning_rate", "num_leaves", "min_data_in_leaf", "lambda_l2", "feature_fraction",
-                "monotone", "base", "alpha", "cv_folds", "seed")
+                "objective", "huber_delta", "monotone", "base", "alpha", "cv_folds", "seed")
         return {k: getattr(self, k) for k in keys}
 
     def clone(self) -> LatencyPredictor:
@@ -126,7 +132,8 @@ class LatencyPredictor:
 
     def lgb_params(self, n_rows: int) -> dict[str, Any]:
         params: dict[str, Any] = {
-            "objective": "regression",
+            "objective": self.objective,  # huber in log space: a row off by more than ~5 % pulls linearly
+            "alpha": self.huber_delta,
             "learning_rate": self.learning_rate,
             "num_leaves": self.num_leaves,
             # few rows (few-shot, tests): smaller leaves so the trees can still split
