@@ -35,9 +35,9 @@ def bert_config(
         intermediate_size=arch.ffn,
         max_position_embeddings=max_position,
         type_vocab_size=TYPE_VOCAB,
-        num_labels=num_labels,
         **extra,
     )
+    cfg.num_labels = num_labels
     if attn_implementation is not None:
         cfg._attn_implementation = attn_implementation
     return cfg

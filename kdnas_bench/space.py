@@ -175,7 +175,7 @@ class SearchSpace:
         try:
             max_tokens = int(shapes.get("max_tokens", 10**9))
             min_head_dim = int(arch.get("min_head_dim", 1))
-            extra = {k: int(model[k]) for k in ("vocab_size", "max_position", "num_labels") if k in model}
+            extra: dict[str, Any] = {k: int(model[k]) for k in ("vocab_size", "max_position", "num_labels") if k in model}
         except (TypeError, ValueError):
             raise SpaceError(f"{where}: max_tokens, min_head_dim and [model] values must be integers") from None
         if max_tokens <= 0 or any(v <= 0 for v in extra.values()):

@@ -131,7 +131,7 @@ def test_measure_agrees_with_a_plain_perf_counter_loop(run_cli) -> None:
     ],
 )
 def test_bad_input_is_one_line(run_cli, args: list[str], message: str) -> None:
-    code, out, err = run_cli(*args)
+    code, _, err = run_cli(*args)
     assert code == 2
     assert message in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1

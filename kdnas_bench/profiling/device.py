@@ -67,7 +67,7 @@ def _gpu() -> tuple[str | None, str | None]:
 
         if torch.cuda.is_available():
             return torch.cuda.get_device_name(0), None
-    except Exception:  # noqa: BLE001 - a broken CUDA install just means "no GPU" here
+    except Exception:
         pass
     return None, None
 

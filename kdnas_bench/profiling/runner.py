@@ -42,7 +42,7 @@ def measure(backend: Backend, arch: Arch, shape: Shape, config: TimingConfig | N
         error = None
     except (KeyboardInterrupt, SystemExit):
         raise
-    except Exception as exc:  # noqa: BLE001 - stored as a failed row, the campaign goes on
+    except Exception as exc:
         timing, error = None, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:500]
         backend.close()  # drop a half-built model / session (and CUDA memory after an OOM)
     return Measurement(arch, shape, timing, error, before, load_average())
@@ -149,7 +149,8 @@ def run_campaign(
             ):
                 if result.rows_after >= config.samples:
                     break
-                rid = row_id(env["device_id"], env["backend"], env["threads"], *arch.to_dict().values(), shape.batch, shape.seq)
+                rid = row_id(env["device_id"], env["backend"], env["threads"], arch.layers, arch.hidden, arch.heads, arch.ffn,
+                             shape.batch, shape.seq)
                 if rid in done:
                     skipped += 1
                     if skipped > 20 * limit + 10 * config.samples:

@@ -77,7 +77,9 @@ SCHEMA = pa.schema(
 )
 
 
-def row_id(device_id: str, backend: str, threads: int, layers: int, hidden: int, heads: int, ffn: int, batch: int, seq: int) -> str:
+def row_id(
+    device_id: str, backend: str, threads: int, layers: int, hidden: int, heads: int, ffn: int, batch: int, seq: int
+) -> str:
     key = f"{device_id}|{backend}|{threads}|{layers},{hidden},{heads},{ffn}|{batch}x{seq}"
     return hashlib.sha1(key.encode()).hexdigest()[:16]
 

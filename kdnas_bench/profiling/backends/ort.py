@@ -103,7 +103,8 @@ class OrtBackend:
         import torch
 
         key = f"{arch}|v{self.vocab_size}|c{self.num_labels}|torch{torch.__version__}"
-        return self.cache_dir / f"bert-{arch.layers}-{arch.hidden}-{arch.heads}-{arch.ffn}-{hashlib.sha1(key.encode()).hexdigest()[:8]}.onnx"
+        digest = hashlib.sha1(key.encode()).hexdigest()[:8]
+        return self.cache_dir / f"bert-{arch.layers}-{arch.hidden}-{arch.heads}-{arch.ffn}-{digest}.onnx"
 
     def _session_for(self, arch: Arch) -> Any:
         path = self._model_path(arch)
