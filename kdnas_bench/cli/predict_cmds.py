@@ -162,31 +162,32 @@ def register(cli: click.Group) -> None:
                 raise KdnasError("--seq and --batch go with --arch; put them in the configs file instead")
             configs = _load_configs(str(configs_path))
         predictor = load_predictor(device_id, backend, threads, root=Path(root) if root else None)
-        records = predictor.records(configs)
-        n_out = sum(r["out_of_range"] for r in records)
+        frame = predictor.frame(configs)
+        n_out = int(frame["out_of_range"].sum())
         if n_out:
             ranges = predictor.model.ranges_
             shown = ", ".join(f"{k} {int(ranges[k][0])}-{int(ranges[k][1])}"
                               for k in ("layers", "hidden", "heads", "ffn", "seq", "batch", "tokens"))
-            err_console.print(f"[yellow]warning:[/] {n_out} of {len(records)} config(s) outside the training ranges "
+            err_console.print(f"[yellow]warning:[/] {n_out} of {len(frame)} config(s) outside the training ranges "
                               f"({shown}); their predictions are extrapolations", highlight=False)
         if as_json:
-            if math.isfinite(predictor.model.q_):
-                click.echo(json.dumps(records, indent=2))
+            if len(frame) > 1000 and math.isfinite(predictor.model.q_):  # pandas writes 100,000 rows in 0.2 s
+                click.echo(frame.to_json(orient="records", double_precision=6))
             else:
-                print_json(records)
+                print_json(frame.to_dict("records"))
             return
+        records = frame.head(MAX_TABLE_ROWS).to_dict("records")
         k = predictor.key
         table = Table(title=f"predicted latency · {k.device_id} · {k.backend} · {k.threads} thread(s)")
         for col in ("layers", "hidden", "heads", "ffn", "seq", "batch", "ms", "90 % interval", "in range"):
             table.add_column(col, justify="right")
-        for r in records[:MAX_TABLE_ROWS]:
+        for r in records:
             table.add_row(*(str(r[c]) for c in ("layers", "hidden", "heads", "ffn", "seq", "batch")),
                           f"{r['latency_ms']:.2f}", f"{r['latency_ms_low']:.2f} – {r['latency_ms_high']:.2f}",
                           "[yellow]no[/]" if r["out_of_range"] else "yes")
         console.print(table)
-        if len(records) > MAX_TABLE_ROWS:
-            console.print(f"… {len(records) - MAX_TABLE_ROWS:,} more; use --json for all")
+        if len(frame) > MAX_TABLE_ROWS:
+            console.print(f"… {len(frame) - MAX_TABLE_ROWS:,} more; use --json for all")
 
     @cli.command("predictors")
     @click.option("--predictors", "root", type=click.Path(), help="Predictor folder (default: the checkout's predictors/).")

@@ -110,6 +110,13 @@ def config_columns(configs: Any, where: str = "configs") -> dict[str, np.ndarray
 
 def _columns_from_dicts(items: Iterable[Any], where: str) -> dict[str, np.ndarray]:
     rows = list(items)
+    try:  # fast path: every item a dict with integer values (bool is an int subclass: checked below)
+        table = np.array([[item[k] for k in CONFIG_KEYS] for item in rows], dtype=object)
+        if table.size and all(type(v) is int for v in table.ravel()):
+            arr = table.astype(np.int64)
+            return {k: arr[:, j] for j, k in enumerate(CONFIG_KEYS)}
+    except (KeyError, TypeError, IndexError, OverflowError):
+        pass  # the slow path below names the offending item
     out: dict[str, list[Any]] = {k: [] for k in CONFIG_KEYS}
     for i, item in enumerate(rows):
         if not isinstance(item, Mapping):

@@ -62,25 +62,26 @@ class Predictor:
         heads, ffn, seq, batch; a list of such dicts; or a list of (Arch, Shape)."""
         return self.model.predict_interval(configs)
 
-    def records(self, configs: Any) -> list[dict[str, Any]]:
-        """One JSON-able dict per config, in input order (the ``kdnas-bench predict --json`` rows)."""
-        from .features import config_columns, features_from_columns
+    def frame(self, configs: Any) -> pd.DataFrame:
+        """One row per config, in input order: layers, hidden, heads, ffn, seq, batch, latency_ms,
+        latency_ms_low, latency_ms_high, out_of_range (the ``kdnas-bench predict --json`` keys)."""
+        from .features import config_columns, features_from_columns, out_of_range
 
         cols = config_columns(configs)
         x = features_from_columns(cols)
         mid = np.exp(self.model.log_predict_features(x))
         q = self.model.q_
-        from .features import out_of_range
+        out = pd.DataFrame({k: cols[k] for k in CONFIG_KEYS})
+        out["latency_ms"] = mid
+        out["latency_ms_low"] = mid * np.exp(-q)
+        out["latency_ms_high"] = mid * np.exp(q)
+        out["out_of_range"] = out_of_range(x, self.model.ranges_)
+        return out
 
-        oor = out_of_range(x, self.model.ranges_)
-        lists = {k: cols[k].tolist() for k in CONFIG_KEYS}
-        mids, lows, highs = mid.tolist(), (mid * np.exp(-q)).tolist(), (mid * np.exp(q)).tolist()
-        flags = oor.tolist()
-        return [
-            {**{k: lists[k][i] for k in CONFIG_KEYS}, "latency_ms": mids[i], "latency_ms_low": lows[i],
-             "latency_ms_high": highs[i], "out_of_range": flags[i]}
-            for i in range(len(mids))
-        ]
+    def records(self, configs: Any) -> list[dict[str, Any]]:
+        """:meth:`frame` as a list of plain dicts."""
+        f = self.frame(configs)
+        return [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()} for row in f.to_dict("records")]
 
 
 # -- reading profile rows -------------------------------------------------------------------------
