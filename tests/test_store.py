@@ -91,9 +91,8 @@ def test_second_writer_is_refused(tmp_path: Path) -> None:
     store = ProfileStore(tmp_path)
     first = store.dataset("dev", "torch", 1)
     second = store.dataset("dev", "torch", 1)
-    with first.writer():
-        with pytest.raises(StoreError, match="another profiler"), second.writer():
-            pass
+    with first.writer(), pytest.raises(StoreError, match="another profiler"), second.writer():
+        pass
     with second.writer():  # free again once the first is done
         second.append([make_row(0)])
     assert len(second.read()) == 1
