@@ -42,7 +42,8 @@ def synthetic_new_device(df: pd.DataFrame, seed: int = 1) -> pd.DataFrame:
     return out
 
 
-def write_store(root: Path, device_id: str, df: pd.DataFrame, backend: str = "torch", threads: int = 1) -> None:
+def write_store(root: Path, device_id: str, df: pd.DataFrame, backend: str = "torch", threads: int = 1,
+                load: np.ndarray | None = None) -> None:
     ds = ProfileStore(root).dataset(device_id, backend, threads)
     now = datetime.now(UTC)
     rows = []
@@ -54,6 +55,8 @@ def write_store(root: Path, device_id: str, df: pd.DataFrame, backend: str = "to
             "status": "ok", "median_ms": float(r.median_ms), "cv": float(r.cv), "noisy": bool(r.noisy),
             "timestamp": now, "env": "{}",
         })
+        if load is not None:
+            rows[-1]["load_before"] = rows[-1]["load_after"] = float(load[len(rows) - 1])
     rows.append({**rows[0], "row_id": "failed-row", "status": "failed", "median_ms": None, "error": "OOM"})
     with ds.writer():
         ds.append(rows)
@@ -192,6 +195,26 @@ def test_schema_mismatch_and_corrupt_files_give_clear_errors(fitted: dict[str, P
         load_predictor(DEV, root=root)
     with pytest.raises(PredictorError, match=f"unknown device id 'nope' \\(known: {DEV}\\)"):
         load_predictor("nope", root=root)
+
+
+def test_rows_measured_on_a_loaded_machine_are_left_out_and_reported(tmp_path: Path, run_cli) -> None:
+    df = real_rows()
+    load = np.where(np.arange(len(df)) % 6 == 0, 3.2, 1.1)  # every 6th row "measured under load": 40 rows
+    df.loc[load > 2, "median_ms"] *= 1.08  # TEST FIXTURE: loaded rows made 8 % slower, as seen on the real VM
+    write_store(tmp_path / "profiles", DEV, df, load=load)
+    code, stdout, stderr = run_cli("fit", "--device", DEV, "--backend", "torch", "--store", str(tmp_path / "profiles"),
+                                   "--out", str(tmp_path / "p"), "--json")
+    assert code == 0, stderr
+    meta = json.loads(stdout)
+    sel = meta["data"]["selection"]
+    assert (sel["rows_total"], sel["rows_quiet"], sel["rows_loaded"], sel["max_load"]) == (240, 200, 40, 1.75)
+    assert meta["rows"] == 200 and meta["metrics"]["loaded_rows"]["rows"] == 40
+    assert meta["metrics"]["loaded_rows"]["median_ratio"] > 1.03  # the loaded rows are slower than predicted
+    code, stdout, _ = run_cli("fit", "--device", DEV, "--backend", "torch", "--store", str(tmp_path / "profiles"),
+                              "--out", str(tmp_path / "p"), "--all-rows", "--json")
+    assert code == 0 and json.loads(stdout)["rows"] == 240
+    code, _, stderr = run_cli("fit", "--device", DEV, "--backend", "torch", "--all-rows", "--max-load", "2")
+    assert code == 2 and "exclude each other" in stderr
 
 
 # -- transfer -------------------------------------------------------------------------------------
