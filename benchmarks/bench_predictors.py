@@ -92,7 +92,7 @@ def variant(df: pd.DataFrame, params: dict[str, Any], seeds: range = range(5),
 
 def accuracy(name: str, all_rows: pd.DataFrame, threads: int, tmp: Path, key: tuple[str, str, int],
              store: Path) -> dict[str, Any]:
-    folder, meta = fit_and_save(*key, store=store, out=tmp)
+    _, meta = fit_and_save(*key, store=store, out=tmp)
     quiet = quiet_mask(all_rows, threads + LOAD_MARGIN)
     df = all_rows[quiet].reset_index(drop=True) if meta["data"]["selection"]["max_load"] is not None else all_rows
     held = meta["metrics"]["heldout"]

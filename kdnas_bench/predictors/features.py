@@ -98,7 +98,8 @@ def config_columns(configs: Any, where: str = "configs") -> dict[str, np.ndarray
         items = list(configs)
         if items and isinstance(items[0], tuple | list) and len(items[0]) == 2 and isinstance(items[0][0], Arch):
             pairs: Sequence[tuple[Arch, Shape]] = items  # type: ignore[assignment]
-            raw = {k: np.fromiter((getattr(a, k) for a, _ in pairs), np.int64, len(pairs)) for k in ("layers", "hidden", "heads", "ffn")}
+            raw = {k: np.fromiter((getattr(a, k) for a, _ in pairs), np.int64, len(pairs))
+                   for k in ("layers", "hidden", "heads", "ffn")}
             raw["seq"] = np.fromiter((s.seq for _, s in pairs), np.int64, len(pairs))
             raw["batch"] = np.fromiter((s.batch for _, s in pairs), np.int64, len(pairs))
         else:

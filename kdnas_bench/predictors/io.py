@@ -122,7 +122,7 @@ def predictor_from_state(text: str, state: dict[str, Any], where: str) -> Latenc
     if text:
         try:
             pred.booster_ = lgb.Booster(model_str=text)
-        except Exception as exc:  # noqa: BLE001 - LightGBMError and parse errors of all kinds
+        except Exception as exc:
             raise PredictorError(f"corrupt predictor model {where}: {str(exc).splitlines()[0][:200]}") from None
         if pred.booster_.num_feature() != len(FEATURES):
             raise PredictorError(f"corrupt predictor model {where}: {pred.booster_.num_feature()} features, "

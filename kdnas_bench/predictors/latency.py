@@ -197,7 +197,7 @@ class LatencyPredictor:
         self.oof_ms_ = np.exp(log_oof)
         self.q_ = conformal_quantile(np.abs(log_oof - np.log(y)), self.alpha)
         self.ranges_ = feature_ranges(x)
-        self.n_rows_ = int(len(y))
+        self.n_rows_ = len(y)
         return self
 
     # -- predicting ------------------------------------------------------------------------------

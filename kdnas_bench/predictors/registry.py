@@ -112,7 +112,7 @@ def _base_meta(key: PredictorKey, df: pd.DataFrame, store: Path) -> dict[str, An
         "device_id": key.device_id,
         "backend": key.backend,
         "threads": key.threads,
-        "rows": int(len(df)),
+        "rows": len(df),
         "data": {
             "store": str(store),
             "rows_sha256": rows_sha256(df["row_id"], df["median_ms"]),
@@ -159,7 +159,7 @@ def fit_scratch(df: pd.DataFrame, *, params: dict[str, Any] | None = None, holdo
                     "median_ratio": float(np.median(yl / pl.mid))}
     info = {
         "metrics": {"heldout": m_held, "cv": m_cv, "loaded_rows": m_loaded},
-        "evaluation": {"holdout_fraction": holdout, "heldout_rows": int(len(test)), "cv_folds": proto.cv_folds,
+        "evaluation": {"holdout_fraction": holdout, "heldout_rows": len(test), "cv_folds": proto.cv_folds,
                        "seed": seed},
         "interval": _interval_meta(final.alpha, final.q_, cov_held, cov_cv),
     }
@@ -189,7 +189,7 @@ def fit_transfer(source: LatencyPredictor, df: pd.DataFrame, samples: int, *, se
         m_held["interval_coverage"] = coverage(y[rest], pi.low, pi.high)
     info = {
         "metrics": {"heldout": m_held, "cv": m_cv},
-        "evaluation": {"heldout_rows": int(len(rest)), "cv": "leave-one-out up to 20 rows, else 10-fold",
+        "evaluation": {"heldout_rows": len(rest), "cv": "leave-one-out up to 20 rows, else 10-fold",
                        "seed": seed},
         "interval": _interval_meta(model.alpha, model.q_, m_held["interval_coverage"] if m_held else None,
                                    m_cv["interval_coverage"] if m_cv else None),
@@ -215,7 +215,7 @@ def fit_and_save(device_id: str, backend: str, threads: int = 1, *, store: Path 
     if quiet.sum() < max(MIN_ROWS, MIN_QUIET_SHARE * len(all_rows)):
         limit, quiet = None, np.ones(len(all_rows), dtype=bool)
     df, loaded = all_rows[quiet].reset_index(drop=True), all_rows[~quiet].reset_index(drop=True)
-    selection = {"max_load": limit, "rows_total": int(len(all_rows)), "rows_quiet": int(quiet.sum()),
+    selection = {"max_load": limit, "rows_total": len(all_rows), "rows_quiet": int(quiet.sum()),
                  "rows_loaded": int((~quiet).sum()),
                  "rule": "load average before and after the row <= max_load" if limit is not None else "all rows"}
     if from_key is None:
@@ -280,7 +280,7 @@ def load_folder(folder: Path) -> Predictor:
 
         try:
             model.booster_ = lgb.Booster(model_str=files[RESIDUAL_FILE])
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise PredictorError(f"corrupt predictor model {folder / RESIDUAL_FILE}: {str(exc)[:200]}") from None
     return Predictor(key, meta, model, folder)
 

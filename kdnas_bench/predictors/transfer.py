@@ -117,7 +117,7 @@ class TransferPredictor:
         self.q_ = conformal_quantile(np.abs(oof - y), self.alpha) if len(y) >= 2 else float("inf")
         self.oof_ms_ = np.exp(oof)
         self.ranges_ = self.source.ranges_
-        self.n_rows_ = int(len(y))
+        self.n_rows_ = len(y)
         return self
 
     def log_predict_features(self, x: pd.DataFrame) -> np.ndarray:
