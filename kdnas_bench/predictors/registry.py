@@ -107,6 +107,17 @@ def quiet_mask(df: pd.DataFrame, max_load: float | None) -> np.ndarray:
     return ~(load > max_load)  # a row without a load reading counts as quiet
 
 
+def _display_path(path: Path) -> str:
+    """``path`` relative to the checkout when it is inside it (so committed metadata has no home dirs)."""
+    from ..paths import project_root
+
+    root = project_root()
+    try:
+        return str(Path(path).resolve().relative_to(root)) if root is not None else str(path)
+    except ValueError:
+        return str(path)
+
+
 def _base_meta(key: PredictorKey, df: pd.DataFrame, store: Path) -> dict[str, Any]:
     return {
         "device_id": key.device_id,
@@ -114,7 +125,7 @@ def _base_meta(key: PredictorKey, df: pd.DataFrame, store: Path) -> dict[str, An
         "threads": key.threads,
         "rows": len(df),
         "data": {
-            "store": str(store),
+            "store": _display_path(store),
             "rows_sha256": rows_sha256(df["row_id"], df["median_ms"]),
             "first_timestamp": str(df["timestamp"].min()) if "timestamp" in df else None,
             "last_timestamp": str(df["timestamp"].max()) if "timestamp" in df else None,
