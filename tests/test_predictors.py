@@ -152,6 +152,8 @@ def test_interval_contains_mid_and_upper_bound_is_above(fitted: dict[str, Path])
     p = load_predictor(DEV, root=fitted["preds"]).predict_interval(grid_configs())
     assert np.all(p.low < p.mid) and np.all(p.mid < p.high)
     assert np.all(np.isfinite(p.high))
+    low, mid, high = p
+    assert low is p.low and mid is p.mid and high is p.high
 
 
 @pytest.mark.parametrize("dim", MONOTONE_DIMS)

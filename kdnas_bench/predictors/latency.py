@@ -18,6 +18,7 @@ attributes end in ``_``. Saving is LightGBM's text format plus JSON (see :mod:`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,12 +74,16 @@ def fit_base(terms: np.ndarray, y_ms: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Prediction:
-    """Latencies (ms) of a batch of configs: the interval [low, high] around mid, and the range flag."""
+    """Latencies (ms) of a batch of configs: the interval [low, high] around mid, and the range flag.
+    Unpacks as ``low, mid, high = prediction``."""
 
     low: np.ndarray
     mid: np.ndarray
     high: np.ndarray
     out_of_range: np.ndarray
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return iter((self.low, self.mid, self.high))
 
 
 class LatencyPredictor:

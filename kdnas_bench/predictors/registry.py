@@ -2,7 +2,8 @@
 
     >>> from kdnas_bench.predictors import load_predictor
     >>> p = load_predictor("intel-xeon-processor-2c-cfff2f", "torch", 1)
-    >>> low, mid, high, oor = p.predict_interval(df_with_layers_hidden_heads_ffn_seq_batch)
+    >>> low, mid, high = p.predict_interval(df_with_layers_hidden_heads_ffn_seq_batch)  # ms, numpy arrays
+    >>> p.predict_interval([(Arch(4, 312, 12, 1200), Shape(1, 128))]).out_of_range     # array([False])
 """
 
 from __future__ import annotations
