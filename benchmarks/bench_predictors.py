@@ -33,7 +33,7 @@ import pandas as pd
 from kdnas_bench.predictors import LatencyPredictor, TransferPredictor
 from kdnas_bench.predictors.evaluate import coverage, holdout_split, metrics
 from kdnas_bench.predictors.features import featurize
-from kdnas_bench.predictors.registry import LOAD_MARGIN, fit_and_save, load_predictor, quiet_mask
+from kdnas_bench.predictors.registry import fit_and_save, load_predictor, select_rows
 from kdnas_bench.predictors.transfer import select_samples
 from kdnas_bench.profiling.store import ProfileStore
 
@@ -93,8 +93,7 @@ def variant(df: pd.DataFrame, params: dict[str, Any], seeds: range = range(5),
 def accuracy(name: str, all_rows: pd.DataFrame, threads: int, tmp: Path, key: tuple[str, str, int],
              store: Path) -> dict[str, Any]:
     _, meta = fit_and_save(*key, store=store, out=tmp)
-    quiet = quiet_mask(all_rows, threads + LOAD_MARGIN)
-    df = all_rows[quiet].reset_index(drop=True) if meta["data"]["selection"]["max_load"] is not None else all_rows
+    df, loaded, _ = select_rows(all_rows, threads)
     held = meta["metrics"]["heldout"]
     model = load_predictor(*key, root=tmp).model
     test = holdout_split(len(df), 0.2, 0)[1]
@@ -103,7 +102,7 @@ def accuracy(name: str, all_rows: pd.DataFrame, threads: int, tmp: Path, key: tu
     seeds = [variant(df, {"cv_folds": 5}, seeds=range(s, s + 1)) for s in range(5)]
     tried = {
         "default (5 splits)": variant(df, {}),
-        "also fit on loaded rows": variant(df, {}, extra_train=all_rows[~quiet]),
+        "also fit on loaded rows": variant(df, {}, extra_train=loaded) if len(loaded) else None,
         "analytic base only": variant(df, {"n_estimators": 0}),
         "trees only (no base)": variant(df, {"base": False, "n_estimators": 1500, "num_leaves": 15,
                                              "min_data_in_leaf": 5, "learning_rate": 0.05, "objective": "regression"}),
@@ -254,15 +253,14 @@ def main() -> None:
             frames[key] = ok
             entry = {"device_id": key[0], "backend": key[1], "threads": key[2], "rows": len(ok),
                      **accuracy(f"{key[0]} {key[1]} t{key[2]}", ok, key[2], tmp, key, store)}
-            quiet = ok[quiet_mask(ok, key[2] + LOAD_MARGIN)]
-            entry["noise"] = noise(quiet if len(quiet) >= 10 else ok)
+            entry["noise"] = noise(select_rows(ok, key[2])[0])
             entry["measured_seconds_per_row"] = seconds_per_row(raw)
             results["datasets"].append(entry)
         for src in frames:
             for dst in frames:
                 if src == dst or src[0] != dst[0]:
                     continue
-                q = {k: f[quiet_mask(f, k[2] + LOAD_MARGIN)].reset_index(drop=True) for k, f in frames.items()}
+                q = {k: select_rows(f, k[2])[0] for k, f in frames.items()}
                 print(f"\n== few-shot: {src[1]} t{src[2]} -> {dst[1]} t{dst[2]} ({len(q[dst])} target rows, 5 seeds; "
                       "held-out = the target rows not used)")
                 results["few_shot"].append({"source": list(src), "target": list(dst), "k": few_shot(q[src], q[dst])})

@@ -108,6 +108,20 @@ def quiet_mask(df: pd.DataFrame, max_load: float | None) -> np.ndarray:
     return ~(load > max_load)  # a row without a load reading counts as quiet
 
 
+def select_rows(all_rows: pd.DataFrame, threads: int, max_load: float | str | None = "auto"
+                ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """(rows to fit on, loaded rows left out, a summary for the metadata). ``max_load="auto"`` is
+    threads + 0.75; ``None`` keeps every row; under 30 % quiet rows, every row is kept."""
+    limit = threads + LOAD_MARGIN if max_load == "auto" else (None if max_load is None else float(max_load))
+    quiet = quiet_mask(all_rows, limit)
+    if quiet.sum() < max(MIN_ROWS, MIN_QUIET_SHARE * len(all_rows)):
+        limit, quiet = None, np.ones(len(all_rows), dtype=bool)
+    selection = {"max_load": limit, "rows_total": len(all_rows), "rows_quiet": int(quiet.sum()),
+                 "rows_loaded": int((~quiet).sum()),
+                 "rule": "load average before and after the row <= max_load" if limit is not None else "all rows"}
+    return all_rows[quiet].reset_index(drop=True), all_rows[~quiet].reset_index(drop=True), selection
+
+
 def _display_path(path: Path) -> str:
     """``path`` relative to the checkout when it is inside it (so committed metadata has no home dirs)."""
     from ..paths import project_root
@@ -222,14 +236,7 @@ def fit_and_save(device_id: str, backend: str, threads: int = 1, *, store: Path 
     out = Path(out or default_predictors())
     key = PredictorKey(device_id, backend, int(threads))
     all_rows = load_rows(device_id, backend, threads, store)
-    limit = threads + LOAD_MARGIN if max_load == "auto" else (None if max_load is None else float(max_load))
-    quiet = quiet_mask(all_rows, limit)
-    if quiet.sum() < max(MIN_ROWS, MIN_QUIET_SHARE * len(all_rows)):
-        limit, quiet = None, np.ones(len(all_rows), dtype=bool)
-    df, loaded = all_rows[quiet].reset_index(drop=True), all_rows[~quiet].reset_index(drop=True)
-    selection = {"max_load": limit, "rows_total": len(all_rows), "rows_quiet": int(quiet.sum()),
-                 "rows_loaded": int((~quiet).sum()),
-                 "rule": "load average before and after the row <= max_load" if limit is not None else "all rows"}
+    df, loaded, selection = select_rows(all_rows, threads, max_load)
     if from_key is None:
         if samples is not None and samples < len(df):
             df = df.iloc[np.sort(np.random.default_rng(seed).choice(len(df), samples, replace=False))]
