@@ -321,3 +321,18 @@ def test_cli_unknown_device_and_corrupt_predictor(fitted: dict[str, Path], tmp_p
     code, stdout, _ = run_cli("predictors", "--predictors", str(root), "--json")
     assert code == 0 and "corrupt" in json.loads(stdout)[0]["error"]
     assert list_predictors(root)[0]["metrics"] is None
+
+
+def test_predict_path_imports_no_torch(fitted: dict[str, Path]) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom kdnas_bench.cli import main\ntry:\n"
+        f"    main(['predict', '--device', '{DEV}', '--arch', '4,312,12,1200', '--seq', '128', '--batch', '1',"
+        f" '--predictors', r'{fitted['preds']}', '--json'])\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "print('TORCH' if 'torch' in sys.modules or 'transformers' in sys.modules else 'NO-TORCH')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("NO-TORCH")
