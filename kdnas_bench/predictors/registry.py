@@ -43,7 +43,7 @@ MIN_ROWS = 10
 # a predictor is fitted and evaluated on the rows whose load average before *and* after measuring was
 # at most threads + LOAD_MARGIN, i.e. the profiler alone; the other rows are evaluated separately.
 LOAD_MARGIN = 0.75
-MIN_QUIET_SHARE = 0.3
+MIN_QUIET_ROWS = 100
 
 
 @dataclass
@@ -111,10 +111,10 @@ def quiet_mask(df: pd.DataFrame, max_load: float | None) -> np.ndarray:
 def select_rows(all_rows: pd.DataFrame, threads: int, max_load: float | str | None = "auto"
                 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """(rows to fit on, loaded rows left out, a summary for the metadata). ``max_load="auto"`` is
-    threads + 0.75; ``None`` keeps every row; under 30 % quiet rows, every row is kept."""
+    threads + 0.75; ``None`` keeps every row; with fewer than 100 quiet rows, every row is kept."""
     limit = threads + LOAD_MARGIN if max_load == "auto" else (None if max_load is None else float(max_load))
     quiet = quiet_mask(all_rows, limit)
-    if quiet.sum() < max(MIN_ROWS, MIN_QUIET_SHARE * len(all_rows)):
+    if quiet.sum() < min(MIN_QUIET_ROWS, len(all_rows)):
         limit, quiet = None, np.ones(len(all_rows), dtype=bool)
     selection = {"max_load": limit, "rows_total": len(all_rows), "rows_quiet": int(quiet.sum()),
                  "rows_loaded": int((~quiet).sum()),
@@ -231,7 +231,7 @@ def fit_and_save(device_id: str, backend: str, threads: int = 1, *, store: Path 
     it to ``out/<device>/<backend>-t<threads>/``. Returns the folder and the metadata written.
 
     ``max_load``: fit and evaluate on rows measured at a load average of at most this (``"auto"``:
-    threads + 0.75; ``None``: every row). If fewer than 30 % of the rows qualify, every row is used."""
+    threads + 0.75; ``None``: every row). If fewer than 100 rows qualify, every row is used."""
     store = Path(store or default_store())
     out = Path(out or default_predictors())
     key = PredictorKey(device_id, backend, int(threads))
