@@ -1,9 +1,124 @@
-"""CLI verbs for distilling (being written)."""
+"""Verbs about distilling: ``distill`` (a student from a teacher) and ``teacher finetune``."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
+from rich.table import Table
+
+from .common import console, parse_arch, positive, print_json
+
+TASK_HELP = "GLUE task: cola, sst2, mrpc, stsb, qqp, mnli-m, mnli-mm, qnli, rte."
+
+
+def _metrics_table(title: str, result: dict[str, Any]) -> Table:
+    table = Table(title=title)
+    table.add_column("field")
+    table.add_column("value")
+    for name, value in result["metrics"].items():
+        mark = " (primary)" if name == result.get("primary_metric") else ""
+        table.add_row(f"dev {name}{mark}", f"{value:.4f}")
+    table.add_row("params", f"{result['params']:,}")
+    table.add_row("train examples", f"{result['train_examples']:,}")
+    table.add_row("train seconds", f"{result['train_seconds']:.1f}")
+    if result.get("out"):
+        table.add_row("saved to", result["out"])
+    return table
 
 
 def register(cli: click.Group) -> None:
-    return None
+    @cli.command("distill")
+    @click.option("--teacher", required=True, help="Fine-tuned teacher: local folder or hub name.")
+    @click.option("--task", required=True, help=TASK_HELP)
+    @click.option("--arch", required=True, help="Student as L,H,A,FFN (layers, hidden, heads, FFN), e.g. 4,256,4,1024.")
+    @click.option("--data-dir", type=click.Path(), help="GLUE TSV folder (e.g. ../shared/data/glue); default: the hub.")
+    @click.option("--max-examples", type=int, help="Proxy mode: a stratified seeded subset of N train examples.")
+    @click.option("--epochs", type=float, default=3.0, show_default=True, help="Training epochs (may be fractional).")
+    @click.option("--losses", default="logits", show_default=True,
+                  help="Comma-separated KD losses with optional weights: logits, hidden, hidden-uniform, attn, ce "
+                       "(e.g. logits,hidden:0.5,attn).")
+    @click.option("--out", type=click.Path(), help="Save the student here (HF layout, safetensors, ONNX, metrics.json).")
+    @click.option("--seed", type=int, default=0, show_default=True, help="Seed (init, dropout, data order, subset).")
+    @click.option("--lr", type=float, default=5e-4, show_default=True, help="Peak learning rate.")
+    @click.option("--batch-size", type=int, default=32, show_default=True, help="Training batch size.")
+    @click.option("--temperature", type=float, default=1.0, show_default=True, help="Logits KD temperature.")
+    @click.option("--init", type=click.Choice(["auto", "random"]), default="auto", show_default=True,
+                  help="auto: teacher embeddings (PCA-projected when narrower) and layers when widths match.")
+    @click.option("--threads", type=int, help="torch CPU threads (default: torch's choice).")
+    @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+    def distill_cmd(teacher: str, task: str, arch: str, data_dir: str | None, max_examples: int | None,
+                    epochs: float, losses: str, out: str | None, seed: int, lr: float, batch_size: int,
+                    temperature: float, init: str, threads: int | None, as_json: bool) -> None:
+        """Distil a student from a fine-tuned teacher and evaluate it on dev.
+
+        Proxy mode with --max-examples (what KD-NAS scores candidates with), full mode without.
+
+        \b
+        Example:
+          kdnas-bench distill --teacher runs/teacher-sst2 --task sst2 --arch 4,256,4,1024 \\
+              --data-dir ../shared/data/glue --max-examples 2000 --epochs 3 --json
+        """
+        import torch
+
+        from ..distill import distill, get_task, parse_losses
+
+        student = parse_arch(arch)
+        get_task(task)
+        parse_losses(losses)
+        for name, value in (("--max-examples", max_examples), ("--epochs", epochs), ("--lr", lr),
+                            ("--batch-size", batch_size), ("--threads", threads)):
+            positive(name, value)
+        if threads:
+            torch.set_num_threads(threads)
+        result = distill(teacher, task, student, data_dir=data_dir, max_examples=max_examples, epochs=epochs,
+                         losses=losses, seed=seed, out=out, progress=not as_json and console.is_terminal,
+                         lr=lr, batch_size=batch_size, temperature=temperature, init=init).to_dict()
+        if as_json:
+            print_json(result)
+            return
+        console.print(_metrics_table(f"{result['task']} student {student} ({result['mode']} mode)", result))
+
+    @cli.group("teacher")
+    def teacher_group() -> None:
+        """Make teachers."""
+
+    @teacher_group.command("finetune")
+    @click.option("--backbone", help="Hub name or local folder (default: the packaged all-MiniLM-L6-v2).")
+    @click.option("--task", required=True, help=TASK_HELP)
+    @click.option("--data-dir", type=click.Path(), help="GLUE TSV folder (e.g. ../shared/data/glue); default: the hub.")
+    @click.option("--max-examples", type=int, help="Fine-tune on a stratified seeded subset of N train examples.")
+    @click.option("--epochs", type=float, default=3.0, show_default=True, help="Training epochs (may be fractional).")
+    @click.option("--seed", type=int, default=0, show_default=True, help="Seed (head init, dropout, data order).")
+    @click.option("--lr", type=float, default=1e-4, show_default=True, help="Peak learning rate.")
+    @click.option("--batch-size", type=int, default=32, show_default=True, help="Training batch size.")
+    @click.option("--out", required=True, type=click.Path(), help="Save the teacher here (HF layout, safetensors).")
+    @click.option("--threads", type=int, help="torch CPU threads (default: torch's choice).")
+    @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+    def teacher_finetune(backbone: str | None, task: str, data_dir: str | None, max_examples: int | None,
+                         epochs: float, seed: int, lr: float, batch_size: int, out: str, threads: int | None,
+                         as_json: bool) -> None:
+        """Fine-tune a backbone into a task teacher, save it with its dev metrics.
+
+        \b
+        Example:
+          kdnas-bench teacher finetune --task sst2 --data-dir ../shared/data/glue \\
+              --max-examples 2000 --epochs 1 --out runs/teacher-sst2
+        """
+        import torch
+
+        from ..distill import finetune, get_task
+
+        get_task(task)
+        for name, value in (("--max-examples", max_examples), ("--epochs", epochs), ("--lr", lr),
+                            ("--batch-size", batch_size), ("--threads", threads)):
+            positive(name, value)
+        if threads:
+            torch.set_num_threads(threads)
+        result = finetune(task, backbone=backbone, data_dir=data_dir, max_examples=max_examples, epochs=epochs,
+                          seed=seed, out=out, lr=lr, batch_size=batch_size,
+                          progress=not as_json and console.is_terminal).to_dict()
+        if as_json:
+            print_json(result)
+            return
+        console.print(_metrics_table(f"{result['task']} teacher from {result['backbone']}", result))

@@ -1,0 +1,332 @@
+"""GLUE tasks: registry, metrics, loading (hub or local TSV), tokenisation, proxy subsets, batching.
+
+A task's data comes from the Hugging Face hub (``datasets.load_dataset("glue", ...)``) when no
+``data_dir`` is given, or from a folder in the original GLUE TSV layout (``SST-2/train.tsv``, ...).
+Offline without ``data_dir`` fails at once instead of sitting through the hub's retries.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import socket
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import KdnasError
+
+
+class DataError(KdnasError):
+    """Unknown task, missing or malformed data file, no way to reach the data."""
+
+
+# -- metrics ---------------------------------------------------------------------------------------
+def _accuracy(pred: np.ndarray, gold: np.ndarray) -> float:
+    return float((pred == gold).mean()) if len(gold) else float("nan")
+
+
+def _f1(pred: np.ndarray, gold: np.ndarray) -> float:
+    tp = float(((pred == 1) & (gold == 1)).sum())
+    fp = float(((pred == 1) & (gold != 1)).sum())
+    fn = float(((pred != 1) & (gold == 1)).sum())
+    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+
+def _matthews(pred: np.ndarray, gold: np.ndarray) -> float:
+    from sklearn.metrics import matthews_corrcoef
+
+    return float(matthews_corrcoef(gold, pred))
+
+
+def _pearson(pred: np.ndarray, gold: np.ndarray) -> float:
+    from scipy.stats import pearsonr
+
+    if np.std(pred) == 0 or np.std(gold) == 0:
+        return 0.0
+    return float(pearsonr(pred, gold)[0])
+
+
+def _spearman(pred: np.ndarray, gold: np.ndarray) -> float:
+    from scipy.stats import spearmanr
+
+    if np.std(pred) == 0 or np.std(gold) == 0:
+        return 0.0
+    return float(spearmanr(pred, gold)[0])
+
+
+METRICS = {"accuracy": _accuracy, "f1": _f1, "matthews": _matthews, "pearson": _pearson, "spearman": _spearman}
+
+
+# -- the registry ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Task:
+    """One GLUE task: where its data is, how to read it, and how it is scored."""
+
+    name: str  # canonical, e.g. "sst2", "mnli-m"
+    hub_config: str  # datasets "glue" config
+    hub_dev_split: str
+    text_fields: tuple[str, ...]  # hub column names
+    labels: tuple[str, ...]  # label names in hub order (index = class id); () for regression
+    metrics: tuple[str, ...]  # first one is the primary metric
+    folder: str  # GLUE TSV folder
+    dev_file: str
+    tsv_text: tuple[str, ...]  # TSV column names (or indexes for header-less files)
+    tsv_label: str
+    header: tuple[str, ...] | None = None  # column names of a header-less file
+    encoding: str = "utf-8"
+
+    @property
+    def num_labels(self) -> int:
+        return 1 if self.is_regression else len(self.labels)
+
+    @property
+    def is_regression(self) -> bool:
+        return not self.labels
+
+    @property
+    def primary_metric(self) -> str:
+        return self.metrics[0]
+
+    def score(self, predictions: np.ndarray, gold: np.ndarray) -> dict[str, float]:
+        """The task's metrics for class ids (or scores, for regression) against the gold labels."""
+        return {name: METRICS[name](np.asarray(predictions), np.asarray(gold)) for name in self.metrics}
+
+
+_NLI = ("entailment", "not_entailment")
+TASKS: dict[str, Task] = {
+    t.name: t
+    for t in (
+        Task("cola", "cola", "validation", ("sentence",), ("0", "1"), ("matthews", "accuracy"), "CoLA", "dev.tsv",
+             ("sentence",), "label", header=("source", "label", "original_mark", "sentence")),
+        Task("sst2", "sst2", "validation", ("sentence",), ("0", "1"), ("accuracy",), "SST-2", "dev.tsv",
+             ("sentence",), "label"),
+        Task("mrpc", "mrpc", "validation", ("sentence1", "sentence2"), ("0", "1"), ("f1", "accuracy"), "MRPC",
+             "dev.tsv", ("#1 String", "#2 String"), "Quality", encoding="utf-8-sig"),
+        Task("stsb", "stsb", "validation", ("sentence1", "sentence2"), (), ("pearson", "spearman"), "STS-B",
+             "dev.tsv", ("sentence1", "sentence2"), "score"),
+        Task("qqp", "qqp", "validation", ("question1", "question2"), ("0", "1"), ("accuracy", "f1"), "QQP",
+             "dev.tsv", ("question1", "question2"), "is_duplicate"),
+        Task("mnli-m", "mnli", "validation_matched", ("premise", "hypothesis"),
+             ("entailment", "neutral", "contradiction"), ("accuracy",), "MNLI", "dev_matched.tsv",
+             ("sentence1", "sentence2"), "gold_label"),
+        Task("mnli-mm", "mnli", "validation_mismatched", ("premise", "hypothesis"),
+             ("entailment", "neutral", "contradiction"), ("accuracy",), "MNLI", "dev_mismatched.tsv",
+             ("sentence1", "sentence2"), "gold_label"),
+        Task("qnli", "qnli", "validation", ("question", "sentence"), _NLI, ("accuracy",), "QNLI", "dev.tsv",
+             ("question", "sentence"), "label"),
+        Task("rte", "rte", "validation", ("sentence1", "sentence2"), _NLI, ("accuracy",), "RTE", "dev.tsv",
+             ("sentence1", "sentence2"), "label"),
+    )
+}
+_ALIASES = {"mnli": "mnli-m", "mnlim": "mnli-m", "mnlimatched": "mnli-m", "mnlimm": "mnli-mm",
+            "mnlimismatched": "mnli-mm"}
+
+
+def get_task(name: str | Task) -> Task:
+    """A task by name, forgiving about case, dashes and underscores (``SST-2``, ``sst2``, ``MNLI-mm``)."""
+    if isinstance(name, Task):
+        return name
+    key = str(name).lower().replace("-", "").replace("_", "")
+    for task in TASKS.values():
+        if task.name.replace("-", "") == key:
+            return task
+    if key in _ALIASES:
+        return TASKS[_ALIASES[key]]
+    raise DataError(f"unknown task {name!r} (choose from {', '.join(TASKS)})")
+
+
+# -- raw examples ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Examples:
+    """Texts (one or two fields) and labels (class ids as int64, or float32 scores)."""
+
+    texts: tuple[tuple[str, ...], ...]  # one tuple per text field, each of length n
+    labels: np.ndarray
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, idx: Sequence[int] | np.ndarray) -> Examples:
+        idx = np.asarray(idx, dtype=np.int64)
+        return Examples(tuple(tuple(f[i] for i in idx) for f in self.texts), self.labels[idx], self.source)
+
+
+def _label_id(task: Task, raw: str, where: str) -> int | float:
+    raw = raw.strip()
+    if task.is_regression:
+        try:
+            return float(raw)
+        except ValueError:
+            raise DataError(f"{where}: label {raw!r} is not a number") from None
+    if raw in task.labels:
+        return task.labels.index(raw)
+    raise DataError(f"{where}: label {raw!r} is not one of {', '.join(task.labels)}")
+
+
+def read_tsv(task: Task, path: Path) -> Examples:
+    """One GLUE TSV file (quoting off; CoLA without header; MRPC with a BOM)."""
+    if not path.is_file():
+        raise DataError(f"data file not found: {path} (expected the GLUE TSV layout, e.g. {task.folder}/train.tsv)")
+    csv.field_size_limit(sys.maxsize)
+    with path.open(encoding=task.encoding, newline="") as fh:
+        rows = [r for r in csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE) if r]
+    if task.header is None:
+        if not rows:
+            raise DataError(f"empty data file: {path}")
+        header, rows = [c.strip() for c in rows[0]], rows[1:]
+    else:
+        header = list(task.header)
+    if not rows:
+        raise DataError(f"empty data file: {path} (no data rows)")
+    needed = (*task.tsv_text, task.tsv_label)
+    missing = [c for c in needed if c not in header]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)} (header: {', '.join(header)})")
+    cols = [header.index(c) for c in needed]
+    width = len(header)
+    texts: list[list[str]] = [[] for _ in task.tsv_text]
+    labels = []
+    for n, row in enumerate(rows, start=1 if task.header else 2):
+        if len(row) != width:
+            kind = "extra" if len(row) > width else "missing"
+            raise DataError(f"{path}:{n}: {kind} columns ({len(row)} fields, expected {width})")
+        for j, c in enumerate(cols[:-1]):
+            texts[j].append(row[c])
+        labels.append(_label_id(task, row[cols[-1]], f"{path}:{n}"))
+    dtype = np.float32 if task.is_regression else np.int64
+    return Examples(tuple(tuple(t) for t in texts), np.asarray(labels, dtype=dtype), str(path))
+
+
+def hub_reachable(timeout: float = 1.5) -> bool:
+    """False at once when HF_HUB_OFFLINE / HF_DATASETS_OFFLINE is set or huggingface.co cannot be reached."""
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        if os.environ.get(var, "").strip().lower() in ("1", "true", "yes", "on"):
+            return False
+    try:
+        with socket.create_connection(("huggingface.co", 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _from_hub(task: Task, split: str) -> Examples:
+    if not hub_reachable():
+        raise DataError(
+            f"the Hugging Face hub is not reachable (offline) and no --data-dir was given: pass --data-dir "
+            f"pointing at a GLUE TSV folder (e.g. ../shared/data/glue, with {task.folder}/train.tsv)"
+        )
+    try:
+        import datasets
+
+        ds = datasets.load_dataset("glue", task.hub_config, split=split)
+    except Exception as exc:  # datasets raises many kinds; all mean "cannot get the data"
+        raise DataError(f"cannot load glue/{task.hub_config} [{split}] from the hub: {exc}; "
+                        "pass --data-dir with the GLUE TSV files instead") from None
+    texts = tuple(tuple(str(x) for x in ds[f]) for f in task.text_fields)
+    dtype = np.float32 if task.is_regression else np.int64
+    return Examples(texts, np.asarray(ds["label"], dtype=dtype), f"hub:glue/{task.hub_config}/{split}")
+
+
+def load_split(task: str | Task, split: str, data_dir: str | Path | None = None) -> Examples:
+    """``split`` is ``"train"`` or ``"dev"``."""
+    task = get_task(task)
+    if split not in ("train", "dev"):
+        raise DataError(f"split must be 'train' or 'dev', got {split!r}")
+    if data_dir is None:
+        return _from_hub(task, "train" if split == "train" else task.hub_dev_split)
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise DataError(f"--data-dir not found: {root}")
+    folder = root / task.folder if (root / task.folder).is_dir() else root
+    return read_tsv(task, folder / ("train.tsv" if split == "train" else task.dev_file))
+
+
+# -- proxy subsets ---------------------------------------------------------------------------------
+def proxy_indices(labels: np.ndarray, n: int, *, seed: int = 0, regression_bins: int = 5) -> np.ndarray:
+    """``n`` indices drawn without replacement, stratified by class (by quantile bin for regression),
+    with per-stratum counts by largest remainder; the same (labels, n, seed) give the same indices.
+    Returned in a seeded shuffled order."""
+    labels = np.asarray(labels)
+    total = len(labels)
+    if n >= total:
+        return np.arange(total)
+    if labels.dtype.kind == "f":
+        edges = np.quantile(labels, np.linspace(0, 1, regression_bins + 1)[1:-1])
+        strata = np.searchsorted(edges, labels, side="right")
+    else:
+        strata = labels
+    rng = np.random.default_rng(seed)
+    keys, counts = np.unique(strata, return_counts=True)
+    quota = counts * n / total
+    take = np.floor(quota).astype(int)
+    for i in np.argsort(-(quota - take), kind="stable")[: n - take.sum()]:
+        take[i] += 1
+    chosen = [rng.permutation(np.flatnonzero(strata == k))[:t] for k, t in zip(keys, take, strict=True)]
+    return rng.permutation(np.concatenate(chosen))
+
+
+# -- tokenised data and batches --------------------------------------------------------------------
+@dataclass
+class Encoded:
+    """Tokenised examples: ragged token ids and segment ids, plus labels. Batches are padded per batch."""
+
+    input_ids: list[list[int]]
+    token_type_ids: list[list[int]]
+    labels: np.ndarray
+    pad_id: int = 0
+    source: str = ""
+    teacher_cache: Any = field(default=None, repr=False)  # set by trainer.cache_teacher
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def lengths(self) -> np.ndarray:
+        return np.fromiter((len(x) for x in self.input_ids), dtype=np.int64, count=len(self.input_ids))
+
+    def subset(self, idx: Sequence[int] | np.ndarray) -> Encoded:
+        idx = [int(i) for i in idx]
+        return Encoded([self.input_ids[i] for i in idx], [self.token_type_ids[i] for i in idx],
+                       self.labels[np.asarray(idx, dtype=np.int64)], self.pad_id, self.source)
+
+
+def encode(examples: Examples, tokenizer: Any, *, max_length: int = 128) -> Encoded:
+    """Tokenise (no padding; truncation to ``max_length``)."""
+    if len(examples) == 0:
+        raise DataError(f"no examples to encode ({examples.source or 'empty set'})")
+    out = tokenizer(*[list(f) for f in examples.texts], truncation=True, max_length=max_length, padding=False)
+    types = out.get("token_type_ids") or [[0] * len(ids) for ids in out["input_ids"]]
+    return Encoded(list(out["input_ids"]), list(types), examples.labels, int(tokenizer.pad_token_id or 0),
+                   examples.source)
+
+
+def collate(data: Encoded, idx: Sequence[int]) -> dict[str, Any]:
+    """Pad the examples ``idx`` to their longest one: input_ids, attention_mask, token_type_ids, labels."""
+    import torch
+
+    seqs = [data.input_ids[i] for i in idx]
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), data.pad_id, dtype=torch.long)
+    types = torch.zeros((len(seqs), width), dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for row, i in enumerate(idx):
+        n = len(data.input_ids[i])
+        ids[row, :n] = torch.tensor(data.input_ids[i])
+        types[row, :n] = torch.tensor(data.token_type_ids[i])
+        mask[row, :n] = 1
+    labels = torch.as_tensor(data.labels[np.asarray(idx, dtype=np.int64)])
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types, "labels": labels,
+            "index": torch.as_tensor(np.asarray(idx, dtype=np.int64))}
+
+
+def batches(data: Encoded, batch_size: int, *, shuffle: bool, seed: int = 0) -> Iterator[dict[str, Any]]:
+    """Seeded shuffled batches for training; length-sorted batches (less padding) for evaluation."""
+    n = len(data)
+    order = np.random.default_rng(seed).permutation(n) if shuffle else np.argsort(data.lengths(), kind="stable")
+    for start in range(0, n, batch_size):
+        yield collate(data, order[start : start + batch_size].tolist())
