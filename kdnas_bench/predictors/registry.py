@@ -59,7 +59,8 @@ class Predictor:
         return self.model.predict(configs)
 
     def predict_interval(self, configs: Any) -> Prediction:
-        """(low, mid, high, out_of_range) for configs: a DataFrame or mapping of columns layers, hidden,
+        """Latencies in ms, vectorised: unpacks as ``low, mid, high``; ``.out_of_range`` flags configs
+        outside the training ranges. ``configs``: a DataFrame or mapping of columns layers, hidden,
         heads, ffn, seq, batch; a list of such dicts; or a list of (Arch, Shape)."""
         return self.model.predict_interval(configs)
 
