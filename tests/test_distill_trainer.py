@@ -57,8 +57,9 @@ STUDENT = Arch(1, 32, 2, 64)
 
 
 def test_distill_is_deterministic_and_reports_the_task_metrics(tiny_teacher: Path, tiny_glue: Path) -> None:
-    a = distill(tiny_teacher, "sst2", STUDENT, data_dir=tiny_glue, max_examples=200, seed=5, losses="logits,hidden,attn,ce", **FAST)
-    b = distill(tiny_teacher, "sst2", STUDENT, data_dir=tiny_glue, max_examples=200, seed=5, losses="logits,hidden,attn,ce", **FAST)
+    kw = {"data_dir": tiny_glue, "max_examples": 200, "seed": 5, "losses": "logits,hidden,attn,ce", **FAST}
+    a = distill(tiny_teacher, "sst2", STUDENT, **kw)
+    b = distill(tiny_teacher, "sst2", STUDENT, **kw)
     assert a.metrics == b.metrics and a.mode == "proxy" and a.train_examples == 200
     d = a.to_dict()
     assert {"task", "arch", "params", "train_seconds", "metrics"} <= set(d)
@@ -127,7 +128,7 @@ def test_teacher_errors(tiny_teacher: Path, tiny_glue: Path, tmp_path: Path) -> 
     with pytest.raises(TeacherError, match="not found"):
         load_teacher(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(TeacherError, match="config.json"):
+    with pytest.raises(TeacherError, match=r"config\.json"):
         load_teacher(tmp_path / "empty")
 
 
@@ -181,6 +182,6 @@ def test_cli_bad_input_is_one_line_error(run_cli, tiny_teacher: Path, tiny_glue:
         "--data-dir": ["distill", "--teacher", str(tiny_teacher), "--task", "sst2", "--arch", "1,32,2,64"],
     }
     for message, args in cases.items():
-        code, out, err = run_cli(*args)
+        code, _out, err = run_cli(*args)
         assert code != 0 and message in err, (message, err)
         assert "Traceback" not in err and len(err.strip().splitlines()) <= 3, err

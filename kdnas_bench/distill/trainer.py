@@ -51,6 +51,11 @@ class TaskData:
     task: Task
     train: Encoded
     dev: Encoded
+    train_total: int = 0  # size of the whole train split (``train`` may be a proxy subset of it)
+
+    @property
+    def mode(self) -> str:
+        return "proxy" if len(self.train) < self.train_total else "full"
 
 
 def prepare_data(tokenizer: Any, task: str | Task, *, data_dir: str | Path | None = None,
@@ -61,9 +66,11 @@ def prepare_data(tokenizer: Any, task: str | Task, *, data_dir: str | Path | Non
         raise KdnasError(f"max examples must be positive, got {max_examples}")
     train = load_split(t, "train", data_dir)
     dev = load_split(t, "dev", data_dir)
+    total = len(train)
     if max_examples is not None and max_examples < len(train):
         train = train.subset(proxy_indices(train.labels, max_examples, seed=seed))
-    return TaskData(t, encode(train, tokenizer, max_length=max_length), encode(dev, tokenizer, max_length=max_length))
+    return TaskData(t, encode(train, tokenizer, max_length=max_length), encode(dev, tokenizer, max_length=max_length),
+                    total)
 
 
 # -- forward passes --------------------------------------------------------------------------------
@@ -384,7 +391,8 @@ def distill(
     elif data.task.name != t.name:
         raise KdnasError(f"prepared data is for task {data.task.name}, not {t.name}")
     elif max_examples is not None and max_examples < len(data.train):
-        data = TaskData(t, data.train.subset(proxy_indices(data.train.labels, max_examples, seed=seed)), data.dev)
+        data = TaskData(t, data.train.subset(proxy_indices(data.train.labels, max_examples, seed=seed)), data.dev,
+                        data.train_total or len(data.train))
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr)
     student = init_student(arch, teacher, t, seed=seed, init=init)
     if freeze_embeddings:  # the word-embedding table dominates a small student's update cost
@@ -405,11 +413,10 @@ def distill(
           description=f"distil {arch}")
     seconds = time.perf_counter() - start  # includes building the teacher cache, when this call built it
     metrics = evaluate(student, data.dev, t)
-    full_size = max_examples is None
     result = DistillResult(
         task=t.name, arch=arch.to_dict(), params=sum(p.numel() for p in student.parameters()),
         train_seconds=round(seconds, 3), metrics=metrics, primary_metric=t.primary_metric,
-        mode="full" if full_size else "proxy", train_examples=len(data.train), epochs=epochs,
+        mode=data.mode if data.train_total else ("full" if max_examples is None else "proxy"), train_examples=len(data.train), epochs=epochs,
         losses=[(loss.name, loss.weight) for loss in loss_fns],
         seed=seed, teacher=teacher.name,
         teacher_cache_seconds=None if cache_seconds is None else round(cache_seconds, 3),

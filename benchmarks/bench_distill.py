@@ -1,0 +1,170 @@
+"""Distillation benchmarks (figures, not pass/fail). One thread; every run appended to a JSONL file
+so an interrupted benchmark resumes where it stopped; ``summarise`` writes the results JSON.
+
+    python benchmarks/bench_distill.py teacher  --examples 0 --out runs/teacher-sst2      # 0 = full SST-2
+    python benchmarks/bench_distill.py runs --teacher runs/teacher-sst2 --examples 2000 --epochs 1 --tag proxy
+    python benchmarks/bench_distill.py runs --teacher runs/teacher-sst2 --examples 0 --epochs 1 --tag full
+    python benchmarks/bench_distill.py runs --teacher runs/teacher-sst2 --examples 0 --epochs 1 --tag nokd \
+        --losses ce --archs 4,256,4,1024
+    python benchmarks/bench_distill.py summarise --proxy-tag proxy --full-tag full --nokd-tag nokd
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+GLUE = ROOT.parent / "shared" / "data" / "glue"
+RESULTS = ROOT / "benchmarks" / "results"
+LOG = RESULTS / "distill_runs.jsonl"
+# Students spread over the search space: depth, width, heads and FFN all vary.
+ARCHS = ["1,128,2,512", "2,128,4,256", "1,256,4,512", "2,256,4,1024", "4,128,2,512", "3,192,4,768",
+         "4,256,4,1024", "2,384,12,1536", "6,192,3,384", "3,320,5,640"]
+
+
+def _env() -> dict[str, Any]:
+    import torch
+
+    return {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
+            "threads": torch.get_num_threads(), "affinity": sorted(os.sched_getaffinity(0))}
+
+
+def _done(tag: str) -> set[str]:
+    if not LOG.is_file():
+        return set()
+    return {r["arch_text"] for r in map(json.loads, LOG.read_text().splitlines()) if r.get("tag") == tag}
+
+
+def _append(row: dict[str, Any]) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with LOG.open("a") as fh:
+        fh.write(json.dumps(row) + "\n")
+
+
+def cmd_teacher(args: argparse.Namespace) -> None:
+    from kdnas_bench.distill import finetune
+
+    r = finetune("sst2", data_dir=GLUE, max_examples=args.examples or None, epochs=args.epochs, seed=0, out=args.out)
+    row = {"tag": "teacher", "arch_text": "teacher", **r.to_dict(), "env": _env()}
+    row["latency"] = _latency(Path(args.out))
+    _append(row)
+    print(json.dumps(row, indent=2))
+
+
+def _latency(path: Path) -> dict[str, Any]:
+    """1-thread CPU latency of the saved teacher (torch eager, batch 1, seq 64; median of >= 50 calls)."""
+    import statistics
+
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from kdnas_bench.models import make_inputs
+    from kdnas_bench.space import Shape
+
+    model = AutoModelForSequenceClassification.from_pretrained(path).eval()
+    out = {}
+    for seq in (64, 128):
+        inputs = make_inputs(Shape(1, seq))
+        times = []
+        with torch.inference_mode():
+            for _ in range(5):
+                model(**inputs)
+            while len(times) < 50 or sum(times) < 1e9:
+                t = time.perf_counter_ns()
+                model(**inputs)
+                times.append(time.perf_counter_ns() - t)
+        out[f"b1_s{seq}_median_ms"] = statistics.median(times) / 1e6
+    return out
+
+
+def cmd_runs(args: argparse.Namespace) -> None:
+    from kdnas_bench.distill import distill, load_teacher, prepare_data
+
+    teacher = load_teacher(args.teacher, task="sst2")
+    data = prepare_data(teacher.tokenizer, "sst2", data_dir=GLUE, max_examples=args.examples or None, seed=0)
+    done = _done(args.tag)
+    for arch in args.archs.split(";") if args.archs else ARCHS:
+        if arch in done:
+            continue
+        start = time.perf_counter()
+        r = distill(teacher, "sst2", arch, data=data, epochs=args.epochs, losses=args.losses, seed=args.seed,
+                    lr=args.lr)
+        row = {"tag": args.tag, "arch_text": arch, **r.to_dict(), "wall_seconds": time.perf_counter() - start,
+               "env": _env()}
+        _append(row)
+        print(args.tag, arch, round(r.primary, 4), r.train_seconds, r.teacher_cache_seconds, flush=True)
+
+
+def cmd_summarise(args: argparse.Namespace) -> None:
+    from scipy.stats import kendalltau, spearmanr
+
+    rows = [json.loads(x) for x in LOG.read_text().splitlines()]
+    by = {}
+    for r in rows:
+        by.setdefault(r["tag"], {})[r["arch_text"]] = r
+    full = by.get(args.full_tag, {})
+    out: dict[str, Any] = {"full_tag": args.full_tag, "proxies": {}}
+    for tag in args.proxy_tag.split(","):
+        proxy = by.get(tag, {})
+        common = sorted(set(proxy) & set(full))
+        if len(common) < 3:
+            continue
+        p = [proxy[a]["primary"] for a in common]
+        f = [full[a]["primary"] for a in common]
+        out["proxies"][tag] = {
+            "students": len(common), "kendall_tau": kendalltau(p, f)[0], "spearman": spearmanr(p, f)[0],
+            "seconds_per_candidate_mean": sum(proxy[a]["train_seconds"] for a in common) / len(common),
+            "recipe": {k: proxy[common[0]][k] for k in ("train_examples", "epochs", "losses")},
+            "per_student": {a: {"proxy": proxy[a]["primary"], "full": full[a]["primary"],
+                                "proxy_seconds": proxy[a]["train_seconds"]} for a in common},
+        }
+    if args.nokd_tag and args.nokd_tag in by:
+        for arch, r in by[args.nokd_tag].items():
+            if arch in full:
+                out.setdefault("kd_vs_nokd", {})[arch] = {
+                    "kd": full[arch]["primary"], "nokd": r["primary"], "difference": full[arch]["primary"] - r["primary"],
+                    "examples": r["train_examples"], "epochs": r["epochs"]}
+    if "teacher" in by:
+        t = by["teacher"]["teacher"]
+        out["teacher"] = {k: t.get(k) for k in ("metrics", "train_examples", "epochs", "train_seconds", "latency")}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "distill.json").write_text(json.dumps(out, indent=2) + "\n")
+    print(json.dumps(out, indent=2))
+
+
+def main() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("teacher")
+    t.add_argument("--examples", type=int, default=0)
+    t.add_argument("--epochs", type=float, default=1.0)
+    t.add_argument("--out", required=True)
+    r = sub.add_parser("runs")
+    r.add_argument("--teacher", required=True)
+    r.add_argument("--examples", type=int, default=2000)
+    r.add_argument("--epochs", type=float, default=1.0)
+    r.add_argument("--losses", default="logits")
+    r.add_argument("--lr", type=float, default=5e-4)
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--tag", required=True)
+    r.add_argument("--archs", help="semicolon-separated L,H,A,FFN list (default: the 10 benchmark students)")
+    s = sub.add_parser("summarise")
+    s.add_argument("--proxy-tag", required=True, help="comma-separated proxy tags")
+    s.add_argument("--full-tag", required=True)
+    s.add_argument("--nokd-tag")
+    args = ap.parse_args()
+    {"teacher": cmd_teacher, "runs": cmd_runs, "summarise": cmd_summarise}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()
