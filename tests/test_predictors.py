@@ -231,12 +231,31 @@ def test_transfer_beats_scratch_with_30_rows(fitted: dict[str, Path]) -> None:
     s = LatencyPredictor().fit(df.iloc[train], y[train])
     mt, ms = metrics(y[test], t.predict(df.iloc[test])), metrics(y[test], s.predict(df.iloc[test]))
     assert mt["mape"] <= ms["mape"] and mt["within_10pct"] >= ms["within_10pct"]
-    assert t.b_ > 0 and mt["within_10pct"] > 0.8
+    assert t.b_ > 0 and np.all(t.scale_ >= 0) and mt["within_10pct"] > 0.8
 
 
-def test_cli_fit_transfer_roundtrip(fitted: dict[str, Path], tmp_path: Path, run_cli) -> None:
+def test_transfer_keeps_monotonicity(fitted: dict[str, Path]) -> None:
+    source = load_predictor(DEV, root=fitted["preds"]).model
+    df = load_rows(NEW, "torch", 1, fitted["store"]).iloc[:40]
+    for method in ("affine", "rebase", "residual"):
+        t = TransferPredictor(source, method=method).fit(df, df["median_ms"])
+        for dim, values in (("layers", range(1, 13)), ("ffn", range(256, 3073, 128)), ("seq", [16, 32, 64, 128, 256])):
+            for _, base in grid_configs(10, seed=4).iterrows():
+                pred = t.predict(pd.DataFrame([{**base.to_dict(), dim: v} for v in values]))
+                assert np.all(np.diff(pred) >= -1e-9 * pred[:-1]), (method, dim)
+
+
+@pytest.mark.parametrize("method", ["auto", "rebase"])
+def test_cli_fit_transfer_roundtrip(fitted: dict[str, Path], tmp_path: Path, run_cli, monkeypatch, method: str) -> None:
     import shutil
 
+    import kdnas_bench.predictors.registry as registry
+    from kdnas_bench.predictors.transfer import select_samples
+
+    def forced(source: LatencyPredictor, **kw: object) -> TransferPredictor:
+        return TransferPredictor(source, **{**kw, "method": method})  # type: ignore[arg-type]
+
+    monkeypatch.setattr(registry, "TransferPredictor", forced)
     out = tmp_path / "preds"
     shutil.copytree(fitted["preds"], out)
     code, stdout, stderr = run_cli("fit", "--device", NEW, "--backend", "torch", "--from-device", DEV, "--samples",
@@ -244,13 +263,18 @@ def test_cli_fit_transfer_roundtrip(fitted: dict[str, Path], tmp_path: Path, run
     assert code == 0, stderr
     meta = json.loads(stdout)
     assert meta["transfer"]["samples"] == 20 and meta["transfer"]["source"]["device_id"] == DEV
-    assert meta["metrics"]["heldout"]["rows"] == 220
-    p = load_predictor(NEW, "torch", 1, root=out)
-    assert isinstance(p.model, TransferPredictor)
+    assert meta["metrics"]["heldout"]["rows"] == 220 and meta["rows"] == 20
+    assert method == "auto" or meta["transfer"]["method"] == "rebase"
+    loaded = load_predictor(NEW, "torch", 1, root=out)
+    assert isinstance(loaded.model, TransferPredictor) and np.all(loaded.model.scale_ >= 0)
+    # the same fit in memory gives the same predictions as the saved and reloaded one
+    source = load_predictor(DEV, root=out).model
+    df = load_rows(NEW, "torch", 1, fitted["store"])
+    used = select_samples(source, featurize(df), 20, seed=0)
+    model = TransferPredictor(source, method=method).fit(df.iloc[used], df["median_ms"].to_numpy()[used])
     configs = grid_configs(10)
-    assert p.model.booster_ is None  # K < 40: offset or affine, no residual trees
-    source = load_predictor(DEV, root=out).predict(configs)
-    np.testing.assert_allclose(p.predict(configs), np.exp(p.model.a_ + p.model.b_ * np.log(source)), rtol=1e-12)
+    np.testing.assert_allclose(loaded.predict(configs), model.predict(configs), rtol=1e-12)
+    assert loaded.model.q_ == model.q_
 
 
 # -- CLI ------------------------------------------------------------------------------------------

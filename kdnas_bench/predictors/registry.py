@@ -261,6 +261,7 @@ def fit_and_save(device_id: str, backend: str, threads: int = 1, *, store: Path 
             "source": {"device_id": from_key.device_id, "backend": from_key.backend, "threads": from_key.threads,
                        "rows": src.meta.get("rows"), "rows_sha256": (src.meta.get("data") or {}).get("rows_sha256")},
             "samples": int(samples), "method": model_t.method_, "a": model_t.a_, "b": model_t.b_,
+            "scale": [float(v) for v in model_t.scale_], "prior": model_t.prior_,
             "log_halfwidth": model_t.q_, "selection": "one row per stratum of the source's predicted latency",
         }
         files = {MODEL_FILE: text}
@@ -290,6 +291,10 @@ def load_folder(folder: Path) -> Predictor:
         t = meta["transfer"]
         model = TransferPredictor(base, method=str(t["method"]), seed=int(meta["evaluation"]["seed"]))
         model.method_, model.a_, model.b_ = str(t["method"]), float(t["a"]), float(t["b"])
+        model.prior_ = None if t["prior"] is None else float(t["prior"])
+        model.scale_ = np.asarray(t["scale"], dtype=np.float64)
+        if model.scale_.shape != base.coef_.shape:
+            raise ValueError(f"{len(model.scale_)} scales for {len(base.coef_)} base terms")
         model.q_ = float(t["log_halfwidth"]) if t["log_halfwidth"] is not None else float("inf")
         model.ranges_, model.n_rows_ = base.ranges_, int(t["samples"])
     except (KeyError, TypeError, ValueError) as exc:
