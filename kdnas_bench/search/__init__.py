@@ -1,0 +1,1 @@
+"""KD-NAS search: reward, strategies, evaluators, executors and the study that coordinates them."""

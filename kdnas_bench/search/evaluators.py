@@ -1,0 +1,113 @@
+"""Evaluators give a candidate its accuracy term: real proxy distillation, or a precomputed table."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+
+from ..space import ARCH_DIMS, Arch
+from .domain import SearchError
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    metric: float  # the task's primary metric on dev (the A of the reward)
+    metric_name: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+class Evaluator(Protocol):
+    def evaluate(self, arch: Arch) -> Evaluation: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+_STATE: dict[str, Any] = {}  # per-process cache of the loaded teacher and data (Ray workers reuse it)
+
+
+@dataclass(frozen=True)
+class ProxyDistillEvaluator:
+    """Distil the candidate from the teacher on ``proxy_examples`` stratified training examples and
+    score it on dev. Loads the teacher and data once per process; teacher outputs are cached."""
+
+    teacher: str
+    task: str
+    data_dir: str | None = None
+    proxy_examples: int | None = 2000
+    epochs: float = 3.0
+    losses: str = "logits"
+    lr: float = 5e-4
+    seed: int = 0
+    threads: int = 1  # fixed, so local and Ray executors give identical numbers
+
+    def _state(self) -> tuple[Any, Any]:
+        from ..distill.teacher import load_teacher
+        from ..distill.trainer import prepare_data
+
+        key = json.dumps(asdict(self), sort_keys=True)
+        if _STATE.get("key") != key:
+            teacher = load_teacher(self.teacher, task=self.task)
+            data = prepare_data(teacher.tokenizer, self.task, data_dir=self.data_dir,
+                                max_examples=self.proxy_examples, seed=self.seed)
+            _STATE.clear()
+            _STATE.update(key=key, teacher=teacher, data=data)
+        return _STATE["teacher"], _STATE["data"]
+
+    def evaluate(self, arch: Arch) -> Evaluation:
+        import torch
+
+        from ..distill.trainer import distill
+
+        torch.set_num_threads(self.threads)
+        teacher, data = self._state()
+        t0 = time.perf_counter()
+        res = distill(teacher, self.task, arch, data=data, epochs=self.epochs, losses=self.losses, seed=self.seed,
+                      lr=self.lr)
+        return Evaluation(res.primary, res.primary_metric, dict(res.metrics), time.perf_counter() - t0)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "proxy-distill", **asdict(self)}
+
+
+class TableEvaluator:
+    """Reads precomputed accuracies (Parquet, CSV or JSON with columns layers, hidden, heads, ffn,
+    metric[, metric_name, seconds]) so strategies can be compared cheaply and fairly."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise SearchError(f"table not found: {self.path}")
+        try:
+            if self.path.suffix == ".parquet":
+                df = pd.read_parquet(self.path)
+            elif self.path.suffix == ".csv":
+                df = pd.read_csv(self.path)
+            else:
+                doc = json.loads(self.path.read_text(encoding="utf-8"))
+                df = pd.DataFrame(doc["rows"] if isinstance(doc, dict) else doc)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise SearchError(f"cannot read table {self.path}: {exc}") from None
+        missing = [c for c in (*ARCH_DIMS, "metric") if c not in df.columns]
+        if missing:
+            raise SearchError(f"table {self.path} lacks columns {', '.join(missing)}")
+        self.metric_name = str(df["metric_name"].iloc[0]) if "metric_name" in df.columns else "metric"
+        self._rows = {Arch(*(int(r[d]) for d in ARCH_DIMS)): r for r in df.to_dict("records")}
+
+    def archs(self) -> list[Arch]:
+        return sorted(self._rows)
+
+    def evaluate(self, arch: Arch) -> Evaluation:
+        row = self._rows.get(arch)
+        if row is None:
+            raise SearchError(f"arch {arch} is not in table {self.path}")
+        return Evaluation(float(row["metric"]), self.metric_name, {self.metric_name: float(row["metric"])},
+                          float(row.get("seconds", 0.0) or 0.0))
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "table", "path": str(self.path), "rows": len(self._rows)}

@@ -1,0 +1,237 @@
+"""A search run: episodes of ask -> evaluate -> tell, one strategy per budget, sharing evaluations.
+
+Persistence (``RUN/``): ``run.json`` (what was asked for), ``evaluations.jsonl`` (one line per finished
+evaluation, fsynced as it lands), ``result.json`` (winners). Resuming replays the seeded strategies and
+takes finished evaluations from the file instead of redoing them, so a killed search rerun with the
+same ``--run`` ends with the same winners.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..space import ARCH_DIMS, Arch, Shape
+from .domain import Domain, SearchError
+from .evaluators import Evaluation, Evaluator
+from .executor import LocalExecutor, RayExecutor
+from .reward import RewardSpec, budget_key
+from .strategies import make_strategy
+
+RUN_SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    device_id: str
+    backend: str
+    threads: int
+    shape: Shape
+    reward: RewardSpec
+    strategy: str = "kdnas"
+    episodes: int = 15
+    candidates: int = 20
+    seed: int = 0
+    strategy_params: dict[str, Any] = field(default_factory=dict)
+    evaluator: dict[str, Any] = field(default_factory=dict)
+    space: str = ""
+
+    def __post_init__(self) -> None:
+        if self.episodes <= 0 or self.candidates <= 0:
+            raise SearchError(f"episodes and candidates must be positive, got {self.episodes} and {self.candidates}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["shape"] = {"batch": self.shape.batch, "seq": self.shape.seq}
+        d["reward"] = {"budgets_ms": list(self.reward.budgets_ms), "w": self.reward.w, "mode": self.reward.mode}
+        return d
+
+
+class LatencyTable:
+    """Predicted latency (mid, low, high) of every candidate arch at the search shape, computed once."""
+
+    def __init__(self, predictor: Any, archs: list[Arch], shape: Shape) -> None:
+        cols = {d: np.array([getattr(a, d) for a in archs]) for d in ARCH_DIMS}
+        frame = pd.DataFrame({**cols, "seq": shape.seq, "batch": shape.batch})
+        pred = predictor.predict_interval(frame)
+        self.archs = archs
+        self._rows = {
+            a: (float(pred.mid[i]), float(pred.low[i]), float(pred.high[i]), bool(pred.out_of_range[i]))
+            for i, a in enumerate(archs)
+        }
+
+    def __getitem__(self, arch: Arch) -> tuple[float, float, float, bool]:
+        return self._rows[arch]
+
+    def fastest(self, by_high: bool) -> tuple[Arch, float]:
+        i = 2 if by_high else 0
+        arch = min(self._rows, key=lambda a: (self._rows[a][i], a))
+        return arch, self._rows[arch][i]
+
+
+@dataclass
+class Winner:
+    budget_ms: float
+    arch: Arch
+    predicted_latency_ms: float
+    predicted_latency_ms_high: float
+    proxy_metric: float
+    reward: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"budget_ms": self.budget_ms, "arch": self.arch.to_dict(), "predicted_latency_ms": self.predicted_latency_ms,
+                "predicted_latency_ms_high": self.predicted_latency_ms_high, "proxy_metric": self.proxy_metric,
+                "reward": self.reward, **self.extra}
+
+
+@dataclass
+class SearchResult:
+    winners: list[Winner]
+    evaluations: int
+    run_dir: str
+    history: list[dict[str, Any]]
+    evaluated_now: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"winners": [w.to_dict() for w in self.winners], "evaluations": self.evaluations,
+                "run_dir": self.run_dir, "evaluated_now": self.evaluated_now, "history": self.history}
+
+
+EventFn = Callable[[str, dict[str, Any]], None]
+
+
+class Study:
+    def __init__(self, run_dir: str | Path, config: SearchConfig, evaluator: Evaluator, latency: LatencyTable,
+                 executor: LocalExecutor | RayExecutor | None = None) -> None:
+        self.run_dir = Path(run_dir)
+        self.config = config
+        self.evaluator = evaluator
+        self.latency = latency
+        self.executor = executor or LocalExecutor()
+        self.records: dict[Arch, dict[str, Any]] = {}
+
+    # -- persistence ------------------------------------------------------------------------------
+    def _open_run(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        meta = self.run_dir / "run.json"
+        wanted = {"schema": RUN_SCHEMA, "config": self.config.to_dict()}
+        if meta.exists():
+            try:
+                found = json.loads(meta.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as exc:
+                raise SearchError(f"corrupt run metadata {meta}: {exc}") from None
+            if found != json.loads(json.dumps(wanted)):
+                raise SearchError(f"run dir {self.run_dir} holds a different search; pass another --run or the same options")
+        else:
+            tmp = meta.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(wanted, indent=2) + "\n", encoding="utf-8")
+            os.replace(tmp, meta)
+        log = self.run_dir / "evaluations.jsonl"
+        if log.exists():
+            for line in log.read_text(encoding="utf-8").splitlines():
+                try:
+                    rec = json.loads(line)
+                    arch = Arch.from_dict(rec["arch"])
+                except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                    continue  # a line torn by a kill: that evaluation is simply redone
+                self.records[arch] = rec
+
+    def _append(self, rec: dict[str, Any]) -> None:
+        with open(self.run_dir / "evaluations.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(rec) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    # -- records and rewards ----------------------------------------------------------------------
+    def _record(self, arch: Arch, ev: Evaluation, episode: int) -> dict[str, Any]:
+        mid, low, high, oor = self.latency[arch]
+        spec = self.config.reward
+        rewards = {budget_key(b): spec.reward(ev.metric, mid, b, high) for b in spec.budgets_ms}
+        return {"arch": arch.to_dict(), "episode": episode, "metric": ev.metric, "metric_name": ev.metric_name,
+                "metrics": ev.metrics, "seconds": ev.seconds, "latency_ms": mid, "latency_ms_low": low,
+                "latency_ms_high": high, "out_of_range": oor, "rewards": rewards}
+
+    def _winners(self) -> list[Winner]:
+        winners = []
+        for b in self.config.reward.budgets_ms:
+            key = budget_key(b)
+            scored = [(rec["rewards"][key], a) for a, rec in self.records.items() if rec["rewards"].get(key) is not None]
+            if not scored:
+                raise SearchError(f"no evaluated candidate is feasible for the {b:g} ms budget")
+            reward, arch = max(scored, key=lambda t: (t[0], [-v for v in t[1].to_dict().values()]))
+            rec = self.records[arch]
+            winners.append(Winner(b, arch, rec["latency_ms"], rec["latency_ms_high"], rec["metric"], reward))
+        return winners
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def run(self, on_event: EventFn | None = None) -> SearchResult:
+        emit = on_event or (lambda kind, data: None)
+        self._open_run()
+        cfg = self.config
+        spec = cfg.reward
+        domains = {}
+        for b in spec.budgets_ms:
+            feasible = [a for a in self.latency.archs if spec.feasible(b, self.latency[a][2])]
+            domains[b] = Domain(feasible, choices=_choices(self.latency.archs))
+        strategies = {b: make_strategy(cfg.strategy, domains[b], seed=cfg.seed + 7919 * i, **cfg.strategy_params)
+                      for i, b in enumerate(spec.budgets_ms)}
+        per_budget = math.ceil(cfg.candidates / len(spec.budgets_ms))
+        history: list[dict[str, Any]] = []
+        evaluated_now = 0
+        for episode in range(cfg.episodes):
+            asked: list[Arch] = []
+            for b in spec.budgets_ms:
+                for a in strategies[b].ask(per_budget):
+                    if a not in asked:
+                        asked.append(a)
+            emit("episode", {"episode": episode, "asked": asked})
+            todo = [a for a in asked if a not in self.records]
+            for arch, ev in self.executor.run(self.evaluator, todo):
+                rec = self._record(arch, ev, episode)
+                self._append(rec)
+                self.records[arch] = rec
+                evaluated_now += 1
+                emit("evaluation", rec)
+            for a in asked:  # tell in ask order, whatever order evaluations finished in
+                for b in spec.budgets_ms:
+                    r = self.records[a]["rewards"][budget_key(b)]
+                    if r is not None:
+                        strategies[b].tell(a, r, self.records[a])
+            best = {budget_key(b): max((rec["rewards"][budget_key(b)] for rec in self.records.values()
+                                        if rec["rewards"].get(budget_key(b)) is not None), default=None)
+                    for b in spec.budgets_ms}
+            history.append({"episode": episode, "asked": len(asked), "evaluations": len(self.records), "best_reward": best})
+            emit("episode_done", history[-1])
+            if not asked:
+                break  # every strategy exhausted its domain
+        result = SearchResult(self._winners(), len(self.records), str(self.run_dir), history, evaluated_now)
+        self.write_result(result)
+        return result
+
+    def write_result(self, result: SearchResult) -> None:
+        tmp = self.run_dir / "result.json.tmp"
+        tmp.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, self.run_dir / "result.json")
+
+
+def _choices(archs: list[Arch]) -> dict[str, tuple[int, ...]]:
+    return {d: tuple(sorted({getattr(a, d) for a in archs})) for d in ARCH_DIMS}
+
+
+def check_budgets(latency: LatencyTable, spec: RewardSpec) -> None:
+    """A budget below the fastest candidate is an error that names the fastest predicted latency."""
+    by_high = spec.mode == "hard"
+    arch, fastest = latency.fastest(by_high)
+    for b in spec.budgets_ms:
+        if b < fastest:
+            what = "predicted upper bound" if by_high else "predicted latency"
+            raise SearchError(f"budget {b:g} ms is below the fastest arch in the space ({arch}: {what} {fastest:.3g} ms)")

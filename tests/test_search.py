@@ -1,0 +1,235 @@
+"""Search: reward, the shared strategy conformance suite, the study (persistence, resume, budgets), CLI.
+
+Accuracies come from a table evaluator over a TEST TABLE whose metric is a smooth function of the arch
+(it exercises the search logic; the real proxy-distillation evaluator is tested in test_search_e2e.py).
+Latencies come from a real predictor fitted on 240 rows of the committed profile."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kdnas_bench.predictors.registry import fit_and_save, load_predictor
+from kdnas_bench.search.domain import Domain, SearchError
+from kdnas_bench.search.evaluators import Evaluation, TableEvaluator
+from kdnas_bench.search.reward import RewardSpec
+from kdnas_bench.search.strategies import STRATEGIES, Strategy, make_strategy
+from kdnas_bench.search.study import LatencyTable, SearchConfig, Study, check_budgets
+from kdnas_bench.space import Arch, SearchSpace, Shape, sample_archs
+
+from .conftest import ROOT
+from .test_predictors import DEV, real_rows, write_store
+
+SHAPE = Shape(1, 128)
+
+
+def table_metric(a: Arch) -> float:
+    return round(0.6 + 0.3 * (1 - np.exp(-a.layers * a.hidden / 1500)) + 0.02 * np.log(a.ffn / 256), 4)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("search")
+    write_store(root / "profiles", DEV, real_rows())
+    fit_and_save(DEV, "torch", 1, store=root / "profiles", out=root / "predictors")
+    space = SearchSpace.load(ROOT / "search" / "spaces" / "bert.toml")
+    archs = sorted(set(sample_archs(space, 160, sampler="sobol", seed=5)))
+    table = root / "table.json"
+    table.write_text(json.dumps([{**a.to_dict(), "metric": table_metric(a), "metric_name": "accuracy"} for a in archs]))
+    predictor = load_predictor(DEV, "torch", 1, root=root / "predictors")
+    return {"root": root, "table": table, "archs": archs, "predictor": predictor, "preds": root / "predictors"}
+
+
+# -- reward ----------------------------------------------------------------------------------------
+def test_reward_formula_and_hard_budget() -> None:
+    spec = RewardSpec((10.0,), w=-0.07, mode="hard")
+    assert spec.reward(0.9, 5.0, 10.0, 8.0) == pytest.approx(0.9 * 0.5**-0.07)
+    assert spec.reward(0.9, 9.0, 10.0, 11.0) is None  # upper bound over budget: infeasible
+    soft = RewardSpec((10.0,), mode="soft")
+    assert soft.reward(0.9, 20.0, 10.0, 25.0) == pytest.approx(0.9 * 2**-0.07)
+    for bad in [dict(budgets_ms=()), dict(budgets_ms=(-1.0,)), dict(budgets_ms=(5.0,), w=0.1),
+                dict(budgets_ms=(5.0,), mode="medium"), dict(budgets_ms=(5.0, 5.0))]:
+        with pytest.raises(SearchError.__mro__[1]):
+            RewardSpec(**bad)
+
+
+# -- the shared Strategy conformance suite ----------------------------------------------------------
+@pytest.fixture(params=sorted(STRATEGIES))
+def strategy_name(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+def _domain(n: int = 60) -> Domain:
+    space = SearchSpace.load(ROOT / "search" / "spaces" / "bert.toml")
+    return Domain(sorted(set(sample_archs(space, n, seed=2))))
+
+
+def _quick(name: str) -> dict:
+    return {"train_steps": 40} if name == "kdnas" else {}
+
+
+def _drive(strategy: Strategy, episodes: int, k: int) -> list[Arch]:
+    seen = []
+    for _ in range(episodes):
+        batch = strategy.ask(k)
+        for a in batch:
+            strategy.tell(a, table_metric(a), {})
+        seen += batch
+    return seen
+
+
+def test_strategy_protocol_and_distinct_proposals(strategy_name: str) -> None:
+    domain = _domain()
+    s = make_strategy(strategy_name, domain, seed=3, **_quick(strategy_name))
+    assert isinstance(s, Strategy)
+    seen = _drive(s, 5, 6)
+    assert len(seen) == len(set(seen)) == 30
+    assert all(a in domain for a in seen)
+
+
+def test_strategy_is_seeded(strategy_name: str) -> None:
+    a = _drive(make_strategy(strategy_name, _domain(), seed=11, **_quick(strategy_name)), 4, 5)
+    b = _drive(make_strategy(strategy_name, _domain(), seed=11, **_quick(strategy_name)), 4, 5)
+    c = _drive(make_strategy(strategy_name, _domain(), seed=12, **_quick(strategy_name)), 4, 5)
+    assert a == b and a != c
+
+
+def test_strategy_stops_when_the_domain_runs_out(strategy_name: str) -> None:
+    domain = _domain(12)
+    s = make_strategy(strategy_name, domain, seed=0, **_quick(strategy_name))
+    seen = _drive(s, 6, 5)  # asks for 30 from a domain of <= 12: bounded, no repeats, then nothing
+    assert len(seen) == len(set(seen)) == len(domain)
+    assert s.ask(3) == []
+
+
+def test_kdnas_controller_learns_the_reward() -> None:
+    domain = _domain(200)
+    s = make_strategy("kdnas", domain, seed=0)
+    for a in domain.archs[:80]:
+        s.tell(a, table_metric(a), {})
+    s._train()  # type: ignore[attr-defined]
+    held = domain.archs[80:]
+    pred = s.predict(held)  # type: ignore[attr-defined]
+    truth = [table_metric(a) for a in held]
+    from scipy.stats import kendalltau
+
+    assert kendalltau(pred, truth).statistic > 0.5
+    assert s.epsilon == 1.0
+    s.ask(3)
+    assert s.epsilon == pytest.approx(0.95)
+
+
+def test_unknown_strategy() -> None:
+    with pytest.raises(SearchError, match="unknown strategy"):
+        make_strategy("annealing", _domain())
+
+
+# -- the study ----------------------------------------------------------------------------------------
+class CountingTable(TableEvaluator):
+    def __init__(self, path: Path, fail_after: int | None = None) -> None:
+        super().__init__(path)
+        self.calls = 0
+        self.fail_after = fail_after
+
+    def evaluate(self, arch: Arch) -> Evaluation:
+        if self.fail_after is not None and self.calls >= self.fail_after:
+            raise KeyboardInterrupt  # stands in for a kill in the middle of the search
+        self.calls += 1
+        return super().evaluate(arch)
+
+
+def _study(env: dict, run: Path, budgets=(8.0, 20.0), strategy="kdnas", seed=0, fail_after=None) -> tuple[Study, CountingTable]:
+    ev = CountingTable(env["table"], fail_after)
+    spec = RewardSpec(budgets)
+    latency = LatencyTable(env["predictor"], env["archs"], SHAPE)
+    check_budgets(latency, spec)
+    params = {"train_steps": 40} if strategy == "kdnas" else {}  # a quick controller: these tests are about the study
+    cfg = SearchConfig(DEV, "torch", 1, SHAPE, spec, strategy=strategy, episodes=4, candidates=5, seed=seed,
+                       evaluator=ev.describe(), strategy_params=params)
+    return Study(run, cfg, ev, latency), ev
+
+
+def test_study_finds_feasible_winners_per_budget(env: dict, tmp_path: Path) -> None:
+    study, ev = _study(env, tmp_path / "run")
+    result = study.run()
+    assert [w.budget_ms for w in result.winners] == [8.0, 20.0]
+    for w in result.winners:
+        assert w.predicted_latency_ms_high <= w.budget_ms
+        assert w.proxy_metric == table_metric(w.arch)
+    assert result.evaluations == ev.calls <= 4 * 6
+    saved = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert saved["winners"][0]["arch"] == result.winners[0].arch.to_dict()
+    lines = (tmp_path / "run" / "evaluations.jsonl").read_text().splitlines()
+    assert len(lines) == result.evaluations
+
+
+def test_same_seed_same_winners_and_resume_after_a_kill(env: dict, tmp_path: Path) -> None:
+    full, _ = _study(env, tmp_path / "a")
+    expected = [w.to_dict() for w in full.run().winners]
+    again, _ = _study(env, tmp_path / "b")
+    assert [w.to_dict() for w in again.run().winners] == expected
+    killed, ev = _study(env, tmp_path / "c", fail_after=7)
+    with pytest.raises(KeyboardInterrupt):
+        killed.run()
+    assert len((tmp_path / "c" / "evaluations.jsonl").read_text().splitlines()) == 7
+    with open(tmp_path / "c" / "evaluations.jsonl", "a") as fh:
+        fh.write('{"arch": {"layers": 3, "hid')  # a line torn by kill -9
+    resumed, ev2 = _study(env, tmp_path / "c")
+    result = resumed.run()
+    assert [w.to_dict() for w in result.winners] == expected
+    assert ev2.calls == result.evaluations - 7  # finished evaluations were not redone
+
+
+def test_changed_options_on_an_existing_run_are_refused(env: dict, tmp_path: Path) -> None:
+    _study(env, tmp_path / "r")[0].run()
+    other, _ = _study(env, tmp_path / "r", seed=1)
+    with pytest.raises(SearchError, match="different search"):
+        other.run()
+
+
+def test_budget_below_the_fastest_arch(env: dict) -> None:
+    latency = LatencyTable(env["predictor"], env["archs"], SHAPE)
+    with pytest.raises(SearchError, match="fastest arch") as info:
+        check_budgets(latency, RewardSpec((0.01,)))
+    assert "ms" in str(info.value)
+
+
+def test_cli_search_with_table(env: dict, tmp_path: Path, run_cli) -> None:
+    args = ["search", "--device", DEV, "--backend", "torch", "--budget-ms", "8,20", "--task", "sst2",
+            "--table", str(env["table"]), "--predictors", str(env["preds"]), "--episodes", "3", "--candidates", "4",
+            "--strategy", "evolution",
+            "--run", str(tmp_path / "run"), "--json"]
+    code, out, err = run_cli(*args)
+    assert code == 0, err
+    data = json.loads(out)
+    assert set(data) >= {"winners", "evaluations", "run_dir"}
+    for w in data["winners"]:
+        assert set(w) >= {"budget_ms", "arch", "predicted_latency_ms", "predicted_latency_ms_high", "proxy_metric",
+                          "reward"}
+        assert set(w["arch"]) == {"layers", "hidden", "heads", "ffn"}
+        assert w["predicted_latency_ms_high"] <= w["budget_ms"]
+    code, out2, _ = run_cli(*args)  # rerun: resumes, evaluates nothing new, same winners
+    assert code == 0 and json.loads(out2)["winners"] == data["winners"] and json.loads(out2)["evaluated_now"] == 0
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--budget-ms", "0.001"], "fastest arch"),
+        (["--budget-ms", "abc"], "numbers"),
+        (["--budget-ms", "-5"], "positive"),
+        (["--device", "no-such-device"], "no-such-device"),
+        (["--task", "imagenet"], "imagenet"),
+        (["--episodes", "0"], "positive"),
+    ],
+)
+def test_cli_search_bad_input(env: dict, tmp_path: Path, run_cli, extra: list[str], message: str) -> None:
+    base = {"--device": DEV, "--backend": "torch", "--budget-ms": "8", "--task": "sst2", "--table": str(env["table"]),
+            "--predictors": str(env["preds"]), "--run": str(tmp_path / "run")}
+    for k, v in zip(extra[::2], extra[1::2], strict=True):
+        base[k] = v
+    code, _, err = run_cli("search", *[x for kv in base.items() for x in kv])
+    assert code == 2 and message in err and "Traceback" not in err
