@@ -171,7 +171,7 @@ def test_same_seed_same_winners_and_resume_after_a_kill(env: dict, tmp_path: Pat
     expected = [w.to_dict() for w in full.run().winners]
     again, _ = _study(env, tmp_path / "b")
     assert [w.to_dict() for w in again.run().winners] == expected
-    killed, ev = _study(env, tmp_path / "c", fail_after=7)
+    killed, _ = _study(env, tmp_path / "c", fail_after=7)
     with pytest.raises(KeyboardInterrupt):
         killed.run()
     assert len((tmp_path / "c" / "evaluations.jsonl").read_text().splitlines()) == 7

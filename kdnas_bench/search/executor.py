@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from ..space import Arch
@@ -43,7 +43,7 @@ class RayExecutor:
                 ray.init(ignore_reinit_error=True, include_dashboard=False, log_to_driver=False, **kwargs)
             except Exception as exc:
                 raise SearchError(f"cannot start or reach Ray ({address or 'local'}): {exc}") from None
-        self._remote: Callable[..., Any] = ray.remote(num_cpus=1)(_ray_evaluate)
+        self._remote: Any = ray.remote(num_cpus=1)(_ray_evaluate)
 
     def run(self, evaluator: Evaluator, archs: list[Arch]) -> Iterator[tuple[Arch, Evaluation]]:
         ref = self._ray.put(evaluator)

@@ -30,16 +30,14 @@ def _controller(choices: dict[str, tuple[int, ...]], emb: int, hidden: int) -> A
             self.embeddings = nn.ModuleList(nn.Embedding(len(choices[d]), emb) for d in ARCH_DIMS)
             # an ordinal channel per choice: values never observed still land near their neighbours
             self.ordinal = nn.ModuleList(nn.Linear(1, emb) for _ in ARCH_DIMS)
-            self.register_buffer("scale", torch.tensor([max(len(choices[d]) - 1, 1) for d in ARCH_DIMS], dtype=torch.float32))
+            self.scale = torch.tensor([max(len(choices[d]) - 1, 1) for d in ARCH_DIMS], dtype=torch.float32)
             self.lstm = nn.LSTM(emb, hidden, batch_first=True)
             self.head = nn.Linear(hidden, 1)
 
         def forward(self, codes: torch.Tensor) -> torch.Tensor:  # codes: (batch, 4) ordinal indices
             pos = codes.float() / self.scale
-            tokens = torch.stack(
-                [e(codes[:, i]) + o(pos[:, i : i + 1]) for i, (e, o) in enumerate(zip(self.embeddings, self.ordinal, strict=True))],
-                dim=1,
-            )
+            pairs = zip(self.embeddings, self.ordinal, strict=True)
+            tokens = torch.stack([e(codes[:, i]) + o(pos[:, i : i + 1]) for i, (e, o) in enumerate(pairs)], dim=1)
             out, _ = self.lstm(tokens)
             return self.head(out[:, -1]).squeeze(-1)
 
@@ -128,12 +126,12 @@ class KDNAS:
         self._train()
         pool = self.domain.sample(self._rng, max(self.pool, n), exclude=self._seen)
         n = min(n, len(pool))
-        n_random = int(round(self.epsilon * n)) if self._model is not None else n
+        n_random = round(self.epsilon * n) if self._model is not None else n
         scores = self.predict(pool)
         order = sorted(range(len(pool)), key=lambda i: (-scores[i], i))
         top = [pool[i] for i in order[: n - n_random]]
         rest = [pool[i] for i in order[n - n_random :]]
-        picks = self._rng.permutation(len(rest))[:n_random] if rest else []
+        picks: list[int] = list(self._rng.permutation(len(rest))[:n_random]) if rest else []
         out = top + [rest[i] for i in picks]
         self._seen.update(out)
         self.episode += 1
