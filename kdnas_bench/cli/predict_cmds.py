@@ -123,6 +123,9 @@ def register(cli: click.Group) -> None:
             console.print(f"rows: {sel['rows_quiet']} of {sel['rows_total']} measured at load average ≤ "
                           f"{sel['max_load']:.2f}; *{sel['rows_loaded']} loaded rows were left out of fitting "
                           "(predicted by the held-out model)")
+        elif sel["rule"].startswith("all rows: only"):
+            console.print(f"[yellow]rows: {sel['rule']}; fitted on every row, so the figures include the slowdown "
+                          "and noise of a loaded machine[/]")
         console.print(f"saved {folder}")
 
     @cli.command("predict")

@@ -115,11 +115,13 @@ def select_rows(all_rows: pd.DataFrame, threads: int, max_load: float | str | No
     threads + 0.75; ``None`` keeps every row; with fewer than 100 quiet rows, every row is kept."""
     limit = threads + LOAD_MARGIN if max_load == "auto" else (None if max_load is None else float(max_load))
     quiet = quiet_mask(all_rows, limit)
-    if quiet.sum() < min(MIN_QUIET_ROWS, len(all_rows)):
+    found = int(quiet.sum())
+    rule = "load average before and after the row <= max_load" if limit is not None else "all rows (as asked)"
+    if limit is not None and found < min(MIN_QUIET_ROWS, len(all_rows)):
+        rule = f"all rows: only {found} were measured at load average <= {limit:.2f}, fewer than {MIN_QUIET_ROWS}"
         limit, quiet = None, np.ones(len(all_rows), dtype=bool)
     selection = {"max_load": limit, "rows_total": len(all_rows), "rows_quiet": int(quiet.sum()),
-                 "rows_loaded": int((~quiet).sum()),
-                 "rule": "load average before and after the row <= max_load" if limit is not None else "all rows"}
+                 "rows_loaded": int((~quiet).sum()), "quiet_rows_found": found, "rule": rule}
     return all_rows[quiet].reset_index(drop=True), all_rows[~quiet].reset_index(drop=True), selection
 
 
