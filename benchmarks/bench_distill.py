@@ -94,7 +94,7 @@ def cmd_runs(args: argparse.Namespace) -> None:
             continue
         start = time.perf_counter()
         r = distill(teacher, "sst2", arch, data=data, epochs=args.epochs, losses=args.losses, seed=args.seed,
-                    lr=args.lr)
+                    lr=args.lr, cache=args.cache)
         row = {"tag": args.tag, "arch_text": arch, **r.to_dict(), "wall_seconds": time.perf_counter() - start,
                "env": _env()}
         _append(row)
@@ -157,6 +157,7 @@ def main() -> None:
     r.add_argument("--lr", type=float, default=5e-4)
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--tag", required=True)
+    r.add_argument("--cache", choices=["auto", "off"], default="auto", help="teacher-output cache")
     r.add_argument("--archs", help="semicolon-separated L,H,A,FFN list (default: the 10 benchmark students)")
     s = sub.add_parser("summarise")
     s.add_argument("--proxy-tag", required=True, help="comma-separated proxy tags")

@@ -59,7 +59,8 @@ def _resolve(name_or_path: str | Path) -> str:
     if looks_like_path:
         raise TeacherError(f"teacher path not found: {text}")
     if not hub_reachable():
-        raise TeacherError(f"teacher {text!r} is not a local folder and the hub is offline: pass a local path")
+        raise TeacherError(f"teacher path not found: {text} (and the hub is offline, so it is not tried as a hub "
+                           "name): pass a local checkpoint folder")
     return text
 
 
