@@ -196,7 +196,7 @@ def fit_scratch(df: pd.DataFrame, *, params: dict[str, Any] | None = None, holdo
 
 
 def fit_transfer(source: LatencyPredictor, df: pd.DataFrame, samples: int, *, seed: int = 0,
-                 method: str = "auto") -> tuple[TransferPredictor, dict[str, Any], np.ndarray]:
+                 method: str = "rebase") -> tuple[TransferPredictor, dict[str, Any], np.ndarray]:
     """Fit on ``samples`` rows of ``df`` (spread over the source's predicted range); the other rows are
     the held-out set. Returns the predictor, its metadata and the indices used."""
     if samples < 1:
@@ -263,7 +263,7 @@ def fit_and_save(device_id: str, backend: str, threads: int = 1, *, store: Path 
             "source": {"device_id": from_key.device_id, "backend": from_key.backend, "threads": from_key.threads,
                        "rows": src.meta.get("rows"), "rows_sha256": (src.meta.get("data") or {}).get("rows_sha256")},
             "samples": int(samples), "method": model_t.method_, "a": model_t.a_, "b": model_t.b_,
-            "scale": [float(v) for v in model_t.scale_], "prior": model_t.prior_,
+            "base_coef": [float(v) for v in model_t.coef_], "prior": model_t.prior_,
             "log_halfwidth": model_t.q_, "selection": "one row per stratum of the source's predicted latency",
         }
         files = {MODEL_FILE: text}
@@ -291,12 +291,13 @@ def load_folder(folder: Path) -> Predictor:
         raise PredictorError(f"corrupt predictor metadata {folder}: unknown model type {kind!r}")
     try:
         t = meta["transfer"]
-        model = TransferPredictor(base, method=str(t["method"]), seed=int(meta["evaluation"]["seed"]))
+        model = TransferPredictor(base, method=str(t["method"]), prior=float(t["prior"] or 0.0),
+                                  seed=int(meta["evaluation"]["seed"]))
         model.method_, model.a_, model.b_ = str(t["method"]), float(t["a"]), float(t["b"])
         model.prior_ = None if t["prior"] is None else float(t["prior"])
-        model.scale_ = np.asarray(t["scale"], dtype=np.float64)
-        if model.scale_.shape != base.coef_.shape:
-            raise ValueError(f"{len(model.scale_)} scales for {len(base.coef_)} base terms")
+        model.coef_ = np.asarray(t["base_coef"], dtype=np.float64)
+        if model.coef_.shape != base.coef_.shape:
+            raise ValueError(f"{len(model.coef_)} coefficients for {len(base.coef_)} base terms")
         model.q_ = float(t["log_halfwidth"]) if t["log_halfwidth"] is not None else float("inf")
         model.ranges_, model.n_rows_ = base.ranges_, int(t["samples"])
     except (KeyError, TypeError, ValueError) as exc:
