@@ -282,8 +282,15 @@ def main() -> None:
             if "public" in sections:
                 results["public_archs"] = public_archs(tmp, torch_key, frames[torch_key].iloc[-1])
     results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2, default=float) + "\n")
+    out = Path(args.out)
+    if out.exists() and sections != {"accuracy", "fewshot", "speed", "public"}:  # a partial run updates the file
+        previous = json.loads(out.read_text())
+        keep = {"accuracy": "datasets", "fewshot": "few_shot", "speed": "speed", "public": "public_archs"}
+        for section, key in keep.items():
+            if section not in sections and key in previous:
+                results[key] = previous[key]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=float) + "\n")
     print(f"\nwrote {args.out}")
 
 
