@@ -1,8 +1,8 @@
 """Latency predictors: features, fit/save/load, monotonicity, intervals, range flags, transfer, CLI.
 
-The training rows are 240 real rows of the committed torch-t1 profile (tests/data/predictor_rows_torch_t1.csv),
-written into a store under tmp_path. The "second device" of the transfer tests is a synthetic transform of
-those rows, labelled as such: it tests the transfer mechanics, it is not a measurement.
+The training rows are 240 real rows of the committed torch-t1 profile (tests/data/predictor_rows_torch_t1.csv)
+and the same 240 configs measured with onnxruntime (predictor_rows_onnxruntime_t1.csv), written into a store
+under tmp_path: transfer is tested torch -> onnxruntime on real rows, as the benchmark does.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from kdnas_bench.profiling.store import ProfileStore, row_id
 from kdnas_bench.space import Arch, Shape
 
 DATA = Path(__file__).resolve().parent / "data" / "predictor_rows_torch_t1.csv"
+ORT_DATA = DATA.with_name("predictor_rows_onnxruntime_t1.csv")
 DEV = "test-cpu-0000"
-NEW = "test-newdev-0000"
 KEYS = ("layers", "hidden", "heads", "ffn", "seq", "batch")
 
 
@@ -33,13 +33,8 @@ def real_rows() -> pd.DataFrame:
     return pd.read_csv(DATA, comment="#")
 
 
-def synthetic_new_device(df: pd.DataFrame, seed: int = 1) -> pd.DataFrame:
-    """TEST FIXTURE, not a measurement: a 'device' 1.6x faster on big models and with less fixed
-    overhead than the real rows, plus 3 % log-normal noise."""
-    rng = np.random.default_rng(seed)
-    out = df.copy()
-    out["median_ms"] = 0.5 * df["median_ms"] ** 0.93 * np.exp(rng.normal(0, 0.03, len(df)))
-    return out
+def ort_rows() -> pd.DataFrame:
+    return pd.read_csv(ORT_DATA, comment="#")
 
 
 def write_store(root: Path, device_id: str, df: pd.DataFrame, backend: str = "torch", threads: int = 1,
@@ -64,12 +59,12 @@ def write_store(root: Path, device_id: str, df: pd.DataFrame, backend: str = "to
 
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A store with the real rows (DEV) and the synthetic new device (NEW), and DEV's fitted predictor."""
+    """A store with the real torch and onnxruntime rows, and the fitted torch predictor."""
     root = tmp_path_factory.mktemp("pred")
     store, preds = root / "profiles", root / "predictors"
     df = real_rows()
     write_store(store, DEV, df)
-    write_store(store, NEW, synthetic_new_device(df))
+    write_store(store, DEV, ort_rows(), backend="onnxruntime")
     fit_and_save(DEV, "torch", 1, store=store, out=preds)
     return {"store": store, "preds": preds}
 
@@ -221,22 +216,24 @@ def test_rows_measured_on_a_loaded_machine_are_left_out_and_reported(tmp_path: P
 
 # -- transfer -------------------------------------------------------------------------------------
 def test_transfer_beats_scratch_with_30_rows(fitted: dict[str, Path]) -> None:
-    source = load_predictor(DEV, root=fitted["preds"]).model
-    df = load_rows(NEW, "torch", 1, fitted["store"])
+    source = load_predictor(DEV, "torch", root=fitted["preds"]).model
+    df = load_rows(DEV, "onnxruntime", 1, fitted["store"])
     y = df["median_ms"].to_numpy()
-    rng = np.random.default_rng(0)
-    train = np.sort(rng.choice(len(df), 30, replace=False))
-    test = np.setdiff1d(np.arange(len(df)), train)
-    t = TransferPredictor(source).fit(df.iloc[train], y[train])
-    s = LatencyPredictor().fit(df.iloc[train], y[train])
-    mt, ms = metrics(y[test], t.predict(df.iloc[test])), metrics(y[test], s.predict(df.iloc[test]))
-    assert mt["mape"] <= ms["mape"] and mt["within_10pct"] >= ms["within_10pct"]
-    assert t.b_ > 0 and np.all(t.coef_ >= 0) and mt["within_10pct"] > 0.8
+    wins = []
+    for seed in range(3):
+        train = np.sort(np.random.default_rng(seed).choice(len(df), 30, replace=False))
+        test = np.setdiff1d(np.arange(len(df)), train)
+        t = TransferPredictor(source).fit(df.iloc[train], y[train])
+        s = LatencyPredictor(seed=seed).fit(df.iloc[train], y[train])
+        mt, ms = metrics(y[test], t.predict(df.iloc[test])), metrics(y[test], s.predict(df.iloc[test]))
+        wins.append(mt["mape"] <= ms["mape"])
+    assert sum(wins) >= 2  # real rows, 210 held out: transfer at least as good as scratch on most splits
+    assert np.all(t.coef_ >= 0) and mt["within_10pct"] > 0.75
 
 
 def test_transfer_keeps_monotonicity(fitted: dict[str, Path]) -> None:
-    source = load_predictor(DEV, root=fitted["preds"]).model
-    df = load_rows(NEW, "torch", 1, fitted["store"]).iloc[:40]
+    source = load_predictor(DEV, "torch", root=fitted["preds"]).model
+    df = load_rows(DEV, "onnxruntime", 1, fitted["store"]).iloc[:40]
     for method in ("affine", "rebase", "residual"):
         t = TransferPredictor(source, method=method).fit(df, df["median_ms"])
         for dim, values in (("layers", range(1, 13)), ("ffn", range(256, 3073, 128)), ("seq", [16, 32, 64, 128, 256])):
@@ -258,18 +255,19 @@ def test_cli_fit_transfer_roundtrip(fitted: dict[str, Path], tmp_path: Path, run
     monkeypatch.setattr(registry, "TransferPredictor", forced)
     out = tmp_path / "preds"
     shutil.copytree(fitted["preds"], out)
-    code, stdout, stderr = run_cli("fit", "--device", NEW, "--backend", "torch", "--from-device", DEV, "--samples",
-                                   "20", "--store", str(fitted["store"]), "--out", str(out), "--json")
+    code, stdout, stderr = run_cli("fit", "--device", DEV, "--backend", "onnxruntime", "--from-device", DEV,
+                                   "--from-backend", "torch", "--samples", "20", "--store", str(fitted["store"]),
+                                   "--out", str(out), "--json")
     assert code == 0, stderr
     meta = json.loads(stdout)
-    assert meta["transfer"]["samples"] == 20 and meta["transfer"]["source"]["device_id"] == DEV
+    assert meta["transfer"]["samples"] == 20 and meta["transfer"]["source"]["backend"] == "torch"
     assert meta["metrics"]["heldout"]["rows"] == 220 and meta["rows"] == 20
     assert meta["transfer"]["method"] == method
-    loaded = load_predictor(NEW, "torch", 1, root=out)
+    loaded = load_predictor(DEV, "onnxruntime", 1, root=out)
     assert isinstance(loaded.model, TransferPredictor) and np.all(loaded.model.coef_ >= 0)
     # the same fit in memory gives the same predictions as the saved and reloaded one
-    source = load_predictor(DEV, root=out).model
-    df = load_rows(NEW, "torch", 1, fitted["store"])
+    source = load_predictor(DEV, "torch", root=out).model
+    df = load_rows(DEV, "onnxruntime", 1, fitted["store"])
     used = select_samples(source, featurize(df), 20, seed=0)
     model = TransferPredictor(source, method=method).fit(df.iloc[used], df["median_ms"].to_numpy()[used])
     configs = grid_configs(10)
