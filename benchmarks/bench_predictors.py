@@ -189,7 +189,7 @@ def speed(tmp: Path, key: tuple[str, str, int], sec_per_row: float) -> dict[str,
     return out
 
 
-def public_archs(tmp: Path, key: tuple[str, str, int], timing_row: pd.Series) -> dict[str, Any]:
+def public_archs(tmp: Path, key: tuple[str, str, int], timing_row: pd.Series, force: bool = False) -> dict[str, Any]:
     from kdnas_bench.profiling.backends import make_backend
     from kdnas_bench.profiling.device import load_average
     from kdnas_bench.profiling.runner import measure
@@ -198,6 +198,12 @@ def public_archs(tmp: Path, key: tuple[str, str, int], timing_row: pd.Series) ->
 
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
+    busy_now = os.getloadavg()[0]
+    if busy_now > key[2] + 1.75 and not force:
+        print(f"\n== public architectures: SKIPPED, load average {busy_now:.1f}: other processes share the CPUs, "
+              "so fresh measurements would be inflated. Rerun on an idle machine (or pass --force-public):\n"
+              "   taskset -c 1 python benchmarks/bench_predictors.py --sections public")
+        return {"skipped": f"load average {busy_now:.2f} at {time.strftime('%H:%M:%SZ', time.gmtime())}"}
     timing = TimingConfig(warmup=int(timing_row["warmup"]), min_calls=int(timing_row["min_calls"]),
                           min_seconds=float(timing_row["min_seconds"]), max_seconds=2.0)
     p = load_predictor(*key, root=tmp)
@@ -240,6 +246,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--store", default="profiles")
     ap.add_argument("--no-public", action="store_true", help="skip measuring the public archs")
+    ap.add_argument("--force-public", action="store_true", help="measure the public archs even on a busy machine")
     ap.add_argument("--sections", default="accuracy,fewshot,speed,public",
                     help="comma-separated subset of accuracy,fewshot,speed,public")
     ap.add_argument("--out", default="benchmarks/results/predictors.json")
@@ -280,7 +287,7 @@ def main() -> None:
             if "speed" in sections:
                 results["speed"] = speed(tmp, torch_key, seconds_per_row(frames[torch_key]))
             if "public" in sections:
-                results["public_archs"] = public_archs(tmp, torch_key, frames[torch_key].iloc[-1])
+                results["public_archs"] = public_archs(tmp, torch_key, frames[torch_key].iloc[-1], args.force_public)
     results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     out = Path(args.out)
     if out.exists() and sections != {"accuracy", "fewshot", "speed", "public"}:  # a partial run updates the file
