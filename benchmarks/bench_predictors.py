@@ -203,7 +203,17 @@ def public_archs(tmp: Path, key: tuple[str, str, int], timing_row: pd.Series, fo
         print(f"\n== public architectures: SKIPPED, load average {busy_now:.1f}: other processes share the CPUs, "
               "so fresh measurements would be inflated. Rerun on an idle machine (or pass --force-public):\n"
               "   taskset -c 1 python benchmarks/bench_predictors.py --sections public")
-        return {"skipped": f"load average {busy_now:.2f} at {time.strftime('%H:%M:%SZ', time.gmtime())}"}
+        p = load_predictor(*key, root=tmp)
+        predicted = []
+        for name, text in PUBLIC.items():
+            for batch, seq in PUBLIC_SHAPES:
+                pi = p.predict_interval([(Arch.parse(text), Shape(batch, seq))])
+                predicted.append({"name": name, "arch": text, "batch": batch, "seq": seq, "predicted_ms": float(pi.mid[0]),
+                                  "low_ms": float(pi.low[0]), "high_ms": float(pi.high[0]),
+                                  "out_of_range": bool(pi.out_of_range[0])})
+                print(f"  predicted only: {name:26s} {batch:2d}x{seq:<3d} {pi.mid[0]:8.2f} ms [{pi.low[0]:.2f}, {pi.high[0]:.2f}]")
+        return {"skipped": f"load average {busy_now:.2f} at {time.strftime('%H:%M:%SZ', time.gmtime())}",
+                "predicted": predicted}
     timing = TimingConfig(warmup=int(timing_row["warmup"]), min_calls=int(timing_row["min_calls"]),
                           min_seconds=float(timing_row["min_seconds"]), max_seconds=2.0)
     p = load_predictor(*key, root=tmp)
