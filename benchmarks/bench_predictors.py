@@ -211,7 +211,8 @@ def public_archs(tmp: Path, key: tuple[str, str, int], timing_row: pd.Series, fo
                 predicted.append({"name": name, "arch": text, "batch": batch, "seq": seq, "predicted_ms": float(pi.mid[0]),
                                   "low_ms": float(pi.low[0]), "high_ms": float(pi.high[0]),
                                   "out_of_range": bool(pi.out_of_range[0])})
-                print(f"  predicted only: {name:26s} {batch:2d}x{seq:<3d} {pi.mid[0]:8.2f} ms [{pi.low[0]:.2f}, {pi.high[0]:.2f}]")
+                print(f"  predicted only: {name:26s} {batch:2d}x{seq:<3d} {pi.mid[0]:8.2f} ms "
+                      f"[{pi.low[0]:.2f}, {pi.high[0]:.2f}]")
         return {"skipped": f"load average {busy_now:.2f} at {time.strftime('%H:%M:%SZ', time.gmtime())}",
                 "predicted": predicted}
     timing = TimingConfig(warmup=int(timing_row["warmup"]), min_calls=int(timing_row["min_calls"]),
