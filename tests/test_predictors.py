@@ -143,6 +143,16 @@ def test_save_load_roundtrip_gives_identical_predictions(fitted: dict[str, Path]
     np.testing.assert_array_equal(a.high, b.high)
 
 
+def test_latency_predictor_save_load(tmp_path: Path) -> None:
+    df = real_rows().iloc[:120]
+    model = LatencyPredictor(n_estimators=30).fit(df, df["median_ms"])
+    model.save(tmp_path / "p", {"note": "test"})
+    again = LatencyPredictor.load(tmp_path / "p")
+    configs = grid_configs()
+    np.testing.assert_array_equal(again.predict(configs), model.predict(configs))
+    assert again.get_params() == model.get_params() and again.q_ == model.q_ and again.ranges_ == model.ranges_
+
+
 def test_interval_contains_mid_and_upper_bound_is_above(fitted: dict[str, Path]) -> None:
     p = load_predictor(DEV, root=fitted["preds"]).predict_interval(grid_configs())
     assert np.all(p.low < p.mid) and np.all(p.mid < p.high)

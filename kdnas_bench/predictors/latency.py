@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -231,3 +232,24 @@ class LatencyPredictor:
     def out_of_range(self, configs: Any) -> np.ndarray:
         self._check_fitted()
         return out_of_range(featurize(configs), self.ranges_)
+
+    # -- files -----------------------------------------------------------------------------------
+    def save(self, folder: str | Path, meta: dict[str, Any] | None = None) -> Path:
+        """Write ``model.txt`` (LightGBM text) and ``meta.json`` (state + ``meta``) into ``folder``."""
+        from .io import MODEL_FILE, predictor_state, save_folder
+
+        text, state = predictor_state(self)
+        return save_folder(Path(folder), {MODEL_FILE: text}, {**(meta or {}), "model": {"type": "scratch", **state}})
+
+    @classmethod
+    def load(cls, folder: str | Path) -> LatencyPredictor:
+        """Read a folder written by :meth:`save` (or by ``kdnas-bench fit``); a PredictorError if it is
+        missing, corrupt, of another feature schema, or a transferred predictor."""
+        from .io import MODEL_FILE, PredictorError, predictor_from_state, read_folder
+
+        files, meta = read_folder(Path(folder))
+        state = meta.get("model") if isinstance(meta.get("model"), dict) else {}
+        if state.get("type") != "scratch":
+            raise PredictorError(f"{folder} holds a {state.get('type')!r} predictor, not one fitted from scratch; "
+                                 "load it with kdnas_bench.predictors.load_predictor")
+        return predictor_from_state(files[MODEL_FILE], state, str(folder))
