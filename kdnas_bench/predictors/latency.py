@@ -248,7 +248,8 @@ class LatencyPredictor:
         from .io import MODEL_FILE, PredictorError, predictor_from_state, read_folder
 
         files, meta = read_folder(Path(folder))
-        state = meta.get("model") if isinstance(meta.get("model"), dict) else {}
+        raw = meta.get("model")
+        state: dict[str, Any] = raw if isinstance(raw, dict) else {}
         if state.get("type") != "scratch":
             raise PredictorError(f"{folder} holds a {state.get('type')!r} predictor, not one fitted from scratch; "
                                  "load it with kdnas_bench.predictors.load_predictor")
