@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from .cache import TeacherCache, cache_teacher
 from .data import TASKS, DataError, Task, get_task, load_split, proxy_indices
 from .losses import DEFAULT_LOSSES, KDLoss, build_losses, parse_losses
 from .teacher import Teacher, TeacherError, finetune, load_teacher
-from .trainer import DistillResult, TaskData, TrainConfig, cache_teacher, distill, evaluate, prepare_data
+from .trainer import DistillResult, TaskData, TrainConfig, distill, evaluate, prepare_data
 
 __all__ = [
     "DEFAULT_LOSSES", "TASKS", "DataError", "DistillResult", "KDLoss", "Task", "TaskData", "Teacher",
-    "TeacherError", "TrainConfig", "build_losses", "cache_teacher", "distill", "evaluate", "finetune",
+    "TeacherCache", "TeacherError", "TrainConfig", "build_losses", "cache_teacher", "distill", "evaluate", "finetune",
     "get_task", "load_split", "load_teacher", "parse_losses", "prepare_data", "proxy_indices",
 ]

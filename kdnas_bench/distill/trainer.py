@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,8 +21,9 @@ import torch
 from ..errors import KdnasError
 from ..models import build_model
 from ..space import Arch
+from .cache import cache_bytes, cache_teacher, forward
 from .data import Encoded, Task, batches, encode, get_task, load_split, proxy_indices
-from .losses import DEFAULT_LOSSES, KDLoss, Outputs, build_losses, needs_of, needs_teacher
+from .losses import DEFAULT_LOSSES, KDLoss, build_losses, needs_of, needs_teacher
 from .teacher import Teacher, load_teacher
 
 
@@ -71,103 +70,6 @@ def prepare_data(tokenizer: Any, task: str | Task, *, data_dir: str | Path | Non
         train = train.subset(proxy_indices(train.labels, max_examples, seed=seed))
     return TaskData(t, encode(train, tokenizer, max_length=max_length), encode(dev, tokenizer, max_length=max_length),
                     total)
-
-
-# -- forward passes --------------------------------------------------------------------------------
-def _last_self_attention(model: Any) -> Any:
-    try:
-        return model.base_model.encoder.layer[-1].attention.self
-    except AttributeError:
-        raise KdnasError(f"attention-relation loss needs a BERT-style model, got {type(model).__name__}") from None
-
-
-@contextmanager
-def _capture_qkv(model: Any, enabled: bool) -> Iterator[dict[str, torch.Tensor]]:
-    store: dict[str, torch.Tensor] = {}
-    if not enabled:
-        yield store
-        return
-    attn = _last_self_attention(model)
-    hooks = [getattr(attn, n).register_forward_hook(lambda _m, _i, out, n=n: store.__setitem__(n, out))
-             for n in ("query", "key", "value")]
-    try:
-        yield store
-    finally:
-        for h in hooks:
-            h.remove()
-
-
-def forward(model: Any, batch: dict[str, Any], needs: frozenset[str]) -> Outputs:
-    with _capture_qkv(model, "qkv" in needs) as qkv:
-        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                    token_type_ids=batch["token_type_ids"], output_hidden_states="hidden" in needs)
-    return Outputs(out.logits, tuple(out.hidden_states) if "hidden" in needs else None,
-                   (qkv["query"], qkv["key"], qkv["value"]) if "qkv" in needs else None)
-
-
-@dataclass
-class TeacherCache:
-    """Teacher outputs per training example: logits (fp32), and hidden states / last-layer Q, K, V
-    (fp16, unpadded) when a loss needs them."""
-
-    key: tuple[int, frozenset[str]]
-    logits: torch.Tensor
-    hidden: list[torch.Tensor] | None  # per example (layers + 1, len, H)
-    qkv: list[torch.Tensor] | None  # per example (3, len, H)
-    seconds: float
-
-    def covers(self, teacher: Teacher, needs: frozenset[str]) -> bool:
-        return self.key[0] == id(teacher.model) and needs <= self.key[1]
-
-    def outputs(self, batch: dict[str, Any]) -> Outputs:
-        idx = batch["index"].tolist()
-        width = batch["input_ids"].shape[1]
-
-        def pad(items: list[torch.Tensor]) -> torch.Tensor:
-            first = items[0]
-            out = torch.zeros((len(items), first.shape[0], width, first.shape[2]), dtype=torch.float32)
-            for row, x in enumerate(items):
-                out[row, :, : x.shape[1]] = x
-            return out
-
-        hidden = qkv = None
-        if self.hidden is not None:
-            hidden = tuple(pad([self.hidden[i] for i in idx]).unbind(1))
-        if self.qkv is not None:
-            q, k, v = pad([self.qkv[i] for i in idx]).unbind(1)
-            qkv = (q, k, v)
-        return Outputs(self.logits[idx], hidden, qkv)
-
-
-def cache_bytes(data: Encoded, teacher: Teacher, needs: frozenset[str]) -> int:
-    tokens = int(data.lengths().sum())
-    per_token = (teacher.layers + 1 if "hidden" in needs else 0) + (3 if "qkv" in needs else 0)
-    return 2 * tokens * teacher.hidden * per_token + 4 * len(data) * teacher.num_labels
-
-
-@torch.no_grad()
-def cache_teacher(teacher: Teacher, data: Encoded, needs: frozenset[str], *, batch_size: int = 128) -> TeacherCache:
-    """Run the teacher once over ``data`` (length-sorted batches) and keep what the losses need;
-    stored on ``data.teacher_cache`` so later distillations on the same data reuse it."""
-    start = time.perf_counter()
-    teacher.model.eval()
-    n = len(data)
-    logits = torch.zeros((n, teacher.num_labels))
-    hidden: list[Any] | None = [None] * n if "hidden" in needs else None
-    qkv: list[Any] | None = [None] * n if "qkv" in needs else None
-    for batch in batches(data, batch_size, shuffle=False):
-        out = forward(teacher.model, batch, needs)
-        lengths = batch["attention_mask"].sum(1).tolist()
-        for row, i in enumerate(batch["index"].tolist()):
-            logits[i] = out.logits[row]
-            ln = lengths[row]
-            if hidden is not None and out.hidden is not None:
-                hidden[i] = torch.stack([h[row, :ln] for h in out.hidden]).half()
-            if qkv is not None and out.qkv is not None:
-                qkv[i] = torch.stack([x[row, :ln] for x in out.qkv]).half()
-    cache = TeacherCache((id(teacher.model), needs), logits, hidden, qkv, time.perf_counter() - start)
-    data.teacher_cache = cache
-    return cache
 
 
 # -- training and evaluation -----------------------------------------------------------------------
@@ -413,10 +315,11 @@ def distill(
           description=f"distil {arch}")
     seconds = time.perf_counter() - start  # includes building the teacher cache, when this call built it
     metrics = evaluate(student, data.dev, t)
+    mode = data.mode if data.train_total else ("full" if max_examples is None else "proxy")
     result = DistillResult(
         task=t.name, arch=arch.to_dict(), params=sum(p.numel() for p in student.parameters()),
         train_seconds=round(seconds, 3), metrics=metrics, primary_metric=t.primary_metric,
-        mode=data.mode if data.train_total else ("full" if max_examples is None else "proxy"), train_examples=len(data.train), epochs=epochs,
+        mode=mode, train_examples=len(data.train), epochs=epochs,
         losses=[(loss.name, loss.weight) for loss in loss_fns],
         seed=seed, teacher=teacher.name,
         teacher_cache_seconds=None if cache_seconds is None else round(cache_seconds, 3),
