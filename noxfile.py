@@ -21,8 +21,8 @@ def _install(session: nox.Session, extras: str) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The test suite (offline, CPU)."""
-    _install(session, "test")
+    """The test suite (offline, CPU; Ray included so the Ray executor is tested)."""
+    _install(session, "test,ray")
     session.run("pytest", "-q", "-p", "no:cacheprovider", *session.posargs, env=OFFLINE)
 
 
