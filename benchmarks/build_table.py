@@ -50,7 +50,7 @@ def main() -> None:
     ev = ProxyDistillEvaluator(teacher=args.teacher, task=args.task, data_dir=args.data_dir,
                                proxy_examples=args.examples, epochs=args.epochs, losses=args.losses, seed=args.seed)
     t0 = time.time()
-    for i, arch in enumerate(pool):
+    for arch in pool:
         if arch in done:
             continue
         e = ev.evaluate(arch)

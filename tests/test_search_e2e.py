@@ -43,14 +43,15 @@ def _winner(out: str) -> dict:
     return w
 
 
-def test_kill_9_mid_search_then_resume_gives_the_same_winner(preds: Path, tiny_teacher: Path, tiny_glue: Path,
+def test_kill_9_mid_search_then_resume_gives_the_same_winner(preds: Path, request: pytest.FixtureRequest,
                                                               tmp_path: Path) -> None:
-    ref = subprocess.run(cli_subprocess_cmd(*_args(preds, tiny_teacher, tiny_glue, tmp_path / "ref")), cwd=ROOT,
+    teacher, glue = request.getfixturevalue("tiny_teacher"), request.getfixturevalue("tiny_glue")
+    ref = subprocess.run(cli_subprocess_cmd(*_args(preds, teacher, glue, tmp_path / "ref")), cwd=ROOT,
                          capture_output=True, text=True, timeout=600)
     assert ref.returncode == 0, ref.stderr[-2000:]
     expected = _winner(ref.stdout)
     run = tmp_path / "killed"
-    proc = subprocess.Popen(cli_subprocess_cmd(*_args(preds, tiny_teacher, tiny_glue, run)), cwd=ROOT,
+    proc = subprocess.Popen(cli_subprocess_cmd(*_args(preds, teacher, glue, run)), cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log = run / "evaluations.jsonl"
     deadline = time.time() + 300
@@ -60,18 +61,19 @@ def test_kill_9_mid_search_then_resume_gives_the_same_winner(preds: Path, tiny_t
     proc.wait()
     done_before = len(log.read_text().splitlines())
     assert 2 <= done_before < json.loads(ref.stdout)["evaluations"]
-    again = subprocess.run(cli_subprocess_cmd(*_args(preds, tiny_teacher, tiny_glue, run)), cwd=ROOT,
+    again = subprocess.run(cli_subprocess_cmd(*_args(preds, teacher, glue, run)), cwd=ROOT,
                            capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-2000:]
     assert _winner(again.stdout) == expected
     assert json.loads(again.stdout)["evaluated_now"] <= json.loads(ref.stdout)["evaluations"] - 2
 
 
-def test_ray_executor_matches_local(preds: Path, tiny_teacher: Path, tiny_glue: Path, tmp_path: Path, run_cli) -> None:
+def test_ray_executor_matches_local(preds: Path, request: pytest.FixtureRequest, tmp_path: Path, run_cli) -> None:
     pytest.importorskip("ray")
-    code, out_local, err = run_cli(*_args(preds, tiny_teacher, tiny_glue, tmp_path / "local"))
+    teacher, glue = request.getfixturevalue("tiny_teacher"), request.getfixturevalue("tiny_glue")
+    code, out_local, err = run_cli(*_args(preds, teacher, glue, tmp_path / "local"))
     assert code == 0, err
-    code, out_ray, err = run_cli(*_args(preds, tiny_teacher, tiny_glue, tmp_path / "ray", "--executor", "ray"))
+    code, out_ray, err = run_cli(*_args(preds, teacher, glue, tmp_path / "ray", "--executor", "ray"))
     assert code == 0, err
     local, ray = json.loads(out_local), json.loads(out_ray)
     assert ray["winners"] == local["winners"] and ray["evaluations"] == local["evaluations"]
