@@ -92,10 +92,11 @@ def cmd_runs(args: argparse.Namespace) -> None:
     for arch in args.archs.split(";") if args.archs else ARCHS:
         if arch in done:
             continue
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         r = distill(teacher, "sst2", arch, data=data, epochs=args.epochs, losses=args.losses, seed=args.seed,
                     lr=args.lr, cache=args.cache)
         row = {"tag": args.tag, "arch_text": arch, **r.to_dict(), "wall_seconds": time.perf_counter() - start,
+               "cpu_seconds": time.process_time() - cpu,  # robust to other processes sharing the core
                "env": _env()}
         _append(row)
         print(args.tag, arch, round(r.primary, 4), r.train_seconds, r.teacher_cache_seconds, flush=True)

@@ -55,7 +55,6 @@ def main() -> None:
     print(" ".join(cmd[2:]), flush=True)
     res = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
     (w,) = res["winners"]
-    winner = Arch(**w["arch"])
     # the hand-crafted student: MiniLM's shape scaled down, nearest to the winner's predicted latency
     space = SearchSpace.load("search/spaces/minilm-students.toml")
     shaped = [a for a in space.archs if a.heads == max(a.hidden // 32, 2) and a.ffn == 4 * a.hidden]

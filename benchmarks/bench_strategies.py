@@ -77,8 +77,8 @@ def main() -> None:
     oracle = max(r for a in table.archs()
                  if (r := spec.reward(table.evaluate(a).metric, latency[a][0], budget, latency[a][2])) is not None)
     print(f"best reward in the pool (oracle): {oracle:.4f}")
-    results: dict[str, Any] = {"oracle_best_reward": oracle, "pool": len(highs), "feasible": feasible, "budget_ms": budget, "n": args.n, "k": args.k,
-                               "seeds": args.seeds, "strategies": {}}
+    results: dict[str, Any] = {"oracle_best_reward": oracle, "pool": len(highs), "feasible": feasible,
+                               "budget_ms": budget, "n": args.n, "k": args.k, "seeds": args.seeds, "strategies": {}}
     traces: dict[str, list[list[float]]] = {name: [] for name in VARIANTS}
     for seed in range(args.seeds):
         for name, (strategy, params) in VARIANTS.items():
