@@ -305,6 +305,10 @@ def test_cli_predict_json_keys_and_order(fitted: dict[str, Path], tmp_path: Path
     code, stdout, _ = run_cli("predict", "--device", DEV, "--arch", "4,312,12,1200", "--seq", "128", "--batch", "1",
                               "--predictors", str(fitted["preds"]), "--json")
     assert code == 0 and json.loads(stdout)[0]["latency_ms"] > 0
+    path.write_text("[]")
+    code, stdout, _ = run_cli("predict", "--device", DEV, "--configs", str(path), "--predictors", str(fitted["preds"]),
+                              "--json")
+    assert code == 0 and json.loads(stdout) == []
 
 
 def test_cli_predictors_json(fitted: dict[str, Path], run_cli) -> None:

@@ -216,6 +216,8 @@ class LatencyPredictor:
 
     def log_predict_features(self, x: pd.DataFrame) -> np.ndarray:
         self._check_fitted()
+        if len(x) == 0:
+            return np.zeros(0)
         return self._log_mid(x, self.coef_, self.booster_, self.base)
 
     def predict(self, configs: Any) -> np.ndarray:

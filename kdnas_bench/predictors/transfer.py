@@ -166,6 +166,8 @@ class TransferPredictor:
     def log_predict_features(self, x: pd.DataFrame) -> np.ndarray:
         if not hasattr(self, "a_"):
             raise RuntimeError("TransferPredictor is not fitted: call fit() or load()")
+        if len(x) == 0:
+            return np.zeros(0)
         terms, trees = self._parts(x)
         state = {"a": self.a_, "b": self.b_, "coef": self.coef_, "booster": self.booster_}
         return self._apply(x, terms, trees, state)
