@@ -98,12 +98,20 @@ def test_features_match_the_analytic_model() -> None:
         ({"layers": 4.5, "hidden": 312, "heads": 12, "ffn": 1200, "seq": 128, "batch": 1}, "layers must be an integer"),
         ({"layers": "4", "hidden": 312, "heads": 12, "ffn": 1200, "seq": 128, "batch": 1}, "layers must be an integer"),
         ({"layers": True, "hidden": 312, "heads": 12, "ffn": 1200, "seq": 128, "batch": 1}, "layers must be an integer"),
+        ({"layers": None, "hidden": 312, "heads": 12, "ffn": 1200, "seq": 128, "batch": 1}, "layers must be an integer"),
     ],
 )
 def test_invalid_configs_are_rejected(config: dict, message: str) -> None:
     ok = {"layers": 2, "hidden": 128, "heads": 2, "ffn": 256, "seq": 16, "batch": 1}
     with pytest.raises(FeatureError, match=r"configs\[1\].*" + message.split("(")[0]):
         featurize([ok, config])
+
+
+def test_huge_values_are_rejected() -> None:
+    with pytest.raises(FeatureError, match="too large"):
+        featurize([{"layers": 10**30, "hidden": 312, "heads": 12, "ffn": 1200, "seq": 128, "batch": 1}])
+    with pytest.raises(FeatureError, match="too large"):
+        featurize({"layers": [1e300], "hidden": [312], "heads": [12], "ffn": [1200], "seq": [128], "batch": [1]})
 
 
 def test_metrics_and_conformal_quantile() -> None:

@@ -70,14 +70,23 @@ def _as_int_column(values: Any, key: str, where: str) -> np.ndarray:
     arr = np.asarray(values)
     if arr.dtype == object or arr.dtype.kind not in "iuf" or arr.dtype == bool:
         for i, v in enumerate(arr.tolist()):
-            if isinstance(v, bool) or not isinstance(v, int | float) or float(v) != int(v):
+            if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v):
                 raise FeatureError(f"{where}[{i}]: {key} must be an integer, got {v!r}")
-        arr = arr.astype(np.int64)
+            if abs(v) >= 2**62:
+                raise FeatureError(f"{where}[{i}]: {key} holds a value too large for a config ({v:.3g})")
+            if float(v) != int(v):
+                raise FeatureError(f"{where}[{i}]: {key} must be an integer, got {v!r}")
+        try:
+            arr = arr.astype(np.int64)
+        except OverflowError:
+            raise FeatureError(f"{where}: {key} holds a value too large for a config") from None
     if arr.dtype.kind == "f":
         frac = np.flatnonzero(arr != np.round(arr))
         if frac.size:
             i = int(frac[0])
             raise FeatureError(f"{where}[{i}]: {key} must be an integer, got {arr[i]}")
+        if np.any(np.abs(arr) >= 2**62):
+            raise FeatureError(f"{where}: {key} holds a value too large for a config")
     return arr.astype(np.int64)
 
 
