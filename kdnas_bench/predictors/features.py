@@ -13,6 +13,7 @@ to load under another one.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from types import SimpleNamespace
 from typing import Any
@@ -70,7 +71,7 @@ def _as_int_column(values: Any, key: str, where: str) -> np.ndarray:
     arr = np.asarray(values)
     if arr.dtype == object or arr.dtype.kind not in "iuf" or arr.dtype == bool:
         for i, v in enumerate(arr.tolist()):
-            if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v):
+            if isinstance(v, bool) or not isinstance(v, int | float) or (isinstance(v, float) and not math.isfinite(v)):
                 raise FeatureError(f"{where}[{i}]: {key} must be an integer, got {v!r}")
             if abs(v) >= 2**62:
                 raise FeatureError(f"{where}[{i}]: {key} holds a value too large for a config ({v:.3g})")
