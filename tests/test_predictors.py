@@ -260,22 +260,17 @@ def test_transfer_keeps_monotonicity(fitted: dict[str, Path]) -> None:
                 assert np.all(np.diff(pred) >= -1e-9 * pred[:-1]), (method, dim)
 
 
-@pytest.mark.parametrize("method", ["rebase", "affine"])
-def test_cli_fit_transfer_roundtrip(fitted: dict[str, Path], tmp_path: Path, run_cli, monkeypatch, method: str) -> None:
+@pytest.mark.parametrize("method", ["rebase", "affine", "residual"])
+def test_cli_fit_transfer_roundtrip(fitted: dict[str, Path], tmp_path: Path, run_cli, method: str) -> None:
     import shutil
 
-    import kdnas_bench.predictors.registry as registry
     from kdnas_bench.predictors.transfer import select_samples
 
-    def forced(source: LatencyPredictor, **kw: object) -> TransferPredictor:
-        return TransferPredictor(source, **{**kw, "method": method})  # type: ignore[arg-type]
-
-    monkeypatch.setattr(registry, "TransferPredictor", forced)
     out = tmp_path / "preds"
     shutil.copytree(fitted["preds"], out)
     code, stdout, stderr = run_cli("fit", "--device", DEV, "--backend", "onnxruntime", "--from-device", DEV,
                                    "--from-backend", "torch", "--samples", "20", "--store", str(fitted["store"]),
-                                   "--out", str(out), "--json")
+                                   "--out", str(out), "--transfer-method", method, "--json")
     assert code == 0, stderr
     meta = json.loads(stdout)
     assert meta["transfer"]["samples"] == 20 and meta["transfer"]["source"]["backend"] == "torch"
@@ -291,6 +286,7 @@ def test_cli_fit_transfer_roundtrip(fitted: dict[str, Path], tmp_path: Path, run
     configs = grid_configs(10)
     np.testing.assert_allclose(loaded.predict(configs), model.predict(configs), rtol=1e-12)
     assert loaded.model.q_ == model.q_
+    assert (out / DEV / "onnxruntime-t1" / "residual.txt").exists() == (method == "residual")
 
 
 # -- CLI ------------------------------------------------------------------------------------------

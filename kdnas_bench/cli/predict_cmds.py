@@ -66,6 +66,8 @@ def register(cli: click.Group) -> None:
     @click.option("--from-threads", type=int, help="Threads of the source predictor (default: --threads).")
     @click.option("--samples", type=int, help="Rows of the target to fit on (transfer: K; otherwise a random subset).")
     @click.option("--predictors", "source_root", type=click.Path(), help="Where the source predictor is (default: --out).")
+    @click.option("--transfer-method", type=click.Choice(["rebase", "affine", "offset", "residual", "auto"]),
+                  default="rebase", show_default=True, help="How the source is recalibrated (with --from-device).")
     @click.option("--max-load", type=float, help="Fit on rows measured at this load average or less "
                   "[default: threads + 0.75, the profiler alone].")
     @click.option("--all-rows", is_flag=True, help="Fit on every row, also those measured on a loaded machine.")
@@ -73,7 +75,8 @@ def register(cli: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True, help="Print the metadata written as JSON.")
     def fit_cmd(device_id: str, backend: str, threads: int, store: str | None, out: str | None,
                 from_device: str | None, from_backend: str | None, from_threads: int | None, samples: int | None,
-                source_root: str | None, max_load: float | None, all_rows: bool, seed: int, as_json: bool) -> None:
+                source_root: str | None, transfer_method: str, max_load: float | None, all_rows: bool, seed: int,
+                as_json: bool) -> None:
         """Fit the latency predictor of one profile dataset, evaluate it and save it.
 
         Held-out split (20 %) and 5-fold CV metrics, and the measured coverage of the 90 % interval,
@@ -109,7 +112,7 @@ def register(cli: click.Group) -> None:
             folder, meta = fit_and_save(
                 device_id, backend, threads, store=Path(store) if store else None, out=Path(out) if out else None,
                 from_key=from_key, samples=samples, source_root=Path(source_root) if source_root else None, seed=seed,
-                max_load=load_limit,
+                max_load=load_limit, method=transfer_method,
             )
         if as_json:
             print_json({**meta, "path": str(folder)})

@@ -229,7 +229,7 @@ def fit_transfer(source: LatencyPredictor, df: pd.DataFrame, samples: int, *, se
 def fit_and_save(device_id: str, backend: str, threads: int = 1, *, store: Path | None = None,
                  out: Path | None = None, from_key: PredictorKey | None = None, samples: int | None = None,
                  source_root: Path | None = None, params: dict[str, Any] | None = None, seed: int = 0,
-                 max_load: float | str | None = "auto") -> tuple[Path, dict[str, Any]]:
+                 max_load: float | str | None = "auto", method: str = "rebase") -> tuple[Path, dict[str, Any]]:
     """Fit one dataset (from scratch, or by transfer from ``from_key`` with ``samples`` rows) and write
     it to ``out/<device>/<backend>-t<threads>/``. Returns the folder and the metadata written.
 
@@ -255,7 +255,7 @@ def fit_and_save(device_id: str, backend: str, threads: int = 1, *, store: Path 
                                  "predictor fitted from scratch")
         if samples is None:
             raise PredictorError("--from-device needs --samples K (the rows of the new device to fit on)")
-        model_t, info, used = fit_transfer(src.model, df, samples, seed=seed)
+        model_t, info, used = fit_transfer(src.model, df, samples, seed=seed, method=method)
         text, state = predictor_state(src.model)
         used_df = df.iloc[used]
         meta = {**_base_meta(key, used_df, store), "model": {"type": "transfer", **state}, **info}
