@@ -1,12 +1,30 @@
-"""Distillation benchmarks (figures, not pass/fail). One thread; every run appended to a JSONL file
-so an interrupted benchmark resumes where it stopped; ``summarise`` writes the results JSON.
+r"""Distillation benchmarks (figures, not pass/fail). One thread; every run appended to
+benchmarks/results/distill_runs.jsonl (so an interrupted benchmark resumes where it stopped);
+``summarise`` writes benchmarks/results/distill.json. What produced the committed figures
+(prefix each with ``taskset -c 1``; T2 / T20 are the teachers made by the first two lines):
 
-    python benchmarks/bench_distill.py teacher  --examples 0 --out runs/teacher-sst2      # 0 = full SST-2
-    python benchmarks/bench_distill.py runs --teacher runs/teacher-sst2 --examples 2000 --epochs 1 --tag proxy
-    python benchmarks/bench_distill.py runs --teacher runs/teacher-sst2 --examples 0 --epochs 1 --tag full
-    python benchmarks/bench_distill.py runs --teacher runs/teacher-sst2 --examples 0 --epochs 1 --tag nokd \
-        --losses ce --archs 4,256,4,1024
-    python benchmarks/bench_distill.py summarise --proxy-tag proxy --full-tag full --nokd-tag nokd
+    python benchmarks/bench_distill.py teacher --examples 2000 --out T2       # done-means teacher (CLI: teacher finetune)
+    python benchmarks/bench_distill.py teacher --examples 20000 --out T20     # + 1-thread latency
+    python benchmarks/bench_distill.py runs --teacher T2 --examples 2000 --epochs 1 --tag proxy2k-e1
+    python benchmarks/bench_distill.py runs --teacher T2 --examples 2000 --epochs 1 --losses logits,ce --tag proxy2k-e1-ce
+    python benchmarks/bench_distill.py runs --teacher T2 --examples 8000 --epochs 1 --tag full8k
+    python benchmarks/bench_distill.py runs --teacher T2 --examples 8000 --epochs 1 --losses ce --tag nokd8k \
+        --archs "4,256,4,1024;2,256,4,1024"
+    python benchmarks/bench_distill.py runs --teacher T20 --examples 4000 --archs 4,256,4,1024 --losses ce --tag t20k-nokd4k
+    python benchmarks/bench_distill.py runs --teacher T20 --examples 4000 --archs 4,256,4,1024 --losses logits --tag t20k-kd4k
+    python benchmarks/bench_distill.py runs --teacher T20 --examples 4000 --archs 4,256,4,1024 --losses logits,ce \
+        --tag t20k-kdce4k
+    python benchmarks/bench_distill.py runs --teacher T2 --examples 2000 --epochs 1 --tag cost2k \
+        --archs "2,128,4,256;2,256,4,1024;4,256,4,1024;2,384,12,1536"
+    python benchmarks/bench_distill.py runs --teacher T2 --examples 2000 --epochs 1 --tag cost2k-nocache --cache off \
+        --archs 2,256,4,1024
+    python benchmarks/bench_distill.py summarise --proxy-tag proxy2k-e1,proxy2k-e1-ce --full-tag full8k \
+        --compare full8k:nokd8k --compare t20k-kd4k:t20k-nokd4k --compare t20k-kdce4k:t20k-nokd4k
+
+The full-size versions (not run here: about 40 CPU-minutes for the teacher, hours for 10 full students):
+    python benchmarks/bench_distill.py teacher --examples 0 --out TFULL
+    python benchmarks/bench_distill.py runs --teacher TFULL --examples 0 --epochs 1 --tag full
+    python benchmarks/bench_distill.py runs --teacher TFULL --examples 0 --epochs 1 --losses ce --tag nokd --archs 4,256,4,1024
 """
 
 from __future__ import annotations
@@ -125,12 +143,18 @@ def cmd_summarise(args: argparse.Namespace) -> None:
             "per_student": {a: {"proxy": proxy[a]["primary"], "full": full[a]["primary"],
                                 "proxy_seconds": proxy[a]["train_seconds"]} for a in common},
         }
-    if args.nokd_tag and args.nokd_tag in by:
-        for arch, r in by[args.nokd_tag].items():
-            if arch in full:
-                out.setdefault("kd_vs_nokd", {})[arch] = {
-                    "kd": full[arch]["primary"], "nokd": r["primary"], "difference": full[arch]["primary"] - r["primary"],
-                    "examples": r["train_examples"], "epochs": r["epochs"]}
+    for pair in args.compare or []:
+        kd_tag, nokd_tag = pair.split(":")
+        for arch, r in by.get(nokd_tag, {}).items():
+            kd = by.get(kd_tag, {}).get(arch)
+            if kd is not None:
+                out.setdefault("kd_vs_nokd", []).append({
+                    "arch": arch, "kd_tag": kd_tag, "nokd_tag": nokd_tag, "kd_losses": kd["losses"],
+                    "teacher": kd["teacher"], "kd": kd["primary"], "nokd": r["primary"],
+                    "difference": kd["primary"] - r["primary"], "examples": r["train_examples"], "epochs": r["epochs"]})
+    out["runs"] = {tag: {a: {k: r.get(k) for k in ("primary", "train_seconds", "cpu_seconds", "teacher_cache_seconds",
+                                                     "train_examples", "epochs", "losses", "teacher")}
+                         for a, r in rows_.items()} for tag, rows_ in by.items() if tag != "teacher"}
     if "teacher" in by:
         t = by["teacher"]["teacher"]
         out["teacher"] = {k: t.get(k) for k in ("metrics", "train_examples", "epochs", "train_seconds", "latency")}
@@ -163,7 +187,7 @@ def main() -> None:
     s = sub.add_parser("summarise")
     s.add_argument("--proxy-tag", required=True, help="comma-separated proxy tags")
     s.add_argument("--full-tag", required=True)
-    s.add_argument("--nokd-tag")
+    s.add_argument("--compare", action="append", help="KD_TAG:NOKD_TAG, repeatable")
     args = ap.parse_args()
     {"teacher": cmd_teacher, "runs": cmd_runs, "summarise": cmd_summarise}[args.cmd](args)
 
