@@ -88,7 +88,7 @@ def register(cli: click.Group) -> None:
     @click.option("--task", required=True, help=TASK_HELP)
     @click.option("--data-dir", type=click.Path(), help="GLUE TSV folder (e.g. ../shared/data/glue); default: the hub.")
     @click.option("--max-examples", type=int, help="Fine-tune on a stratified seeded subset of N train examples.")
-    @click.option("--epochs", type=float, default=3.0, show_default=True, help="Training epochs (may be fractional).")
+    @click.option("--epochs", type=float, default=1.0, show_default=True, help="Training epochs (may be fractional).")
     @click.option("--seed", type=int, default=0, show_default=True, help="Seed (head init, dropout, data order).")
     @click.option("--lr", type=float, default=1e-4, show_default=True, help="Peak learning rate.")
     @click.option("--batch-size", type=int, default=32, show_default=True, help="Training batch size.")
