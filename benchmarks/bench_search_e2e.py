@@ -39,6 +39,7 @@ def main() -> None:
     ap.add_argument("--proxy-epochs", type=float, default=2.0)
     ap.add_argument("--final-examples", type=int, default=8000)
     ap.add_argument("--final-epochs", type=float, default=1.0)
+    ap.add_argument("--reward-w", type=float, default=-0.07)
     ap.add_argument("--run", default="runs/e2e-sst2")
     ap.add_argument("--out", default="benchmarks/results/search_e2e.json")
     args = ap.parse_args()
@@ -51,7 +52,7 @@ def main() -> None:
            "--space", "search/spaces/minilm-students.toml", "--episodes", str(args.episodes), "--candidates",
            str(args.candidates), "--proxy-examples", str(args.proxy_examples), "--proxy-epochs", str(args.proxy_epochs),
            "--final", "--final-examples", str(args.final_examples), "--final-epochs", str(args.final_epochs),
-           "--run", args.run, "--json"]
+           "--reward-w", str(args.reward_w), "--run", args.run, "--json"]
     print(" ".join(cmd[2:]), flush=True)
     res = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
     (w,) = res["winners"]
@@ -72,7 +73,8 @@ def main() -> None:
         "teacher": {"arch": TEACHER_ARCH.to_dict(), "dev_accuracy": teacher_acc, "latency_ms": teacher_ms,
                     "train_examples": teacher_meta.get("train_examples")},
         "budget_ms": budget, "search": {k: args.__dict__[k] for k in ("episodes", "candidates", "proxy_examples",
-                                                                     "proxy_epochs", "final_examples", "final_epochs")},
+                                                                     "proxy_epochs", "final_examples", "final_epochs",
+                                                                     "reward_w")},
         "evaluations": res["evaluations"],
         "winner": {**w, "share_of_teacher": w["final_metric"] / teacher_acc,
                    "speedup_vs_teacher": teacher_ms / w["measured_latency_ms"]},
