@@ -18,8 +18,11 @@ benchmarks/results/distill_runs.jsonl (so an interrupted benchmark resumes where
         --archs "2,128,4,256;2,256,4,1024;4,256,4,1024;2,384,12,1536"
     python benchmarks/bench_distill.py runs --teacher T2 --examples 2000 --epochs 1 --tag cost2k-nocache --cache off \
         --archs 2,256,4,1024
+    python benchmarks/bench_distill.py runs --teacher T20 --examples 2000 --epochs 1 --tag t20k-proxy2k
+    python benchmarks/bench_distill.py runs --teacher T20 --examples 4000 --epochs 1 --tag t20k-kd4k  # reference
     python benchmarks/bench_distill.py summarise --proxy-tag proxy2k-e1,proxy2k-e1-ce --full-tag full8k \
-        --compare full8k:nokd8k --compare t20k-kd4k:t20k-nokd4k --compare t20k-kdce4k:t20k-nokd4k
+        --compare full8k:nokd8k --compare t20k-kd4k:t20k-nokd4k --compare t20k-kdce4k:t20k-nokd4k \
+        --tau t20k-proxy2k:t20k-kd4k
 
 The full-size versions (not run here: about 40 CPU-minutes for the teacher, hours for 10 full students):
     python benchmarks/bench_distill.py teacher --examples 0 --out TFULL
@@ -129,14 +132,16 @@ def cmd_summarise(args: argparse.Namespace) -> None:
         by.setdefault(r["tag"], {})[r["arch_text"]] = r
     full = by.get(args.full_tag, {})
     out: dict[str, Any] = {"full_tag": args.full_tag, "proxies": {}}
-    for tag in args.proxy_tag.split(","):
+    pairs = [(p, args.full_tag) for p in args.proxy_tag.split(",")] + [tuple(x.split(":")) for x in args.tau or []]
+    for tag, full_tag in pairs:
+        full = by.get(full_tag, {})
         proxy = by.get(tag, {})
         common = sorted(set(proxy) & set(full))
         if len(common) < 3:
             continue
         p = [proxy[a]["primary"] for a in common]
         f = [full[a]["primary"] for a in common]
-        out["proxies"][tag] = {
+        out["proxies"][f"{tag} vs {full_tag}"] = {
             "students": len(common), "kendall_tau": kendalltau(p, f)[0], "spearman": spearmanr(p, f)[0],
             "seconds_per_candidate_mean": sum(proxy[a]["train_seconds"] for a in common) / len(common),
             "recipe": {k: proxy[common[0]][k] for k in ("train_examples", "epochs", "losses")},
@@ -188,6 +193,7 @@ def main() -> None:
     s.add_argument("--proxy-tag", required=True, help="comma-separated proxy tags")
     s.add_argument("--full-tag", required=True)
     s.add_argument("--compare", action="append", help="KD_TAG:NOKD_TAG, repeatable")
+    s.add_argument("--tau", action="append", help="PROXY_TAG:REFERENCE_TAG, repeatable (besides --proxy-tag/--full-tag)")
     args = ap.parse_args()
     {"teacher": cmd_teacher, "runs": cmd_runs, "summarise": cmd_summarise}[args.cmd](args)
 
