@@ -30,8 +30,8 @@ KEY = ["layers", "hidden", "heads", "ffn", "batch", "seq"]
 
 def throughput(df: pd.DataFrame) -> float:
     """Rows per minute over the stretches the profiler was running (gaps > 2 min are pauses)."""
-    ts = df["timestamp"].sort_values().astype("int64").to_numpy() / 1e9
-    gaps = np.diff(ts)
+    ts = df["timestamp"].sort_values()
+    gaps = ts.diff().dt.total_seconds().to_numpy()[1:]
     busy = gaps[gaps < 120].sum()
     return float(60 * (gaps < 120).sum() / busy) if busy > 0 else float("nan")
 
