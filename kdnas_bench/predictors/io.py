@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import platform
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import KdnasError
+from ..keys import DatasetKey
 from .features import FEATURE_SCHEMA, FEATURES
 from .latency import BASE_TERMS, LatencyPredictor
 
@@ -38,18 +38,7 @@ class PredictorError(KdnasError):
     """A missing, corrupt or incompatible predictor."""
 
 
-@dataclass(frozen=True)
-class PredictorKey:
-    device_id: str
-    backend: str
-    threads: int
-
-    @property
-    def relpath(self) -> Path:
-        return Path(self.device_id) / f"{self.backend}-t{self.threads}"
-
-    def __str__(self) -> str:
-        return f"{self.device_id} {self.backend} t{self.threads}"
+PredictorKey = DatasetKey  # one key for a profile dataset and its predictor
 
 
 def library_versions() -> dict[str, str]:

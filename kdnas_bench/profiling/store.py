@@ -23,7 +23,6 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import StoreError
+from ..keys import DatasetKey
 
 SCHEMA_VERSION = 1
 META_KEY = b"kdnas_bench_profile_schema"
@@ -82,17 +82,6 @@ def row_id(
 ) -> str:
     key = f"{device_id}|{backend}|{threads}|{layers},{hidden},{heads},{ffn}|{batch}x{seq}"
     return hashlib.sha1(key.encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class DatasetKey:
-    device_id: str
-    backend: str
-    threads: int
-
-    @property
-    def relpath(self) -> Path:
-        return Path(self.device_id) / f"{self.backend}-t{self.threads}"
 
 
 def _fsync_dir(path: Path) -> None:
