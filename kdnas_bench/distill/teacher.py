@@ -12,6 +12,18 @@ from ..errors import KdnasError
 from .data import Task, get_task, hub_reachable
 
 
+class PrimaryMetric:
+    """Mixin for results that hold ``metrics`` and the name of the task's ``primary_metric``."""
+
+    metrics: dict[str, float]
+    primary_metric: str
+
+    @property
+    def primary(self) -> float:
+        """The task's primary metric (accuracy for SST-2, Matthews for CoLA, ...)."""
+        return self.metrics[self.primary_metric]
+
+
 class TeacherError(KdnasError):
     """A teacher that cannot be loaded or does not fit the task."""
 
@@ -99,7 +111,7 @@ def load_teacher(
 
 
 @dataclass
-class FinetuneResult:
+class FinetuneResult(PrimaryMetric):
     task: str
     backbone: str
     arch: dict[str, int]
@@ -112,10 +124,6 @@ class FinetuneResult:
     primary_metric: str
     out: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def primary(self) -> float:
-        return self.metrics[self.primary_metric]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

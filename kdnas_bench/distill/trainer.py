@@ -24,7 +24,7 @@ from ..space import Arch
 from .cache import cache_bytes, cache_teacher, forward
 from .data import Encoded, Task, batches, encode, get_task, load_split, proxy_indices
 from .losses import DEFAULT_LOSSES, KDLoss, build_losses, needs_of, needs_teacher
-from .teacher import Teacher, load_teacher
+from .teacher import PrimaryMetric, Teacher, load_teacher
 
 
 @dataclass(frozen=True)
@@ -224,7 +224,7 @@ def save_model(model: Any, tokenizer: Any, out: Path, *, onnx: bool = True) -> N
 
 # -- the API ---------------------------------------------------------------------------------------
 @dataclass
-class DistillResult:
+class DistillResult(PrimaryMetric):
     task: str
     arch: dict[str, int]
     params: int
@@ -240,11 +240,6 @@ class DistillResult:
     teacher_cache_seconds: float | None = None  # None: live teacher forwards, no cache
     out: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def primary(self) -> float:
-        """The task's primary metric (accuracy for SST-2, Matthews for CoLA, ...)."""
-        return self.metrics[self.primary_metric]
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
