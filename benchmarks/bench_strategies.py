@@ -32,6 +32,8 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "evolution": ("evolution", {"population": 8, "tournament": 3}),
     "kdnas (paper ε: 1.0 -0.05/ep)": ("kdnas", {}),
     "kdnas (fast ε: 0.5 -0.1/ep)": ("kdnas", {"eps_start": 0.5, "eps_decay": 0.1, "eps_min": 0.1}),
+    "kdnas, accuracy target, fast ε": ("kdnas", {"eps_start": 0.5, "eps_decay": 0.1, "eps_min": 0.1,
+                                                "target": "metric"}),
 }
 
 

@@ -233,3 +233,16 @@ def test_cli_search_bad_input(env: dict, tmp_path: Path, run_cli, extra: list[st
         base[k] = v
     code, _, err = run_cli("search", *[x for kv in base.items() for x in kv])
     assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_kdnas_can_learn_the_accuracy_term_only() -> None:
+    domain = _domain(60)
+    domain.latency_factor = {a: 1.0 + 0.01 * i for i, a in enumerate(domain.archs)}
+    s = make_strategy("kdnas", domain, seed=0, train_steps=40, target="metric")
+    for a in domain.archs[:10]:
+        s.tell(a, reward=123.0, info={"metric": table_metric(a)})
+    assert s._observed == {a: table_metric(a) for a in domain.archs[:10]}  # type: ignore[attr-defined]
+    picks = s.ask(4)
+    assert len(picks) == 4 and all(a in domain for a in picks)
+    with pytest.raises(ValueError):
+        make_strategy("kdnas", domain, target="latency")

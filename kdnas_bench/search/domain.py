@@ -21,6 +21,8 @@ class Domain:
 
     archs: list[Arch]
     choices: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    # the known latency part of each arch's reward, (lat / T)^w; lets a surrogate learn only the accuracy
+    latency_factor: dict[Arch, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.archs:

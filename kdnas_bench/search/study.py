@@ -181,7 +181,8 @@ class Study:
         domains = {}
         for b in spec.budgets_ms:
             feasible = [a for a in self.latency.archs if spec.feasible(b, self.latency[a][2])]
-            domains[b] = Domain(feasible, choices=_choices(self.latency.archs))
+            factor = {a: (self.latency[a][0] / b) ** spec.w for a in feasible}
+            domains[b] = Domain(feasible, choices=_choices(self.latency.archs), latency_factor=factor)
         strategies = {b: make_strategy(cfg.strategy, domains[b], seed=cfg.seed + 7919 * i, **cfg.strategy_params)
                       for i, b in enumerate(spec.budgets_ms)}
         per_budget = math.ceil(cfg.candidates / len(spec.budgets_ms))

@@ -71,17 +71,22 @@ class KDNAS:
 
     def __init__(self, domain: Domain, seed: int = 0, pool: int = 128, eps_start: float = 1.0,
                  eps_decay: float = 0.05, eps_min: float = 0.05, hidden: int = 32, embedding: int = 16,
-                 train_steps: int = 200, lr: float = 0.01, weight_decay: float = 1e-3) -> None:
+                 train_steps: int = 200, lr: float = 0.01, weight_decay: float = 1e-3,
+                 target: str = "reward") -> None:
         self.domain = domain
         self.seed = seed
         self.pool = pool
         self.eps_start, self.eps_decay, self.eps_min = eps_start, eps_decay, eps_min
         self.hidden, self.embedding = hidden, embedding
         self.train_steps, self.lr, self.weight_decay = train_steps, lr, weight_decay
+        if target not in ("reward", "metric"):
+            raise ValueError(f"target must be 'reward' or 'metric', got {target!r}")
+        self.target = target  # "metric": learn the accuracy term only; the latency term is known exactly
         self.episode = 0
         self._rng = np.random.default_rng(seed)
         self._seen: set[Arch] = set()
         self._observed: dict[Arch, float] = {}
+        self._scale = (0.0, 1.0)
         self._model: Any = None
         self._trained_on = 0
 
@@ -103,6 +108,7 @@ class KDNAS:
         archs = sorted(self._observed)
         y = torch.tensor([self._observed[a] for a in archs], dtype=torch.float32)
         mu, sd = y.mean(), y.std().clamp_min(1e-6)
+        self._scale = (float(mu), float(sd))
         with torch.random.fork_rng():
             torch.manual_seed(self.seed * 1009 + len(archs))
             model = _controller(self.domain.choices, self.embedding, self.hidden)
@@ -128,6 +134,9 @@ class KDNAS:
         n = min(n, len(pool))
         n_random = round(self.epsilon * n) if self._model is not None else n
         scores = self.predict(pool)
+        if self.target == "metric" and self._model is not None:  # predicted accuracy x known latency term
+            mu, sd = self._scale
+            scores = np.array([(mu + sd * s) * self.domain.latency_factor.get(a, 1.0) for s, a in zip(scores, pool, strict=True)])
         order = sorted(range(len(pool)), key=lambda i: (-scores[i], i))
         top = [pool[i] for i in order[: n - n_random]]
         rest = [pool[i] for i in order[n - n_random :]]
@@ -139,4 +148,7 @@ class KDNAS:
 
     def tell(self, arch: Arch, reward: float, info: dict[str, Any] | None = None) -> None:
         self._seen.add(arch)
-        self._observed[arch] = float(reward)
+        if self.target == "metric" and info is not None and "metric" in info:
+            self._observed[arch] = float(info["metric"])
+        else:
+            self._observed[arch] = float(reward)
