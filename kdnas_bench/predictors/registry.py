@@ -83,7 +83,7 @@ class Predictor:
     def records(self, configs: Any) -> list[dict[str, Any]]:
         """:meth:`frame` as a list of plain dicts."""
         f = self.frame(configs)
-        return [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()} for row in f.to_dict("records")]
+        return [{str(k): (v.item() if hasattr(v, "item") else v) for k, v in row.items()} for row in f.to_dict("records")]
 
 
 # -- reading profile rows -------------------------------------------------------------------------
