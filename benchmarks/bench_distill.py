@@ -79,28 +79,24 @@ def cmd_teacher(args: argparse.Namespace) -> None:
 
 
 def _latency(path: Path) -> dict[str, Any]:
-    """1-thread CPU latency of the saved teacher (torch eager, batch 1, seq 64; median of >= 50 calls)."""
-    import statistics
-
+    """1-thread CPU latency of the saved teacher (torch eager, batch 1, seq 64 and 128), timed by the project's
+    one timing primitive: 5 warm-up calls, then >= 50 calls and >= 1 s."""
     import torch
     from transformers import AutoModelForSequenceClassification
 
     from kdnas_bench.models import make_inputs
+    from kdnas_bench.profiling.timing import TimingConfig, time_callable
     from kdnas_bench.space import Shape
 
+    torch.set_num_threads(1)
     model = AutoModelForSequenceClassification.from_pretrained(path).eval()
+    cfg = TimingConfig(warmup=5, min_calls=50, min_seconds=1.0, max_seconds=30.0)
     out = {}
     for seq in (64, 128):
         inputs = make_inputs(Shape(1, seq))
-        times = []
         with torch.inference_mode():
-            for _ in range(5):
-                model(**inputs)
-            while len(times) < 50 or sum(times) < 1e9:
-                t = time.perf_counter_ns()
-                model(**inputs)
-                times.append(time.perf_counter_ns() - t)
-        out[f"b1_s{seq}_median_ms"] = statistics.median(times) / 1e6
+            timing = time_callable(lambda inputs=inputs: model(**inputs), config=cfg)
+        out[f"b1_s{seq}_median_ms"] = timing.median_ms
     return out
 
 

@@ -256,13 +256,6 @@ class Dataset:
                 time.sleep(0.05)  # a compaction replaced files under us: read again
         return self._read_table(self._files()).to_pandas()
 
-    def done_ids(self) -> set[str]:
-        self._check_meta()
-        ids: set[str] = set()
-        for f in self._files():
-            ids.update(self._read_file(f).column("row_id").to_pylist())
-        return ids
-
 
 class ProfileStore:
     """A folder of datasets."""
