@@ -71,7 +71,8 @@ def _append(row: dict[str, Any]) -> None:
 def cmd_teacher(args: argparse.Namespace) -> None:
     from kdnas_bench.distill import finetune
 
-    r = finetune("sst2", data_dir=GLUE, max_examples=args.examples or None, epochs=args.epochs, seed=0, out=args.out)
+    r = finetune("sst2", data_dir=GLUE, max_examples=args.examples or None, epochs=args.epochs, seed=0, out=args.out,
+                 batching=args.batching)
     row = {"tag": "teacher", "arch_text": "teacher", **r.to_dict(), "env": _env()}
     row["latency"] = _latency(Path(args.out))
     _append(row)
@@ -111,7 +112,7 @@ def cmd_runs(args: argparse.Namespace) -> None:
             continue
         start, cpu = time.perf_counter(), time.process_time()
         r = distill(teacher, "sst2", arch, data=data, epochs=args.epochs, losses=args.losses, seed=args.seed,
-                    lr=args.lr, cache=args.cache)
+                    lr=args.lr, cache=args.cache, batching=args.batching)
         row = {"tag": args.tag, "arch_text": arch, **r.to_dict(), "wall_seconds": time.perf_counter() - start,
                "cpu_seconds": time.process_time() - cpu,  # robust to other processes sharing the core
                "env": _env()}
@@ -175,6 +176,7 @@ def main() -> None:
     t.add_argument("--examples", type=int, default=0)
     t.add_argument("--epochs", type=float, default=1.0)
     t.add_argument("--out", required=True)
+    t.add_argument("--batching", choices=["length", "random"], default="random")
     r = sub.add_parser("runs")
     r.add_argument("--teacher", required=True)
     r.add_argument("--examples", type=int, default=2000)
@@ -184,6 +186,8 @@ def main() -> None:
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--tag", required=True)
     r.add_argument("--cache", choices=["auto", "off"], default="auto", help="teacher-output cache")
+    r.add_argument("--batching", choices=["length", "random"], default="random",
+                   help="training batches; length-grouped for the full-set runs")
     r.add_argument("--archs", help="semicolon-separated L,H,A,FFN list (default: the 10 benchmark students)")
     s = sub.add_parser("summarise")
     s.add_argument("--proxy-tag", required=True, help="comma-separated proxy tags")

@@ -147,6 +147,28 @@ def test_dynamic_padding_and_eval_order() -> None:
     assert a == [b["index"].tolist() for b in batches(enc, 2, shuffle=True, seed=1)]
 
 
+
+def test_length_grouped_batches_cover_every_example_once_with_less_padding() -> None:
+    from kdnas_bench.distill.data import Encoded
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(3, 60, size=700)
+    enc = Encoded([[1] * int(n) for n in lengths], [[0] * int(n) for n in lengths], np.zeros(700, dtype=np.int64))
+
+    def run(batching: str) -> tuple[list[list[int]], int]:
+        out = list(batches(enc, 16, shuffle=True, seed=3, batching=batching, group=10))
+        return [b["index"].tolist() for b in out], sum(int(b["input_ids"].numel()) for b in out)
+
+    grouped, padded_grouped = run("length")
+    shuffled, padded_random = run("random")
+    assert sorted(i for b in grouped for i in b) == list(range(700))  # an epoch: every example exactly once
+    assert grouped == run("length")[0]  # seeded
+    assert grouped != shuffled
+    real = int(lengths.sum())  # the point of it: far fewer padded tokens
+    assert padded_grouped < 1.2 * real < 0.8 * padded_random
+    with pytest.raises(KdnasError, match="batching"):
+        next(batches(enc, 16, shuffle=True, batching="sorted"))
+
 # -- losses ----------------------------------------------------------------------------------------
 def test_layer_maps() -> None:
     assert layer_map(2, 6, "uniform") == [3, 6]

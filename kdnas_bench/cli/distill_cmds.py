@@ -45,11 +45,14 @@ def register(cli: click.Group) -> None:
     @click.option("--temperature", type=float, default=1.0, show_default=True, help="Logits KD temperature.")
     @click.option("--init", type=click.Choice(["auto", "random"]), default="auto", show_default=True,
                   help="auto: teacher embeddings (PCA-projected when narrower) and layers when widths match.")
+    @click.option("--batching", type=click.Choice(["length", "random"]), default="random", show_default=True,
+                  help="Training batches: plain random, or length-grouped (2.9x less padding on SST-2; for "
+                       "large sets: on 2,000 examples it cost 3.7 pts for a 2L/256 student).")
     @click.option("--threads", type=int, help="torch CPU threads (default: torch's choice).")
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
     def distill_cmd(teacher: str, task: str, arch: str, data_dir: str | None, max_examples: int | None,
                     epochs: float, losses: str, out: str | None, seed: int, lr: float, batch_size: int,
-                    temperature: float, init: str, threads: int | None, as_json: bool) -> None:
+                    temperature: float, init: str, batching: str, threads: int | None, as_json: bool) -> None:
         """Distil a student from a fine-tuned teacher and evaluate it on dev.
 
         Proxy mode with --max-examples (what KD-NAS scores candidates with), full mode without.
@@ -73,7 +76,8 @@ def register(cli: click.Group) -> None:
             torch.set_num_threads(threads)
         result = distill(teacher, task, student, data_dir=data_dir, max_examples=max_examples, epochs=epochs,
                          losses=losses, seed=seed, out=out, progress=not as_json and console.is_terminal,
-                         lr=lr, batch_size=batch_size, temperature=temperature, init=init).to_dict()
+                         lr=lr, batch_size=batch_size, temperature=temperature, init=init,
+                         batching=batching).to_dict()
         if as_json:
             print_json(result)
             return
@@ -93,10 +97,14 @@ def register(cli: click.Group) -> None:
     @click.option("--lr", type=float, default=1e-4, show_default=True, help="Peak learning rate.")
     @click.option("--batch-size", type=int, default=32, show_default=True, help="Training batch size.")
     @click.option("--out", required=True, type=click.Path(), help="Save the teacher here (HF layout, safetensors).")
+    @click.option("--batching", type=click.Choice(["length", "random"]), default="random", show_default=True,
+                  help="Training batches: plain random, or length-grouped (2.9x less padding on SST-2; use it "
+                       "on large sets: 79.5 % vs 80.05 % dev accuracy at 2,000 SST-2 examples).")
     @click.option("--threads", type=int, help="torch CPU threads (default: torch's choice).")
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
     def teacher_finetune(backbone: str | None, task: str, data_dir: str | None, max_examples: int | None,
-                         epochs: float, seed: int, lr: float, batch_size: int, out: str, threads: int | None,
+                         epochs: float, seed: int, lr: float, batch_size: int, out: str, batching: str,
+                         threads: int | None,
                          as_json: bool) -> None:
         """Fine-tune a backbone into a task teacher, save it with its dev metrics.
 
@@ -116,7 +124,7 @@ def register(cli: click.Group) -> None:
         if threads:
             torch.set_num_threads(threads)
         result = finetune(task, backbone=backbone, data_dir=data_dir, max_examples=max_examples, epochs=epochs,
-                          seed=seed, out=out, lr=lr, batch_size=batch_size,
+                          seed=seed, out=out, lr=lr, batch_size=batch_size, batching=batching,
                           progress=not as_json and console.is_terminal).to_dict()
         if as_json:
             print_json(result)

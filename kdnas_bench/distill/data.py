@@ -324,9 +324,36 @@ def collate(data: Encoded, idx: Sequence[int]) -> dict[str, Any]:
             "index": torch.as_tensor(np.asarray(idx, dtype=np.int64))}
 
 
-def batches(data: Encoded, batch_size: int, *, shuffle: bool, seed: int = 0) -> Iterator[dict[str, Any]]:
-    """Seeded shuffled batches for training; length-sorted batches (less padding) for evaluation."""
+BATCHING = ("length", "random")
+
+
+def batches(data: Encoded, batch_size: int, *, shuffle: bool, seed: int = 0,
+            batching: str = "random", group: int = 50) -> Iterator[dict[str, Any]]:
+    """Seeded shuffled batches for training; length-sorted batches (least padding) for evaluation.
+
+    ``batching="length"`` (training): shuffle, cut into groups of ``group`` batches, sort each group by
+    length, batch it and shuffle the batches' order. On SST-2 train (mean 13 tokens, p99 44) random
+    batches of 32 pad to 3.0x the real tokens, length-grouped ones to 1.05x."""
+    if batching not in BATCHING:
+        raise DataError(f"batching must be one of {', '.join(BATCHING)}, got {batching!r}")
     n = len(data)
-    order = np.random.default_rng(seed).permutation(n) if shuffle else np.argsort(data.lengths(), kind="stable")
-    for start in range(0, n, batch_size):
-        yield collate(data, order[start : start + batch_size].tolist())
+    if not shuffle:
+        order = np.argsort(data.lengths(), kind="stable")
+        for start in range(0, n, batch_size):
+            yield collate(data, order[start : start + batch_size].tolist())
+        return
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n)
+    if batching == "random":
+        for start in range(0, n, batch_size):
+            yield collate(data, order[start : start + batch_size].tolist())
+        return
+    lengths = data.lengths()
+    chunks: list[np.ndarray] = []
+    span = batch_size * group
+    for g in range(0, n, span):
+        idx = order[g : g + span]
+        idx = idx[np.argsort(lengths[idx], kind="stable")]
+        chunks.extend(idx[s : s + batch_size] for s in range(0, len(idx), batch_size))
+    for k in rng.permutation(len(chunks)):
+        yield collate(data, chunks[int(k)].tolist())

@@ -142,6 +142,7 @@ def finetune(
     batch_size: int = 32,
     max_length: int = 128,
     progress: bool = False,
+    batching: str = "random",
 ) -> FinetuneResult:
     """Fine-tune ``backbone`` on the task's train set (or a stratified ``max_examples`` subset) with
     cross-entropy (MSE for STS-B), evaluate on dev, and save it (HF layout, safetensors, metrics JSON)."""
@@ -158,7 +159,7 @@ def finetune(
         teacher.model.config.problem_type = "regression"
     data = prepare_data(teacher.tokenizer, t, data_dir=data_dir, max_examples=max_examples, seed=seed,
                         max_length=max_length)
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr)
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, batching=batching)
     seconds = train(teacher.model, data.train, t, [GroundTruth(1.0, t.is_regression)], cfg, seed=seed,
                     progress=progress, description=f"fine-tune {t.name}")
     metrics = evaluate(teacher.model, data.dev, t)
@@ -169,7 +170,8 @@ def finetune(
               "ffn": int(getattr(teacher.model.config, "intermediate_size", 0))},
         params=sum(p.numel() for p in teacher.model.parameters()), train_examples=len(data.train),
         epochs=epochs, seed=seed, train_seconds=round(seconds, 3), metrics=metrics,
-        primary_metric=t.primary_metric, config={"lr": lr, "batch_size": batch_size, "max_length": max_length},
+        primary_metric=t.primary_metric, config={"lr": lr, "batch_size": batch_size, "max_length": max_length,
+                                                    "batching": batching},
     )
     if out is not None:
         out_dir = Path(out)

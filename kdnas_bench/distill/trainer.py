@@ -22,7 +22,7 @@ from ..errors import KdnasError
 from ..models import build_model
 from ..space import Arch
 from .cache import cache_bytes, cache_teacher, forward
-from .data import Encoded, Task, batches, encode, get_task, load_split, proxy_indices
+from .data import BATCHING, Encoded, Task, batches, encode, get_task, load_split, proxy_indices
 from .losses import DEFAULT_LOSSES, KDLoss, build_losses, needs_of, needs_teacher
 from .teacher import PrimaryMetric, Teacher, load_teacher
 
@@ -35,12 +35,17 @@ class TrainConfig:
     weight_decay: float = 0.01
     warmup: float = 0.1  # share of steps with linear warm-up, then linear decay to 0
     eval_batch_size: int = 128
+    # "random" batches, or "length": length-grouped shuffled ones (2.9x less padding on SST-2 train, but on
+    # 2,000 examples x 1 epoch it cost 0.6 pt (teacher) and 3.7 pts (2L/256 student) of dev accuracy)
+    batching: str = "random"
 
     def __post_init__(self) -> None:
         if self.epochs <= 0 or self.batch_size <= 0 or self.lr <= 0 or self.eval_batch_size <= 0:
             raise KdnasError(f"epochs, batch size and learning rate must be positive, got {self}")
         if not 0 <= self.warmup < 1:
             raise KdnasError(f"warmup must be in [0, 1), got {self.warmup}")
+        if self.batching not in BATCHING:
+            raise KdnasError(f"batching must be one of {', '.join(BATCHING)}, got {self.batching!r}")
 
 
 @dataclass
@@ -123,7 +128,8 @@ def train(model: Any, data: Encoded, task: Task, losses: list[KDLoss], cfg: Trai
         job = bar.add_task(description, total=total, loss=float("nan"), rate=0.0)
         epoch = 0
         while step < total:
-            for batch in batches(data, cfg.batch_size, shuffle=True, seed=seed * 100_003 + epoch):
+            for batch in batches(data, cfg.batch_size, shuffle=True, seed=seed * 100_003 + epoch,
+                                 batching=cfg.batching):
                 if step >= total:
                     break
                 t_out = None
@@ -269,6 +275,7 @@ def distill(
     max_length: int = 128,
     max_cache_bytes: int = 2 * 1024**3,
     freeze_embeddings: bool = False,
+    batching: str = "random",
 ) -> DistillResult:
     """Distil a student ``arch`` from ``teacher`` on ``task`` and evaluate it on dev.
 
@@ -290,7 +297,7 @@ def distill(
     elif max_examples is not None and max_examples < len(data.train):
         data = TaskData(t, data.train.subset(proxy_indices(data.train.labels, max_examples, seed=seed)), data.dev,
                         data.train_total or len(data.train))
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr)
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, batching=batching)
     student = init_student(arch, teacher, t, seed=seed, init=init)
     if freeze_embeddings:  # the word-embedding table dominates a small student's update cost
         student.bert.embeddings.word_embeddings.weight.requires_grad_(False)
@@ -319,7 +326,7 @@ def distill(
         seed=seed, teacher=teacher.name,
         teacher_cache_seconds=None if cache_seconds is None else round(cache_seconds, 3),
         config={"lr": lr, "batch_size": batch_size, "temperature": temperature, "init": init,
-                "max_length": max_length, "freeze_embeddings": freeze_embeddings},
+                "max_length": max_length, "freeze_embeddings": freeze_embeddings, "batching": batching},
     )
     if out is not None:
         out_dir = Path(out)
