@@ -1,0 +1,213 @@
+"""matplotlib PNGs for compare and report. Each PNG carries a ``kdnas`` text chunk (JSON: title, axis labels,
+series and point counts) so a test, or a user's script, can check what a plot shows without reading pixels."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .compare import CompareResult, pareto_front
+
+DPI = 110
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _null() -> Any:
+    from matplotlib.ticker import NullFormatter
+
+    return NullFormatter()
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def save(fig: Any, path: Path, info: dict[str, Any]) -> Path:
+    """Save ``fig`` as PNG with ``info`` (plus its axes' labels) in the PNG's ``kdnas`` text chunk."""
+    plt = _plt()
+    axes = [{"title": ax.get_title(), "xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(),
+             "xscale": ax.get_xscale(), "yscale": ax.get_yscale()} for ax in fig.axes if ax.get_visible()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, metadata={"kdnas": json.dumps({**info, "axes": axes})})
+    plt.close(fig)
+    return path
+
+
+def read_info(path: Path) -> dict[str, Any]:
+    """The ``kdnas`` chunk of a PNG written by :func:`save`, with its pixel ``size``."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        text = getattr(img, "text", {}) or {}
+        return {**json.loads(text.get("kdnas", "{}")), "size": list(img.size), "format": img.format}
+
+
+def _y_axis(result: CompareResult) -> tuple[str, dict[str, float]]:
+    metrics = {s.name: s.metric for s in result.students if s.metric is not None}
+    if metrics:
+        names = {s.metric_name for s in result.students if s.metric is not None}
+        return f"task metric ({', '.join(sorted(n for n in names if n))})", {k: float(v) for k, v in metrics.items()}
+    from ..models import count_params
+
+    return "params (M) - no task metric known", {s.name: count_params(s.arch) / 1e6 for s in result.students}
+
+
+def pareto_pngs(result: CompareResult, out: Path) -> list[Path]:
+    """Per device: metric (or, with no metric known, params) against predicted latency, one panel per
+    backend/threads predictor, with the Pareto front drawn."""
+    plt = _plt()
+    ylabel, yvals = _y_axis(result)
+    paths = []
+    for device in sorted({p.device_id for p in result.predictors}):
+        preds = [p for p in result.predictors if p.device_id == device]
+        fig, axes = plt.subplots(1, len(preds), figsize=(5.2 * len(preds), 4.4), squeeze=False)
+        series = []
+        for ax, p in zip(axes[0], preds, strict=True):
+            rows = [r for r in result.rows if (r.device_id, r.backend, r.threads) == (device, p.backend, p.threads)
+                    and r.student in yvals]
+            xs = [r.latency_ms for r in rows]
+            ys = [yvals[r.student] for r in rows]
+            err = np.array([[r.latency_ms - r.latency_ms_low for r in rows], [r.latency_ms_high - r.latency_ms for r in rows]])
+            ax.errorbar(xs, ys, xerr=err, fmt="o", color="tab:blue", ecolor="tab:gray", capsize=3, label="students")
+            front = pareto_front(list(zip(xs, ys, strict=True)))
+            if front:
+                ax.step([xs[i] for i in front], [ys[i] for i in front], where="post", color="tab:red", lw=1.2,
+                        label="Pareto front")
+            for r, x, y in zip(rows, xs, ys, strict=True):
+                ax.annotate(r.student, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(_null())
+            missing = len(result.students) - len(yvals)
+            ax.set_title(f"{p.backend}, {p.threads} thread(s)" + (f" ({missing} students without a metric not shown)"
+                                                                   if missing else ""), fontsize=9)
+            ax.set_xlabel(f"predicted latency (ms), batch {result.shape.batch} x seq {result.shape.seq}")
+            ax.set_ylabel(ylabel)
+            ax.grid(True, alpha=0.3)
+            ax.legend(fontsize=7)
+            series.append({"predictor": p.label, "points": len(rows), "front": [rows[i].student for i in front]})
+        fig.suptitle(f"Pareto front on {device}", fontsize=10)
+        fig.tight_layout()
+        paths.append(save(fig, out / f"pareto-{slug(device)}.png",
+                          {"kind": "pareto", "device_id": device, "series": series}))
+    return paths
+
+
+def seq_pngs(result: CompareResult, out: Path) -> list[Path]:
+    """Per predictor: predicted latency against sequence length, one line (with its interval band) per student."""
+    plt = _plt()
+    paths = []
+    for p in result.predictors:
+        curves = result.seq_sweep.get(p.label) or {}
+        fig, ax = plt.subplots(figsize=(6.4, 4.4))
+        for name, pts in curves.items():
+            seq = [q[0] for q in pts]
+            ax.plot(seq, [q[2] for q in pts], marker="o", ms=3, label=name)
+            ax.fill_between(seq, [q[1] for q in pts], [q[3] for q in pts], alpha=0.15)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel(f"sequence length (batch {result.shape.batch})")
+        ax.set_ylabel("predicted latency (ms)")
+        ax.set_title(f"latency vs sequence length: {p.label}", fontsize=9)
+        ax.grid(True, alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        paths.append(save(fig, out / f"seq-{slug(p.label)}.png",
+                          {"kind": "latency-vs-seq", "predictor": p.label, "lines": len(curves),
+                           "points_per_line": len(next(iter(curves.values()), []))}))
+    return paths
+
+
+def pred_vs_measured_pngs(result: CompareResult, out: Path, store: Path | None = None) -> list[Path]:
+    """Per predictor: predicted against measured latency over its device's profile rows (when the store has
+    them) and the students measured now (stars), with the y = x line and a +-10 % band."""
+    plt = _plt()
+    paths = []
+    for p in result.predictors:
+        model = result.models.get(p.label)
+        profile = None if model is None else _profile_points(model, store)
+        fresh = [r for r in result.rows if (r.device_id, r.backend, r.threads) == (p.device_id, p.backend, p.threads)
+                 and r.measured_ms]
+        if not fresh and profile is None:
+            continue
+        fig, ax = plt.subplots(figsize=(5.6, 5.0))
+        values: list[float] = []
+        if profile is not None:
+            meas, pred = profile
+            ax.scatter(meas, pred, s=6, alpha=0.35, color="tab:blue", label=f"profile rows ({len(meas)})")
+            values += [*meas, *pred]
+        if fresh:
+            mx = [float(r.measured_ms) for r in fresh if r.measured_ms]
+            py = [r.latency_ms for r in fresh]
+            ax.errorbar(mx, py, yerr=[[r.latency_ms - r.latency_ms_low for r in fresh],
+                                      [r.latency_ms_high - r.latency_ms for r in fresh]],
+                        fmt="*", ms=10, color="tab:red", capsize=2, label=f"students measured now ({len(fresh)})")
+            for r, x, y in zip(fresh, mx, py, strict=True):
+                ax.annotate(r.student, (x, y), textcoords="offset points", xytext=(4, -8), fontsize=7)
+            values += mx + py
+        lo, hi = min(values) * 0.8, max(values) * 1.25
+        line = np.geomspace(lo, hi, 50)
+        ax.plot(line, line, color="black", lw=0.8, label="y = x")
+        ax.fill_between(line, line * 0.9, line * 1.1, color="gray", alpha=0.15, label="+-10 %")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.set_xlabel("measured latency (ms)")
+        ax.set_ylabel("predicted latency (ms)")
+        ax.set_title(f"predicted vs measured: {p.label}", fontsize=9)
+        ax.grid(True, alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        paths.append(save(fig, out / f"pred-vs-measured-{slug(p.label)}.png",
+                          {"kind": "pred-vs-measured", "predictor": p.label,
+                           "profile_points": 0 if profile is None else len(profile[0]), "fresh_points": len(fresh)}))
+    return paths
+
+
+def _profile_points(pred: Any, store: Path | None) -> tuple[list[float], list[float]] | None:
+    from ..errors import KdnasError
+    from ..predictors import registry
+
+    try:
+        df = registry.load_rows(pred.key.device_id, pred.key.backend, pred.key.threads, store)
+    except KdnasError:
+        return None
+    if df.empty:
+        return None
+    cols = {k: df[k].to_numpy() for k in ("layers", "hidden", "heads", "ffn", "seq", "batch")}
+    return [float(v) for v in df["median_ms"]], [float(v) for v in pred.predict(cols)]
+
+
+def line_png(path: Path, xs: Sequence[float], series: dict[str, Sequence[float]], *, title: str, xlabel: str,
+             ylabel: str, points: dict[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+             hlines: dict[str, float] | None = None) -> Path:
+    """A small line chart (used by the run report: reward curves)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for name, ys in series.items():
+        ax.plot(xs, ys, marker="o", ms=3, label=name)
+    for name, (px, py) in (points or {}).items():
+        ax.scatter(px, py, s=12, alpha=0.5, label=name)
+    for name, y in (hlines or {}).items():
+        ax.axhline(y, ls="--", lw=0.8, color="gray", label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return save(fig, path, {"kind": "line", "series": {k: len(v) for k, v in series.items()},
+                            "scatter": {k: len(v[0]) for k, v in (points or {}).items()}})

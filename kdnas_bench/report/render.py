@@ -1,0 +1,146 @@
+"""Markdown and self-contained HTML (PNGs embedded as data URIs) for compare and report. A document is a
+title plus sections; a section holds paragraphs, tables (headers + rows of strings) and images."""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .compare import CompareResult
+
+
+@dataclass
+class Table:
+    headers: list[str]
+    rows: list[list[str]]
+    caption: str = ""
+
+
+@dataclass
+class Section:
+    title: str
+    paragraphs: list[str] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    images: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class Document:
+    title: str
+    sections: list[Section]
+
+
+def fmt_ms(v: float | None) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.3g}" if v < 10 else f"{v:.1f}"
+
+
+def fmt_num(v: float | None, unit: str = "") -> str:
+    if v is None:
+        return "-"
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= scale:
+            return f"{v / scale:.1f}{suffix}{unit}"
+    return f"{v:g}{unit}"
+
+
+def compare_table(result: CompareResult) -> Table:
+    headers = ["student", "arch", "device / backend / threads", "predicted ms [interval]", "measured ms",
+               f"speedup vs {result.reference}", "params", "FLOPs", "metric"]
+    rows = []
+    for r in result.rows:
+        interval = f"{fmt_ms(r.latency_ms)} [{fmt_ms(r.latency_ms_low)}, {fmt_ms(r.latency_ms_high)}]"
+        if r.out_of_range:
+            interval += " (out of range)"
+        speed = "-" if r.speedup is None else f"{r.speedup:.2f}x"
+        if r.measured_speedup is not None:
+            speed += f" ({r.measured_speedup:.2f}x measured)"
+        metric = "-" if r.metric is None else f"{r.metric:.4f} {r.metric_name or ''}".strip()
+        a = r.arch
+        rows.append([r.student, f"{a['layers']}L/{a['hidden']}H/{a['heads']}A/{a['ffn']}F",
+                     f"{r.device_id} / {r.backend} / {r.threads}t", interval, fmt_ms(r.measured_ms), speed,
+                     fmt_num(r.params), fmt_num(r.flops), metric])
+    return Table(headers, rows, f"batch {result.shape.batch}, seq {result.shape.seq}")
+
+
+def compare_document(result: CompareResult, images: list[Path]) -> Document:
+    preds = ", ".join(f"{p.label}{' (transfer)' if p.transfer else ''}" for p in result.predictors)
+    measured = [p.label for p in result.predictors if p.local]
+    intro = [f"Students: {', '.join(s.name for s in result.students)}. Predictors: {preds}.",
+             f"This machine: {result.this_device}. " + (f"Measured here: {', '.join(measured)}."
+                                                         if measured else "No predictor is for this machine: "
+                                                         "latencies are predicted only."),
+             "Predicted latency is the predictor's median with its conformal interval; measured latency is the "
+             "median of >= 20 timed calls after 5 warm-up calls (kdnas_bench.profiling.timing)."]
+    pred_rows = [[p.label, "-" if p.within_10pct is None else f"{100 * p.within_10pct:.1f} %",
+                  "transfer" if p.transfer else "scratch"] for p in result.predictors]
+    return Document("kdnas-bench compare", [
+        Section("Students across devices", intro, [compare_table(result)]),
+        Section("Predictors", [], [Table(["predictor", "held-out within +-10 %", "fit"], pred_rows)]),
+        Section("Plots", [], [], images),
+    ])
+
+
+# -- writers --------------------------------------------------------------------------------------
+def to_markdown(doc: Document, base: Path | None = None) -> str:
+    out = [f"# {doc.title}", ""]
+    for sec in doc.sections:
+        out += [f"## {sec.title}", ""]
+        for p in sec.paragraphs:
+            out += [p, ""]
+        for t in sec.tables:
+            if t.caption:
+                out += [f"*{t.caption}*", ""]
+            out.append("| " + " | ".join(t.headers) + " |")
+            out.append("|" + "---|" * len(t.headers))
+            out += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in t.rows]
+            out.append("")
+        for img in sec.images:
+            ref = os.path.relpath(img, base) if base is not None else str(img)
+            out += [f"![{img.stem}]({ref})", ""]
+    return "\n".join(out)
+
+
+def _data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}
+th,td{border:1px solid #ccc;padding:4px 8px;font-size:13px;text-align:left}th{background:#f3f3f3}
+caption{font-style:italic;text-align:left}img{max-width:100%;margin:0.5em 0;border:1px solid #eee}"""
+
+
+def to_html(doc: Document) -> str:
+    esc = html.escape
+    out = ["<!DOCTYPE html>", "<html><head><meta charset='utf-8'>", f"<title>{esc(doc.title)}</title>",
+           f"<style>{CSS}</style></head><body>", f"<h1>{esc(doc.title)}</h1>"]
+    for sec in doc.sections:
+        out.append(f"<h2>{esc(sec.title)}</h2>")
+        out += [f"<p>{esc(p)}</p>" for p in sec.paragraphs]
+        for t in sec.tables:
+            out.append("<table>")
+            if t.caption:
+                out.append(f"<caption>{esc(t.caption)}</caption>")
+            out.append("<thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in t.headers) + "</tr></thead><tbody>")
+            out += ["<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in t.rows]
+            out.append("</tbody></table>")
+        out += [f"<figure><img alt='{esc(img.stem)}' src='{_data_uri(img)}'><figcaption>{esc(img.name)}"
+                "</figcaption></figure>" for img in sec.images]
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path = Path(path)
+    if path.is_dir():
+        from ..errors import KdnasError
+
+        raise KdnasError(f"{path} is a folder; give a file name for the report")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
