@@ -16,7 +16,7 @@ from .common import console, err_console, positive, print_json
 
 
 def _rich(table: Any, title: str) -> RichTable:
-    out = RichTable(title=title, caption=table.caption or None)
+    out = RichTable(title=table.caption or title)
     for h in table.headers:
         out.add_column(h, overflow="fold")
     for row in table.rows:
@@ -108,14 +108,15 @@ def register(cli: click.Group) -> None:
             print_json([r.to_dict() for r in result.rows])
             return
         doc = compare_document(result, images)
-        console.print(_rich(doc.sections[0].tables[0], "students across devices"))
+        for table in doc.sections[0].tables:
+            console.print(_rich(table, "students"))
         for p in doc.sections[0].paragraphs[:2]:
             console.print(p, highlight=False)
         for path in images:
             console.print(f"plot: {path}", highlight=False)
-        for path, name in ((html_path, "HTML"), (md_path, "Markdown")):
-            if path:
-                console.print(f"{name} report: {path}", highlight=False)
+        for written, name in ((html_path, "HTML"), (md_path, "Markdown")):
+            if written:
+                console.print(f"{name} report: {written}", highlight=False)
 
     @cli.command("report")
     @click.argument("run_dir", type=click.Path())
@@ -146,8 +147,8 @@ def register(cli: click.Group) -> None:
         console.print(_rich(doc.sections[2].tables[0], "chosen students per budget"))
         for path in images:
             console.print(f"plot: {path}", highlight=False)
-        for path, name in ((html_path, "HTML"), (md_path, "Markdown")):
-            if path:
-                console.print(f"{name} report: {path}", highlight=False)
+        for written, name in ((html_path, "HTML"), (md_path, "Markdown")):
+            if written:
+                console.print(f"{name} report: {written}", highlight=False)
 
 

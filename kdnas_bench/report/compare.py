@@ -22,6 +22,7 @@ from .students import Student
 
 CPU_BACKENDS = ("torch", "onnxruntime")
 SEQS = (16, 32, 64, 128, 256)
+DEFAULT_SHAPE = Shape(1, 128)
 
 
 @dataclass
@@ -73,9 +74,10 @@ class CompareResult:
     this_device: str
     seq_sweep: dict[str, dict[str, list[tuple[int, float, float, float]]]] = field(default_factory=dict)
     models: dict[str, Any] = field(default_factory=dict, repr=False)  # predictor label -> loaded Predictor
+    measured: bool = True  # whether measuring was asked for
 
     def to_dict(self) -> dict[str, Any]:
-        return {"shape": self.shape.to_dict(), "reference": self.reference, "this_device": self.this_device,
+        return {"shape": {"batch": self.shape.batch, "seq": self.shape.seq}, "reference": self.reference, "this_device": self.this_device,
                 "predictors": [asdict(p) for p in self.predictors], "rows": [r.to_dict() for r in self.rows]}
 
 
@@ -104,7 +106,7 @@ def _load_predictors(root: Path | None, devices: list[str] | None) -> list[Any]:
     return out
 
 
-def compare(students: list[Student], *, shape: Shape = Shape(1, 128), devices: list[str] | None = None,
+def compare(students: list[Student], *, shape: Shape = DEFAULT_SHAPE, devices: list[str] | None = None,
             reference: str | None = None, measure: bool = True, predictors_root: Path | None = None,
             seqs: tuple[int, ...] = SEQS, on_measure: Callable[[str, str], None] | None = None) -> CompareResult:
     """Predict (and, on this machine, measure) every student on every fitted predictor.
@@ -159,7 +161,7 @@ def compare(students: list[Student], *, shape: Shape = Shape(1, 128), devices: l
                 reference=reference, source=s.source))
         sweep[label] = seq_sweep(p, [s.arch for s in students], names, shape.batch, seqs)
     return CompareResult(rows, students, infos, shape, reference, this, sweep,
-                         {predictor_label(p.key.device_id, p.key.backend, p.key.threads): p for p in preds})
+                         {predictor_label(p.key.device_id, p.key.backend, p.key.threads): p for p in preds}, measure)
 
 
 def seq_sweep(predictor: Any, archs: list[Arch], names: list[str], batch: int,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -191,9 +191,9 @@ def _profile_points(pred: Any, store: Path | None) -> tuple[list[float], list[fl
     return [float(v) for v in df["median_ms"]], [float(v) for v in pred.predict(cols)]
 
 
-def line_png(path: Path, xs: Sequence[float], series: dict[str, Sequence[float]], *, title: str, xlabel: str,
-             ylabel: str, points: dict[str, tuple[Sequence[float], Sequence[float]]] | None = None,
-             hlines: dict[str, float] | None = None) -> Path:
+def line_png(path: Path, xs: Sequence[float], series: Mapping[str, Sequence[float]], *, title: str, xlabel: str,
+             ylabel: str, points: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+             hlines: Mapping[str, float] | None = None) -> Path:
     """A small line chart (used by the run report: reward curves)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))

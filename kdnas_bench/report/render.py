@@ -48,38 +48,47 @@ def fmt_num(v: float | None, unit: str = "") -> str:
     return f"{v:g}{unit}"
 
 
-def compare_table(result: CompareResult) -> Table:
-    headers = ["student", "arch", "device / backend / threads", "predicted ms [interval]", "measured ms",
-               f"speedup vs {result.reference}", "params", "FLOPs", "metric"]
-    rows = []
-    for r in result.rows:
-        interval = f"{fmt_ms(r.latency_ms)} [{fmt_ms(r.latency_ms_low)}, {fmt_ms(r.latency_ms_high)}]"
-        if r.out_of_range:
-            interval += " (out of range)"
-        speed = "-" if r.speedup is None else f"{r.speedup:.2f}x"
-        if r.measured_speedup is not None:
-            speed += f" ({r.measured_speedup:.2f}x measured)"
-        metric = "-" if r.metric is None else f"{r.metric:.4f} {r.metric_name or ''}".strip()
-        a = r.arch
-        rows.append([r.student, f"{a['layers']}L/{a['hidden']}H/{a['heads']}A/{a['ffn']}F",
-                     f"{r.device_id} / {r.backend} / {r.threads}t", interval, fmt_ms(r.measured_ms), speed,
-                     fmt_num(r.params), fmt_num(r.flops), metric])
-    return Table(headers, rows, f"batch {result.shape.batch}, seq {result.shape.seq}")
+def compare_tables(result: CompareResult) -> list[Table]:
+    """One table per predictor (device / backend / threads), students as rows."""
+    headers = ["student", "arch", "predicted ms [interval]", "measured ms", f"speedup vs {result.reference}",
+               "params", "FLOPs", "metric"]
+    tables = []
+    for p in result.predictors:
+        rows = []
+        for r in result.rows:
+            if (r.device_id, r.backend, r.threads) != (p.device_id, p.backend, p.threads):
+                continue
+            interval = f"{fmt_ms(r.latency_ms)} [{fmt_ms(r.latency_ms_low)}, {fmt_ms(r.latency_ms_high)}]"
+            if r.out_of_range:
+                interval += " (out of range)"
+            speed = "-" if r.speedup is None else f"{r.speedup:.2f}x"
+            if r.measured_speedup is not None:
+                speed += f" ({r.measured_speedup:.2f}x measured)"
+            metric = "-" if r.metric is None else f"{r.metric:.4f} {r.metric_name or ''}".strip()
+            a = r.arch
+            rows.append([r.student, f"{a['layers']}L/{a['hidden']}H/{a['heads']}A/{a['ffn']}F", interval,
+                         fmt_ms(r.measured_ms), speed, fmt_num(r.params), fmt_num(r.flops), metric])
+        tables.append(Table(headers, rows, f"{p.label}, batch {result.shape.batch}, seq {result.shape.seq}"))
+    return tables
 
 
 def compare_document(result: CompareResult, images: list[Path]) -> Document:
     preds = ", ".join(f"{p.label}{' (transfer)' if p.transfer else ''}" for p in result.predictors)
     measured = [p.label for p in result.predictors if p.local]
+    if measured:
+        where = f"Measured here: {', '.join(measured)}."
+    elif not result.measured:
+        where = "Not measured (--no-measure): latencies are predicted only."
+    else:
+        where = "No predictor is for this machine's CPU backends: latencies are predicted only."
     intro = [f"Students: {', '.join(s.name for s in result.students)}. Predictors: {preds}.",
-             f"This machine: {result.this_device}. " + (f"Measured here: {', '.join(measured)}."
-                                                         if measured else "No predictor is for this machine: "
-                                                         "latencies are predicted only."),
+             f"This machine: {result.this_device}. {where}",
              "Predicted latency is the predictor's median with its conformal interval; measured latency is the "
              "median of >= 20 timed calls after 5 warm-up calls (kdnas_bench.profiling.timing)."]
     pred_rows = [[p.label, "-" if p.within_10pct is None else f"{100 * p.within_10pct:.1f} %",
                   "transfer" if p.transfer else "scratch"] for p in result.predictors]
     return Document("kdnas-bench compare", [
-        Section("Students across devices", intro, [compare_table(result)]),
+        Section("Students across devices", intro, compare_tables(result)),
         Section("Predictors", [], [Table(["predictor", "held-out within +-10 %", "fit"], pred_rows)]),
         Section("Plots", [], [], images),
     ])

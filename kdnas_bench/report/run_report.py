@@ -86,7 +86,9 @@ def load_run(run_dir: str | Path) -> RunStory:
                 evals.append(rec)
     if not evals:
         raise KdnasError(f"{run_dir} has no evaluations yet")
-    winners, history, finished = [], [], False
+    winners: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = []
+    finished = False
     if (run_dir / "result.json").is_file():
         try:
             result = json.loads((run_dir / "result.json").read_text())

@@ -98,21 +98,21 @@ def students_from_run(run_dir: Path) -> list[Student]:
     result_path = run_dir / "result.json"
     if not result_path.is_file():
         raise KdnasError(f"{run_dir} has no result.json yet: finish (or resume) the search first")
-    seen: set[Arch] = set()
+    by_arch: dict[Arch, list[dict[str, Any]]] = {}  # one student per distinct winner; its budgets in the name
     for w in _read_json(result_path).get("winners") or []:
         try:
-            arch = Arch.from_dict(w["arch"])
+            by_arch.setdefault(Arch.from_dict(w["arch"]), []).append(w)
         except (KeyError, TypeError, SpaceError) as exc:
             raise KdnasError(f"{result_path}: a winner without a valid arch ({exc})") from None
-        if arch in seen:
-            continue
-        seen.add(arch)
+    for arch, ws in by_arch.items():
+        w = ws[0]
         final = w.get("final_metric")
         metric = final if final is not None else w.get("proxy_metric")
-        name = f"winner@{w.get('budget_ms'):g}ms" if w.get("budget_ms") is not None else f"winner-{arch_name(arch)}"
+        budgets = [float(x["budget_ms"]) for x in ws if x.get("budget_ms") is not None]
+        name = f"winner@{','.join(f'{b:g}' for b in budgets)}ms" if budgets else f"winner-{arch_name(arch)}"
         out.append(Student(name, arch, "search-winner", arch_name(arch), metric,
                            evaluator.get("metric_name") or _metric_name(run_dir), task,
-                           {"metric_kind": "final" if final is not None else "proxy", "budget_ms": w.get("budget_ms")}))
+                           {"metric_kind": "final" if final is not None else "proxy", "budgets_ms": budgets}))
     return out
 
 
