@@ -77,7 +77,8 @@ class CompareResult:
     measured: bool = True  # whether measuring was asked for
 
     def to_dict(self) -> dict[str, Any]:
-        return {"shape": {"batch": self.shape.batch, "seq": self.shape.seq}, "reference": self.reference, "this_device": self.this_device,
+        return {"shape": {"batch": self.shape.batch, "seq": self.shape.seq}, "reference": self.reference,
+                "this_device": self.this_device,
                 "predictors": [asdict(p) for p in self.predictors], "rows": [r.to_dict() for r in self.rows]}
 
 
