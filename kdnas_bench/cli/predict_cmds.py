@@ -90,6 +90,7 @@ def register(cli: click.Group) -> None:
           kdnas-bench fit --device intel-xeon-processor-2c-cfff2f --backend onnxruntime \\
               --from-device intel-xeon-processor-2c-cfff2f --from-backend torch --samples 30
         """
+        from ..paths import default_predictors
         from ..predictors.io import PredictorKey
         from ..predictors.registry import fit_and_save
 
@@ -103,8 +104,11 @@ def register(cli: click.Group) -> None:
         from_key = None
         if from_device is not None:
             from_key = PredictorKey(from_device, from_backend or backend, from_threads or threads)
-            if from_key == PredictorKey(device_id, backend, threads):
-                raise KdnasError("--from-device/--from-backend/--from-threads name the dataset being fitted")
+            same_root = Path(source_root or out or default_predictors()).resolve() == Path(out or default_predictors()).resolve()
+            if from_key == PredictorKey(device_id, backend, threads) and same_root:
+                # recalibrating a predictor to fresh rows of its own device is fine, but not in place
+                raise KdnasError("--from-device/--from-backend/--from-threads name the dataset being fitted "
+                                 "(to recalibrate it on fresh rows, write to another --out)")
         elif from_backend or from_threads:
             raise KdnasError("--from-backend and --from-threads need --from-device")
         status = err_console if as_json else console

@@ -64,7 +64,10 @@ def register(cli: click.Group) -> None:
     @click.option("--backend", required=True, help="Backend of that predictor (torch, onnxruntime, ...).")
     @click.option("--threads", type=int, default=1, show_default=True)
     @click.option("--budget-ms", "budget", required=True, help="Latency budget(s) in ms, e.g. 20 or 10,20,40.")
-    @click.option("--task", required=True, help="GLUE task (sst2, mrpc, rte, cola, stsb, qnli, qqp, mnli).")
+    @click.option("--task", required=True, help="GLUE task (sst2, mrpc, rte, cola, stsb, qnli, qqp, mnli), or "
+                                                "'agnostic': task-agnostic KD on unlabeled text (no labels needed).")
+    @click.option("--text", "text_file", type=click.Path(),
+                  help="--task agnostic: unlabeled text, one passage per line (default: Python stdlib docstrings).")
     @click.option("--teacher", help="Teacher folder or hub name (default: fine-tune the packaged MiniLM into RUN/teacher).")
     @click.option("--data-dir", type=click.Path(), help="Local GLUE folder (e.g. ../shared/data/glue).")
     @click.option("--strategy", type=click.Choice(STRATEGY_NAMES), default="kdnas", show_default=True)
@@ -72,7 +75,8 @@ def register(cli: click.Group) -> None:
     @click.option("--candidates", type=int, default=20, show_default=True, help="Proxy distillations per episode.")
     @click.option("--proxy-examples", type=int, default=2000, show_default=True)
     @click.option("--proxy-epochs", type=float, default=3.0, show_default=True)
-    @click.option("--losses", default="logits", show_default=True, help="KD losses for proxy and final distillation.")
+    @click.option("--losses", help="KD losses for proxy and final distillation (default: logits; hidden,attn for "
+                                   "--task agnostic).")
     @click.option("--seed", type=int, default=0, show_default=True)
     @click.option("--run", "run_dir", type=click.Path(), help="Run folder (resumable; default runs/search-<task>-<seed>).")
     @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
@@ -91,9 +95,10 @@ def register(cli: click.Group) -> None:
     @click.option("--teacher-examples", type=int, default=2000, show_default=True,
                   help="Examples for the default teacher fine-tune.")
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-    def search(device_id: str, backend: str, threads: int, budget: str, task: str, teacher: str | None,
+    def search(device_id: str, backend: str, threads: int, budget: str, task: str, text_file: str | None,
+               teacher: str | None,
                data_dir: str | None, strategy: str, episodes: int, candidates: int, proxy_examples: int,
-               proxy_epochs: float, losses: str, seed: int, run_dir: str | None, executor: str,
+               proxy_epochs: float, losses: str | None, seed: int, run_dir: str | None, executor: str,
                ray_address: str | None, final: bool, final_examples: int | None, final_epochs: float, seq: int,
                batch: int, reward_w: float, mode: str, space_path: str | None, table: str | None,
                predictors_dir: str | None, teacher_examples: int, as_json: bool) -> None:
@@ -104,9 +109,10 @@ def register(cli: click.Group) -> None:
           kdnas-bench search --device intel-xeon-processor-2c-cfff2f --backend torch --budget-ms 15 \\
             --task sst2 --data-dir ../shared/data/glue --episodes 2 --candidates 3 --proxy-examples 300
         """
+        from ..distill.agnostic import AGNOSTIC
         from ..distill.data import get_task
         from ..predictors.registry import load_predictor
-        from ..search.evaluators import ProxyDistillEvaluator, TableEvaluator
+        from ..search.evaluators import AgnosticDistillEvaluator, ProxyDistillEvaluator, TableEvaluator
         from ..search.executor import make_executor
         from ..search.final import finalize
         from ..search.reward import RewardSpec
@@ -119,7 +125,11 @@ def register(cli: click.Group) -> None:
             positive(name, value)
         out = err_console if as_json else console
         spec = RewardSpec(_budgets(budget), w=reward_w, mode=mode)
-        task_name = get_task(task).name
+        agnostic = task.strip().lower() == AGNOSTIC
+        task_name = AGNOSTIC if agnostic else get_task(task).name
+        if text_file and not agnostic:
+            raise KdnasError("--text is for --task agnostic (a GLUE task reads --data-dir)")
+        losses = losses or ("hidden,attn" if agnostic else "logits")
         shape = Shape(batch, seq)
         predictor = load_predictor(device_id, backend, threads, root=predictors_dir)
         space_file = space_path or str(default_space())
@@ -130,6 +140,19 @@ def register(cli: click.Group) -> None:
             evaluator = TableEvaluator(table)
             archs = evaluator.archs()
             teacher_ref = None
+        elif agnostic:
+            from ..distill.agnostic import load_text
+            from ..distill.teacher import load_teacher
+
+            if teacher is not None:
+                load_teacher(teacher)  # fail fast on a missing teacher
+            _, source = load_text(text_file)
+            out.print(f"task-agnostic distillation: teacher {teacher or 'the packaged all-MiniLM-L6-v2 backbone'}, "
+                      f"text: {source}", highlight=False)
+            evaluator = AgnosticDistillEvaluator(teacher=teacher, text=text_file, proxy_examples=proxy_examples,
+                                                 epochs=proxy_epochs, losses=losses, seed=seed)
+            teacher_ref = teacher
+            archs = list(space.archs)
         else:
             if teacher is None:
                 get_task(task_name)
@@ -173,13 +196,12 @@ def register(cli: click.Group) -> None:
             finally:
                 ex.close()
         if final:
-            assert teacher_ref is not None or table
-            if teacher_ref is None:
+            if table:
                 raise KdnasError("--final needs a teacher (it distils the winners); it cannot run with --table")
             out.print("final distillation of the winners …")
             finalize(result, teacher=teacher_ref, task=task_name, data_dir=data_dir, device_id=device_id,
                      backend=backend, threads=threads, shape=shape, max_examples=final_examples, epochs=final_epochs,
-                     losses=losses, seed=seed, progress=not as_json)
+                     losses=losses, seed=seed, progress=not as_json, text=text_file)
             study.write_result(result)
         data = result.to_dict()
         data.pop("history")

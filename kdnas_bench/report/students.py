@@ -93,6 +93,10 @@ def students_from_run(run_dir: Path) -> list[Student]:
     task = evaluator.get("task")
     out: list[Student] = []
     teacher = evaluator.get("teacher")
+    if teacher is None and evaluator.get("kind") == "agnostic-distill":
+        from ..distill.teacher import default_backbone_path
+
+        teacher = str(default_backbone_path())
     if teacher and (Path(teacher) / "config.json").is_file():
         out.append(student_from_dir(Path(teacher), name="teacher", source="teacher"))
     result_path = run_dir / "result.json"

@@ -75,6 +75,49 @@ class ProxyDistillEvaluator:
         return {"kind": "proxy-distill", **asdict(self)}
 
 
+@dataclass(frozen=True)
+class AgnosticDistillEvaluator:
+    """Task-agnostic proxy distillation (KD-NAS v2): distil the candidate's hidden states and attention
+    relations on ``proxy_examples`` passages of unlabeled text; its metric is ``kd_score = exp(-dev loss)``.
+    ``teacher`` None: the packaged MiniLM backbone; ``text`` None: Python standard-library docstrings."""
+
+    teacher: str | None = None
+    text: str | None = None
+    proxy_examples: int | None = 1000
+    epochs: float = 1.0
+    losses: str = "hidden,attn"
+    lr: float = 5e-4
+    seed: int = 0
+    threads: int = 1
+
+    def _state(self) -> tuple[Any, Any]:
+        from ..distill.agnostic import default_teacher, load_text, prepare_text
+        from ..distill.teacher import load_teacher
+
+        key = json.dumps(asdict(self), sort_keys=True)
+        if _STATE.get("key") != key:
+            teacher = default_teacher() if self.teacher is None else load_teacher(self.teacher)
+            data = prepare_text(teacher.tokenizer, load_text(self.text), max_examples=self.proxy_examples, seed=self.seed)
+            _STATE.clear()
+            _STATE.update(key=key, teacher=teacher, data=data)
+        return _STATE["teacher"], _STATE["data"]
+
+    def evaluate(self, arch: Arch) -> Evaluation:
+        import torch
+
+        from ..distill.agnostic import distill_agnostic
+
+        torch.set_num_threads(self.threads)
+        teacher, data = self._state()
+        t0 = time.perf_counter()
+        res = distill_agnostic(teacher, arch, data=data, epochs=self.epochs, losses=self.losses, seed=self.seed,
+                               lr=self.lr)
+        return Evaluation(res.primary, res.primary_metric, dict(res.metrics), time.perf_counter() - t0)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "agnostic-distill", "task": "agnostic", **asdict(self)}
+
+
 class TableEvaluator:
     """Reads precomputed accuracies (Parquet, CSV or JSON with columns layers, hidden, heads, ffn,
     metric[, metric_name, seconds]) so strategies can be compared cheaply and fairly."""

@@ -32,9 +32,11 @@ def measure_latency(arch: Arch, shape: Shape, backend: str, threads: int) -> dic
 
 def finalize(result: SearchResult, *, teacher: Any, task: str, data_dir: str | None, device_id: str, backend: str,
              threads: int, shape: Shape, max_examples: int | None, epochs: float, losses: str, seed: int,
-             progress: bool = False) -> SearchResult:
+             progress: bool = False, text: str | None = None) -> SearchResult:
     """Fully distil every distinct winner into ``RUN/final/<arch>/`` (HF + safetensors + ONNX + metrics.json);
-    when this machine is the named device, measure the exported student and say whether the budget held."""
+    when this machine is the named device, measure the exported student and say whether the budget held.
+    ``task="agnostic"``: task-agnostic distillation on ``text`` (None: the stdlib docstrings)."""
+    from ..distill.agnostic import AGNOSTIC, distill_agnostic
     from ..distill.trainer import distill
 
     local = this_machine_is(device_id, backend)
@@ -42,8 +44,12 @@ def finalize(result: SearchResult, *, teacher: Any, task: str, data_dir: str | N
     for w in result.winners:
         if w.arch not in done:
             out = Path(result.run_dir) / "final" / f"{w.arch.layers}L-{w.arch.hidden}H-{w.arch.heads}A-{w.arch.ffn}F"
-            res = distill(teacher, task, w.arch, data_dir=data_dir, max_examples=max_examples, epochs=epochs,
-                          losses=losses, seed=seed, out=out, progress=progress)
+            if task == AGNOSTIC:
+                res = distill_agnostic(teacher, w.arch, text=text, max_examples=max_examples, epochs=epochs,
+                                       losses=losses, seed=seed, out=out, progress=progress)
+            else:
+                res = distill(teacher, task, w.arch, data_dir=data_dir, max_examples=max_examples, epochs=epochs,
+                              losses=losses, seed=seed, out=out, progress=progress)
             info: dict[str, Any] = {"final_metrics": res.metrics, "final_metric": res.primary,
                                     "final_train_examples": res.train_examples, "final_train_seconds": res.train_seconds,
                                     "student_dir": str(out)}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,9 @@ def export_onnx(model: Any, path: Path, *, seq: int = 16, opset: int = 17) -> Pa
     fd, tmp = tempfile.mkstemp(suffix=".onnx.tmp", dir=path.parent)
     os.close(fd)
     try:
-        with torch.no_grad():
+        # the tracer's notes (TracerWarning on HF's shape checks, aten::index in opset 17) are expected here
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             torch.onnx.export(
                 wrapper,
                 tuple(inputs[k] for k in INPUT_NAMES),

