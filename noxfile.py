@@ -50,11 +50,16 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def quickstart(session: nox.Session) -> None:
-    """Profile this machine briefly into runs/quickstart/profiles and print the summary."""
+    """The whole pipeline on this machine, offline: profile, fit, search, distil, measure, report.
+
+    Uses the GLUE folder next to the checkout (../shared/data/glue) when it is there, else task-agnostic KD on
+    unlabeled text. Extra arguments go to `kdnas-bench quickstart` (e.g. `-- --data-dir DIR`, `-- --no-data`)."""
     _install(session, "test")
-    store = os.path.join("runs", "quickstart", "profiles")
-    session.run("kdnas-bench", "space", "show", env=OFFLINE)
-    for backend in ("torch", "onnxruntime"):
-        session.run("kdnas-bench", "profile", "--backend", backend, "--threads", "1", "--samples", "40",
-                    "--store", store, env=OFFLINE)
-    session.run("kdnas-bench", "devices", "--store", store, env=OFFLINE)
+    args = list(session.posargs)
+    if "--no-data" in args:
+        args.remove("--no-data")
+    elif "--data-dir" not in args:
+        glue = os.path.join("..", "shared", "data", "glue")
+        if os.path.isfile(os.path.join(glue, "SST-2", "dev.tsv")):
+            args += ["--data-dir", glue]
+    session.run("kdnas-bench", "quickstart", *args, env=OFFLINE)

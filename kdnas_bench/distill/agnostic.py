@@ -62,13 +62,19 @@ class TextData:
     total: int
 
 
-def _sentences(text: str) -> list[str]:
-    text = re.sub(r"\s+", " ", text)
+def _sentences(doc: str) -> list[str]:
+    """Prose sentences of a docstring: paragraphs with code, examples, lists or tables are skipped."""
     out = []
-    for s in re.split(r"(?<=[.!?])\s+(?=[A-Z])", text):
-        words = s.split()
-        # prose, not code: enough words, mostly alphabetic
-        if 6 <= len(words) <= 60 and sum(w.strip(".,;:()'\"").isalpha() for w in words) >= 0.7 * len(words):
+    for para in re.split(r"\n\s*\n", doc):
+        lines = para.splitlines()
+        if not lines or any(ln.startswith((" ", "\t", "-", "*", ">>>", "...")) or ">>>" in ln for ln in lines):
+            continue
+        for s in re.split(r"(?<=[.!?])\s+(?=[A-Z])", " ".join(ln.strip() for ln in lines)):
+            words = s.split()
+            if not 6 <= len(words) <= 60 or any(c in s for c in "#{}=|<>`"):
+                continue
+            if s.count("(") > 2 or sum(w.strip(".,;:()'\"").isalpha() for w in words) < 0.75 * len(words):
+                continue
             out.append(s.strip())
     return out
 
