@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import json
 import math
 import re
 import sys
@@ -171,7 +170,7 @@ def distill_agnostic(teacher: str | Path | Teacher | None, arch: Arch | str, *, 
                      out: str | Path | None = None, progress: bool = False) -> Any:
     """Distil ``arch`` from ``teacher`` (default: the packaged MiniLM backbone) on unlabeled text; metrics
     ``kd_score`` (primary) and ``kd_loss`` on held-out text."""
-    from .trainer import DistillResult, TrainConfig, init_student, save_model, train
+    from .trainer import DistillResult, TrainConfig, init_student, save_student, train
 
     if isinstance(arch, str):
         arch = Arch.parse(arch)
@@ -203,8 +202,5 @@ def distill_agnostic(teacher: str | Path | Teacher | None, arch: Arch | str, *, 
         teacher=t.name, teacher_cache_seconds=round(cache_seconds, 3),
         config={"lr": lr, "batch_size": batch_size, "text": data.source, "dev_examples": len(data.dev)})
     if out is not None:
-        out_dir = Path(out)
-        save_model(student, t.tokenizer, out_dir, onnx=True)
-        result.out = str(out_dir)
-        (out_dir / "metrics.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        save_student(student, t.tokenizer, Path(out), result)
     return result

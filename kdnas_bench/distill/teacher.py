@@ -151,6 +151,9 @@ def finetune(
 
     t = get_task(task)
     source = default_backbone_path() if backbone is None else backbone
+    import torch
+
+    torch.manual_seed(seed)  # the fresh classifier head: the same seed gives the same teacher in any process
     teacher = load_teacher(source, num_labels=t.num_labels)
     label_names = list(t.labels) if t.labels else ["score"]
     teacher.model.config.id2label = dict(enumerate(label_names))

@@ -228,6 +228,13 @@ def save_model(model: Any, tokenizer: Any, out: Path, *, onnx: bool = True) -> N
         export_onnx(model, out / "model.onnx")
 
 
+def save_student(model: Any, tokenizer: Any, out: Path, result: Any) -> None:
+    """Save a distilled student (HF layout, safetensors, ONNX) with its ``metrics.json``; sets ``result.out``."""
+    save_model(model, tokenizer, out, onnx=True)
+    result.out = str(out)
+    (out / "metrics.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+
+
 # -- the API ---------------------------------------------------------------------------------------
 @dataclass
 class DistillResult(PrimaryMetric):
@@ -329,8 +336,5 @@ def distill(
                 "max_length": max_length, "freeze_embeddings": freeze_embeddings, "batching": batching},
     )
     if out is not None:
-        out_dir = Path(out)
-        save_model(student, teacher.tokenizer, out_dir, onnx=True)
-        result.out = str(out_dir)
-        (out_dir / "metrics.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        save_student(student, teacher.tokenizer, Path(out), result)
     return result

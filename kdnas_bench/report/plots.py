@@ -31,6 +31,17 @@ def _null() -> Any:
     return NullFormatter()
 
 
+def _finish(ax: Any, xlabel: str, ylabel: str, title: str) -> None:
+    """Log y axis, labels, grid, legend and a tight layout: the common end of the latency plots."""
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    ax.figure.tight_layout()
+
+
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
@@ -90,14 +101,20 @@ def pareto_pngs(result: CompareResult, out: Path) -> list[Path]:
                 ax.annotate(r.student, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
             ax.set_xscale("log")
             ax.xaxis.set_minor_formatter(_null())
-            missing = len(result.students) - len(yvals)
-            ax.set_title(f"{p.backend}, {p.threads} thread(s)" + (f" ({missing} students without a metric not shown)"
-                                                                   if missing else ""), fontsize=9)
+            others = [r for r in result.rows if (r.device_id, r.backend, r.threads) == (device, p.backend, p.threads)
+                      and r.student not in yvals]
+            for r in others:  # no metric known: their latency as a dotted line, so the front can be read against them
+                ax.axvline(r.latency_ms, ls=":", lw=0.9, color="tab:gray")
+                ax.annotate(r.student, (r.latency_ms, 0.02), xycoords=("data", "axes fraction"), rotation=90,
+                            fontsize=7, color="tab:gray", ha="right", va="bottom")
+            ax.set_title(f"{p.backend}, {p.threads} thread(s)" + (" (dotted: students with no metric)" if others else ""),
+                         fontsize=9)
             ax.set_xlabel(f"predicted latency (ms), batch {result.shape.batch} x seq {result.shape.seq}")
             ax.set_ylabel(ylabel)
             ax.grid(True, alpha=0.3)
             ax.legend(fontsize=7)
-            series.append({"predictor": p.label, "points": len(rows), "front": [rows[i].student for i in front]})
+            series.append({"predictor": p.label, "points": len(rows), "front": [rows[i].student for i in front],
+                           "no_metric": [r.student for r in others]})
         fig.suptitle(f"Pareto front on {device}", fontsize=10)
         fig.tight_layout()
         paths.append(save(fig, out / f"pareto-{slug(device)}.png",
@@ -117,13 +134,8 @@ def seq_pngs(result: CompareResult, out: Path) -> list[Path]:
             ax.plot(seq, [q[2] for q in pts], marker="o", ms=3, label=name)
             ax.fill_between(seq, [q[1] for q in pts], [q[3] for q in pts], alpha=0.15)
         ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xlabel(f"sequence length (batch {result.shape.batch})")
-        ax.set_ylabel("predicted latency (ms)")
-        ax.set_title(f"latency vs sequence length: {p.label}", fontsize=9)
-        ax.grid(True, alpha=0.3, which="both")
-        ax.legend(fontsize=7)
-        fig.tight_layout()
+        _finish(ax, f"sequence length (batch {result.shape.batch})", "predicted latency (ms)",
+                f"latency vs sequence length: {p.label}")
         paths.append(save(fig, out / f"seq-{slug(p.label)}.png",
                           {"kind": "latency-vs-seq", "predictor": p.label, "lines": len(curves),
                            "points_per_line": len(next(iter(curves.values()), []))}))
@@ -162,15 +174,9 @@ def pred_vs_measured_pngs(result: CompareResult, out: Path, store: Path | None =
         ax.plot(line, line, color="black", lw=0.8, label="y = x")
         ax.fill_between(line, line * 0.9, line * 1.1, color="gray", alpha=0.15, label="+-10 %")
         ax.set_xscale("log")
-        ax.set_yscale("log")
         ax.set_xlim(lo, hi)
         ax.set_ylim(lo, hi)
-        ax.set_xlabel("measured latency (ms)")
-        ax.set_ylabel("predicted latency (ms)")
-        ax.set_title(f"predicted vs measured: {p.label}", fontsize=9)
-        ax.grid(True, alpha=0.3, which="both")
-        ax.legend(fontsize=7)
-        fig.tight_layout()
+        _finish(ax, "measured latency (ms)", "predicted latency (ms)", f"predicted vs measured: {p.label}")
         paths.append(save(fig, out / f"pred-vs-measured-{slug(p.label)}.png",
                           {"kind": "pred-vs-measured", "predictor": p.label,
                            "profile_points": 0 if profile is None else len(profile[0]), "fresh_points": len(fresh)}))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,6 +32,26 @@ class Evaluator(Protocol):
 _STATE: dict[str, Any] = {}  # per-process cache of the loaded teacher and data (Ray workers reuse it)
 
 
+def _cached(evaluator: Any, load: Callable[[], tuple[Any, Any]]) -> tuple[Any, Any]:
+    """The (teacher, data) of ``evaluator``, loaded once per process and per evaluator configuration."""
+    key = type(evaluator).__name__ + json.dumps(asdict(evaluator), sort_keys=True)
+    if _STATE.get("key") != key:
+        teacher, data = load()
+        _STATE.clear()
+        _STATE.update(key=key, teacher=teacher, data=data)
+    return _STATE["teacher"], _STATE["data"]
+
+
+def _timed(threads: int, run: Callable[[], Any]) -> Evaluation:
+    """Run one distillation single-threaded (so local and Ray executors agree) and wrap its result."""
+    import torch
+
+    torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    res = run()
+    return Evaluation(res.primary, res.primary_metric, dict(res.metrics), time.perf_counter() - t0)
+
+
 @dataclass(frozen=True)
 class ProxyDistillEvaluator:
     """Distil the candidate from the teacher on ``proxy_examples`` stratified training examples and
@@ -50,26 +71,19 @@ class ProxyDistillEvaluator:
         from ..distill.teacher import load_teacher
         from ..distill.trainer import prepare_data
 
-        key = json.dumps(asdict(self), sort_keys=True)
-        if _STATE.get("key") != key:
+        def load() -> tuple[Any, Any]:
             teacher = load_teacher(self.teacher, task=self.task)
-            data = prepare_data(teacher.tokenizer, self.task, data_dir=self.data_dir,
-                                max_examples=self.proxy_examples, seed=self.seed)
-            _STATE.clear()
-            _STATE.update(key=key, teacher=teacher, data=data)
-        return _STATE["teacher"], _STATE["data"]
+            return teacher, prepare_data(teacher.tokenizer, self.task, data_dir=self.data_dir,
+                                         max_examples=self.proxy_examples, seed=self.seed)
+
+        return _cached(self, load)
 
     def evaluate(self, arch: Arch) -> Evaluation:
-        import torch
-
         from ..distill.trainer import distill
 
-        torch.set_num_threads(self.threads)
         teacher, data = self._state()
-        t0 = time.perf_counter()
-        res = distill(teacher, self.task, arch, data=data, epochs=self.epochs, losses=self.losses, seed=self.seed,
-                      lr=self.lr)
-        return Evaluation(res.primary, res.primary_metric, dict(res.metrics), time.perf_counter() - t0)
+        return _timed(self.threads, lambda: distill(teacher, self.task, arch, data=data, epochs=self.epochs,
+                                                    losses=self.losses, seed=self.seed, lr=self.lr))
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "proxy-distill", **asdict(self)}
@@ -94,25 +108,19 @@ class AgnosticDistillEvaluator:
         from ..distill.agnostic import default_teacher, load_text, prepare_text
         from ..distill.teacher import load_teacher
 
-        key = json.dumps(asdict(self), sort_keys=True)
-        if _STATE.get("key") != key:
+        def load() -> tuple[Any, Any]:
             teacher = default_teacher() if self.teacher is None else load_teacher(self.teacher)
-            data = prepare_text(teacher.tokenizer, load_text(self.text), max_examples=self.proxy_examples, seed=self.seed)
-            _STATE.clear()
-            _STATE.update(key=key, teacher=teacher, data=data)
-        return _STATE["teacher"], _STATE["data"]
+            return teacher, prepare_text(teacher.tokenizer, load_text(self.text), max_examples=self.proxy_examples,
+                                         seed=self.seed)
+
+        return _cached(self, load)
 
     def evaluate(self, arch: Arch) -> Evaluation:
-        import torch
-
         from ..distill.agnostic import distill_agnostic
 
-        torch.set_num_threads(self.threads)
         teacher, data = self._state()
-        t0 = time.perf_counter()
-        res = distill_agnostic(teacher, arch, data=data, epochs=self.epochs, losses=self.losses, seed=self.seed,
-                               lr=self.lr)
-        return Evaluation(res.primary, res.primary_metric, dict(res.metrics), time.perf_counter() - t0)
+        return _timed(self.threads, lambda: distill_agnostic(teacher, arch, data=data, epochs=self.epochs,
+                                                             losses=self.losses, seed=self.seed, lr=self.lr))
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "agnostic-distill", "task": "agnostic", **asdict(self)}
