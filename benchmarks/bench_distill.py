@@ -3,8 +3,8 @@ benchmarks/results/distill_runs.jsonl (so an interrupted benchmark resumes where
 ``summarise`` writes benchmarks/results/distill.json. What produced the committed figures
 (prefix each with ``taskset -c 1``; T2 / T20 are the teachers made by the first two lines):
 
-    python benchmarks/bench_distill.py teacher --examples 2000 --out T2       # done-means teacher (CLI: teacher finetune)
-    python benchmarks/bench_distill.py teacher --examples 20000 --out T20     # + 1-thread latency
+    python benchmarks/bench_distill.py teacher --examples 2000 --lr 1e-4 --out T2   # (CLI: teacher finetune)
+    python benchmarks/bench_distill.py teacher --examples 20000 --lr 1e-4 --out T20  # + 1-thread latency
     python benchmarks/bench_distill.py runs --teacher T2 --examples 2000 --epochs 1 --tag proxy2k-e1
     python benchmarks/bench_distill.py runs --teacher T2 --examples 2000 --epochs 1 --losses logits,ce --tag proxy2k-e1-ce
     python benchmarks/bench_distill.py runs --teacher T2 --examples 8000 --epochs 1 --tag full8k
@@ -24,10 +24,25 @@ benchmarks/results/distill_runs.jsonl (so an interrupted benchmark resumes where
         --compare full8k:nokd8k --compare t20k-kd4k:t20k-nokd4k --compare t20k-kdce4k:t20k-nokd4k \
         --tau t20k-proxy2k:t20k-kd4k
 
-The full-size versions (not run here: about 40 CPU-minutes for the teacher, hours for 10 full students):
-    python benchmarks/bench_distill.py teacher --examples 0 --out TFULL
-    python benchmarks/bench_distill.py runs --teacher TFULL --examples 0 --epochs 1 --tag full
-    python benchmarks/bench_distill.py runs --teacher TFULL --examples 0 --epochs 1 --losses ce --tag nokd --archs 4,256,4,1024
+Full SST-2 (67,349 examples; 2026-11-24, each run alone on core 1 with `taskset -c 1`, length-grouped batches for
+the full-set runs: --batching length, about 2.5x faster on SST-2 than random batches):
+
+    python benchmarks/bench_distill.py teacher --examples 0 --batching length --lr 1e-4 --out runs/teacher-sst2-full
+    T=runs/teacher-sst2-full
+    python benchmarks/bench_distill.py runs --teacher $T --examples 0 --batching length --losses ce \
+        --archs 4,256,4,1024 --tag full-nokd
+    python benchmarks/bench_distill.py runs --teacher $T --examples 0 --batching length --archs 4,256,4,1024 --tag full
+    python benchmarks/bench_distill.py runs --teacher $T --examples 0 --batching length --losses logits,ce \
+        --archs 4,256,4,1024 --tag full-kdce
+    python benchmarks/bench_distill.py runs --teacher $T --examples 2000 --epochs 1 --tag tfull-proxy2k-e1
+    python benchmarks/bench_distill.py runs --teacher $T --examples 0 --batching length --tag full    # 10 students
+    python benchmarks/bench_distill.py runs --teacher $T --examples 2000 --epochs 3 --tag tfull-proxy2k-e3
+    python benchmarks/bench_distill.py runs --teacher $T --examples 4000 --epochs 1 --tag tfull-proxy4k-e1
+    python benchmarks/bench_distill.py runs --teacher $T --examples 2000 --epochs 3 --losses logits,ce \
+        --tag tfull-proxy2k-e3-ce
+    python benchmarks/bench_distill.py summarise --proxy-tag tfull-proxy2k-e1,tfull-proxy2k-e3,tfull-proxy4k-e1,\
+tfull-proxy2k-e3-ce --full-tag full --compare full:full-nokd --compare full-kdce:full-nokd \
+        --tau t20k-proxy2k:t20k-kd4k --tau proxy2k-e1:full8k
 """
 
 from __future__ import annotations
@@ -71,8 +86,9 @@ def _append(row: dict[str, Any]) -> None:
 def cmd_teacher(args: argparse.Namespace) -> None:
     from kdnas_bench.distill import finetune
 
+    kw = {} if args.lr is None else {"lr": args.lr}
     r = finetune("sst2", data_dir=GLUE, max_examples=args.examples or None, epochs=args.epochs, seed=0, out=args.out,
-                 batching=args.batching)
+                 batching=args.batching, **kw)
     row = {"tag": "teacher", "arch_text": "teacher", **r.to_dict(), "env": _env()}
     row["latency"] = _latency(Path(args.out))
     _append(row)
@@ -177,6 +193,7 @@ def main() -> None:
     t.add_argument("--epochs", type=float, default=1.0)
     t.add_argument("--out", required=True)
     t.add_argument("--batching", choices=["length", "random"], default="random")
+    t.add_argument("--lr", type=float, help="peak learning rate (default: finetune's, 2e-4; 1e-4 before 2026-11-24)")
     r = sub.add_parser("runs")
     r.add_argument("--teacher", required=True)
     r.add_argument("--examples", type=int, default=2000)

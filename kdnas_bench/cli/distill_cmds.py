@@ -94,8 +94,8 @@ def register(cli: click.Group) -> None:
     @click.option("--max-examples", type=int, help="Fine-tune on a stratified seeded subset of N train examples.")
     @click.option("--epochs", type=float, default=1.0, show_default=True, help="Training epochs (may be fractional).")
     @click.option("--seed", type=int, default=0, show_default=True, help="Seed (head init, dropout, data order).")
-    @click.option("--lr", type=float, default=1e-4, show_default=True, help="Peak learning rate.")
-    @click.option("--batch-size", type=int, default=32, show_default=True, help="Training batch size.")
+    @click.option("--lr", type=float, default=2e-4, show_default=True, help="Peak learning rate.")
+    @click.option("--batch-size", type=int, default=16, show_default=True, help="Training batch size.")
     @click.option("--out", required=True, type=click.Path(), help="Save the teacher here (HF layout, safetensors).")
     @click.option("--batching", type=click.Choice(["length", "random"]), default="random", show_default=True,
                   help="Training batches: plain random, or length-grouped (2.9x less padding on SST-2; use it "
