@@ -45,9 +45,8 @@ def _source_predictor(committed: Path, here: str) -> str | None:
     from ..predictors.registry import list_predictors
 
     found = [p for p in list_predictors(committed) if (p["backend"], p["threads"]) == ("torch", 1) and not p.get("error")]
-    for p in sorted(found, key=lambda p: p["device_id"] != here):
-        return str(p["device_id"])
-    return None
+    found.sort(key=lambda p: p["device_id"] != here)
+    return str(found[0]["device_id"]) if found else None
 
 
 def register(cli: click.Group) -> None:

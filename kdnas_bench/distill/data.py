@@ -339,21 +339,18 @@ def batches(data: Encoded, batch_size: int, *, shuffle: bool, seed: int = 0,
     n = len(data)
     if not shuffle:
         order = np.argsort(data.lengths(), kind="stable")
-        for start in range(0, n, batch_size):
-            yield collate(data, order[start : start + batch_size].tolist())
-        return
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(n)
-    if batching == "random":
-        for start in range(0, n, batch_size):
-            yield collate(data, order[start : start + batch_size].tolist())
-        return
-    lengths = data.lengths()
-    chunks: list[np.ndarray] = []
-    span = batch_size * group
-    for g in range(0, n, span):
-        idx = order[g : g + span]
-        idx = idx[np.argsort(lengths[idx], kind="stable")]
-        chunks.extend(idx[s : s + batch_size] for s in range(0, len(idx), batch_size))
-    for k in rng.permutation(len(chunks)):
-        yield collate(data, chunks[int(k)].tolist())
+    else:
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(n)
+    if not shuffle or batching == "random":
+        chunks = [order[start : start + batch_size] for start in range(0, n, batch_size)]
+    else:
+        lengths, span = data.lengths(), batch_size * group
+        chunks = []
+        for g in range(0, n, span):
+            idx = order[g : g + span]
+            idx = idx[np.argsort(lengths[idx], kind="stable")]
+            chunks.extend(idx[s : s + batch_size] for s in range(0, len(idx), batch_size))
+        chunks = [chunks[int(k)] for k in rng.permutation(len(chunks))]
+    for chunk in chunks:
+        yield collate(data, chunk.tolist())

@@ -108,6 +108,7 @@ def students_from_run(run_dir: Path) -> list[Student]:
             by_arch.setdefault(Arch.from_dict(w["arch"]), []).append(w)
         except (KeyError, TypeError, SpaceError) as exc:
             raise KdnasError(f"{result_path}: a winner without a valid arch ({exc})") from None
+    metric_name = _metric_name(run_dir)
     for arch, ws in by_arch.items():
         w = ws[0]
         final = w.get("final_metric")
@@ -115,7 +116,7 @@ def students_from_run(run_dir: Path) -> list[Student]:
         budgets = [float(x["budget_ms"]) for x in ws if x.get("budget_ms") is not None]
         name = f"winner@{','.join(f'{b:g}' for b in budgets)}ms" if budgets else f"winner-{arch_name(arch)}"
         out.append(Student(name, arch, "search-winner", arch_name(arch), metric,
-                           evaluator.get("metric_name") or _metric_name(run_dir), task,
+                           metric_name, task,
                            {"metric_kind": "final" if final is not None else "proxy", "budgets_ms": budgets}))
     return out
 
