@@ -190,6 +190,8 @@ def register(cli: click.Group) -> None:
                             state["best"][k] = v
                 elif kind == "episode_done":
                     state["evaluations"] = data["evaluations"]
+                elif kind == "note":
+                    live.console.print(f"note: {data['text']}", highlight=False, markup=False)
                 live.update(_view(state))
 
             try:
