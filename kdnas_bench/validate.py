@@ -91,7 +91,8 @@ def check_options(command: str, params: Iterable[click.Parameter], values: Mappi
             if pname in RANGES and isinstance(v, int | float):
                 lo, hi = RANGES[pname]
                 if not lo <= v <= hi:
-                    raise KdnasError(f"{name} must be between {lo:g} and {hi:g}, got {v}")
+                    low = {0: "non-negative", 1: "positive"}.get(int(lo), f"at least {lo:g}")
+                    raise KdnasError(f"{name} must be {low} and at most {hi:g}, got {v}")
     for pname, kind in OUTPUTS.get(command, {}).items():
         value = values.get(pname)
         if value is not None and pname in by_name:

@@ -20,6 +20,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +35,7 @@ from ..errors import StoreError
 from ..keys import DatasetKey
 
 SCHEMA_VERSION = 1
+_DATA_NAME = re.compile(r"^(data-\d+|part-\d+-\d+)\.parquet$")
 META_KEY = b"kdnas_bench_profile_schema"
 
 SCHEMA = pa.schema(
@@ -124,7 +126,7 @@ class Dataset:
             return
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise StoreError(f"corrupt dataset metadata {meta_path}: {exc}") from None
         if not isinstance(meta, dict) or meta.get("kind") != "kdnas-bench-profile":
             raise StoreError(f"{meta_path} is not a kdnas-bench profile dataset")
@@ -214,10 +216,12 @@ class Dataset:
     def _files(self) -> list[Path]:
         if not self.path.exists():
             return []
-        return sorted(
-            [*self.path.glob("data-*.parquet"), *self.path.glob("part-*.parquet")],
-            key=lambda p: int(p.name.split("-")[1].split(".")[0]),
-        )
+        files = [*self.path.glob("data-*.parquet"), *self.path.glob("part-*.parquet")]
+        for f in files:
+            if not _DATA_NAME.match(f.name):
+                raise StoreError(f"{f} is not a kdnas-bench profile file name (data-<ns>.parquet or "
+                                 "part-<ns>-<pid>.parquet); nothing was changed, move it out of the store")
+        return sorted(files, key=lambda p: int(p.name.split("-")[1].split(".")[0]))
 
     def _read_file(self, path: Path) -> pa.Table:
         try:
@@ -269,15 +273,11 @@ class ProfileStore:
         return Dataset(self.root, DatasetKey(device_id, backend, int(threads)))
 
     def datasets(self) -> list[Dataset]:
-        out = []
-        for meta in sorted(self.root.glob("*/*/dataset.json")):
-            try:
-                doc = json.loads(meta.read_text(encoding="utf-8"))
-                key = DatasetKey(str(doc["device_id"]), str(doc["backend"]), int(doc["threads"]))
-            except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                raise StoreError(f"corrupt dataset metadata {meta}: {exc}") from None
-            out.append(Dataset(self.root, key))
-        return out
+        """Every dataset; a folder with Parquet files but no dataset.json, or whose dataset.json names
+        another dataset than the folder, is an error (never hidden, never shown as a phantom)."""
+        from .storecheck import check_dataset_folders
+
+        return [Dataset(self.root, key) for key in check_dataset_folders(self.root)]
 
     def find(self, device_id: str, backend: str | None = None, threads: int | None = None) -> list[Dataset]:
         return [
