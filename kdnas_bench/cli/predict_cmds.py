@@ -42,16 +42,9 @@ def _metrics_table(title: str, metrics: dict[str, Any], interval: dict[str, Any]
 
 
 def _load_configs(path: str) -> list[Any]:
-    p = Path(path)
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise KdnasError(f"configs file not found: {p}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise KdnasError(f"configs file {p} is not valid JSON: {exc}") from None
-    if not isinstance(doc, list):
-        raise KdnasError(f"configs file {p} must hold a JSON list of objects with layers, hidden, heads, ffn, seq, batch")
-    return doc
+    from ..filechecks import read_configs_file
+
+    return read_configs_file(Path(path))
 
 
 def register(cli: click.Group) -> None:
