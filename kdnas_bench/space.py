@@ -102,9 +102,10 @@ def _values(section: dict[str, Any], key: str, where: str) -> tuple[int, ...]:
         raise SpaceError(f"{where}: missing '{key}'")
     raw = section[key]
     if isinstance(raw, dict):
-        lo, hi, step = raw.get("min"), raw.get("max"), raw.get("step", 1)
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (lo, hi, step)):
+        bounds = (raw.get("min"), raw.get("max"), raw.get("step", 1))
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in bounds):
             raise SpaceError(f"{where}: '{key}' range needs integer min, max (and step)")
+        lo, hi, step = (int(v) for v in bounds)  # type: ignore[arg-type]
         if step <= 0 or hi < lo:
             raise SpaceError(f"{where}: '{key}' range is empty (min {lo}, max {hi}, step {step})")
         if (hi - lo) // step + 1 > MAX_VALUES:

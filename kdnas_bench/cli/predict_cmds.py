@@ -6,7 +6,6 @@ Thin: parse, call :mod:`kdnas_bench.predictors`, render. The predict path import
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any

@@ -102,10 +102,9 @@ def _check_tree(block: str, index: int, n_features: int, where: str) -> None:
             for c in _ints(fields[side], side, at):
                 if not (0 <= c < n - 1 if c >= 0 else 0 <= ~c < n):
                     raise ModelCheckError(f"corrupt predictor model {at}: {side} {c} points outside the tree")
-        if "decision_type" in fields:
-            if any(not 0 <= d < 16 or d & 1 for d in _ints(fields["decision_type"], "decision_type", at)):
-                raise ModelCheckError(f"corrupt predictor model {at}: decision_type marks a split kdnas-bench "
-                                      "does not use (categorical or unknown)")
+        if any(not 0 <= d < 16 or d & 1 for d in _ints(fields["decision_type"], "decision_type", at)):
+            raise ModelCheckError(f"corrupt predictor model {at}: decision_type marks a split kdnas-bench "
+                                  "does not use (categorical or unknown)")
         for key in ("leaf_count", "internal_count"):
             if key in fields:
                 _ints(fields[key], key, at)

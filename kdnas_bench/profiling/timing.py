@@ -9,7 +9,6 @@ keep every raw time; stats computed from the raw times, never trimmed; a noisy r
 from __future__ import annotations
 
 import math
-
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field

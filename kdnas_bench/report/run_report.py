@@ -63,7 +63,8 @@ class RunStory:
 
     def to_dict(self) -> dict[str, Any]:
         return {"run_dir": str(self.run_dir), "finished": self.finished, "config": self.config,
-                "evaluations": len(self.evaluations), "skipped_records": self.skipped, "episodes": self.episodes(), "budgets": self.budget_checks()}
+                "evaluations": len(self.evaluations), "skipped_records": self.skipped, "episodes": self.episodes(),
+                "budgets": self.budget_checks()}
 
 
 def load_run(run_dir: str | Path) -> RunStory:

@@ -40,7 +40,7 @@ def _is_number(v: Any) -> bool:
 def _number(rec: dict[str, Any], key: str, where: str, *, positive: bool = False, optional: bool = False) -> None:
     """``rec[key]`` is a number: positive and finite with ``positive`` (latencies, budgets); a metric may be
     NaN (a degenerate student's correlation), which JSON logs write as NaN."""
-    v = rec.get(key)
+    v: Any = rec.get(key)
     if v is None and optional:
         return
     if not _is_number(v) or (positive and not (math.isfinite(v) and v > 0)):
