@@ -39,6 +39,9 @@ OUTPUTS: dict[str, dict[str, str]] = {
     "quickstart": {"out": "folder"},
 }
 
+# parameters (any command) naming a folder that is read: when the path exists it must be a folder
+INPUT_FOLDERS = ("predictors_dir", "root", "source_root", "store", "data_dir")
+
 # parameter name -> (lowest, highest) allowed, for options where the type alone is not enough (any command)
 RANGES: dict[str, tuple[float, float]] = {
     "seed": (0, 2**32 - 1),  # numpy and torch seeds
@@ -93,7 +96,13 @@ def check_options(command: str, params: Iterable[click.Parameter], values: Mappi
                 if not lo <= v <= hi:
                     low = {0: "non-negative", 1: "positive"}.get(int(lo), f"at least {lo:g}")
                     raise KdnasError(f"{name} must be {low} and at most {hi:g}, got {v}")
-    for pname, kind in OUTPUTS.get(command, {}).items():
+    outputs = OUTPUTS.get(command, {})
+    for pname in INPUT_FOLDERS:
+        value = values.get(pname)
+        if pname in by_name and pname not in outputs and isinstance(value, str) and os.path.exists(value) \
+                and not os.path.isdir(value):
+            raise KdnasError(f"{option_name(by_name[pname])} {value} is not a folder")
+    for pname, kind in outputs.items():
         value = values.get(pname)
         if value is not None and pname in by_name:
             check_writable(option_name(by_name[pname]), value, kind)

@@ -123,6 +123,12 @@ def edit_json(rel: str, fn: Callable[[dict], object]) -> Setup:
     return _do
 
 
+def drop(base: tuple[str, ...], name: str) -> tuple[str, ...]:
+    """``base`` without option ``name`` and its value."""
+    i = base.index(name)
+    return (*base[:i], *base[i + 2 :])
+
+
 def opt(base: tuple[str, ...], name: str, value: str) -> tuple[str, ...]:
     """``base`` with option ``name`` set to ``value`` (replaced where present, else appended)."""
     if name in base:
@@ -357,6 +363,46 @@ CASES: list[Case] = [
     ),
     Case("quickstart-out-under-file", ("quickstart", "--out", "{ws}/afile/q"), "is a file, not a folder"),
     Case("quickstart-speedup-nan", ("quickstart", "--out", "{ws}/q", "--speedup", "nan"), "--speedup must be a finite number"),
+    Case("predictors-root-is-file", ("predictors", "--predictors", "{ws}/afile"), "--predictors {ws}/afile is not a folder"),
+    Case("predict-root-is-file", opt(PREDICT_ARCH, "--predictors", "{ws}/afile"), "is not a folder"),
+    Case(
+        "fit-store-is-file",
+        ("fit", "--device", STORE_DEV, "--backend", "torch", "--store", "{ws}/afile"),
+        "--store {ws}/afile is not a folder",
+    ),
+    Case(
+        "compare-store-is-file",
+        ("compare", "--no-measure", "--predictors", "{ws}/preds", "--store", "{ws}/afile"),
+        "is not a folder",
+    ),
+    Case("finetune-data-dir-is-file", opt(FINETUNE, "--data-dir", "{ws}/afile"), "--data-dir {ws}/afile is not a folder"),
+    Case(
+        "measure-threads-huge",
+        ("measure", "--arch", "1,64,2,128", "--seq", "8", "--batch", "1", "--threads", "5000"),
+        "at most 1024",
+    ),
+    Case(
+        "quickstart-profile-rows-zero",
+        ("quickstart", "--out", "{ws}/q", "--profile-rows", "0"),
+        "--profile-rows must be positive",
+    ),
+    Case(
+        "search-teacher-missing",
+        (*opt(drop(SEARCH, "--table"), "--teacher", "{ws}/noteacher"), "--budget-ms", "10"),
+        "teacher path not found",
+    ),
+    Case(
+        "agnostic-text-not-utf8",
+        (*opt(opt(SEARCH, "--task", "agnostic"), "--table", ""), "--text", "{ws}/bad.txt", "--budget-ms", "10"),
+        "cannot read text file",
+        write("bad.txt", b"fine\n\xff\xfe\n"),
+    ),
+    Case(
+        "compare-model-folder-bad-config",
+        ("compare", "--no-measure", "--predictors", "{ws}/preds", "--students", "{ws}/badmodel"),
+        "is not a BERT-style encoder config",
+        write("badmodel/config.json", '{"hidden_size": "x"}'),
+    ),
     # space files
     Case("space-missing", ("space", "show", "--space", "{ws}/nope.toml"), "space file not found"),
     Case("space-not-toml", SPACE_SHOW, "malformed space file", space("[arch\nlayers = ")),

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import KdnasError
@@ -125,7 +126,7 @@ def register(cli: click.Group) -> None:
         elif sel["rule"].startswith("all rows: only"):
             console.print(f"[yellow]rows: {sel['rule']}; fitted on every row, so the figures include the slowdown "
                           "and noise of a loaded machine[/]")
-        console.print(f"saved {folder}")
+        console.print(f"saved {folder}", markup=False)
 
     @cli.command("predict")
     @click.option("--device", "device_id", required=True, help="Device id (see `kdnas-bench predictors`).")
@@ -214,7 +215,7 @@ def register(cli: click.Group) -> None:
         for e in entries:
             m = e["metrics"] or {}
             table.add_row(e["device_id"], e["backend"], str(e["threads"]), str(e["rows"]),
-                          str(e.get("type") or f"[red]{e.get('error')}[/]"), _pct(m.get("within_5pct")),
+                          str(e.get("type") or f"[red]{escape(str(e.get('error')))}[/]"), _pct(m.get("within_5pct")),
                           _pct(m.get("within_10pct")), _pct(m.get("within_15pct")), _pct(m.get("mape")),
                           f"{m['kendall_tau']:.3f}" if m.get("kendall_tau") is not None else "-",
                           _pct(m.get("interval_coverage")))
