@@ -74,6 +74,9 @@ def main(argv: list[str] | None = None) -> None:
         err_console.print("interrupted; what was finished is stored: rerun the same command to resume")
         sys.exit(130)
     except click.ClickException as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare `kdnas-bench` or group: the help, as click shows it
+            exc.show()
+            sys.exit(exc.exit_code)
         err_console.print(f"[bold red]error:[/] {error_line(exc.format_message())}"
                           f"{_usage_hint(exc)}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
