@@ -403,6 +403,19 @@ CASES: list[Case] = [
         "is not a BERT-style encoder config",
         write("badmodel/config.json", '{"hidden_size": "x"}'),
     ),
+    Case(
+        "distill-teacher-config-mistyped",
+        opt(DISTILL, "--teacher", "{ws}/badteacher"),
+        "cannot load teacher",
+        write("badteacher/config.json", '{"model_type": "bert", "hidden_size": "x"}'),
+    ),
+    Case(
+        "distill-teacher-config-not-json",
+        opt(DISTILL, "--teacher", "{ws}/badteacher"),
+        "cannot load teacher",
+        write("badteacher/config.json", "{"),
+    ),
+    Case("distill-teacher-missing", DISTILL, "teacher path not found"),
     # space files
     Case("space-missing", ("space", "show", "--space", "{ws}/nope.toml"), "space file not found"),
     Case("space-not-toml", SPACE_SHOW, "malformed space file", space("[arch\nlayers = ")),
