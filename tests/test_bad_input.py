@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -416,6 +417,18 @@ CASES: list[Case] = [
         write("badteacher/config.json", "{"),
     ),
     Case("distill-teacher-missing", DISTILL, "teacher path not found"),
+    Case(
+        "compare-unknown-device",
+        ("compare", "--no-measure", "--predictors", "{ws}/preds", "--devices", "nowhere"),
+        "no predictor for device nowhere",
+    ),
+    Case(
+        "compare-unknown-reference",
+        ("compare", "--no-measure", "--predictors", "{ws}/preds", "--reference", "nobody"),
+        "reference 'nobody'",
+    ),
+    Case("measure-no-gpu", ("measure", "--arch", "1,64,2,128", "--seq", "8", "--batch", "1", "--backend", "torch-cuda"), "CUDA"),
+    Case("predict-unknown-backend", opt(PREDICT_ARCH, "--backend", "nope"), "no predictor for"),
     # space files
     Case("space-missing", ("space", "show", "--space", "{ws}/nope.toml"), "space file not found"),
     Case("space-not-toml", SPACE_SHOW, "malformed space file", space("[arch\nlayers = ")),
@@ -1005,3 +1018,45 @@ def test_report_says_how_many_records_it_skipped(pristine: Path, tmp_path: Path,
     assert code == 0, err
     assert "Skipped 1 record(s)" in out
     assert len(lines) - 2 == json.loads(run_cli("report", str(ws / "run"), "--json")[1])["evaluations"]
+
+
+FUZZ = """
+import random, sys
+import lightgbm as lgb
+from kdnas_bench.predictors.checks import ModelCheckError, check_model_text
+text = open(sys.argv[1]).read()
+rng = random.Random(int(sys.argv[2]))
+variants = [text[:n] for n in range(0, len(text), 997)]
+for _ in range(300):
+    j = rng.randrange(len(text)); k = j + rng.choice([1, 2, 40, 800]); op = rng.random()
+    variants.append(text[:j] + text[k:] if op < 0.4 else text[:j] + rng.choice("0123456789 -=\\nx.[]:") + text[j + 1:]
+                    if op < 0.7 else text[:j] + text[j:k] + text[j:])
+refused = 0
+for v in variants:
+    try:
+        check_model_text(v, "m", n_features=14)
+    except ModelCheckError:
+        refused += 1
+        continue
+    try:
+        lgb.Booster(model_str=v)  # passed the checks: LightGBM must load it or raise, never crash
+    except Exception:
+        pass
+print(len(variants), refused)
+"""
+
+
+def test_no_truncation_or_edit_of_a_model_file_crashes_the_process() -> None:
+    """Truncations and random edits of a committed model.txt: each is refused by the checks or handed to
+    LightGBM, which must then load it or raise; the process (a subprocess here) must never die of a signal."""
+    model = ROOT / "predictors" / DEV / "torch-t1" / "model.txt"
+    proc = subprocess.run(
+        [sys.executable, "-c", FUZZ, str(model), "0"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.returncode == 0, f"exit {proc.returncode}: {proc.stderr[-500:]}"
+    total, refused = map(int, proc.stdout.splitlines()[-1].split())
+    assert total > 300 and refused > total // 2
