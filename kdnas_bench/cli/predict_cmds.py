@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import KdnasError
+from ..validate import check_writable
 from .common import console, err_console, parse_arch, positive, print_json
 
 MAX_TABLE_ROWS = 25
@@ -104,6 +105,7 @@ def register(cli: click.Group) -> None:
                                  "(to recalibrate it on fresh rows, write to another --out)")
         elif from_backend or from_threads:
             raise KdnasError("--from-backend and --from-threads need --from-device")
+        check_writable("--out", out or default_predictors())
         status = err_console if as_json else console
         with status.status("fitting (held-out split, 5-fold CV, final fit)…"):
             folder, meta = fit_and_save(

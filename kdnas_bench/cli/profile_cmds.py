@@ -14,6 +14,7 @@ from rich.table import Table
 from ..errors import KdnasError
 from ..paths import default_space, default_store
 from ..space import SAMPLERS, SearchSpace, Shape
+from ..validate import check_writable
 from .common import console, err_console, parse_arch, parse_int_list, positive, print_json
 
 BACKEND_NAMES = ["torch", "onnxruntime", "torch-cuda", "onnxruntime-cuda"]
@@ -121,7 +122,7 @@ def register(cli: click.Group) -> None:
                              timing=make_timing(warmup, min_calls, min_seconds, max_seconds))
         bk = _backend(backend, threads, onnx_cache)
         env = environment(bk.name, threads)
-        store_path = Path(store) if store else default_store()
+        store_path = check_writable("--store", Path(store) if store else default_store())
         dataset = ProfileStore(store_path).dataset(env["device_id"], bk.name, threads)
         out = err_console if as_json else console
         out.print(f"device [bold]{env['device_id']}[/] ({env['cpu_model']}, {env['cores']} cores"

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from ..errors import KdnasError
 from ..paths import default_space
+from ..validate import check_writable
 from .common import console, err_console, positive, print_json
 
 STRATEGY_NAMES = ["kdnas", "random", "evolution"]
@@ -137,6 +138,7 @@ def register(cli: click.Group) -> None:
         space_file = space_path or str(default_space())
         space = SearchSpace.load(space_file)
         run = Path(run_dir) if run_dir else Path("runs") / f"search-{task_name}-{seed}"
+        check_writable("--run", run)  # also the default, before a default teacher is fine-tuned into it
         evaluator: Any
         if table:
             evaluator = TableEvaluator(table)
