@@ -141,5 +141,5 @@ def check_writable(name: str, value: str | os.PathLike[str], kind: str = "folder
             raise KdnasError(f"{name} {value}: {where} is a file, not a folder")
     reason = _probe(where if str(where) else Path("."))
     if reason is not None:
-        raise KdnasError(f"{name} {value}: cannot write in {where} ({reason})")
+        raise KdnasError(f"{name} {value}: cannot write in {os.path.abspath(where)} ({reason})")
     return path
