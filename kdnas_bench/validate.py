@@ -99,8 +99,7 @@ def check_options(command: str, params: Iterable[click.Parameter], values: Mappi
     outputs = OUTPUTS.get(command, {})
     for pname in INPUT_FOLDERS:
         value = values.get(pname)
-        if pname in by_name and pname not in outputs and isinstance(value, str) and os.path.exists(value) \
-                and not os.path.isdir(value):
+        if pname in by_name and pname not in outputs and isinstance(value, str) and os.path.isfile(value):
             raise KdnasError(f"{option_name(by_name[pname])} {value} is not a folder")
     for pname, kind in outputs.items():
         value = values.get(pname)
@@ -122,6 +121,13 @@ def _probe(folder: Path) -> str | None:
 def check_writable(name: str, value: str | os.PathLike[str], kind: str = "folder") -> Path:
     """``value`` can be written as a ``kind`` ("folder" or "file"): it exists as that kind and can be
     written in, or the nearest existing folder above it can. Nothing is created."""
+    try:
+        return _check_writable(name, value, kind)
+    except OSError as exc:  # e.g. a name too long for the file system
+        raise KdnasError(f"{name} {value}: {exc.strerror or exc}") from None
+
+
+def _check_writable(name: str, value: str | os.PathLike[str], kind: str) -> Path:
     path = Path(value)
     if str(value) == "":
         raise KdnasError(f"{name} is empty; give a path")

@@ -186,4 +186,5 @@ OPTION_CASES: list[Case] = [
     ),
     Case("measure-no-gpu", ("measure", "--arch", "1,64,2,128", "--seq", "8", "--batch", "1", "--backend", "torch-cuda"), "CUDA"),
     Case("predict-unknown-backend", opt(PREDICT_ARCH, "--backend", "nope"), "no predictor for"),
+    Case("report-html-name-too-long", ("report", "{ws}/run", "--html", "{ws}/" + "x" * 300 + "/r.html"), "File name too long"),
 ]
