@@ -74,18 +74,25 @@ def test_kill_9_at_random_moments_then_resume(tmp_path: Path) -> None:
 
 
 def test_sigint_keeps_measured_rows(tmp_path: Path) -> None:
-    cmd = cli_subprocess_cmd("profile", "--space", str(TINY_SPACE), "--store", str(tmp_path), "--samples", "500",
+    # 512 configs (the tiny space has 64): the run cannot end on its own before the signal, however slow or
+    # fast the loaded machine makes the start-up and the first rows
+    space = tmp_path / "space.toml"
+    space.write_text(TINY_SPACE.read_text().replace("ffn = { min = 64, max = 128, step = 64 }",
+                                                    "ffn = { min = 64, max = 1024, step = 64 }"))
+    store = tmp_path / "store"
+    cmd = cli_subprocess_cmd("profile", "--space", str(space), "--store", str(store), "--samples", "500",
                              "--warmup", "1", "--min-calls", "3", "--min-seconds", "0.05")
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 180
-    while time.time() < deadline and not list(tmp_path.glob("*/*/part-*.parquet")):
+    while time.time() < deadline and not list(store.glob("*/*/part-*.parquet")):
         time.sleep(0.1)  # wait until rows are being stored (start-up time varies with machine load)
     time.sleep(0.5)
+    assert proc.poll() is None, "the profiler ended before it could be interrupted"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
     assert "resume" in err and "Traceback" not in err
-    df = _only_dataset(tmp_path).read()
+    df = _only_dataset(store).read()
     assert 0 < len(df) == df["row_id"].nunique()
 
 
