@@ -82,7 +82,10 @@ def test_sigint_keeps_measured_rows(tmp_path: Path) -> None:
     store = tmp_path / "store"
     cmd = cli_subprocess_cmd("profile", "--space", str(space), "--store", str(store), "--samples", "500",
                              "--warmup", "1", "--min-calls", "3", "--min-seconds", "0.05")
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # SIGINT as a terminal delivers it: a suite started in the background (`cmd &`, nohup, some CI runners)
+    # inherits SIGINT ignored, and Python keeps an inherited SIG_IGN, so the child would never see the signal
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 180
     while time.time() < deadline and not list(store.glob("*/*/part-*.parquet")):
         time.sleep(0.1)  # wait until rows are being stored (start-up time varies with machine load)
