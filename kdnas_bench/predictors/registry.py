@@ -125,6 +125,22 @@ def select_rows(all_rows: pd.DataFrame, threads: int, max_load: float | str | No
     return all_rows[quiet].reset_index(drop=True), all_rows[~quiet].reset_index(drop=True), selection
 
 
+def normalise_rows(df: pd.DataFrame, loaded: pd.DataFrame, drift: str = "canary"
+                   ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Drift-normalise the rows to fit (and the loaded rows, with the same reference): the target a
+    predictor learns is the latency at the reference canary speed of ``df``."""
+    from ..profiling.canary import normalise
+
+    if drift not in ("canary", "none"):
+        raise PredictorError(f"unknown drift handling {drift!r} (choose canary or none)")
+    if drift == "none":
+        return df, loaded, {"mode": "none", "reason": "asked (--drift none)"}
+    out, info = normalise(df)
+    if len(loaded):
+        loaded, _ = normalise(loaded, info.get("reference_canary_ms"))
+    return out, loaded, info
+
+
 def _display_path(path: Path) -> str:
     """``path`` relative to the checkout when it is inside it (so committed metadata has no home dirs)."""
     from ..paths import project_root
@@ -144,7 +160,7 @@ def _base_meta(key: PredictorKey, df: pd.DataFrame, store: Path) -> dict[str, An
         "rows": len(df),
         "data": {
             "store": _display_path(store),
-            "rows_sha256": rows_sha256(df["row_id"], df["median_ms"]),
+            "rows_sha256": rows_sha256(df["row_id"], df["median_ms_raw"] if "median_ms_raw" in df else df["median_ms"]),
             "first_timestamp": str(df["timestamp"].min()) if "timestamp" in df else None,
             "last_timestamp": str(df["timestamp"].max()) if "timestamp" in df else None,
             "noisy_rows": int(df["noisy"].fillna(False).sum()) if "noisy" in df else None,
@@ -229,17 +245,22 @@ def fit_transfer(source: LatencyPredictor, df: pd.DataFrame, samples: int, *, se
 def fit_and_save(device_id: str, backend: str, threads: int = 1, *, store: Path | None = None,
                  out: Path | None = None, from_key: PredictorKey | None = None, samples: int | None = None,
                  source_root: Path | None = None, params: dict[str, Any] | None = None, seed: int = 0,
-                 max_load: float | str | None = "auto", method: str = "rebase") -> tuple[Path, dict[str, Any]]:
+                 max_load: float | str | None = "auto", method: str = "rebase", drift: str = "canary"
+                 ) -> tuple[Path, dict[str, Any]]:
     """Fit one dataset (from scratch, or by transfer from ``from_key`` with ``samples`` rows) and write
     it to ``out/<device>/<backend>-t<threads>/``. Returns the folder and the metadata written.
 
     ``max_load``: fit and evaluate on rows measured at a load average of at most this (``"auto"``:
-    threads + 0.75; ``None``: every row). If fewer than 100 rows qualify, every row is used."""
+    threads + 0.75; ``None``: every row). If fewer than 100 rows qualify, every row is used.
+
+    ``drift="canary"``: rows measured with the canary are drift-normalised (latency at the dataset's
+    reference canary speed, see :mod:`kdnas_bench.profiling.canary`); ``"none"`` fits the raw medians."""
     store = Path(store or default_store())
     out = Path(out or default_predictors())
     key = PredictorKey(device_id, backend, int(threads))
     all_rows = load_rows(device_id, backend, threads, store)
     df, loaded, selection = select_rows(all_rows, threads, max_load)
+    df, loaded, drift_info = normalise_rows(df, loaded, drift)
     if from_key is None:
         if samples is not None and samples < len(df):
             df = df.iloc[np.sort(np.random.default_rng(seed).choice(len(df), samples, replace=False))]
@@ -270,6 +291,7 @@ def fit_and_save(device_id: str, backend: str, threads: int = 1, *, store: Path 
         if model_t.booster_ is not None:
             files[RESIDUAL_FILE] = model_t.booster_.model_to_string()
     meta["data"]["selection"] = selection
+    meta["drift"] = drift_info
     folder = save_folder(predictor_dir(out, key), files, meta)
     return folder, meta
 
@@ -327,9 +349,25 @@ def known_devices(root: Path | str | None = None) -> list[str]:
     return _known(Path(root or default_predictors()))
 
 
-def list_predictors(root: Path | str | None = None) -> list[dict[str, Any]]:
+def device_floor(key: PredictorKey, store: Path | str | None = None) -> dict[str, Any] | None:
+    """The noise floor measured for a dataset (``kdnas-bench remeasure``): re-measurement agreement,
+    raw and drift-normalised, or ``None`` when it was never measured."""
+    import json
+
+    path = Path(store or default_store()) / key.relpath / "_floor.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(doc, dict):
+        return None
+    return {k: doc.get(k) for k in ("raw", "normalised", "measured_at", "source")}
+
+
+def list_predictors(root: Path | str | None = None, store: Path | str | None = None) -> list[dict[str, Any]]:
     """Summary of every fitted predictor (``kdnas-bench predictors --json``). Metrics are the held-out
-    ones; a predictor that cannot be read is listed with its ``error``."""
+    ones, shown beside the device's noise floor (``floor``, from the profile store); a predictor that
+    cannot be read is listed with its ``error``."""
     root = Path(root or default_predictors())
     out = []
     for key in fitted_keys(root):
@@ -348,5 +386,7 @@ def list_predictors(root: Path | str | None = None) -> list[dict[str, Any]]:
         entry["transfer_from"] = (meta.get("transfer") or {}).get("source")
         entry["interval_factor"] = (meta.get("interval") or {}).get("factor")
         entry["fitted_at"] = meta.get("fitted_at")
+        entry["drift"] = (meta.get("drift") or {}).get("mode", "none")
+        entry["floor"] = device_floor(key, store)
         out.append(entry)
     return out
