@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,14 @@ def section_target(df: pd.DataFrame, fresh: pd.DataFrame | None) -> dict[str, An
             entry["fresh_same_scale"] = short(metrics(f_target, model.predict(f)))
             entry["fresh_raw"] = short(metrics(f["median_ms"].to_numpy(np.float64), model.predict(f)))
         out[f"beta={beta:g}"] = entry
+        if beta == 1.0 and fresh is not None and "drift_flag" in df:
+            keep = ~df["drift_flag"].fillna(False).astype(bool).to_numpy()
+            model = LatencyPredictor().fit(rows[keep], rows["median_ms"].to_numpy(np.float64)[keep], calibrate=False)
+            f_target = fresh["median_ms"].to_numpy(np.float64) * ref / fresh["canary_ms"].to_numpy(np.float64)
+            out["beta=1,without_flagged_rows"] = {"rows": int(keep.sum()),
+                                                  "fresh_same_scale": short(metrics(f_target, model.predict(fresh)))}
+            print(f"  without the {int((~keep).sum())} drift-flagged rows: fresh rows "
+                  f"{fmt(out['beta=1,without_flagged_rows']['fresh_same_scale'])}")
         print(f"target β={beta:g} (0: raw median, 1: drift-normalised): grouped CV {fmt(m_cv)}"
               + (f" · fresh rows, same scale {fmt(entry['fresh_same_scale'])} · raw {fmt(entry['fresh_raw'])}"
                  if fresh is not None else ""))
@@ -113,8 +122,18 @@ def section_transfer(df: pd.DataFrame, fresh: pd.DataFrame | None, source_device
         if fresh is not None:
             res["transfer_fresh"].append(judge(t.predict(fresh), fresh, ref).get("normalised") or {})
     out = {name: {key: float(np.mean([m[key] for m in ms])) for key in KEYS} for name, ms in res.items() if ms}
+    if ref is not None:
+        # K = 0: the source scaled by the canary's speed ratio (this device's reference canary over the
+        # source's predicted canary time; the source device's profile has no canary rows)
+        from kdnas_bench.profiling.canary import CANARY
+
+        scale = ref / float(src.model.predict(pd.DataFrame([CANARY]))[0])
+        out["canary_ratio_only_all_rows"] = {k: float(v) for k, v in metrics(y, src.model.predict(norm) * scale).items()
+                                             if k in KEYS}
+        out["canary_speed_ratio"] = scale
     for name, m in out.items():
-        print(f"transfer K={k} from {source_device}, {name}: {fmt(m)} (mean of {seeds} seeds)")
+        if isinstance(m, dict):
+            print(f"transfer K={k} from {source_device}, {name}: {fmt(m)} (mean of {seeds} seeds)")
     return {"k": k, "seeds": seeds, "source": source_device, **out}
 
 
@@ -141,9 +160,14 @@ def section_load(quiet_store: Path, loaded_store: Path, device: str, backend: st
             # at the *same* speed: the loaded profile's predictions rescaled to the quiet reference
             rel2 = preds[1] * refs[0] / refs[1] / preds[0] - 1
             entry["at_quiet_reference_median_abs_diff"] = float(np.median(np.abs(rel2)))
+            entry["at_quiet_reference_median_diff"] = float(np.median(rel2))
+            entry["at_quiet_within_5pct"] = float(np.mean(np.abs(rel2) <= 0.05))
         out[drift] = entry
-        print(f"under load vs quiet ({drift}): median |diff| {entry['median_abs_diff']:.1%} (signed "
-              f"{entry['median_diff']:+.1%}), within ±5 % {entry['within_5pct']:.0%}, canary refs {refs}")
+        print(f"under load vs quiet ({drift}, each at its own reference): median |diff| {entry['median_abs_diff']:.1%} "
+              f"(signed {entry['median_diff']:+.1%}), within ±5 % {entry['within_5pct']:.0%}, canary refs {refs}")
+        if "at_quiet_reference_median_abs_diff" in entry:
+            print(f"under load vs quiet, the loaded profile at the quiet reference (fit --reference-ms): median |diff| "
+                  f"{entry['at_quiet_reference_median_abs_diff']:.1%}, within ±5 % {entry['at_quiet_within_5pct']:.0%}")
     return out
 
 
@@ -157,7 +181,7 @@ def main() -> None:
     ap.add_argument("--transfer-from", default="intel-xeon-processor-2c-cfff2f")
     ap.add_argument("--k", type=int, default=30)
     ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--loaded-store", default="/work/artifacts/12/loaded")
+    ap.add_argument("--loaded-store", action="append", help="store(s) of profiles taken under load (repeatable)")
     ap.add_argument("--space", default="search/spaces/bert.toml")
     ap.add_argument("--out", help="default: benchmarks/results/device_<device>_<backend>-t<threads>.json")
     args = ap.parse_args()
@@ -168,8 +192,7 @@ def main() -> None:
     fresh = fresh_rows(store, args.device, args.backend, args.threads)
     res: dict[str, Any] = {"device_id": args.device, "backend": args.backend, "threads": args.threads,
                            "rows": len(df), "archs": len(set(arch_key(df))),
-                           "command": "python benchmarks/bench_device.py " + " ".join(
-                               f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v and k != "out")}
+                           "command": "python " + " ".join(sys.argv)}
     if "curve" in sections:
         res["curve"] = (ds.read_json("_adaptive.json") or {}).get("curve")
         for p in res["curve"] or []:
@@ -194,9 +217,11 @@ def main() -> None:
         res["target"] = section_target(df, fresh)
     if "transfer" in sections:
         res["transfer"] = section_transfer(df, fresh, args.transfer_from, args.backend, args.threads, args.k, args.seeds)
-    if "load" in sections and Path(args.loaded_store).exists():
-        res["load"] = section_load(store, Path(args.loaded_store), args.device, args.backend, args.threads,
-                                   SearchSpace.load(args.space))
+    for loaded in args.loaded_store or []:
+        if "load" in sections and Path(loaded).exists():
+            print(f"-- under load: {loaded}")
+            res.setdefault("load", {})[loaded] = section_load(store, Path(loaded), args.device, args.backend,
+                                                              args.threads, SearchSpace.load(args.space))
     out = Path(args.out or f"benchmarks/results/device_{args.device}_{args.backend}-t{args.threads}.json")
     out.write_text(json.dumps(res, indent=2, default=str) + "\n", encoding="utf-8")
     print(f"wrote {out}")

@@ -146,7 +146,13 @@ def test_fit_learns_the_normalised_target_and_stores_the_reference(tmp_path: Pat
     # the drift-free target is far easier to predict than the drifting raw medians
     assert meta["metrics"]["cv"]["mape"] < raw_meta["metrics"]["cv"]["mape"] / 2
     p = load_predictor("dev", "torch", 1, root=tmp_path / "pred")
-    assert p.meta["drift"]["reference_canary_ms"] > 0
+    ref = p.meta["drift"]["reference_canary_ms"]
+    assert ref > 0
+    # the same rows at a reference twice as slow (a busy machine's profile fitted at a quiet one's speed)
+    fit_and_save("dev", "torch", 1, store=tmp_path / "p", out=tmp_path / "slow", reference_ms=2 * ref)
+    slow = load_predictor("dev", "torch", 1, root=tmp_path / "slow")
+    grid = [{"layers": 2, "hidden": 64, "heads": 2, "ffn": 128, "seq": 16, "batch": 2}]
+    assert slow.predict(grid)[0] / p.predict(grid)[0] == pytest.approx(2.0, rel=0.02)
 
 
 def test_remeasure_writes_the_floor_and_leaves_rows_alone(tmp_path: Path) -> None:
@@ -196,7 +202,7 @@ def test_adaptive_stops_at_a_target() -> None:
 
 
 def test_adaptive_resumes_after_kill_9(tmp_path: Path) -> None:
-    cmd = cli_subprocess_cmd("profile", "--space", str(TINY_SPACE), "--store", str(tmp_path), "--minutes", "0.12",
+    cmd = cli_subprocess_cmd("profile", "--space", str(TINY_SPACE), "--store", str(tmp_path), "--minutes", "0.08",
                              "--seed", "3", *FAST_TIMING)
     rng = random.Random(99)
     kept: set[str] = set()
@@ -274,3 +280,26 @@ def test_pandas_reads_a_fresh_dataset_folder(tmp_path: Path) -> None:
 def test_committed_profiles_open_with_pandas() -> None:
     for folder in sorted((ROOT / "profiles").glob("*/*")):
         assert len(pd.read_parquet(folder)) > 0, folder
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["profile", "--minutes", "0"], "--minutes must be positive"),
+    (["profile", "--target", "1.5"], "--target is a share"),
+    (["remeasure", "--samples", "0"], "one of them positive"),
+])
+def test_bad_adaptive_and_remeasure_options_are_one_line(run_cli, tmp_path: Path, args: list[str], message: str) -> None:
+    code, out, err = run_cli(*args, "--store", str(tmp_path))
+    assert code != 0 and message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in out + err
+    assert not any(tmp_path.iterdir())  # refused before anything was written
+
+
+def test_predictors_show_the_device_floor(tmp_path: Path, run_cli) -> None:
+    m = Machine(REGIMES)
+    ds = ProfileStore(tmp_path / "p").dataset("dev", "torch", 1)
+    run_campaign(SearchSpace.load(TINY_SPACE), ds, FakeBackend(m), CampaignConfig(samples=30, timing=TIMING),
+                 canary=Canary(FakeBackend(m)))
+    fit_and_save("dev", "torch", 1, store=tmp_path / "p", out=tmp_path / "pred")
+    remeasure(ds, FakeBackend(m), samples=8, canary=Canary(FakeBackend(m)), timing=TIMING)
+    code, out, _ = run_cli("predictors", "--predictors", str(tmp_path / "pred"), "--store", str(tmp_path / "p"), "--json")
+    (entry,) = json.loads(out)
+    assert code == 0 and entry["drift"] == "canary" and entry["floor"]["normalised"]["rows"] == 8

@@ -81,12 +81,15 @@ def register(cli: click.Group) -> None:
     @click.option("--drift", type=click.Choice(["canary", "none"]), default="canary", show_default=True,
                   help="Learn latency relative to the canary timed with each row (at the dataset's reference speed), "
                   "or the raw medians.")
+    @click.option("--reference-ms", type=float, help="Reference canary time the predictions are at [default: the "
+                  "rows' median canary]; pass a quiet profile's (its meta.json drift.reference_canary_ms) to fit "
+                  "rows measured on a busy machine at the device's quiet speed.")
     @click.option("--seed", type=int, default=0, show_default=True)
     @click.option("--json", "as_json", is_flag=True, help="Print the metadata written as JSON.")
     def fit_cmd(device_id: str, backend: str, threads: int, store: str | None, out: str | None,
                 from_device: str | None, from_backend: str | None, from_threads: int | None, samples: int | None,
                 source_root: str | None, transfer_method: str, max_load: float | None, all_rows: bool, drift: str,
-                seed: int, as_json: bool) -> None:
+                reference_ms: float | None, seed: int, as_json: bool) -> None:
         """Fit the latency predictor of one profile dataset, evaluate it and save it.
 
         Held-out split (20 %) and 5-fold CV metrics, and the measured coverage of the 90 % interval,
@@ -108,6 +111,9 @@ def register(cli: click.Group) -> None:
         positive("--samples", samples)
         positive("--from-threads", from_threads)
         positive("--max-load", max_load)
+        positive("--reference-ms", reference_ms)
+        if reference_ms is not None and drift == "none":
+            raise KdnasError("--reference-ms goes with --drift canary")
         if all_rows and max_load is not None:
             raise KdnasError("--all-rows and --max-load exclude each other")
         load_limit: float | str | None = None if all_rows else (max_load if max_load is not None else "auto")
@@ -126,7 +132,7 @@ def register(cli: click.Group) -> None:
             folder, meta = fit_and_save(
                 device_id, backend, threads, store=Path(store) if store else None, out=Path(out) if out else None,
                 from_key=from_key, samples=samples, source_root=Path(source_root) if source_root else None, seed=seed,
-                max_load=load_limit, method=transfer_method, drift=drift,
+                max_load=load_limit, method=transfer_method, drift=drift, reference_ms=reference_ms,
             )
         if as_json:
             print_json({**meta, "path": str(folder)})

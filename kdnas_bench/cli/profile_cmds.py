@@ -335,12 +335,14 @@ def register(cli: click.Group) -> None:
             print_json(entries)
             return
         table = Table(title="profiled devices")
-        for col in ("device_id", "backend", "threads", "rows", "failed", "median CV", "first", "last", "cpu / gpu"):
+        for col in ("device_id", "backend", "threads", "rows", "failed", "median CV", "canary CV · flagged", "first",
+                    "last", "cpu / gpu"):
             table.add_column(col)
         for e in entries:
             env = e["environment"] or {}
             table.add_row(e["device_id"], e["backend"], str(e["threads"]), str(e["rows"]), str(e["failed_rows"]),
                           f"{e['median_cv']:.2%}" if e["median_cv"] is not None else "-",
+                          f"{e['drift']['canary_cv']:.1%} · {e['drift']['flagged_rows']}" if e["drift"] else "no canary",
                           str(e["first_timestamp"])[:19], str(e["last_timestamp"])[:19],
                           str(env.get("gpu_name") or env.get("cpu_model", "")))
         console.print(table)
@@ -361,6 +363,7 @@ def curve_table(curve: list[dict[str, Any]]) -> Table:
 
 
 def dataset_summary(d: Any) -> dict[str, Any]:
+    from ..profiling.canary import drift_summary
     df = d.read()
     ok = df[df["status"] == "ok"] if len(df) else df
     env = json.loads(df["env"].iloc[-1]) if len(df) else None
@@ -376,4 +379,5 @@ def dataset_summary(d: Any) -> dict[str, Any]:
         "last_timestamp": df["timestamp"].max().isoformat() if len(df) else None,
         "environment": env,
         "path": str(d.path),
+        "drift": drift_summary(ok) if len(ok) else None,
     }

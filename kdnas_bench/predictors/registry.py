@@ -125,17 +125,22 @@ def select_rows(all_rows: pd.DataFrame, threads: int, max_load: float | str | No
     return all_rows[quiet].reset_index(drop=True), all_rows[~quiet].reset_index(drop=True), selection
 
 
-def normalise_rows(df: pd.DataFrame, loaded: pd.DataFrame, drift: str = "canary"
+def normalise_rows(df: pd.DataFrame, loaded: pd.DataFrame, drift: str = "canary", reference_ms: float | None = None
                    ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Drift-normalise the rows to fit (and the loaded rows, with the same reference): the target a
-    predictor learns is the latency at the reference canary speed of ``df``."""
+    predictor learns is the latency at the reference canary speed — ``reference_ms`` when given (e.g. a
+    quiet profile's, for rows measured on a busy machine), else the median canary of ``df``."""
     from ..profiling.canary import normalise
 
     if drift not in ("canary", "none"):
         raise PredictorError(f"unknown drift handling {drift!r} (choose canary or none)")
     if drift == "none":
         return df, loaded, {"mode": "none", "reason": "asked (--drift none)"}
-    out, info = normalise(df)
+    if reference_ms is not None and not reference_ms > 0:
+        raise PredictorError(f"--reference-ms must be positive, got {reference_ms}")
+    out, info = normalise(df, reference_ms)
+    if reference_ms is not None:
+        info["reference_from"] = "given (--reference-ms)"
     if len(loaded):
         loaded, _ = normalise(loaded, info.get("reference_canary_ms"))
     return out, loaded, info
@@ -245,8 +250,8 @@ def fit_transfer(source: LatencyPredictor, df: pd.DataFrame, samples: int, *, se
 def fit_and_save(device_id: str, backend: str, threads: int = 1, *, store: Path | None = None,
                  out: Path | None = None, from_key: PredictorKey | None = None, samples: int | None = None,
                  source_root: Path | None = None, params: dict[str, Any] | None = None, seed: int = 0,
-                 max_load: float | str | None = "auto", method: str = "rebase", drift: str = "canary"
-                 ) -> tuple[Path, dict[str, Any]]:
+                 max_load: float | str | None = "auto", method: str = "rebase", drift: str = "canary",
+                 reference_ms: float | None = None) -> tuple[Path, dict[str, Any]]:
     """Fit one dataset (from scratch, or by transfer from ``from_key`` with ``samples`` rows) and write
     it to ``out/<device>/<backend>-t<threads>/``. Returns the folder and the metadata written.
 
@@ -254,13 +259,14 @@ def fit_and_save(device_id: str, backend: str, threads: int = 1, *, store: Path 
     threads + 0.75; ``None``: every row). If fewer than 100 rows qualify, every row is used.
 
     ``drift="canary"``: rows measured with the canary are drift-normalised (latency at the dataset's
-    reference canary speed, see :mod:`kdnas_bench.profiling.canary`); ``"none"`` fits the raw medians."""
+    reference canary speed, see :mod:`kdnas_bench.profiling.canary`); ``"none"`` fits the raw medians.
+    ``reference_ms``: that reference (default: the median canary of the rows fitted)."""
     store = Path(store or default_store())
     out = Path(out or default_predictors())
     key = PredictorKey(device_id, backend, int(threads))
     all_rows = load_rows(device_id, backend, threads, store)
     df, loaded, selection = select_rows(all_rows, threads, max_load)
-    df, loaded, drift_info = normalise_rows(df, loaded, drift)
+    df, loaded, drift_info = normalise_rows(df, loaded, drift, reference_ms)
     if from_key is None:
         if samples is not None and samples < len(df):
             df = df.iloc[np.sort(np.random.default_rng(seed).choice(len(df), samples, replace=False))]
