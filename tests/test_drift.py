@@ -13,6 +13,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -115,12 +116,18 @@ def test_interleaving_recovers_the_true_ratio_under_an_injected_slowdown() -> No
     assert np.mean(ratio_error < 1e-9) >= 0.9 and np.median(ratio_error) < 1e-9
 
 
-def test_campaign_rows_normalise_to_the_true_latencies(tmp_path: Path) -> None:
+def scripted_profile(store: Path, samples: int, shapes_per_arch: int = 4) -> tuple[Machine, Any]:
+    """A profile of ``samples`` tiny-space rows on a fresh scripted machine, with the canary."""
     m = Machine(REGIMES)
-    space = SearchSpace.load(TINY_SPACE)
-    ds = ProfileStore(tmp_path).dataset("dev", "torch", 1)
-    run_campaign(space, ds, FakeBackend(m), CampaignConfig(samples=24, timing=TIMING, shapes_per_arch=2),
+    ds = ProfileStore(store).dataset("dev", "torch", 1)
+    run_campaign(SearchSpace.load(TINY_SPACE), ds, FakeBackend(m),
+                 CampaignConfig(samples=samples, timing=TIMING, shapes_per_arch=shapes_per_arch),
                  canary=Canary(FakeBackend(m), "call"))
+    return m, ds
+
+
+def test_campaign_rows_normalise_to_the_true_latencies(tmp_path: Path) -> None:
+    _, ds = scripted_profile(tmp_path, 24, shapes_per_arch=2)
     df = ds.read()
     assert df["canary_ms"].notna().all() and (df["interleave"] == "call").all()
     truth = np.array([true_cost(Arch(r.layers, r.hidden, r.heads, r.ffn), Shape(r.batch, r.seq)) * 1e3
@@ -135,11 +142,7 @@ def test_campaign_rows_normalise_to_the_true_latencies(tmp_path: Path) -> None:
 
 
 def test_fit_learns_the_normalised_target_and_stores_the_reference(tmp_path: Path) -> None:
-    m = Machine(REGIMES)
-    space = SearchSpace.load(TINY_SPACE)
-    ds = ProfileStore(tmp_path / "p").dataset("dev", "torch", 1)
-    run_campaign(space, ds, FakeBackend(m), CampaignConfig(samples=40, timing=TIMING, shapes_per_arch=4),
-                 canary=Canary(FakeBackend(m), "call"))
+    scripted_profile(tmp_path / "p", 40)
     _, meta = fit_and_save("dev", "torch", 1, store=tmp_path / "p", out=tmp_path / "pred")
     assert meta["drift"]["mode"] == "canary" and meta["drift"]["rows_normalised"] == 40
     _, raw_meta = fit_and_save("dev", "torch", 1, store=tmp_path / "p", out=tmp_path / "raw", drift="none")
@@ -156,13 +159,10 @@ def test_fit_learns_the_normalised_target_and_stores_the_reference(tmp_path: Pat
 
 
 def test_remeasure_writes_the_floor_and_leaves_rows_alone(tmp_path: Path) -> None:
-    m = Machine(REGIMES)
-    space = SearchSpace.load(TINY_SPACE)
-    ds = ProfileStore(tmp_path).dataset("dev", "torch", 1)
-    run_campaign(space, ds, FakeBackend(m), CampaignConfig(samples=20, timing=TIMING, shapes_per_arch=4),
-                 canary=Canary(FakeBackend(m), "call"))
+    m, ds = scripted_profile(tmp_path, 20)
     before = ds.read()
-    doc = remeasure(ds, FakeBackend(m), samples=10, fresh=4, space=space, canary=Canary(FakeBackend(m)), timing=TIMING)
+    doc = remeasure(ds, FakeBackend(m), samples=10, fresh=4, space=SearchSpace.load(TINY_SPACE),
+                    canary=Canary(FakeBackend(m)), timing=TIMING)
     # the scripted drift shows in the raw re-measurement, not in the normalised one (bar a row that
     # straddled a change of regime)
     assert doc["normalised"]["rows"] == 10 and doc["normalised"]["median_abs"] < 1e-9
@@ -268,10 +268,7 @@ def test_a_newer_schema_is_refused_in_one_line(tmp_path: Path, run_cli) -> None:
 
 
 def test_pandas_reads_a_fresh_dataset_folder(tmp_path: Path) -> None:
-    m = Machine(REGIMES)
-    ds = ProfileStore(tmp_path).dataset("dev", "torch", 1)
-    run_campaign(SearchSpace.load(TINY_SPACE), ds, FakeBackend(m), CampaignConfig(samples=6, timing=TIMING),
-                 canary=Canary(FakeBackend(m)))
+    _, ds = scripted_profile(tmp_path, 6)
     ds.write_json("_floor.json", {"kind": "x"})
     df = pd.read_parquet(ds.path)
     assert len(df) == 6 and math.isfinite(df["ratio"].iloc[0])
@@ -294,10 +291,7 @@ def test_bad_adaptive_and_remeasure_options_are_one_line(run_cli, tmp_path: Path
 
 
 def test_predictors_show_the_device_floor(tmp_path: Path, run_cli) -> None:
-    m = Machine(REGIMES)
-    ds = ProfileStore(tmp_path / "p").dataset("dev", "torch", 1)
-    run_campaign(SearchSpace.load(TINY_SPACE), ds, FakeBackend(m), CampaignConfig(samples=30, timing=TIMING),
-                 canary=Canary(FakeBackend(m)))
+    m, ds = scripted_profile(tmp_path / "p", 30)
     fit_and_save("dev", "torch", 1, store=tmp_path / "p", out=tmp_path / "pred")
     remeasure(ds, FakeBackend(m), samples=8, canary=Canary(FakeBackend(m)), timing=TIMING)
     code, out, _ = run_cli("predictors", "--predictors", str(tmp_path / "pred"), "--store", str(tmp_path / "p"), "--json")
