@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..paths import default_predictors, default_store
+from .drift import device_floor, normalise_rows
 from .evaluate import coverage, holdout_split, metrics
 from .features import CONFIG_KEYS, featurize
 from .io import (
@@ -123,27 +124,6 @@ def select_rows(all_rows: pd.DataFrame, threads: int, max_load: float | str | No
     selection = {"max_load": limit, "rows_total": len(all_rows), "rows_quiet": int(quiet.sum()),
                  "rows_loaded": int((~quiet).sum()), "quiet_rows_found": found, "rule": rule}
     return all_rows[quiet].reset_index(drop=True), all_rows[~quiet].reset_index(drop=True), selection
-
-
-def normalise_rows(df: pd.DataFrame, loaded: pd.DataFrame, drift: str = "canary", reference_ms: float | None = None
-                   ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Drift-normalise the rows to fit (and the loaded rows, with the same reference): the target a
-    predictor learns is the latency at the reference canary speed — ``reference_ms`` when given (e.g. a
-    quiet profile's, for rows measured on a busy machine), else the median canary of ``df``."""
-    from ..profiling.canary import normalise
-
-    if drift not in ("canary", "none"):
-        raise PredictorError(f"unknown drift handling {drift!r} (choose canary or none)")
-    if drift == "none":
-        return df, loaded, {"mode": "none", "reason": "asked (--drift none)"}
-    if reference_ms is not None and not reference_ms > 0:
-        raise PredictorError(f"--reference-ms must be positive, got {reference_ms}")
-    out, info = normalise(df, reference_ms)
-    if reference_ms is not None:
-        info["reference_from"] = "given (--reference-ms)"
-    if len(loaded):
-        loaded, _ = normalise(loaded, info.get("reference_canary_ms"))
-    return out, loaded, info
 
 
 def _display_path(path: Path) -> str:
@@ -353,21 +333,6 @@ def known_devices(root: Path | str | None = None) -> list[str]:
     from .io import known_devices as _known
 
     return _known(Path(root or default_predictors()))
-
-
-def device_floor(key: PredictorKey, store: Path | str | None = None) -> dict[str, Any] | None:
-    """The noise floor measured for a dataset (``kdnas-bench remeasure``): re-measurement agreement,
-    raw and drift-normalised, or ``None`` when it was never measured."""
-    import json
-
-    path = Path(store or default_store()) / key.relpath / "_floor.json"
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    if not isinstance(doc, dict):
-        return None
-    return {k: doc.get(k) for k in ("raw", "normalised", "measured_at", "source")}
 
 
 def list_predictors(root: Path | str | None = None, store: Path | str | None = None) -> list[dict[str, Any]]:
