@@ -76,7 +76,9 @@ def test_kill_9_at_random_moments_then_resume(tmp_path: Path) -> None:
 def test_sigint_keeps_measured_rows(tmp_path: Path) -> None:
     cmd = cli_subprocess_cmd("profile", "--space", str(TINY_SPACE), "--store", str(tmp_path), "--samples", "500",
                              "--warmup", "1", "--min-calls", "3", "--min-seconds", "0.05")
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # a suite started in the background (nohup, `&`) inherits SIGINT ignored; give the profiler the default
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 180
     while time.time() < deadline and not list(tmp_path.glob("*/*/part-*.parquet")):
         time.sleep(0.1)  # wait until rows are being stored (start-up time varies with machine load)
