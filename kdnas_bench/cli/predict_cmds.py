@@ -6,15 +6,16 @@ Thin: parse, call :mod:`kdnas_bench.predictors`, render. The predict path import
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import KdnasError
+from ..validate import check_writable
 from .common import console, err_console, parse_arch, positive, print_json
 
 MAX_TABLE_ROWS = 25
@@ -49,16 +50,9 @@ def _floor_cell(floor: dict[str, Any] | None, drift: str | None) -> str:
 
 
 def _load_configs(path: str) -> list[Any]:
-    p = Path(path)
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise KdnasError(f"configs file not found: {p}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise KdnasError(f"configs file {p} is not valid JSON: {exc}") from None
-    if not isinstance(doc, list):
-        raise KdnasError(f"configs file {p} must hold a JSON list of objects with layers, hidden, heads, ffn, seq, batch")
-    return doc
+    from ..filechecks import read_configs_file
+
+    return read_configs_file(Path(path))
 
 
 def register(cli: click.Group) -> None:
@@ -127,6 +121,7 @@ def register(cli: click.Group) -> None:
                                  "(to recalibrate it on fresh rows, write to another --out)")
         elif from_backend or from_threads:
             raise KdnasError("--from-backend and --from-threads need --from-device")
+        check_writable("--out", out or default_predictors())
         status = err_console if as_json else console
         with status.status("fitting (held-out split, 5-fold CV, final fit)…"):
             folder, meta = fit_and_save(
@@ -153,7 +148,7 @@ def register(cli: click.Group) -> None:
         if d.get("mode") == "canary":
             console.print(f"drift: {d['rows_normalised']} rows normalised to the reference canary speed "
                           f"({d['reference_canary_ms']:.3f} ms); predictions are at that speed")
-        console.print(f"saved {folder}")
+        console.print(f"saved {folder}", markup=False)
 
     @cli.command("predict")
     @click.option("--device", "device_id", required=True, help="Device id (see `kdnas-bench predictors`).")
@@ -245,7 +240,7 @@ def register(cli: click.Group) -> None:
         for e in entries:
             m = e["metrics"] or {}
             table.add_row(e["device_id"], e["backend"], str(e["threads"]), str(e["rows"]),
-                          str(e.get("type") or f"[red]{e.get('error')}[/]"), _pct(m.get("within_5pct")),
+                          str(e.get("type") or f"[red]{escape(str(e.get('error')))}[/]"), _pct(m.get("within_5pct")),
                           _pct(m.get("within_10pct")), _pct(m.get("within_15pct")), _pct(m.get("mape")),
                           f"{m['kendall_tau']:.3f}" if m.get("kendall_tau") is not None else "-",
                           _pct(m.get("interval_coverage")), _floor_cell(e.get("floor"), e.get("drift")))

@@ -14,6 +14,7 @@ from rich.table import Table
 from ..errors import KdnasError
 from ..paths import default_space, default_store
 from ..space import SAMPLERS, SearchSpace, Shape
+from ..validate import check_writable
 from .common import console, err_console, parse_arch, parse_int_list, positive, print_json
 
 BACKEND_NAMES = ["torch", "onnxruntime", "torch-cuda", "onnxruntime-cuda"]
@@ -145,7 +146,7 @@ def register(cli: click.Group) -> None:
                                   timing=timing)
         bk = _backend(backend, threads, onnx_cache)
         env = environment(bk.name, threads)
-        store_path = Path(store) if store else default_store()
+        store_path = check_writable("--store", Path(store) if store else default_store())
         dataset = ProfileStore(store_path).dataset(env["device_id"], bk.name, threads)
         can = Canary(_backend(backend, threads, onnx_cache), canary) if canary != "none" else None
         out = err_console if as_json else console
@@ -155,7 +156,7 @@ def register(cli: click.Group) -> None:
                 f"{', ' if minutes and target else ''}{'target ' + format(target, '.0%') if target else ''})"
                 if adaptive else f"until {ccfg.samples if ccfg else 0} rows")
         out.print(f"store {dataset.path} · space '{space.name}' ({space.size:,} archs) · sampler {sampler}, seed {seed}"
-                  f" · {mode} · canary {canary}")
+                  f" · {mode} · canary {canary}", markup=False)
         started = time.perf_counter()
         total = samples or (ccfg.samples if ccfg else 0)
         with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 
 from ..paths import default_predictors, default_store
+from .checks import ModelCheckError, check_model_text
 from .drift import device_floor, normalise_rows
 from .evaluate import coverage, holdout_split, metrics
-from .features import CONFIG_KEYS, featurize
+from .features import CONFIG_KEYS, FEATURES, featurize
 from .io import (
     MODEL_FILE,
     PredictorError,
@@ -315,7 +316,10 @@ def load_folder(folder: Path) -> Predictor:
         import lightgbm as lgb
 
         try:
+            check_model_text(files[RESIDUAL_FILE], str(folder / RESIDUAL_FILE), n_features=len(FEATURES))
             model.booster_ = lgb.Booster(model_str=files[RESIDUAL_FILE])
+        except ModelCheckError as exc:
+            raise PredictorError(str(exc)) from None
         except Exception as exc:
             raise PredictorError(f"corrupt predictor model {folder / RESIDUAL_FILE}: {str(exc)[:200]}") from None
     return Predictor(key, meta, model, folder)

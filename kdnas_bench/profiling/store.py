@@ -29,6 +29,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,6 +45,7 @@ from ..keys import DatasetKey
 
 SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)
+_DATA_NAME = re.compile(r"^(data-\d+|part-\d+-\d+)\.parquet$")
 META_KEY = b"kdnas_bench_profile_schema"
 META_NAME = "_dataset.json"
 LEGACY_META_NAME = "dataset.json"  # schema 1: breaks pd.read_parquet(folder), renamed on the next write
@@ -172,7 +174,7 @@ class Dataset:
             return
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise StoreError(f"corrupt dataset metadata {meta_path}: {exc}") from None
         if not isinstance(meta, dict) or meta.get("kind") != "kdnas-bench-profile":
             raise StoreError(f"{meta_path} is not a kdnas-bench profile dataset")
@@ -283,10 +285,12 @@ class Dataset:
     def _files(self) -> list[Path]:
         if not self.path.exists():
             return []
-        return sorted(
-            [*self.path.glob("data-*.parquet"), *self.path.glob("part-*.parquet")],
-            key=lambda p: int(p.name.split("-")[1].split(".")[0]),
-        )
+        files = [*self.path.glob("data-*.parquet"), *self.path.glob("part-*.parquet")]
+        for f in files:
+            if not _DATA_NAME.match(f.name):
+                raise StoreError(f"{f} is not a kdnas-bench profile file name (data-<ns>.parquet or "
+                                 "part-<ns>-<pid>.parquet); nothing was changed, move it out of the store")
+        return sorted(files, key=lambda p: int(p.name.split("-")[1].split(".")[0]))
 
     def _read_file(self, path: Path) -> pa.Table:
         try:
@@ -341,17 +345,11 @@ class ProfileStore:
         return Dataset(self.root, DatasetKey(device_id, backend, int(threads)))
 
     def datasets(self) -> list[Dataset]:
-        out = []
-        metas = {p.parent: p for p in self.root.glob(f"*/*/{LEGACY_META_NAME}")}
-        metas.update({p.parent: p for p in self.root.glob(f"*/*/{META_NAME}")})
-        for meta in sorted(metas.values()):
-            try:
-                doc = json.loads(meta.read_text(encoding="utf-8"))
-                key = DatasetKey(str(doc["device_id"]), str(doc["backend"]), int(doc["threads"]))
-            except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                raise StoreError(f"corrupt dataset metadata {meta}: {exc}") from None
-            out.append(Dataset(self.root, key))
-        return out
+        """Every dataset; a folder with Parquet files but no dataset.json, or whose dataset.json names
+        another dataset than the folder, is an error (never hidden, never shown as a phantom)."""
+        from .storecheck import check_dataset_folders
+
+        return [Dataset(self.root, key) for key in check_dataset_folders(self.root)]
 
     def find(self, device_id: str, backend: str | None = None, threads: int | None = None) -> list[Dataset]:
         return [

@@ -8,6 +8,7 @@ keep every raw time; stats computed from the raw times, never trimmed; a noisy r
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,6 +66,8 @@ class TimingConfig:
     remeasure: int = 1  # extra attempts for a noisy config
 
     def __post_init__(self) -> None:
+        if not all(math.isfinite(v) for v in (self.min_seconds, self.max_seconds, self.noisy_iqr)):
+            raise ValueError("min_seconds, max_seconds and noisy_iqr must be finite")
         if self.warmup < 0 or self.remeasure < 0:
             raise ValueError("warmup and remeasure must be >= 0")
         if self.min_calls < 1 or self.max_calls < self.min_calls:
