@@ -30,6 +30,7 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 OUTPUTS: dict[str, dict[str, str]] = {
     "profile": {"store": "folder", "onnx_cache": "folder"},
     "measure": {"onnx_cache": "folder"},
+    "remeasure": {"store": "folder", "onnx_cache": "folder"},
     "fit": {"out": "folder"},
     "search": {"run_dir": "folder"},
     "distill": {"out": "folder"},

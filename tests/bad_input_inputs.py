@@ -90,41 +90,42 @@ INPUT_CASES: list[Case] = [
     Case(
         "devices-no-dataset-json",
         ("devices", "--store", "{ws}/store"),
-        "holds Parquet files but no dataset.json",
+        "holds Parquet files but no _dataset.json",
         _no_dataset_json,
     ),
     Case(
         "devices-foreign-device",
         ("devices", "--store", "{ws}/store"),
         "names dataset other-device/torch-t1 but lies in",
-        edit_json(f"{DS}/dataset.json", lambda d: d.update(device_id="other-device")),
+        edit_json(f"{DS}/_dataset.json", lambda d: d.update(device_id="other-device")),
     ),
     Case(
         "devices-dataset-json-not-json",
         ("devices", "--store", "{ws}/store"),
         "corrupt dataset metadata",
-        write(f"{DS}/dataset.json", "{oops"),
+        write(f"{DS}/_dataset.json", "{oops"),
     ),
     Case(
         "devices-dataset-json-not-utf8",
         ("devices", "--store", "{ws}/store"),
         "corrupt dataset metadata",
-        write(f"{DS}/dataset.json", b'{"a": "\xff"}'),
+        write(f"{DS}/_dataset.json", b'{"a": "\xff"}'),
     ),
     Case(
         "devices-dataset-json-threads-text",
         ("devices", "--store", "{ws}/store"),
         "field 'threads' must be a",
-        edit_json(f"{DS}/dataset.json", lambda d: d.update(threads="1")),
+        edit_json(f"{DS}/_dataset.json", lambda d: d.update(threads="1")),
     ),
     Case(
-        "devices-dataset-json-list", ("devices", "--store", "{ws}/store"), "not a JSON object", write(f"{DS}/dataset.json", "[1]")
+        "devices-dataset-json-list", ("devices", "--store", "{ws}/store"), "not a JSON object",
+        write(f"{DS}/_dataset.json", "[1]"),
     ),
     Case(
         "devices-dataset-schema-version",
         ("devices", "--store", "{ws}/store"),
         "schema version 99",
-        edit_json(f"{DS}/dataset.json", lambda d: d.update(schema_version=99)),
+        edit_json(f"{DS}/_dataset.json", lambda d: d.update(schema_version=99)),
     ),
     Case(
         "devices-corrupt-parquet",
@@ -144,7 +145,7 @@ INPUT_CASES: list[Case] = [
         "fit-foreign-device",
         ("fit", "--device", STORE_DEV, "--backend", "torch", "--store", "{ws}/store", "--out", "{ws}/newpreds"),
         "names dataset",
-        edit_json(f"{DS}/dataset.json", lambda d: d.update(device_id="other-device")),
+        edit_json(f"{DS}/_dataset.json", lambda d: d.update(device_id="other-device")),
     ),
     Case(
         "profile-stray-parquet-name",

@@ -28,6 +28,12 @@ OPTION_CASES: list[Case] = [
         "--max-seconds must be a finite number",
     ),
     Case("profile-min-seconds-neg-inf", ("profile", "--min-seconds", "-inf", "--store", "{ws}/store"), "finite number"),
+    Case("profile-minutes-nan", ("profile", "--minutes", "nan", "--store", "{ws}/store"), "--minutes must be a finite"),
+    Case("profile-target-above-one", ("profile", "--target", "1.5", "--store", "{ws}/store"), "--target is a share"),
+    Case("remeasure-nothing", ("remeasure", "--samples", "0", "--store", "{ws}/store"), "one of them positive"),
+    Case("remeasure-no-profile", ("remeasure", "--samples", "5", "--store", "{ws}/store"), "no profile of this device"),
+    Case("fit-reference-ms-negative", ("fit", "--device", STORE_DEV, "--backend", "torch", "--store", "{ws}/store",
+                                       "--reference-ms", "-1"), "--reference-ms must be positive"),
     Case("profile-seed-negative", ("profile", "--seed", "-1", "--store", "{ws}/store"), "--seed must be non-negative"),
     Case(
         "profile-seed-huge", ("profile", "--seed", str(2**40), "--store", "{ws}/store"), "--seed must be non-negative and at most"

@@ -202,7 +202,7 @@ def _stray_parquet(ws: Path) -> None:
 
 
 def _no_dataset_json(ws: Path) -> None:
-    (ws / DS / "dataset.json").unlink()
+    (ws / DS / "_dataset.json").unlink()
 
 
 def _foreign_parquet(ws: Path) -> None:
@@ -214,7 +214,7 @@ def _foreign_parquet(ws: Path) -> None:
 def _here_stray(ws: Path) -> None:  # the profiler's own dataset (this machine's id) holds a stray file
     folder = ws / "store" / hardware(with_gpu=False).device_id / "torch-t1"
     shutil.copytree(ws / DS, folder)
-    edit_json(f"{folder.relative_to(ws)}/dataset.json", lambda d: d.update(device_id=hardware(with_gpu=False).device_id))(ws)
+    edit_json(f"{folder.relative_to(ws)}/_dataset.json", lambda d: d.update(device_id=hardware(with_gpu=False).device_id))(ws)
     shutil.copy(next(folder.glob("*.parquet")), folder / "data-x.parquet")
 
 

@@ -1,6 +1,7 @@
-"""Checks of a profile store's folders: every dataset folder has a ``dataset.json`` that names it.
+"""Checks of a profile store's folders: every dataset folder has a ``_dataset.json`` that names it.
 
-``profiles/<device_id>/<backend>-t<threads>/dataset.json`` must be a JSON object whose ``device_id``,
+``profiles/<device_id>/<backend>-t<threads>/_dataset.json`` (``dataset.json`` in a schema-1 folder not yet
+migrated) must be a JSON object whose ``device_id``,
 ``backend`` and ``threads`` are the folder's: a copied or renamed folder would otherwise show up as a
 phantom empty dataset, and a folder without ``dataset.json`` would be hidden. Both are one-line errors
 naming the file and the field; nothing is changed.
@@ -38,10 +39,12 @@ def check_dataset_folders(root: Path) -> list[DatasetKey]:
     """The keys of every dataset under ``root``, in folder order, each checked."""
     keys = []
     for folder in sorted(p for p in Path(root).glob("*/*") if p.is_dir()):
-        meta = folder / "dataset.json"
+        meta = folder / "_dataset.json"
+        if not meta.exists():
+            meta = folder / "dataset.json"  # schema 1, renamed by the next writer
         if not meta.exists():
             if any(folder.glob("*.parquet")):
-                raise StoreError(f"{folder} holds Parquet files but no dataset.json: not a kdnas-bench dataset "
+                raise StoreError(f"{folder} holds Parquet files but no _dataset.json: not a kdnas-bench dataset "
                                  "(restore the file or move the folder out of the store)")
             continue
         keys.append(_key(meta))
