@@ -59,7 +59,7 @@ def _inputs(data) -> dict:
 def test_extracted_subnetwork_saved_as_bert_gives_the_supernets_logits(parts, trained, tmp_path: Path) -> None:
     from transformers import BertForSequenceClassification
 
-    _, data, space = parts
+    _, data, _ = parts
     net, doc, _ = trained
     assert doc["complete"] and doc["steps"] == 6 and doc["largest"] == "2,64,4,128"
     inputs = _inputs(data)
@@ -75,7 +75,7 @@ def test_extracted_subnetwork_saved_as_bert_gives_the_supernets_logits(parts, tr
 def test_training_moved_the_shared_weights_and_kept_the_teacher_start(parts, trained) -> None:
     teacher, data, _ = parts
     net, _, folder = trained
-    again, doc = load(folder)
+    again, _ = load(folder)
     assert all(torch.equal(again.params[k], net.params[k]) for k in net.params)
     assert json.loads((folder / "supernet.json").read_text())["recipe"]["task"] == "sst2"
     inputs = _inputs(data)
