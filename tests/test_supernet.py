@@ -145,3 +145,20 @@ def test_cli_search_with_the_supernet_evaluator(preds: Path, tiny_teacher: Path,
     code, out, err = run_cli(*_args(preds, other, tiny_glue, tmp_path / "run2", "--evaluator", "supernet",
                                     "--supernet", str(run / "supernet")))
     assert code == 2 and "another teacher" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_supernet_bad_input_is_one_line(preds: Path, tiny_teacher: Path, tiny_glue: Path,  # noqa: F811
+                                           tmp_path: Path, run_cli) -> None:
+    from .conftest import ROOT
+    from .test_search_e2e import _args
+
+    wide = str(ROOT / "search" / "spaces" / "bert.toml")
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    cases = {"does not fit inside the teacher": ["--evaluator", "supernet", "--space", wide],
+             "must be a folder": ["--evaluator", "supernet", "--supernet", str(afile)],
+             "needs a GLUE task": ["--evaluator", "supernet", "--table", str(afile)]}
+    for message, extra in cases.items():
+        code, _, err = run_cli(*_args(preds, tiny_teacher, tiny_glue, tmp_path / "r", *extra))
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (message, err)
+        assert not (tmp_path / "r" / "supernet").exists()

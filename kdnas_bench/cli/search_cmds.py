@@ -208,8 +208,10 @@ def register(cli: click.Group) -> None:
 
             load_teacher(teacher_ref, task=task_name)  # fail fast on a missing or mismatched teacher
             if oneshot:
-                _supernet(teacher_ref, task_name, space, supernet_folder, data_dir, supernet_examples,
-                          supernet_epochs, seed, out, progress=not as_json)
+                from ..distill.inherit import TeacherShape
+                from ..supernet import space_fits
+
+                space_fits(space, TeacherShape.of(load_teacher(teacher_ref).model.config))  # before any training
                 evaluator = SupernetEvaluator(supernet=supernet_folder, teacher=teacher_ref, task=task_name,
                                               space=space_file, data_dir=data_dir)
             else:
@@ -221,6 +223,9 @@ def register(cli: click.Group) -> None:
         rerank_desc = {"rerank": rerank_cfg.to_dict(), "losses": losses} if rerank_cfg else {}
         latency = LatencyTable(predictor, archs, shape)
         check_budgets(latency, spec)
+        if oneshot:  # bad input is checked above; now the expensive part
+            _supernet(str(teacher_ref), task_name, space, supernet_folder, data_dir, supernet_examples, supernet_epochs,
+                      seed, out, progress=not as_json)
         config = SearchConfig(device_id=device_id, backend=backend, threads=threads, shape=shape, reward=spec,
                               strategy=strategy, episodes=episodes, candidates=candidates, seed=seed,
                               evaluator={**{k: v for k, v in evaluator.describe().items() if k != "data_dir"},

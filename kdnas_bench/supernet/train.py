@@ -191,6 +191,8 @@ def ensure_supernet(teacher: str | Teacher, task: str | Task, space: SearchSpace
     loaded = load_teacher(teacher, task=t)
     space_fits(space, TeacherShape.of(loaded.model.config))
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise SupernetError(f"--supernet must be a folder, {folder} is a file")
     if (folder / store.RECIPE).is_file():
         net, doc = store.load(folder)
         check_recipe(doc, folder, teacher=loaded, task=t, space=space)
