@@ -92,7 +92,7 @@ def load(folder: str | Path) -> tuple[Supernet, dict[str, Any]]:
 
 
 def save_checkpoint(net: Supernet, optimizer: torch.optim.Optimizer, folder: Path, recipe: dict[str, Any],
-                    step: int, seconds: float) -> None:
+                    step: int, seconds: float, cpu_seconds: float = 0.0) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     state = optimizer.state_dict()
     tensors = _pack(net)
@@ -101,7 +101,7 @@ def save_checkpoint(net: Supernet, optimizer: torch.optim.Optimizer, folder: Pat
             tensors[f"opt.{idx}.{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
     _write_tensors(folder / CKPT_WEIGHTS, tensors)
     _write_json(folder / CKPT_META, {"schema": SCHEMA, "recipe": recipe, "meta": _meta(net), "step": step,
-                                      "seconds": seconds, "param_groups": state["param_groups"]})
+                                      "seconds": seconds, "cpu_seconds": cpu_seconds, "param_groups": state["param_groups"]})
 
 
 def load_checkpoint(folder: Path, recipe: dict[str, Any]) -> tuple[Supernet, dict[str, Any], dict[str, Any]] | None:

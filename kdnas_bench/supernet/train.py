@@ -111,11 +111,12 @@ def train_supernet(teacher: Teacher, task: Task, space: SearchSpace, out: str | 
     resumed = store.load_checkpoint(folder, recipe)
     if resumed is not None:
         net, opt_state, ck = resumed
-        start, spent = int(ck["step"]), float(ck["seconds"])
+        start, spent, spent_cpu = int(ck["step"]), float(ck["seconds"]), float(ck.get("cpu_seconds", 0.0))
     else:
         imp = measure_importance(teacher.model, train_data, examples=cfg.importance_examples,
                                  regression=task.is_regression, seed=cfg.seed)
-        net, opt_state, start, spent = Supernet.from_teacher(teacher.model, imp, task.is_regression), None, 0, 0.0
+        net, opt_state = Supernet.from_teacher(teacher.model, imp, task.is_regression), None
+        start, spent, spent_cpu = 0, 0.0, 0.0
     if cfg.freeze_embeddings:
         net.params["bert.embeddings.word_embeddings.weight"].requires_grad_(False)
     opt = _optimizer(net, cfg)
@@ -132,7 +133,7 @@ def train_supernet(teacher: Teacher, task: Task, space: SearchSpace, out: str | 
     archs = list(space.archs)
     if on_start is not None:
         on_start({"start": start, "total": total, "largest": big, "smallest": small})
-    t0, last_ckpt = time.perf_counter(), time.perf_counter()
+    t0, c0, last_ckpt = time.perf_counter(), time.process_time(), time.perf_counter()
     it: Any = None
     it_epoch = -1
     with _progress(progress, f"supernet {task.name}", total) as bar:
@@ -165,12 +166,14 @@ def train_supernet(teacher: Teacher, task: Task, space: SearchSpace, out: str | 
             now = time.perf_counter()
             due = (checkpoint_steps is not None and done % checkpoint_steps == 0) or now - last_ckpt >= checkpoint_seconds
             if done < total and (due or (stop_after is not None and done >= stop_after)):
-                store.save_checkpoint(net, opt, folder, recipe, done, spent + now - t0)
+                store.save_checkpoint(net, opt, folder, recipe, done, spent + now - t0,
+                                      spent_cpu + time.process_time() - c0)
                 last_ckpt = now
             if stop_after is not None and done >= stop_after and done < total:
                 return None
     seconds = spent + time.perf_counter() - t0
     info = {"complete": True, "steps": total, "train_seconds": round(seconds, 3),
+            "train_cpu_seconds": round(spent_cpu + time.process_time() - c0, 3),
             "teacher_cache_seconds": round(cache.seconds, 3), "largest": str(big), "smallest": str(small),
             "resumed_from_step": start or None}
     store.save(net, folder, recipe, info)
