@@ -27,6 +27,13 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def tests_under_load(session: nox.Session) -> None:
+    """The test suite while a busy process occupies another core (what a shared 2-core CI machine sees)."""
+    _install(session, "test,ray")
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "--busy-cores", "1", *session.posargs, env=OFFLINE)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """ruff and mypy."""
     _install(session, "lint")

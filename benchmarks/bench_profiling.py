@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from kdnas_bench.profiling.backends import make_backend
+from kdnas_bench.profiling.device import environment
 from kdnas_bench.profiling.runner import measure
 from kdnas_bench.profiling.store import ProfileStore
 from kdnas_bench.profiling.timing import TimingConfig
@@ -77,7 +78,7 @@ def main() -> None:
     for ds in ProfileStore(args.store).datasets():
         df = ds.read()
         ok = df[df["status"] == "ok"]
-        frames[(ds.key.backend, ds.key.threads)] = ok
+        frames[(ds.key.device_id, ds.key.backend, ds.key.threads)] = ok
         entry = {"device_id": ds.key.device_id, "backend": ds.key.backend, "threads": ds.key.threads, "rows": len(ok),
                  "failed_rows": int(len(df) - len(ok)), "median_cv": float(ok["cv"].median()),
                  "median_iqr_ratio": float(ok["iqr_ratio"].median()), "noisy_share": float(ok["noisy"].mean()),
@@ -85,19 +86,27 @@ def main() -> None:
         quiet = ok[(ok["load_before"] <= ds.key.threads + 0.75) & (ok["load_after"] <= ds.key.threads + 0.75)]
         entry["quiet_rows"] = len(quiet)
         entry["quiet_median_cv"] = float(quiet["cv"].median()) if len(quiet) else None
-        if args.remeasure and ds.key.backend in ("torch", "onnxruntime"):
+        here = environment(ds.key.backend, ds.key.threads)["device_id"] == ds.key.device_id
+        if args.remeasure and ds.key.backend in ("torch", "onnxruntime") and here:  # only this machine's rows
             # stored rows measured on a quiet machine (the comparison a user can repeat), and all rows
             if len(quiet) >= args.remeasure:
                 entry["remeasure_quiet_rows"] = remeasure(quiet, ds.key.backend, ds.key.threads, args.remeasure, args.seed)
             entry["remeasure"] = remeasure(ok, ds.key.backend, ds.key.threads, args.remeasure, args.seed)
         results["datasets"].append(entry)
         print(json.dumps(entry))
-    if ("torch", 1) in frames and ("onnxruntime", 1) in frames:
-        joined = frames[("torch", 1)].merge(frames[("onnxruntime", 1)], on=KEY, suffixes=("_torch", "_ort"))
+    results["ort_vs_eager"] = {}
+    for device in sorted({d for d, _, _ in frames}):
+        if (device, "torch", 1) not in frames or (device, "onnxruntime", 1) not in frames:
+            continue
+        joined = frames[(device, "torch", 1)].merge(frames[(device, "onnxruntime", 1)], on=KEY,
+                                                    suffixes=("_torch", "_ort"))
+        if joined.empty:
+            continue
         ratio = joined["median_ms_torch"] / joined["median_ms_ort"]
-        results["ort_vs_eager"] = {"configs": len(joined), "geomean_speedup": float(np.exp(np.log(ratio).mean())),
-                                   "median_speedup": float(ratio.median()), "share_ort_faster": float((ratio > 1).mean())}
-        print(json.dumps({"ort_vs_eager": results["ort_vs_eager"]}))
+        results["ort_vs_eager"][device] = {
+            "configs": len(joined), "geomean_speedup": float(np.exp(np.log(ratio).mean())),
+            "median_speedup": float(ratio.median()), "share_ort_faster": float((ratio > 1).mean())}
+        print(json.dumps({"ort_vs_eager": {device: results["ort_vs_eager"][device]}}))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
 

@@ -20,6 +20,10 @@ import numpy as np
 from .errors import SpaceError
 
 ARCH_DIMS = ("layers", "hidden", "heads", "ffn")
+# limits that keep every space enumerable in memory and seconds (the default space: 10,488 archs)
+MAX_VALUES = 10_000  # values per dimension
+MAX_COMBINATIONS = 1_000_000  # layers x hidden x heads x ffn grid points, checked before enumerating
+MAX_DIM = 2**31 - 1  # any single size (int32, so FLOPs of a config stay far inside int64)
 
 
 @dataclass(frozen=True, order=True)
@@ -38,6 +42,8 @@ class Arch:
                 raise SpaceError(f"arch {name} must be an integer, got {value!r}")
             if value <= 0:
                 raise SpaceError(f"arch {name} must be positive, got {value}")
+            if value > MAX_DIM:
+                raise SpaceError(f"arch {name} {value} is too large (at most {MAX_DIM:,})")
             object.__setattr__(self, name, int(value))
         if self.hidden % self.heads:
             raise SpaceError(f"arch heads ({self.heads}) must divide hidden ({self.hidden})")
@@ -82,8 +88,8 @@ class Shape:
     def __post_init__(self) -> None:
         for name in ("batch", "seq"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
-                raise SpaceError(f"{name} must be a positive integer, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or not 0 < value <= MAX_DIM:
+                raise SpaceError(f"{name} must be a positive integer (at most {MAX_DIM:,}), got {value!r}")
             object.__setattr__(self, name, int(value))
 
     @property
@@ -96,21 +102,29 @@ def _values(section: dict[str, Any], key: str, where: str) -> tuple[int, ...]:
         raise SpaceError(f"{where}: missing '{key}'")
     raw = section[key]
     if isinstance(raw, dict):
-        try:
-            lo, hi, step = int(raw["min"]), int(raw["max"]), int(raw.get("step", 1))
-        except (KeyError, TypeError, ValueError):
-            raise SpaceError(f"{where}: '{key}' range needs integer min, max (and step)") from None
+        bounds = (raw.get("min"), raw.get("max"), raw.get("step", 1))
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in bounds):
+            raise SpaceError(f"{where}: '{key}' range needs integer min, max (and step)")
+        lo, hi, step = (int(v) for v in bounds)  # type: ignore[arg-type]
         if step <= 0 or hi < lo:
             raise SpaceError(f"{where}: '{key}' range is empty (min {lo}, max {hi}, step {step})")
+        if (hi - lo) // step + 1 > MAX_VALUES:
+            raise SpaceError(f"{where}: '{key}' range has {(hi - lo) // step + 1:,} values, more than the "
+                             f"{MAX_VALUES:,} a dimension may have (raise 'step')")
         values = tuple(range(lo, hi + 1, step))
     elif isinstance(raw, list):
         if not raw or not all(isinstance(v, int) and not isinstance(v, bool) for v in raw):
             raise SpaceError(f"{where}: '{key}' must be a non-empty list of integers")
         values = tuple(sorted(set(raw)))
+        if len(values) > MAX_VALUES:
+            raise SpaceError(f"{where}: '{key}' lists {len(values):,} values, more than the {MAX_VALUES:,} a "
+                             "dimension may have")
     else:
         raise SpaceError(f"{where}: '{key}' must be a list or a {{min, max, step}} range")
     if any(v <= 0 for v in values):
         raise SpaceError(f"{where}: '{key}' values must be positive, got {min(values)}")
+    if max(values) > MAX_DIM:
+        raise SpaceError(f"{where}: '{key}' value {max(values)} is too large (at most {MAX_DIM:,})")
     return values
 
 
@@ -136,6 +150,10 @@ class SearchSpace:
     _shapes: tuple[Shape, ...] = field(default=(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        combos = math.prod(len(getattr(self, d)) for d in ARCH_DIMS)
+        if combos > MAX_COMBINATIONS:
+            raise SpaceError(f"space '{self.name}' has {combos:,} arch grid points, more than {MAX_COMBINATIONS:,}; "
+                             "use fewer values per dimension")
         archs = tuple(
             Arch(lay, hid, hea, ffn)
             for lay, hid, hea, ffn in itertools.product(self.layers, self.hidden, self.heads, self.ffn)
@@ -172,12 +190,11 @@ class SearchSpace:
         arch, shapes = doc["arch"], doc["shapes"]
         meta = doc.get("space", {}) if isinstance(doc.get("space"), dict) else {}
         model = doc.get("model", {}) if isinstance(doc.get("model"), dict) else {}
-        try:
-            max_tokens = int(shapes.get("max_tokens", 10**9))
-            min_head_dim = int(arch.get("min_head_dim", 1))
-            extra: dict[str, Any] = {k: int(model[k]) for k in ("vocab_size", "max_position", "num_labels") if k in model}
-        except (TypeError, ValueError):
-            raise SpaceError(f"{where}: max_tokens, min_head_dim and [model] values must be integers") from None
+        max_tokens = shapes.get("max_tokens", 10**9)
+        min_head_dim = arch.get("min_head_dim", 1)
+        extra: dict[str, Any] = {k: model[k] for k in ("vocab_size", "max_position", "num_labels") if k in model}
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (max_tokens, min_head_dim, *extra.values())):
+            raise SpaceError(f"{where}: max_tokens, min_head_dim and [model] values must be integers")
         if max_tokens <= 0 or any(v <= 0 for v in extra.values()):
             raise SpaceError(f"{where}: max_tokens and [model] values must be positive")
         return cls(

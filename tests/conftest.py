@@ -38,3 +38,26 @@ def run_cli(capsys: pytest.CaptureFixture[str]):
 
 def cli_subprocess_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "kdnas_bench", *args]
+
+
+# -- running the suite under load ------------------------------------------------------------------------
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--busy-cores", type=int, default=0, metavar="N",
+                     help="keep N busy-looping processes running for the whole session (CI under load: "
+                          "`nox -s tests_under_load` passes 1, so the other core of a 2-core machine is busy)")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _busy_cores(request: pytest.FixtureRequest):
+    """With --busy-cores N, N processes spin for the whole session; timing tests must still pass."""
+    import subprocess
+
+    n = int(request.config.getoption("--busy-cores"))
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(max(n, 0))]
+    try:
+        yield procs
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=10)

@@ -5,10 +5,13 @@ code 2, never as a traceback."""
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
+from typing import Any
 
 import click
+from rich.markup import escape
 
 from .. import __version__
 from ..errors import KdnasError
@@ -27,13 +30,41 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import distill_cmds, predict_cmds, profile_cmds, quickstart_cmds, report_cmds, search_cmds, supernet_cmds
+    from . import distill_cmds, floor_cmds, predict_cmds, profile_cmds, quickstart_cmds, report_cmds, search_cmds, supernet_cmds
 
-    for module in (profile_cmds, predict_cmds, distill_cmds, supernet_cmds, search_cmds, report_cmds, quickstart_cmds):
+    for module in (profile_cmds, floor_cmds, predict_cmds, distill_cmds, supernet_cmds, search_cmds, report_cmds,
+                   quickstart_cmds):
         module.register(cli)
+    _guard(cli, "")
+
+
+def _guard(cmd: click.Command, path: str) -> None:
+    """Every command checks its options (finite, int64, ranges, writable outputs) before its body runs."""
+    from ..validate import check_options
+
+    if isinstance(cmd, click.Group):
+        for name, sub in cmd.commands.items():
+            _guard(sub, f"{path} {name}".strip())
+        return
+    body = cmd.callback
+    if body is None or getattr(body, "__kdnas_guarded__", False):
+        return
+
+    @functools.wraps(body)
+    def checked(**kwargs: Any) -> Any:
+        check_options(path, cmd.params, kwargs)
+        return body(**kwargs)
+
+    checked.__kdnas_guarded__ = True  # type: ignore[attr-defined]
+    cmd.callback = checked
 
 
 _register()
+
+
+def error_line(message: str) -> str:
+    """A message as one line of plain text (rich markup in it is escaped, so it prints verbatim)."""
+    return escape(" ".join(part.strip() for part in str(message).splitlines() if part.strip()))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -44,8 +75,24 @@ def main(argv: list[str] | None = None) -> None:
         err_console.print("interrupted; what was finished is stored: rerun the same command to resume")
         sys.exit(130)
     except click.ClickException as exc:
-        exc.show()
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare `kdnas-bench` or group: the help, as click shows it
+            exc.show()
+            sys.exit(exc.exit_code)
+        err_console.print(f"[bold red]error:[/] {error_line(exc.format_message())}"
+                          f"{_usage_hint(exc)}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KdnasError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {error_line(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
+    except Exception as exc:  # a bug, not bad input: still one line, the traceback on request
+        if os.environ.get("KDNAS_DEBUG"):
+            raise
+        err_console.print(f"[bold red]internal error:[/] {error_line(f'{type(exc).__name__}: {exc}')} "
+                          "(a bug in kdnas-bench; KDNAS_DEBUG=1 shows the traceback)", highlight=False,
+                          soft_wrap=True)
+        sys.exit(70)
+
+
+def _usage_hint(exc: click.ClickException) -> str:
+    ctx = getattr(exc, "ctx", None)
+    return f" (see `{ctx.command_path} --help`)" if ctx is not None else ""

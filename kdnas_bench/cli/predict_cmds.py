@@ -6,15 +6,16 @@ Thin: parse, call :mod:`kdnas_bench.predictors`, render. The predict path import
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import KdnasError
+from ..validate import check_writable
 from .common import console, err_console, parse_arch, positive, print_json
 
 MAX_TABLE_ROWS = 25
@@ -41,17 +42,17 @@ def _metrics_table(title: str, metrics: dict[str, Any], interval: dict[str, Any]
     return table
 
 
+def _floor_cell(floor: dict[str, Any] | None, drift: str | None) -> str:
+    if not floor:
+        return "-"
+    a = floor.get("normalised") if drift == "canary" and floor.get("normalised") else floor.get("raw")
+    return f"{_pct(a.get('within_5pct'))} / {_pct(a.get('within_10pct'))}" if a else "-"
+
+
 def _load_configs(path: str) -> list[Any]:
-    p = Path(path)
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise KdnasError(f"configs file not found: {p}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise KdnasError(f"configs file {p} is not valid JSON: {exc}") from None
-    if not isinstance(doc, list):
-        raise KdnasError(f"configs file {p} must hold a JSON list of objects with layers, hidden, heads, ffn, seq, batch")
-    return doc
+    from ..filechecks import read_configs_file
+
+    return read_configs_file(Path(path))
 
 
 def register(cli: click.Group) -> None:
@@ -71,12 +72,18 @@ def register(cli: click.Group) -> None:
     @click.option("--max-load", type=float, help="Fit on rows measured at this load average or less "
                   "[default: threads + 0.75, the profiler alone].")
     @click.option("--all-rows", is_flag=True, help="Fit on every row, also those measured on a loaded machine.")
+    @click.option("--drift", type=click.Choice(["canary", "none"]), default="canary", show_default=True,
+                  help="Learn latency relative to the canary timed with each row (at the dataset's reference speed), "
+                  "or the raw medians.")
+    @click.option("--reference-ms", type=float, help="Reference canary time the predictions are at [default: the "
+                  "rows' median canary]; pass a quiet profile's (its meta.json drift.reference_canary_ms) to fit "
+                  "rows measured on a busy machine at the device's quiet speed.")
     @click.option("--seed", type=int, default=0, show_default=True)
     @click.option("--json", "as_json", is_flag=True, help="Print the metadata written as JSON.")
     def fit_cmd(device_id: str, backend: str, threads: int, store: str | None, out: str | None,
                 from_device: str | None, from_backend: str | None, from_threads: int | None, samples: int | None,
-                source_root: str | None, transfer_method: str, max_load: float | None, all_rows: bool, seed: int,
-                as_json: bool) -> None:
+                source_root: str | None, transfer_method: str, max_load: float | None, all_rows: bool, drift: str,
+                reference_ms: float | None, seed: int, as_json: bool) -> None:
         """Fit the latency predictor of one profile dataset, evaluate it and save it.
 
         Held-out split (20 %) and 5-fold CV metrics, and the measured coverage of the 90 % interval,
@@ -98,6 +105,9 @@ def register(cli: click.Group) -> None:
         positive("--samples", samples)
         positive("--from-threads", from_threads)
         positive("--max-load", max_load)
+        positive("--reference-ms", reference_ms)
+        if reference_ms is not None and drift == "none":
+            raise KdnasError("--reference-ms goes with --drift canary")
         if all_rows and max_load is not None:
             raise KdnasError("--all-rows and --max-load exclude each other")
         load_limit: float | str | None = None if all_rows else (max_load if max_load is not None else "auto")
@@ -111,12 +121,13 @@ def register(cli: click.Group) -> None:
                                  "(to recalibrate it on fresh rows, write to another --out)")
         elif from_backend or from_threads:
             raise KdnasError("--from-backend and --from-threads need --from-device")
+        check_writable("--out", out or default_predictors())
         status = err_console if as_json else console
         with status.status("fitting (held-out split, 5-fold CV, final fit)…"):
             folder, meta = fit_and_save(
                 device_id, backend, threads, store=Path(store) if store else None, out=Path(out) if out else None,
                 from_key=from_key, samples=samples, source_root=Path(source_root) if source_root else None, seed=seed,
-                max_load=load_limit, method=transfer_method,
+                max_load=load_limit, method=transfer_method, drift=drift, reference_ms=reference_ms,
             )
         if as_json:
             print_json({**meta, "path": str(folder)})
@@ -133,7 +144,11 @@ def register(cli: click.Group) -> None:
         elif sel["rule"].startswith("all rows: only"):
             console.print(f"[yellow]rows: {sel['rule']}; fitted on every row, so the figures include the slowdown "
                           "and noise of a loaded machine[/]")
-        console.print(f"saved {folder}")
+        d = meta.get("drift") or {}
+        if d.get("mode") == "canary":
+            console.print(f"drift: {d['rows_normalised']} rows normalised to the reference canary speed "
+                          f"({d['reference_canary_ms']:.3f} ms); predictions are at that speed")
+        console.print(f"saved {folder}", markup=False)
 
     @cli.command("predict")
     @click.option("--device", "device_id", required=True, help="Device id (see `kdnas-bench predictors`).")
@@ -201,9 +216,12 @@ def register(cli: click.Group) -> None:
 
     @cli.command("predictors")
     @click.option("--predictors", "root", type=click.Path(), help="Predictor folder (default: the checkout's predictors/).")
+    @click.option("--store", type=click.Path(), help="Profile store with the devices' noise floors (default: profiles/).")
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-    def predictors_cmd(root: str | None, as_json: bool) -> None:
-        """List the fitted predictors with their held-out accuracy and interval coverage.
+    def predictors_cmd(root: str | None, store: str | None, as_json: bool) -> None:
+        """List the fitted predictors with their held-out accuracy, interval coverage and the device's
+        noise floor (re-measured rows within ±5 % / ±10 %, from `kdnas-bench remeasure`): a predictor
+        cannot be checked more finely than its device repeats itself.
 
         \b
         Example:
@@ -211,21 +229,23 @@ def register(cli: click.Group) -> None:
         """
         from ..predictors.registry import list_predictors
 
-        entries = list_predictors(Path(root) if root else None)
+        entries = list_predictors(Path(root) if root else None, Path(store) if store else None)
         if as_json:
             print_json(entries)
             return
         table = Table(title="fitted latency predictors (held-out metrics)")
         for col in ("device_id", "backend", "threads", "rows", "type", "±5 %", "±10 %", "±15 %", "MAPE", "τ",
-                    "interval cover"):
+                    "interval cover", "floor ±5 / ±10 %"):
             table.add_column(col)
         for e in entries:
             m = e["metrics"] or {}
             table.add_row(e["device_id"], e["backend"], str(e["threads"]), str(e["rows"]),
-                          str(e.get("type") or f"[red]{e.get('error')}[/]"), _pct(m.get("within_5pct")),
+                          str(e.get("type") or f"[red]{escape(str(e.get('error')))}[/]"), _pct(m.get("within_5pct")),
                           _pct(m.get("within_10pct")), _pct(m.get("within_15pct")), _pct(m.get("mape")),
                           f"{m['kendall_tau']:.3f}" if m.get("kendall_tau") is not None else "-",
-                          _pct(m.get("interval_coverage")))
+                          _pct(m.get("interval_coverage")), _floor_cell(e.get("floor"), e.get("drift")))
         console.print(table)
+        console.print("floor: stored rows measured again later (`kdnas-bench remeasure`), within ±5 / ±10 % — "
+                      "drift-normalised for predictors fitted on canary-normalised rows, raw otherwise")
         if not entries:
             console.print("no fitted predictors: run `kdnas-bench fit --device ID --backend B`")

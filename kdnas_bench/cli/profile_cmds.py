@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..errors import KdnasError
 from ..paths import default_space, default_store
 from ..space import SAMPLERS, SearchSpace, Shape
+from ..validate import check_writable
 from .common import console, err_console, parse_arch, parse_int_list, positive, print_json
 
 BACKEND_NAMES = ["torch", "onnxruntime", "torch-cuda", "onnxruntime-cuda"]
@@ -88,7 +89,15 @@ def register(cli: click.Group) -> None:
     @click.option("--space", "space_path", type=click.Path(), help="Space TOML (default: search/spaces/bert.toml).")
     @click.option("--backend", type=click.Choice(BACKEND_NAMES), default="torch", show_default=True)
     @click.option("--threads", type=int, default=1, show_default=True, help="Intra-op threads.")
-    @click.option("--samples", type=int, default=100, show_default=True, help="Run until the store holds N ok rows.")
+    @click.option("--samples", type=int, help="Run until the store holds N ok rows [default: 100 without "
+                  "--minutes/--target; with them, a cap].")
+    @click.option("--minutes", type=float, help="Adaptive profiling: rounds of refit + grouped CV + the configs the "
+                  "predictor is least sure of, for at most N minutes (this run).")
+    @click.option("--target", type=float, help="Adaptive profiling: stop when the grouped-CV share within ±10 %% "
+                  "reaches this, e.g. 0.95.")
+    @click.option("--canary", type=click.Choice(["call", "chunk", "none"]), default="call", show_default=True,
+                  help="Time the canary (2L/256 at 1x32) interleaved with each config: call by call, in short "
+                  "chunks, or not at all.")
     @click.option("--seq", "seq_list", help="Sequence lengths to profile, e.g. 32,128 (default: the space's).")
     @click.option("--batch", "batch_list", help="Batch sizes to profile, e.g. 1,8 (default: the space's).")
     @click.option("--store", type=click.Path(), help="Profile store folder (default: the checkout's profiles/).")
@@ -98,57 +107,90 @@ def register(cli: click.Group) -> None:
     @click.option("--onnx-cache", type=click.Path(), help="Folder for exported ONNX models.")
     @timing_options
     @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-    def profile(space_path: str | None, backend: str, threads: int, samples: int, seq_list: str | None,
-                batch_list: str | None, store: str | None, seed: int, sampler: str, shapes_per_arch: int,
-                onnx_cache: str | None, warmup: int, min_calls: int, min_seconds: float, max_seconds: float,
-                as_json: bool) -> None:
+    def profile(space_path: str | None, backend: str, threads: int, samples: int | None, minutes: float | None,
+                target: float | None, canary: str, seq_list: str | None, batch_list: str | None, store: str | None,
+                seed: int, sampler: str, shapes_per_arch: int, onnx_cache: str | None, warmup: int, min_calls: int,
+                min_seconds: float, max_seconds: float, as_json: bool) -> None:
         """Measure the latency of sampled students on this device into the profile store.
 
-        Resumable: rerun the same command after an interruption and it goes on where it stopped.
+        Each config is timed interleaved with a small fixed canary, whose time in the same seconds
+        tells the machine's current speed (shared VMs drift by ±20 %); predictors learn the latency
+        relative to it. With --minutes or --target, profiling is adaptive: rounds of refit, CV
+        grouped by arch, and the configs the predictor is least sure of; the rows-vs-accuracy curve
+        is stored with the profile. Resumable: rerun the same command after an interruption.
 
         \b
-        Example:
+        Examples:
+          kdnas-bench profile --backend torch --threads 1 --minutes 10
           kdnas-bench profile --backend onnxruntime --threads 1 --samples 800
         """
+        from ..profiling.adaptive import AdaptiveConfig, run_adaptive
+        from ..profiling.canary import drift_summary
         from ..profiling.device import environment
-        from ..profiling.runner import CampaignConfig, CampaignResult, Measurement, run_campaign
+        from ..profiling.runner import CampaignConfig, CampaignResult, Canary, Measurement, run_campaign
         from ..profiling.store import ProfileStore
 
         positive("--threads", threads)
         positive("--samples", samples)
+        positive("--minutes", minutes)
+        positive("--target", target)
+        adaptive = minutes is not None or target is not None
         space = load_space(space_path).restrict_shapes(parse_int_list(seq_list, "--seq"), parse_int_list(batch_list, "--batch"))
-        cfg = CampaignConfig(samples=samples, sampler=sampler, seed=seed, shapes_per_arch=shapes_per_arch,
-                             timing=make_timing(warmup, min_calls, min_seconds, max_seconds))
+        timing = make_timing(warmup, min_calls, min_seconds, max_seconds)
+        acfg = ccfg = None
+        if adaptive:
+            acfg = AdaptiveConfig(minutes=minutes, target=target, samples=samples, sampler=sampler, seed=seed,
+                                  shapes_per_arch=shapes_per_arch, timing=timing)
+        else:
+            ccfg = CampaignConfig(samples=samples or 100, sampler=sampler, seed=seed, shapes_per_arch=shapes_per_arch,
+                                  timing=timing)
         bk = _backend(backend, threads, onnx_cache)
         env = environment(bk.name, threads)
-        store_path = Path(store) if store else default_store()
+        store_path = check_writable("--store", Path(store) if store else default_store())
         dataset = ProfileStore(store_path).dataset(env["device_id"], bk.name, threads)
+        can = Canary(_backend(backend, threads, onnx_cache), canary) if canary != "none" else None
         out = err_console if as_json else console
         out.print(f"device [bold]{env['device_id']}[/] ({env['cpu_model']}, {env['cores']} cores"
                   f"{', ' + env['gpu_name'] if env['gpu_name'] else ''}) · backend {bk.name} · {threads} thread(s)")
-        out.print(f"store {dataset.path} · space '{space.name}' ({space.size:,} archs) · sampler {sampler}, seed {seed}")
+        mode = (f"adaptive ({'≤ ' + format(minutes, 'g') + ' min' if minutes else ''}"
+                f"{', ' if minutes and target else ''}{'target ' + format(target, '.0%') if target else ''})"
+                if adaptive else f"until {ccfg.samples if ccfg else 0} rows")
+        out.print(f"store {dataset.path} · space '{space.name}' ({space.size:,} archs) · sampler {sampler}, seed {seed}"
+                  f" · {mode} · canary {canary}", markup=False)
         started = time.perf_counter()
+        total = samples or (ccfg.samples if ccfg else 0)
         with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TextColumn("{task.fields[noise]}"), TimeElapsedColumn(), TextColumn("ETA"),
-                      TimeRemainingColumn(), console=out, transient=False) as bar:
-            task = bar.add_task("profiling", total=samples, noise="")
+                      TextColumn("{task.fields[noise]}"), TimeElapsedColumn(), console=out, transient=False) as bar:
+            task = bar.add_task("profiling", total=total or None, noise="")
 
             def on_progress(res: CampaignResult, m: Measurement | None) -> None:
                 last = ""
                 if m is not None:
                     last = (f"{m.arch} {m.shape.batch}x{m.shape.seq}: "
                             + (f"{m.timing.median_ms:.2f} ms" if m.timing else "[red]failed[/]"))
-                noise = f"median CV {res.median_cv:.1%}" if res.cvs else ""
-                bar.update(task, completed=min(res.rows_after, samples), noise=f"{noise} {last}")
+                noise = f"CV {res.median_cv:.1%}" if res.cvs else ""
+                drift = res.canary_drift
+                if drift is not None:
+                    colour = "red" if abs(drift - 1) > 0.1 else ("yellow" if abs(drift - 1) > 0.05 else "green")
+                    noise += f" · speed [{colour}]{1 / drift:.2f}×[/] · flagged {res.flagged}"
+                if res.curve and (res.curve[-1].get("cv_grouped_by_arch") or {}).get("within_10pct") is not None:
+                    noise += f" · CV ±10 % {res.curve[-1]['cv_grouped_by_arch']['within_10pct']:.0%}"
+                bar.update(task, completed=res.rows_after, noise=f"{noise} {last}")
 
-            result = run_campaign(space, dataset, bk, cfg, progress=on_progress)
+            if acfg is not None:
+                result = run_adaptive(space, dataset, bk, acfg, progress=on_progress, canary=can)
+            else:
+                assert ccfg is not None
+                result = run_campaign(space, dataset, bk, ccfg, progress=on_progress, canary=can)
         elapsed = time.perf_counter() - started
+        drift = drift_summary(dataset.read().query("status == 'ok'"))
         summary = {
             "device_id": env["device_id"], "backend": bk.name, "threads": threads, "store": str(dataset.path),
             "rows_before": result.rows_before, "rows": result.rows_after, "measured": result.measured,
             "failed": result.failed, "noisy": result.noisy, "median_cv": result.median_cv,
             "seconds": elapsed, "rows_per_minute": 60 * result.measured / elapsed if result.measured else 0.0,
-            "exhausted": result.exhausted,
+            "exhausted": result.exhausted, "canary": canary, "drift_flagged_now": result.flagged, "drift": drift,
+            "adaptive": adaptive, "stopped_by": result.stopped_by, "curve": result.curve if adaptive else None,
         }
         if as_json:
             print_json(summary)
@@ -160,6 +202,15 @@ def register(cli: click.Group) -> None:
                       str(result.measured), str(result.failed), str(result.noisy),
                       f"{result.median_cv:.2%}" if result.cvs else "-", f"{summary['rows_per_minute']:.1f}")
         console.print(table)
+        if drift is not None:
+            lo, hi = drift["canary_p5_p95"]
+            console.print(f"drift: canary {drift['reference_canary_ms']:.2f} ms median over {drift['rows']} rows, "
+                          f"CV {drift['canary_cv']:.1%}, 5-95 % range {lo:.2f}–{hi:.2f}× of it; "
+                          f"{drift['flagged_rows']} row(s) flagged ({drift['flag_rule']}); predictors learn latency "
+                          "relative to the canary")
+        if adaptive and result.curve:
+            console.print(curve_table(result.curve))
+            console.print(f"stopped by: {result.stopped_by}")
         if result.exhausted:
             console.print("[yellow]the space has no unmeasured configs left; the store holds fewer rows than asked[/]")
 
@@ -230,12 +281,14 @@ def register(cli: click.Group) -> None:
             print_json(entries)
             return
         table = Table(title="profiled devices")
-        for col in ("device_id", "backend", "threads", "rows", "failed", "median CV", "first", "last", "cpu / gpu"):
+        for col in ("device_id", "backend", "threads", "rows", "failed", "median CV", "canary CV · flagged", "first",
+                    "last", "cpu / gpu"):
             table.add_column(col)
         for e in entries:
             env = e["environment"] or {}
             table.add_row(e["device_id"], e["backend"], str(e["threads"]), str(e["rows"]), str(e["failed_rows"]),
                           f"{e['median_cv']:.2%}" if e["median_cv"] is not None else "-",
+                          f"{e['drift']['canary_cv']:.1%} · {e['drift']['flagged_rows']}" if e["drift"] else "no canary",
                           str(e["first_timestamp"])[:19], str(e["last_timestamp"])[:19],
                           str(env.get("gpu_name") or env.get("cpu_model", "")))
         console.print(table)
@@ -243,7 +296,20 @@ def register(cli: click.Group) -> None:
             console.print("no profiles yet: run `kdnas-bench profile`")
 
 
+def curve_table(curve: list[dict[str, Any]]) -> Table:
+    table = Table(title="adaptive profiling: rows vs accuracy (CV grouped by arch, drift-normalised)")
+    for col in ("round", "rows", "archs", "profiling min", "±5 %", "±10 %", "MAPE"):
+        table.add_column(col, justify="right")
+    for p in curve:
+        m = p.get("cv_grouped_by_arch") or {}
+        secs = p.get("profiling_seconds")
+        table.add_row(str(p["round"]), str(p["rows"]), str(p["archs"]), f"{secs / 60:.1f}" if secs else "-",
+                      *(f"{m[k]:.1%}" if m.get(k) is not None else "-" for k in ("within_5pct", "within_10pct", "mape")))
+    return table
+
+
 def dataset_summary(d: Any) -> dict[str, Any]:
+    from ..profiling.canary import drift_summary
     df = d.read()
     ok = df[df["status"] == "ok"] if len(df) else df
     env = json.loads(df["env"].iloc[-1]) if len(df) else None
@@ -259,4 +325,5 @@ def dataset_summary(d: Any) -> dict[str, Any]:
         "last_timestamp": df["timestamp"].max().isoformat() if len(df) else None,
         "environment": env,
         "path": str(d.path),
+        "drift": drift_summary(ok) if len(ok) else None,
     }

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.markup import escape
 
 from ..errors import KdnasError
 from .common import console, positive
@@ -128,7 +129,7 @@ def register(cli: click.Group) -> None:
             _, source = load_text(text_file)
             data_line = f"no task data: task-agnostic KD on {source}; metric kd_score = exp(-held-out KD loss)"
             teacher_line = "the packaged all-MiniLM-L6-v2 backbone (hidden states + attention relations, MiniLMv2)"
-        console.print(f"[bold]kdnas-bench quickstart[/] on {here}\n  data: {data_line}\n  teacher: {teacher_line}",
+        console.print(f"[bold]kdnas-bench quickstart[/] on {here}\n  data: {escape(data_line)}\n  teacher: {teacher_line}",
                       highlight=False)
 
         # 1. profile this machine briefly
@@ -152,7 +153,7 @@ def register(cli: click.Group) -> None:
         teacher_dir = o / "teacher"
         if mode != AGNOSTIC:
             if (teacher_dir / "metrics.json").is_file():
-                console.print(f"teacher: reusing {teacher_dir}", highlight=False)
+                console.print(f"teacher: reusing {teacher_dir}", highlight=False, markup=False)
             else:
                 _run(root_cli, ["teacher", "finetune", "--task", mode, "--data-dir", str(data_dir), "--max-examples",
                                 str(teacher_examples), "--epochs", "1", "--seed", str(seed), "--threads", "1",
@@ -204,4 +205,4 @@ def register(cli: click.Group) -> None:
         console.print(f"winner {w['arch']} · final {w.get('final_metric', float('nan')):.4f} · measured "
                       f"{w.get('measured_latency_ms') or float('nan'):.2f} ms vs budget {budget:g} ms: {held}\n"
                       f"reports: {rep / 'compare.html'}, {rep / 'search.html'} · summary {o / 'quickstart.json'} · "
-                      f"{summary['seconds'] / 60:.1f} min", highlight=False)
+                      f"{summary['seconds'] / 60:.1f} min", highlight=False, markup=False)

@@ -10,17 +10,18 @@ from typing import Any
 
 import click
 from rich.table import Table as RichTable
+from rich.text import Text
 
 from ..errors import KdnasError
 from .common import console, err_console, positive, print_json
 
 
 def _rich(table: Any, title: str) -> RichTable:
-    out = RichTable(title=table.caption or title)
+    out = RichTable(title=Text(table.caption or title))  # Text: names and paths in cells print verbatim
     for h in table.headers:
-        out.add_column(h, overflow="fold")
+        out.add_column(Text(h), overflow="fold")
     for row in table.rows:
-        out.add_row(*row)
+        out.add_row(*(Text(str(c)) for c in row))
     return out
 
 
@@ -93,7 +94,7 @@ def register(cli: click.Group) -> None:
 
         def on_measure(name: str, label: str) -> None:
             if not as_json:
-                err_console.print(f"measuring {name} on {label} ...", highlight=False)
+                err_console.print(f"measuring {name} on {label} ...", highlight=False, markup=False)
 
         result = compare(studs, shape=Shape(batch, seq), devices=dev_list, reference=reference, measure=measure,
                          predictors_root=Path(predictors_dir) if predictors_dir else None, on_measure=on_measure)
@@ -111,12 +112,12 @@ def register(cli: click.Group) -> None:
         for table in doc.sections[0].tables:
             console.print(_rich(table, "students"))
         for p in doc.sections[0].paragraphs[:2]:
-            console.print(p, highlight=False)
+            console.print(p, highlight=False, markup=False)
         for path in images:
-            console.print(f"plot: {path}", highlight=False)
+            console.print(f"plot: {path}", highlight=False, markup=False)
         for written, name in ((html_path, "HTML"), (md_path, "Markdown")):
             if written:
-                console.print(f"{name} report: {written}", highlight=False)
+                console.print(f"{name} report: {written}", highlight=False, markup=False)
 
     @cli.command("report")
     @click.argument("run_dir", type=click.Path())
@@ -142,13 +143,13 @@ def register(cli: click.Group) -> None:
             return
         doc = run_document(story, images)
         for p in doc.sections[0].paragraphs:
-            console.print(p, highlight=False)
+            console.print(p, highlight=False, markup=False)
         console.print(_rich(doc.sections[1].tables[0], "episodes"))
         console.print(_rich(doc.sections[2].tables[0], "chosen students per budget"))
         for path in images:
-            console.print(f"plot: {path}", highlight=False)
+            console.print(f"plot: {path}", highlight=False, markup=False)
         for written, name in ((html_path, "HTML"), (md_path, "Markdown")):
             if written:
-                console.print(f"{name} report: {written}", highlight=False)
+                console.print(f"{name} report: {written}", highlight=False, markup=False)
 
 

@@ -10,9 +10,11 @@ import click
 from rich.console import Group
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from ..errors import KdnasError
 from ..paths import default_space
+from ..validate import check_writable
 from .common import console, err_console, positive, print_json
 
 STRATEGY_NAMES = ["kdnas", "random", "evolution"]
@@ -36,7 +38,7 @@ def _default_teacher(run: Path, task: str, data_dir: str | None, examples: int, 
     if (folder / "config.json").is_file():
         return str(folder)
     out.print(f"no --teacher: fine-tuning the packaged all-MiniLM-L6-v2 on {task} ({examples} examples, 1 epoch) "
-              f"into {folder}")
+              f"into {folder}", markup=False)
     finetune(task, data_dir=data_dir, max_examples=examples, epochs=1.0, seed=seed, out=folder)
     return str(folder)
 
@@ -177,6 +179,7 @@ def register(cli: click.Group) -> None:
         space_file = space_path or str(default_space())
         space = SearchSpace.load(space_file)
         run = Path(run_dir) if run_dir else Path("runs") / f"search-{task_name}-{seed}"
+        check_writable("--run", run)  # also the default, before a default teacher is fine-tuned into it
         if oneshot and (table or agnostic):
             raise KdnasError("--evaluator supernet needs a GLUE task and a teacher (not --table or --task agnostic)")
         supernet_folder = str(Path(supernet_dir) if supernet_dir else run / "supernet")
@@ -193,7 +196,7 @@ def register(cli: click.Group) -> None:
                 load_teacher(teacher)  # fail fast on a missing teacher
             _, source = load_text(text_file)
             out.print(f"task-agnostic distillation: teacher {teacher or 'the packaged all-MiniLM-L6-v2 backbone'}, "
-                      f"text: {source}", highlight=False)
+                      f"text: {source}", highlight=False, markup=False)
             evaluator = AgnosticDistillEvaluator(teacher=teacher, text=text_file, proxy_examples=proxy_examples,
                                                  epochs=proxy_epochs, losses=losses, seed=seed)
             teacher_ref = teacher
@@ -234,7 +237,7 @@ def register(cli: click.Group) -> None:
         ex = make_executor(executor, ray_address)
         study = Study(run, config, evaluator, latency, ex)
         out.print(f"search {task_name} · {strategy} · budgets {', '.join(f'{b:g}' for b in spec.budgets_ms)} ms "
-                  f"({mode}, batch {batch} × seq {seq}) on {device_id}/{backend}/t{threads} · run {run}")
+                  f"({mode}, batch {batch} × seq {seq}) on {device_id}/{backend}/t{threads} · run {run}", markup=False)
         state: dict[str, Any] = {"episode": 0, "episodes": episodes, "evaluations": 0, "rows": [],
                                  "best": {f"{b:g}": None for b in spec.budgets_ms}}
         with Live(_view(state), console=out, refresh_per_second=4, transient=False) as live:
@@ -249,6 +252,8 @@ def register(cli: click.Group) -> None:
                             state["best"][k] = v
                 elif kind == "episode_done":
                     state["evaluations"] = data["evaluations"]
+                elif kind == "note":
+                    live.console.print(f"note: {data['text']}", highlight=False, markup=False)
                 live.update(_view(state))
 
             try:
@@ -276,7 +281,7 @@ def register(cli: click.Group) -> None:
         if as_json:
             print_json(data)
             return
-        t = Table(title=f"winners · {result.evaluations} evaluations · {run}")
+        t = Table(title=Text(f"winners · {result.evaluations} evaluations · {run}"))
         cols = ["budget ms", "arch", "pred ms", "pred high ms", "proxy metric", "reward"]
         if final:
             cols += ["final metric", "measured ms", "budget held"]

@@ -8,6 +8,7 @@ Offline without ``data_dir`` fails at once instead of sitting through the hub's 
 from __future__ import annotations
 
 import csv
+import io
 import os
 import socket
 import sys
@@ -174,8 +175,14 @@ def read_tsv(task: Task, path: Path) -> Examples:
     if not path.is_file():
         raise DataError(f"data file not found: {path} (expected the GLUE TSV layout, e.g. {task.folder}/train.tsv)")
     csv.field_size_limit(sys.maxsize)
-    with path.open(encoding=task.encoding, newline="") as fh:
-        rows = [r for r in csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE) if r]
+    raw = path.read_bytes()
+    try:
+        text = raw.decode(task.encoding)
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: not {task.encoding} text "
+                        f"(byte 0x{raw[exc.start]:02x})") from None
+    rows = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE) if r]
     if task.header is None:
         if not rows:
             raise DataError(f"empty data file: {path}")

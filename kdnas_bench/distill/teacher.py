@@ -95,8 +95,9 @@ def load_teacher(
             kwargs: dict[str, Any] = {} if num_labels is None else {"num_labels": num_labels}
             model = AutoModelForSequenceClassification.from_pretrained(source, **kwargs)
             tokenizer = AutoTokenizer.from_pretrained(source)
-        except (OSError, ValueError, KeyError) as exc:
-            raise TeacherError(f"cannot load teacher {source}: {str(exc).splitlines()[0]}") from None
+        except Exception as exc:  # a checkpoint fails to load in many ways (JSON, typed config, weights): all user errors
+            why = " ".join(str(exc).split())[:300] or type(exc).__name__
+            raise TeacherError(f"cannot load teacher {source}: {why}") from None
         finally:
             hf_logging.set_verbosity(verbosity)
         teacher = Teacher(model.eval(), tokenizer, str(name_or_path))

@@ -64,6 +64,20 @@ def kfold_indices(n: int, k: int, seed: int) -> list[np.ndarray]:
     return [np.sort(f) for f in np.array_split(perm, k)]
 
 
+def group_kfold_indices(groups: Any, k: int, seed: int) -> list[np.ndarray]:
+    """``k`` disjoint folds of row indices in which all rows of a group (an arch) share a fold: the CV
+    then asks how well unseen *archs* are predicted, not unseen shapes of archs it has seen."""
+    _, codes = np.unique(np.asarray(groups), return_inverse=True)
+    n_groups = int(codes.max()) + 1 if len(codes) else 0
+    k = max(2, min(k, n_groups))
+    perm = np.random.default_rng(seed).permutation(n_groups)
+    fold_of_group = np.empty(n_groups, dtype=np.int64)
+    for f, part in enumerate(np.array_split(perm, k)):
+        fold_of_group[part] = f
+    fold = fold_of_group[codes]
+    return [np.flatnonzero(fold == f) for f in range(k)]
+
+
 def out_of_fold(
     n: int, k: int, seed: int, fit_predict: Callable[[np.ndarray, np.ndarray], np.ndarray]
 ) -> np.ndarray:

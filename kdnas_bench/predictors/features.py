@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..errors import KdnasError
 from ..models import activation_bytes, count_params, flops
-from ..space import Arch, Shape
+from ..space import MAX_DIM, Arch, Shape
 
 FEATURE_SCHEMA = 1
 CONFIG_KEYS = ("layers", "hidden", "heads", "ffn", "seq", "batch")
@@ -57,10 +57,10 @@ def _check_columns(cols: Mapping[str, np.ndarray], where: str = "configs") -> No
         raise FeatureError(f"{where}: columns have different lengths")
     for key in CONFIG_KEYS:
         v = cols[key]
-        bad = np.flatnonzero(v <= 0)
+        bad = np.flatnonzero((v <= 0) | (v > MAX_DIM))
         if bad.size:
             i = int(bad[0])
-            raise FeatureError(f"{where}[{i}]: {key} must be a positive integer, got {v[i]}")
+            raise FeatureError(f"{where}[{i}]: {key} must be a positive integer (at most {MAX_DIM:,}), got {v[i]}")
     bad = np.flatnonzero(cols["hidden"] % cols["heads"])
     if bad.size:
         i = int(bad[0])

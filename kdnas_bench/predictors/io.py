@@ -25,7 +25,8 @@ import numpy as np
 from .. import __version__
 from ..errors import KdnasError
 from ..keys import DatasetKey
-from .features import FEATURE_SCHEMA, FEATURES
+from .checks import ModelCheckError, check_model_text, check_state
+from .features import FEATURE_SCHEMA, FEATURES, RANGE_KEYS
 from .latency import BASE_TERMS, LatencyPredictor
 
 KIND = "kdnas-bench-latency-predictor"
@@ -94,6 +95,12 @@ def predictor_state(pred: LatencyPredictor) -> tuple[str, dict[str, Any]]:
 def predictor_from_state(text: str, state: dict[str, Any], where: str) -> LatencyPredictor:
     import lightgbm as lgb
 
+    try:  # everything LightGBM and numpy will be given is checked first: a corrupt file never crashes us
+        check_state(state, f"{where}/{META_FILE}", BASE_TERMS, RANGE_KEYS)
+        if text or (state["params"].get("n_estimators") != 0 and state["rows"] >= 4):
+            check_model_text(text, f"{where}/{MODEL_FILE}", n_features=len(FEATURES))
+    except ModelCheckError as exc:
+        raise PredictorError(str(exc)) from None
     try:
         pred = LatencyPredictor(**state["params"])
         if list(state["base_terms"]) != list(BASE_TERMS):

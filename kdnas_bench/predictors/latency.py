@@ -186,10 +186,11 @@ class LatencyPredictor:
             out = out + booster.predict(x[list(FEATURES)], raw_score=True, num_threads=1)
         return out
 
-    def fit(self, configs: Any, latency_ms: Any) -> LatencyPredictor:
+    def fit(self, configs: Any, latency_ms: Any, *, calibrate: bool = True) -> LatencyPredictor:
         """Fit on configs (DataFrame or list of dicts with layers, hidden, heads, ffn, seq, batch) and
         their measured median latencies in ms. Also calibrates the interval from ``cv_folds``-fold
-        out-of-fold residuals (kept in ``oof_ms_``)."""
+        out-of-fold residuals (kept in ``oof_ms_``); ``calibrate=False`` skips that (no interval: the
+        fold models of a cross-validation need none)."""
         x = featurize(configs, "training configs")
         y = np.asarray(latency_ms, dtype=np.float64)
         if len(y) != len(x):
@@ -202,7 +203,8 @@ class LatencyPredictor:
             coef, booster = self._fit_core(x.iloc[train], y[train])
             return self._log_mid(x.iloc[test], coef, booster, self.base)
 
-        log_oof = out_of_fold(len(y), self.cv_folds, self.seed, fit_predict) if len(y) >= 3 else np.log(y)
+        calibrated = calibrate and len(y) >= 3
+        log_oof = out_of_fold(len(y), self.cv_folds, self.seed, fit_predict) if calibrated else np.log(y)
         self.oof_ms_ = np.exp(log_oof)
         self.q_ = conformal_quantile(np.abs(log_oof - np.log(y)), self.alpha)
         self.ranges_ = feature_ranges(x)

@@ -17,8 +17,10 @@ import numpy as np
 import pandas as pd
 
 from ..paths import default_predictors, default_store
+from .checks import ModelCheckError, check_model_text
+from .drift import device_floor, normalise_rows
 from .evaluate import coverage, holdout_split, metrics
-from .features import CONFIG_KEYS, featurize
+from .features import CONFIG_KEYS, FEATURES, featurize
 from .io import (
     MODEL_FILE,
     PredictorError,
@@ -144,7 +146,7 @@ def _base_meta(key: PredictorKey, df: pd.DataFrame, store: Path) -> dict[str, An
         "rows": len(df),
         "data": {
             "store": _display_path(store),
-            "rows_sha256": rows_sha256(df["row_id"], df["median_ms"]),
+            "rows_sha256": rows_sha256(df["row_id"], df["median_ms_raw"] if "median_ms_raw" in df else df["median_ms"]),
             "first_timestamp": str(df["timestamp"].min()) if "timestamp" in df else None,
             "last_timestamp": str(df["timestamp"].max()) if "timestamp" in df else None,
             "noisy_rows": int(df["noisy"].fillna(False).sum()) if "noisy" in df else None,
@@ -229,17 +231,23 @@ def fit_transfer(source: LatencyPredictor, df: pd.DataFrame, samples: int, *, se
 def fit_and_save(device_id: str, backend: str, threads: int = 1, *, store: Path | None = None,
                  out: Path | None = None, from_key: PredictorKey | None = None, samples: int | None = None,
                  source_root: Path | None = None, params: dict[str, Any] | None = None, seed: int = 0,
-                 max_load: float | str | None = "auto", method: str = "rebase") -> tuple[Path, dict[str, Any]]:
+                 max_load: float | str | None = "auto", method: str = "rebase", drift: str = "canary",
+                 reference_ms: float | None = None) -> tuple[Path, dict[str, Any]]:
     """Fit one dataset (from scratch, or by transfer from ``from_key`` with ``samples`` rows) and write
     it to ``out/<device>/<backend>-t<threads>/``. Returns the folder and the metadata written.
 
     ``max_load``: fit and evaluate on rows measured at a load average of at most this (``"auto"``:
-    threads + 0.75; ``None``: every row). If fewer than 100 rows qualify, every row is used."""
+    threads + 0.75; ``None``: every row). If fewer than 100 rows qualify, every row is used.
+
+    ``drift="canary"``: rows measured with the canary are drift-normalised (latency at the dataset's
+    reference canary speed, see :mod:`kdnas_bench.profiling.canary`); ``"none"`` fits the raw medians.
+    ``reference_ms``: that reference (default: the median canary of the rows fitted)."""
     store = Path(store or default_store())
     out = Path(out or default_predictors())
     key = PredictorKey(device_id, backend, int(threads))
     all_rows = load_rows(device_id, backend, threads, store)
     df, loaded, selection = select_rows(all_rows, threads, max_load)
+    df, loaded, drift_info = normalise_rows(df, loaded, drift, reference_ms)
     if from_key is None:
         if samples is not None and samples < len(df):
             df = df.iloc[np.sort(np.random.default_rng(seed).choice(len(df), samples, replace=False))]
@@ -270,6 +278,7 @@ def fit_and_save(device_id: str, backend: str, threads: int = 1, *, store: Path 
         if model_t.booster_ is not None:
             files[RESIDUAL_FILE] = model_t.booster_.model_to_string()
     meta["data"]["selection"] = selection
+    meta["drift"] = drift_info
     folder = save_folder(predictor_dir(out, key), files, meta)
     return folder, meta
 
@@ -307,7 +316,10 @@ def load_folder(folder: Path) -> Predictor:
         import lightgbm as lgb
 
         try:
+            check_model_text(files[RESIDUAL_FILE], str(folder / RESIDUAL_FILE), n_features=len(FEATURES))
             model.booster_ = lgb.Booster(model_str=files[RESIDUAL_FILE])
+        except ModelCheckError as exc:
+            raise PredictorError(str(exc)) from None
         except Exception as exc:
             raise PredictorError(f"corrupt predictor model {folder / RESIDUAL_FILE}: {str(exc)[:200]}") from None
     return Predictor(key, meta, model, folder)
@@ -327,9 +339,10 @@ def known_devices(root: Path | str | None = None) -> list[str]:
     return _known(Path(root or default_predictors()))
 
 
-def list_predictors(root: Path | str | None = None) -> list[dict[str, Any]]:
+def list_predictors(root: Path | str | None = None, store: Path | str | None = None) -> list[dict[str, Any]]:
     """Summary of every fitted predictor (``kdnas-bench predictors --json``). Metrics are the held-out
-    ones; a predictor that cannot be read is listed with its ``error``."""
+    ones, shown beside the device's noise floor (``floor``, from the profile store); a predictor that
+    cannot be read is listed with its ``error``."""
     root = Path(root or default_predictors())
     out = []
     for key in fitted_keys(root):
@@ -348,5 +361,7 @@ def list_predictors(root: Path | str | None = None) -> list[dict[str, Any]]:
         entry["transfer_from"] = (meta.get("transfer") or {}).get("source")
         entry["interval_factor"] = (meta.get("interval") or {}).get("factor")
         entry["fitted_at"] = meta.get("fitted_at")
+        entry["drift"] = (meta.get("drift") or {}).get("mode", "none")
+        entry["floor"] = device_floor(key, store)
         out.append(entry)
     return out

@@ -3,10 +3,19 @@
 Layout::
 
     profiles/<device_id>/<backend>-t<threads>/
-        dataset.json            schema version and keys of this dataset
+        _dataset.json           schema version and keys of this dataset (``dataset.json`` before schema 2)
+        _adaptive.json          rows-vs-accuracy curve of adaptive profiling (``profile --minutes``)
+        _floor.json             the device's noise floor (``kdnas-bench remeasure``)
         data-*.parquet          compacted rows            (pandas: pd.read_parquet(folder))
         part-*.parquet          rows appended since the last compaction
         .lock                   held by the profiler writing here
+
+Names starting with ``_`` or ``.`` are skipped by pyarrow's dataset discovery, so
+``pd.read_parquet(folder)`` reads exactly the Parquet rows.
+
+Schema 2 added the drift columns (the canary timed in the same seconds as each row, see
+:mod:`.canary`); schema-1 files are read as schema 2 with those columns empty, and a schema-1 folder's
+``dataset.json`` is renamed to ``_dataset.json`` the next time a profiler writes to it.
 
 Crash safety: every file is written to a ``*.tmp`` name, fsynced and renamed, so a SIGKILL leaves at
 most an ignored temp file, never a torn Parquet file. Each row carries a ``row_id`` (device, backend,
@@ -20,6 +29,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,8 +43,12 @@ import pyarrow.parquet as pq
 from ..errors import StoreError
 from ..keys import DatasetKey
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+_DATA_NAME = re.compile(r"^(data-\d+|part-\d+-\d+)\.parquet$")
 META_KEY = b"kdnas_bench_profile_schema"
+META_NAME = "_dataset.json"
+LEGACY_META_NAME = "dataset.json"  # schema 1: breaks pd.read_parquet(folder), renamed on the next write
 
 SCHEMA = pa.schema(
     [
@@ -73,8 +87,19 @@ SCHEMA = pa.schema(
         ("sample_index", pa.int64()),
         ("env_id", pa.string()),
         ("env", pa.string()),  # JSON of the full environment stamp
+        # schema 2: drift. The canary (a fixed small config) timed interleaved with the row, same seconds
+        ("canary_ms", pa.float64()),  # canary median during this row
+        ("canary_n", pa.int32()),
+        ("canary_iqr_ratio", pa.float64()),
+        ("canary_shift", pa.float64()),  # canary median, 2nd half of the row over 1st half, minus 1
+        ("ratio", pa.float64()),  # median_ms / canary_ms: what drift leaves unchanged
+        ("drift_flag", pa.bool_()),  # the canary moved strongly during the row
+        ("interleave", pa.string()),  # "call" or "chunk"; null: measured without a canary
+        ("round", pa.int32()),  # adaptive profiling round (null: a plain campaign)
+        ("wall_seconds", pa.float32()),  # seconds spent measuring the row (canary included)
     ]
 )
+V1_FIELDS = 35  # schema 1 had the first 35 columns
 
 
 def row_id(
@@ -95,8 +120,28 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _tmp_name(final: Path) -> Path:
+    """A hidden temp name (``.`` prefix: pyarrow and glob("*.parquet") skip it)."""
+    return final.with_name(f".{final.name}.{os.getpid()}.tmp")
+
+
+def write_json_atomic(path: Path, doc: Any) -> None:
+    tmp = _tmp_name(path)
+    tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _upgrade(table: pa.Table) -> pa.Table:
+    """A schema-1 table with the schema-2 columns added, empty."""
+    for f in SCHEMA:
+        if f.name not in table.column_names:
+            table = table.append_column(f, pa.nulls(table.num_rows, f.type))
+    return table.select(SCHEMA.names)
+
+
 def _write_atomic(table: pa.Table, final: Path) -> None:
-    tmp = final.with_name(final.name + f".{os.getpid()}.tmp")
+    tmp = _tmp_name(final)
     table = table.replace_schema_metadata({META_KEY: str(SCHEMA_VERSION).encode()})
     with open(tmp, "wb") as fh:
         pq.write_table(table, fh, compression="zstd")
@@ -116,22 +161,26 @@ class Dataset:
         self._lock_fh: Any = None
 
     # -- metadata ---------------------------------------------------------------------------------
+    def _meta_path(self) -> Path:
+        new = self.path / META_NAME
+        legacy = self.path / LEGACY_META_NAME
+        return legacy if legacy.exists() and not new.exists() else new
+
     def _check_meta(self) -> None:
-        meta_path = self.path / "dataset.json"
+        meta_path = self._meta_path()
         if not meta_path.exists():
             if self.path.exists() and any(self.path.glob("*.parquet")):
-                raise StoreError(f"{self.path} holds Parquet files but no dataset.json: not a kdnas-bench dataset")
+                raise StoreError(f"{self.path} holds Parquet files but no {META_NAME}: not a kdnas-bench dataset")
             return
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise StoreError(f"corrupt dataset metadata {meta_path}: {exc}") from None
         if not isinstance(meta, dict) or meta.get("kind") != "kdnas-bench-profile":
             raise StoreError(f"{meta_path} is not a kdnas-bench profile dataset")
-        if meta.get("schema_version") != SCHEMA_VERSION:
-            raise StoreError(
-                f"{meta_path} has schema version {meta.get('schema_version')}, this kdnas-bench reads {SCHEMA_VERSION}"
-            )
+        if meta.get("schema_version") not in READABLE_VERSIONS:
+            raise StoreError(f"{meta_path} has schema version {meta.get('schema_version')}, this kdnas-bench reads "
+                             f"{', '.join(map(str, READABLE_VERSIONS))}; use the kdnas-bench that wrote it")
         if (meta.get("device_id"), meta.get("backend"), meta.get("threads")) != (
             self.key.device_id,
             self.key.backend,
@@ -140,9 +189,13 @@ class Dataset:
             raise StoreError(f"{meta_path} describes another dataset than its folder name says")
 
     def _ensure_meta(self) -> None:
+        """Create the metadata, or migrate a schema-1 ``dataset.json`` to ``_dataset.json`` (schema 2:
+        its Parquet files stay as they are and are read as schema 2)."""
         self._check_meta()
-        meta_path = self.path / "dataset.json"
+        meta_path = self.path / META_NAME
+        legacy = self.path / LEGACY_META_NAME
         if meta_path.exists():
+            legacy.unlink(missing_ok=True)  # a migration killed between its two steps
             return
         self.path.mkdir(parents=True, exist_ok=True)
         meta = {
@@ -152,9 +205,26 @@ class Dataset:
             "backend": self.key.backend,
             "threads": self.key.threads,
         }
-        tmp = meta_path.with_name(f"dataset.json.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, meta_path)
+        if legacy.exists():
+            meta["migrated_from_schema"] = json.loads(legacy.read_text(encoding="utf-8"))["schema_version"]
+        write_json_atomic(meta_path, meta)
+        legacy.unlink(missing_ok=True)
+
+    def read_json(self, name: str) -> Any:
+        """A side file of the dataset (``_adaptive.json``, ``_floor.json``); ``None`` when absent."""
+        path = self.path / name
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise StoreError(f"corrupt {path}: {exc}; move it away") from None
+
+    def write_json(self, name: str, doc: Any) -> None:
+        if not name.startswith("_"):
+            raise ValueError("dataset side files start with '_' so that pd.read_parquet(folder) skips them")
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self.path / name, doc)
 
     # -- locking ----------------------------------------------------------------------------------
     @contextmanager
@@ -176,7 +246,8 @@ class Dataset:
         fh.flush()
         self._lock_fh = fh
         try:
-            for stale in self.path.glob("*.tmp"):  # left by a killed writer; never a committed file
+            # left by a killed writer; never a committed file
+            for stale in [*self.path.glob("*.tmp"), *self.path.glob(".*.tmp")]:
                 stale.unlink(missing_ok=True)
             yield self
         finally:
@@ -214,10 +285,12 @@ class Dataset:
     def _files(self) -> list[Path]:
         if not self.path.exists():
             return []
-        return sorted(
-            [*self.path.glob("data-*.parquet"), *self.path.glob("part-*.parquet")],
-            key=lambda p: int(p.name.split("-")[1].split(".")[0]),
-        )
+        files = [*self.path.glob("data-*.parquet"), *self.path.glob("part-*.parquet")]
+        for f in files:
+            if not _DATA_NAME.match(f.name):
+                raise StoreError(f"{f} is not a kdnas-bench profile file name (data-<ns>.parquet or "
+                                 "part-<ns>-<pid>.parquet); nothing was changed, move it out of the store")
+        return sorted(files, key=lambda p: int(p.name.split("-")[1].split(".")[0]))
 
     def _read_file(self, path: Path) -> pa.Table:
         try:
@@ -225,9 +298,12 @@ class Dataset:
             meta = pf.schema_arrow.metadata or {}
             if META_KEY not in meta:
                 raise StoreError(f"{path} is not a kdnas-bench profile file; move it out of the store")
-            if meta[META_KEY] != str(SCHEMA_VERSION).encode():
-                raise StoreError(f"{path} has profile schema {meta[META_KEY].decode()}, expected {SCHEMA_VERSION}")
-            return pf.read().cast(SCHEMA)
+            version = meta[META_KEY].decode(errors="replace")
+            if version not in {str(v) for v in READABLE_VERSIONS}:
+                raise StoreError(f"{path} has profile schema {version}, this kdnas-bench reads "
+                                 f"{', '.join(map(str, READABLE_VERSIONS))}; use the kdnas-bench that wrote it")
+            table = pf.read()
+            return (_upgrade(table) if version == "1" else table).cast(SCHEMA)
         except StoreError:
             raise
         except (OSError, pa.ArrowException, ValueError) as exc:
@@ -269,15 +345,11 @@ class ProfileStore:
         return Dataset(self.root, DatasetKey(device_id, backend, int(threads)))
 
     def datasets(self) -> list[Dataset]:
-        out = []
-        for meta in sorted(self.root.glob("*/*/dataset.json")):
-            try:
-                doc = json.loads(meta.read_text(encoding="utf-8"))
-                key = DatasetKey(str(doc["device_id"]), str(doc["backend"]), int(doc["threads"]))
-            except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                raise StoreError(f"corrupt dataset metadata {meta}: {exc}") from None
-            out.append(Dataset(self.root, key))
-        return out
+        """Every dataset; a folder with Parquet files but no dataset.json, or whose dataset.json names
+        another dataset than the folder, is an error (never hidden, never shown as a phantom)."""
+        from .storecheck import check_dataset_folders
+
+        return [Dataset(self.root, key) for key in check_dataset_folders(self.root)]
 
     def find(self, device_id: str, backend: str | None = None, threads: int | None = None) -> list[Dataset]:
         return [

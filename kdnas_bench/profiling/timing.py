@@ -8,6 +8,7 @@ keep every raw time; stats computed from the raw times, never trimmed; a noisy r
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,6 +66,8 @@ class TimingConfig:
     remeasure: int = 1  # extra attempts for a noisy config
 
     def __post_init__(self) -> None:
+        if not all(math.isfinite(v) for v in (self.min_seconds, self.max_seconds, self.noisy_iqr)):
+            raise ValueError("min_seconds, max_seconds and noisy_iqr must be finite")
         if self.warmup < 0 or self.remeasure < 0:
             raise ValueError("warmup and remeasure must be >= 0")
         if self.min_calls < 1 or self.max_calls < self.min_calls:
@@ -179,3 +182,91 @@ def time_callable(fn: Callable[[], object], clock: Clock | None = None, config: 
     assert best is not None
     noisy = best.iqr_ratio > cfg.noisy_iqr
     return Timing(best.times, attempts=attempt, noisy=noisy, wall_seconds=time.perf_counter() - t0)
+
+
+# -- drift-aware timing: the config interleaved with a fixed canary --------------------------------
+INTERLEAVE_MODES = ("call", "chunk")
+
+
+@dataclass(frozen=True)
+class PairedTiming:
+    """A config timed interleaved with the canary in the same seconds. ``ratio`` (config median over
+    canary median) is what a shared VM's speed drift leaves nearly unchanged (GUIDE §2 rule 9)."""
+
+    target: Timing
+    canary: Timing
+    mode: str
+
+    def __post_init__(self) -> None:
+        if self.mode not in INTERLEAVE_MODES:
+            raise ValueError(f"unknown interleave mode {self.mode!r}")
+
+    @property
+    def ratio(self) -> float:
+        return self.target.median_ms / self.canary.median_ms
+
+    @property
+    def canary_shift(self) -> float:
+        """Relative change of the canary's median from the first to the second half of the row: how much
+        the machine's speed moved while this row was measured."""
+        c = np.asarray(self.canary.times, dtype=np.float64)
+        if c.size < 4:
+            return 0.0
+        half = c.size // 2
+        return float(np.median(c[half:]) / np.median(c[:half]) - 1.0)
+
+
+def _interleaved_run(fn: Callable[[], object], ref: Callable[[], object], clock: Clock, cfg: TimingConfig,
+                     mode: str, chunk_seconds: float) -> tuple[list[float], list[float]]:
+    for _ in range(cfg.warmup):
+        fn()
+        ref()
+    target: list[float] = []
+    canary: list[float] = []
+    # the window is measured by the timed durations themselves (config + canary), so a scripted clock
+    # in the tests drives the stopping rule exactly as the real one does
+    elapsed = 0.0
+    k_t = k_c = 1
+    while True:
+        t = clock.time_calls(fn, k_t)
+        c = clock.time_calls(ref, k_c)
+        target.extend(t)
+        canary.extend(c)
+        elapsed += sum(t) + sum(c)
+        n = len(target)
+        if n >= cfg.max_calls or elapsed >= cfg.max_seconds:
+            return target, canary
+        if n >= cfg.min_calls and elapsed >= cfg.min_seconds:
+            return target, canary
+        if mode == "chunk":  # alternate blocks of ~chunk_seconds of each
+            per_t, per_c = sum(target) / len(target), sum(canary) / len(canary)
+            k_t = int(max(1, min(chunk_seconds / max(per_t, 1e-9), cfg.max_calls - n)))
+            k_c = int(max(1, chunk_seconds / max(per_c, 1e-9)))
+
+
+def time_interleaved(fn: Callable[[], object], ref: Callable[[], object], clock: Clock | None = None,
+                     config: TimingConfig | None = None, *, mode: str = "call",
+                     chunk_seconds: float = 0.05) -> PairedTiming:
+    """Time ``fn`` interleaved with the canary ``ref``: one call each in turn (``mode="call"``) or
+    alternating blocks of about ``chunk_seconds`` (``"chunk"``). Same warm-up, stopping rule (the window
+    counts both) and noisy re-measurement as :func:`time_callable`."""
+    if mode not in INTERLEAVE_MODES:
+        raise ValueError(f"unknown interleave mode {mode!r} (choose from {', '.join(INTERLEAVE_MODES)})")
+    clock = clock or PerfCounterClock()
+    cfg = config or TimingConfig()
+    t0 = time.perf_counter()
+    best: tuple[Timing, Timing] | None = None
+    attempt = 0
+    for attempt in range(1, cfg.remeasure + 2):
+        t, c = _interleaved_run(fn, ref, clock, cfg, mode, chunk_seconds)
+        pair = (Timing(tuple(t), attempts=attempt), Timing(tuple(c), attempts=attempt))
+        if best is None or pair[0].iqr_ratio < best[0].iqr_ratio:
+            best = pair
+        if pair[0].iqr_ratio <= cfg.noisy_iqr:
+            best = pair
+            break
+    assert best is not None
+    wall = time.perf_counter() - t0
+    target = Timing(best[0].times, attempts=attempt, noisy=best[0].iqr_ratio > cfg.noisy_iqr, wall_seconds=wall)
+    canary = Timing(best[1].times, attempts=attempt, noisy=best[1].iqr_ratio > cfg.noisy_iqr, wall_seconds=wall)
+    return PairedTiming(target, canary, mode)

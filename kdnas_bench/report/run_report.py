@@ -4,7 +4,6 @@ whether each budget held, predicted (upper bound for hard budgets) and measured 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ class RunStory:
     winners: list[dict[str, Any]]
     history: list[dict[str, Any]]
     finished: bool
+    skipped: int = 0  # log lines that could not be read (torn by a crash): counted, never silently
 
     @property
     def budgets(self) -> list[float]:
@@ -63,38 +63,30 @@ class RunStory:
 
     def to_dict(self) -> dict[str, Any]:
         return {"run_dir": str(self.run_dir), "finished": self.finished, "config": self.config,
-                "evaluations": len(self.evaluations), "episodes": self.episodes(), "budgets": self.budget_checks()}
+                "evaluations": len(self.evaluations), "skipped_records": self.skipped, "episodes": self.episodes(),
+                "budgets": self.budget_checks()}
 
 
 def load_run(run_dir: str | Path) -> RunStory:
+    from ..search.runlog import LOG_FILE, check_result, check_run_config, read_json_object, read_log
+
     run_dir = Path(run_dir)
     if not (run_dir / "run.json").is_file():
         raise KdnasError(f"{run_dir} is not a search run (no run.json): pass the --run folder of `kdnas-bench search`")
-    try:
-        config = json.loads((run_dir / "run.json").read_text())["config"]
-    except (OSError, json.JSONDecodeError, KeyError) as exc:
-        raise KdnasError(f"cannot read {run_dir / 'run.json'}: {exc}") from None
-    evals = []
-    path = run_dir / "evaluations.jsonl"
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by a kill: the study ignores it too
-            if isinstance(rec, dict) and "arch" in rec and "episode" in rec:
-                evals.append(rec)
+    config = check_run_config(read_json_object(run_dir / "run.json", "run metadata").get("config"),
+                              str(run_dir / "run.json"))
+    log = read_log(run_dir / LOG_FILE, heal=False)  # report only reads: a torn last line is counted, not moved
+    evals = log.records
     if not evals:
-        raise KdnasError(f"{run_dir} has no evaluations yet")
+        raise KdnasError(f"{run_dir} has no evaluations yet"
+                         + (f" ({log.skipped} unreadable line(s) skipped)" if log.skipped else ""))
     winners: list[dict[str, Any]] = []
     history: list[dict[str, Any]] = []
     finished = False
     if (run_dir / "result.json").is_file():
-        try:
-            result = json.loads((run_dir / "result.json").read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise KdnasError(f"cannot read {run_dir / 'result.json'}: {exc}") from None
-        winners, history, finished = result.get("winners") or [], result.get("history") or [], True
+        result_path = run_dir / "result.json"
+        winners, history = check_result(read_json_object(result_path, "run result"), str(result_path))
+        finished = True
     else:  # unfinished: the best feasible candidate so far per budget
         for b in (config.get("reward") or {}).get("budgets_ms") or []:
             k = budget_key(float(b))
@@ -104,7 +96,7 @@ def load_run(run_dir: str | Path) -> RunStory:
                 winners.append({"budget_ms": float(b), "arch": e["arch"], "predicted_latency_ms": e["latency_ms"],
                                 "predicted_latency_ms_high": e["latency_ms_high"], "proxy_metric": e["metric"],
                                 "reward": e["rewards"][k]})
-    return RunStory(run_dir, config, evals, winners, history, finished)
+    return RunStory(run_dir, config, evals, winners, history, finished, skipped=log.skipped)
 
 
 def run_pngs(story: RunStory, out: Path) -> list[Path]:
@@ -163,6 +155,9 @@ def run_document(story: RunStory, images: list[Path]) -> Document:
         f"{r.get('mode')} budgets {', '.join(f'{float(b):g}' for b in r.get('budgets_ms') or [])} ms.",
         "Evaluator: " + ", ".join(f"{k} {v}" for k, v in ev.items()) + f". {len(story.evaluations)} candidates evaluated.",
     ]
+    if story.skipped:
+        setup.append(f"Skipped {story.skipped} record(s) of {story.run_dir / 'evaluations.jsonl'} that could not be "
+                     "read (a line torn by a crash); the search redoes those evaluations when resumed.")
     ep_rows = [[str(e["episode"]), str(e["candidates"]),
                 ", ".join("-" if v is None else f"{v:.4f}" for v in e["best_reward_so_far"].values()),
                 f"{e['best_metric']:.4f}", f"{e['proxy_seconds_mean']:.1f}"] for e in story.episodes()]

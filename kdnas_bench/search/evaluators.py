@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -11,6 +12,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from ..errors import KdnasError
 from ..space import ARCH_DIMS, Arch
 from .domain import SearchError
 
@@ -205,13 +207,27 @@ class TableEvaluator:
             else:
                 doc = json.loads(self.path.read_text(encoding="utf-8"))
                 df = pd.DataFrame(doc["rows"] if isinstance(doc, dict) else doc)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
             raise SearchError(f"cannot read table {self.path}: {exc}") from None
         missing = [c for c in (*ARCH_DIMS, "metric") if c not in df.columns]
         if missing:
             raise SearchError(f"table {self.path} lacks columns {', '.join(missing)}")
-        self.metric_name = str(df["metric_name"].iloc[0]) if "metric_name" in df.columns else "metric"
-        self._rows = {Arch(*(int(r[d]) for d in ARCH_DIMS)): r for r in df.to_dict("records")}
+        self.metric_name = str(df["metric_name"].iloc[0]) if "metric_name" in df.columns and len(df) else "metric"
+        self._rows = {}
+        for i, r in enumerate(df.to_dict("records")):
+            try:
+                dims = [r[d] for d in ARCH_DIMS]
+                if not all(isinstance(v, int | float) and not isinstance(v, bool) and float(v).is_integer()
+                           for v in dims):
+                    raise ValueError(f"layers, hidden, heads, ffn must be integers, got {dims}")
+                metric = r["metric"]
+                if isinstance(metric, bool) or not isinstance(metric, int | float) or not math.isfinite(metric):
+                    raise ValueError(f"metric must be a finite number, got {metric!r}")
+                self._rows[Arch(*(int(v) for v in dims))] = r
+            except (ValueError, KdnasError) as exc:
+                raise SearchError(f"table {self.path} row {i + 1}: {exc}") from None
+        if not self._rows:
+            raise SearchError(f"table {self.path} has no rows")
 
     def archs(self) -> list[Arch]:
         return sorted(self._rows)

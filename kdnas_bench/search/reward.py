@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ..errors import KdnasError
@@ -22,11 +23,11 @@ class RewardSpec:
     def __post_init__(self) -> None:
         if not self.budgets_ms:
             raise KdnasError("give at least one latency budget (--budget-ms)")
-        if any(b <= 0 for b in self.budgets_ms):
-            raise KdnasError(f"latency budgets must be positive, got {list(self.budgets_ms)}")
+        if any(not (math.isfinite(b) and b > 0) for b in self.budgets_ms):
+            raise KdnasError(f"latency budgets (--budget-ms) must be positive finite numbers, got {list(self.budgets_ms)}")
         if len(set(self.budgets_ms)) != len(self.budgets_ms):
             raise KdnasError(f"latency budgets repeat: {list(self.budgets_ms)}")
-        if self.w > 0:
+        if not math.isfinite(self.w) or self.w > 0:
             raise KdnasError(f"the latency exponent w must be <= 0 (a slower student must not earn more), got {self.w}")
         if self.mode not in MODES:
             raise KdnasError(f"unknown reward mode '{self.mode}' (choose from {', '.join(MODES)})")

@@ -24,6 +24,7 @@ from .domain import Domain, SearchError
 from .evaluators import Evaluation, Evaluator
 from .executor import LocalExecutor, RayExecutor
 from .reward import RewardSpec, budget_key
+from .runlog import LOG_FILE, read_json_object, read_log
 from .strategies import make_strategy
 
 RUN_SCHEMA = 1
@@ -118,6 +119,7 @@ class Study:
         self.latency = latency
         self.executor = executor or LocalExecutor()
         self.records: dict[Arch, dict[str, Any]] = {}
+        self.notes: list[str] = []  # what opening the run repaired (a torn last log line), for the user
 
     # -- persistence ------------------------------------------------------------------------------
     def _open_run(self) -> None:
@@ -125,28 +127,23 @@ class Study:
         meta = self.run_dir / "run.json"
         wanted = {"schema": RUN_SCHEMA, "config": self.config.to_dict()}
         if meta.exists():
-            try:
-                found = json.loads(meta.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as exc:
-                raise SearchError(f"corrupt run metadata {meta}: {exc}") from None
-            if found != json.loads(json.dumps(wanted)):
+            if read_json_object(meta, "run metadata") != json.loads(json.dumps(wanted)):
                 raise SearchError(f"run dir {self.run_dir} holds a different search; pass another --run or the same options")
         else:
             tmp = meta.with_suffix(".json.tmp")
             tmp.write_text(json.dumps(wanted, indent=2) + "\n", encoding="utf-8")
             os.replace(tmp, meta)
-        log = self.run_dir / "evaluations.jsonl"
-        if log.exists():
-            for line in log.read_text(encoding="utf-8").splitlines():
-                try:
-                    rec = json.loads(line)
-                    arch = Arch.from_dict(rec["arch"])
-                except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                    continue  # a line torn by a kill: that evaluation is simply redone
-                self.records[arch] = rec
+        found = read_log(self.run_dir / LOG_FILE, heal=True)  # a torn last line is set aside, then redone
+        self.notes = found.notes
+        keys = [budget_key(b) for b in self.config.reward.budgets_ms]
+        for rec in found.records:
+            if any(k not in rec["rewards"] for k in keys):
+                raise SearchError(f"{self.run_dir / LOG_FILE}: a record of {rec['arch']} lacks the reward for "
+                                  f"budget(s) {', '.join(k for k in keys if k not in rec['rewards'])} ms")
+            self.records[Arch.from_dict(rec["arch"])] = rec
 
     def _append(self, rec: dict[str, Any]) -> None:
-        with open(self.run_dir / "evaluations.jsonl", "a", encoding="utf-8") as fh:
+        with open(self.run_dir / LOG_FILE, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(rec) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
@@ -176,6 +173,8 @@ class Study:
     def run(self, on_event: EventFn | None = None) -> SearchResult:
         emit = on_event or (lambda kind, data: None)
         self._open_run()
+        for note in self.notes:
+            emit("note", {"text": note})
         cfg = self.config
         spec = cfg.reward
         domains = {}
