@@ -156,7 +156,7 @@ def test_cli_supernet_bad_input_is_one_line(preds: Path, tiny_teacher: Path, tin
     afile = tmp_path / "afile"
     afile.write_text("x")
     cases = {"does not fit inside the teacher": ["--evaluator", "supernet", "--space", wide],
-             "must be a folder": ["--evaluator", "supernet", "--supernet", str(afile)],
+             "is not a folder": ["--evaluator", "supernet", "--supernet", str(afile)],
              "needs a GLUE task": ["--evaluator", "supernet", "--table", str(afile)]}
     for message, extra in cases.items():
         code, _, err = run_cli(*_args(preds, tiny_teacher, tiny_glue, tmp_path / "r", *extra))
