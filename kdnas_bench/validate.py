@@ -32,7 +32,8 @@ OUTPUTS: dict[str, dict[str, str]] = {
     "measure": {"onnx_cache": "folder"},
     "remeasure": {"store": "folder", "onnx_cache": "folder"},
     "fit": {"out": "folder"},
-    "search": {"run_dir": "folder"},
+    "search": {"run_dir": "folder", "supernet_dir": "folder"},
+    "supernet train": {"out": "folder"},
     "distill": {"out": "folder"},
     "teacher finetune": {"out": "folder"},
     "compare": {"html_path": "file", "md_path": "file", "png": "folder"},
@@ -41,7 +42,7 @@ OUTPUTS: dict[str, dict[str, str]] = {
 }
 
 # parameters (any command) naming a folder that is read: when the path exists it must be a folder
-INPUT_FOLDERS = ("predictors_dir", "root", "source_root", "store", "data_dir")
+INPUT_FOLDERS = ("predictors_dir", "root", "source_root", "store", "data_dir", "folder")
 
 # parameter name -> (lowest, highest) allowed, for options where the type alone is not enough (any command)
 RANGES: dict[str, tuple[float, float]] = {

@@ -85,7 +85,7 @@ def test_bad_input(case: Case, pristine: Path, tmp_path: Path, run_cli) -> None:
 def test_the_table_covers_every_verb_and_file_kind() -> None:
     from kdnas_bench.cli import cli
 
-    verbs = {c.argv[0] if c.argv[0] not in ("space", "teacher") else " ".join(c.argv[:2]) for c in CASES}
+    verbs = {c.argv[0] if c.argv[0] not in ("space", "teacher", "supernet") else " ".join(c.argv[:2]) for c in CASES}
     commands = {name for name, cmd in cli.commands.items() if not hasattr(cmd, "commands")}
     commands |= {f"{g} {n}" for g, grp in cli.commands.items() for n in getattr(grp, "commands", {})}
     assert commands - {"predictors"} <= verbs, commands - verbs  # `predictors` lists broken ones, see below

@@ -111,12 +111,13 @@ def test_student_init_from_teacher(tiny_teacher: Path) -> None:
     teacher = load_teacher(tiny_teacher, task="sst2")
     from kdnas_bench.distill import get_task
 
-    same = init_student(Arch(1, 64, 4, 128), teacher, get_task("sst2"))
+    same = init_student(Arch(1, 64, 4, 128), teacher, get_task("sst2"), init="embeddings")
     t_layer = teacher.model.bert.encoder.layer[1]  # uniform map 1 -> 2
     assert torch.equal(same.bert.encoder.layer[0].intermediate.dense.weight, t_layer.intermediate.dense.weight)
-    narrow = init_student(Arch(1, 32, 2, 64), teacher, get_task("sst2"))
+    narrow = init_student(Arch(1, 32, 2, 64), teacher, get_task("sst2"), init="embeddings")
     w = narrow.bert.embeddings.word_embeddings.weight
-    assert w.shape == (30522, 32) and torch.equal(w, init_student(Arch(1, 32, 2, 64), teacher, get_task("sst2"))
+    assert w.shape == (30522, 32) and torch.equal(w, init_student(Arch(1, 32, 2, 64), teacher, get_task("sst2"),
+                                                                  init="embeddings")
                                                    .bert.embeddings.word_embeddings.weight)
     rand = init_student(Arch(1, 32, 2, 64), teacher, get_task("sst2"), init="random")
     assert not torch.equal(rand.bert.embeddings.word_embeddings.weight, w)

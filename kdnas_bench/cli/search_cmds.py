@@ -43,6 +43,24 @@ def _default_teacher(run: Path, task: str, data_dir: str | None, examples: int, 
     return str(folder)
 
 
+def _supernet(teacher: str, task: str, space: Any, folder: str, data_dir: str | None, examples: int, epochs: float,
+              seed: int, out: Any, *, progress: bool) -> None:
+    """Reuse the supernet in ``folder`` (checked against teacher, task and space) or train it there."""
+    from ..supernet import SupernetConfig
+    from ..supernet.train import ensure_supernet
+
+    def started(info: dict[str, Any]) -> None:
+        what = "resuming" if info["start"] else "training"
+        out.print(f"{what} the supernet in {folder}: {info['total']} steps (sandwich: {info['largest']} + "
+                  f"{info['smallest']} + 2 random per step; {examples} examples × {epochs:g} epochs)")
+
+    _, doc = ensure_supernet(teacher, task, space, folder, data_dir=data_dir,
+                             cfg=SupernetConfig(examples=examples, epochs=epochs, seed=seed), progress=progress,
+                             on_start=started)
+    out.print(f"supernet {folder}: trained in {doc.get('train_seconds', 0):.0f} s ({doc.get('steps')} steps)",
+              highlight=False)
+
+
 def _view(state: dict[str, Any]) -> Group:
     head = Table.grid(padding=(0, 2))
     head.add_row(f"episode {state['episode'] + 1}/{state['episodes']}", f"evaluations {state['evaluations']}",
@@ -93,6 +111,21 @@ def register(cli: click.Group) -> None:
                   help="hard: reject candidates whose predicted upper bound exceeds the budget.")
     @click.option("--space", "space_path", type=click.Path(), help="Space TOML (default: search/spaces/bert.toml).")
     @click.option("--table", type=click.Path(), help="Score candidates from a table of precomputed accuracies instead.")
+    @click.option("--evaluator", "evaluator_kind", type=click.Choice(["proxy", "supernet"]), default="proxy",
+                  show_default=True, help="proxy: distil every candidate (the paper); supernet: score its sub-network "
+                                          "of a weight-sharing supernet (seconds), then re-rank the best by proxy.")
+    @click.option("--init", type=click.Choice(["inherit", "embeddings", "random"]), default="inherit",
+                  show_default=True, help="Student init for proxy and final distillation (supernet evaluator: the "
+                                          "supernet's weights): inherit = teacher weights rewired by importance.")
+    @click.option("--supernet", "supernet_dir", type=click.Path(),
+                  help="Supernet folder (default RUN/supernet; trained there when missing, reused when it matches).")
+    @click.option("--supernet-examples", type=int, default=4000, show_default=True)
+    @click.option("--supernet-epochs", type=float, default=2.0, show_default=True)
+    @click.option("--rerank-top", type=int, default=4, show_default=True,
+                  help="Supernet evaluator: best candidates per budget re-ranked by proxy distillation (0: none).")
+    @click.option("--rerank-examples", type=int, default=500, show_default=True,
+                  help="Proxy examples of the first re-ranking rung (doubled for each later rung).")
+    @click.option("--rerank-epochs", type=float, default=2.0, show_default=True)
     @click.option("--predictors", "predictors_dir", type=click.Path(), help="Predictor folder (default: predictors/).")
     @click.option("--teacher-examples", type=int, default=2000, show_default=True,
                   help="Examples for the default teacher fine-tune.")
@@ -103,7 +136,9 @@ def register(cli: click.Group) -> None:
                proxy_epochs: float, losses: str | None, seed: int, run_dir: str | None, executor: str,
                ray_address: str | None, final: bool, final_examples: int | None, final_epochs: float, seq: int,
                batch: int, reward_w: float, mode: str, space_path: str | None, table: str | None,
-               predictors_dir: str | None, teacher_examples: int, as_json: bool) -> None:
+               predictors_dir: str | None, teacher_examples: int, evaluator_kind: str, init: str,
+               supernet_dir: str | None, supernet_examples: int, supernet_epochs: float, rerank_top: int,
+               rerank_examples: int, rerank_epochs: float, as_json: bool) -> None:
         """Search the student arch with KD-NAS: predicted latency + proxy-distillation accuracy.
 
         \b
@@ -114,17 +149,23 @@ def register(cli: click.Group) -> None:
         from ..distill.agnostic import AGNOSTIC
         from ..distill.data import get_task
         from ..predictors.registry import load_predictor
-        from ..search.evaluators import AgnosticDistillEvaluator, ProxyDistillEvaluator, TableEvaluator
+        from ..search.evaluators import AgnosticDistillEvaluator, ProxyDistillEvaluator, SupernetEvaluator, TableEvaluator
         from ..search.executor import make_executor
         from ..search.final import finalize
+        from ..search.rerank import RerankConfig, rerank
         from ..search.reward import RewardSpec
         from ..search.study import LatencyTable, SearchConfig, Study, check_budgets
         from ..space import SearchSpace, Shape
 
         for name, value in (("--threads", threads), ("--episodes", episodes), ("--candidates", candidates),
                             ("--proxy-examples", proxy_examples), ("--seq", seq), ("--batch", batch),
-                            ("--final-examples", final_examples)):
+                            ("--final-examples", final_examples), ("--supernet-examples", supernet_examples),
+                            ("--supernet-epochs", supernet_epochs), ("--rerank-examples", rerank_examples),
+                            ("--rerank-epochs", rerank_epochs)):
             positive(name, value)
+        if rerank_top < 0:
+            raise KdnasError(f"--rerank-top must be 0 or more, got {rerank_top}")
+        oneshot = evaluator_kind == "supernet"
         out = err_console if as_json else console
         spec = RewardSpec(_budgets(budget), w=reward_w, mode=mode)
         agnostic = task.strip().lower() == AGNOSTIC
@@ -139,6 +180,9 @@ def register(cli: click.Group) -> None:
         space = SearchSpace.load(space_file)
         run = Path(run_dir) if run_dir else Path("runs") / f"search-{task_name}-{seed}"
         check_writable("--run", run)  # also the default, before a default teacher is fine-tuned into it
+        if oneshot and (table or agnostic):
+            raise KdnasError("--evaluator supernet needs a GLUE task and a teacher (not --table or --task agnostic)")
+        supernet_folder = str(Path(supernet_dir) if supernet_dir else run / "supernet")
         evaluator: Any
         if table:
             evaluator = TableEvaluator(table)
@@ -166,14 +210,29 @@ def register(cli: click.Group) -> None:
             from ..distill.teacher import load_teacher
 
             load_teacher(teacher_ref, task=task_name)  # fail fast on a missing or mismatched teacher
-            evaluator = ProxyDistillEvaluator(teacher=teacher_ref, task=task_name, data_dir=data_dir,
-                                              proxy_examples=proxy_examples, epochs=proxy_epochs, losses=losses, seed=seed)
+            if oneshot:
+                from ..distill.inherit import TeacherShape
+                from ..supernet import space_fits
+
+                space_fits(space, TeacherShape.of(load_teacher(teacher_ref).model.config))  # before any training
+                evaluator = SupernetEvaluator(supernet=supernet_folder, teacher=teacher_ref, task=task_name,
+                                              space=space_file, data_dir=data_dir)
+            else:
+                evaluator = ProxyDistillEvaluator(teacher=teacher_ref, task=task_name, data_dir=data_dir,
+                                                  proxy_examples=proxy_examples, epochs=proxy_epochs, losses=losses,
+                                                  seed=seed, init=init)
             archs = list(space.archs)
+        rerank_cfg = RerankConfig(rerank_top, rerank_examples, rerank_epochs) if oneshot and rerank_top else None
+        rerank_desc = {"rerank": rerank_cfg.to_dict(), "losses": losses} if rerank_cfg else {}
         latency = LatencyTable(predictor, archs, shape)
         check_budgets(latency, spec)
+        if oneshot:  # bad input is checked above; now the expensive part
+            _supernet(str(teacher_ref), task_name, space, supernet_folder, data_dir, supernet_examples, supernet_epochs,
+                      seed, out, progress=not as_json)
         config = SearchConfig(device_id=device_id, backend=backend, threads=threads, shape=shape, reward=spec,
                               strategy=strategy, episodes=episodes, candidates=candidates, seed=seed,
-                              evaluator={k: v for k, v in evaluator.describe().items() if k != "data_dir"},
+                              evaluator={**{k: v for k, v in evaluator.describe().items() if k != "data_dir"},
+                                         **rerank_desc},
                               space=table or space.name)
         ex = make_executor(executor, ray_address)
         study = Study(run, config, evaluator, latency, ex)
@@ -201,13 +260,21 @@ def register(cli: click.Group) -> None:
                 result = study.run(on_event)
             finally:
                 ex.close()
+        if rerank_cfg is not None:
+            out.print(f"re-ranking the best {rerank_cfg.top} per budget by proxy distillation (successive halving, "
+                      f"{rerank_cfg.examples} examples × {rerank_cfg.epochs:g} epochs first) …")
+            result = rerank(study, result, rerank_cfg, lambda n, e: ProxyDistillEvaluator(
+                teacher=str(teacher_ref), task=task_name, data_dir=data_dir, proxy_examples=n, epochs=e, losses=losses,
+                seed=seed, supernet=supernet_folder))
+            study.write_result(result)
         if final:
             if table:
                 raise KdnasError("--final needs a teacher (it distils the winners); it cannot run with --table")
             out.print("final distillation of the winners …")
             finalize(result, teacher=teacher_ref, task=task_name, data_dir=data_dir, device_id=device_id,
                      backend=backend, threads=threads, shape=shape, max_examples=final_examples, epochs=final_epochs,
-                     losses=losses, seed=seed, progress=not as_json, text=text_file)
+                     losses=losses, seed=seed, progress=not as_json, text=text_file, init=init,
+                     supernet=supernet_folder if oneshot else None)
             study.write_result(result)
         data = result.to_dict()
         data.pop("history")

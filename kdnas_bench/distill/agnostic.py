@@ -179,7 +179,7 @@ def distill_agnostic(teacher: str | Path | Teacher | None, arch: Arch | str, *, 
         data = prepare_text(t.tokenizer, load_text(text), max_examples=max_examples, seed=seed)
     elif max_examples is not None and max_examples < len(data.train):
         data = TextData(data.train.subset(np.arange(max_examples)), data.dev, data.source, data.total)
-    student = init_student(arch, t, TASK, seed=seed)
+    student = init_student(arch, t, TASK, seed=seed, init="embeddings")
     torch.manual_seed(seed)
     loss_fns = build_losses(losses, student_config=student.config, teacher_config=t.model.config, regression=False)
     if not loss_fns or any(loss.name in ("logits", "ce") for loss in loss_fns):

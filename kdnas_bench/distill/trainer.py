@@ -8,6 +8,7 @@ reused by every student distilled on it (see :func:`cache_teacher`).
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import time
@@ -180,13 +181,23 @@ def _pca_projection(weight: torch.Tensor, width: int) -> torch.Tensor:
     return (proj * torch.sign(proj.sum(0, keepdim=True) + 1e-12)).float()  # fixed sign: deterministic
 
 
+INITS = ("inherit", "embeddings", "random")
+
+
 @torch.no_grad()
-def init_student(arch: Arch, teacher: Teacher, task: Task, *, seed: int = 0, init: str = "auto") -> Any:
-    """A ``BertForSequenceClassification`` for ``arch``. ``init="auto"``: teacher embeddings (copied when
-    the widths match, else projected onto their top principal directions) and, when hidden, heads and FFN
-    all match, teacher layers by the uniform mapping; ``"random"``: nothing from the teacher."""
-    if init not in ("auto", "random"):
-        raise KdnasError(f"init must be 'auto' or 'random', got {init!r}")
+def init_student(arch: Arch, teacher: Teacher, task: Task, *, seed: int = 0, init: str = "inherit",
+                 data: Encoded | None = None, importance_examples: int = 256) -> Any:
+    """A ``BertForSequenceClassification`` for ``arch``.
+
+    ``init="inherit"`` (default): every tensor sliced from the teacher rewired by importance measured on
+    ``importance_examples`` examples of ``data`` (:mod:`.inherit`; weight magnitude when ``data`` is None);
+    a student wider than the teacher falls back to ``"embeddings"``. ``"embeddings"``: the teacher's
+    embeddings (copied when the widths match, else projected onto their top principal directions) and, when
+    hidden, heads and FFN all match, the teacher's layers by the uniform mapping. ``"random"``: nothing from
+    the teacher. ``"auto"`` is the old name of ``"embeddings"``."""
+    init = "embeddings" if init == "auto" else init
+    if init not in INITS:
+        raise KdnasError(f"init must be one of {', '.join(INITS)}, got {init!r}")
     tcfg = teacher.model.config
     student = build_model(arch, num_labels=task.num_labels, vocab_size=int(tcfg.vocab_size),
                           max_position=int(tcfg.max_position_embeddings), seed=seed)
@@ -197,6 +208,14 @@ def init_student(arch: Arch, teacher: Teacher, task: Task, *, seed: int = 0, ini
         student.config.problem_type = "regression"
     if init == "random" or getattr(tcfg, "model_type", "") != "bert":
         return student
+    from .inherit import TeacherShape, inherit_into, teacher_importance
+
+    if init == "inherit" and TeacherShape.of(tcfg).fits(arch) and hasattr(teacher.model, "classifier"):
+        with torch.enable_grad():
+            imp = teacher_importance(teacher.model, data, examples=importance_examples,
+                                     regression=task.is_regression, seed=seed)
+        inherit_into(student, teacher.model, imp)
+        return student.eval()
     t_emb, s_emb = teacher.model.bert.embeddings, student.bert.embeddings
     if arch.hidden <= tcfg.hidden_size:
         proj = (torch.eye(arch.hidden) if arch.hidden == tcfg.hidden_size
@@ -277,19 +296,22 @@ def distill(
     lr: float = 5e-4,
     batch_size: int = 32,
     temperature: float = 1.0,
-    init: str = "auto",
+    init: str = "inherit",
     cache: str = "auto",
     max_length: int = 128,
     max_cache_bytes: int = 2 * 1024**3,
     freeze_embeddings: bool = False,
     batching: str = "random",
+    init_model: Any | None = None,
 ) -> DistillResult:
     """Distil a student ``arch`` from ``teacher`` on ``task`` and evaluate it on dev.
 
     Pass a loaded :class:`Teacher` and a prepared :class:`TaskData` to run many candidates without
     reloading; the teacher's outputs on ``data.train`` are then cached on the first call (``cache="auto"``
     caches when they fit in ``max_cache_bytes``; ``"off"`` never) and reused by the next ones.
-    ``max_examples``: proxy mode on a stratified seeded subset; None: the whole train set."""
+    ``max_examples``: proxy mode on a stratified seeded subset; None: the whole train set.
+    ``init``: see :func:`init_student`; ``init_model``: start from a copy of this model instead (e.g. a
+    sub-network extracted from a supernet)."""
     if isinstance(arch, str):
         arch = Arch.parse(arch)
     if cache not in ("auto", "off"):
@@ -305,7 +327,11 @@ def distill(
         data = TaskData(t, data.train.subset(proxy_indices(data.train.labels, max_examples, seed=seed)), data.dev,
                         data.train_total or len(data.train))
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, batching=batching)
-    student = init_student(arch, teacher, t, seed=seed, init=init)
+    if init_model is not None:
+        student = copy.deepcopy(init_model)
+        init = "given"
+    else:
+        student = init_student(arch, teacher, t, seed=seed, init=init, data=data.train)
     if freeze_embeddings:  # the word-embedding table dominates a small student's update cost
         student.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     torch.manual_seed(seed)

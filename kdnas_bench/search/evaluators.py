@@ -68,6 +68,8 @@ class ProxyDistillEvaluator:
     lr: float = 5e-4
     seed: int = 0
     threads: int = 1  # fixed, so local and Ray executors give identical numbers
+    init: str = "inherit"  # student init (distill.trainer.init_student), unless ``supernet`` is given
+    supernet: str | None = None  # start every candidate from its sub-network of this supernet folder
 
     def _state(self) -> tuple[Any, Any]:
         from ..distill.teacher import load_teacher
@@ -84,11 +86,72 @@ class ProxyDistillEvaluator:
         from ..distill.trainer import distill
 
         teacher, data = self._state()
+        start = None if self.supernet is None else load_supernet(self.supernet).extract(arch)
         return _timed(self.threads, lambda: distill(teacher, self.task, arch, data=data, epochs=self.epochs,
-                                                    losses=self.losses, seed=self.seed, lr=self.lr))
+                                                    losses=self.losses, seed=self.seed, lr=self.lr, init=self.init,
+                                                    init_model=start))
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "proxy-distill", **asdict(self)}
+
+
+_SUPERNETS: dict[str, Any] = {}
+
+
+def load_supernet(folder: str) -> Any:
+    """A supernet folder, loaded once per process."""
+    from ..supernet import load
+
+    if folder not in _SUPERNETS:
+        _SUPERNETS.clear()
+        _SUPERNETS[folder] = load(folder)[0]
+    return _SUPERNETS[folder]
+
+
+@dataclass(frozen=True)
+class SupernetEvaluator:
+    """One-shot evaluation: the candidate's sub-network, extracted from a trained supernet (one per teacher,
+    task and space, checked by hash), scored on dev. Seconds per candidate instead of a distillation."""
+
+    supernet: str
+    teacher: str
+    task: str
+    space: str
+    data_dir: str | None = None
+    threads: int = 1
+
+    def _state(self) -> tuple[Any, Any]:
+        def load() -> tuple[Any, Any]:
+            from ..distill.data import encode, get_task, load_split
+            from ..distill.teacher import load_teacher
+            from ..space import SearchSpace
+            from ..supernet import check_recipe
+            from ..supernet import load as load_net
+
+            task = get_task(self.task)
+            teacher = load_teacher(self.teacher, task=task)
+            net, doc = load_net(self.supernet)
+            check_recipe(doc, Path(self.supernet), teacher=teacher, task=task, space=SearchSpace.load(self.space))
+            return net, encode(load_split(task, "dev", self.data_dir), teacher.tokenizer)
+
+        return _cached(self, load)
+
+    def evaluate(self, arch: Arch) -> Evaluation:
+        from ..distill.data import get_task
+        from ..distill.trainer import evaluate
+
+        net, dev = self._state()
+        task = get_task(self.task)
+
+        import torch
+
+        torch.set_num_threads(self.threads)
+        t0 = time.perf_counter()
+        metrics = evaluate(net.extract(arch), dev, task)
+        return Evaluation(metrics[task.primary_metric], task.primary_metric, metrics, time.perf_counter() - t0)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "supernet", **asdict(self)}
 
 
 @dataclass(frozen=True)

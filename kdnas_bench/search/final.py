@@ -32,10 +32,13 @@ def measure_latency(arch: Arch, shape: Shape, backend: str, threads: int) -> dic
 
 def finalize(result: SearchResult, *, teacher: Any, task: str, data_dir: str | None, device_id: str, backend: str,
              threads: int, shape: Shape, max_examples: int | None, epochs: float, losses: str, seed: int,
-             progress: bool = False, text: str | None = None) -> SearchResult:
+             progress: bool = False, text: str | None = None, init: str = "inherit",
+             supernet: str | None = None) -> SearchResult:
     """Fully distil every distinct winner into ``RUN/final/<arch>/`` (HF + safetensors + ONNX + metrics.json);
     when this machine is the named device, measure the exported student and say whether the budget held.
-    ``task="agnostic"``: task-agnostic distillation on ``text`` (None: the stdlib docstrings)."""
+    ``task="agnostic"``: task-agnostic distillation on ``text`` (None: the stdlib docstrings). Each student
+    starts from ``init`` (:func:`~kdnas_bench.distill.trainer.init_student`), or from its sub-network of the
+    ``supernet`` folder when given."""
     from ..distill.agnostic import AGNOSTIC, distill_agnostic
     from ..distill.trainer import distill
 
@@ -48,11 +51,16 @@ def finalize(result: SearchResult, *, teacher: Any, task: str, data_dir: str | N
                 res = distill_agnostic(teacher, w.arch, text=text, max_examples=max_examples, epochs=epochs,
                                        losses=losses, seed=seed, out=out, progress=progress)
             else:
+                start = None
+                if supernet is not None:
+                    from .evaluators import load_supernet
+
+                    start = load_supernet(supernet).extract(w.arch)
                 res = distill(teacher, task, w.arch, data_dir=data_dir, max_examples=max_examples, epochs=epochs,
-                              losses=losses, seed=seed, out=out, progress=progress)
+                              losses=losses, seed=seed, out=out, progress=progress, init=init, init_model=start)
             info: dict[str, Any] = {"final_metrics": res.metrics, "final_metric": res.primary,
                                     "final_train_examples": res.train_examples, "final_train_seconds": res.train_seconds,
-                                    "student_dir": str(out)}
+                                    "student_dir": str(out), "final_init": "supernet" if supernet else init}
             info |= measure_latency(w.arch, shape, backend, threads) if local else {"measured_latency_ms": None}
             done[w.arch] = info
         extra = dict(done[w.arch])

@@ -1,0 +1,232 @@
+"""The KD-NAS paper's claims at our scale, per GLUE task (figures, not pass/fail).
+
+For one task: train (or reuse) the supernet of the teacher's students, search under budget = the teacher's
+measured latency / 3 with the one-shot supernet evaluator plus successive-halving re-ranking, then distil
+the winner and two hand-crafted shapes scaled to the budget (MiniLM: 6 layers, heads = hidden / 32, FFN =
+4 x hidden; TinyBERT-4L/312/12/1200: 4 layers, 12 heads, FFN = 3.85 x hidden) with the SAME init (each
+from its supernet sub-network) and recipe, for --seeds seeds; and for claim (c) the fastest searched arch
+whose one-shot score is within 0.3 points of the best hand-crafted one's, with fewer parameters.
+
+Three phases, so that heavy work and latency timing stay apart (run the first under /work/tools/heavy,
+the second under /work/tools/quiet):
+  python benchmarks/bench_claims.py train   --task sst2 --teacher T --teacher-ms 27.3 ...   # resumable
+  python benchmarks/bench_claims.py measure --task sst2                                  # latency here
+  python benchmarks/bench_claims.py report  --tasks sst2,mrpc,rte,stsb                   # table + JSON
+State lives in --work (default /work/artifacts/issue11/claims/<task>/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from kdnas_bench.models import count_params
+from kdnas_bench.space import Arch, SearchSpace, Shape
+
+SPACE = "search/spaces/minilm-students.toml"
+TEACHER_ARCH = Arch(6, 384, 12, 1536)
+SHAPE = Shape(1, 128)
+ART = Path("/work/artifacts/issue11/claims")
+
+
+def _families() -> dict[str, list[Arch]]:
+    minilm = [Arch(6, h, h // 32, 4 * h) for h in range(64, 385, 32)]
+    tiny = []
+    for h in range(96, 385, 12):
+        heads = 12 if h // 12 >= 16 else max(a for a in (2, 4, 6) if h % a == 0)
+        tiny.append(Arch(4, h, heads, round(h * 1200 / 312 / 4) * 4))
+    return {"minilm-scaled": minilm, "tinybert-scaled": tiny}
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+def _append(path: Path, rec: dict[str, Any]) -> None:
+    with path.open("a") as fh:
+        fh.write(json.dumps(rec) + "\n")
+
+
+def train(args: argparse.Namespace) -> None:
+    import torch
+
+    from kdnas_bench.distill import load_teacher
+    from kdnas_bench.distill.trainer import distill, evaluate, prepare_data
+    from kdnas_bench.predictors.registry import load_predictor
+    from kdnas_bench.supernet import SupernetConfig
+    from kdnas_bench.supernet.train import ensure_supernet
+
+    torch.set_num_threads(1)
+    work = Path(args.work or ART / args.task)
+    work.mkdir(parents=True, exist_ok=True)
+    budget = round(args.teacher_ms / 3, 2)
+    space = SearchSpace.load(SPACE)
+    t0 = time.perf_counter()
+    cfg = SupernetConfig(examples=args.supernet_examples, epochs=args.supernet_epochs, seed=0)
+    net, doc = ensure_supernet(args.teacher, args.task, space, work / "supernet", data_dir=args.data_dir, cfg=cfg,
+                               progress=True)
+    print(f"supernet: {doc['train_seconds']:.0f} s training ({time.perf_counter() - t0:.0f} s now)", flush=True)
+    cmd = [sys.executable, "-m", "kdnas_bench", "search", "--device", args.device, "--backend", "torch",
+           "--threads", "1", "--predictors", args.predictors, "--budget-ms", str(budget), "--task", args.task,
+           "--teacher", args.teacher, "--data-dir", args.data_dir, "--space", SPACE, "--evaluator", "supernet",
+           "--supernet", str(work / "supernet"), "--supernet-examples", str(args.supernet_examples),
+           "--supernet-epochs", str(args.supernet_epochs), "--episodes", str(args.episodes), "--candidates",
+           str(args.candidates), "--rerank-top", str(args.rerank_top), "--rerank-examples", str(args.rerank_examples),
+           "--rerank-epochs", str(args.rerank_epochs), "--reward-w", str(args.reward_w), "--run", str(work / "search"),
+           "--json"]
+    print(" ".join(cmd[2:]), flush=True)
+    t1 = time.perf_counter()
+    res = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    search_seconds = time.perf_counter() - t1
+    (w,) = res["winners"]
+    winner = Arch.from_dict(w["arch"])
+    teacher = load_teacher(args.teacher, task=args.task)
+    data = prepare_data(teacher.tokenizer, args.task, data_dir=args.data_dir, max_examples=args.final_examples)
+    pred = load_predictor(args.device, "torch", 1, root=args.predictors)
+
+    def predicted(arch: Arch) -> float:
+        return float(pred.predict_interval([(arch, SHAPE)]).mid[0])
+
+    def oneshot(arch: Arch) -> float:
+        return float(evaluate(net.extract(arch), data.dev, data.task)[data.task.primary_metric])
+
+    hand = {}
+    for name, family in _families().items():
+        fits = [a for a in family if predicted(a) <= budget]
+        hand[name] = max(fits, key=predicted) if fits else min(family, key=predicted)
+    evals = _jsonl(work / "search" / "evaluations.jsonl")
+    best_hand = max(hand.values(), key=oneshot)
+    target = oneshot(best_hand) - 0.003
+    cands = [Arch.from_dict(e["arch"]) for e in evals if e["metric"] >= target and count_params(
+        Arch.from_dict(e["arch"])) < count_params(best_hand)]
+    fast = min(cands, key=predicted) if cands else None
+    students = {"searched": winner, **hand, **({"fast-match": fast} if fast else {})}
+    plan = {"task": args.task, "budget_ms": budget, "teacher_ms": args.teacher_ms, "winner": w,
+            "search_seconds": round(search_seconds, 1), "supernet": {k: doc.get(k) for k in
+                                                                     ("train_seconds", "steps", "largest", "smallest")},
+            "supernet_recipe": doc["recipe"], "evaluations": res["evaluations"], "students": {
+                k: {"arch": str(a), "predicted_ms": predicted(a), "params": count_params(a), "oneshot": oneshot(a)}
+                for k, a in students.items()},
+            "final": {"examples": len(data.train), "train_total": data.train_total, "epochs": args.final_epochs,
+                      "losses": args.losses, "init": "supernet sub-network", "seeds": args.seeds}}
+    (work / "plan.json").write_text(json.dumps(plan, indent=2) + "\n")
+    done = {(r["arch"], r["seed"]) for r in _jsonl(work / "finals.jsonl")}
+    for seed in range(args.seeds):
+        for name, arch in students.items():
+            if (str(arch), seed) in done:
+                continue
+            r = distill(teacher, args.task, arch, data=data, epochs=args.final_epochs, losses=args.losses, seed=seed,
+                        init_model=net.extract(arch), progress=True)
+            rec = {"name": name, "arch": str(arch), "seed": seed, "metric": r.primary, "metrics": r.metrics,
+                   "train_seconds": r.train_seconds, "train_examples": r.train_examples}
+            _append(work / "finals.jsonl", rec)
+            done.add((str(arch), seed))
+            print(json.dumps(rec), flush=True)
+
+
+def measure(args: argparse.Namespace) -> None:
+    from kdnas_bench.profiling.device import hardware
+    from kdnas_bench.search.final import measure_latency
+
+    work = Path(args.work or ART / args.task)
+    plan = json.loads((work / "plan.json").read_text())
+    archs = {"teacher": str(TEACHER_ARCH), **{k: v["arch"] for k, v in plan["students"].items()}}
+    out = {"device_id": hardware(with_gpu=False).device_id, "shape": "1x128", "backend": "torch", "threads": 1,
+           "ms": {}}
+    for name, arch in archs.items():
+        out["ms"][name] = measure_latency(Arch.parse(arch), SHAPE, "torch", 1)["measured_latency_ms"]
+        print(name, arch, f"{out['ms'][name]:.2f} ms", flush=True)
+    (work / "latency.json").write_text(json.dumps(out, indent=2) + "\n")
+
+
+def _stats(values: list[float]) -> tuple[float, float]:
+    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def report(args: argparse.Namespace) -> None:
+    rows, summary = [], {}
+    for task in args.tasks.split(","):
+        work = ART / task
+        if not (work / "plan.json").is_file():
+            print(f"{task}: no plan yet")
+            continue
+        plan = json.loads((work / "plan.json").read_text())
+        lat = json.loads((work / "latency.json").read_text()) if (work / "latency.json").is_file() else {"ms": {}}
+        teacher = json.loads(Path(plan["supernet_recipe"]["teacher"], "metrics.json").read_text())
+        finals = _jsonl(work / "finals.jsonl")
+        res: dict[str, Any] = {"task": task, "teacher_metric": teacher["metrics"][teacher["primary_metric"]],
+                               "metric_name": teacher["primary_metric"], "budget_ms": plan["budget_ms"],
+                               "teacher_ms": lat["ms"].get("teacher", plan["teacher_ms"]), "students": {},
+                               "plan": plan}
+        for name, st in plan["students"].items():
+            vals = [r["metric"] for r in finals if r["arch"] == st["arch"]]
+            if not vals:
+                continue
+            mean, std = _stats(vals)
+            ms = lat["ms"].get(name)
+            res["students"][name] = {**st, "metric_mean": mean, "metric_std": std, "seeds": len(vals),
+                                     "values": vals, "measured_ms": ms,
+                                     "share_of_teacher": mean / res["teacher_metric"] if res["teacher_metric"] else None,
+                                     "within_budget": None if ms is None else ms <= res["teacher_ms"] / 3}
+        summary[task] = res
+        for name, st in res["students"].items():
+            rows.append(f"| {task} | {name} | {st['arch']} | {100 * st['metric_mean']:.2f} ± {100 * st['metric_std']:.2f}"
+                        f" ({st['seeds']}) | {100 * (st['share_of_teacher'] or math.nan):.1f} % | "
+                        f"{st['measured_ms'] if st['measured_ms'] is None else round(st['measured_ms'], 2)} | "
+                        f"{st['params'] / 1e6:.1f} M |")
+    print("| task | student | arch | dev metric (seeds) | of teacher | measured ms | params |")
+    print("|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+    Path(args.out).write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="phase", required=True)
+    tr = sub.add_parser("train")
+    tr.add_argument("--task", required=True)
+    tr.add_argument("--teacher", required=True)
+    tr.add_argument("--teacher-ms", type=float, required=True, help="The teacher's measured latency here (1x128, t1).")
+    tr.add_argument("--device", required=True)
+    tr.add_argument("--predictors", required=True)
+    tr.add_argument("--data-dir", default="../shared/data/glue")
+    tr.add_argument("--supernet-examples", type=int, default=4000)
+    tr.add_argument("--supernet-epochs", type=float, default=1.0)
+    tr.add_argument("--episodes", type=int, default=8)
+    tr.add_argument("--candidates", type=int, default=10)
+    tr.add_argument("--rerank-top", type=int, default=4)
+    tr.add_argument("--rerank-examples", type=int, default=500)
+    tr.add_argument("--rerank-epochs", type=float, default=2.0)
+    tr.add_argument("--reward-w", type=float, default=0.0)
+    tr.add_argument("--final-examples", type=int, default=None)
+    tr.add_argument("--final-epochs", type=float, default=1.0)
+    tr.add_argument("--losses", default="logits,ce")
+    tr.add_argument("--seeds", type=int, default=1)
+    tr.add_argument("--work")
+    me = sub.add_parser("measure")
+    me.add_argument("--task", required=True)
+    me.add_argument("--work")
+    rp = sub.add_parser("report")
+    rp.add_argument("--tasks", default="sst2,mrpc,rte,stsb")
+    rp.add_argument("--out", default="benchmarks/results/claims.json")
+    args = ap.parse_args()
+    {"train": train, "measure": measure, "report": report}[args.phase](args)
+
+
+if __name__ == "__main__":
+    main()

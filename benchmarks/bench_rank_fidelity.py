@@ -1,0 +1,127 @@
+"""Rank fidelity of the cheap evaluators against a longer distillation (figures, not pass/fail).
+
+--n students spanning the MiniLM-students space (evenly spaced in parameter count) are scored by
+  * supernet: the one-shot score (sub-network extracted from the trained supernet, dev metric),
+  * proxy-inherit: proxy distillation (--proxy-examples x --proxy-epochs) from inherited weights (new default),
+  * proxy-embeddings: the same proxy from today's init (teacher embeddings only; layers random),
+and by the reference: distillation on --ref-examples x --ref-epochs from inherited weights (the final recipe).
+Kendall tau / Spearman of each against the reference, and CPU seconds per candidate (process time; the
+supernet's one-off training time is reported apart). Resumable (--work/scores.jsonl).
+
+Run (one thread, under /work/tools/heavy):
+  python benchmarks/bench_rank_fidelity.py --task sst2 --teacher T --supernet DIR --n 12
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kdnas_bench.models import count_params
+from kdnas_bench.space import Arch, SearchSpace
+
+SPACE = "search/spaces/minilm-students.toml"
+
+
+def students(n: int) -> list[Arch]:
+    archs = sorted(SearchSpace.load(SPACE).archs, key=lambda a: (count_params(a), a))
+    return [archs[int(i)] for i in np.linspace(0, len(archs) - 1, n).round()]
+
+
+def main() -> None:
+    import torch
+    from scipy.stats import kendalltau, spearmanr
+
+    from kdnas_bench.distill import load_teacher
+    from kdnas_bench.distill.trainer import distill, evaluate, prepare_data
+    from kdnas_bench.supernet import SupernetConfig
+    from kdnas_bench.supernet.train import ensure_supernet
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--task", default="sst2")
+    ap.add_argument("--teacher", required=True)
+    ap.add_argument("--data-dir", default="../shared/data/glue")
+    ap.add_argument("--supernet", required=True)
+    ap.add_argument("--supernet-examples", type=int, default=4000)
+    ap.add_argument("--supernet-epochs", type=float, default=1.0)
+    ap.add_argument("--n", type=int, default=12)
+    ap.add_argument("--proxy-examples", type=int, default=500)
+    ap.add_argument("--proxy-epochs", type=float, default=2.0)
+    ap.add_argument("--ref-examples", type=int, default=4000)
+    ap.add_argument("--ref-epochs", type=float, default=2.0)
+    ap.add_argument("--losses", default="logits,ce")
+    ap.add_argument("--work", default="/work/artifacts/issue11/rank")
+    ap.add_argument("--out", default="benchmarks/results/rank_fidelity.json")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    work = Path(args.work) / args.task
+    work.mkdir(parents=True, exist_ok=True)
+    log = work / "scores.jsonl"
+    done: dict[tuple[str, str], dict[str, Any]] = {}
+    if log.exists():
+        for line in log.read_text().splitlines():
+            try:
+                r = json.loads(line)
+                done[(r["method"], r["arch"])] = r
+            except json.JSONDecodeError:
+                continue
+    space = SearchSpace.load(SPACE)
+    cfg = SupernetConfig(examples=args.supernet_examples, epochs=args.supernet_epochs, seed=0)
+    net, doc = ensure_supernet(args.teacher, args.task, space, args.supernet, data_dir=args.data_dir, cfg=cfg,
+                               progress=True)
+    teacher = load_teacher(args.teacher, task=args.task)
+    proxy = prepare_data(teacher.tokenizer, args.task, data_dir=args.data_dir, max_examples=args.proxy_examples)
+    ref = prepare_data(teacher.tokenizer, args.task, data_dir=args.data_dir, max_examples=args.ref_examples)
+    metric = proxy.task.primary_metric
+
+    def run(method: str, arch: Arch) -> dict[str, Any]:
+        if (method, str(arch)) in done:
+            return done[(method, str(arch))]
+        c0, w0 = time.process_time(), time.perf_counter()
+        if method == "supernet":
+            value = evaluate(net.extract(arch), proxy.dev, proxy.task)[metric]
+        else:
+            data, epochs, init = {"proxy-inherit": (proxy, args.proxy_epochs, "inherit"),
+                                  "proxy-embeddings": (proxy, args.proxy_epochs, "embeddings"),
+                                  "reference": (ref, args.ref_epochs, "inherit")}[method]
+            value = distill(teacher, args.task, arch, data=data, epochs=epochs, losses=args.losses, init=init).primary
+        rec = {"method": method, "arch": str(arch), "metric": value, "cpu_seconds": time.process_time() - c0,
+               "wall_seconds": time.perf_counter() - w0}
+        with log.open("a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        done[(method, str(arch))] = rec
+        print(json.dumps(rec), flush=True)
+        return rec
+
+    methods = ("supernet", "proxy-inherit", "proxy-embeddings", "reference")
+    archs = students(args.n)
+    for method in methods:  # cheap ones first: a partial run already tells something
+        for arch in archs:
+            run(method, arch)
+    table = {m: [done[(m, str(a))]["metric"] for a in archs] for m in methods}
+    out: dict[str, Any] = {
+        "task": args.task, "teacher": args.teacher, "students": [str(a) for a in archs],
+        "supernet": {"folder": args.supernet, "train_seconds": doc.get("train_seconds"), "steps": doc.get("steps"),
+                     "examples": doc["recipe"]["train_examples"], "epochs": args.supernet_epochs},
+        "proxy": {"examples": args.proxy_examples, "epochs": args.proxy_epochs, "losses": args.losses},
+        "reference": {"examples": args.ref_examples, "epochs": args.ref_epochs, "init": "inherit"},
+        "metric": metric, "scores": table, "methods": {}}
+    for m in methods[:-1]:
+        tau = kendalltau(table[m], table["reference"])[0]
+        rho = spearmanr(table[m], table["reference"])[0]
+        cpu = [done[(m, str(a))]["cpu_seconds"] for a in archs]
+        out["methods"][m] = {"kendall_tau": float(tau), "spearman": float(rho),
+                             "cpu_seconds_per_candidate": float(np.mean(cpu))}
+        print(f"{m:18s} tau {tau:+.3f}  spearman {rho:+.3f}  {np.mean(cpu):6.1f} CPU s / candidate")
+    out["methods"]["reference"] = {"cpu_seconds_per_candidate": float(np.mean(
+        [done[("reference", str(a))]["cpu_seconds"] for a in archs]))}
+    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""``kdnas-bench supernet train|evaluate``: the one-shot supernet of a teacher's students."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.table import Table
+
+from .common import console, err_console, parse_arch, positive, print_json
+
+
+def register(cli: click.Group) -> None:
+    @cli.group("supernet")
+    def supernet_group() -> None:
+        """Weight-sharing supernets (one per teacher, task and space)."""
+
+    @supernet_group.command("train")
+    @click.option("--teacher", required=True, help="Fine-tuned teacher folder (its shape is the largest sub-network).")
+    @click.option("--task", required=True, help="GLUE task the teacher was fine-tuned on.")
+    @click.option("--data-dir", type=click.Path(), help="GLUE TSV folder (e.g. ../shared/data/glue).")
+    @click.option("--space", "space_path", required=True, type=click.Path(),
+                  help="Space TOML of the teacher's students (e.g. search/spaces/minilm-students.toml).")
+    @click.option("--out", required=True, type=click.Path(), help="Supernet folder (resumes an unfinished training).")
+    @click.option("--examples", type=int, default=4000, show_default=True, help="Training examples (stratified).")
+    @click.option("--epochs", type=float, default=2.0, show_default=True)
+    @click.option("--batch-size", type=int, default=32, show_default=True)
+    @click.option("--lr", type=float, default=1e-4, show_default=True)
+    @click.option("--random-subnets", type=int, default=2, show_default=True,
+                  help="Random sub-networks per step besides the largest and the smallest.")
+    @click.option("--seed", type=int, default=0, show_default=True)
+    @click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the supernet's document as JSON.")
+    def train_cmd(teacher: str, task: str, data_dir: str | None, space_path: str, out: str, examples: int,
+                  epochs: float, batch_size: int, lr: float, random_subnets: int, seed: int, threads: int,
+                  as_json: bool) -> None:
+        """Train (or resume, or reuse) a supernet with the sandwich rule and in-place distillation.
+
+        \b
+        Example:
+          kdnas-bench supernet train --teacher runs/teacher-sst2 --task sst2 --data-dir ../shared/data/glue \\
+              --space search/spaces/minilm-students.toml --out runs/supernet-sst2 --examples 2000 --epochs 1
+        """
+        import torch
+
+        from ..space import SearchSpace
+        from ..supernet import SupernetConfig
+        from ..supernet.train import ensure_supernet
+
+        for name, value in (("--examples", examples), ("--epochs", epochs), ("--batch-size", batch_size),
+                            ("--lr", lr), ("--threads", threads)):
+            positive(name, value)
+        cfg = SupernetConfig(examples=examples, epochs=epochs, batch_size=batch_size, lr=lr,
+                             random_subnets=random_subnets, seed=seed)
+        space = SearchSpace.load(space_path)
+        torch.set_num_threads(threads)
+        out_console = err_console if as_json else console
+
+        def started(info: dict[str, Any]) -> None:
+            out_console.print(f"{'resuming at step ' + str(info['start']) if info['start'] else 'training'}: "
+                              f"{info['total']} steps, sandwich {info['largest']} + {info['smallest']} + "
+                              f"{random_subnets} random", highlight=False)
+
+        _, doc = ensure_supernet(teacher, task, space, out, data_dir=data_dir, cfg=cfg,
+                                 progress=not as_json and console.is_terminal, on_start=started)
+        if as_json:
+            print_json(doc)
+            return
+        table = Table(title=f"supernet {out}")
+        table.add_column("field")
+        table.add_column("value")
+        rec = doc["recipe"]
+        rows = [("teacher", f"{rec['teacher']} ({rec['teacher_hash']})"), ("task", str(rec["task"])),
+                ("space", f"{rec['space']['name']} ({rec['space_hash']})"),
+                ("train examples", f"{rec['train_examples']:,} ({rec['data_hash']})"),
+                ("steps", str(doc.get("steps"))), ("train seconds", f"{doc.get('train_seconds', 0):.1f}"),
+                ("largest / smallest", f"{doc.get('largest')} / {doc.get('smallest')}")]
+        for label, text in rows:
+            table.add_row(label, text)
+        console.print(table)
+
+    @supernet_group.command("evaluate")
+    @click.option("--supernet", "folder", required=True, type=click.Path(), help="Trained supernet folder.")
+    @click.option("--arch", "archs", required=True, multiple=True, help="Sub-network L,H,A,FFN (repeatable).")
+    @click.option("--data-dir", type=click.Path(), help="GLUE TSV folder (e.g. ../shared/data/glue).")
+    @click.option("--threads", type=int, default=1, show_default=True)
+    @click.option("--json", "as_json", is_flag=True)
+    def evaluate_cmd(folder: str, archs: tuple[str, ...], data_dir: str | None, threads: int, as_json: bool) -> None:
+        """Score sub-networks of a supernet on the task's dev set (the one-shot evaluator)."""
+        import time
+
+        import torch
+
+        from ..distill.data import encode, get_task, load_split
+        from ..distill.teacher import load_teacher
+        from ..distill.trainer import evaluate
+        from ..supernet import load
+
+        parsed = [parse_arch(a) for a in archs]
+        positive("--threads", threads)
+        torch.set_num_threads(threads)
+        net, doc = load(folder)
+        for arch in parsed:
+            net.check(arch)
+        task = get_task(doc["recipe"]["task"])
+        tokenizer = load_teacher(doc["recipe"]["teacher"]).tokenizer
+        dev = encode(load_split(task, "dev", data_dir), tokenizer)
+        rows = []
+        for arch in parsed:
+            t0 = time.perf_counter()
+            metrics = evaluate(net.extract(arch), dev, task)
+            rows.append({"arch": arch.to_dict(), "name": str(arch), "metrics": metrics, "metric": metrics[task.primary_metric],
+                         "seconds": round(time.perf_counter() - t0, 3)})
+        if as_json:
+            print_json(rows)
+            return
+        table = Table(title=f"{task.name} dev, sub-networks of {folder}")
+        for col in ("arch", task.primary_metric, "seconds"):
+            table.add_column(col, justify="right")
+        for r in rows:
+            table.add_row(str(r["name"]), f"{r['metric']:.4f}",
+                          f"{r['seconds']:.2f}")
+        console.print(table)

@@ -1,0 +1,169 @@
+"""A weight-sharing BERT supernet whose sub-networks are prefix slices of one set of tensors.
+
+The shared tensors are the fine-tuned teacher's, rewired into descending importance
+(:mod:`kdnas_bench.distill.inherit`): a sub-network ``(L, h, A, f)`` uses the teacher layers
+:func:`~kdnas_bench.distill.inherit.depth_map` picks and the first ``h`` hidden / attention channels and
+first ``f`` FFN neurons of each. It runs as a standalone ``BertForSequenceClassification`` of its own
+shape through :func:`torch.func.functional_call` with the slices (views) as its parameters, so gradients
+reach the shared tensors, and extracting it is copying those slices: the extracted model is the same
+function by construction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..distill.inherit import Importance, TeacherShape, rewire, slice_state
+from ..errors import KdnasError
+from ..space import Arch, SearchSpace
+
+
+class SupernetError(KdnasError):
+    """A supernet that does not fit its teacher, space or task, or a file that cannot be used."""
+
+
+def space_dims(space: SearchSpace) -> dict[str, Any]:
+    return {"name": space.name, "layers": list(space.layers), "hidden": list(space.hidden),
+            "heads": list(space.heads), "ffn": list(space.ffn), "min_head_dim": space.min_head_dim}
+
+
+def space_hash(space: SearchSpace) -> str:
+    dims = {k: v for k, v in space_dims(space).items() if k != "name"}
+    return hashlib.sha256(json.dumps(dims, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def tensors_hash(state: dict[str, torch.Tensor]) -> str:
+    """sha256 of a state dict's names, shapes and bytes (order-independent)."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name].detach().contiguous().cpu()
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def data_hash(encoded: Any) -> str:
+    h = hashlib.sha256()
+    lengths = encoded.lengths()
+    h.update(lengths.tobytes())
+    h.update(np.concatenate([np.asarray(x, dtype=np.int32) for x in encoded.input_ids]).tobytes())
+    h.update(np.asarray(encoded.labels).tobytes())
+    return h.hexdigest()[:16]
+
+
+def space_fits(space: SearchSpace, teacher: TeacherShape) -> None:
+    """Every arch of ``space`` must be a slice of the teacher (no deeper, no wider, no larger FFN)."""
+    over = [(d, max(getattr(space, d)), getattr(teacher, d)) for d in ("layers", "hidden", "ffn")
+            if max(getattr(space, d)) > getattr(teacher, d)]
+    if over:
+        what = ", ".join(f"{d} up to {mx} > teacher's {t}" for d, mx, t in over)
+        raise SupernetError(f"space '{space.name}' does not fit inside the teacher {teacher.arch} ({what}): "
+                            "use a space of the teacher's students, e.g. search/spaces/minilm-students.toml")
+
+
+def extremes(space: SearchSpace) -> tuple[Arch, Arch]:
+    """The largest and the smallest arch of a space (sandwich rule), heads: the most / fewest valid."""
+    archs = space.archs
+    big = max(archs, key=lambda a: (a.layers, a.hidden, a.ffn, a.heads))
+    small = min(archs, key=lambda a: (a.layers, a.hidden, a.ffn, a.heads))
+    return big, small
+
+
+@dataclass(frozen=True)
+class TaskHead:
+    """What a sub-network's config needs besides its arch: vocabulary, positions and the task's labels."""
+
+    vocab_size: int
+    max_position: int
+    num_labels: int
+    labels: tuple[str, ...]
+    regression: bool
+
+    @classmethod
+    def of(cls, config: Any, regression: bool) -> TaskHead:
+        labels = tuple(str(config.id2label[i]) for i in range(int(config.num_labels)))
+        return cls(int(config.vocab_size), int(config.max_position_embeddings), int(config.num_labels), labels,
+                   regression)
+
+
+class Supernet:
+    """Shared tensors (``params``) plus the teacher's shape, the importance orders and the task head."""
+
+    def __init__(self, tensors: dict[str, torch.Tensor], teacher: TeacherShape, head: TaskHead,
+                 importance: Importance) -> None:
+        self.teacher = teacher
+        self.head = head
+        self.importance = importance
+        self.params = {k: torch.nn.Parameter(v.detach().clone()) for k, v in tensors.items()}
+        self._skeletons: OrderedDict[Arch, Any] = OrderedDict()
+
+    @classmethod
+    def from_teacher(cls, teacher_model: Any, importance: Importance, regression: bool) -> Supernet:
+        return cls(rewire(teacher_model.state_dict(), importance), TeacherShape.of(teacher_model.config),
+                   TaskHead.of(teacher_model.config, regression), importance)
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        return [self.params[k] for k in sorted(self.params)]
+
+    def named_parameters(self) -> list[tuple[str, torch.nn.Parameter]]:
+        return [(k, self.params[k]) for k in sorted(self.params)]
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {k: p.detach() for k, p in self.params.items()}
+
+    def check(self, arch: Arch) -> None:
+        if arch.layers > self.teacher.layers or not self.teacher.fits(arch):
+            raise SupernetError(f"arch {arch} is not a sub-network of the supernet {self.teacher.arch}")
+
+    def sub_params(self, arch: Arch) -> dict[str, torch.Tensor]:
+        """The sub-network's parameters: slices (views) of the shared tensors."""
+        self.check(arch)
+        return slice_state(self.params, arch, self.teacher)
+
+    def _config_model(self, arch: Arch) -> Any:
+        from ..models import build_model
+
+        with torch.random.fork_rng(devices=[]):  # build_model seeds torch: keep the caller's dropout stream
+            model = build_model(arch, num_labels=self.head.num_labels, vocab_size=self.head.vocab_size,
+                                max_position=self.head.max_position)
+        model.config.id2label = dict(enumerate(self.head.labels))
+        model.config.label2id = {n: i for i, n in enumerate(self.head.labels)}
+        if self.head.regression:
+            model.config.problem_type = "regression"
+        return model
+
+    def skeleton(self, arch: Arch) -> Any:
+        """A standalone model of ``arch`` whose own weights are never used (functional_call replaces them)."""
+        if arch not in self._skeletons:
+            if len(self._skeletons) >= 8:
+                self._skeletons.popitem(last=False)
+            self._skeletons[arch] = self._config_model(arch)
+        self._skeletons.move_to_end(arch)
+        return self._skeletons[arch]
+
+    def logits(self, arch: Arch, batch: dict[str, Any], *, train: bool = False) -> torch.Tensor:
+        """The sub-network's logits on a batch; gradients flow into the shared tensors."""
+        from torch.func import functional_call
+
+        model = self.skeleton(arch)
+        model.train(train)
+        inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
+        return functional_call(model, self.sub_params(arch), args=(), kwargs=inputs, strict=False).logits
+
+    @torch.no_grad()
+    def extract(self, arch: Arch) -> Any:
+        """The sub-network as a standalone ``BertForSequenceClassification`` (its slices copied), eval mode."""
+        model = self._config_model(arch)
+        missing, unexpected = model.load_state_dict({k: v.detach().clone() for k, v in self.sub_params(arch).items()},
+                                                    strict=False)
+        missing = [k for k in missing if not k.endswith(("position_ids", "token_type_ids"))]
+        if missing or unexpected:
+            raise SupernetError(f"sub-network {arch} does not match the supernet's tensors ({missing[:3]})")
+        return model.eval()

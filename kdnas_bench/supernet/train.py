@@ -1,0 +1,207 @@
+"""Train a supernet once per (teacher, task, space): sandwich rule with in-place distillation.
+
+Each step trains the largest and the smallest arch of the space plus ``random_subnets`` random ones on
+one batch, every one against the teacher's cached logits (and the labels with ``ce``), their gradients
+summed into the shared tensors before one AdamW step. Resumable: a checkpoint (tensors, optimizer state,
+step) is written every ``checkpoint_seconds``; the data order, the sampled sub-networks and dropout are
+seeded per step, so a killed training resumed from its checkpoint ends with the same tensors as an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..distill.cache import cache_teacher
+from ..distill.data import Task, batches
+from ..distill.inherit import TeacherShape, measure_importance
+from ..distill.losses import Outputs, build_losses, parse_losses
+from ..distill.teacher import Teacher
+from ..errors import KdnasError
+from ..space import SearchSpace
+from . import store
+from .model import Supernet, SupernetError, data_hash, extremes, space_dims, space_fits, space_hash, tensors_hash
+
+
+@dataclass(frozen=True)
+class SupernetConfig:
+    examples: int | None = 4000  # training examples (a stratified seeded subset); None: the whole train set
+    epochs: float = 2.0
+    batch_size: int = 32
+    lr: float = 1e-4
+    warmup: float = 0.1
+    weight_decay: float = 0.01
+    random_subnets: int = 2
+    losses: str = "logits,ce"
+    seed: int = 0
+    importance_examples: int = 256
+    freeze_embeddings: bool = True  # the word-embedding table (the teacher's, sliced) dominates the update cost
+
+    def __post_init__(self) -> None:
+        if self.examples is not None and self.examples <= 0:
+            raise KdnasError(f"supernet examples must be positive, got {self.examples}")
+        if self.epochs <= 0 or self.batch_size <= 0 or self.lr <= 0 or self.random_subnets < 0:
+            raise KdnasError(f"supernet epochs, batch size and lr must be positive, random sub-networks >= 0: {self}")
+        if not 0 <= self.warmup < 1:
+            raise KdnasError(f"warmup must be in [0, 1), got {self.warmup}")
+        names = {n for n, _ in parse_losses(self.losses)}
+        if not names <= {"logits", "ce"}:
+            raise KdnasError(f"supernet losses must be logits and/or ce, got {self.losses!r}")
+
+
+def make_recipe(teacher: Teacher, task: Task, space: SearchSpace, train_data: Any, cfg: SupernetConfig) -> dict[str, Any]:
+    return {"teacher": teacher.name, "teacher_hash": tensors_hash(teacher.model.state_dict()), "task": task.name,
+            "data_hash": data_hash(train_data), "train_examples": len(train_data), "space": space_dims(space),
+            "space_hash": space_hash(space), "config": asdict(cfg)}
+
+
+def check_recipe(doc: dict[str, Any], folder: Path, *, teacher: Teacher, task: Task, space: SearchSpace) -> None:
+    """One-line errors when the supernet in ``folder`` belongs to another teacher, task or space."""
+    rec = doc["recipe"]
+    if rec.get("task") != task.name:
+        raise SupernetError(f"supernet {folder} was trained for task {rec.get('task')}, not {task.name}")
+    if rec.get("teacher_hash") != tensors_hash(teacher.model.state_dict()):
+        raise SupernetError(f"supernet {folder} was trained from another teacher ({rec.get('teacher')}, weights "
+                            f"{rec.get('teacher_hash')}), not {teacher.name}")
+    if rec.get("space_hash") != space_hash(space):
+        raise SupernetError(f"supernet {folder} was trained for another space ({rec.get('space', {}).get('name')}), "
+                            f"not '{space.name}'")
+
+
+def _optimizer(net: Supernet, cfg: SupernetConfig) -> torch.optim.Optimizer:
+    named = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
+    decay = [p for n, p in named if p.ndim > 1 and "LayerNorm" not in n]
+    rest = [p for n, p in named if not (p.ndim > 1 and "LayerNorm" not in n)]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                              {"params": rest, "weight_decay": 0.0}], lr=cfg.lr)
+
+
+def _lr(step: int, total: int, cfg: SupernetConfig) -> float:
+    warm = int(cfg.warmup * total)
+    factor = (step + 1) / warm if step < warm else max(0.0, (total - step) / max(1, total - warm))
+    return cfg.lr * factor
+
+
+def train_supernet(teacher: Teacher, task: Task, space: SearchSpace, out: str | Path, *, train_data: Any,
+                   cfg: SupernetConfig, progress: bool = False, checkpoint_seconds: float = 60.0,
+                   checkpoint_steps: int | None = None, stop_after: int | None = None,
+                   on_start: Any = None) -> tuple[Supernet, dict[str, Any]] | None:
+    """Train (or resume, or reuse) the supernet in ``out``. ``train_data``: the ``Encoded`` training set.
+    Returns (supernet, its JSON document); None when ``stop_after`` steps stopped it early (a test hook)."""
+    from ..distill.trainer import _progress
+
+    folder = Path(out)
+    shape = TeacherShape.of(teacher.model.config)
+    space_fits(space, shape)
+    recipe = make_recipe(teacher, task, space, train_data, cfg)
+    if (folder / store.RECIPE).is_file():
+        doc = store.read_json(folder / store.RECIPE)
+        if doc["recipe"] != recipe:
+            check_recipe(doc, folder, teacher=teacher, task=task, space=space)
+            raise SupernetError(f"{folder} holds a supernet trained with other data or options; pass another "
+                                "--supernet folder or the same options")
+        return store.load(folder)
+    resumed = store.load_checkpoint(folder, recipe)
+    if resumed is not None:
+        net, opt_state, ck = resumed
+        start, spent, spent_cpu = int(ck["step"]), float(ck["seconds"]), float(ck.get("cpu_seconds", 0.0))
+    else:
+        imp = measure_importance(teacher.model, train_data, examples=cfg.importance_examples,
+                                 regression=task.is_regression, seed=cfg.seed)
+        net, opt_state = Supernet.from_teacher(teacher.model, imp, task.is_regression), None
+        start, spent, spent_cpu = 0, 0.0, 0.0
+    if cfg.freeze_embeddings:
+        net.params["bert.embeddings.word_embeddings.weight"].requires_grad_(False)
+    opt = _optimizer(net, cfg)
+    if opt_state is not None:
+        opt.load_state_dict(opt_state)
+    losses = build_losses(cfg.losses, student_config=teacher.model.config, teacher_config=teacher.model.config,
+                          regression=task.is_regression)
+    cache = train_data.teacher_cache
+    if cache is None or not cache.covers(teacher, frozenset()):
+        cache = cache_teacher(teacher, train_data, frozenset())
+    per_epoch = math.ceil(len(train_data) / cfg.batch_size)
+    total = max(1, math.ceil(per_epoch * cfg.epochs))
+    big, small = extremes(space)
+    archs = list(space.archs)
+    if on_start is not None:
+        on_start({"start": start, "total": total, "largest": big, "smallest": small})
+    t0, c0, last_ckpt = time.perf_counter(), time.process_time(), time.perf_counter()
+    it: Any = None
+    it_epoch = -1
+    with _progress(progress, f"supernet {task.name}", total) as bar:
+        job = bar.add_task(f"supernet {task.name}", total=total, completed=start, loss=float("nan"), rate=0.0)
+        for step in range(start, total):
+            epoch = step // per_epoch
+            if epoch != it_epoch:
+                it = batches(train_data, cfg.batch_size, shuffle=True, seed=cfg.seed * 100_003 + epoch)
+                for _ in range(step - epoch * per_epoch):  # resuming mid-epoch: skip the batches already seen
+                    next(it)
+                it_epoch = epoch
+            batch = next(it)
+            rng = np.random.default_rng([cfg.seed, step])
+            picks = rng.choice(len(archs), size=min(cfg.random_subnets, len(archs)), replace=False)
+            torch.manual_seed(cfg.seed * 1_000_003 + step)
+            opt.zero_grad(set_to_none=True)
+            t_out = cache.outputs(batch)
+            value = 0.0
+            for arch in [big, small, *(archs[int(i)] for i in picks)]:
+                s_out = Outputs(net.logits(arch, batch, train=True))
+                loss = sum(fn.weight * fn(s_out, t_out, batch) for fn in losses)
+                loss.backward()  # type: ignore[union-attr]
+                value += float(loss.detach())  # type: ignore[union-attr]
+            torch.nn.utils.clip_grad_norm_([p for p in net.parameters() if p.requires_grad], 1.0)
+            for group in opt.param_groups:
+                group["lr"] = _lr(step, total, cfg)
+            opt.step()
+            done = step + 1
+            bar.update(job, advance=1, loss=value, rate=(done - start) * cfg.batch_size / (time.perf_counter() - t0))
+            now = time.perf_counter()
+            due = (checkpoint_steps is not None and done % checkpoint_steps == 0) or now - last_ckpt >= checkpoint_seconds
+            if done < total and (due or (stop_after is not None and done >= stop_after)):
+                store.save_checkpoint(net, opt, folder, recipe, done, spent + now - t0,
+                                      spent_cpu + time.process_time() - c0)
+                last_ckpt = now
+            if stop_after is not None and done >= stop_after and done < total:
+                return None
+    seconds = spent + time.perf_counter() - t0
+    info = {"complete": True, "steps": total, "train_seconds": round(seconds, 3),
+            "train_cpu_seconds": round(spent_cpu + time.process_time() - c0, 3),
+            "teacher_cache_seconds": round(cache.seconds, 3), "largest": str(big), "smallest": str(small),
+            "resumed_from_step": start or None}
+    store.save(net, folder, recipe, info)
+    store.clear_checkpoint(folder)
+    return store.load(folder)
+
+
+def ensure_supernet(teacher: str | Teacher, task: str | Task, space: SearchSpace, folder: str | Path, *,
+                    data_dir: str | Path | None, cfg: SupernetConfig, progress: bool = False,
+                    on_start: Any = None) -> tuple[Supernet, dict[str, Any]]:
+    """Load the supernet in ``folder`` when it was trained for this teacher, task and space (one-line error
+    when it belongs to others), else train or resume it there."""
+    from ..distill.data import get_task
+    from ..distill.teacher import load_teacher
+    from ..distill.trainer import prepare_data
+
+    t = get_task(task)
+    loaded = load_teacher(teacher, task=t)
+    space_fits(space, TeacherShape.of(loaded.model.config))
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise SupernetError(f"--supernet must be a folder, {folder} is a file")
+    if (folder / store.RECIPE).is_file():
+        net, doc = store.load(folder)
+        check_recipe(doc, folder, teacher=loaded, task=t, space=space)
+        return net, doc
+    data = prepare_data(loaded.tokenizer, t, data_dir=data_dir, max_examples=cfg.examples, seed=cfg.seed)
+    result = train_supernet(loaded, t, space, folder, train_data=data.train, cfg=cfg, progress=progress,
+                            on_start=on_start)
+    assert result is not None
+    return result
