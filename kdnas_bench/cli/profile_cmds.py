@@ -17,7 +17,9 @@ from ..space import SAMPLERS, SearchSpace, Shape
 from ..validate import check_writable
 from .common import console, err_console, parse_arch, parse_int_list, positive, print_json
 
-BACKEND_NAMES = ["torch", "onnxruntime", "torch-cuda", "onnxruntime-cuda"]
+from ..profiling.backends import BACKENDS
+
+BACKEND_NAMES = list(BACKENDS)
 
 
 def load_space(path: str | None) -> SearchSpace:
@@ -46,7 +48,7 @@ def _backend(name: str, threads: int, onnx_cache: str | None = None) -> Any:
     from ..profiling.backends import make_backend
 
     opts: dict[str, Any] = {}
-    if onnx_cache and name.startswith("onnxruntime"):
+    if onnx_cache and BACKENDS[name].onnx:
         opts["cache_dir"] = Path(onnx_cache)
     return make_backend(name, threads, **opts)
 

@@ -17,10 +17,11 @@ import numpy as np
 
 from ..errors import KdnasError
 from ..models import count_params, flops
+from ..profiling.backends import cpu_backends
 from ..space import Arch, Shape
 from .students import Student
 
-CPU_BACKENDS = ("torch", "onnxruntime")
+CPU_BACKENDS = cpu_backends()
 SEQS = (16, 32, 64, 128, 256)
 DEFAULT_SHAPE = Shape(1, 128)
 

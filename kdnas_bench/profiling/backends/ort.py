@@ -69,6 +69,23 @@ def export_onnx(model: Any, path: Path, *, seq: int = 16, opset: int = 17) -> Pa
     return path
 
 
+def initializer_bytes(path: Path) -> int:
+    """Sum of the byte sizes of an ONNX model's initializers (its weights as stored)."""
+    import numpy as np
+    import onnx
+    from onnx import helper
+
+    model = onnx.load(str(path), load_external_data=False)
+    total = 0
+    for t in model.graph.initializer:
+        if t.raw_data:
+            total += len(t.raw_data)
+        else:
+            itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(t.data_type)).itemsize
+            total += int(np.prod(t.dims, dtype=np.int64)) * itemsize
+    return total
+
+
 @dataclass
 class _Handle:
     session: Any
@@ -109,10 +126,19 @@ class OrtBackend:
         digest = hashlib.sha1(key.encode()).hexdigest()[:8]
         return self.cache_dir / f"bert-{arch.layers}-{arch.hidden}-{arch.heads}-{arch.ffn}-{digest}.onnx"
 
-    def _session_for(self, arch: Arch) -> Any:
+    def _ensure_model(self, arch: Arch) -> Path:
+        """The (cached) ONNX file this backend runs for ``arch``, exported on first use."""
         path = self._model_path(arch)
         if not path.exists():
             export_onnx(build_model(arch, vocab_size=self.vocab_size, num_labels=self.num_labels), path)
+        return path
+
+    def weight_bytes(self) -> int:
+        """Bytes of the loaded model's initializers (weights, and scales/zero points when quantized)."""
+        return initializer_bytes(self._ensure_model(self._arch)) if self._arch is not None else 0
+
+    def _session_for(self, arch: Arch) -> Any:
+        path = self._ensure_model(arch)
         opts = self._ort.SessionOptions()
         opts.intra_op_num_threads = self.threads
         opts.inter_op_num_threads = 1
