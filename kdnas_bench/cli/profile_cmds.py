@@ -53,6 +53,20 @@ def _backend(name: str, threads: int, onnx_cache: str | None = None) -> Any:
     return make_backend(name, threads, **opts)
 
 
+def memory_probe(name: str, threads: int, onnx_cache: str | None, wanted: bool | None) -> Any:
+    """A :class:`MemoryProbe` for ``--memory`` (default: on for CPU backends where Linux's VmHWM can be reset)."""
+    from ..profiling.memory import MemoryProbe, unsupported
+
+    if wanted is False:
+        return None
+    reason = unsupported() if BACKENDS[name].device == "cpu" else f"--memory measures host memory; {name} runs on a GPU"
+    if reason:
+        if wanted:
+            raise KdnasError(f"--memory: {reason}")
+        return None
+    return MemoryProbe(name, threads, {"cache_dir": onnx_cache} if onnx_cache and BACKENDS[name].onnx else None)
+
+
 def register(cli: click.Group) -> None:
     @cli.group("space")
     def space_group() -> None:
@@ -107,12 +121,14 @@ def register(cli: click.Group) -> None:
     @click.option("--sampler", type=click.Choice(SAMPLERS), default="sobol", show_default=True)
     @click.option("--shapes-per-arch", type=int, default=4, show_default=True, help="Shapes measured per built arch.")
     @click.option("--onnx-cache", type=click.Path(), help="Folder for exported ONNX models.")
+    @click.option("--memory/--no-memory", default=None, help="Also measure each row's peak resident memory and "
+                  "weight bytes, in a fresh child process after its timing [default: on for CPU backends on Linux].")
     @timing_options
     @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
     def profile(space_path: str | None, backend: str, threads: int, samples: int | None, minutes: float | None,
                 target: float | None, canary: str, seq_list: str | None, batch_list: str | None, store: str | None,
-                seed: int, sampler: str, shapes_per_arch: int, onnx_cache: str | None, warmup: int, min_calls: int,
-                min_seconds: float, max_seconds: float, as_json: bool) -> None:
+                seed: int, sampler: str, shapes_per_arch: int, onnx_cache: str | None, memory: bool | None, warmup: int,
+                min_calls: int, min_seconds: float, max_seconds: float, as_json: bool) -> None:
         """Measure the latency of sampled students on this device into the profile store.
 
         Each config is timed interleaved with a small fixed canary, whose time in the same seconds
@@ -151,6 +167,7 @@ def register(cli: click.Group) -> None:
         store_path = check_writable("--store", Path(store) if store else default_store())
         dataset = ProfileStore(store_path).dataset(env["device_id"], bk.name, threads)
         can = Canary(_backend(backend, threads, onnx_cache), canary) if canary != "none" else None
+        probe = memory_probe(backend, threads, onnx_cache, memory)
         out = err_console if as_json else console
         out.print(f"device [bold]{env['device_id']}[/] ({env['cpu_model']}, {env['cores']} cores"
                   f"{', ' + env['gpu_name'] if env['gpu_name'] else ''}) · backend {bk.name} · {threads} thread(s)")
@@ -158,7 +175,7 @@ def register(cli: click.Group) -> None:
                 f"{', ' if minutes and target else ''}{'target ' + format(target, '.0%') if target else ''})"
                 if adaptive else f"until {ccfg.samples if ccfg else 0} rows")
         out.print(f"store {dataset.path} · space '{space.name}' ({space.size:,} archs) · sampler {sampler}, seed {seed}"
-                  f" · {mode} · canary {canary}", markup=False)
+                  f" · {mode} · canary {canary} · memory {'on' if probe else 'off'}", markup=False)
         started = time.perf_counter()
         total = samples or (ccfg.samples if ccfg else 0)
         with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -180,10 +197,10 @@ def register(cli: click.Group) -> None:
                 bar.update(task, completed=res.rows_after, noise=f"{noise} {last}")
 
             if acfg is not None:
-                result = run_adaptive(space, dataset, bk, acfg, progress=on_progress, canary=can)
+                result = run_adaptive(space, dataset, bk, acfg, progress=on_progress, canary=can, memory=probe)
             else:
                 assert ccfg is not None
-                result = run_campaign(space, dataset, bk, ccfg, progress=on_progress, canary=can)
+                result = run_campaign(space, dataset, bk, ccfg, progress=on_progress, canary=can, memory=probe)
         elapsed = time.perf_counter() - started
         drift = drift_summary(dataset.read().query("status == 'ok'"))
         summary = {

@@ -133,6 +133,10 @@ class OrtBackend:
             export_onnx(build_model(arch, vocab_size=self.vocab_size, num_labels=self.num_labels), path)
         return path
 
+    def prepare(self, arch: Arch) -> None:
+        """The untimed, cacheable work for ``arch`` (export, quantization), done ahead of measuring."""
+        self._ensure_model(arch)
+
     def weight_bytes(self) -> int:
         """Bytes of the loaded model's initializers (weights, and scales/zero points when quantized)."""
         return initializer_bytes(self._ensure_model(self._arch)) if self._arch is not None else 0
