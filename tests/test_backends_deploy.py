@@ -10,8 +10,7 @@ import pytest
 
 from kdnas_bench.cli import cli
 from kdnas_bench.errors import BackendError
-from kdnas_bench.profiling.backends import BACKENDS, BackendSpec, cpu_backends, make_backend
-from kdnas_bench.profiling.backends import torch_bf16
+from kdnas_bench.profiling.backends import BACKENDS, BackendSpec, cpu_backends, make_backend, torch_bf16
 from kdnas_bench.profiling.backends.ort import initializer_bytes
 from kdnas_bench.space import Arch, Shape
 

@@ -148,6 +148,10 @@ def register(cli: click.Group) -> None:
         if d.get("mode") == "canary":
             console.print(f"drift: {d['rows_normalised']} rows normalised to the reference canary speed "
                           f"({d['reference_canary_ms']:.3f} ms); predictions are at that speed")
+        for target, m in (meta.get("memory") or {}).items():
+            h = m["heldout"]
+            console.print(f"memory model ({target}, analytic, {m['rows']} rows, {m['archs']} archs): held-out archs "
+                          f"within ±5 / ±10 %: {h['within_5pct']:.1%} / {h['within_10pct']:.1%}, MAPE {h['mape']:.1%}")
         console.print(f"saved {folder}", markup=False)
 
     @cli.command("predict")

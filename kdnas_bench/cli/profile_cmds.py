@@ -13,11 +13,10 @@ from rich.table import Table
 
 from ..errors import KdnasError
 from ..paths import default_space, default_store
+from ..profiling.backends import BACKENDS
 from ..space import SAMPLERS, SearchSpace, Shape
 from ..validate import check_writable
 from .common import console, err_console, parse_arch, parse_int_list, positive, print_json
-
-from ..profiling.backends import BACKENDS
 
 BACKEND_NAMES = list(BACKENDS)
 
@@ -51,6 +50,14 @@ def _backend(name: str, threads: int, onnx_cache: str | None = None) -> Any:
     if onnx_cache and BACKENDS[name].onnx:
         opts["cache_dir"] = Path(onnx_cache)
     return make_backend(name, threads, **opts)
+
+
+def _memory_summary(df: Any) -> dict[str, Any] | None:
+    ok = df[(df["status"] == "ok") & df["peak_rss_bytes"].notna()]
+    if not len(ok):
+        return None
+    return {"rows": len(ok), "peak_mb_min": float(ok["peak_rss_bytes"].min()) / 2**20,
+            "peak_mb_max": float(ok["peak_rss_bytes"].max()) / 2**20, "errors": int(df["memory_error"].notna().sum())}
 
 
 def memory_probe(name: str, threads: int, onnx_cache: str | None, wanted: bool | None) -> Any:
@@ -210,6 +217,7 @@ def register(cli: click.Group) -> None:
             "seconds": elapsed, "rows_per_minute": 60 * result.measured / elapsed if result.measured else 0.0,
             "exhausted": result.exhausted, "canary": canary, "drift_flagged_now": result.flagged, "drift": drift,
             "adaptive": adaptive, "stopped_by": result.stopped_by, "curve": result.curve if adaptive else None,
+            "memory": _memory_summary(dataset.read()) if probe else None,
         }
         if as_json:
             print_json(summary)
@@ -227,6 +235,10 @@ def register(cli: click.Group) -> None:
                           f"CV {drift['canary_cv']:.1%}, 5-95 % range {lo:.2f}–{hi:.2f}× of it; "
                           f"{drift['flagged_rows']} row(s) flagged ({drift['flag_rule']}); predictors learn latency "
                           "relative to the canary")
+        if summary["memory"]:
+            m = summary["memory"]
+            console.print(f"memory: {m['rows']} rows measured in fresh processes, peak {m['peak_mb_min']:.1f}–"
+                          f"{m['peak_mb_max']:.1f} MiB over the bare runtime; {m['errors']} error(s)")
         if adaptive and result.curve:
             console.print(curve_table(result.curve))
             console.print(f"stopped by: {result.stopped_by}")

@@ -126,6 +126,8 @@ def register(cli: click.Group) -> None:
     @click.option("--rerank-examples", type=int, default=500, show_default=True,
                   help="Proxy examples of the first re-ranking rung (doubled for each later rung).")
     @click.option("--rerank-epochs", type=float, default=2.0, show_default=True)
+    @click.option("--budget-mb", type=float, help="Peak resident memory budget (MiB) of one forward pass at --batch × "
+                  "--seq: a second hard constraint, from the predictor's memory model (measured after --final).")
     @click.option("--predictors", "predictors_dir", type=click.Path(), help="Predictor folder (default: predictors/).")
     @click.option("--teacher-examples", type=int, default=2000, show_default=True,
                   help="Examples for the default teacher fine-tune.")
@@ -138,7 +140,7 @@ def register(cli: click.Group) -> None:
                batch: int, reward_w: float, mode: str, space_path: str | None, table: str | None,
                predictors_dir: str | None, teacher_examples: int, evaluator_kind: str, init: str,
                supernet_dir: str | None, supernet_examples: int, supernet_epochs: float, rerank_top: int,
-               rerank_examples: int, rerank_epochs: float, as_json: bool) -> None:
+               rerank_examples: int, rerank_epochs: float, budget_mb: float | None, as_json: bool) -> None:
         """Search the student arch with KD-NAS: predicted latency + proxy-distillation accuracy.
 
         \b
@@ -161,7 +163,7 @@ def register(cli: click.Group) -> None:
                             ("--proxy-examples", proxy_examples), ("--seq", seq), ("--batch", batch),
                             ("--final-examples", final_examples), ("--supernet-examples", supernet_examples),
                             ("--supernet-epochs", supernet_epochs), ("--rerank-examples", rerank_examples),
-                            ("--rerank-epochs", rerank_epochs)):
+                            ("--rerank-epochs", rerank_epochs), ("--budget-mb", budget_mb)):
             positive(name, value)
         if rerank_top < 0:
             raise KdnasError(f"--rerank-top must be 0 or more, got {rerank_top}")
@@ -176,6 +178,10 @@ def register(cli: click.Group) -> None:
         losses = losses or ("hidden,attn" if agnostic else "logits,ce")
         shape = Shape(batch, seq)
         predictor = load_predictor(device_id, backend, threads, root=predictors_dir)
+        if budget_mb is not None and not predictor.memory:
+            from ..search.memory_budget import within_memory
+
+            within_memory(predictor, [], shape, budget_mb)  # the one-line error, before any work
         space_file = space_path or str(default_space())
         space = SearchSpace.load(space_file)
         run = Path(run_dir) if run_dir else Path("runs") / f"search-{task_name}-{seed}"
@@ -224,6 +230,11 @@ def register(cli: click.Group) -> None:
             archs = list(space.archs)
         rerank_cfg = RerankConfig(rerank_top, rerank_examples, rerank_epochs) if oneshot and rerank_top else None
         rerank_desc = {"rerank": rerank_cfg.to_dict(), "losses": losses} if rerank_cfg else {}
+        memory_mb: dict[Any, float] = {}
+        if budget_mb is not None:
+            from ..search.memory_budget import within_memory
+
+            archs, memory_mb = within_memory(predictor, archs, shape, budget_mb)
         latency = LatencyTable(predictor, archs, shape)
         check_budgets(latency, spec)
         if oneshot:  # bad input is checked above; now the expensive part
@@ -233,7 +244,7 @@ def register(cli: click.Group) -> None:
                               strategy=strategy, episodes=episodes, candidates=candidates, seed=seed,
                               evaluator={**{k: v for k, v in evaluator.describe().items() if k != "data_dir"},
                                          **rerank_desc},
-                              space=table or space.name)
+                              space=table or space.name, budget_mb=budget_mb)
         ex = make_executor(executor, ray_address)
         study = Study(run, config, evaluator, latency, ex)
         out.print(f"search {task_name} · {strategy} · budgets {', '.join(f'{b:g}' for b in spec.budgets_ms)} ms "
@@ -274,8 +285,11 @@ def register(cli: click.Group) -> None:
             finalize(result, teacher=teacher_ref, task=task_name, data_dir=data_dir, device_id=device_id,
                      backend=backend, threads=threads, shape=shape, max_examples=final_examples, epochs=final_epochs,
                      losses=losses, seed=seed, progress=not as_json, text=text_file, init=init,
-                     supernet=supernet_folder if oneshot else None)
+                     supernet=supernet_folder if oneshot else None, budget_mb=budget_mb)
             study.write_result(result)
+        for w in result.winners:
+            if w.arch in memory_mb:
+                w.extra["predicted_peak_mb"] = memory_mb[w.arch]
         data = result.to_dict()
         data.pop("history")
         if as_json:
@@ -283,17 +297,29 @@ def register(cli: click.Group) -> None:
             return
         t = Table(title=Text(f"winners · {result.evaluations} evaluations · {run}"))
         cols = ["budget ms", "arch", "pred ms", "pred high ms", "proxy metric", "reward"]
+        if budget_mb is not None:
+            cols += ["pred peak MiB"]
         if final:
             cols += ["final metric", "measured ms", "budget held"]
+            if budget_mb is not None:
+                cols += ["measured MiB", "memory held"]
         for c in cols:
             t.add_column(c, justify="right")
         for w in result.winners:
             row = [f"{w.budget_ms:g}", str(w.arch), f"{w.predicted_latency_ms:.2f}", f"{w.predicted_latency_ms_high:.2f}",
                    f"{w.proxy_metric:.4f}", f"{w.reward:.4f}"]
+            held = {True: "yes", False: "NO", None: "not this device"}
+            if budget_mb is not None:
+                row += [f"{w.extra.get('predicted_peak_mb', float('nan')):.1f}"]
             if final:
                 m = w.extra.get("measured_latency_ms")
-                row += [f"{w.extra.get('final_metric', float('nan')):.4f}", "-" if m is None else f"{m:.2f}",
-                        {True: "yes", False: "NO", None: "not this device"}[w.extra.get("budget_held")]]
+                metric = f"{w.extra.get('final_metric', float('nan')):.4f}"
+                if "deployed_metric" in w.extra:
+                    metric += f" (int8 {w.extra['deployed_metric']:.4f})"
+                row += [metric, "-" if m is None else f"{m:.2f}", held[w.extra.get("budget_held")]]
+                if budget_mb is not None:
+                    pk = w.extra.get("measured_peak_mb")
+                    row += ["-" if pk is None else f"{pk:.1f}", held[w.extra.get("memory_held")]]
             t.add_row(*row)
         console.print(t)
         (run / "summary.json").write_text(json.dumps(data, indent=2, default=str) + "\n")

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..errors import KdnasError
 from ..paths import default_predictors, default_store
 from .checks import ModelCheckError, check_model_text
 from .drift import device_floor, normalise_rows
@@ -36,6 +37,8 @@ from .io import (
     save_folder,
 )
 from .latency import LatencyPredictor, Prediction
+from .memory import MIN_ROWS as MEMORY_MIN_ROWS
+from .memory import MemoryModel, fit_memory, load_memory, memory_rows, save_memory
 from .transfer import TransferPredictor, select_samples
 
 RESIDUAL_FILE = "residual.txt"
@@ -56,6 +59,15 @@ class Predictor:
     meta: dict[str, Any]
     model: LatencyPredictor | TransferPredictor
     path: Path | None = None
+    memory: dict[str, MemoryModel] | None = None  # memory.json: peak RSS and weight bytes (profiled with --memory)
+
+    def predict_memory_mb(self, configs: Any) -> np.ndarray | None:
+        """Predicted peak resident memory (MiB) of a forward pass per config; ``None`` without a memory model."""
+        from .features import config_columns
+
+        if not self.memory or "peak_rss_bytes" not in self.memory:
+            return None
+        return self.memory["peak_rss_bytes"].predict_mb(pd.DataFrame(config_columns(configs)))
 
     def predict(self, configs: Any) -> np.ndarray:
         return self.model.predict(configs)
@@ -80,6 +92,9 @@ class Predictor:
         out["latency_ms_low"] = mid * np.exp(-q)
         out["latency_ms_high"] = mid * np.exp(q)
         out["out_of_range"] = out_of_range(x, self.model.ranges_)
+        if self.memory:
+            out["peak_mb"] = self.memory["peak_rss_bytes"].predict_mb(out)
+            out["weight_mb"] = self.memory["weight_bytes"].predict_mb(out)
         return out
 
     def records(self, configs: Any) -> list[dict[str, Any]]:
@@ -279,8 +294,21 @@ def fit_and_save(device_id: str, backend: str, threads: int = 1, *, store: Path 
             files[RESIDUAL_FILE] = model_t.booster_.model_to_string()
     meta["data"]["selection"] = selection
     meta["drift"] = drift_info
+    mem = fit_memory_if_measured(all_rows, seed)
+    if mem:
+        meta["memory"] = {t: m.metrics for t, m in mem.items()}
     folder = save_folder(predictor_dir(out, key), files, meta)
+    if mem:
+        save_memory(folder, mem, {"device_id": device_id, "backend": backend, "threads": int(threads)})
     return folder, meta
+
+
+def fit_memory_if_measured(rows: pd.DataFrame, seed: int = 0) -> dict[str, MemoryModel] | None:
+    """The memory models of a dataset whose rows carry memory (profiled with ``--memory``), else ``None``.
+    Every such row is used: memory does not depend on the machine's load."""
+    if len(memory_rows(rows)) < MEMORY_MIN_ROWS:
+        return None
+    return fit_memory(rows, seed=seed)
 
 
 # -- loading --------------------------------------------------------------------------------------
@@ -294,8 +322,12 @@ def load_folder(folder: Path) -> Predictor:
     except (KeyError, TypeError, ValueError) as exc:
         raise PredictorError(f"corrupt predictor metadata {folder}: missing {exc}") from None
     base = predictor_from_state(files[MODEL_FILE], state, str(folder))
+    try:
+        memory = load_memory(folder)
+    except KdnasError as exc:
+        raise PredictorError(str(exc)) from None
     if kind == "scratch":
-        return Predictor(key, meta, base, folder)
+        return Predictor(key, meta, base, folder, memory)
     if kind != "transfer":
         raise PredictorError(f"corrupt predictor metadata {folder}: unknown model type {kind!r}")
     try:
@@ -322,7 +354,7 @@ def load_folder(folder: Path) -> Predictor:
             raise PredictorError(str(exc)) from None
         except Exception as exc:
             raise PredictorError(f"corrupt predictor model {folder / RESIDUAL_FILE}: {str(exc)[:200]}") from None
-    return Predictor(key, meta, model, folder)
+    return Predictor(key, meta, model, folder, memory)
 
 
 def load_predictor(device_id: str, backend: str | None = None, threads: int | None = None,

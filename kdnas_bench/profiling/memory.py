@@ -161,7 +161,8 @@ def _serve() -> None:
         _, status = os.waitpid(pid, 0)
         if not data:
             sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
-            data = json.dumps({"error": f"memory child died ({f'signal {sig}, killed for memory?' if sig else f'exit {status}'})"}).encode()
+            why = f"signal {sig}, killed for memory?" if sig else f"exit {status}"
+            data = json.dumps({"error": f"memory child died ({why})"}).encode()
         answers.write(data.decode() + "\n")
         answers.flush()
 

@@ -100,6 +100,7 @@ class OrtBackend:
         cache_dir: Path | None = None,
         vocab_size: int = 30522,
         num_labels: int = 2,
+        model_path: Path | str | None = None,
     ) -> None:
         import onnxruntime as ort
 
@@ -115,6 +116,7 @@ class OrtBackend:
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.vocab_size = vocab_size
         self.num_labels = num_labels
+        self.model_path = Path(model_path) if model_path is not None else None  # a given model, run as is
         self._ort = ort
         self._arch: Arch | None = None
         self._session: Any = None
@@ -127,7 +129,11 @@ class OrtBackend:
         return self.cache_dir / f"bert-{arch.layers}-{arch.hidden}-{arch.heads}-{arch.ffn}-{digest}.onnx"
 
     def _ensure_model(self, arch: Arch) -> Path:
-        """The (cached) ONNX file this backend runs for ``arch``, exported on first use."""
+        """The (cached) ONNX file this backend runs for ``arch``, exported on first use (or ``model_path``)."""
+        if self.model_path is not None:
+            if not self.model_path.is_file():
+                raise BackendError(f"no ONNX model at {self.model_path}")
+            return self.model_path
         path = self._model_path(arch)
         if not path.exists():
             export_onnx(build_model(arch, vocab_size=self.vocab_size, num_labels=self.num_labels), path)

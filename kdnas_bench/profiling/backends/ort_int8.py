@@ -50,6 +50,8 @@ class OrtInt8Backend(OrtBackend):
         self.name = "onnxruntime-int8"
 
     def _ensure_model(self, arch: Arch) -> Path:
+        if self.model_path is not None:  # an already quantized model (e.g. a deployed student)
+            return super()._ensure_model(arch)
         fp32 = super()._ensure_model(arch)
         path = fp32.with_name(fp32.name.removesuffix(".onnx") + SUFFIX)
         if not path.exists():
