@@ -122,7 +122,7 @@ def register(cli: click.Group) -> None:
         def make(folder: Path) -> list[Path]:
             store_path = Path(store) if store else None
             extra = []
-            if result.matrix:
+            if result.matrix and budget_ms is not None:
                 from ..report.deployment import matrix_png
 
                 extra = [matrix_png(result.matrix, folder, budget_ms=budget_ms, budget_mb=budget_mb)]

@@ -148,6 +148,7 @@ def _serve() -> None:
         pid = os.fork()
         if pid == 0:  # the child: measure once, report, exit without running any cleanup of the server's
             os.close(r)
+            out: dict[str, Any]
             try:
                 res = _measure_here(req["backend"], req["threads"], req["options"], arch, shape)
                 out = {"ok": res.to_row()}
