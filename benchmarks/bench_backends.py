@@ -4,9 +4,9 @@ Sections (each writes its part of ``benchmarks/results/backends.json``; ``report
   * ``speedup``  — TIMING: Sobol-sampled configs of the default space, each timed on ``onnxruntime`` and
                    ``onnxruntime-int8`` (and ``torch`` vs ``torch-bf16`` with ``--bf16``) call by call
                    interleaved (A, B, A, B, … in the same seconds, so drift cancels in the ratio); geometric
-                   mean of fp32 / int8 medians, overall and by parameter-count tercile; plus the same ratio
-                   predicted by the committed predictors over the whole space (every arch × shape).
-                   Run it under /work/tools/quiet.
+                   mean of fp32 / int8 medians, overall and by parameter-count tercile. Run it under
+                   /work/tools/quiet.
+  * ``space``    — the same ratio predicted by the committed predictors over the whole space (every arch × shape).
   * ``accuracy`` — the int8 dev metric beside fp32 of distilled students (their ``quantized.json``, written by
                    ``kdnas-bench distill --quantize int8``).
   * ``memory``   — the memory models' held-out accuracy (stored in each predictor's ``memory.json``) and a fresh
@@ -17,6 +17,7 @@ Sections (each writes its part of ``benchmarks/results/backends.json``; ``report
 Run (device amd-epyc-2c-243f6e):
   /work/tools/heavy python benchmarks/bench_backends.py speedup --n 40 --prepare   # exports, untimed
   /work/tools/quiet python benchmarks/bench_backends.py speedup --n 40 --bf16
+  python benchmarks/bench_backends.py space
   python benchmarks/bench_backends.py accuracy --students /work/artifacts/13/students/*
   /work/tools/heavy python benchmarks/bench_backends.py memory --fresh 24
   python benchmarks/bench_backends.py report
@@ -108,9 +109,7 @@ def speedup(args: argparse.Namespace) -> None:
         r = df["speedup"].to_numpy()
         doc[kind] = {"pair": [base_name, fast_name], "geomean_speedup": round(_gmean(r), 3),
                      "median_speedup": round(float(np.median(r)), 3), "faster_share": round(float(np.mean(r > 1)), 3),
-                     "by_size": _by_size(df["params"].to_numpy(float), r), "predicted_space": _predicted(device, base_name,
-                                                                                                       fast_name, args.threads),
-                     "rows": rows}
+                     "by_size": _by_size(df["params"].to_numpy(float), r), "rows": rows}
         print(json.dumps({k: v for k, v in doc[kind].items() if k != "rows"}, indent=1))
     if not args.prepare:
         _save("speedup", doc)
@@ -134,6 +133,13 @@ def _predicted(device: str, base: str, fast: str, threads: int) -> dict[str, Any
             "by_size": _by_size(params, ratio),
             "note": "predicted at each predictor's reference speed (drift-normalised), so the two may differ by the "
                     "ratio of their reference canaries"}
+
+
+def space(args: argparse.Namespace) -> None:
+    device = hardware(with_gpu=False).device_id
+    doc = {kind: _predicted(device, base, fast, args.threads) for kind, (base, fast) in PAIRS.items()}
+    print(json.dumps(doc, indent=1))
+    _save("predicted_space", doc)
 
 
 def accuracy(args: argparse.Namespace) -> None:
@@ -198,6 +204,10 @@ def report(_: argparse.Namespace) -> None:
             print(f"{s['pair'][1]} vs {s['pair'][0]}: geomean {s['geomean_speedup']}x over {len(s['rows'])} configs "
                   f"(faster on {s['faster_share']:.0%}); by size "
                   + ", ".join(f"{b['size']} {b['geomean_speedup']}x" for b in s["by_size"]))
+        p = (doc.get("predicted_space") or {}).get(kind)
+        if p and "geomean_speedup" in p:
+            print(f"  predicted over the space ({p['configs']} configs): geomean {p['geomean_speedup']}x; by size "
+                  + ", ".join(f"{b['size']} {b['geomean_speedup']}x" for b in p["by_size"]))
     for r in (doc.get("accuracy") or {}).get("students", []):
         print(f"{r['student']}: fp32 {r['fp32']:.4f}, int8 {r['int8']:.4f}, drop {r['drop_points']:+.2f} pts")
     for e in (doc.get("memory") or {}).get("predictors", []):
@@ -215,6 +225,8 @@ def main() -> None:
     s.add_argument("--space")
     s.add_argument("--bf16", action="store_true")
     s.add_argument("--prepare", action="store_true", help="only export / quantize the configs' models (untimed)")
+    sp = sub.add_parser("space")
+    sp.add_argument("--threads", type=int, default=1)
     a = sub.add_parser("accuracy")
     a.add_argument("--students", nargs="+", required=True)
     m = sub.add_parser("memory")
@@ -222,7 +234,7 @@ def main() -> None:
     m.add_argument("--seed", type=int, default=0)
     sub.add_parser("report")
     args = ap.parse_args()
-    {"speedup": speedup, "accuracy": accuracy, "memory": memory, "report": report}[args.section](args)
+    {"speedup": speedup, "space": space, "accuracy": accuracy, "memory": memory, "report": report}[args.section](args)
 
 
 if __name__ == "__main__":

@@ -104,3 +104,24 @@ def test_cli_compare_budget_shows_the_matrix_everywhere(tmp_path: Path, run_cli)
     assert code == 0 and "deployment matrix" in out
     code, _, err = run_cli("compare", "--students", "bert-tiny", "--budget-mb", "100", "--no-measure")
     assert code == 2 and "--budget-mb goes with --budget-ms" in err
+
+
+@pytest.mark.skipif(not (GLUE / "SST-2" / "dev.tsv").is_file(), reason="../shared/data/glue not present")
+def test_final_on_an_int8_backend_measures_the_deployed_int8_model(tiny_teacher: Path, tiny_glue: Path,  # noqa: F811
+                                                                  tmp_path: Path) -> None:
+    from kdnas_bench.profiling.device import hardware
+    from kdnas_bench.search.final import finalize
+    from kdnas_bench.search.study import SearchResult, Winner
+
+    arch = Arch(1, 32, 2, 64)
+    result = SearchResult([Winner(50.0, arch, 0.5, 0.6, 0.5, 0.5)], 1, str(tmp_path), [])
+    finalize(result, teacher=str(tiny_teacher), task="sst2", data_dir=str(tiny_glue),
+             device_id=hardware(with_gpu=False).device_id, backend="onnxruntime-int8", threads=1, shape=Shape(1, 16),
+             max_examples=64, epochs=1.0, losses="logits", seed=0, budget_mb=2000.0)
+    w = result.winners[0].extra
+    student = Path(w["student_dir"])
+    assert w["deployed"] == str(student / INT8_FILE) and (student / INT8_FILE).is_file()
+    assert w["deployed_metric"] == w["quantized"]["metric"] and w["quantized"]["fp32_metric"] == w["final_metric"]
+    assert w["measured_latency_ms"] > 0 and w["budget_held"] is True  # the int8 file itself, timed here
+    assert 0 < w["measured_peak_mb"] <= 2000 and w["memory_held"] is True
+    assert w["weight_mb"] < 0.5 * (student / "model.onnx").stat().st_size / 2**20  # int8 weights were deployed

@@ -239,7 +239,7 @@ def register(cli: click.Group) -> None:
             return
         table = Table(title="fitted latency predictors (held-out metrics)")
         for col in ("device_id", "backend", "threads", "rows", "type", "±5 %", "±10 %", "±15 %", "MAPE", "τ",
-                    "interval cover", "floor ±5 / ±10 %"):
+                    "interval cover", "floor ±5 / ±10 %", "memory ±10 %"):
             table.add_column(col)
         for e in entries:
             m = e["metrics"] or {}
@@ -247,7 +247,8 @@ def register(cli: click.Group) -> None:
                           str(e.get("type") or f"[red]{escape(str(e.get('error')))}[/]"), _pct(m.get("within_5pct")),
                           _pct(m.get("within_10pct")), _pct(m.get("within_15pct")), _pct(m.get("mape")),
                           f"{m['kendall_tau']:.3f}" if m.get("kendall_tau") is not None else "-",
-                          _pct(m.get("interval_coverage")), _floor_cell(e.get("floor"), e.get("drift")))
+                          _pct(m.get("interval_coverage")), _floor_cell(e.get("floor"), e.get("drift")),
+                          _pct(e.get("memory_within_10pct")))
         console.print(table)
         console.print("floor: stored rows measured again later (`kdnas-bench remeasure`), within ±5 / ±10 % — "
                       "drift-normalised for predictors fitted on canary-normalised rows, raw otherwise")

@@ -395,5 +395,7 @@ def list_predictors(root: Path | str | None = None, store: Path | str | None = N
         entry["fitted_at"] = meta.get("fitted_at")
         entry["drift"] = (meta.get("drift") or {}).get("mode", "none")
         entry["floor"] = device_floor(key, store)
+        mem = ((meta.get("memory") or {}).get("peak_rss_bytes") or {}).get("heldout")
+        entry["memory_within_10pct"] = mem.get("within_10pct") if mem else None  # the memory model, held-out archs
         out.append(entry)
     return out
