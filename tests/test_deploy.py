@@ -78,6 +78,8 @@ def test_deployment_matrix_picks_the_best_student_within_the_budget(tmp_path: Pa
     tight = {c.backend: c for c in deployment_matrix(_result(), budget_ms=1.5)}
     assert tight["onnxruntime-int8"].student == "small" and tight["onnxruntime-int8"].metric == 0.70
     assert tight["onnxruntime-int8"].metric_precision == "int8"
+    no_memory = deployment_matrix(_result(), budget_ms=5.0, budget_mb=100.0)  # no predictor has a memory model
+    assert all(c.student is None and c.note and "memory model" in c.note for c in no_memory)
     png = matrix_png(list(cells.values()), tmp_path, budget_ms=5.0, budget_mb=None)
     info = read_info(png)
     assert info["kind"] == "deployment-matrix" and info["cells"] == 3 and info["backends"] == 3

@@ -95,6 +95,19 @@ def test_profile_stores_memory_and_fit_writes_a_memory_model(tmp_path: Path, tin
     assert np.median(np.abs(rel)) < 0.05  # in-sample: the analytic model fits what it was fitted on
     w = frame["weight_mb"].to_numpy() / (ok["weight_bytes"].to_numpy() / MIB) - 1
     assert np.abs(w).max() < 0.01  # weight bytes are analytic: exact up to rounding
+    # --memory-only: the memory model of an existing predictor, its latency model untouched
+    model_txt = (folder / "model.txt").read_bytes()
+    (folder / MEMORY_FILE).unlink()
+    code, _, err = run_cli("fit", "--device", device, "--backend", "torch", "--store", str(tmp_path / "p"), "--out",
+                             str(tmp_path / "pred"), "--memory-only", "--json")
+    assert code == 0, err
+    assert (folder / MEMORY_FILE).is_file() and (folder / "model.txt").read_bytes() == model_txt
+    assert load_predictor(device, "torch", 1, root=tmp_path / "pred").memory is not None
+    write_store(tmp_path / "old", device, real_rows().head(20))  # rows without memory (an older profile)
+    fit_and_save(device, "torch", 1, store=tmp_path / "old", out=tmp_path / "oldpred", max_load=None)
+    code, _, err = run_cli("fit", "--device", device, "--backend", "torch", "--store", str(tmp_path / "old"), "--out",
+                           str(tmp_path / "oldpred"), "--memory-only")
+    assert code != 0 and "carry memory" in err and len(err.strip().splitlines()) == 1
 
 
 def _synthetic(n_archs: int = 30, seed: int = 0) -> pd.DataFrame:

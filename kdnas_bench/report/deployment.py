@@ -37,6 +37,7 @@ class MatrixCell:
     metric: float | None = None
     metric_name: str | None = None
     metric_precision: str | None = None  # the precision the metric was measured in ("fp32", "int8")
+    note: str | None = None  # why the cell is empty other than the budget
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,6 +69,10 @@ def deployment_matrix(result: CompareResult, budget_ms: float, budget_mb: float 
             mb = model.predict_memory_mb([(students[r.student].arch, result.shape) for r in rows])
             peak = {r.student: float(v) for r, v in zip(rows, np.asarray(mb), strict=True)}
         precision = BACKENDS[p.backend].precision if p.backend in BACKENDS else "fp32"
+        if budget_mb is not None and not peak:
+            cells.append(MatrixCell(p.device_id, p.backend, p.threads, precision, 0,
+                                    note="no memory model (profile with --memory, then fit)"))
+            continue
         ok = [r for r in rows if r.latency_ms_high <= budget_ms
               and (budget_mb is None or (r.student in peak and peak[r.student] <= budget_mb))]
         if not ok:
@@ -100,7 +105,7 @@ def matrix_table_rows(cells: list[MatrixCell]) -> tuple[list[str], list[list[str
     for c in cells:
         a = c.arch
         metric = "-" if c.metric is None else f"{c.metric:.4f} {c.metric_name or ''} ({c.metric_precision})"
-        rows.append([c.device_id, c.backend, str(c.threads), c.student or "none within budget",
+        rows.append([c.device_id, c.backend, str(c.threads), c.student or c.note or "none within budget",
                      "-" if a is None else f"{a['layers']}L/{a['hidden']}H/{a['heads']}A/{a['ffn']}F",
                      "-" if c.latency_ms is None else f"{c.latency_ms:.2f} ({c.latency_ms_high:.2f})",
                      f(c.measured_ms, ".2f"), f(c.peak_mb, ".1f"), f(c.measured_peak_mb, ".1f"), metric,
@@ -127,7 +132,7 @@ def matrix_png(cells: list[MatrixCell], out: Any, *, budget_ms: float, budget_mb
         shade = 0.5 if hi == lo else (c.metric - lo) / (hi - lo) if c.metric is not None else None
         ax.add_patch(plt.Rectangle((x, y), 1, 1, color=cmap(0.25 + 0.6 * shade) if shade is not None else "0.85"))
         if c.student is None:
-            text = "none within\nthe budget"
+            text = "no memory\nmodel" if c.note else "none within\nthe budget"
         else:
             ms = c.measured_ms if c.measured_ms is not None else c.latency_ms
             mb = c.measured_peak_mb if c.measured_peak_mb is not None else c.peak_mb
