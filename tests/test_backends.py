@@ -10,7 +10,7 @@ import torch
 
 from kdnas_bench.errors import BackendError
 from kdnas_bench.models import build_model, make_inputs
-from kdnas_bench.profiling.backends import BACKENDS, Backend, make_backend
+from kdnas_bench.profiling.backends import BACKENDS, Backend, is_gpu, make_backend
 from kdnas_bench.profiling.runner import measure
 from kdnas_bench.profiling.timing import TimingConfig
 from kdnas_bench.space import Arch, Shape
@@ -20,10 +20,8 @@ ARCH = Arch(2, 64, 4, 128)
 
 
 def _available() -> list[str]:
-    names = ["torch", "onnxruntime"]
-    if torch.cuda.is_available():
-        names += ["torch-cuda", "onnxruntime-cuda"]
-    return names
+    """Every registered backend this machine can run (GPU backends only with a GPU)."""
+    return sorted(n for n in BACKENDS if torch.cuda.is_available() or not is_gpu(n))
 
 
 @pytest.fixture(params=_available())
@@ -40,11 +38,17 @@ def _logits(out: object) -> np.ndarray:
     return out.detach().float().cpu().numpy()  # type: ignore[attr-defined]
 
 
-def test_protocol_and_identity(backend: Backend) -> None:
-    assert isinstance(backend, Backend)
-    assert backend.name in BACKENDS
-    assert backend.threads == 1
-    assert backend.device in ("cpu", "cuda")
+def test_identity_and_clock(backend: Backend) -> None:
+    assert backend.name in BACKENDS and backend.threads == 1
+    assert backend.device == ("cuda" if is_gpu(backend.name) else "cpu")
+    two = make_backend(backend.name, 2)
+    try:
+        assert two.threads == 2  # the thread count asked for is the one recorded
+    finally:
+        two.close()
+    handle = backend.load(ARCH, Shape(1, 8))
+    times = backend.clock().time_calls(lambda: backend.run(handle), 3)
+    assert len(times) == 3 and all(t > 0 for t in times)  # one positive duration per call
 
 
 def test_runs_every_shape_with_one_build(backend: Backend) -> None:

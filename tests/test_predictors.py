@@ -151,11 +151,16 @@ def test_save_load_roundtrip_gives_identical_predictions(fitted: dict[str, Path]
     np.testing.assert_array_equal(a.high, b.high)
 
 
-def test_latency_predictor_save_load(tmp_path: Path) -> None:
+def test_latency_predictor_state_roundtrips_through_a_folder(tmp_path: Path) -> None:
+    from kdnas_bench.predictors.io import read_folder, save_folder
+
     df = real_rows().iloc[:120]
     model = LatencyPredictor(n_estimators=30).fit(df, df["median_ms"])
-    model.save(tmp_path / "p", {"note": "test"})
-    again = LatencyPredictor.load(tmp_path / "p")
+    files, state = model.to_state()
+    save_folder(tmp_path / "p", files, {"note": "test", "model": state})
+    files2, meta = read_folder(tmp_path / "p")
+    assert meta["note"] == "test"
+    again = LatencyPredictor.from_state(files2, meta["model"], str(tmp_path / "p"))
     configs = grid_configs()
     np.testing.assert_array_equal(again.predict(configs), model.predict(configs))
     assert again.get_params() == model.get_params() and again.q_ == model.q_ and again.ranges_ == model.ranges_

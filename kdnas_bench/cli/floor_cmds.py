@@ -9,7 +9,7 @@ import click
 from ..errors import KdnasError
 from ..paths import default_store
 from .common import console, err_console, positive, print_json
-from .profile_cmds import BACKEND_NAMES, _backend, load_space
+from .profile_cmds import BACKEND_NAMES, CANARY_MODES, _backend, load_space
 
 
 def register(cli: click.Group) -> None:
@@ -19,7 +19,7 @@ def register(cli: click.Group) -> None:
     @click.option("--samples", type=int, default=50, show_default=True, help="Stored rows to measure again.")
     @click.option("--fresh", type=int, default=0, show_default=True,
                   help="Also measure N configs the profile does not hold (held-out rows from a new time window).")
-    @click.option("--canary", type=click.Choice(["call", "chunk", "none"]), default="call", show_default=True)
+    @click.option("--canary", type=click.Choice(CANARY_MODES), default="call", show_default=True)
     @click.option("--space", "space_path", type=click.Path(), help="Space TOML for --fresh (default: bert.toml).")
     @click.option("--store", type=click.Path(), help="Profile store folder (default: the checkout's profiles/).")
     @click.option("--seed", type=int, default=0, show_default=True)

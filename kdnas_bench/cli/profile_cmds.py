@@ -13,11 +13,14 @@ from rich.table import Table
 
 from ..errors import KdnasError
 from ..paths import default_space, default_store
+from ..profiling.backends import BACKENDS
+from ..profiling.timing import INTERLEAVE_MODES
 from ..space import SAMPLERS, SearchSpace, Shape
 from ..validate import check_writable
 from .common import console, err_console, parse_arch, parse_int_list, positive, print_json
 
-BACKEND_NAMES = ["torch", "onnxruntime", "torch-cuda", "onnxruntime-cuda"]
+BACKEND_NAMES = list(BACKENDS)  # the backend registry (kdnas_bench.profiling.backends)
+CANARY_MODES = [*INTERLEAVE_MODES, "none"]
 
 
 def load_space(path: str | None) -> SearchSpace:
@@ -95,7 +98,7 @@ def register(cli: click.Group) -> None:
                   "predictor is least sure of, for at most N minutes (this run).")
     @click.option("--target", type=float, help="Adaptive profiling: stop when the grouped-CV share within ±10 %% "
                   "reaches this, e.g. 0.95.")
-    @click.option("--canary", type=click.Choice(["call", "chunk", "none"]), default="call", show_default=True,
+    @click.option("--canary", type=click.Choice(CANARY_MODES), default="call", show_default=True,
                   help="Time the canary (2L/256 at 1x32) interleaved with each config: call by call, in short "
                   "chunks, or not at all.")
     @click.option("--seq", "seq_list", help="Sequence lengths to profile, e.g. 32,128 (default: the space's).")

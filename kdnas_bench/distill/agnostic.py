@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..defaults import DEFAULTS
 from ..errors import KdnasError
 from ..space import Arch
 from .cache import cache_teacher, forward
@@ -35,7 +36,7 @@ from .losses import build_losses, needs_of
 from .teacher import Teacher, default_backbone_path, load_teacher
 
 AGNOSTIC = "agnostic"
-DEFAULT_LOSSES = "hidden,attn"
+DEFAULT_LOSSES = DEFAULTS.agnostic_losses
 # A pseudo task: two (unused) labels keep the student's classifier head the usual shape.
 TASK = Task(AGNOSTIC, "", "", ("text",), ("0", "1"), ("kd_score", "kd_loss"), "", "", ("text",), "")
 STDLIB_MODULES = (
@@ -166,11 +167,12 @@ def kd_loss(student: Any, teacher: Teacher, losses: list[Any], data: Encoded, ba
 
 def distill_agnostic(teacher: str | Path | Teacher | None, arch: Arch | str, *, data: TextData | None = None,
                      text: str | Path | None = None, max_examples: int | None = None, epochs: float = 1.0,
-                     losses: str = DEFAULT_LOSSES, seed: int = 0, lr: float = 5e-4, batch_size: int = 32,
+                     losses: str = DEFAULT_LOSSES, seed: int = 0, lr: float = DEFAULTS.distill_lr, batch_size: int = 32,
                      out: str | Path | None = None, progress: bool = False) -> Any:
     """Distil ``arch`` from ``teacher`` (default: the packaged MiniLM backbone) on unlabeled text; metrics
     ``kd_score`` (primary) and ``kd_loss`` on held-out text."""
-    from .trainer import DistillResult, TrainConfig, init_student, save_student, train
+    from .trainer import DistillResult, init_student, save_student
+    from .training import TrainConfig, train
 
     if isinstance(arch, str):
         arch = Arch.parse(arch)

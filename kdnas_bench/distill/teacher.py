@@ -46,6 +46,16 @@ class Teacher:
     model: Any
     tokenizer: Any
     name: str
+    _fingerprint: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def fingerprint(self) -> str:
+        """A hash of the weights (computed once, on first use): what the teacher-output cache is keyed by."""
+        if self._fingerprint is None:
+            from ..models import tensors_hash
+
+            self._fingerprint = tensors_hash(self.model.state_dict())
+        return self._fingerprint
 
     @property
     def num_labels(self) -> int:
@@ -148,7 +158,7 @@ def finetune(
     """Fine-tune ``backbone`` on the task's train set (or a stratified ``max_examples`` subset) with
     cross-entropy (MSE for STS-B), evaluate on dev, and save it (HF layout, safetensors, metrics JSON)."""
     from .losses import GroundTruth
-    from .trainer import TrainConfig, evaluate, prepare_data, save_model, train
+    from .training import TrainConfig, evaluate, prepare_data, save_model, train
 
     t = get_task(task)
     source = default_backbone_path() if backbone is None else backbone

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from ..defaults import DEFAULTS
 from ..errors import KdnasError
 from ..space import ARCH_DIMS, Arch
 from .domain import SearchError
@@ -62,10 +63,10 @@ class ProxyDistillEvaluator:
     teacher: str
     task: str
     data_dir: str | None = None
-    proxy_examples: int | None = 2000
-    epochs: float = 3.0
-    losses: str = "logits,ce"
-    lr: float = 5e-4
+    proxy_examples: int | None = DEFAULTS.proxy_examples
+    epochs: float = DEFAULTS.proxy_epochs
+    losses: str = DEFAULTS.search_losses
+    lr: float = DEFAULTS.distill_lr
     seed: int = 0
     threads: int = 1  # fixed, so local and Ray executors give identical numbers
     init: str = "inherit"  # student init (distill.trainer.init_student), unless ``supernet`` is given
@@ -73,7 +74,7 @@ class ProxyDistillEvaluator:
 
     def _state(self) -> tuple[Any, Any]:
         from ..distill.teacher import load_teacher
-        from ..distill.trainer import prepare_data
+        from ..distill.training import prepare_data
 
         def load() -> tuple[Any, Any]:
             teacher = load_teacher(self.teacher, task=self.task)
@@ -138,7 +139,7 @@ class SupernetEvaluator:
 
     def evaluate(self, arch: Arch) -> Evaluation:
         from ..distill.data import get_task
-        from ..distill.trainer import evaluate
+        from ..distill.training import evaluate
 
         net, dev = self._state()
         task = get_task(self.task)
@@ -162,10 +163,10 @@ class AgnosticDistillEvaluator:
 
     teacher: str | None = None
     text: str | None = None
-    proxy_examples: int | None = 1000
-    epochs: float = 1.0
-    losses: str = "hidden,attn"
-    lr: float = 5e-4
+    proxy_examples: int | None = DEFAULTS.agnostic_proxy_examples
+    epochs: float = DEFAULTS.agnostic_proxy_epochs
+    losses: str = DEFAULTS.agnostic_losses
+    lr: float = DEFAULTS.distill_lr
     seed: int = 0
     threads: int = 1
 
