@@ -129,7 +129,8 @@ def make_inputs(shape: Shape, *, vocab_size: int = VOCAB_SIZE, seed: int = 0) ->
     import torch
 
     gen = torch.Generator().manual_seed(seed)
-    ids = torch.randint(1000, vocab_size, (shape.batch, shape.seq), generator=gen, dtype=torch.long)
+    low = 1000 if vocab_size > 2000 else 0  # past the special and unused ids when the vocabulary has them
+    ids = torch.randint(low, vocab_size, (shape.batch, shape.seq), generator=gen, dtype=torch.long)
     return {
         "input_ids": ids,
         "attention_mask": torch.ones_like(ids),

@@ -95,3 +95,20 @@ def test_unknown_backend_and_bad_threads() -> None:
         make_backend("tensorrt-9000", 1)
     with pytest.raises(BackendError, match="threads"):
         make_backend("torch", 0)
+
+
+def test_the_space_model_section_reaches_the_backend(tmp_path: Path) -> None:
+    from kdnas_bench.cli.profile_cmds import _backend
+    from kdnas_bench.space import SearchSpace
+
+    toml = (Path(__file__).parent / "data" / "tiny.toml").read_text()
+    (tmp_path / "s.toml").write_text(toml + "\n[model]\nvocab_size = 600\nnum_labels = 3\n")
+    space = SearchSpace.load(tmp_path / "s.toml")
+    for name in ("torch", "onnxruntime"):
+        b = _backend(name, 1, str(tmp_path / "onnx"), space)
+        try:
+            out = _logits(b.run(b.load(ARCH, Shape(2, 8))))
+        finally:
+            b.close()
+        assert out.shape == (2, 3)  # num_labels from [model]
+        assert b.vocab_size == 600  # type: ignore[attr-defined]

@@ -54,7 +54,7 @@ def import_graph() -> dict[str, set[str]]:
             if isinstance(node, ast.Import):
                 deps.update(resolve(a.name) for a in node.names if a.name.startswith("kdnas_bench"))
             elif isinstance(node, ast.ImportFrom):
-                base = ".".join(pkg[: len(pkg) - node.level + 1] + [node.module or ""]) if node.level else node.module
+                base = ".".join([*pkg[:len(pkg) - node.level + 1], node.module or ""]) if node.level else node.module
                 base = (base or "").rstrip(".")
                 if base.startswith("kdnas_bench"):
                     deps.update(resolve(f"{base}.{a.name}") if f"{base}.{a.name}" in mods else resolve(base)
@@ -73,7 +73,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         path.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return [*path[path.index(nxt):], nxt]
             if nxt not in state and (found := visit(nxt)) is not None:
                 return found
         path.pop()

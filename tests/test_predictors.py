@@ -86,7 +86,7 @@ def test_features_match_the_analytic_model() -> None:
         assert x["params"][i] == count_params(a)
         assert x["flops_linear"][i] == fl.linear and x["flops_attention"][i] == fl.attention
         assert x["flops_total"][i] == fl.total and x["act_bytes"][i] == activation_bytes(a, s)
-        assert x["head_dim"][i] == a.head_dim and x["tokens"][i] == s.tokens
+        assert x["head_dim"][i] == a.head_dim and x["tokens"][i] == s.batch * s.seq
 
 
 @pytest.mark.parametrize(

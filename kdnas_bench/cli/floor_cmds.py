@@ -45,8 +45,9 @@ def register(cli: click.Group) -> None:
         positive("--threads", threads)
         if samples < 0 or fresh < 0 or samples + fresh == 0:
             raise KdnasError("--samples and --fresh must be >= 0, and one of them positive")
-        space = load_space(space_path) if fresh else None
-        bk = _backend(backend, threads, onnx_cache)
+        model_space = load_space(space_path)  # its [model] section: the models the profile measured
+        space = model_space if fresh else None
+        bk = _backend(backend, threads, onnx_cache, model_space)
         env = environment(bk.name, threads)
         dataset = ProfileStore(Path(store) if store else default_store()).dataset(env["device_id"], bk.name, threads)
         if not dataset.path.exists():

@@ -45,12 +45,15 @@ def make_timing(warmup: int, min_calls: int, min_seconds: float, max_seconds: fl
         raise KdnasError(f"invalid timing options: {exc}") from None
 
 
-def _backend(name: str, threads: int, onnx_cache: str | None = None) -> Any:
+def _backend(name: str, threads: int, onnx_cache: str | None = None, space: SearchSpace | None = None) -> Any:
+    """A backend; with ``space``, its models get the space's ``[model]`` vocabulary size and label count."""
     from ..profiling.backends import make_backend
 
     opts: dict[str, Any] = {}
     if onnx_cache and name.startswith("onnxruntime"):
         opts["cache_dir"] = Path(onnx_cache)
+    if space is not None:
+        opts |= {"vocab_size": space.vocab_size, "num_labels": space.num_labels}
     return make_backend(name, threads, **opts)
 
 
@@ -147,7 +150,7 @@ def register(cli: click.Group) -> None:
         else:
             ccfg = CampaignConfig(samples=samples or 100, sampler=sampler, seed=seed, shapes_per_arch=shapes_per_arch,
                                   timing=timing)
-        bk = _backend(backend, threads, onnx_cache)
+        bk = _backend(backend, threads, onnx_cache, space)
         env = environment(bk.name, threads)
         store_path = check_writable("--store", Path(store) if store else default_store())
         dataset = ProfileStore(store_path).dataset(env["device_id"], bk.name, threads)

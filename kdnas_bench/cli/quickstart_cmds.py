@@ -56,10 +56,11 @@ def _profile(store: Path, rows: int, seed: int) -> None:
     from ..profiling.timing import TimingConfig
     from ..space import SearchSpace
 
-    bk = make_backend("torch", 1)
+    space = SearchSpace.load(default_space())
+    bk = make_backend("torch", 1, vocab_size=space.vocab_size, num_labels=space.num_labels)
     env = environment(bk.name, 1)
     dataset = ProfileStore(store).dataset(env["device_id"], bk.name, 1)
-    res = run_campaign(SearchSpace.load(default_space()), dataset, bk, CampaignConfig(samples=rows, seed=seed,
+    res = run_campaign(space, dataset, bk, CampaignConfig(samples=rows, seed=seed,
                        timing=TimingConfig(**FAST_TIMING)), canary=Canary(make_backend("torch", 1), "call"))
     console.print(f"profiled {res.measured} configs ({res.failed} failed, median CV {res.median_cv:.1%}) into "
                   f"{dataset.path}: {res.rows_after} rows", highlight=False, markup=False)

@@ -192,7 +192,7 @@ def distill_agnostic(teacher: str | Path | Teacher | None, arch: Arch | str, *, 
     existing = data.train.teacher_cache
     reuse = existing is not None and existing.covers(t, needs)
     cache_seconds = 0.0 if reuse else cache_teacher(t, data.train, needs).seconds
-    train(student, data.train, TASK, loss_fns, TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr), seed=seed,
+    train(student, data.train, loss_fns, TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr), seed=seed,
           teacher=t, progress=progress, description=f"distil {arch} (task-agnostic)")
     seconds = time.perf_counter() - start
     loss = kd_loss(student, t, loss_fns, data.dev)

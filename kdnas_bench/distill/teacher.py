@@ -174,7 +174,7 @@ def finetune(
     data = prepare_data(teacher.tokenizer, t, data_dir=data_dir, max_examples=max_examples, seed=seed,
                         max_length=max_length)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, batching=batching)
-    seconds = train(teacher.model, data.train, t, [GroundTruth(1.0, t.is_regression)], cfg, seed=seed,
+    seconds = train(teacher.model, data.train, [GroundTruth(1.0, t.is_regression)], cfg, seed=seed,
                     progress=progress, description=f"fine-tune {t.name}")
     metrics = evaluate(teacher.model, data.dev, t)
     result = FinetuneResult(

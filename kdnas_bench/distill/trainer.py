@@ -186,7 +186,7 @@ def distill(
             cache_seconds = 0.0
         elif cache_bytes(data.train, teacher, needs) <= max_cache_bytes:
             cache_seconds = cache_teacher(teacher, data.train, needs).seconds
-    train(student, data.train, t, loss_fns, cfg, seed=seed, teacher=teacher, progress=progress,
+    train(student, data.train, loss_fns, cfg, seed=seed, teacher=teacher, progress=progress,
           description=f"distil {arch}")
     seconds = time.perf_counter() - start  # includes building the teacher cache, when this call built it
     metrics = evaluate(student, data.dev, t)

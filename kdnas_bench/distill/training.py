@@ -93,7 +93,7 @@ def progress_bar(enabled: bool, description: str, total: int) -> Any:
     return progress
 
 
-def train(model: Any, data: Encoded, task: Task, losses: list[KDLoss], cfg: TrainConfig, *, seed: int = 0,
+def train(model: Any, data: Encoded, losses: list[KDLoss], cfg: TrainConfig, *, seed: int = 0,
           teacher: Teacher | None = None, progress: bool = False, description: str = "train") -> float:
     """Train ``model`` (and the losses' own parameters) on ``data``; returns wall seconds. The teacher's
     outputs come from ``data.teacher_cache`` when it covers the losses, else from live forwards."""
@@ -175,6 +175,6 @@ def save_model(model: Any, tokenizer: Any, out: Path, *, onnx: bool = True) -> N
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     if onnx:
-        from ..profiling.backends.ort import export_onnx
+        from ..export import export_onnx
 
         export_onnx(model, out / "model.onnx")
