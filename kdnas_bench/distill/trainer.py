@@ -1,5 +1,5 @@
-"""Distil a student ``Arch`` from a teacher on a GLUE task: proxy mode (a stratified subset of N
-examples, few epochs; what KD-NAS scores candidates with) or full mode (the whole train set).
+"""Distil a student ``Arch`` from a teacher: on a GLUE task's examples or on unlabeled text (task-agnostic),
+in proxy mode (a seeded subset, few epochs; what KD-NAS scores candidates with) or full mode (all of it).
 
 Deterministic: the same seed on the same machine gives the same metrics (seeded init, dropout and
 data order; no nondeterministic ops on CPU). Teacher outputs on a training set can be cached once and
@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..defaults import DEFAULTS, INITS
@@ -23,7 +26,7 @@ from ..models import build_model
 from ..space import Arch
 from .cache import cache_bytes, cache_teacher
 from .data import Encoded, Task, get_task, proxy_indices
-from .losses import DEFAULT_LOSSES, build_losses, needs_of, needs_teacher
+from .losses import DEFAULT_LOSSES, KDLoss, build_losses, needs_of, needs_teacher
 from .teacher import PrimaryMetric, Teacher, load_teacher
 from .training import TaskData, TrainConfig, evaluate, predict, prepare_data, save_model, train
 
@@ -120,16 +123,72 @@ class DistillResult(PrimaryMetric):
         return d
 
 
+@dataclass
+class _Source:
+    """What differs between distilling on a task's examples and on unlabeled text: the data, how a student is
+    scored on dev, the init and the result's extra configuration."""
+
+    task: Task
+    teacher: Teacher
+    train: Encoded
+    dev: Encoded
+    mode: str
+    init: str
+    score: Callable[[Any, list[KDLoss]], dict[str, float]]
+    config: dict[str, Any]
+
+
+def _task_source(teacher: str | Path | Teacher, task: str | Task, data: TaskData | None, *,
+                 data_dir: str | Path | None, max_examples: int | None, seed: int, max_length: int,
+                 init: str) -> _Source:
+    """Labelled examples of a GLUE task (proxy mode: a stratified seeded subset), scored by the task's dev metrics."""
+    t = get_task(task)
+    loaded = load_teacher(teacher, task=t)
+    if data is None:
+        data = prepare_data(loaded.tokenizer, t, data_dir=data_dir, max_examples=max_examples, seed=seed,
+                            max_length=max_length)
+    elif data.task.name != t.name:
+        raise KdnasError(f"prepared data is for task {data.task.name}, not {t.name}")
+    elif max_examples is not None and max_examples < len(data.train):
+        data = TaskData(t, data.train.subset(proxy_indices(data.train.labels, max_examples, seed=seed)), data.dev,
+                        data.train_total or len(data.train))
+    mode = data.mode if data.train_total else ("full" if max_examples is None else "proxy")
+    dev = data.dev
+    return _Source(t, loaded, data.train, dev, mode, init, lambda student, _: evaluate(student, dev, t),
+                   {"max_length": max_length})
+
+
+def _text_source(teacher: str | Path | Teacher | None, data: Any | None, *, text: str | Path | None,
+                 max_examples: int | None, seed: int) -> _Source:
+    """Unlabeled text (task-agnostic KD), scored by ``kd_score = exp(-held-out KD loss)``."""
+    from .agnostic import TASK, TextData, default_teacher, kd_loss, load_text, prepare_text
+
+    loaded = default_teacher() if teacher is None else load_teacher(teacher)
+    if data is None:
+        data = prepare_text(loaded.tokenizer, load_text(text), max_examples=max_examples, seed=seed)
+    elif max_examples is not None and max_examples < len(data.train):
+        data = TextData(data.train.subset(np.arange(max_examples)), data.dev, data.source, data.total)
+
+    def score(student: Any, loss_fns: list[KDLoss]) -> dict[str, float]:
+        loss = kd_loss(student, loaded, loss_fns, data.dev)
+        return {"kd_score": math.exp(-loss), "kd_loss": loss}
+
+    mode = "proxy" if len(data.train) < data.total else "full"
+    return _Source(TASK, loaded, data.train, data.dev, mode, "embeddings", score,
+                   {"text": data.source, "dev_examples": len(data.dev)})
+
+
 def distill(
-    teacher: str | Path | Teacher,
+    teacher: str | Path | Teacher | None,
     task: str | Task,
     arch: Arch | str,
     *,
     data_dir: str | Path | None = None,
-    data: TaskData | None = None,
+    data: Any | None = None,
+    text: str | Path | None = None,
     max_examples: int | None = None,
     epochs: float = 3.0,
-    losses: str | list[tuple[str, float]] = DEFAULT_LOSSES,
+    losses: str | list[tuple[str, float]] | None = None,
     seed: int = 0,
     out: str | Path | None = None,
     progress: bool = False,
@@ -144,68 +203,88 @@ def distill(
     batching: str = "random",
     init_model: Any | None = None,
 ) -> DistillResult:
-    """Distil a student ``arch`` from ``teacher`` on ``task`` and evaluate it on dev.
+    """Distil a student ``arch`` from ``teacher`` and score it on held-out data. The one distillation flow:
 
-    Pass a loaded :class:`Teacher` and a prepared :class:`TaskData` to run many candidates without
-    reloading; the teacher's outputs on ``data.train`` are then cached on the first call (``cache="auto"``
-    caches when they fit in ``max_cache_bytes``; ``"off"`` never) and reused by the next ones.
-    ``max_examples``: proxy mode on a stratified seeded subset; None: the whole train set.
-    ``init``: see :func:`init_student`; ``init_model``: start from a copy of this model instead (e.g. a
-    sub-network extracted from a supernet)."""
+    * ``task`` a GLUE task: its labelled examples (``data_dir``, or a prepared :class:`TaskData` in ``data``),
+      scored by the task's dev metrics; ``losses`` default ``DEFAULTS.distill_losses``;
+    * ``task="agnostic"``: unlabeled text (``text``, default the stdlib docstrings, or a prepared
+      :class:`~kdnas_bench.distill.agnostic.TextData`), no labels and no task head, scored by
+      ``kd_score = exp(-held-out KD loss)``; representation losses only (default ``DEFAULTS.agnostic_losses``);
+      ``teacher`` None is the packaged MiniLM backbone; the student starts from the teacher's embeddings.
+
+    Pass a loaded :class:`Teacher` and prepared data to run many candidates without reloading; the teacher's
+    outputs on the training data are then cached on the first call (``cache="auto"`` caches when they fit in
+    ``max_cache_bytes``; ``"off"`` never) and reused by the next ones. ``max_examples``: proxy mode on a seeded
+    subset; None: all of it. ``init``: see :func:`init_student`; ``init_model``: start from a copy of this model
+    instead (e.g. a sub-network extracted from a supernet)."""
+    from .agnostic import AGNOSTIC
+
     if isinstance(arch, str):
         arch = Arch.parse(arch)
     if cache not in ("auto", "off"):
         raise KdnasError(f"cache must be 'auto' or 'off', got {cache!r}")
-    t = get_task(task)
-    teacher = load_teacher(teacher, task=t)
-    if data is None:
-        data = prepare_data(teacher.tokenizer, t, data_dir=data_dir, max_examples=max_examples, seed=seed,
-                            max_length=max_length)
-    elif data.task.name != t.name:
-        raise KdnasError(f"prepared data is for task {data.task.name}, not {t.name}")
-    elif max_examples is not None and max_examples < len(data.train):
-        data = TaskData(t, data.train.subset(proxy_indices(data.train.labels, max_examples, seed=seed)), data.dev,
-                        data.train_total or len(data.train))
+    agnostic = isinstance(task, str) and task.strip().lower() == AGNOSTIC
+    if agnostic:
+        src = _text_source(teacher, data, text=text, max_examples=max_examples, seed=seed)
+        config: dict[str, Any] = {"lr": lr, "batch_size": batch_size, **src.config}
+    else:
+        if teacher is None:
+            raise KdnasError("a task distillation needs a teacher fine-tuned on the task")
+        src = _task_source(teacher, task, data, data_dir=data_dir, max_examples=max_examples, seed=seed,
+                           max_length=max_length, init=init)
+        config = {"lr": lr, "batch_size": batch_size, "temperature": temperature, "init": init, **src.config,
+                  "freeze_embeddings": freeze_embeddings, "batching": batching}
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, batching=batching)
     if init_model is not None:
         student = copy.deepcopy(init_model)
-        init = "given"
+        config["init"] = "given"
     else:
-        student = init_student(arch, teacher, t, seed=seed, init=init, data=data.train)
+        student = init_student(arch, src.teacher, src.task, seed=seed, init=src.init,
+                               data=None if agnostic else src.train)
     if freeze_embeddings:  # the word-embedding table dominates a small student's update cost
         student.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     torch.manual_seed(seed)
-    loss_fns = build_losses(losses, student_config=student.config, teacher_config=teacher.model.config,
-                            regression=t.is_regression, temperature=temperature)
+    spec = losses or (DEFAULTS.agnostic_losses if agnostic else DEFAULT_LOSSES)
+    loss_fns = build_losses(spec, student_config=student.config, teacher_config=src.teacher.model.config,
+                            regression=src.task.is_regression, temperature=temperature)
+    if agnostic and (not loss_fns or any(not loss.needs for loss in loss_fns)):
+        raise KdnasError(f"task-agnostic distillation uses representation losses (hidden, hidden-uniform, attn), "
+                         f"got {spec!r}")
     needs = needs_of(loss_fns)
     cache_seconds = None
     start = time.perf_counter()
     if needs_teacher(loss_fns) and cache == "auto":
-        existing = data.train.teacher_cache
-        if existing is not None and existing.covers(teacher, needs):
+        existing = src.train.teacher_cache
+        if existing is not None and existing.covers(src.teacher, needs):
             cache_seconds = 0.0
-        elif cache_bytes(data.train, teacher, needs) <= max_cache_bytes:
-            cache_seconds = cache_teacher(teacher, data.train, needs).seconds
-    train(student, data.train, loss_fns, cfg, seed=seed, teacher=teacher, progress=progress,
-          description=f"distil {arch}")
+        elif cache_bytes(src.train, src.teacher, needs) <= max_cache_bytes:
+            cache_seconds = cache_teacher(src.teacher, src.train, needs).seconds
+    train(student, src.train, loss_fns, cfg, seed=seed, teacher=src.teacher, progress=progress,
+          description=f"distil {arch}" + (" (task-agnostic)" if agnostic else ""))
     seconds = time.perf_counter() - start  # includes building the teacher cache, when this call built it
-    metrics = evaluate(student, data.dev, t)
-    mode = data.mode if data.train_total else ("full" if max_examples is None else "proxy")
+    metrics = src.score(student, loss_fns)
     result = DistillResult(
-        task=t.name, arch=arch.to_dict(), params=sum(p.numel() for p in student.parameters()),
-        train_seconds=round(seconds, 3), metrics=metrics, primary_metric=t.primary_metric,
-        mode=mode, train_examples=len(data.train), epochs=epochs,
+        task=src.task.name, arch=arch.to_dict(), params=sum(p.numel() for p in student.parameters()),
+        train_seconds=round(seconds, 3), metrics=metrics, primary_metric=src.task.primary_metric,
+        mode=src.mode, train_examples=len(src.train), epochs=epochs,
         losses=[(loss.name, loss.weight) for loss in loss_fns],
-        seed=seed, teacher=teacher.name,
-        teacher_cache_seconds=None if cache_seconds is None else round(cache_seconds, 3),
-        config={"lr": lr, "batch_size": batch_size, "temperature": temperature, "init": init,
-                "max_length": max_length, "freeze_embeddings": freeze_embeddings, "batching": batching},
+        seed=seed, teacher=src.teacher.name,
+        teacher_cache_seconds=None if cache_seconds is None else round(cache_seconds, 3), config=config,
     )
     if out is not None:
-        save_student(student, teacher.tokenizer, Path(out), result)
+        save_student(student, src.teacher.tokenizer, Path(out), result)
     return result
 
 
+def distill_agnostic(teacher: str | Path | Teacher | None, arch: Arch | str, *, data: Any | None = None,
+                     text: str | Path | None = None, max_examples: int | None = None, epochs: float = 1.0,
+                     losses: str = DEFAULTS.agnostic_losses, seed: int = 0, lr: float = DEFAULTS.distill_lr,
+                     batch_size: int = 32, out: str | Path | None = None, progress: bool = False) -> DistillResult:
+    """:func:`distill` with ``task="agnostic"`` (and its defaults: 1 epoch, ``hidden,attn``)."""
+    return distill(teacher, "agnostic", arch, data=data, text=text, max_examples=max_examples, epochs=epochs,
+                   losses=losses, seed=seed, lr=lr, batch_size=batch_size, out=out, progress=progress)
+
+
 # the training loop lives in .training; these names stay importable from here
-__all__ = ["DistillResult", "TaskData", "TrainConfig", "distill", "evaluate", "init_student", "predict",
+__all__ = ["DistillResult", "TaskData", "TrainConfig", "distill", "distill_agnostic", "evaluate", "init_student", "predict",
            "prepare_data", "save_model", "save_student", "train"]

@@ -94,7 +94,7 @@ def students_from_run(run_dir: Path) -> list[Student]:
     task = evaluator.get("task")
     out: list[Student] = []
     teacher = evaluator.get("teacher")
-    if teacher is None and evaluator.get("kind") == "agnostic-distill":
+    if teacher is None and evaluator.get("task") == "agnostic":  # the packaged backbone taught it
         from ..distill.teacher import default_backbone_path
 
         teacher = str(default_backbone_path())

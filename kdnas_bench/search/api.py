@@ -191,7 +191,7 @@ def run_search(req: SearchRequest, on_event: EventFn | None = None, *, progress:
     from ..predictors.registry import load_predictor
     from ..space import SearchSpace
     from ..validate import check_writable
-    from .evaluators import AgnosticDistillEvaluator, ProxyDistillEvaluator, SupernetEvaluator, TableEvaluator
+    from .evaluators import ProxyDistillEvaluator, SupernetEvaluator, TableEvaluator
     from .executor import make_executor
     from .final import finalize
     from .rerank import RerankConfig, rerank
@@ -230,8 +230,9 @@ def run_search(req: SearchRequest, on_event: EventFn | None = None, *, progress:
         _, source = load_text(req.text)
         _say(emit, f"task-agnostic distillation: teacher {req.teacher or 'the packaged all-MiniLM-L6-v2 backbone'}, "
                    f"text: {source}")
-        evaluator = AgnosticDistillEvaluator(teacher=req.teacher, text=req.text, proxy_examples=req.proxy_examples,
-                                             epochs=req.proxy_epochs, losses=losses, seed=req.seed)
+        evaluator = ProxyDistillEvaluator(teacher=req.teacher, task=AGNOSTIC, text=req.text,
+                                          proxy_examples=req.proxy_examples, epochs=req.proxy_epochs, losses=losses,
+                                          seed=req.seed)
         teacher_ref = req.teacher
         archs = list(space.archs)
     else:

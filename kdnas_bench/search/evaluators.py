@@ -57,10 +57,13 @@ def _timed(threads: int, run: Callable[[], Any]) -> Evaluation:
 
 @dataclass(frozen=True)
 class ProxyDistillEvaluator:
-    """Distil the candidate from the teacher on ``proxy_examples`` stratified training examples and
-    score it on dev. Loads the teacher and data once per process; teacher outputs are cached."""
+    """Distil the candidate from the teacher on ``proxy_examples`` training examples and score it on held-out
+    data (:func:`~kdnas_bench.distill.trainer.distill`): a GLUE task's stratified examples and dev metric, or,
+    with ``task="agnostic"``, unlabeled ``text`` (None: the stdlib docstrings) and ``kd_score``, the teacher then
+    defaulting to the packaged MiniLM backbone. Loads the teacher and data once per process; teacher outputs
+    are cached."""
 
-    teacher: str
+    teacher: str | None
     task: str
     data_dir: str | None = None
     proxy_examples: int | None = DEFAULTS.proxy_examples
@@ -71,13 +74,27 @@ class ProxyDistillEvaluator:
     threads: int = 1  # fixed, so local and Ray executors give identical numbers
     init: str = "inherit"  # student init (distill.trainer.init_student), unless ``supernet`` is given
     supernet: str | None = None  # start every candidate from its sub-network of this supernet folder
+    text: str | None = None  # task "agnostic": unlabeled text, one passage per line
+
+    @property
+    def agnostic(self) -> bool:
+        from ..distill.agnostic import AGNOSTIC
+
+        return self.task == AGNOSTIC
 
     def _state(self) -> tuple[Any, Any]:
-        from ..distill.teacher import load_teacher
-        from ..distill.training import prepare_data
-
         def load() -> tuple[Any, Any]:
-            teacher = load_teacher(self.teacher, task=self.task)
+            from ..distill.teacher import load_teacher
+
+            if self.agnostic:
+                from ..distill.agnostic import default_teacher, load_text, prepare_text
+
+                teacher = default_teacher() if self.teacher is None else load_teacher(self.teacher)
+                return teacher, prepare_text(teacher.tokenizer, load_text(self.text), max_examples=self.proxy_examples,
+                                             seed=self.seed)
+            from ..distill.training import prepare_data
+
+            teacher = load_teacher(str(self.teacher), task=self.task)
             return teacher, prepare_data(teacher.tokenizer, self.task, data_dir=self.data_dir,
                                          max_examples=self.proxy_examples, seed=self.seed)
 
@@ -153,43 +170,6 @@ class SupernetEvaluator:
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "supernet", **asdict(self)}
-
-
-@dataclass(frozen=True)
-class AgnosticDistillEvaluator:
-    """Task-agnostic proxy distillation (KD-NAS v2): distil the candidate's hidden states and attention
-    relations on ``proxy_examples`` passages of unlabeled text; its metric is ``kd_score = exp(-dev loss)``.
-    ``teacher`` None: the packaged MiniLM backbone; ``text`` None: Python standard-library docstrings."""
-
-    teacher: str | None = None
-    text: str | None = None
-    proxy_examples: int | None = DEFAULTS.agnostic_proxy_examples
-    epochs: float = DEFAULTS.agnostic_proxy_epochs
-    losses: str = DEFAULTS.agnostic_losses
-    lr: float = DEFAULTS.distill_lr
-    seed: int = 0
-    threads: int = 1
-
-    def _state(self) -> tuple[Any, Any]:
-        from ..distill.agnostic import default_teacher, load_text, prepare_text
-        from ..distill.teacher import load_teacher
-
-        def load() -> tuple[Any, Any]:
-            teacher = default_teacher() if self.teacher is None else load_teacher(self.teacher)
-            return teacher, prepare_text(teacher.tokenizer, load_text(self.text), max_examples=self.proxy_examples,
-                                         seed=self.seed)
-
-        return _cached(self, load)
-
-    def evaluate(self, arch: Arch) -> Evaluation:
-        from ..distill.agnostic import distill_agnostic
-
-        teacher, data = self._state()
-        return _timed(self.threads, lambda: distill_agnostic(teacher, arch, data=data, epochs=self.epochs,
-                                                             losses=self.losses, seed=self.seed, lr=self.lr))
-
-    def describe(self) -> dict[str, Any]:
-        return {"kind": "agnostic-distill", "task": "agnostic", **asdict(self)}
 
 
 class TableEvaluator:

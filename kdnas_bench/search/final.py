@@ -20,7 +20,6 @@ def finalize(result: SearchResult, *, teacher: Any, task: str, data_dir: str | N
     ``task="agnostic"``: task-agnostic distillation on ``text`` (None: the stdlib docstrings). Each student
     starts from ``init`` (:func:`~kdnas_bench.distill.trainer.init_student`), or from its sub-network of the
     ``supernet`` folder when given. Returns a new result; ``result`` is left as it was."""
-    from ..distill.agnostic import AGNOSTIC, distill_agnostic
     from ..distill.trainer import distill
 
     local = this_machine_is(device_id, backend)
@@ -29,17 +28,14 @@ def finalize(result: SearchResult, *, teacher: Any, task: str, data_dir: str | N
     for w in result.winners:
         if w.arch not in done:
             out = Path(result.run_dir) / "final" / f"{w.arch.layers}L-{w.arch.hidden}H-{w.arch.heads}A-{w.arch.ffn}F"
-            if task == AGNOSTIC:
-                res = distill_agnostic(teacher, w.arch, text=text, max_examples=max_examples, epochs=epochs,
-                                       losses=losses, seed=seed, out=out, progress=progress)
-            else:
-                start = None
-                if supernet is not None:
-                    from .evaluators import load_supernet
+            start = None
+            if supernet is not None:
+                from .evaluators import load_supernet
 
-                    start = load_supernet(supernet).extract(w.arch)
-                res = distill(teacher, task, w.arch, data_dir=data_dir, max_examples=max_examples, epochs=epochs,
-                              losses=losses, seed=seed, out=out, progress=progress, init=init, init_model=start)
+                start = load_supernet(supernet).extract(w.arch)
+            res = distill(teacher, task, w.arch, data_dir=data_dir, text=text, max_examples=max_examples,
+                          epochs=epochs, losses=losses, seed=seed, out=out, progress=progress, init=init,
+                          init_model=start)
             info: dict[str, Any] = {"final_metrics": res.metrics, "final_metric": res.primary,
                                     "final_train_examples": res.train_examples, "final_train_seconds": res.train_seconds,
                                     "student_dir": str(out), "final_init": "supernet" if supernet else init}
