@@ -8,7 +8,6 @@ under tmp_path: transfer is tested torch -> onnxruntime on real rows, as the ben
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -20,41 +19,9 @@ from kdnas_bench.predictors import LatencyPredictor, PredictorError, TransferPre
 from kdnas_bench.predictors.evaluate import conformal_quantile, coverage, metrics
 from kdnas_bench.predictors.features import MONOTONE, MONOTONE_DIMS, FeatureError, featurize
 from kdnas_bench.predictors.registry import fit_and_save, list_predictors, load_rows
-from kdnas_bench.profiling.store import ProfileStore, row_id
 from kdnas_bench.space import Arch, Shape
 
-DATA = Path(__file__).resolve().parent / "data" / "predictor_rows_torch_t1.csv"
-ORT_DATA = DATA.with_name("predictor_rows_onnxruntime_t1.csv")
-DEV = "test-cpu-0000"
-KEYS = ("layers", "hidden", "heads", "ffn", "seq", "batch")
-
-
-def real_rows() -> pd.DataFrame:
-    return pd.read_csv(DATA, comment="#")
-
-
-def ort_rows() -> pd.DataFrame:
-    return pd.read_csv(ORT_DATA, comment="#")
-
-
-def write_store(root: Path, device_id: str, df: pd.DataFrame, backend: str = "torch", threads: int = 1,
-                load: np.ndarray | None = None) -> None:
-    ds = ProfileStore(root).dataset(device_id, backend, threads)
-    now = datetime.now(UTC)
-    rows = []
-    for r in df.itertuples(index=False):
-        rows.append({
-            "row_id": row_id(device_id, backend, threads, r.layers, r.hidden, r.heads, r.ffn, r.batch, r.seq),
-            "device_id": device_id, "backend": backend, "threads": threads,
-            "layers": r.layers, "hidden": r.hidden, "heads": r.heads, "ffn": r.ffn, "batch": r.batch, "seq": r.seq,
-            "status": "ok", "median_ms": float(r.median_ms), "cv": float(r.cv), "noisy": bool(r.noisy),
-            "timestamp": now, "env": "{}",
-        })
-        if load is not None:
-            rows[-1]["load_before"] = rows[-1]["load_after"] = float(load[len(rows) - 1])
-    rows.append({**rows[0], "row_id": "failed-row", "status": "failed", "median_ms": None, "error": "OOM"})
-    with ds.writer():
-        ds.append(rows)
+from .helpers import DEV, KEYS, ort_rows, real_rows, write_store
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytest
 from kdnas_bench.profiling.device import hardware
 from kdnas_bench.report.plots import read_info
 
-from .test_report import assert_real_png, parse_html
+from .helpers import assert_real_png, parse_html
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -21,7 +21,7 @@ from kdnas_bench.search.study import LatencyTable, SearchConfig, Study, check_bu
 from kdnas_bench.space import Arch, SearchSpace, Shape, sample_archs
 
 from .conftest import ROOT
-from .test_predictors import DEV, real_rows, write_store
+from .helpers import DEV, real_rows, write_store
 
 SHAPE = Shape(1, 128)
 
@@ -110,7 +110,7 @@ def test_kdnas_controller_learns_the_reward() -> None:
     s = make_strategy("kdnas", domain, seed=0)
     for a in domain.archs[:80]:
         s.tell(a, table_metric(a), {})
-    s._train()  # type: ignore[attr-defined]
+    s.fit_controller()  # type: ignore[attr-defined]
     held = domain.archs[80:]
     pred = s.predict(held)  # type: ignore[attr-defined]
     truth = [table_metric(a) for a in held]
@@ -241,7 +241,7 @@ def test_kdnas_can_learn_the_accuracy_term_only() -> None:
     s = make_strategy("kdnas", domain, seed=0, train_steps=40, target="metric")
     for a in domain.archs[:10]:
         s.tell(a, reward=123.0, info={"metric": table_metric(a)})
-    assert s._observed == {a: table_metric(a) for a in domain.archs[:10]}  # type: ignore[attr-defined]
+    assert s.observed == {a: table_metric(a) for a in domain.archs[:10]}  # type: ignore[attr-defined]
     picks = s.ask(4)
     assert len(picks) == 4 and all(a in domain for a in picks)
     with pytest.raises(ValueError):
