@@ -22,8 +22,6 @@ class Defaults:
     # a search's proxy distillation
     proxy_examples: int = 2000
     proxy_epochs: float = 3.0
-    agnostic_proxy_examples: int = 1000
-    agnostic_proxy_epochs: float = 1.0
     # the teacher fine-tuned when a search is given none
     teacher_examples: int = 2000
     # the search's inference shape and reward

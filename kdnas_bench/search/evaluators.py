@@ -68,7 +68,7 @@ class ProxyDistillEvaluator:
     data_dir: str | None = None
     proxy_examples: int | None = DEFAULTS.proxy_examples
     epochs: float = DEFAULTS.proxy_epochs
-    losses: str = DEFAULTS.search_losses
+    losses: str | None = None  # None: DEFAULTS.search_losses_for(task is "agnostic")
     lr: float = DEFAULTS.distill_lr
     seed: int = 0
     threads: int = 1  # fixed, so local and Ray executors give identical numbers
@@ -105,8 +105,9 @@ class ProxyDistillEvaluator:
 
         teacher, data = self._state()
         start = None if self.supernet is None else load_supernet(self.supernet).extract(arch)
+        losses = self.losses or DEFAULTS.search_losses_for(self.agnostic)
         return _timed(self.threads, lambda: distill(teacher, self.task, arch, data=data, epochs=self.epochs,
-                                                    losses=self.losses, seed=self.seed, lr=self.lr, init=self.init,
+                                                    losses=losses, seed=self.seed, lr=self.lr, init=self.init,
                                                     init_model=start))
 
     def describe(self) -> dict[str, Any]:

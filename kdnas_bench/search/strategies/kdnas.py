@@ -101,6 +101,7 @@ class KDNAS:
         return torch.tensor([self.domain.encode(a) for a in archs], dtype=torch.long)
 
     def fit_controller(self) -> None:
+        """Retrain the controller on every reward told so far (``ask`` does this first; a no-op when nothing new)."""
         import torch
 
         if len(self._observed) < 2 or len(self._observed) == self._trained_on:
