@@ -87,4 +87,5 @@ def test_agnostic_evaluator(tiny_teacher: Path) -> None:
                                losses="hidden,attn")
     e = ev.evaluate(STUDENT)
     assert e.metric_name == "kd_score" and 0 < e.metric <= 1 and e.seconds > 0
-    assert ev.describe()["kind"] == "proxy-distill" and ev.describe()["task"] == "agnostic"
+    assert ev.describe()["kind"] == "agnostic-distill" and ev.describe()["task"] == "agnostic"
+    assert "init" not in ev.describe()  # the keys a task-agnostic run.json always had, so old runs resume

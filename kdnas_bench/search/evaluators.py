@@ -111,7 +111,13 @@ class ProxyDistillEvaluator:
                                                     init_model=start))
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "proxy-distill", **asdict(self)}
+        """What ``run.json`` records (the same keys as before the two proxy evaluators were one, so runs resume)."""
+        d = asdict(self)
+        if self.agnostic:
+            return {"kind": "agnostic-distill", "task": self.task, **{k: d[k] for k in (
+                "teacher", "text", "proxy_examples", "epochs", "losses", "lr", "seed", "threads")}}
+        d.pop("text")
+        return {"kind": "proxy-distill", **d}
 
 
 _SUPERNETS: dict[str, Any] = {}
