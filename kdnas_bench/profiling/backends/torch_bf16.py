@@ -11,7 +11,7 @@ from typing import Any
 
 from ...errors import BackendError
 from ...space import Arch
-from ..device import cpu_flags
+from ..cpuflags import cpu_flags
 from .torch_eager import TorchBackend
 
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
