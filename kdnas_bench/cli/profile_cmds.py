@@ -13,11 +13,14 @@ from rich.table import Table
 
 from ..errors import KdnasError
 from ..paths import default_space, default_store
+from ..profiling.backends import BACKENDS
+from ..profiling.timing import INTERLEAVE_MODES
 from ..space import SAMPLERS, SearchSpace, Shape
 from ..validate import check_writable
 from .common import console, err_console, parse_arch, parse_int_list, positive, print_json
 
-BACKEND_NAMES = ["torch", "onnxruntime", "torch-cuda", "onnxruntime-cuda"]
+BACKEND_NAMES = list(BACKENDS)  # the backend registry (kdnas_bench.profiling.backends)
+CANARY_MODES = [*INTERLEAVE_MODES, "none"]
 
 
 def load_space(path: str | None) -> SearchSpace:
@@ -42,12 +45,15 @@ def make_timing(warmup: int, min_calls: int, min_seconds: float, max_seconds: fl
         raise KdnasError(f"invalid timing options: {exc}") from None
 
 
-def _backend(name: str, threads: int, onnx_cache: str | None = None) -> Any:
+def _backend(name: str, threads: int, onnx_cache: str | None = None, space: SearchSpace | None = None) -> Any:
+    """A backend; with ``space``, its models get the space's ``[model]`` vocabulary size and label count."""
     from ..profiling.backends import make_backend
 
     opts: dict[str, Any] = {}
     if onnx_cache and name.startswith("onnxruntime"):
         opts["cache_dir"] = Path(onnx_cache)
+    if space is not None:
+        opts |= {"vocab_size": space.vocab_size, "num_labels": space.num_labels}
     return make_backend(name, threads, **opts)
 
 
@@ -95,7 +101,7 @@ def register(cli: click.Group) -> None:
                   "predictor is least sure of, for at most N minutes (this run).")
     @click.option("--target", type=float, help="Adaptive profiling: stop when the grouped-CV share within ±10 %% "
                   "reaches this, e.g. 0.95.")
-    @click.option("--canary", type=click.Choice(["call", "chunk", "none"]), default="call", show_default=True,
+    @click.option("--canary", type=click.Choice(CANARY_MODES), default="call", show_default=True,
                   help="Time the canary (2L/256 at 1x32) interleaved with each config: call by call, in short "
                   "chunks, or not at all.")
     @click.option("--seq", "seq_list", help="Sequence lengths to profile, e.g. 32,128 (default: the space's).")
@@ -144,7 +150,7 @@ def register(cli: click.Group) -> None:
         else:
             ccfg = CampaignConfig(samples=samples or 100, sampler=sampler, seed=seed, shapes_per_arch=shapes_per_arch,
                                   timing=timing)
-        bk = _backend(backend, threads, onnx_cache)
+        bk = _backend(backend, threads, onnx_cache, space)
         env = environment(bk.name, threads)
         store_path = check_writable("--store", Path(store) if store else default_store())
         dataset = ProfileStore(store_path).dataset(env["device_id"], bk.name, threads)

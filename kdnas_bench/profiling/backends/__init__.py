@@ -40,6 +40,14 @@ BACKENDS: dict[str, Callable[..., Backend]] = {
     "onnxruntime-cuda": _ort_cuda,
 }
 
+# backends that time on a GPU (their device id includes the GPU); every other registered backend is CPU
+GPU_BACKENDS: frozenset[str] = frozenset({"torch-cuda", "onnxruntime-cuda"})
+
+
+def is_gpu(name: str) -> bool:
+    """Whether the registered backend ``name`` runs on a GPU."""
+    return name in GPU_BACKENDS
+
 
 def make_backend(name: str, threads: int = 1, **options: Any) -> Backend:
     if name not in BACKENDS:
@@ -49,4 +57,4 @@ def make_backend(name: str, threads: int = 1, **options: Any) -> Backend:
     return BACKENDS[name](threads, **options)
 
 
-__all__ = ["BACKENDS", "Backend", "make_backend"]
+__all__ = ["BACKENDS", "GPU_BACKENDS", "Backend", "is_gpu", "make_backend"]
