@@ -21,13 +21,13 @@ import argparse
 import json
 import math
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from kdnas_bench.keys import DatasetKey
 from kdnas_bench.models import count_params
+from kdnas_bench.search.api import SearchRequest, SupernetOptions, run_search
 from kdnas_bench.space import Arch, SearchSpace, Shape
 
 SPACE = "search/spaces/minilm-students.toml"
@@ -87,17 +87,15 @@ def train(args: argparse.Namespace) -> None:
     net, doc = ensure_supernet(args.teacher, args.task, space, work / "supernet", data_dir=args.data_dir, cfg=cfg,
                                progress=True)
     print(f"supernet: {doc['train_seconds']:.0f} s training ({time.perf_counter() - t0:.0f} s now)", flush=True)
-    cmd = [sys.executable, "-m", "kdnas_bench", "search", "--device", args.device, "--backend", "torch",
-           "--threads", "1", "--predictors", args.predictors, "--budget-ms", str(budget), "--task", args.task,
-           "--teacher", args.teacher, "--data-dir", args.data_dir, "--space", SPACE, "--evaluator", "supernet",
-           "--supernet", str(work / "supernet"), "--supernet-examples", str(args.supernet_examples),
-           "--supernet-epochs", str(args.supernet_epochs), "--episodes", str(args.episodes), "--candidates",
-           str(args.candidates), "--rerank-top", str(args.rerank_top), "--rerank-examples", str(args.rerank_examples),
-           "--rerank-epochs", str(args.rerank_epochs), "--reward-w", str(args.reward_w), "--run", str(work / "search"),
-           "--json"]
-    print(" ".join(cmd[2:]), flush=True)
+    req = SearchRequest(DatasetKey(args.device, "torch", 1), (budget,), args.task, reward_w=args.reward_w,
+                        shape=SHAPE, episodes=args.episodes, candidates=args.candidates, evaluator="supernet",
+                        teacher=args.teacher, data_dir=args.data_dir, space=SPACE, predictors=args.predictors,
+                        supernet=SupernetOptions(str(work / "supernet"), args.supernet_examples, args.supernet_epochs,
+                                                 args.rerank_top, args.rerank_examples, args.rerank_epochs),
+                        run_dir=str(work / "search"))
+    print(req, flush=True)
     t1 = time.perf_counter()
-    res = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    res = run_search(req).summary()
     search_seconds = time.perf_counter() - t1
     (w,) = res["winners"]
     winner = Arch.from_dict(w["arch"])
@@ -152,7 +150,7 @@ def train(args: argparse.Namespace) -> None:
 
 def measure(args: argparse.Namespace) -> None:
     from kdnas_bench.profiling.device import hardware
-    from kdnas_bench.search.final import measure_latency
+    from kdnas_bench.profiling.measure import measure_latency
 
     work = Path(args.work or Path(args.root) / args.task)
     plan = json.loads((work / "plan.json").read_text())
