@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 
 from kdnas_bench.distill.trainer import distill
+from kdnas_bench.keys import DatasetKey
 from kdnas_bench.predictors.registry import load_predictor
 from kdnas_bench.profiling.device import hardware
-from kdnas_bench.search.final import measure_latency
+from kdnas_bench.profiling.measure import measure_latency
+from kdnas_bench.search.api import FinalOptions, SearchRequest, run_search
 from kdnas_bench.space import Arch, SearchSpace, Shape
 
 TEACHER_ARCH = Arch(6, 384, 12, 1536)
@@ -47,14 +47,13 @@ def main() -> None:
     teacher_ms = measure_latency(TEACHER_ARCH, SHAPE, "torch", 1)["measured_latency_ms"]
     budget = round(teacher_ms / 3, 2)
     print(f"teacher {TEACHER_ARCH}: {teacher_ms:.2f} ms measured (1 thread, 1x128) -> budget {budget} ms", flush=True)
-    cmd = [sys.executable, "-m", "kdnas_bench", "search", "--device", device, "--backend", "torch", "--threads", "1",
-           "--budget-ms", str(budget), "--task", "sst2", "--teacher", args.teacher, "--data-dir", args.data_dir,
-           "--space", "search/spaces/minilm-students.toml", "--episodes", str(args.episodes), "--candidates",
-           str(args.candidates), "--proxy-examples", str(args.proxy_examples), "--proxy-epochs", str(args.proxy_epochs),
-           "--final", "--final-examples", str(args.final_examples), "--final-epochs", str(args.final_epochs),
-           "--reward-w", str(args.reward_w), "--run", args.run, "--json"]
-    print(" ".join(cmd[2:]), flush=True)
-    res = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    req = SearchRequest(DatasetKey(device, "torch", 1), (budget,), "sst2", reward_w=args.reward_w, shape=SHAPE,
+                        teacher=args.teacher, data_dir=args.data_dir, space="search/spaces/minilm-students.toml",
+                        episodes=args.episodes, candidates=args.candidates, proxy_examples=args.proxy_examples,
+                        proxy_epochs=args.proxy_epochs, final=FinalOptions(args.final_examples, args.final_epochs),
+                        run_dir=args.run)
+    print(req, flush=True)
+    res = run_search(req).summary()
     (w,) = res["winners"]
     # the hand-crafted student: MiniLM's shape scaled down, nearest to the winner's predicted latency
     space = SearchSpace.load("search/spaces/minilm-students.toml")

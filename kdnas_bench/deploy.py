@@ -67,14 +67,14 @@ def measure_onnx(path: str | Path, arch: Arch, shape: Shape, *, backend: str = "
                  vocab_size: int = 30522, memory: bool = True) -> dict[str, Any]:
     """Latency (the shared timing primitive) and peak memory (a fresh child process) of this exact file."""
     from .profiling.backends import make_backend
+    from .profiling.measure import CHECK_TIMING
     from .profiling.memory import MemoryProbe, unsupported
     from .profiling.runner import measure
-    from .profiling.timing import TimingConfig
 
     opts = {"model_path": str(path), "vocab_size": vocab_size}
     bk = make_backend(backend, threads, **opts)
     try:
-        m = measure(bk, arch, shape, TimingConfig(warmup=5, min_calls=20, min_seconds=1.0, max_seconds=10.0))
+        m = measure(bk, arch, shape, CHECK_TIMING)
     finally:
         bk.close()
     out: dict[str, Any] = {"measured_latency_ms": m.timing.median_ms if m.timing else None, "measure_error": m.error}

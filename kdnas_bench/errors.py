@@ -15,5 +15,9 @@ class StoreError(KdnasError):
     """A profile store that cannot be read or written safely."""
 
 
+class PredictorError(KdnasError):
+    """A missing, corrupt or incompatible predictor."""
+
+
 class BackendError(KdnasError):
     """An unknown or unavailable backend."""

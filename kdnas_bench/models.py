@@ -52,11 +52,11 @@ def build_model(
     seed: int = 0,
     attn_implementation: str | None = None,
 ) -> Any:
-    """A randomly initialised ``BertForSequenceClassification`` (encoder + pooler + classifier), in eval mode."""
+    """A randomly initialised ``BertForSequenceClassification`` (encoder + pooler + classifier), in eval mode.
+    Its weights depend on ``seed`` only; the global RNG is left as it was."""
     import torch
     from transformers import BertForSequenceClassification
 
-    torch.manual_seed(seed)
     cfg = bert_config(
         arch,
         num_labels=num_labels,
@@ -64,8 +64,25 @@ def build_model(
         max_position=max_position,
         attn_implementation=attn_implementation,
     )
-    model = BertForSequenceClassification(cfg)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = BertForSequenceClassification(cfg)
     return model.eval()
+
+
+def tensors_hash(state: dict[str, Any]) -> str:
+    """sha256 (16 hex digits) of a state dict's names, shapes, dtypes and bytes (order-independent): a
+    fingerprint of a model's weights that, unlike ``id(model)``, names the same weights in any process."""
+    import hashlib
+
+    import torch
+
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name].detach().contiguous().cpu()
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def count_params(arch: Arch, *, num_labels: int = 2, vocab_size: int = VOCAB_SIZE, max_position: int = MAX_POSITION) -> int:
@@ -112,7 +129,8 @@ def make_inputs(shape: Shape, *, vocab_size: int = VOCAB_SIZE, seed: int = 0) ->
     import torch
 
     gen = torch.Generator().manual_seed(seed)
-    ids = torch.randint(1000, vocab_size, (shape.batch, shape.seq), generator=gen, dtype=torch.long)
+    low = 1000 if vocab_size > 2000 else 0  # past the special and unused ids when the vocabulary has them
+    ids = torch.randint(low, vocab_size, (shape.batch, shape.seq), generator=gen, dtype=torch.long)
     return {
         "input_ids": ids,
         "attention_mask": torch.ones_like(ids),

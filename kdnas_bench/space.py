@@ -92,10 +92,6 @@ class Shape:
                 raise SpaceError(f"{name} must be a positive integer (at most {MAX_DIM:,}), got {value!r}")
             object.__setattr__(self, name, int(value))
 
-    @property
-    def tokens(self) -> int:
-        return self.batch * self.seq
-
 
 def _values(section: dict[str, Any], key: str, where: str) -> tuple[int, ...]:
     if key not in section:
@@ -245,11 +241,6 @@ class SearchSpace:
             and arch.ffn in self.ffn
             and arch.head_dim >= self.min_head_dim
         )
-
-    def ranges(self) -> dict[str, tuple[int, int]]:
-        dims = {"layers": self.layers, "hidden": self.hidden, "heads": self.heads, "ffn": self.ffn}
-        dims |= {"seq": self.seq, "batch": self.batch}
-        return {k: (min(v), max(v)) for k, v in dims.items()}
 
     def to_dict(self) -> dict[str, Any]:
         return {

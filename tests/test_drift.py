@@ -66,7 +66,7 @@ class Machine:
 
 def true_cost(arch: Arch, shape: Shape) -> float:
     """Seconds at the reference speed: a smooth function of the config (learnable by the predictor)."""
-    return 2e-4 + 1e-12 * arch.layers * shape.tokens * arch.hidden * (arch.hidden + arch.ffn) * (1 + shape.seq / 512)
+    return 2e-4 + 1e-12 * arch.layers * shape.batch * shape.seq * arch.hidden * (arch.hidden + arch.ffn) * (1 + shape.seq / 512)
 
 
 @dataclass

@@ -16,14 +16,14 @@ from kdnas_bench.models import build_model
 from kdnas_bench.space import Arch, SearchSpace
 
 from .conftest import TINY_SPACE
-from .test_distill_trainer import FAST, GLUE, TEACHER_ARCH, tiny_glue, tiny_teacher  # noqa: F401 - fixtures
+from .helpers import FAST, GLUE, TEACHER_ARCH
 
 pytestmark = pytest.mark.skipif(not (GLUE / "SST-2" / "dev.tsv").is_file(), reason="../shared/data/glue not present")
 SST2 = get_task("sst2")
 
 
 @pytest.fixture(scope="module")
-def setup(tiny_teacher: Path, tiny_glue: Path):  # noqa: F811 - the imported fixtures
+def setup(tiny_teacher: Path, tiny_glue: Path):
     teacher = load_teacher(tiny_teacher, task="sst2")
     data = prepare_data(teacher.tokenizer, "sst2", data_dir=tiny_glue, max_examples=200)
     batch = next(batches(data.dev, 16, shuffle=False))
@@ -94,7 +94,7 @@ def test_rewired_teacher_is_the_same_function(setup) -> None:
     assert TeacherShape.of(teacher.model.config).arch == TEACHER_ARCH
 
 
-def test_init_modes_and_distill_default(setup, tiny_teacher: Path, tiny_glue: Path) -> None:  # noqa: F811
+def test_init_modes_and_distill_default(setup, tiny_teacher: Path, tiny_glue: Path) -> None:
     teacher, data, _ = setup
     arch = Arch(1, 32, 2, 64)
     inh = init_student(arch, teacher, SST2, data=data.train)

@@ -22,7 +22,7 @@ from kdnas_bench.search.domain import SearchError
 from kdnas_bench.search.memory_budget import within_memory
 from kdnas_bench.space import Arch, Shape
 
-from .test_predictors import real_rows, write_store
+from .helpers import real_rows, write_store
 
 pytestmark = pytest.mark.skipif(unsupported() is not None, reason=str(unsupported()))
 ARCH = Arch(1, 64, 2, 128)

@@ -30,3 +30,19 @@ def test_off_grid_arch_builds_and_runs() -> None:
     with torch.inference_mode():
         logits = model(**make_inputs(Shape(2, 16))).logits
     assert logits.shape == (2, 2)
+
+
+def test_build_model_is_seeded_and_leaves_the_global_rng_alone() -> None:
+    import torch
+
+    from kdnas_bench.models import build_model, tensors_hash
+
+    arch = Arch(1, 32, 2, 64)
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    a = build_model(arch, seed=5)
+    assert torch.equal(torch.rand(3), expected_next)  # the caller's random stream is untouched
+    b = build_model(arch, seed=5)
+    c = build_model(arch, seed=6)
+    assert tensors_hash(a.state_dict()) == tensors_hash(b.state_dict()) != tensors_hash(c.state_dict())

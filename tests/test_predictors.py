@@ -8,7 +8,6 @@ under tmp_path: transfer is tested torch -> onnxruntime on real rows, as the ben
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -20,41 +19,9 @@ from kdnas_bench.predictors import LatencyPredictor, PredictorError, TransferPre
 from kdnas_bench.predictors.evaluate import conformal_quantile, coverage, metrics
 from kdnas_bench.predictors.features import MONOTONE, MONOTONE_DIMS, FeatureError, featurize
 from kdnas_bench.predictors.registry import fit_and_save, list_predictors, load_rows
-from kdnas_bench.profiling.store import ProfileStore, row_id
 from kdnas_bench.space import Arch, Shape
 
-DATA = Path(__file__).resolve().parent / "data" / "predictor_rows_torch_t1.csv"
-ORT_DATA = DATA.with_name("predictor_rows_onnxruntime_t1.csv")
-DEV = "test-cpu-0000"
-KEYS = ("layers", "hidden", "heads", "ffn", "seq", "batch")
-
-
-def real_rows() -> pd.DataFrame:
-    return pd.read_csv(DATA, comment="#")
-
-
-def ort_rows() -> pd.DataFrame:
-    return pd.read_csv(ORT_DATA, comment="#")
-
-
-def write_store(root: Path, device_id: str, df: pd.DataFrame, backend: str = "torch", threads: int = 1,
-                load: np.ndarray | None = None) -> None:
-    ds = ProfileStore(root).dataset(device_id, backend, threads)
-    now = datetime.now(UTC)
-    rows = []
-    for r in df.itertuples(index=False):
-        rows.append({
-            "row_id": row_id(device_id, backend, threads, r.layers, r.hidden, r.heads, r.ffn, r.batch, r.seq),
-            "device_id": device_id, "backend": backend, "threads": threads,
-            "layers": r.layers, "hidden": r.hidden, "heads": r.heads, "ffn": r.ffn, "batch": r.batch, "seq": r.seq,
-            "status": "ok", "median_ms": float(r.median_ms), "cv": float(r.cv), "noisy": bool(r.noisy),
-            "timestamp": now, "env": "{}",
-        })
-        if load is not None:
-            rows[-1]["load_before"] = rows[-1]["load_after"] = float(load[len(rows) - 1])
-    rows.append({**rows[0], "row_id": "failed-row", "status": "failed", "median_ms": None, "error": "OOM"})
-    with ds.writer():
-        ds.append(rows)
+from .helpers import DEV, KEYS, ort_rows, real_rows, write_store
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +53,7 @@ def test_features_match_the_analytic_model() -> None:
         assert x["params"][i] == count_params(a)
         assert x["flops_linear"][i] == fl.linear and x["flops_attention"][i] == fl.attention
         assert x["flops_total"][i] == fl.total and x["act_bytes"][i] == activation_bytes(a, s)
-        assert x["head_dim"][i] == a.head_dim and x["tokens"][i] == s.tokens
+        assert x["head_dim"][i] == a.head_dim and x["tokens"][i] == s.batch * s.seq
 
 
 @pytest.mark.parametrize(
@@ -151,11 +118,16 @@ def test_save_load_roundtrip_gives_identical_predictions(fitted: dict[str, Path]
     np.testing.assert_array_equal(a.high, b.high)
 
 
-def test_latency_predictor_save_load(tmp_path: Path) -> None:
+def test_latency_predictor_state_roundtrips_through_a_folder(tmp_path: Path) -> None:
+    from kdnas_bench.predictors.io import read_folder, save_folder
+
     df = real_rows().iloc[:120]
     model = LatencyPredictor(n_estimators=30).fit(df, df["median_ms"])
-    model.save(tmp_path / "p", {"note": "test"})
-    again = LatencyPredictor.load(tmp_path / "p")
+    files, state = model.to_state()
+    save_folder(tmp_path / "p", files, {"note": "test", "model": state})
+    files2, meta = read_folder(tmp_path / "p")
+    assert meta["note"] == "test"
+    again = LatencyPredictor.from_state(files2, meta["model"], str(tmp_path / "p"))
     configs = grid_configs()
     np.testing.assert_array_equal(again.predict(configs), model.predict(configs))
     assert again.get_params() == model.get_params() and again.q_ == model.q_ and again.ranges_ == model.ranges_

@@ -13,7 +13,7 @@ import pytest
 from kdnas_bench.profiling.device import hardware
 from kdnas_bench.report.plots import read_info
 
-from .test_report import assert_real_png, parse_html
+from .helpers import assert_real_png, parse_html
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,7 +46,9 @@ def test_quickstart_runs_the_whole_pipeline_without_task_data(tmp_path: Path, ru
     w = summary["winner"]
     assert w["predicted_latency_ms_high"] <= summary["budget_ms"]
     assert w["measured_on_this_machine"] and w["measured_latency_ms"] > 0
-    assert w["budget_held"] == (w["measured_latency_ms"] <= summary["budget_ms"])
+    held = w["budget_held"]
+    assert isinstance(held, bool)  # measured here, so a yes or a no (never "not this device")
+    assert f"vs budget {summary['budget_ms']:g} ms: {'held' if held else 'NOT held'}" in stdout
     assert 0 < w["final_metric"] <= 1  # kd_score
     student = Path(w["student_dir"])
     assert (student / "model.safetensors").is_file() and (student / "model.onnx").is_file()
@@ -65,4 +67,5 @@ def test_quickstart_runs_the_whole_pipeline_without_task_data(tmp_path: Path, ru
         assert_real_png(p)
     story = parse_html(rep / "search.html")
     chosen = next(t for t in story.tables if t[0][0] == "budget ms")
-    assert chosen[1][3] == "yes" and chosen[1][5] in ("yes", "NO")
+    assert chosen[1][3] == "yes"  # predicted upper bound within the budget: the hard mode's guarantee
+    assert chosen[1][5] == ("yes" if held else "NO")  # the report tells what the run measured

@@ -6,10 +6,8 @@ from __future__ import annotations
 import base64
 import io
 import json
-from html.parser import HTMLParser
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -21,7 +19,7 @@ from kdnas_bench.report.compare import pareto_front
 from kdnas_bench.report.plots import read_info
 from kdnas_bench.space import Arch, Shape
 
-from .test_predictors import ort_rows, real_rows, write_store
+from .helpers import assert_real_png, ort_rows, parse_html, real_rows, write_store
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "predictors"
@@ -30,50 +28,6 @@ STUDENTS_SPACE = ROOT / "search" / "spaces" / "minilm-students.toml"
 OTHER = "other-test-device-0000"
 JSON_KEYS = {"student", "device_id", "backend", "threads", "latency_ms", "latency_ms_low", "latency_ms_high",
              "measured_ms", "speedup", "params", "flops"}
-
-
-class _Html(HTMLParser):
-    """Rows of every table (cells as text) and every <img> src."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tables: list[list[list[str]]] = []
-        self.images: list[str] = []
-        self._cell: list[str] | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "table":
-            self.tables.append([])
-        elif tag == "tr":
-            self.tables[-1].append([])
-        elif tag in ("td", "th"):
-            self._cell = []
-        elif tag == "img":
-            self.images.append(dict(attrs)["src"] or "")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("td", "th") and self._cell is not None:
-            self.tables[-1][-1].append("".join(self._cell))
-            self._cell = None
-
-    def handle_data(self, data: str) -> None:
-        if self._cell is not None:
-            self._cell.append(data)
-
-
-def parse_html(path: Path) -> _Html:
-    p = _Html()
-    p.feed(path.read_text())
-    return p
-
-
-def assert_real_png(path: Path, min_size: tuple[int, int] = (400, 300)) -> dict:
-    info = read_info(path)
-    assert info["format"] == "PNG"
-    assert info["size"][0] >= min_size[0] and info["size"][1] >= min_size[1]
-    pixels = np.asarray(Image.open(path).convert("L"), dtype=float)
-    assert pixels.std() > 5  # something is drawn, not a blank canvas
-    return info
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kdnas_bench.errors import KdnasError
 from kdnas_bench.predictors.registry import fit_and_save, load_predictor
 from kdnas_bench.search.domain import Domain, SearchError
 from kdnas_bench.search.evaluators import Evaluation, TableEvaluator
@@ -21,7 +22,7 @@ from kdnas_bench.search.study import LatencyTable, SearchConfig, Study, check_bu
 from kdnas_bench.space import Arch, SearchSpace, Shape, sample_archs
 
 from .conftest import ROOT
-from .test_predictors import DEV, real_rows, write_store
+from .helpers import DEV, real_rows, write_store
 
 SHAPE = Shape(1, 128)
 
@@ -110,7 +111,7 @@ def test_kdnas_controller_learns_the_reward() -> None:
     s = make_strategy("kdnas", domain, seed=0)
     for a in domain.archs[:80]:
         s.tell(a, table_metric(a), {})
-    s._train()  # type: ignore[attr-defined]
+    s.fit_controller()  # type: ignore[attr-defined]
     held = domain.archs[80:]
     pred = s.predict(held)  # type: ignore[attr-defined]
     truth = [table_metric(a) for a in held]
@@ -215,6 +216,48 @@ def test_cli_search_with_table(env: dict, tmp_path: Path, run_cli) -> None:
     assert code == 0 and json.loads(out2)["winners"] == data["winners"] and json.loads(out2)["evaluated_now"] == 0
 
 
+def test_run_search_is_one_library_call_that_the_cli_renders(env: dict, tmp_path: Path, run_cli) -> None:
+    from kdnas_bench.keys import DatasetKey
+    from kdnas_bench.search import SearchRequest, run_search
+    from kdnas_bench.search.runfolder import RunFolder, best
+
+    events: list[str] = []
+    req = SearchRequest(DatasetKey(DEV, "torch", 1), (8.0, 20.0), "sst2", table=str(env["table"]),
+                        predictors=str(env["preds"]), episodes=3, candidates=4, strategy="evolution",
+                        run_dir=str(tmp_path / "lib"))
+    outcome = run_search(req, lambda kind, data: events.append(kind))
+    assert events[0] == "start" and events[-1] == "end" and events.count("episode") == 3
+    assert [w.budget_ms for w in outcome.result.winners] == [8.0, 20.0] and not outcome.final
+    # the winners are the run folder's, chosen by the one rule that report and compare read too
+    folder = RunFolder(tmp_path / "lib")
+    records, _ = folder.evaluations()
+    for w in outcome.result.winners:
+        rec = best(records, w.budget_ms)
+        assert rec is not None and rec.arch == w.arch and w.predicted_latency_ms_high <= w.budget_ms
+    assert json.loads((tmp_path / "lib" / "summary.json").read_text()) == json.loads(json.dumps(outcome.summary()))
+    # the CLI on the same options gives the same winners
+    code, out, err = run_cli("search", "--device", DEV, "--backend", "torch", "--budget-ms", "8,20", "--task", "sst2",
+                             "--table", str(env["table"]), "--predictors", str(env["preds"]), "--episodes", "3",
+                             "--candidates", "4", "--strategy", "evolution", "--run", str(tmp_path / "cli"), "--json")
+    assert code == 0, err
+    assert [w["arch"] for w in json.loads(out)["winners"]] == [w.arch.to_dict() for w in outcome.result.winners]
+    with pytest.raises(KdnasError, match="episodes must be positive"):
+        SearchRequest(DatasetKey(DEV, "torch", 1), (8.0,), "sst2", episodes=0)
+    with pytest.raises(KdnasError, match="unknown strategy"):
+        SearchRequest(DatasetKey(DEV, "torch", 1), (8.0,), "sst2", strategy="nosuch")
+
+
+def test_the_winner_rule_breaks_ties_towards_the_smaller_arch() -> None:
+    from kdnas_bench.search.runfolder import EvalRecord, best
+
+    big, small = Arch(4, 256, 4, 1024), Arch(2, 256, 4, 1024)
+    recs = [EvalRecord(a, 0, 0.8, 5.0, 6.0, {"10": r}) for a, r in ((big, 0.9), (small, 0.9), (Arch(1, 128, 2, 256), None))]
+    chosen = best(recs, 10.0)
+    assert chosen is not None and chosen.arch == small  # equal reward: the smaller arch, whatever the order
+    assert best(list(reversed(recs)), 10.0).arch == small  # type: ignore[union-attr]
+    assert best(recs[2:], 10.0) is None  # nothing feasible
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [
@@ -241,7 +284,7 @@ def test_kdnas_can_learn_the_accuracy_term_only() -> None:
     s = make_strategy("kdnas", domain, seed=0, train_steps=40, target="metric")
     for a in domain.archs[:10]:
         s.tell(a, reward=123.0, info={"metric": table_metric(a)})
-    assert s._observed == {a: table_metric(a) for a in domain.archs[:10]}  # type: ignore[attr-defined]
+    assert s.observed == {a: table_metric(a) for a in domain.archs[:10]}  # type: ignore[attr-defined]
     picks = s.ask(4)
     assert len(picks) == 4 and all(a in domain for a in picks)
     with pytest.raises(ValueError):

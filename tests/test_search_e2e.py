@@ -11,28 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from kdnas_bench.predictors.registry import fit_and_save
-
-from .conftest import ROOT, TINY_SPACE, cli_subprocess_cmd
-from .test_distill_trainer import tiny_glue, tiny_teacher  # noqa: F401 - session fixtures
-from .test_predictors import DEV, real_rows, write_store
+from .conftest import ROOT, cli_subprocess_cmd
+from .helpers import search_args as _args
 
 pytestmark = pytest.mark.skipif(not (ROOT.parent / "shared" / "data" / "glue").is_dir(), reason="no GLUE data")
-
-
-@pytest.fixture(scope="module")
-def preds(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("e2e")
-    write_store(root / "profiles", DEV, real_rows())
-    fit_and_save(DEV, "torch", 1, store=root / "profiles", out=root / "predictors")
-    return root / "predictors"
-
-
-def _args(preds: Path, teacher: Path, glue: Path, run: Path, *extra: str) -> list[str]:
-    return ["search", "--device", DEV, "--backend", "torch", "--budget-ms", "50", "--task", "sst2",
-            "--teacher", str(teacher), "--data-dir", str(glue), "--space", str(TINY_SPACE), "--predictors", str(preds),
-            "--episodes", "3", "--candidates", "3", "--proxy-examples", "300", "--proxy-epochs", "1", "--seed", "3",
-            "--run", str(run), "--json", *extra]
 
 
 def _winner(out: str) -> dict:

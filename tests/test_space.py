@@ -30,7 +30,7 @@ def test_arch_validates() -> None:
 def test_default_space_loads_and_contains_reference_students() -> None:
     space = SearchSpace.load(default_space())
     assert space.size > 1000
-    assert all(s.tokens <= space.max_tokens for s in space.shapes)
+    assert all(s.batch * s.seq <= space.max_tokens for s in space.shapes)
     assert space.contains(Arch(6, 384, 12, 1536))  # MiniLM-L6 shape
     assert not space.contains(Arch(4, 312, 12, 1200))  # TinyBERT: valid, off-grid
     assert all(a.hidden % a.heads == 0 and a.head_dim >= space.min_head_dim for a in space.archs)

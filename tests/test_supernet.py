@@ -16,8 +16,7 @@ from kdnas_bench.supernet import SupernetConfig, SupernetError, check_recipe, lo
 from kdnas_bench.supernet.store import CKPT_META, CKPT_WEIGHTS
 
 from .conftest import TINY_SPACE
-from .test_distill_trainer import GLUE, _save_tiny, tiny_glue, tiny_teacher  # noqa: F401 - fixtures
-from .test_search_e2e import preds  # noqa: F401 - fixture
+from .helpers import GLUE, save_tiny, search_args
 
 pytestmark = pytest.mark.skipif(not (GLUE / "SST-2" / "dev.tsv").is_file(), reason="../shared/data/glue not present")
 SST2 = get_task("sst2")
@@ -28,7 +27,7 @@ def _other_teacher(path: Path) -> Path:
     """A tiny teacher with other weights than ``tiny_teacher``."""
     from transformers import BertForSequenceClassification
 
-    _save_tiny(path, 2)
+    save_tiny(path, 2)
     model = BertForSequenceClassification.from_pretrained(path)
     with torch.no_grad():
         model.classifier.bias.add_(1.0)
@@ -37,7 +36,7 @@ def _other_teacher(path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def parts(tiny_teacher: Path, tiny_glue: Path):  # noqa: F811
+def parts(tiny_teacher: Path, tiny_glue: Path):
     teacher = load_teacher(tiny_teacher, task="sst2")
     data = prepare_data(teacher.tokenizer, "sst2", data_dir=tiny_glue, max_examples=96)
     return teacher, data, SearchSpace.load(TINY_SPACE)
@@ -122,14 +121,13 @@ def test_supernet_of_another_teacher_space_or_task_is_refused(parts, trained, tm
         train_supernet(teacher, SST2, wide, tmp_path / "w", train_data=data.train, cfg=CFG)
 
 
-def test_cli_search_with_the_supernet_evaluator(preds: Path, tiny_teacher: Path, tiny_glue: Path,  # noqa: F811
+def test_cli_search_with_the_supernet_evaluator(preds: Path, tiny_teacher: Path, tiny_glue: Path,
                                                tmp_path: Path, run_cli) -> None:
-    from .test_search_e2e import _args
 
     run = tmp_path / "run"
     extra = ["--evaluator", "supernet", "--supernet-examples", "96", "--supernet-epochs", "1", "--rerank-top", "2",
              "--rerank-examples", "64", "--rerank-epochs", "1", "--final", "--final-examples", "64", "--final-epochs", "1"]
-    code, out, err = run_cli(*_args(preds, tiny_teacher, tiny_glue, run, *extra))
+    code, out, err = run_cli(*search_args(preds, tiny_teacher, tiny_glue, run, *extra))
     assert code == 0, err
     data = json.loads(out)
     (w,) = data["winners"]
@@ -138,19 +136,18 @@ def test_cli_search_with_the_supernet_evaluator(preds: Path, tiny_teacher: Path,
     assert (run / "supernet" / "supernet.json").is_file() and len((run / "rerank.jsonl").read_text().splitlines()) == 3
     evals = [json.loads(x) for x in (run / "evaluations.jsonl").read_text().splitlines()]
     assert all(e["seconds"] < 30 for e in evals)
-    code2, out2, _ = run_cli(*_args(preds, tiny_teacher, tiny_glue, run, *extra))  # resume: nothing redone
+    code2, out2, _ = run_cli(*search_args(preds, tiny_teacher, tiny_glue, run, *extra))  # resume: nothing redone
     assert code2 == 0 and json.loads(out2)["evaluated_now"] == 0
     # the same supernet folder with another teacher: one line, exit 2
     other = _other_teacher(tmp_path / "other")
-    code, out, err = run_cli(*_args(preds, other, tiny_glue, tmp_path / "run2", "--evaluator", "supernet",
+    code, out, err = run_cli(*search_args(preds, other, tiny_glue, tmp_path / "run2", "--evaluator", "supernet",
                                     "--supernet", str(run / "supernet")))
     assert code == 2 and "another teacher" in err and len(err.strip().splitlines()) == 1
 
 
-def test_cli_supernet_bad_input_is_one_line(preds: Path, tiny_teacher: Path, tiny_glue: Path,  # noqa: F811
+def test_cli_supernet_bad_input_is_one_line(preds: Path, tiny_teacher: Path, tiny_glue: Path,
                                            tmp_path: Path, run_cli) -> None:
     from .conftest import ROOT
-    from .test_search_e2e import _args
 
     wide = str(ROOT / "search" / "spaces" / "bert.toml")
     afile = tmp_path / "afile"
@@ -159,6 +156,6 @@ def test_cli_supernet_bad_input_is_one_line(preds: Path, tiny_teacher: Path, tin
              "is not a folder": ["--evaluator", "supernet", "--supernet", str(afile)],
              "needs a GLUE task": ["--evaluator", "supernet", "--table", str(afile)]}
     for message, extra in cases.items():
-        code, _, err = run_cli(*_args(preds, tiny_teacher, tiny_glue, tmp_path / "r", *extra))
+        code, _, err = run_cli(*search_args(preds, tiny_teacher, tiny_glue, tmp_path / "r", *extra))
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (message, err)
         assert not (tmp_path / "r" / "supernet").exists()

@@ -9,7 +9,7 @@ import click
 from ..errors import KdnasError
 from ..paths import default_store
 from .common import console, err_console, positive, print_json
-from .profile_cmds import BACKEND_NAMES, _backend, load_space
+from .profile_cmds import BACKEND_NAMES, CANARY_MODES, _backend, load_space
 
 
 def register(cli: click.Group) -> None:
@@ -19,7 +19,7 @@ def register(cli: click.Group) -> None:
     @click.option("--samples", type=int, default=50, show_default=True, help="Stored rows to measure again.")
     @click.option("--fresh", type=int, default=0, show_default=True,
                   help="Also measure N configs the profile does not hold (held-out rows from a new time window).")
-    @click.option("--canary", type=click.Choice(["call", "chunk", "none"]), default="call", show_default=True)
+    @click.option("--canary", type=click.Choice(CANARY_MODES), default="call", show_default=True)
     @click.option("--space", "space_path", type=click.Path(), help="Space TOML for --fresh (default: bert.toml).")
     @click.option("--store", type=click.Path(), help="Profile store folder (default: the checkout's profiles/).")
     @click.option("--seed", type=int, default=0, show_default=True)
@@ -45,8 +45,9 @@ def register(cli: click.Group) -> None:
         positive("--threads", threads)
         if samples < 0 or fresh < 0 or samples + fresh == 0:
             raise KdnasError("--samples and --fresh must be >= 0, and one of them positive")
-        space = load_space(space_path) if fresh else None
-        bk = _backend(backend, threads, onnx_cache)
+        model_space = load_space(space_path)  # its [model] section: the models the profile measured
+        space = model_space if fresh else None
+        bk = _backend(backend, threads, onnx_cache, model_space)
         env = environment(bk.name, threads)
         dataset = ProfileStore(Path(store) if store else default_store()).dataset(env["device_id"], bk.name, threads)
         if not dataset.path.exists():

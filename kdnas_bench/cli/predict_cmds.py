@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import KdnasError
+from ..predictors.transfer_methods import AUTO, TRANSFER_METHODS
 from ..validate import check_writable
 from .common import console, err_console, parse_arch, positive, print_json
 
@@ -74,7 +75,7 @@ def register(cli: click.Group) -> None:
     @click.option("--from-threads", type=int, help="Threads of the source predictor (default: --threads).")
     @click.option("--samples", type=int, help="Rows of the target to fit on (transfer: K; otherwise a random subset).")
     @click.option("--predictors", "source_root", type=click.Path(), help="Where the source predictor is (default: --out).")
-    @click.option("--transfer-method", type=click.Choice(["rebase", "affine", "offset", "residual", "auto"]),
+    @click.option("--transfer-method", type=click.Choice([*TRANSFER_METHODS, AUTO]),
                   default="rebase", show_default=True, help="How the source is recalibrated (with --from-device).")
     @click.option("--max-load", type=float, help="Fit on rows measured at this load average or less "
                   "[default: threads + 0.75, the profiler alone].")

@@ -14,11 +14,13 @@ from rich.table import Table
 from ..errors import KdnasError
 from ..paths import default_space, default_store
 from ..profiling.backends import BACKENDS
+from ..profiling.timing import INTERLEAVE_MODES
 from ..space import SAMPLERS, SearchSpace, Shape
 from ..validate import check_writable
 from .common import console, err_console, parse_arch, parse_int_list, positive, print_json
 
-BACKEND_NAMES = list(BACKENDS)
+BACKEND_NAMES = list(BACKENDS)  # the backend registry (kdnas_bench.profiling.backends)
+CANARY_MODES = [*INTERLEAVE_MODES, "none"]
 
 
 def load_space(path: str | None) -> SearchSpace:
@@ -43,12 +45,15 @@ def make_timing(warmup: int, min_calls: int, min_seconds: float, max_seconds: fl
         raise KdnasError(f"invalid timing options: {exc}") from None
 
 
-def _backend(name: str, threads: int, onnx_cache: str | None = None) -> Any:
+def _backend(name: str, threads: int, onnx_cache: str | None = None, space: SearchSpace | None = None) -> Any:
+    """A backend; with ``space``, its models get the space's ``[model]`` vocabulary size and label count."""
     from ..profiling.backends import make_backend
 
     opts: dict[str, Any] = {}
     if onnx_cache and BACKENDS[name].onnx:
         opts["cache_dir"] = Path(onnx_cache)
+    if space is not None:
+        opts |= {"vocab_size": space.vocab_size, "num_labels": space.num_labels}
     return make_backend(name, threads, **opts)
 
 
@@ -60,7 +65,8 @@ def _memory_summary(df: Any) -> dict[str, Any] | None:
             "peak_mb_max": float(ok["peak_rss_bytes"].max()) / 2**20, "errors": int(df["memory_error"].notna().sum())}
 
 
-def memory_probe(name: str, threads: int, onnx_cache: str | None, wanted: bool | None) -> Any:
+def memory_probe(name: str, threads: int, onnx_cache: str | None, wanted: bool | None,
+                 space: SearchSpace | None = None) -> Any:
     """A :class:`MemoryProbe` for ``--memory`` (default: on for CPU backends where Linux's VmHWM can be reset)."""
     from ..profiling.memory import MemoryProbe, unsupported
 
@@ -71,7 +77,10 @@ def memory_probe(name: str, threads: int, onnx_cache: str | None, wanted: bool |
         if wanted:
             raise KdnasError(f"--memory: {reason}")
         return None
-    return MemoryProbe(name, threads, {"cache_dir": onnx_cache} if onnx_cache and BACKENDS[name].onnx else None)
+    opts: dict[str, Any] = {"cache_dir": onnx_cache} if onnx_cache and BACKENDS[name].onnx else {}
+    if space is not None:  # the same model the profiler times (the space's vocabulary and labels)
+        opts |= {"vocab_size": space.vocab_size, "num_labels": space.num_labels}
+    return MemoryProbe(name, threads, opts)
 
 
 def register(cli: click.Group) -> None:
@@ -118,7 +127,7 @@ def register(cli: click.Group) -> None:
                   "predictor is least sure of, for at most N minutes (this run).")
     @click.option("--target", type=float, help="Adaptive profiling: stop when the grouped-CV share within ±10 %% "
                   "reaches this, e.g. 0.95.")
-    @click.option("--canary", type=click.Choice(["call", "chunk", "none"]), default="call", show_default=True,
+    @click.option("--canary", type=click.Choice(CANARY_MODES), default="call", show_default=True,
                   help="Time the canary (2L/256 at 1x32) interleaved with each config: call by call, in short "
                   "chunks, or not at all.")
     @click.option("--seq", "seq_list", help="Sequence lengths to profile, e.g. 32,128 (default: the space's).")
@@ -169,12 +178,12 @@ def register(cli: click.Group) -> None:
         else:
             ccfg = CampaignConfig(samples=samples or 100, sampler=sampler, seed=seed, shapes_per_arch=shapes_per_arch,
                                   timing=timing)
-        bk = _backend(backend, threads, onnx_cache)
+        bk = _backend(backend, threads, onnx_cache, space)
         env = environment(bk.name, threads)
         store_path = check_writable("--store", Path(store) if store else default_store())
         dataset = ProfileStore(store_path).dataset(env["device_id"], bk.name, threads)
         can = Canary(_backend(backend, threads, onnx_cache), canary) if canary != "none" else None
-        probe = memory_probe(backend, threads, onnx_cache, memory)
+        probe = memory_probe(backend, threads, onnx_cache, memory, space)
         out = err_console if as_json else console
         out.print(f"device [bold]{env['device_id']}[/] ({env['cpu_model']}, {env['cores']} cores"
                   f"{', ' + env['gpu_name'] if env['gpu_name'] else ''}) · backend {bk.name} · {threads} thread(s)")

@@ -1,5 +1,5 @@
-"""``kdnas-bench quickstart``: the whole pipeline on this machine, offline, in minutes. It runs the same
-commands a user would type, printing each one first, so every step can be rerun (or scaled up) by hand:
+"""``kdnas-bench quickstart``: the whole pipeline on this machine, offline, in minutes. Each step is a library
+call; the command a user would type for it is printed first, so every step can be rerun (or scaled up) by hand:
 
 profile this device briefly -> fit its predictor (few-shot transfer from a committed one) -> search under a
 predicted budget with proxy distillation -> fully distil the winner at smoke scale, export it and measure it
@@ -15,6 +15,7 @@ import json
 import shlex
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,23 +23,79 @@ import click
 from rich.markup import escape
 
 from ..errors import KdnasError
+from ..search.api import EVALUATORS
 from .common import console, positive
 
 TEACHER_ARCH = "6,384,12,1536"  # all-MiniLM-L6-v2
-FAST_PROFILE = ["--warmup", "3", "--min-calls", "10", "--min-seconds", "0.2", "--max-seconds", "2"]
+FAST_TIMING: dict[str, Any] = {"warmup": 3, "min_calls": 10, "min_seconds": 0.2, "max_seconds": 2.0}
+FAST_PROFILE = [a for k, v in FAST_TIMING.items() for a in (f"--{k.replace('_', '-')}", f"{v:g}")]
 
 
-def _run(cli: click.Group, args: list[str], log: list[dict[str, Any]]) -> None:
-    console.rule(f"[bold]step {len(log) + 1}")
-    console.print("$ kdnas-bench " + " ".join(shlex.quote(a) for a in args), highlight=False, style="cyan")
-    t0 = time.perf_counter()
-    try:
-        cli.main(args=args, prog_name="kdnas-bench", standalone_mode=False)
-    except SystemExit as exc:
-        if exc.code:
-            raise
-    log.append({"command": "kdnas-bench " + " ".join(shlex.quote(a) for a in args),
-                "seconds": round(time.perf_counter() - t0, 1)})
+class _Steps:
+    """Prints each step's equivalent command, times the library call that does it, and logs both."""
+
+    def __init__(self) -> None:
+        self.log: list[dict[str, Any]] = []
+
+    def run(self, args: list[str], work: Callable[[], Any]) -> Any:
+        command = "kdnas-bench " + " ".join(shlex.quote(a) for a in args)
+        console.rule(f"[bold]step {len(self.log) + 1}")
+        console.print("$ " + command, highlight=False, style="cyan")
+        t0 = time.perf_counter()
+        value = work()
+        self.log.append({"command": command, "seconds": round(time.perf_counter() - t0, 1)})
+        return value
+
+
+def _profile(store: Path, rows: int, seed: int) -> None:
+    from ..paths import default_space
+    from ..profiling.backends import make_backend
+    from ..profiling.device import environment
+    from ..profiling.runner import CampaignConfig, Canary, run_campaign
+    from ..profiling.store import ProfileStore
+    from ..profiling.timing import TimingConfig
+    from ..space import SearchSpace
+
+    space = SearchSpace.load(default_space())
+    bk = make_backend("torch", 1, vocab_size=space.vocab_size, num_labels=space.num_labels)
+    env = environment(bk.name, 1)
+    dataset = ProfileStore(store).dataset(env["device_id"], bk.name, 1)
+    res = run_campaign(space, dataset, bk, CampaignConfig(samples=rows, seed=seed,
+                       timing=TimingConfig(**FAST_TIMING)), canary=Canary(make_backend("torch", 1), "call"))
+    console.print(f"profiled {res.measured} configs ({res.failed} failed, median CV {res.median_cv:.1%}) into "
+                  f"{dataset.path}: {res.rows_after} rows", highlight=False, markup=False)
+
+
+def _report(run_dir: Path, rep: Path) -> None:
+    from ..report.run_report import load_run, run_document, run_pngs
+    from .report_cmds import write_outputs
+
+    story = load_run(run_dir)
+    write_outputs(lambda imgs: run_document(story, imgs), str(rep / "search-plots"), str(rep / "search.html"),
+                  str(rep / "search.md"), lambda folder: run_pngs(story, folder))
+    console.print(f"report of {run_dir}: {rep / 'search.html'}, {rep / 'search.md'}", highlight=False, markup=False)
+
+
+def _compare(spec: str, preds: Path, store: Path, rep: Path) -> None:
+    from ..report import plots
+    from ..report.compare import compare
+    from ..report.render import compare_document
+    from ..report.students import resolve_students
+    from .report_cmds import rich_table, write_outputs
+
+    def on_measure(name: str, label: str) -> None:
+        console.print(f"measuring {name} on {label} ...", highlight=False, markup=False)
+
+    result = compare(resolve_students(spec), predictors_root=preds, on_measure=on_measure)
+
+    def make(folder: Path) -> list[Path]:
+        return [*plots.pareto_pngs(result, folder), *plots.pred_vs_measured_pngs(result, folder, store),
+                *plots.seq_pngs(result, folder)]
+
+    images = write_outputs(lambda imgs: compare_document(result, imgs), str(rep / "compare-plots"),
+                           str(rep / "compare.html"), str(rep / "compare.md"), make)
+    for table in compare_document(result, images).sections[0].tables:
+        console.print(rich_table(table, "students"))
 
 
 def _source_predictor(committed: Path, here: str) -> str | None:
@@ -71,7 +128,7 @@ def register(cli: click.Group) -> None:
                   help="Budget = the teacher's predicted latency on this machine / this.")
     @click.option("--compare-students", default="minilm-l6,tinybert-4l,bert-base", show_default=True,
                   help="Well-known students shown next to the winner and the teacher.")
-    @click.option("--evaluator", "evaluator_kind", type=click.Choice(["supernet", "proxy"]), default="supernet",
+    @click.option("--evaluator", "evaluator_kind", type=click.Choice(EVALUATORS), default="supernet",
                   show_default=True, help="With task data: one-shot supernet scores (supernet trained on the teacher's "
                                           "examples x 1 epoch) re-ranked by proxy, or proxy distillation of each "
                                           "candidate. Without task data always proxy.")
@@ -89,11 +146,14 @@ def register(cli: click.Group) -> None:
         """
         from ..distill.agnostic import AGNOSTIC, load_text
         from ..distill.data import get_task, load_split
+        from ..distill.teacher import finetune
+        from ..keys import DatasetKey
         from ..paths import default_predictors, project_root
-        from ..predictors.registry import load_predictor
+        from ..predictors.registry import fit_and_save, load_predictor
         from ..profiling.device import hardware
+        from ..search.api import FinalOptions, SearchRequest, SupernetOptions, run_search
         from ..space import Arch, SearchSpace, Shape
-        from . import cli as root_cli
+        from .search_cmds import Progress, winners_table
 
         for name, value in (("--profile-rows", profile_rows), ("--transfer-rows", transfer_rows),
                             ("--episodes", episodes), ("--candidates", candidates),
@@ -111,7 +171,7 @@ def register(cli: click.Group) -> None:
         o = Path(out)
         o.mkdir(parents=True, exist_ok=True)
         here = hardware(with_gpu=False).device_id
-        log: list[dict[str, Any]] = []
+        steps = _Steps()
 
         # what data and which teacher: said up front
         if data_dir is not None:
@@ -134,8 +194,9 @@ def register(cli: click.Group) -> None:
 
         # 1. profile this machine briefly
         store = o / "profiles"
-        _run(root_cli, ["profile", "--backend", "torch", "--threads", "1", "--samples", str(profile_rows),
-                        "--store", str(store), "--seed", str(seed), *FAST_PROFILE], log)
+        steps.run(["profile", "--backend", "torch", "--threads", "1", "--samples", str(profile_rows),
+                   "--store", str(store), "--seed", str(seed), *FAST_PROFILE],
+                  lambda: _profile(store, profile_rows, seed))
 
         # 2. its predictor: few-shot transfer from a committed one (all committed predictors are copied next to
         #    it so that compare covers every committed device)
@@ -147,7 +208,13 @@ def register(cli: click.Group) -> None:
         fit = ["fit", "--device", here, "--backend", "torch", "--threads", "1", "--store", str(store), "--out", str(preds)]
         if src is not None:
             fit += ["--from-device", src, "--predictors", str(committed), "--samples", str(transfer_rows)]
-        _run(root_cli, fit, log)
+        folder, meta = steps.run(fit, lambda: fit_and_save(
+            here, "torch", 1, store=store, out=preds, from_key=None if src is None else DatasetKey(src, "torch", 1),
+            samples=transfer_rows if src is not None else None, source_root=committed if src is not None else None))
+        held_out = meta["metrics"].get("heldout") or {}
+        console.print(f"predictor {folder}: held-out ±10 % {held_out.get('within_10pct', float('nan')):.0%}, MAPE "
+                      f"{held_out.get('mape', float('nan')):.1%} ({held_out.get('rows', 0)} rows)", highlight=False,
+                      markup=False)
 
         # 3. the teacher
         teacher_dir = o / "teacher"
@@ -155,9 +222,18 @@ def register(cli: click.Group) -> None:
             if (teacher_dir / "metrics.json").is_file():
                 console.print(f"teacher: reusing {teacher_dir}", highlight=False, markup=False)
             else:
-                _run(root_cli, ["teacher", "finetune", "--task", mode, "--data-dir", str(data_dir), "--max-examples",
-                                str(teacher_examples), "--epochs", "1", "--seed", str(seed), "--threads", "1",
-                                "--out", str(teacher_dir)], log)
+                def teach() -> Any:
+                    import torch
+
+                    torch.set_num_threads(1)
+                    return finetune(mode, data_dir=data_dir, max_examples=teacher_examples, epochs=1.0, seed=seed,
+                                    out=teacher_dir, progress=console.is_terminal)
+
+                res = steps.run(["teacher", "finetune", "--task", mode, "--data-dir", str(data_dir), "--max-examples",
+                                 str(teacher_examples), "--epochs", "1", "--seed", str(seed), "--threads", "1",
+                                 "--out", str(teacher_dir)], teach)
+                console.print(f"teacher {teacher_dir}: dev {res.primary_metric} {res.primary:.4f}", highlight=False,
+                              markup=False)
 
         # 4. the budget: the teacher's predicted latency on this machine / speedup
         p = load_predictor(here, "torch", 1, root=preds)
@@ -165,7 +241,8 @@ def register(cli: click.Group) -> None:
         budget = round(teacher_ms / speedup, 2)
         console.print(f"budget: teacher {TEACHER_ARCH} predicted {teacher_ms:.2f} ms (torch, 1 thread, batch 1 x seq "
                       f"128) / {speedup:g} = {budget:g} ms", highlight=False)
-        students = SearchSpace.load(root / "search" / "spaces" / "minilm-students.toml").archs
+        space_file = str(root / "search" / "spaces" / "minilm-students.toml")
+        students = SearchSpace.load(space_file).archs
         fastest = float(p.predict_interval([(a, Shape(1, 128)) for a in students]).high.min())
         if budget < fastest:  # rows measured on a loaded machine can make the few-shot predictor pessimistic
             budget = round(fastest * 1.05, 2)
@@ -176,33 +253,44 @@ def register(cli: click.Group) -> None:
         # 5. search + final distillation + measurement
         run_dir = o / "search"
         search = ["search", "--device", here, "--backend", "torch", "--threads", "1", "--budget-ms", str(budget),
-                  "--task", mode, "--space", str(root / "search" / "spaces" / "minilm-students.toml"),
+                  "--task", mode, "--space", space_file,
                   "--episodes", str(episodes), "--candidates", str(candidates), "--proxy-examples", str(proxy_examples),
                   "--proxy-epochs", f"{proxy_epochs:g}", "--final", "--final-examples", str(final_examples),
                   "--final-epochs", "1",
                   "--predictors", str(preds), "--run", str(run_dir), "--seed", str(seed)]
+        oneshot = mode != AGNOSTIC and evaluator_kind == "supernet"
         if mode == AGNOSTIC:
             search += ["--text", text_file] if text_file else []
         else:
             search += ["--teacher", str(teacher_dir), "--data-dir", str(data_dir)]
-            if evaluator_kind == "supernet":
+            if oneshot:
                 search += ["--evaluator", "supernet", "--supernet-examples", str(teacher_examples), "--supernet-epochs",
                            "1", "--rerank-top", "2", "--rerank-examples", str(max(1, proxy_examples // 2)),
                            "--rerank-epochs", f"{proxy_epochs:g}"]
-        _run(root_cli, search, log)
+        req = SearchRequest(
+            DatasetKey(here, "torch", 1), (budget,), mode, episodes=episodes, candidates=candidates, seed=seed,
+            evaluator="supernet" if oneshot else "proxy", teacher=None if mode == AGNOSTIC else str(teacher_dir),
+            data_dir=None if mode == AGNOSTIC else str(data_dir), text=text_file if mode == AGNOSTIC else None,
+            proxy_examples=proxy_examples, proxy_epochs=proxy_epochs,
+            supernet=(SupernetOptions(examples=teacher_examples, epochs=1.0, rerank_top=2,
+                                      rerank_examples=max(1, proxy_examples // 2), rerank_epochs=proxy_epochs)
+                      if oneshot else SupernetOptions()),
+            final=FinalOptions(final_examples, 1.0), space=space_file, predictors=str(preds), run_dir=str(run_dir))
+        outcome = steps.run(search, lambda: run_search(req, Progress(console, req), progress=True))
+        console.print(winners_table(outcome))
 
         # 6. the run's story, 7. the winner next to the teacher and well-known students, across devices
         rep = o / "report"
-        _run(root_cli, ["report", str(run_dir), "--html", str(rep / "search.html"), "--md", str(rep / "search.md"),
-                        "--png", str(rep / "search-plots")], log)
-        _run(root_cli, ["compare", "--students", f"{run_dir};{compare_students}", "--predictors", str(preds),
-                        "--store", str(store), "--html", str(rep / "compare.html"), "--md", str(rep / "compare.md"),
-                        "--png", str(rep / "compare-plots")], log)
+        steps.run(["report", str(run_dir), "--html", str(rep / "search.html"), "--md", str(rep / "search.md"),
+                   "--png", str(rep / "search-plots")], lambda: _report(run_dir, rep))
+        steps.run(["compare", "--students", f"{run_dir};{compare_students}", "--predictors", str(preds),
+                   "--store", str(store), "--html", str(rep / "compare.html"), "--md", str(rep / "compare.md"),
+                   "--png", str(rep / "compare-plots")],
+                  lambda: _compare(f"{run_dir};{compare_students}", preds, store, rep))
 
-        result = json.loads((run_dir / "result.json").read_text())
-        w = result["winners"][0]
+        w = outcome.summary()["winners"][0]
         summary = {"device_id": here, "data": data_line, "teacher": teacher_line, "budget_ms": budget,
-                   "teacher_predicted_ms": teacher_ms, "winner": w, "steps": log,
+                   "teacher_predicted_ms": teacher_ms, "winner": w, "steps": steps.log,
                    "seconds": round(time.perf_counter() - start, 1),
                    "reports": {k: str(rep / f) for k, f in (("search_html", "search.html"), ("compare_html", "compare.html"),
                                                            ("search_md", "search.md"), ("compare_md", "compare.md"))}}

@@ -16,7 +16,7 @@ from ..errors import KdnasError
 from .common import console, err_console, positive, print_json
 
 
-def _rich(table: Any, title: str) -> RichTable:
+def rich_table(table: Any, title: str) -> RichTable:
     out = RichTable(title=Text(table.caption or title))  # Text: names and paths in cells print verbatim
     for h in table.headers:
         out.add_column(Text(h), overflow="fold")
@@ -25,7 +25,7 @@ def _rich(table: Any, title: str) -> RichTable:
     return out
 
 
-def _outputs(doc_fn: Any, png: str | None, html_path: str | None, md_path: str | None, make_pngs: Any) -> list[Path]:
+def write_outputs(doc_fn: Any, png: str | None, html_path: str | None, md_path: str | None, make_pngs: Any) -> list[Path]:
     """Write the PNGs (to --png, or next to the Markdown, or a temporary folder for HTML only), then the reports."""
     from ..report.render import to_html, to_markdown, write_text_atomic
 
@@ -108,8 +108,8 @@ def register(cli: click.Group) -> None:
                          predictors_root=Path(predictors_dir) if predictors_dir else None, on_measure=on_measure)
 
         if budget_ms is not None:
+            from ..profiling.measure import measure_memory
             from ..report.deployment import deployment_matrix
-            from ..search.final import measure_memory
 
             def mem(arch: Any, backend: str, threads: int) -> float | None:
                 if not as_json:
@@ -129,7 +129,7 @@ def register(cli: click.Group) -> None:
             return [*extra, *plots.pareto_pngs(result, folder), *plots.pred_vs_measured_pngs(result, folder, store_path),
                     *plots.seq_pngs(result, folder)]
 
-        images = _outputs(lambda imgs: compare_document(result, imgs), png, html_path, md_path, make)
+        images = write_outputs(lambda imgs: compare_document(result, imgs), png, html_path, md_path, make)
         if as_json:
             if result.matrix:
                 print_json({"rows": [r.to_dict() for r in result.rows], "matrix": [c.to_dict() for c in result.matrix]})
@@ -139,9 +139,9 @@ def register(cli: click.Group) -> None:
         doc = compare_document(result, images)
         students_section = doc.sections[1] if result.matrix else doc.sections[0]
         if result.matrix:
-            console.print(_rich(doc.sections[0].tables[0], "deployment matrix"))
+            console.print(rich_table(doc.sections[0].tables[0], "deployment matrix"))
         for table in students_section.tables:
-            console.print(_rich(table, "students"))
+            console.print(rich_table(table, "students"))
         for p in students_section.paragraphs[:2]:
             console.print(p, highlight=False, markup=False)
         for path in images:
@@ -167,7 +167,7 @@ def register(cli: click.Group) -> None:
         from ..report.run_report import load_run, run_document, run_pngs
 
         story = load_run(run_dir)
-        images = _outputs(lambda imgs: run_document(story, imgs), png, html_path, md_path,
+        images = write_outputs(lambda imgs: run_document(story, imgs), png, html_path, md_path,
                           lambda folder: run_pngs(story, folder))
         if as_json:
             print_json(story.to_dict())
@@ -175,8 +175,8 @@ def register(cli: click.Group) -> None:
         doc = run_document(story, images)
         for p in doc.sections[0].paragraphs:
             console.print(p, highlight=False, markup=False)
-        console.print(_rich(doc.sections[1].tables[0], "episodes"))
-        console.print(_rich(doc.sections[2].tables[0], "chosen students per budget"))
+        console.print(rich_table(doc.sections[1].tables[0], "episodes"))
+        console.print(rich_table(doc.sections[2].tables[0], "chosen students per budget"))
         for path in images:
             console.print(f"plot: {path}", highlight=False, markup=False)
         for written, name in ((html_path, "HTML"), (md_path, "Markdown")):

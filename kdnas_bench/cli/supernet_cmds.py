@@ -93,7 +93,7 @@ def register(cli: click.Group) -> None:
 
         from ..distill.data import encode, get_task, load_split
         from ..distill.teacher import load_teacher
-        from ..distill.trainer import evaluate
+        from ..distill.training import evaluate
         from ..supernet import load
 
         parsed = [parse_arch(a) for a in archs]

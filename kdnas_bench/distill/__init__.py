@@ -1,15 +1,27 @@
-"""Distillation: GLUE tasks (data.py), teachers (teacher.py), KD losses (losses.py), ``distill`` (trainer.py)."""
+"""Distillation: GLUE tasks (data.py), teachers (teacher.py), KD losses (losses.py), ``distill`` (trainer.py).
+
+Names are imported on first use, so a light submodule (``data``'s task table) can be read without torch."""
 
 from __future__ import annotations
 
-from .cache import TeacherCache, cache_teacher
-from .data import TASKS, DataError, Task, get_task, load_split, proxy_indices
-from .losses import DEFAULT_LOSSES, KDLoss, build_losses, parse_losses
-from .teacher import Teacher, TeacherError, finetune, load_teacher
-from .trainer import DistillResult, TaskData, TrainConfig, distill, evaluate, prepare_data
+import importlib
+from typing import Any
 
-__all__ = [
-    "DEFAULT_LOSSES", "TASKS", "DataError", "DistillResult", "KDLoss", "Task", "TaskData", "Teacher",
-    "TeacherCache", "TeacherError", "TrainConfig", "build_losses", "cache_teacher", "distill", "evaluate", "finetune",
-    "get_task", "load_split", "load_teacher", "parse_losses", "prepare_data", "proxy_indices",
-]
+_WHERE = {
+    "TeacherCache": "cache", "cache_teacher": "cache",
+    "TASKS": "data", "DataError": "data", "Task": "data", "get_task": "data", "load_split": "data",
+    "proxy_indices": "data",
+    "DEFAULT_LOSSES": "losses", "KDLoss": "losses", "build_losses": "losses", "parse_losses": "losses",
+    "Teacher": "teacher", "TeacherError": "teacher", "finetune": "teacher", "load_teacher": "teacher",
+    "DistillResult": "trainer", "TaskData": "trainer", "TrainConfig": "trainer", "distill": "trainer",
+    "evaluate": "trainer", "prepare_data": "trainer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+
+
+__all__ = sorted(_WHERE)

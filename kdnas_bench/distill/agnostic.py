@@ -8,7 +8,7 @@ the docstrings of a fixed list of standard-library modules, split into sentences
 given Python version).
 
     >>> data = prepare_text(teacher.tokenizer, load_text(None), max_examples=2000)
-    >>> res = distill_agnostic(teacher, "2,256,4,1024", data=data, epochs=1)
+    >>> res = distill(teacher, "agnostic", "2,256,4,1024", data=data, epochs=1)   # kdnas_bench.distill.trainer
     >>> res.metrics   # {"kd_score": 0.41, "kd_loss": 0.89}
 """
 
@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import math
 import re
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,15 +25,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..defaults import DEFAULTS
 from ..errors import KdnasError
-from ..space import Arch
-from .cache import cache_teacher, forward
+from .cache import forward
 from .data import Encoded, Task, batches
-from .losses import build_losses, needs_of
+from .losses import needs_of
 from .teacher import Teacher, default_backbone_path, load_teacher
 
 AGNOSTIC = "agnostic"
-DEFAULT_LOSSES = "hidden,attn"
+DEFAULT_LOSSES = DEFAULTS.agnostic_losses
 # A pseudo task: two (unused) labels keep the student's classifier head the usual shape.
 TASK = Task(AGNOSTIC, "", "", ("text",), ("0", "1"), ("kd_score", "kd_loss"), "", "", ("text",), "")
 STDLIB_MODULES = (
@@ -162,45 +160,3 @@ def kd_loss(student: Any, teacher: Teacher, losses: list[Any], data: Encoded, ba
         total += value * len(batch["labels"])
         n += len(batch["labels"])
     return total / max(1, n)
-
-
-def distill_agnostic(teacher: str | Path | Teacher | None, arch: Arch | str, *, data: TextData | None = None,
-                     text: str | Path | None = None, max_examples: int | None = None, epochs: float = 1.0,
-                     losses: str = DEFAULT_LOSSES, seed: int = 0, lr: float = 5e-4, batch_size: int = 32,
-                     out: str | Path | None = None, progress: bool = False) -> Any:
-    """Distil ``arch`` from ``teacher`` (default: the packaged MiniLM backbone) on unlabeled text; metrics
-    ``kd_score`` (primary) and ``kd_loss`` on held-out text."""
-    from .trainer import DistillResult, TrainConfig, init_student, save_student, train
-
-    if isinstance(arch, str):
-        arch = Arch.parse(arch)
-    t = default_teacher() if teacher is None else load_teacher(teacher)
-    if data is None:
-        data = prepare_text(t.tokenizer, load_text(text), max_examples=max_examples, seed=seed)
-    elif max_examples is not None and max_examples < len(data.train):
-        data = TextData(data.train.subset(np.arange(max_examples)), data.dev, data.source, data.total)
-    student = init_student(arch, t, TASK, seed=seed, init="embeddings")
-    torch.manual_seed(seed)
-    loss_fns = build_losses(losses, student_config=student.config, teacher_config=t.model.config, regression=False)
-    if not loss_fns or any(loss.name in ("logits", "ce") for loss in loss_fns):
-        raise KdnasError(f"task-agnostic distillation uses representation losses (hidden, hidden-uniform, attn), "
-                         f"got {losses!r}")
-    needs = needs_of(loss_fns)
-    start = time.perf_counter()
-    existing = data.train.teacher_cache
-    reuse = existing is not None and existing.covers(t, needs)
-    cache_seconds = 0.0 if reuse else cache_teacher(t, data.train, needs).seconds
-    train(student, data.train, TASK, loss_fns, TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr), seed=seed,
-          teacher=t, progress=progress, description=f"distil {arch} (task-agnostic)")
-    seconds = time.perf_counter() - start
-    loss = kd_loss(student, t, loss_fns, data.dev)
-    result = DistillResult(
-        task=AGNOSTIC, arch=arch.to_dict(), params=sum(p.numel() for p in student.parameters()),
-        train_seconds=round(seconds, 3), metrics={"kd_score": math.exp(-loss), "kd_loss": loss},
-        primary_metric="kd_score", mode="proxy" if len(data.train) < data.total else "full",
-        train_examples=len(data.train), epochs=epochs, losses=[(x.name, x.weight) for x in loss_fns], seed=seed,
-        teacher=t.name, teacher_cache_seconds=round(cache_seconds, 3),
-        config={"lr": lr, "batch_size": batch_size, "text": data.source, "dev_examples": len(data.dev)})
-    if out is not None:
-        save_student(student, t.tokenizer, Path(out), result)
-    return result

@@ -11,14 +11,16 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ..errors import KdnasError
 from .data import Encoded, batches
 from .losses import Outputs
-from .teacher import Teacher
+
+if TYPE_CHECKING:
+    from .teacher import Teacher
 
 
 # -- forward passes --------------------------------------------------------------------------------
@@ -58,14 +60,14 @@ class TeacherCache:
     """Teacher outputs per training example: logits (fp32), and hidden states / last-layer Q, K, V
     (fp16, unpadded) when a loss needs them."""
 
-    key: tuple[int, frozenset[str]]
+    key: tuple[str, frozenset[str]]  # (the teacher's weight fingerprint, the outputs kept)
     logits: torch.Tensor
     hidden: list[torch.Tensor] | None  # per example (layers + 1, len, H)
     qkv: list[torch.Tensor] | None  # per example (3, len, H)
     seconds: float
 
     def covers(self, teacher: Teacher, needs: frozenset[str]) -> bool:
-        return self.key[0] == id(teacher.model) and needs <= self.key[1]
+        return self.key[0] == teacher.fingerprint and needs <= self.key[1]
 
     def outputs(self, batch: dict[str, Any]) -> Outputs:
         idx = batch["index"].tolist()
@@ -113,6 +115,6 @@ def cache_teacher(teacher: Teacher, data: Encoded, needs: frozenset[str], *, bat
                 hidden[i] = torch.stack([h[row, :ln] for h in out.hidden]).half()
             if qkv is not None and out.qkv is not None:
                 qkv[i] = torch.stack([x[row, :ln] for x in out.qkv]).half()
-    cache = TeacherCache((id(teacher.model), needs), logits, hidden, qkv, time.perf_counter() - start)
+    cache = TeacherCache((teacher.fingerprint, needs), logits, hidden, qkv, time.perf_counter() - start)
     data.teacher_cache = cache
     return cache

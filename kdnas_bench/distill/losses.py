@@ -14,6 +14,7 @@ Spec strings (CLI ``--losses``): comma-separated names with optional weights, e.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..defaults import DEFAULTS
 from ..errors import KdnasError
 
 
@@ -41,8 +43,12 @@ def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 class KDLoss(nn.Module):
+    """A weighted loss term ``(student, teacher, batch) -> scalar``. ``needs``: the extra outputs it reads;
+    ``uses_teacher``: False for a loss on the labels alone (then no teacher forward is needed)."""
+
     name = "loss"
     needs: frozenset[str] = frozenset()
+    uses_teacher = True
 
     def __init__(self, weight: float = 1.0) -> None:
         super().__init__()
@@ -53,6 +59,7 @@ class GroundTruth(KDLoss):
     """Cross-entropy against the labels (MSE for regression)."""
 
     name = "ce"
+    uses_teacher = False
 
     def __init__(self, weight: float = 1.0, regression: bool = False) -> None:
         super().__init__(weight)
@@ -168,8 +175,32 @@ class AttentionRelationKD(KDLoss):
         return total / 3
 
 
-LOSS_NAMES = ("logits", "hidden", "hidden-uniform", "attn", "ce")
-DEFAULT_LOSSES = "logits"
+@dataclass(frozen=True)
+class LossContext:
+    """What a loss may be sized by: the student's and the teacher's widths and depths, the task kind."""
+
+    student_hidden: int
+    teacher_hidden: int
+    student_layers: int
+    teacher_layers: int
+    regression: bool = False
+    temperature: float = 1.0
+
+
+LossFactory = Callable[[float, LossContext], KDLoss]
+
+# The KD-loss registry: spec name -> factory(weight, context). A new loss is a KDLoss subclass plus one line
+# here; tests/test_losses.py runs every registered loss through the shared conformance checks.
+LOSSES: dict[str, LossFactory] = {
+    "logits": lambda w, c: LogitsKD(w, c.temperature, c.regression),
+    "hidden": lambda w, c: HiddenKD(w, c.student_hidden, c.teacher_hidden, c.student_layers, c.teacher_layers),
+    "hidden-uniform": lambda w, c: HiddenKD(w, c.student_hidden, c.teacher_hidden, c.student_layers,
+                                            c.teacher_layers, "uniform"),
+    "attn": lambda w, c: AttentionRelationKD(w, c.student_hidden, c.teacher_hidden),
+    "ce": lambda w, c: GroundTruth(w, c.regression),
+}
+LOSS_NAMES = tuple(LOSSES)
+DEFAULT_LOSSES = DEFAULTS.distill_losses
 
 
 def parse_losses(spec: str | list[tuple[str, float]]) -> list[tuple[str, float]]:
@@ -201,20 +232,10 @@ def parse_losses(spec: str | list[tuple[str, float]]) -> list[tuple[str, float]]
 def build_losses(spec: str | list[tuple[str, float]], *, student_config: Any, teacher_config: Any,
                  regression: bool, temperature: float = 1.0) -> list[KDLoss]:
     """The loss modules for a spec, sized for this student / teacher pair."""
-    s_h, t_h = int(student_config.hidden_size), int(teacher_config.hidden_size)
-    s_l, t_l = int(student_config.num_hidden_layers), int(teacher_config.num_hidden_layers)
-    losses: list[KDLoss] = []
-    for name, w in parse_losses(spec):
-        if name == "logits":
-            losses.append(LogitsKD(w, temperature, regression))
-        elif name in ("hidden", "hidden-uniform"):
-            mapping = "uniform" if name == "hidden-uniform" else "uniform+last"
-            losses.append(HiddenKD(w, s_h, t_h, s_l, t_l, mapping))
-        elif name == "attn":
-            losses.append(AttentionRelationKD(w, s_h, t_h))
-        else:
-            losses.append(GroundTruth(w, regression))
-    return losses
+    ctx = LossContext(int(student_config.hidden_size), int(teacher_config.hidden_size),
+                      int(student_config.num_hidden_layers), int(teacher_config.num_hidden_layers), regression,
+                      temperature)
+    return [LOSSES[name](w, ctx) for name, w in parse_losses(spec)]
 
 
 def needs_of(losses: list[KDLoss]) -> frozenset[str]:
@@ -222,4 +243,4 @@ def needs_of(losses: list[KDLoss]) -> frozenset[str]:
 
 
 def needs_teacher(losses: list[KDLoss]) -> bool:
-    return any(not isinstance(loss, GroundTruth) for loss in losses)
+    return any(loss.uses_teacher for loss in losses)

@@ -46,6 +46,16 @@ class Teacher:
     model: Any
     tokenizer: Any
     name: str
+    _fingerprint: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def fingerprint(self) -> str:
+        """A hash of the weights (computed once, on first use): what the teacher-output cache is keyed by."""
+        if self._fingerprint is None:
+            from ..models import tensors_hash
+
+            self._fingerprint = tensors_hash(self.model.state_dict())
+        return self._fingerprint
 
     @property
     def num_labels(self) -> int:
@@ -148,7 +158,7 @@ def finetune(
     """Fine-tune ``backbone`` on the task's train set (or a stratified ``max_examples`` subset) with
     cross-entropy (MSE for STS-B), evaluate on dev, and save it (HF layout, safetensors, metrics JSON)."""
     from .losses import GroundTruth
-    from .trainer import TrainConfig, evaluate, prepare_data, save_model, train
+    from .training import TrainConfig, evaluate, prepare_data, save_model, train
 
     t = get_task(task)
     source = default_backbone_path() if backbone is None else backbone
@@ -164,7 +174,7 @@ def finetune(
     data = prepare_data(teacher.tokenizer, t, data_dir=data_dir, max_examples=max_examples, seed=seed,
                         max_length=max_length)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, batching=batching)
-    seconds = train(teacher.model, data.train, t, [GroundTruth(1.0, t.is_regression)], cfg, seed=seed,
+    seconds = train(teacher.model, data.train, [GroundTruth(1.0, t.is_regression)], cfg, seed=seed,
                     progress=progress, description=f"fine-tune {t.name}")
     metrics = evaluate(teacher.model, data.dev, t)
     result = FinetuneResult(

@@ -1,5 +1,5 @@
-"""Distil a student ``Arch`` from a teacher on a GLUE task: proxy mode (a stratified subset of N
-examples, few epochs; what KD-NAS scores candidates with) or full mode (the whole train set).
+"""Distil a student ``Arch`` from a teacher: on a GLUE task's examples or on unlabeled text (task-agnostic),
+in proxy mode (a seeded subset, few epochs; what KD-NAS scores candidates with) or full mode (all of it).
 
 Deterministic: the same seed on the same machine gives the same metrics (seeded init, dropout and
 data order; no nondeterministic ops on CPU). Teacher outputs on a training set can be cached once and
@@ -12,6 +12,7 @@ import copy
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,169 +20,23 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..defaults import DEFAULTS, INITS
 from ..errors import KdnasError
 from ..models import build_model
 from ..space import Arch
-from .cache import cache_bytes, cache_teacher, forward
-from .data import BATCHING, Encoded, Task, batches, encode, get_task, load_split, proxy_indices
+from .cache import cache_bytes, cache_teacher
+from .data import Encoded, Task, get_task, proxy_indices
 from .losses import DEFAULT_LOSSES, KDLoss, build_losses, needs_of, needs_teacher
 from .teacher import PrimaryMetric, Teacher, load_teacher
+from .training import TaskData, TrainConfig, evaluate, predict, prepare_data, save_model, train
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: float = 1.0
-    batch_size: int = 32
-    lr: float = 1e-4
-    weight_decay: float = 0.01
-    warmup: float = 0.1  # share of steps with linear warm-up, then linear decay to 0
-    eval_batch_size: int = 128
-    # "random" batches, or "length": length-grouped shuffled ones (2.9x less padding on SST-2 train, but on
-    # 2,000 examples x 1 epoch it cost 0.6 pt (teacher) and 3.7 pts (2L/256 student) of dev accuracy)
-    batching: str = "random"
-
-    def __post_init__(self) -> None:
-        if self.epochs <= 0 or self.batch_size <= 0 or self.lr <= 0 or self.eval_batch_size <= 0:
-            raise KdnasError(f"epochs, batch size and learning rate must be positive, got {self}")
-        if not 0 <= self.warmup < 1:
-            raise KdnasError(f"warmup must be in [0, 1), got {self.warmup}")
-        if self.batching not in BATCHING:
-            raise KdnasError(f"batching must be one of {', '.join(BATCHING)}, got {self.batching!r}")
-
-
-@dataclass
-class TaskData:
-    """A task's tokenised train and dev sets (reusable across many distillations)."""
-
-    task: Task
-    train: Encoded
-    dev: Encoded
-    train_total: int = 0  # size of the whole train split (``train`` may be a proxy subset of it)
-
-    @property
-    def mode(self) -> str:
-        return "proxy" if len(self.train) < self.train_total else "full"
-
-
-def prepare_data(tokenizer: Any, task: str | Task, *, data_dir: str | Path | None = None,
-                 max_examples: int | None = None, seed: int = 0, max_length: int = 128) -> TaskData:
-    """Load and tokenise train (a stratified seeded subset of ``max_examples`` when given) and dev."""
-    t = get_task(task)
-    if max_examples is not None and max_examples <= 0:
-        raise KdnasError(f"max examples must be positive, got {max_examples}")
-    train = load_split(t, "train", data_dir)
-    dev = load_split(t, "dev", data_dir)
-    total = len(train)
-    if max_examples is not None and max_examples < len(train):
-        train = train.subset(proxy_indices(train.labels, max_examples, seed=seed))
-    return TaskData(t, encode(train, tokenizer, max_length=max_length), encode(dev, tokenizer, max_length=max_length),
-                    total)
-
-
-# -- training and evaluation -----------------------------------------------------------------------
-def _optimizer(params: list[tuple[str, torch.nn.Parameter]], cfg: TrainConfig) -> torch.optim.Optimizer:
-    decay = [p for n, p in params if p.ndim > 1 and "LayerNorm" not in n]
-    no_decay = [p for n, p in params if not (p.ndim > 1 and "LayerNorm" not in n)]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr)
-
-
-def _progress(enabled: bool, description: str, total: int) -> Any:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    progress = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[rate]:.0f} ex/s"),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=True, disable=not enabled,
-    )
-    return progress
-
-
-def train(model: Any, data: Encoded, task: Task, losses: list[KDLoss], cfg: TrainConfig, *, seed: int = 0,
-          teacher: Teacher | None = None, progress: bool = False, description: str = "train") -> float:
-    """Train ``model`` (and the losses' own parameters) on ``data``; returns wall seconds. The teacher's
-    outputs come from ``data.teacher_cache`` when it covers the losses, else from live forwards."""
-    needs = needs_of(losses)
-    use_teacher = needs_teacher(losses)
-    if use_teacher and teacher is None:
-        raise KdnasError("distillation losses need a teacher")
-    cache = data.teacher_cache if use_teacher and teacher is not None else None
-    if cache is not None and not cache.covers(teacher, needs):
-        cache = None
-    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    params += [(f"loss{i}.{n}", p) for i, loss in enumerate(losses) for n, p in loss.named_parameters()]
-    opt = _optimizer(params, cfg)
-    steps_per_epoch = math.ceil(len(data) / cfg.batch_size)
-    total = max(1, math.ceil(steps_per_epoch * cfg.epochs))
-    warm = int(cfg.warmup * total)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (total - s) / max(1, total - warm)))
-    torch.manual_seed(seed)
-    model.train()
-    for loss in losses:
-        loss.train()
-    if teacher is not None:
-        teacher.model.eval()
-    start = time.perf_counter()
-    step, seen = 0, 0
-    with _progress(progress, description, total) as bar:
-        job = bar.add_task(description, total=total, loss=float("nan"), rate=0.0)
-        epoch = 0
-        while step < total:
-            for batch in batches(data, cfg.batch_size, shuffle=True, seed=seed * 100_003 + epoch,
-                                 batching=cfg.batching):
-                if step >= total:
-                    break
-                t_out = None
-                if use_teacher:
-                    if cache is not None:
-                        t_out = cache.outputs(batch)
-                    else:
-                        with torch.no_grad():
-                            t_out = forward(teacher.model, batch, needs)  # type: ignore[union-attr]
-                s_out = forward(model, batch, needs)
-                value = sum(loss.weight * loss(s_out, t_out, batch) for loss in losses if loss.weight)
-                opt.zero_grad(set_to_none=True)
-                value.backward()  # type: ignore[union-attr]
-                torch.nn.utils.clip_grad_norm_([p for _, p in params], 1.0)
-                opt.step()
-                sched.step()
-                step += 1
-                seen += len(batch["labels"])
-                bar.update(job, advance=1, loss=float(value.detach()), rate=seen / (time.perf_counter() - start))
-            epoch += 1
-    model.eval()
-    return time.perf_counter() - start
-
-
-@torch.no_grad()
-def predict(model: Any, data: Encoded, task: Task, *, batch_size: int = 128) -> np.ndarray:
-    model.eval()
-    out = np.zeros(len(data), dtype=np.float32 if task.is_regression else np.int64)
-    for batch in batches(data, batch_size, shuffle=False):
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                       token_type_ids=batch["token_type_ids"]).logits
-        pred = logits.squeeze(-1) if task.is_regression else logits.argmax(-1)
-        out[batch["index"].numpy()] = pred.numpy()
-    return out
-
-
-def evaluate(model: Any, data: Encoded, task: Task) -> dict[str, float]:
-    """The task's dev metrics."""
-    return task.score(predict(model, data, task), data.labels)
-
-
-# -- students --------------------------------------------------------------------------------------
 def _pca_projection(weight: torch.Tensor, width: int) -> torch.Tensor:
     """(H_t, width) matrix onto the top principal directions of the teacher's token embeddings."""
     x = weight.double() - weight.double().mean(0)
     _, vecs = torch.linalg.eigh(x.T @ x)
     proj = vecs[:, -width:].flip(-1)
     return (proj * torch.sign(proj.sum(0, keepdim=True) + 1e-12)).float()  # fixed sign: deterministic
-
-
-INITS = ("inherit", "embeddings", "random")
 
 
 @torch.no_grad()
@@ -235,18 +90,6 @@ def init_student(arch: Arch, teacher: Teacher, task: Task, *, seed: int = 0, ini
     return student.eval()
 
 
-def save_model(model: Any, tokenizer: Any, out: Path, *, onnx: bool = True) -> None:
-    """HF layout (config.json, model.safetensors, tokenizer files) and, with ``onnx``, model.onnx."""
-    out.mkdir(parents=True, exist_ok=True)
-    model.eval()
-    model.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
-    if onnx:
-        from ..profiling.backends.ort import export_onnx
-
-        export_onnx(model, out / "model.onnx")
-
-
 def save_student(model: Any, tokenizer: Any, out: Path, result: Any) -> None:
     """Save a distilled student (HF layout, safetensors, ONNX) with its ``metrics.json``; sets ``result.out``."""
     save_model(model, tokenizer, out, onnx=True)
@@ -280,20 +123,76 @@ class DistillResult(PrimaryMetric):
         return d
 
 
+@dataclass
+class _Source:
+    """What differs between distilling on a task's examples and on unlabeled text: the data, how a student is
+    scored on dev, the init and the result's extra configuration."""
+
+    task: Task
+    teacher: Teacher
+    train: Encoded
+    dev: Encoded
+    mode: str
+    init: str
+    score: Callable[[Any, list[KDLoss]], dict[str, float]]
+    config: dict[str, Any]
+
+
+def _task_source(teacher: str | Path | Teacher, task: str | Task, data: TaskData | None, *,
+                 data_dir: str | Path | None, max_examples: int | None, seed: int, max_length: int,
+                 init: str) -> _Source:
+    """Labelled examples of a GLUE task (proxy mode: a stratified seeded subset), scored by the task's dev metrics."""
+    t = get_task(task)
+    loaded = load_teacher(teacher, task=t)
+    if data is None:
+        data = prepare_data(loaded.tokenizer, t, data_dir=data_dir, max_examples=max_examples, seed=seed,
+                            max_length=max_length)
+    elif data.task.name != t.name:
+        raise KdnasError(f"prepared data is for task {data.task.name}, not {t.name}")
+    elif max_examples is not None and max_examples < len(data.train):
+        data = TaskData(t, data.train.subset(proxy_indices(data.train.labels, max_examples, seed=seed)), data.dev,
+                        data.train_total or len(data.train))
+    mode = data.mode if data.train_total else ("full" if max_examples is None else "proxy")
+    dev = data.dev
+    return _Source(t, loaded, data.train, dev, mode, init, lambda student, _: evaluate(student, dev, t),
+                   {"max_length": max_length})
+
+
+def _text_source(teacher: str | Path | Teacher | None, data: Any | None, *, text: str | Path | None,
+                 max_examples: int | None, seed: int) -> _Source:
+    """Unlabeled text (task-agnostic KD), scored by ``kd_score = exp(-held-out KD loss)``."""
+    from .agnostic import TASK, TextData, default_teacher, kd_loss, load_text, prepare_text
+
+    loaded = default_teacher() if teacher is None else load_teacher(teacher)
+    if data is None:
+        data = prepare_text(loaded.tokenizer, load_text(text), max_examples=max_examples, seed=seed)
+    elif max_examples is not None and max_examples < len(data.train):
+        data = TextData(data.train.subset(np.arange(max_examples)), data.dev, data.source, data.total)
+
+    def score(student: Any, loss_fns: list[KDLoss]) -> dict[str, float]:
+        loss = kd_loss(student, loaded, loss_fns, data.dev)
+        return {"kd_score": math.exp(-loss), "kd_loss": loss}
+
+    mode = "proxy" if len(data.train) < data.total else "full"
+    return _Source(TASK, loaded, data.train, data.dev, mode, "embeddings", score,
+                   {"text": data.source, "dev_examples": len(data.dev)})
+
+
 def distill(
-    teacher: str | Path | Teacher,
+    teacher: str | Path | Teacher | None,
     task: str | Task,
     arch: Arch | str,
     *,
     data_dir: str | Path | None = None,
-    data: TaskData | None = None,
+    data: Any | None = None,
+    text: str | Path | None = None,
     max_examples: int | None = None,
     epochs: float = 3.0,
-    losses: str | list[tuple[str, float]] = DEFAULT_LOSSES,
+    losses: str | list[tuple[str, float]] | None = None,
     seed: int = 0,
     out: str | Path | None = None,
     progress: bool = False,
-    lr: float = 5e-4,
+    lr: float = DEFAULTS.distill_lr,
     batch_size: int = 32,
     temperature: float = 1.0,
     init: str = "inherit",
@@ -304,63 +203,88 @@ def distill(
     batching: str = "random",
     init_model: Any | None = None,
 ) -> DistillResult:
-    """Distil a student ``arch`` from ``teacher`` on ``task`` and evaluate it on dev.
+    """Distil a student ``arch`` from ``teacher`` and score it on held-out data. The one distillation flow:
 
-    Pass a loaded :class:`Teacher` and a prepared :class:`TaskData` to run many candidates without
-    reloading; the teacher's outputs on ``data.train`` are then cached on the first call (``cache="auto"``
-    caches when they fit in ``max_cache_bytes``; ``"off"`` never) and reused by the next ones.
-    ``max_examples``: proxy mode on a stratified seeded subset; None: the whole train set.
-    ``init``: see :func:`init_student`; ``init_model``: start from a copy of this model instead (e.g. a
-    sub-network extracted from a supernet)."""
+    * ``task`` a GLUE task: its labelled examples (``data_dir``, or a prepared :class:`TaskData` in ``data``),
+      scored by the task's dev metrics; ``losses`` default ``DEFAULTS.distill_losses``;
+    * ``task="agnostic"``: unlabeled text (``text``, default the stdlib docstrings, or a prepared
+      :class:`~kdnas_bench.distill.agnostic.TextData`), no labels and no task head, scored by
+      ``kd_score = exp(-held-out KD loss)``; representation losses only (default ``DEFAULTS.agnostic_losses``);
+      ``teacher`` None is the packaged MiniLM backbone; the student starts from the teacher's embeddings.
+
+    Pass a loaded :class:`Teacher` and prepared data to run many candidates without reloading; the teacher's
+    outputs on the training data are then cached on the first call (``cache="auto"`` caches when they fit in
+    ``max_cache_bytes``; ``"off"`` never) and reused by the next ones. ``max_examples``: proxy mode on a seeded
+    subset; None: all of it. ``init``: see :func:`init_student`; ``init_model``: start from a copy of this model
+    instead (e.g. a sub-network extracted from a supernet)."""
+    from .agnostic import AGNOSTIC
+
     if isinstance(arch, str):
         arch = Arch.parse(arch)
     if cache not in ("auto", "off"):
         raise KdnasError(f"cache must be 'auto' or 'off', got {cache!r}")
-    t = get_task(task)
-    teacher = load_teacher(teacher, task=t)
-    if data is None:
-        data = prepare_data(teacher.tokenizer, t, data_dir=data_dir, max_examples=max_examples, seed=seed,
-                            max_length=max_length)
-    elif data.task.name != t.name:
-        raise KdnasError(f"prepared data is for task {data.task.name}, not {t.name}")
-    elif max_examples is not None and max_examples < len(data.train):
-        data = TaskData(t, data.train.subset(proxy_indices(data.train.labels, max_examples, seed=seed)), data.dev,
-                        data.train_total or len(data.train))
+    agnostic = isinstance(task, str) and task.strip().lower() == AGNOSTIC
+    if agnostic:
+        src = _text_source(teacher, data, text=text, max_examples=max_examples, seed=seed)
+        config: dict[str, Any] = {"lr": lr, "batch_size": batch_size, **src.config}
+    else:
+        if teacher is None:
+            raise KdnasError("a task distillation needs a teacher fine-tuned on the task")
+        src = _task_source(teacher, task, data, data_dir=data_dir, max_examples=max_examples, seed=seed,
+                           max_length=max_length, init=init)
+        config = {"lr": lr, "batch_size": batch_size, "temperature": temperature, "init": init, **src.config,
+                  "freeze_embeddings": freeze_embeddings, "batching": batching}
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, batching=batching)
     if init_model is not None:
         student = copy.deepcopy(init_model)
-        init = "given"
+        config["init"] = "given"
     else:
-        student = init_student(arch, teacher, t, seed=seed, init=init, data=data.train)
+        student = init_student(arch, src.teacher, src.task, seed=seed, init=src.init,
+                               data=None if agnostic else src.train)
     if freeze_embeddings:  # the word-embedding table dominates a small student's update cost
         student.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     torch.manual_seed(seed)
-    loss_fns = build_losses(losses, student_config=student.config, teacher_config=teacher.model.config,
-                            regression=t.is_regression, temperature=temperature)
+    spec = losses or (DEFAULTS.agnostic_losses if agnostic else DEFAULT_LOSSES)
+    loss_fns = build_losses(spec, student_config=student.config, teacher_config=src.teacher.model.config,
+                            regression=src.task.is_regression, temperature=temperature)
+    if agnostic and (not loss_fns or any(not loss.needs for loss in loss_fns)):
+        raise KdnasError(f"task-agnostic distillation uses representation losses (hidden, hidden-uniform, attn), "
+                         f"got {spec!r}")
     needs = needs_of(loss_fns)
     cache_seconds = None
     start = time.perf_counter()
     if needs_teacher(loss_fns) and cache == "auto":
-        existing = data.train.teacher_cache
-        if existing is not None and existing.covers(teacher, needs):
+        existing = src.train.teacher_cache
+        if existing is not None and existing.covers(src.teacher, needs):
             cache_seconds = 0.0
-        elif cache_bytes(data.train, teacher, needs) <= max_cache_bytes:
-            cache_seconds = cache_teacher(teacher, data.train, needs).seconds
-    train(student, data.train, t, loss_fns, cfg, seed=seed, teacher=teacher, progress=progress,
-          description=f"distil {arch}")
+        elif cache_bytes(src.train, src.teacher, needs) <= max_cache_bytes:
+            cache_seconds = cache_teacher(src.teacher, src.train, needs).seconds
+    train(student, src.train, loss_fns, cfg, seed=seed, teacher=src.teacher, progress=progress,
+          description=f"distil {arch}" + (" (task-agnostic)" if agnostic else ""))
     seconds = time.perf_counter() - start  # includes building the teacher cache, when this call built it
-    metrics = evaluate(student, data.dev, t)
-    mode = data.mode if data.train_total else ("full" if max_examples is None else "proxy")
+    metrics = src.score(student, loss_fns)
     result = DistillResult(
-        task=t.name, arch=arch.to_dict(), params=sum(p.numel() for p in student.parameters()),
-        train_seconds=round(seconds, 3), metrics=metrics, primary_metric=t.primary_metric,
-        mode=mode, train_examples=len(data.train), epochs=epochs,
+        task=src.task.name, arch=arch.to_dict(), params=sum(p.numel() for p in student.parameters()),
+        train_seconds=round(seconds, 3), metrics=metrics, primary_metric=src.task.primary_metric,
+        mode=src.mode, train_examples=len(src.train), epochs=epochs,
         losses=[(loss.name, loss.weight) for loss in loss_fns],
-        seed=seed, teacher=teacher.name,
-        teacher_cache_seconds=None if cache_seconds is None else round(cache_seconds, 3),
-        config={"lr": lr, "batch_size": batch_size, "temperature": temperature, "init": init,
-                "max_length": max_length, "freeze_embeddings": freeze_embeddings, "batching": batching},
+        seed=seed, teacher=src.teacher.name,
+        teacher_cache_seconds=None if cache_seconds is None else round(cache_seconds, 3), config=config,
     )
     if out is not None:
-        save_student(student, teacher.tokenizer, Path(out), result)
+        save_student(student, src.teacher.tokenizer, Path(out), result)
     return result
+
+
+def distill_agnostic(teacher: str | Path | Teacher | None, arch: Arch | str, *, data: Any | None = None,
+                     text: str | Path | None = None, max_examples: int | None = None, epochs: float = 1.0,
+                     losses: str = DEFAULTS.agnostic_losses, seed: int = 0, lr: float = DEFAULTS.distill_lr,
+                     batch_size: int = 32, out: str | Path | None = None, progress: bool = False) -> DistillResult:
+    """:func:`distill` with ``task="agnostic"`` (and its defaults: 1 epoch, ``hidden,attn``)."""
+    return distill(teacher, "agnostic", arch, data=data, text=text, max_examples=max_examples, epochs=epochs,
+                   losses=losses, seed=seed, lr=lr, batch_size=batch_size, out=out, progress=progress)
+
+
+# the training loop lives in .training; these names stay importable from here
+__all__ = ["DistillResult", "TaskData", "TrainConfig", "distill", "distill_agnostic", "evaluate", "init_student", "predict",
+           "prepare_data", "save_model", "save_student", "train"]

@@ -11,8 +11,6 @@ from typing import Any
 
 import numpy as np
 
-METRIC_KEYS = ("rows", "rmse_ms", "rmspe", "mape", "within_5pct", "within_10pct", "within_15pct", "kendall_tau")
-
 
 def metrics(y_true_ms: np.ndarray, y_pred_ms: np.ndarray) -> dict[str, float]:
     """RMSE (ms), RMSPE, MAPE, share within ±5/±10/±15 %, Kendall τ."""
@@ -97,10 +95,3 @@ def conformal_quantile(abs_residuals: np.ndarray, alpha: float) -> float:
     if n == 0 or rank > n:
         return float(r[-1]) if n else float("inf")
     return float(r[rank - 1])
-
-
-def summary_line(m: dict[str, Any]) -> str:
-    return (
-        f"±5% {m['within_5pct']:.1%} · ±10% {m['within_10pct']:.1%} · ±15% {m['within_15pct']:.1%} · "
-        f"MAPE {m['mape']:.2%} · τ {m['kendall_tau']:.3f}"
-    )

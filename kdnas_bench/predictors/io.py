@@ -23,21 +23,10 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..errors import KdnasError
+from ..errors import PredictorError
 from ..keys import DatasetKey
-from .checks import ModelCheckError, check_model_text, check_state
-from .features import FEATURE_SCHEMA, FEATURES, RANGE_KEYS
-from .latency import BASE_TERMS, LatencyPredictor
-
-KIND = "kdnas-bench-latency-predictor"
-FORMAT_VERSION = 1
-MODEL_FILE = "model.txt"
-META_FILE = "meta.json"
-
-
-class PredictorError(KdnasError):
-    """A missing, corrupt or incompatible predictor."""
-
+from .features import FEATURE_SCHEMA, FEATURES
+from .files import FORMAT_VERSION, KIND, META_FILE, MODEL_FILE
 
 PredictorKey = DatasetKey  # one key for a profile dataset and its predictor
 
@@ -74,58 +63,6 @@ def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
-
-
-# -- LatencyPredictor <-> (model text, model meta) ------------------------------------------------
-def predictor_state(pred: LatencyPredictor) -> tuple[str, dict[str, Any]]:
-    """The LightGBM text and the JSON-able learned state of a fitted predictor."""
-    pred._check_fitted()
-    text = pred.booster_.model_to_string() if pred.booster_ is not None else ""
-    state = {
-        "params": pred.get_params(),
-        "base_terms": list(BASE_TERMS),
-        "base_coef": [float(c) for c in pred.coef_],
-        "log_halfwidth": float(pred.q_),
-        "ranges": pred.ranges_,
-        "rows": pred.n_rows_,
-    }
-    return text, state
-
-
-def predictor_from_state(text: str, state: dict[str, Any], where: str) -> LatencyPredictor:
-    import lightgbm as lgb
-
-    try:  # everything LightGBM and numpy will be given is checked first: a corrupt file never crashes us
-        check_state(state, f"{where}/{META_FILE}", BASE_TERMS, RANGE_KEYS)
-        if text or (state["params"].get("n_estimators") != 0 and state["rows"] >= 4):
-            check_model_text(text, f"{where}/{MODEL_FILE}", n_features=len(FEATURES))
-    except ModelCheckError as exc:
-        raise PredictorError(str(exc)) from None
-    try:
-        pred = LatencyPredictor(**state["params"])
-        if list(state["base_terms"]) != list(BASE_TERMS):
-            raise PredictorError(f"{where}: fitted with base terms {state['base_terms']}, this kdnas-bench has "
-                                 f"{list(BASE_TERMS)}; refit it")
-        pred.coef_ = np.asarray(state["base_coef"], dtype=np.float64)
-        pred.q_ = float(state["log_halfwidth"])
-        pred.ranges_ = {k: [float(v[0]), float(v[1])] for k, v in state["ranges"].items()}
-        pred.n_rows_ = int(state["rows"])
-        pred.oof_ms_ = np.zeros(0)
-    except PredictorError:
-        raise
-    except (KeyError, TypeError, ValueError) as exc:
-        raise PredictorError(f"corrupt predictor metadata {where}: {type(exc).__name__} {exc}") from None
-    if text:
-        try:
-            pred.booster_ = lgb.Booster(model_str=text)
-        except Exception as exc:
-            raise PredictorError(f"corrupt predictor model {where}: {str(exc).splitlines()[0][:200]}") from None
-        if pred.booster_.num_feature() != len(FEATURES):
-            raise PredictorError(f"corrupt predictor model {where}: {pred.booster_.num_feature()} features, "
-                                 f"expected {len(FEATURES)}")
-    else:
-        pred.booster_ = None
-    return pred
 
 
 # -- folders --------------------------------------------------------------------------------------
@@ -194,41 +131,3 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, float) and not np.isfinite(obj):
         return None
     return obj
-
-
-# -- registry -------------------------------------------------------------------------------------
-def predictor_dir(root: Path, key: PredictorKey) -> Path:
-    return Path(root) / key.relpath
-
-
-def fitted_keys(root: Path) -> list[PredictorKey]:
-    """Every (device, backend, threads) with a ``meta.json`` under ``root``, sorted."""
-    keys = []
-    for meta in sorted(Path(root).glob(f"*/*-t*/{META_FILE}")):
-        backend, _, threads = meta.parent.name.rpartition("-t")
-        if backend and threads.isdigit():
-            keys.append(PredictorKey(meta.parent.parent.name, backend, int(threads)))
-    return keys
-
-
-def known_devices(root: Path) -> list[str]:
-    return sorted({k.device_id for k in fitted_keys(root)})
-
-
-def resolve_key(root: Path, device_id: str, backend: str | None, threads: int | None) -> PredictorKey:
-    """The one fitted predictor matching the request, or a PredictorError listing what exists."""
-    keys = fitted_keys(root)
-    if not keys:
-        raise PredictorError(f"no fitted predictors in {root}; run `kdnas-bench fit --device ID --backend B`")
-    devices = sorted({k.device_id for k in keys})
-    if device_id not in devices:
-        raise PredictorError(f"unknown device id '{device_id}' (known: {', '.join(devices)})")
-    match = [k for k in keys if k.device_id == device_id and (backend is None or k.backend == backend)
-             and (threads is None or k.threads == threads)]
-    if len(match) == 1:
-        return match[0]
-    have = ", ".join(f"{k.backend} t{k.threads}" for k in keys if k.device_id == device_id)
-    if not match:
-        raise PredictorError(f"no predictor for {device_id} backend {backend or 'any'} threads "
-                             f"{threads if threads is not None else 'any'} (fitted: {have})")
-    raise PredictorError(f"several predictors for {device_id} ({have}); pass --backend and --threads")

@@ -13,21 +13,24 @@ The prediction, in log space, is ``log(base(x)) + trees(x)``:
   ``ceil((n+1)(1-alpha))``-th smallest out-of-fold |log residual| of the training rows.
 
 scikit-learn conventions: the constructor only stores parameters, ``fit`` returns ``self``, learned
-attributes end in ``_``. Saving is LightGBM's text format plus JSON (see :mod:`.io`), never pickle.
+attributes end in ``_``. The model owns its state (:meth:`LatencyPredictor.to_state` / ``from_state``): LightGBM's
+text format plus JSON, written into a folder by :mod:`.io`, never pickle.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ..errors import PredictorError
+from .checks import ModelCheckError, check_model_text, check_state
 from .evaluate import conformal_quantile, out_of_fold
-from .features import FEATURES, MONOTONE, feature_ranges, featurize, out_of_range
+from .features import FEATURES, MONOTONE, RANGE_KEYS, feature_ranges, featurize, out_of_range
+from .files import META_FILE, MODEL_FILE
 
 # (name, formula over the raw columns); every formula is a product of non-negative powers of the raw dims.
 BASE_TERMS = (
@@ -229,32 +232,62 @@ class LatencyPredictor:
     def predict_interval(self, configs: Any) -> Prediction:
         """(low, mid, high) latencies in ms plus the out-of-range mask, vectorised. ``high`` is the
         upper bound a search should hold against a hard latency budget."""
-        x = featurize(configs)
-        mid = np.exp(self.log_predict_features(x))
-        return Prediction(mid * np.exp(-self.q_), mid, mid * np.exp(self.q_), out_of_range(x, self.ranges_))
-
-    def out_of_range(self, configs: Any) -> np.ndarray:
         self._check_fitted()
-        return out_of_range(featurize(configs), self.ranges_)
+        return interval(self, featurize(configs))
 
-    # -- files -----------------------------------------------------------------------------------
-    def save(self, folder: str | Path, meta: dict[str, Any] | None = None) -> Path:
-        """Write ``model.txt`` (LightGBM text) and ``meta.json`` (state + ``meta``) into ``folder``."""
-        from .io import MODEL_FILE, predictor_state, save_folder
-
-        text, state = predictor_state(self)
-        return save_folder(Path(folder), {MODEL_FILE: text}, {**(meta or {}), "model": {"type": "scratch", **state}})
+    # -- state (written and read by :mod:`.io`; never pickle) ------------------------------------
+    def to_state(self) -> tuple[dict[str, str], dict[str, Any]]:
+        """(text files by name, JSON-able learned state): the LightGBM text and the coefficients, interval
+        and training ranges."""
+        self._check_fitted()
+        text = self.booster_.model_to_string() if self.booster_ is not None else ""
+        state = {"params": self.get_params(), "base_terms": list(BASE_TERMS),
+                 "base_coef": [float(c) for c in self.coef_], "log_halfwidth": float(self.q_),
+                 "ranges": self.ranges_, "rows": self.n_rows_}
+        return {MODEL_FILE: text}, state
 
     @classmethod
-    def load(cls, folder: str | Path) -> LatencyPredictor:
-        """Read a folder written by :meth:`save` (or by ``kdnas-bench fit``); a PredictorError if it is
-        missing, corrupt, of another feature schema, or a transferred predictor."""
-        from .io import MODEL_FILE, PredictorError, predictor_from_state, read_folder
+    def from_state(cls, files: dict[str, str], state: dict[str, Any], where: str) -> LatencyPredictor:
+        """The predictor :meth:`to_state` described; a PredictorError naming ``where`` when anything in it is
+        malformed (everything LightGBM and numpy will be given is checked first)."""
+        import lightgbm as lgb
 
-        files, meta = read_folder(Path(folder))
-        raw = meta.get("model")
-        state: dict[str, Any] = raw if isinstance(raw, dict) else {}
-        if state.get("type") != "scratch":
-            raise PredictorError(f"{folder} holds a {state.get('type')!r} predictor, not one fitted from scratch; "
-                                 "load it with kdnas_bench.predictors.load_predictor")
-        return predictor_from_state(files[MODEL_FILE], state, str(folder))
+        text = files.get(MODEL_FILE, "")
+        try:
+            check_state(state, f"{where}/{META_FILE}", BASE_TERMS, RANGE_KEYS)
+            if text or (state["params"].get("n_estimators") != 0 and state["rows"] >= 4):
+                check_model_text(text, f"{where}/{MODEL_FILE}", n_features=len(FEATURES))
+        except ModelCheckError as exc:
+            raise PredictorError(str(exc)) from None
+        try:
+            pred = cls(**state["params"])
+            if list(state["base_terms"]) != list(BASE_TERMS):
+                raise PredictorError(f"{where}: fitted with base terms {state['base_terms']}, this kdnas-bench has "
+                                     f"{list(BASE_TERMS)}; refit it")
+            pred.coef_ = np.asarray(state["base_coef"], dtype=np.float64)
+            pred.q_ = float(state["log_halfwidth"])
+            pred.ranges_ = {k: [float(v[0]), float(v[1])] for k, v in state["ranges"].items()}
+            pred.n_rows_ = int(state["rows"])
+            pred.oof_ms_ = np.zeros(0)
+        except PredictorError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PredictorError(f"corrupt predictor metadata {where}: {type(exc).__name__} {exc}") from None
+        pred.booster_ = None
+        if text:
+            try:
+                pred.booster_ = lgb.Booster(model_str=text)
+            except Exception as exc:
+                raise PredictorError(f"corrupt predictor model {where}: {str(exc).splitlines()[0][:200]}") from None
+            if pred.booster_.num_feature() != len(FEATURES):
+                raise PredictorError(f"corrupt predictor model {where}: {pred.booster_.num_feature()} features, "
+                                     f"expected {len(FEATURES)}")
+        return pred
+
+
+def interval(model: Any, x: pd.DataFrame) -> Prediction:
+    """The one prediction path of every predictor (from scratch or transferred): ``mid = exp(log prediction)``
+    and the conformal interval ``mid · exp(±q_)`` on a feature table, with the out-of-range mask."""
+    mid = np.exp(model.log_predict_features(x))
+    q = model.q_
+    return Prediction(mid * np.exp(-q), mid, mid * np.exp(q), out_of_range(x, model.ranges_))

@@ -26,13 +26,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..errors import PredictorError
+from .checks import ModelCheckError, check_model_text
 from .evaluate import conformal_quantile, kfold_indices
-from .features import FEATURES, MONOTONE, featurize, out_of_range
-from .latency import LatencyPredictor, Prediction, base_terms
+from .features import FEATURES, featurize
+from .files import RESIDUAL_FILE
+from .latency import LatencyPredictor, Prediction, base_terms, interval
+from .transfer_methods import AUTO, TRANSFER_METHODS, MethodInput
 
-METHODS = ("offset", "affine", "rebase", "residual")
+METHODS = tuple(TRANSFER_METHODS)
 REBASE_PRIOR = 0.1  # ridge weight per term (unit-free); 0.01-0.3 gave the same accuracy torch <-> onnxruntime
-B_RANGE = (0.25, 4.0)
 MIN_RESIDUAL_ROWS = 40
 
 
@@ -53,8 +56,8 @@ class TransferPredictor:
 
     def __init__(self, source: LatencyPredictor, *, method: str = "rebase", shrink: float = 5.0,
                  prior: float = REBASE_PRIOR, alpha: float = 0.1, seed: int = 0) -> None:
-        if method not in (*METHODS, "auto"):
-            raise ValueError(f"unknown transfer method {method!r} (choose from auto, {', '.join(METHODS)})")
+        if method not in (*METHODS, AUTO):
+            raise ValueError(f"unknown transfer method {method!r} (choose from {AUTO}, {', '.join(METHODS)})")
         self.source = source
         self.method = method
         self.shrink = shrink
@@ -79,42 +82,10 @@ class TransferPredictor:
     def _fit_method(self, method: str, x: pd.DataFrame, terms: np.ndarray, trees: np.ndarray,
                     y: np.ndarray) -> dict[str, Any]:
         coef_src = np.asarray(self.source.coef_, dtype=np.float64)
-        state: dict[str, Any] = {"a": 0.0, "b": 1.0, "coef": coef_src, "booster": None}
-        if method.startswith("rebase") and self.source.base:
-            # refit the analytic coefficients c >= 0 on the target, ridge towards the source's, with the
-            # source's trees kept: minimise Σ (terms·c / y_eff - 1)^2 + prior Σ (m_i (c_i - c_src_i))^2,
-            # y_eff = latency / exp(trees); m_i = mean share of latency per unit of c_i (unit-free prior)
-            from scipy.optimize import nnls
-
-            prior = float(method.split(":")[1])
-            rel = terms / np.exp(y - trees)[:, None]
-            m = rel.mean(axis=0)
-            m[m <= 0] = 1.0
-            k = len(m)
-            lhs = np.vstack([rel / m, np.sqrt(prior) * np.eye(k)])
-            rhs = np.concatenate([np.ones(len(y)), np.sqrt(prior) * coef_src * m])
-            d, _ = nnls(lhs, rhs, maxiter=50 * k)
-            state["coef"] = d / m
-            return state
-        p = self._log_source(terms, trees, coef_src)
-        if method == "offset" or len(y) < 3:
-            state["a"] = float(np.mean(y - p))
-            return state
-        # ridge towards b = 1: minimise Σ(y - a - b p)^2 + shrink (b - 1)^2
-        pc, yc = p - p.mean(), y - y.mean()
-        b = float(np.clip((pc @ yc + self.shrink) / (pc @ pc + self.shrink), *B_RANGE))
-        state["a"], state["b"] = float(y.mean() - b * p.mean()), b
-        if method == "residual":
-            import lightgbm as lgb
-
-            params = {"objective": "regression", "learning_rate": 0.05, "num_leaves": 4,
-                      "min_data_in_leaf": max(5, len(y) // 10), "lambda_l2": 5.0, "verbose": -1, "num_threads": 1,
-                      "seed": self.seed, "deterministic": True, "force_row_wise": True,
-                      "monotone_constraints": [MONOTONE[f] for f in FEATURES],
-                      "monotone_constraints_method": "advanced"}
-            ds = lgb.Dataset(x[list(FEATURES)], y, init_score=state["a"] + b * p)
-            state["booster"] = lgb.train(params, ds, num_boost_round=100)
-        return state
+        name, _, prior = method.partition(":")
+        m = MethodInput(x, terms, trees, coef_src, bool(self.source.base), self._log_source(terms, trees, coef_src), y,
+                        self.shrink, float(prior) if prior else self.prior, self.seed)
+        return TRANSFER_METHODS[name](m)
 
     def _apply(self, x: pd.DataFrame, terms: np.ndarray, trees: np.ndarray, state: dict[str, Any]) -> np.ndarray:
         out = state["a"] + state["b"] * self._log_source(terms, trees, state["coef"])
@@ -176,9 +147,42 @@ class TransferPredictor:
         return np.exp(self.log_predict_features(featurize(configs)))
 
     def predict_interval(self, configs: Any) -> Prediction:
-        x = featurize(configs)
-        mid = np.exp(self.log_predict_features(x))
-        return Prediction(mid * np.exp(-self.q_), mid, mid * np.exp(self.q_), out_of_range(x, self.ranges_))
+        return interval(self, featurize(configs))
 
-    def out_of_range(self, configs: Any) -> np.ndarray:
-        return out_of_range(featurize(configs), self.ranges_)
+    # -- state (written and read by :mod:`.io`) --------------------------------------------------
+    def to_state(self) -> tuple[dict[str, str], dict[str, Any]]:
+        """(text files by name, the JSON-able calibration): the residual trees when the method has them.
+        The source's own state is written beside it (its :meth:`LatencyPredictor.to_state`)."""
+        if not hasattr(self, "a_"):
+            raise RuntimeError("TransferPredictor is not fitted: call fit()")
+        files = {RESIDUAL_FILE: self.booster_.model_to_string()} if self.booster_ is not None else {}
+        return files, {"method": self.method_, "a": self.a_, "b": self.b_, "base_coef": [float(v) for v in self.coef_],
+                       "prior": self.prior_, "log_halfwidth": self.q_, "samples": self.n_rows_}
+
+    @classmethod
+    def from_state(cls, source: LatencyPredictor, files: dict[str, str], state: dict[str, Any], *, seed: int,
+                   where: str) -> TransferPredictor:
+        """The calibration :meth:`to_state` described, on top of ``source``; a PredictorError naming ``where``."""
+        try:
+            model = cls(source, method=str(state["method"]), prior=float(state["prior"] or 0.0), seed=seed)
+            model.method_, model.a_, model.b_ = str(state["method"]), float(state["a"]), float(state["b"])
+            model.prior_ = None if state["prior"] is None else float(state["prior"])
+            model.coef_ = np.asarray(state["base_coef"], dtype=np.float64)
+            if model.coef_.shape != np.asarray(source.coef_).shape:
+                raise ValueError(f"{len(model.coef_)} coefficients for {len(source.coef_)} base terms")
+            model.q_ = float(state["log_halfwidth"]) if state["log_halfwidth"] is not None else float("inf")
+            model.ranges_, model.n_rows_ = source.ranges_, int(state["samples"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PredictorError(f"corrupt predictor metadata {where}: transfer {exc}") from None
+        model.booster_ = None
+        if RESIDUAL_FILE in files:
+            import lightgbm as lgb
+
+            try:
+                check_model_text(files[RESIDUAL_FILE], f"{where}/{RESIDUAL_FILE}", n_features=len(FEATURES))
+                model.booster_ = lgb.Booster(model_str=files[RESIDUAL_FILE])
+            except ModelCheckError as exc:
+                raise PredictorError(str(exc)) from None
+            except Exception as exc:
+                raise PredictorError(f"corrupt predictor model {where}/{RESIDUAL_FILE}: {str(exc)[:200]}") from None
+        return model

@@ -98,7 +98,9 @@ def hardware(*, with_gpu: bool = True) -> Hardware:
 
 def environment(backend: str, threads: int, *, with_gpu: bool | None = None) -> dict[str, Any]:
     """Everything that shapes a latency figure, for stamping on rows. GPU fields only for GPU backends."""
-    gpu = backend.endswith("cuda") if with_gpu is None else with_gpu
+    from .backends import is_gpu
+
+    gpu = is_gpu(backend) if with_gpu is None else with_gpu
     hw = hardware(with_gpu=gpu)
     env: dict[str, Any] = {
         "device_id": hw.device_id,

@@ -119,7 +119,7 @@ def compare(students: list[Student], *, shape: Shape = DEFAULT_SHAPE, devices: l
     else the first student). ``measure``: time the students on this machine's CPU backends (torch eager,
     ONNX Runtime) with the project's timing primitive."""
     from ..profiling.device import hardware
-    from ..search.final import measure_latency
+    from ..profiling.measure import measure_latency
 
     if not students:
         raise KdnasError("no students to compare")

@@ -10,6 +10,8 @@ from typing import Any
 
 from ..errors import KdnasError
 from ..search.reward import budget_key
+from ..search.runfolder import EvalRecord, RunFolder
+from ..search.runlog import LOG_FILE
 from ..space import Arch
 from . import plots
 from .render import Document, Section, Table, fmt_ms
@@ -20,7 +22,7 @@ from .students import arch_name
 class RunStory:
     run_dir: Path
     config: dict[str, Any]
-    evaluations: list[dict[str, Any]]
+    evaluations: list[EvalRecord]
     winners: list[dict[str, Any]]
     history: list[dict[str, Any]]
     finished: bool
@@ -34,17 +36,17 @@ class RunStory:
         """Per episode: candidates evaluated, best reward per budget so far, best metric in the episode."""
         out = []
         best: dict[str, float | None] = {budget_key(b): None for b in self.budgets}
-        for ep in sorted({int(e["episode"]) for e in self.evaluations}):
-            evs = [e for e in self.evaluations if int(e["episode"]) == ep]
+        for ep in sorted({e.episode for e in self.evaluations}):
+            evs = [e for e in self.evaluations if e.episode == ep]
             for b in self.budgets:
                 k = budget_key(b)
-                vals = [e["rewards"].get(k) for e in evs if e["rewards"].get(k) is not None]
+                vals = [r for r in (e.reward(b) for e in evs) if r is not None]
                 cur = best[k]
                 if vals and (cur is None or max(vals) > cur):
                     best[k] = max(vals)
             out.append({"episode": ep, "candidates": len(evs), "best_reward_so_far": dict(best),
-                        "best_metric": max(float(e["metric"]) for e in evs),
-                        "proxy_seconds_mean": sum(float(e.get("seconds") or 0) for e in evs) / len(evs)})
+                        "best_metric": max(e.metric for e in evs),
+                        "proxy_seconds_mean": sum(e.seconds for e in evs) / len(evs)})
         return out
 
     def budget_checks(self) -> list[dict[str, Any]]:
@@ -68,35 +70,15 @@ class RunStory:
 
 
 def load_run(run_dir: str | Path) -> RunStory:
-    from ..search.runlog import LOG_FILE, check_result, check_run_config, read_json_object, read_log
-
-    run_dir = Path(run_dir)
-    if not (run_dir / "run.json").is_file():
-        raise KdnasError(f"{run_dir} is not a search run (no run.json): pass the --run folder of `kdnas-bench search`")
-    config = check_run_config(read_json_object(run_dir / "run.json", "run metadata").get("config"),
-                              str(run_dir / "run.json"))
-    log = read_log(run_dir / LOG_FILE, heal=False)  # report only reads: a torn last line is counted, not moved
-    evals = log.records
+    """The story of a run folder (finished, or unfinished with its winners so far)."""
+    folder = RunFolder(Path(run_dir))
+    config = folder.config()
+    evals, skipped = folder.evaluations()  # report only reads: a torn last line is counted, not moved
     if not evals:
-        raise KdnasError(f"{run_dir} has no evaluations yet"
-                         + (f" ({log.skipped} unreadable line(s) skipped)" if log.skipped else ""))
-    winners: list[dict[str, Any]] = []
-    history: list[dict[str, Any]] = []
-    finished = False
-    if (run_dir / "result.json").is_file():
-        result_path = run_dir / "result.json"
-        winners, history = check_result(read_json_object(result_path, "run result"), str(result_path))
-        finished = True
-    else:  # unfinished: the best feasible candidate so far per budget
-        for b in (config.get("reward") or {}).get("budgets_ms") or []:
-            k = budget_key(float(b))
-            scored = [e for e in evals if e["rewards"].get(k) is not None]
-            if scored:
-                e = max(scored, key=lambda e: e["rewards"][k])
-                winners.append({"budget_ms": float(b), "arch": e["arch"], "predicted_latency_ms": e["latency_ms"],
-                                "predicted_latency_ms_high": e["latency_ms_high"], "proxy_metric": e["metric"],
-                                "reward": e["rewards"][k]})
-    return RunStory(run_dir, config, evals, winners, history, finished, skipped=log.skipped)
+        raise KdnasError(f"{folder.path} has no evaluations yet"
+                         + (f" ({skipped} unreadable line(s) skipped)" if skipped else ""))
+    history = folder.result()[1] if folder.finished else []
+    return RunStory(folder.path, config, evals, folder.winners(evals), history, folder.finished, skipped=skipped)
 
 
 def run_pngs(story: RunStory, out: Path) -> list[Path]:
@@ -109,15 +91,15 @@ def run_pngs(story: RunStory, out: Path) -> list[Path]:
     points = {}
     for b in story.budgets:
         k = budget_key(b)
-        evs = [e for e in story.evaluations if e["rewards"].get(k) is not None]
-        points[f"candidates, {b:g} ms"] = ([float(e["episode"]) for e in evs], [float(e["rewards"][k]) for e in evs])
+        evs = [(e.episode, e.rewards[k]) for e in story.evaluations if e.rewards.get(k) is not None]
+        points[f"candidates, {b:g} ms"] = ([float(ep) for ep, _ in evs], [float(r) for _, r in evs if r is not None])
     paths = [plots.line_png(out / "reward-curve.png", x, series, points=points, title=f"reward by episode: {story.run_dir.name}",
                             xlabel="episode", ylabel="reward")]
     plt = plots._plt()
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    lat = [float(e["latency_ms"]) for e in story.evaluations]
-    met = [float(e["metric"]) for e in story.evaluations]
-    sc = ax.scatter(lat, met, c=[int(e["episode"]) for e in story.evaluations], cmap="viridis", s=18, label="candidates")
+    lat = [e.latency_ms for e in story.evaluations]
+    met = [e.metric for e in story.evaluations]
+    sc = ax.scatter(lat, met, c=[e.episode for e in story.evaluations], cmap="viridis", s=18, label="candidates")
     fig.colorbar(sc, ax=ax, label="episode")
     for b in story.budgets:
         ax.axvline(b, ls="--", color="gray", lw=0.8)
@@ -125,7 +107,7 @@ def run_pngs(story: RunStory, out: Path) -> list[Path]:
     for w in story.winners:
         ax.scatter([w["predicted_latency_ms"]], [w["proxy_metric"]], marker="*", s=160, color="tab:red",
                    label=f"winner @ {float(w['budget_ms']):g} ms")
-    metric_name = story.evaluations[0].get("metric_name") or "metric"
+    metric_name = story.evaluations[0].metric_name or "metric"
     ax.set_xscale("log")
     ax.set_xlabel(f"predicted latency (ms) on {story.config.get('device_id')} / {story.config.get('backend')}")
     ax.set_ylabel(f"proxy {metric_name}")
@@ -156,7 +138,7 @@ def run_document(story: RunStory, images: list[Path]) -> Document:
         "Evaluator: " + ", ".join(f"{k} {v}" for k, v in ev.items()) + f". {len(story.evaluations)} candidates evaluated.",
     ]
     if story.skipped:
-        setup.append(f"Skipped {story.skipped} record(s) of {story.run_dir / 'evaluations.jsonl'} that could not be "
+        setup.append(f"Skipped {story.skipped} record(s) of {story.run_dir / LOG_FILE} that could not be "
                      "read (a line torn by a crash); the search redoes those evaluations when resumed.")
     ep_rows = [[str(e["episode"]), str(e["candidates"]),
                 ", ".join("-" if v is None else f"{v:.4f}" for v in e["best_reward_so_far"].values()),

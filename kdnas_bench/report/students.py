@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import KdnasError, SpaceError
+from ..search.runfolder import RUN_FILE, RunFolder
 from ..space import Arch
 
 # Encoder shapes as published (layers, hidden, heads, FFN). TinyBERT-6L has DistilBERT's shape; both are listed
@@ -92,27 +93,21 @@ def student_from_dir(folder: Path, *, name: str | None = None, source: str = "st
 def students_from_run(run_dir: Path) -> list[Student]:
     """A search run's winners (one per budget; final-mode metric when it was distilled, else the proxy one)
     and, when its folder is readable, the teacher it distilled from."""
-    run = _read_json(run_dir / "run.json").get("config") or {}
-    evaluator = run.get("evaluator") or {}
+    folder = RunFolder(run_dir)
+    evaluator = folder.config().get("evaluator") or {}
     task = evaluator.get("task")
     out: list[Student] = []
     teacher = evaluator.get("teacher")
-    if teacher is None and evaluator.get("kind") == "agnostic-distill":
+    if teacher is None and evaluator.get("task") == "agnostic":  # the packaged backbone taught it
         from ..distill.teacher import default_backbone_path
 
         teacher = str(default_backbone_path())
     if teacher and (Path(teacher) / "config.json").is_file():
         out.append(student_from_dir(Path(teacher), name="teacher", source="teacher"))
-    result_path = run_dir / "result.json"
-    if not result_path.is_file():
-        raise KdnasError(f"{run_dir} has no result.json yet: finish (or resume) the search first")
     by_arch: dict[Arch, list[dict[str, Any]]] = {}  # one student per distinct winner; its budgets in the name
-    for w in _read_json(result_path).get("winners") or []:
-        try:
-            by_arch.setdefault(Arch.from_dict(w["arch"]), []).append(w)
-        except (KeyError, TypeError, SpaceError) as exc:
-            raise KdnasError(f"{result_path}: a winner without a valid arch ({exc})") from None
-    metric_name = _metric_name(run_dir)
+    for w in folder.result()[0]:
+        by_arch.setdefault(Arch.from_dict(w["arch"]), []).append(w)
+    metric_name = folder.metric_name()
     for arch, ws in by_arch.items():
         w = ws[0]
         final = w.get("final_metric")
@@ -124,17 +119,6 @@ def students_from_run(run_dir: Path) -> list[Student]:
                            {"metric_kind": "final" if final is not None else "proxy", "budgets_ms": budgets,
                             "int8_metric": w.get("deployed_metric")}))
     return out
-
-
-def _metric_name(run_dir: Path) -> str | None:
-    path = run_dir / "evaluations.jsonl"
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            try:
-                return str(json.loads(line).get("metric_name"))
-            except json.JSONDecodeError:
-                continue
-    return None
 
 
 def resolve_students(spec: str | None) -> list[Student]:
@@ -161,7 +145,7 @@ def resolve_students(spec: str | None) -> list[Student]:
             if item.lower() in NAMED:
                 arch, desc = NAMED[item.lower()]
                 out.append(Student(item.lower(), arch, "named", desc))
-            elif path.is_dir() and (path / "run.json").is_file():
+            elif path.is_dir() and (path / RUN_FILE).is_file():
                 out.extend(students_from_run(path))
             elif path.is_dir() and (path / "config.json").is_file():
                 out.append(student_from_dir(path))

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from ..defaults import DEFAULTS
 from ..errors import KdnasError
 from ..space import ARCH_DIMS, Arch
 from .domain import SearchError
@@ -56,27 +57,44 @@ def _timed(threads: int, run: Callable[[], Any]) -> Evaluation:
 
 @dataclass(frozen=True)
 class ProxyDistillEvaluator:
-    """Distil the candidate from the teacher on ``proxy_examples`` stratified training examples and
-    score it on dev. Loads the teacher and data once per process; teacher outputs are cached."""
+    """Distil the candidate from the teacher on ``proxy_examples`` training examples and score it on held-out
+    data (:func:`~kdnas_bench.distill.trainer.distill`): a GLUE task's stratified examples and dev metric, or,
+    with ``task="agnostic"``, unlabeled ``text`` (None: the stdlib docstrings) and ``kd_score``, the teacher then
+    defaulting to the packaged MiniLM backbone. Loads the teacher and data once per process; teacher outputs
+    are cached."""
 
-    teacher: str
+    teacher: str | None
     task: str
     data_dir: str | None = None
-    proxy_examples: int | None = 2000
-    epochs: float = 3.0
-    losses: str = "logits,ce"
-    lr: float = 5e-4
+    proxy_examples: int | None = DEFAULTS.proxy_examples
+    epochs: float = DEFAULTS.proxy_epochs
+    losses: str | None = None  # None: DEFAULTS.search_losses_for(task is "agnostic")
+    lr: float = DEFAULTS.distill_lr
     seed: int = 0
     threads: int = 1  # fixed, so local and Ray executors give identical numbers
     init: str = "inherit"  # student init (distill.trainer.init_student), unless ``supernet`` is given
     supernet: str | None = None  # start every candidate from its sub-network of this supernet folder
+    text: str | None = None  # task "agnostic": unlabeled text, one passage per line
+
+    @property
+    def agnostic(self) -> bool:
+        from ..distill.agnostic import AGNOSTIC
+
+        return self.task == AGNOSTIC
 
     def _state(self) -> tuple[Any, Any]:
-        from ..distill.teacher import load_teacher
-        from ..distill.trainer import prepare_data
-
         def load() -> tuple[Any, Any]:
-            teacher = load_teacher(self.teacher, task=self.task)
+            from ..distill.teacher import load_teacher
+
+            if self.agnostic:
+                from ..distill.agnostic import default_teacher, load_text, prepare_text
+
+                teacher = default_teacher() if self.teacher is None else load_teacher(self.teacher)
+                return teacher, prepare_text(teacher.tokenizer, load_text(self.text), max_examples=self.proxy_examples,
+                                             seed=self.seed)
+            from ..distill.training import prepare_data
+
+            teacher = load_teacher(str(self.teacher), task=self.task)
             return teacher, prepare_data(teacher.tokenizer, self.task, data_dir=self.data_dir,
                                          max_examples=self.proxy_examples, seed=self.seed)
 
@@ -87,12 +105,19 @@ class ProxyDistillEvaluator:
 
         teacher, data = self._state()
         start = None if self.supernet is None else load_supernet(self.supernet).extract(arch)
+        losses = self.losses or DEFAULTS.search_losses_for(self.agnostic)
         return _timed(self.threads, lambda: distill(teacher, self.task, arch, data=data, epochs=self.epochs,
-                                                    losses=self.losses, seed=self.seed, lr=self.lr, init=self.init,
+                                                    losses=losses, seed=self.seed, lr=self.lr, init=self.init,
                                                     init_model=start))
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "proxy-distill", **asdict(self)}
+        """What ``run.json`` records (the same keys as before the two proxy evaluators were one, so runs resume)."""
+        d = asdict(self)
+        if self.agnostic:
+            return {"kind": "agnostic-distill", "task": self.task, **{k: d[k] for k in (
+                "teacher", "text", "proxy_examples", "epochs", "losses", "lr", "seed", "threads")}}
+        d.pop("text")
+        return {"kind": "proxy-distill", **d}
 
 
 _SUPERNETS: dict[str, Any] = {}
@@ -138,7 +163,7 @@ class SupernetEvaluator:
 
     def evaluate(self, arch: Arch) -> Evaluation:
         from ..distill.data import get_task
-        from ..distill.trainer import evaluate
+        from ..distill.training import evaluate
 
         net, dev = self._state()
         task = get_task(self.task)
@@ -152,43 +177,6 @@ class SupernetEvaluator:
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "supernet", **asdict(self)}
-
-
-@dataclass(frozen=True)
-class AgnosticDistillEvaluator:
-    """Task-agnostic proxy distillation (KD-NAS v2): distil the candidate's hidden states and attention
-    relations on ``proxy_examples`` passages of unlabeled text; its metric is ``kd_score = exp(-dev loss)``.
-    ``teacher`` None: the packaged MiniLM backbone; ``text`` None: Python standard-library docstrings."""
-
-    teacher: str | None = None
-    text: str | None = None
-    proxy_examples: int | None = 1000
-    epochs: float = 1.0
-    losses: str = "hidden,attn"
-    lr: float = 5e-4
-    seed: int = 0
-    threads: int = 1
-
-    def _state(self) -> tuple[Any, Any]:
-        from ..distill.agnostic import default_teacher, load_text, prepare_text
-        from ..distill.teacher import load_teacher
-
-        def load() -> tuple[Any, Any]:
-            teacher = default_teacher() if self.teacher is None else load_teacher(self.teacher)
-            return teacher, prepare_text(teacher.tokenizer, load_text(self.text), max_examples=self.proxy_examples,
-                                         seed=self.seed)
-
-        return _cached(self, load)
-
-    def evaluate(self, arch: Arch) -> Evaluation:
-        from ..distill.agnostic import distill_agnostic
-
-        teacher, data = self._state()
-        return _timed(self.threads, lambda: distill_agnostic(teacher, arch, data=data, epochs=self.epochs,
-                                                             losses=self.losses, seed=self.seed, lr=self.lr))
-
-    def describe(self) -> dict[str, Any]:
-        return {"kind": "agnostic-distill", "task": "agnostic", **asdict(self)}
 
 
 class TableEvaluator:

@@ -2,50 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..profiling.measure import measure_latency, measure_memory, this_machine_is
 from ..space import Arch, Shape
 from .study import SearchResult
-
-
-def this_machine_is(device_id: str, backend: str) -> bool:
-    from ..profiling.device import hardware
-
-    return hardware(with_gpu=backend.endswith("cuda")).device_id == device_id
-
-
-def measure_latency(arch: Arch, shape: Shape, backend: str, threads: int) -> dict[str, Any]:
-    from ..profiling.backends import make_backend
-    from ..profiling.runner import measure
-    from ..profiling.timing import TimingConfig
-
-    bk = make_backend(backend, threads)
-    try:
-        m = measure(bk, arch, shape, TimingConfig(warmup=5, min_calls=20, min_seconds=1.0, max_seconds=10.0))
-    finally:
-        bk.close()
-    if m.timing is None:
-        return {"measured_latency_ms": None, "measure_error": m.error}
-    return {"measured_latency_ms": m.timing.median_ms, "measured_p90_ms": m.timing.p90_ms, "measured_cv": m.timing.cv}
-
-
-def measure_memory(arch: Arch, shape: Shape, backend: str, threads: int) -> dict[str, Any]:
-    """Peak resident memory of a forward pass (MiB), in a fresh child process (:mod:`..profiling.memory`)."""
-    from ..errors import KdnasError
-    from ..profiling.memory import MemoryProbe, unsupported
-
-    reason = unsupported()
-    if reason:
-        return {"measured_peak_mb": None, "memory_error": reason}
-    probe = MemoryProbe(backend, threads)
-    try:
-        mem = probe.measure(arch, shape)
-        return {"measured_peak_mb": mem.peak_mb, "weight_mb": mem.weight_bytes / 2**20}
-    except KdnasError as exc:
-        return {"measured_peak_mb": None, "memory_error": str(exc)}
-    finally:
-        probe.close()
 
 
 def _deploy(out: Path, arch: Arch, shape: Shape, *, task: str, data_dir: str | None, backend: str, threads: int,
@@ -73,28 +36,26 @@ def finalize(result: SearchResult, *, teacher: Any, task: str, data_dir: str | N
     starts from ``init`` (:func:`~kdnas_bench.distill.trainer.init_student`), or from its sub-network of the
     ``supernet`` folder when given. On an int8 backend the student is quantized, its int8 dev metric
     reported beside fp32, and the *deployed* int8 file measured against the budget; with ``budget_mb`` the
-    measured peak memory is held against it too."""
-    from ..distill.agnostic import AGNOSTIC, distill_agnostic
+    measured peak memory is held against it too. Returns a new result; ``result`` is left as it was."""
+    from ..distill.agnostic import AGNOSTIC
     from ..distill.trainer import distill
     from ..profiling.backends import BACKENDS
 
     local = this_machine_is(device_id, backend)
     int8 = BACKENDS[backend].precision == "int8" and task != AGNOSTIC
     done: dict[Arch, dict[str, Any]] = {}
+    winners = []
     for w in result.winners:
         if w.arch not in done:
             out = Path(result.run_dir) / "final" / f"{w.arch.layers}L-{w.arch.hidden}H-{w.arch.heads}A-{w.arch.ffn}F"
-            if task == AGNOSTIC:
-                res = distill_agnostic(teacher, w.arch, text=text, max_examples=max_examples, epochs=epochs,
-                                       losses=losses, seed=seed, out=out, progress=progress)
-            else:
-                start = None
-                if supernet is not None:
-                    from .evaluators import load_supernet
+            start = None
+            if supernet is not None:
+                from .evaluators import load_supernet
 
-                    start = load_supernet(supernet).extract(w.arch)
-                res = distill(teacher, task, w.arch, data_dir=data_dir, max_examples=max_examples, epochs=epochs,
-                              losses=losses, seed=seed, out=out, progress=progress, init=init, init_model=start)
+                start = load_supernet(supernet).extract(w.arch)
+            res = distill(teacher, task, w.arch, data_dir=data_dir, text=text, max_examples=max_examples,
+                          epochs=epochs, losses=losses, seed=seed, out=out, progress=progress, init=init,
+                          init_model=start)
             info: dict[str, Any] = {"final_metrics": res.metrics, "final_metric": res.primary,
                                     "final_train_examples": res.train_examples, "final_train_seconds": res.train_seconds,
                                     "student_dir": str(out), "final_init": "supernet" if supernet else init}
@@ -115,5 +76,8 @@ def finalize(result: SearchResult, *, teacher: Any, task: str, data_dir: str | N
             extra["budget_mb"] = budget_mb
             extra["memory_held"] = None if peak is None else bool(peak <= budget_mb)
         extra["measured_on_this_machine"] = local
-        w.extra.update(extra)
-    return result
+        winners.append(replace(w, extra={**w.extra, **extra}))
+    return replace(result, winners=winners)
+
+
+__all__ = ["finalize", "measure_latency", "this_machine_is"]  # measure_latency: moved to kdnas_bench.profiling.measure

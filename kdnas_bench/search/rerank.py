@@ -21,6 +21,7 @@ from ..space import Arch
 from .domain import SearchError
 from .evaluators import Evaluator
 from .reward import budget_key
+from .runfolder import RERANK_FILE, ranked
 from .study import SearchResult, Study, Winner
 
 
@@ -67,14 +68,14 @@ def rerank(study: Study, result: SearchResult, cfg: RerankConfig, make_evaluator
     ``make_evaluator(examples, epochs)`` gives the proxy evaluator of a rung."""
     emit = on_event or (lambda kind, data: None)
     spec = study.config.reward
-    log = study.run_dir / "rerank.jsonl"
+    log = study.run_dir / RERANK_FILE
     done = _read(log)
     winners = []
     for w in result.winners:
         key = budget_key(w.budget_ms)
-        ranked = sorted(((rec["rewards"][key], a) for a, rec in study.records.items()
-                         if rec["rewards"].get(key) is not None), key=lambda t: (-t[0], t[1]))
-        alive = [a for _, a in ranked[: cfg.top]]
+        order = ranked((rec["rewards"][key], a) for a, rec in study.records.items()
+                       if rec["rewards"].get(key) is not None)
+        alive = [a for _, a in order[: cfg.top]]
         trail: list[dict[str, Any]] = []
         rung = 0
         last: dict[Arch, dict[str, Any]] = {}
@@ -95,7 +96,7 @@ def rerank(study: Study, result: SearchResult, cfg: RerankConfig, make_evaluator
                 reward = spec.reward(rec["metric"], mid, w.budget_ms, high)
                 scored.append((reward if reward is not None else -math.inf, arch))
                 last[arch] = rec
-            scored.sort(key=lambda t: (-t[0], t[1]))
+            scored = ranked(scored)
             trail.append({"rung": rung, "examples": examples, "epochs": cfg.epochs,
                           "candidates": [{"arch": str(a), "reward": r, "metric": last[a]["metric"]} for r, a in scored]})
             if len(scored) <= 1:

@@ -24,6 +24,7 @@ from .domain import Domain, SearchError
 from .evaluators import Evaluation, Evaluator
 from .executor import LocalExecutor, RayExecutor
 from .reward import RewardSpec, budget_key
+from .runfolder import RESULT_FILE, RUN_FILE, EvalRecord, best
 from .runlog import LOG_FILE, read_json_object, read_log
 from .strategies import make_strategy
 
@@ -129,7 +130,7 @@ class Study:
     # -- persistence ------------------------------------------------------------------------------
     def _open_run(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        meta = self.run_dir / "run.json"
+        meta = self.run_dir / RUN_FILE
         wanted = {"schema": RUN_SCHEMA, "config": self.config.to_dict()}
         if meta.exists():
             if read_json_object(meta, "run metadata") != json.loads(json.dumps(wanted)):
@@ -164,14 +165,14 @@ class Study:
 
     def _winners(self) -> list[Winner]:
         winners = []
+        records = [EvalRecord.from_dict(rec) for rec in self.records.values()]
         for b in self.config.reward.budgets_ms:
-            key = budget_key(b)
-            scored = [(rec["rewards"][key], a) for a, rec in self.records.items() if rec["rewards"].get(key) is not None]
-            if not scored:
+            rec = best(records, b)
+            if rec is None:
                 raise SearchError(f"no evaluated candidate is feasible for the {b:g} ms budget")
-            reward, arch = max(scored, key=lambda t: (t[0], [-v for v in t[1].to_dict().values()]))
-            rec = self.records[arch]
-            winners.append(Winner(b, arch, rec["latency_ms"], rec["latency_ms_high"], rec["metric"], reward))
+            reward = rec.reward(b)
+            assert reward is not None  # best() only returns a feasible record
+            winners.append(Winner(b, rec.arch, rec.latency_ms, rec.latency_ms_high, rec.metric, reward))
         return winners
 
     # -- the loop ---------------------------------------------------------------------------------
@@ -223,9 +224,9 @@ class Study:
         return result
 
     def write_result(self, result: SearchResult) -> None:
-        tmp = self.run_dir / "result.json.tmp"
+        tmp = self.run_dir / f"{RESULT_FILE}.tmp"
         tmp.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, self.run_dir / "result.json")
+        os.replace(tmp, self.run_dir / RESULT_FILE)
 
 
 def _choices(archs: list[Arch]) -> dict[str, tuple[int, ...]]:

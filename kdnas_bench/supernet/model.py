@@ -39,16 +39,6 @@ def space_hash(space: SearchSpace) -> str:
     return hashlib.sha256(json.dumps(dims, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def tensors_hash(state: dict[str, torch.Tensor]) -> str:
-    """sha256 of a state dict's names, shapes and bytes (order-independent)."""
-    h = hashlib.sha256()
-    for name in sorted(state):
-        t = state[name].detach().contiguous().cpu()
-        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
-        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
 def data_hash(encoded: Any) -> str:
     h = hashlib.sha256()
     lengths = encoded.lengths()

@@ -19,15 +19,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..defaults import DEFAULTS
 from ..distill.cache import cache_teacher
 from ..distill.data import Task, batches
 from ..distill.inherit import TeacherShape, measure_importance
 from ..distill.losses import Outputs, build_losses, parse_losses
 from ..distill.teacher import Teacher
 from ..errors import KdnasError
+from ..models import tensors_hash
 from ..space import SearchSpace
 from . import store
-from .model import Supernet, SupernetError, data_hash, extremes, space_dims, space_fits, space_hash, tensors_hash
+from .model import Supernet, SupernetError, data_hash, extremes, space_dims, space_fits, space_hash
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class SupernetConfig:
     warmup: float = 0.1
     weight_decay: float = 0.01
     random_subnets: int = 2
-    losses: str = "logits,ce"
+    losses: str = DEFAULTS.search_losses
     seed: int = 0
     importance_examples: int = 256
     freeze_embeddings: bool = True  # the word-embedding table (the teacher's, sliced) dominates the update cost
@@ -95,7 +97,7 @@ def train_supernet(teacher: Teacher, task: Task, space: SearchSpace, out: str | 
                    on_start: Any = None) -> tuple[Supernet, dict[str, Any]] | None:
     """Train (or resume, or reuse) the supernet in ``out``. ``train_data``: the ``Encoded`` training set.
     Returns (supernet, its JSON document); None when ``stop_after`` steps stopped it early (a test hook)."""
-    from ..distill.trainer import _progress
+    from ..distill.training import progress_bar
 
     folder = Path(out)
     shape = TeacherShape.of(teacher.model.config)
@@ -136,7 +138,7 @@ def train_supernet(teacher: Teacher, task: Task, space: SearchSpace, out: str | 
     t0, c0, last_ckpt = time.perf_counter(), time.process_time(), time.perf_counter()
     it: Any = None
     it_epoch = -1
-    with _progress(progress, f"supernet {task.name}", total) as bar:
+    with progress_bar(progress, f"supernet {task.name}", total) as bar:
         job = bar.add_task(f"supernet {task.name}", total=total, completed=start, loss=float("nan"), rate=0.0)
         for step in range(start, total):
             epoch = step // per_epoch
@@ -188,7 +190,7 @@ def ensure_supernet(teacher: str | Teacher, task: str | Task, space: SearchSpace
     when it belongs to others), else train or resume it there."""
     from ..distill.data import get_task
     from ..distill.teacher import load_teacher
-    from ..distill.trainer import prepare_data
+    from ..distill.training import prepare_data
 
     t = get_task(task)
     loaded = load_teacher(teacher, task=t)

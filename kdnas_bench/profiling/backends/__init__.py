@@ -113,6 +113,14 @@ BACKENDS: dict[str, BackendSpec] = {
     )
 }
 
+# backends that time on a GPU (their device id includes the GPU); every other registered backend is CPU
+GPU_BACKENDS: frozenset[str] = frozenset(n for n, s in BACKENDS.items() if s.device == "cuda")
+
+
+def is_gpu(name: str) -> bool:
+    """Whether the registered backend ``name`` runs on a GPU."""
+    return name in GPU_BACKENDS
+
 
 def make_backend(name: str, threads: int = 1, **options: Any) -> Backend:
     if name not in BACKENDS:
@@ -127,4 +135,4 @@ def cpu_backends() -> tuple[str, ...]:
     return tuple(n for n, s in BACKENDS.items() if s.device == "cpu")
 
 
-__all__ = ["BACKENDS", "Backend", "BackendSpec", "cpu_backends", "make_backend"]
+__all__ = ["BACKENDS", "GPU_BACKENDS", "Backend", "BackendSpec", "cpu_backends", "is_gpu", "make_backend"]

@@ -1,72 +1,26 @@
 """ONNX Runtime inference on CPU (``onnxruntime``) or with the CUDA provider (``onnxruntime-cuda``).
 
-Each arch is exported once (legacy TorchScript exporter, dynamic batch and sequence axes) into a
-cache folder and reused across shapes and runs."""
+Each arch is exported once (:func:`kdnas_bench.export.export_onnx`: legacy TorchScript exporter, dynamic batch
+and sequence axes) into a cache folder and reused across shapes and runs."""
 
 from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ...errors import BackendError
+from ...export import INPUT_NAMES, export_onnx
 from ...models import build_model, make_inputs
 from ...space import Arch, Shape
 from ..timing import Clock, PerfCounterClock
-
-INPUT_NAMES = ["input_ids", "attention_mask", "token_type_ids"]
 
 
 def default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "kdnas-bench" / "onnx"
-
-
-def export_onnx(model: Any, path: Path, *, seq: int = 16, opset: int = 17) -> Path:
-    """Export a sequence-classification model to ONNX atomically (temp file, then rename)."""
-    import torch
-
-    from ...space import Shape as _Shape
-
-    class _Wrapper(torch.nn.Module):
-        def __init__(self, inner: Any) -> None:
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            return self.inner(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).logits
-
-    wrapper = _Wrapper(model.cpu()).eval()
-    inputs = make_inputs(_Shape(2, seq), vocab_size=model.config.vocab_size)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".onnx.tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        # the tracer's notes (TracerWarning on HF's shape checks, aten::index in opset 17) are expected here
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                wrapper,
-                tuple(inputs[k] for k in INPUT_NAMES),
-                tmp,
-                input_names=INPUT_NAMES,
-                output_names=["logits"],
-                dynamic_axes={**{k: {0: "batch", 1: "seq"} for k in INPUT_NAMES}, "logits": {0: "batch"}},
-                opset_version=opset,
-                dynamo=False,
-            )
-        wrapper.eval()
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
 
 
 def initializer_bytes(path: Path) -> int:
@@ -178,3 +132,6 @@ class OrtBackend:
     def close(self) -> None:
         self._session = None
         self._arch = None
+
+
+__all__ = ["INPUT_NAMES", "OrtBackend", "default_cache_dir", "export_onnx"]  # export_onnx: kdnas_bench.export

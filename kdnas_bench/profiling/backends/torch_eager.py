@@ -34,11 +34,11 @@ class TorchBackend:
         self.vocab_size = vocab_size
         self.num_labels = num_labels
         self._torch = torch
-        torch.set_num_threads(threads)
         self._arch: Arch | None = None
         self._model: Any = None
 
     def load(self, arch: Arch, shape: Shape) -> _Handle:
+        self._torch.set_num_threads(self.threads)  # torch's thread count is per process: set before each config
         if arch != self._arch:
             self._model = None
             self._model = self._build(arch)

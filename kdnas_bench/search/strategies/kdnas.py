@@ -100,7 +100,8 @@ class KDNAS:
 
         return torch.tensor([self.domain.encode(a) for a in archs], dtype=torch.long)
 
-    def _train(self) -> None:
+    def fit_controller(self) -> None:
+        """Retrain the controller on every reward told so far (``ask`` does this first; a no-op when nothing new)."""
         import torch
 
         if len(self._observed) < 2 or len(self._observed) == self._trained_on:
@@ -118,6 +119,11 @@ class KDNAS:
         self._model = model.eval()
         self._trained_on = len(archs)
 
+    @property
+    def observed(self) -> dict[Arch, float]:
+        """What the controller regresses: each told arch's reward (or its metric, with ``target="metric"``)."""
+        return dict(self._observed)
+
     def predict(self, archs: list[Arch]) -> np.ndarray:
         """Controller scores (standardised predicted reward); zeros before any training."""
         import torch
@@ -129,7 +135,7 @@ class KDNAS:
 
     # -- ask / tell -------------------------------------------------------------------------------
     def ask(self, n: int) -> list[Arch]:
-        self._train()
+        self.fit_controller()
         pool = self.domain.sample(self._rng, max(self.pool, n), exclude=self._seen)
         n = min(n, len(pool))
         n_random = round(self.epsilon * n) if self._model is not None else n

@@ -1,0 +1,166 @@
+"""Finding and loading fitted predictors: the folders under a predictors root, one per (device, backend,
+threads), and :class:`Predictor`, a loaded one with its metadata."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import KdnasError, PredictorError
+from ..keys import DatasetKey
+from ..paths import default_predictors
+from .drift import device_floor
+from .features import CONFIG_KEYS
+from .files import META_FILE
+from .io import read_folder
+from .latency import LatencyPredictor, Prediction, interval
+from .memory import MemoryModel, load_memory
+from .transfer import TransferPredictor
+
+PredictorKey = DatasetKey
+
+
+@dataclass
+class Predictor:
+    """A loaded predictor: its key, its metadata and the model (from scratch or transferred)."""
+
+    key: PredictorKey
+    meta: dict[str, Any]
+    model: LatencyPredictor | TransferPredictor
+    path: Path | None = None
+    memory: dict[str, MemoryModel] | None = None  # memory.json: peak RSS and weight bytes (profiled with --memory)
+
+    def predict_memory_mb(self, configs: Any) -> np.ndarray | None:
+        """Predicted peak resident memory (MiB) of a forward pass per config; ``None`` without a memory model."""
+        from .features import config_columns
+
+        if not self.memory or "peak_rss_bytes" not in self.memory:
+            return None
+        return self.memory["peak_rss_bytes"].predict_mb(pd.DataFrame(config_columns(configs)))
+
+    def predict(self, configs: Any) -> np.ndarray:
+        return self.model.predict(configs)
+
+    def predict_interval(self, configs: Any) -> Prediction:
+        """Latencies in ms, vectorised: unpacks as ``low, mid, high``; ``.out_of_range`` flags configs
+        outside the training ranges. ``configs``: a DataFrame or mapping of columns layers, hidden,
+        heads, ffn, seq, batch; a list of such dicts; or a list of (Arch, Shape)."""
+        return self.model.predict_interval(configs)
+
+    def frame(self, configs: Any) -> pd.DataFrame:
+        """One row per config, in input order: layers, hidden, heads, ffn, seq, batch, latency_ms,
+        latency_ms_low, latency_ms_high, out_of_range (the ``kdnas-bench predict --json`` keys)."""
+        from .features import config_columns, features_from_columns
+
+        cols = config_columns(configs)
+        pred = interval(self.model, features_from_columns(cols))
+        out = pd.DataFrame({k: cols[k] for k in CONFIG_KEYS})
+        out["latency_ms"], out["latency_ms_low"], out["latency_ms_high"] = pred.mid, pred.low, pred.high
+        out["out_of_range"] = pred.out_of_range
+        if self.memory:
+            out["peak_mb"] = self.memory["peak_rss_bytes"].predict_mb(out)
+            out["weight_mb"] = self.memory["weight_bytes"].predict_mb(out)
+        return out
+
+
+def predictor_dir(root: Path, key: PredictorKey) -> Path:
+    return Path(root) / key.relpath
+
+
+def fitted_keys(root: Path) -> list[PredictorKey]:
+    """Every (device, backend, threads) with a ``meta.json`` under ``root``, sorted."""
+    keys = []
+    for meta in sorted(Path(root).glob(f"*/*-t*/{META_FILE}")):
+        backend, _, threads = meta.parent.name.rpartition("-t")
+        if backend and threads.isdigit():
+            keys.append(PredictorKey(meta.parent.parent.name, backend, int(threads)))
+    return keys
+
+
+def resolve_key(root: Path, device_id: str, backend: str | None, threads: int | None) -> PredictorKey:
+    """The one fitted predictor matching the request, or a PredictorError listing what exists."""
+    keys = fitted_keys(root)
+    if not keys:
+        raise PredictorError(f"no fitted predictors in {root}; run `kdnas-bench fit --device ID --backend B`")
+    devices = sorted({k.device_id for k in keys})
+    if device_id not in devices:
+        raise PredictorError(f"unknown device id '{device_id}' (known: {', '.join(devices)})")
+    match = [k for k in keys if k.device_id == device_id and (backend is None or k.backend == backend)
+             and (threads is None or k.threads == threads)]
+    if len(match) == 1:
+        return match[0]
+    have = ", ".join(f"{k.backend} t{k.threads}" for k in keys if k.device_id == device_id)
+    if not match:
+        raise PredictorError(f"no predictor for {device_id} backend {backend or 'any'} threads "
+                             f"{threads if threads is not None else 'any'} (fitted: {have})")
+    raise PredictorError(f"several predictors for {device_id} ({have}); pass --backend and --threads")
+
+
+def load_folder(folder: Path) -> Predictor:
+    """The predictor in ``folder`` (from scratch, or a transfer on top of its source's state)."""
+    folder = Path(folder)
+    files, meta = read_folder(folder)
+    try:
+        key = PredictorKey(str(meta["device_id"]), str(meta["backend"]), int(meta["threads"]))
+        state = meta["model"]
+        kind = state["type"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PredictorError(f"corrupt predictor metadata {folder}: missing {exc}") from None
+    base = LatencyPredictor.from_state(files, state, str(folder))
+    try:
+        memory = load_memory(folder)
+    except KdnasError as exc:
+        raise PredictorError(str(exc)) from None
+    if kind == "scratch":
+        return Predictor(key, meta, base, folder, memory)
+    if kind != "transfer":
+        raise PredictorError(f"corrupt predictor metadata {folder}: unknown model type {kind!r}")
+    try:
+        seed = int(meta["evaluation"]["seed"])
+        t_state = meta["transfer"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PredictorError(f"corrupt predictor metadata {folder}: transfer {exc}") from None
+    return Predictor(key, meta, TransferPredictor.from_state(base, files, t_state, seed=seed, where=str(folder)), folder,
+                     memory)
+
+
+def load_predictor(device_id: str, backend: str | None = None, threads: int | None = None,
+                   root: Path | str | None = None) -> Predictor:
+    """The fitted predictor for a device (backend / threads may be left out when only one matches)."""
+    root = Path(root or default_predictors())
+    key = resolve_key(root, device_id, backend, threads)
+    return load_folder(predictor_dir(root, key))
+
+
+def list_predictors(root: Path | str | None = None, store: Path | str | None = None) -> list[dict[str, Any]]:
+    """Summary of every fitted predictor (``kdnas-bench predictors --json``). Metrics are the held-out
+    ones, shown beside the device's noise floor (``floor``, from the profile store); a predictor that
+    cannot be read is listed with its ``error``."""
+    root = Path(root or default_predictors())
+    out = []
+    for key in fitted_keys(root):
+        entry: dict[str, Any] = {"device_id": key.device_id, "backend": key.backend, "threads": key.threads}
+        try:
+            _, meta = read_folder(predictor_dir(root, key))
+        except PredictorError as exc:
+            out.append({**entry, "rows": None, "metrics": None, "error": str(exc)})
+            continue
+        held = (meta.get("metrics") or {}).get("heldout") or {}
+        entry["rows"] = meta.get("rows")
+        entry["metrics"] = {k: held.get(k) for k in ("within_5pct", "within_10pct", "within_15pct", "mape", "rmspe",
+                                                       "kendall_tau", "interval_coverage")}
+        entry["heldout_rows"] = held.get("rows")
+        entry["type"] = (meta.get("model") or {}).get("type")
+        entry["transfer_from"] = (meta.get("transfer") or {}).get("source")
+        entry["interval_factor"] = (meta.get("interval") or {}).get("factor")
+        entry["fitted_at"] = meta.get("fitted_at")
+        entry["drift"] = (meta.get("drift") or {}).get("mode", "none")
+        entry["floor"] = device_floor(key, store)
+        mem = ((meta.get("memory") or {}).get("peak_rss_bytes") or {}).get("heldout")
+        entry["memory_within_10pct"] = mem.get("within_10pct") if mem else None  # the memory model, held-out archs
+        out.append(entry)
+    return out
