@@ -57,6 +57,14 @@ def test_a_failing_child_is_an_error_not_a_crash(probe: MemoryProbe) -> None:
     assert probe.measure(ARCH, Shape(1, 8)).peak_rss_bytes > 0  # the server carries on
 
 
+def test_measure_memory_flag(run_cli) -> None:
+    code, out, err = run_cli("measure", "--arch", "1,64,2,128", "--seq", "8", "--batch", "1", "--memory", "--warmup", "1",
+                             "--min-calls", "3", "--min-seconds", "0", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["peak_rss_bytes"] >= doc["model_rss_bytes"] > 0 and doc["memory_error"] is None
+
+
 def test_memory_result_is_validated() -> None:
     with pytest.raises(KdnasError):
         MemoryResult(10, 5, 3, 4)  # peak below the forward part

@@ -261,9 +261,11 @@ def register(cli: click.Group) -> None:
     @click.option("--backend", type=click.Choice(BACKEND_NAMES), default="torch", show_default=True)
     @click.option("--threads", type=int, default=1, show_default=True)
     @click.option("--onnx-cache", type=click.Path(), help="Folder for exported ONNX models.")
+    @click.option("--memory", is_flag=True, help="Also measure the peak resident memory of a forward pass and the "
+                  "weight bytes (a fresh child process).")
     @timing_options
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-    def measure_cmd(arch: str, seq: int, batch: int, backend: str, threads: int, onnx_cache: str | None,
+    def measure_cmd(arch: str, seq: int, batch: int, backend: str, threads: int, onnx_cache: str | None, memory: bool,
                     warmup: int, min_calls: int, min_seconds: float, max_seconds: float, as_json: bool) -> None:
         """Measure one student at one shape on this device, now.
 
@@ -284,8 +286,11 @@ def register(cli: click.Group) -> None:
             raise KdnasError(f"--seq {seq} exceeds BERT's 512 positions")
         bk = _backend(backend, threads, onnx_cache)
         env = environment(bk.name, threads)
-        m = measure(bk, a, shape, make_timing(warmup, min_calls, min_seconds, max_seconds))
+        probe = memory_probe(backend, threads, onnx_cache, True) if memory else None
+        m = measure(bk, a, shape, make_timing(warmup, min_calls, min_seconds, max_seconds), memory=probe)
         bk.close()
+        if probe is not None:
+            probe.close()
         if m.timing is None:
             raise KdnasError(f"measuring {a} at {batch}x{seq} on {bk.name} failed: {m.error}")
         out: dict[str, Any] = {
@@ -293,6 +298,8 @@ def register(cli: click.Group) -> None:
             "device_id": env["device_id"], **m.timing.stats(), "params": count_params(a),
             "flops": flops(a, shape).total, "load_before": m.load_before, "load_after": m.load_after,
         }
+        if memory:
+            out |= {**(m.memory.to_row() if m.memory else {}), "memory_error": m.memory_error}
         if as_json:
             print_json(out)
             return
@@ -303,6 +310,13 @@ def register(cli: click.Group) -> None:
         table.add_row(f"{t.median_ms:.3f}", f"{t.mean_ms:.3f}", f"{t.p90_ms:.3f}", f"{t.p99_ms:.3f}", f"{t.cv:.2%}",
                       f"{t.iqr_ratio:.2%}", str(t.n), "yes" if t.noisy else "no")
         console.print(table)
+        if m.memory is not None:
+            r = m.memory
+            console.print(f"memory: peak {r.peak_rss_bytes / 2**20:.1f} MiB over the bare runtime (model "
+                          f"{r.model_rss_bytes / 2**20:.1f} + forward pass {r.forward_rss_bytes / 2**20:.1f}); weights "
+                          f"{r.weight_bytes / 2**20:.1f} MiB")
+        elif memory:
+            console.print(f"memory: not measured ({m.memory_error})", markup=False)
 
     @cli.command("devices")
     @click.option("--store", type=click.Path(), help="Profile store folder (default: the checkout's profiles/).")
