@@ -117,7 +117,7 @@ def test_final_on_an_int8_backend_measures_the_deployed_int8_model(tiny_teacher:
 
     arch = Arch(1, 32, 2, 64)
     result = SearchResult([Winner(50.0, arch, 0.5, 0.6, 0.5, 0.5)], 1, str(tmp_path), [])
-    finalize(result, teacher=str(tiny_teacher), task="sst2", data_dir=str(tiny_glue),
+    result = finalize(result, teacher=str(tiny_teacher), task="sst2", data_dir=str(tiny_glue),
              device_id=hardware(with_gpu=False).device_id, backend="onnxruntime-int8", threads=1, shape=Shape(1, 16),
              max_examples=64, epochs=1.0, losses="logits", seed=0, budget_mb=2000.0)
     w = result.winners[0].extra
