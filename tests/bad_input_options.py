@@ -193,4 +193,14 @@ OPTION_CASES: list[Case] = [
     Case("measure-no-gpu", ("measure", "--arch", "1,64,2,128", "--seq", "8", "--batch", "1", "--backend", "torch-cuda"), "CUDA"),
     Case("predict-unknown-backend", opt(PREDICT_ARCH, "--backend", "nope"), "no predictor for"),
     Case("report-html-name-too-long", ("report", "{ws}/run", "--html", "{ws}/" + "x" * 300 + "/r.html"), "File name too long"),
+    # issue 13: memory budget, quantization, deployment matrix
+    Case("search-budget-mb-nan", (*SEARCH, "--budget-ms", "10", "--budget-mb", "nan"), "--budget-mb must be a finite number"),
+    Case("search-budget-mb-negative", (*SEARCH, "--budget-ms", "10", "--budget-mb", "-5"), "--budget-mb must be positive"),
+    Case("search-budget-mb-no-memory-model", (*SEARCH, "--budget-ms", "10", "--budget-mb", "100"),
+         "--budget-mb needs a memory model"),
+    Case("distill-quantize-without-out", (*DISTILL, "--quantize", "int8"), "--quantize needs --out"),
+    Case("compare-budget-mb-alone", ("compare", "--students", "bert-tiny", "--budget-mb", "100", "--no-measure"),
+         "--budget-mb goes with --budget-ms"),
+    Case("compare-budget-ms-inf", ("compare", "--students", "bert-tiny", "--budget-ms", "inf", "--no-measure"),
+         "--budget-ms must be a finite number"),
 ]

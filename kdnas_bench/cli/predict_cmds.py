@@ -22,6 +22,13 @@ from .common import console, err_console, parse_arch, positive, print_json
 MAX_TABLE_ROWS = 25
 
 
+def _memory_lines(memory: dict[str, Any]) -> None:
+    for target, m in memory.items():
+        h = m["heldout"]
+        console.print(f"memory model ({target}, analytic, {m['rows']} rows, {m['archs']} archs): held-out archs "
+                      f"within ±5 / ±10 %: {h['within_5pct']:.1%} / {h['within_10pct']:.1%}, MAPE {h['mape']:.1%}")
+
+
 def _pct(v: Any) -> str:
     return f"{v:.1%}" if isinstance(v, int | float) and math.isfinite(v) else "-"
 
@@ -81,10 +88,12 @@ def register(cli: click.Group) -> None:
                   "rows measured on a busy machine at the device's quiet speed.")
     @click.option("--seed", type=int, default=0, show_default=True)
     @click.option("--json", "as_json", is_flag=True, help="Print the metadata written as JSON.")
+    @click.option("--memory-only", is_flag=True, help="Fit only the memory model (memory.json) of an existing "
+                  "predictor from the rows that carry memory, leaving its latency model as it is.")
     def fit_cmd(device_id: str, backend: str, threads: int, store: str | None, out: str | None,
                 from_device: str | None, from_backend: str | None, from_threads: int | None, samples: int | None,
                 source_root: str | None, transfer_method: str, max_load: float | None, all_rows: bool, drift: str,
-                reference_ms: float | None, seed: int, as_json: bool) -> None:
+                reference_ms: float | None, seed: int, as_json: bool, memory_only: bool) -> None:
         """Fit the latency predictor of one profile dataset, evaluate it and save it.
 
         Held-out split (20 %) and 5-fold CV metrics, and the measured coverage of the 90 % interval,
@@ -123,6 +132,17 @@ def register(cli: click.Group) -> None:
         elif from_backend or from_threads:
             raise KdnasError("--from-backend and --from-threads need --from-device")
         check_writable("--out", out or default_predictors())
+        if memory_only:
+            from ..predictors.registry import fit_memory_only
+
+            folder, mem = fit_memory_only(device_id, backend, threads, store=Path(store) if store else None,
+                                          out=Path(out) if out else None, seed=seed)
+            if as_json:
+                print_json({**mem, "path": str(folder)})
+                return
+            _memory_lines(mem)
+            console.print(f"saved {folder / 'memory.json'}", markup=False)
+            return
         status = err_console if as_json else console
         with status.status("fitting (held-out split, 5-fold CV, final fit)…"):
             folder, meta = fit_and_save(
@@ -149,6 +169,7 @@ def register(cli: click.Group) -> None:
         if d.get("mode") == "canary":
             console.print(f"drift: {d['rows_normalised']} rows normalised to the reference canary speed "
                           f"({d['reference_canary_ms']:.3f} ms); predictions are at that speed")
+        _memory_lines(meta.get("memory") or {})
         console.print(f"saved {folder}", markup=False)
 
     @cli.command("predict")
@@ -236,7 +257,7 @@ def register(cli: click.Group) -> None:
             return
         table = Table(title="fitted latency predictors (held-out metrics)")
         for col in ("device_id", "backend", "threads", "rows", "type", "±5 %", "±10 %", "±15 %", "MAPE", "τ",
-                    "interval cover", "floor ±5 / ±10 %"):
+                    "interval cover", "floor ±5 / ±10 %", "memory ±10 %"):
             table.add_column(col)
         for e in entries:
             m = e["metrics"] or {}
@@ -244,7 +265,8 @@ def register(cli: click.Group) -> None:
                           str(e.get("type") or f"[red]{escape(str(e.get('error')))}[/]"), _pct(m.get("within_5pct")),
                           _pct(m.get("within_10pct")), _pct(m.get("within_15pct")), _pct(m.get("mape")),
                           f"{m['kendall_tau']:.3f}" if m.get("kendall_tau") is not None else "-",
-                          _pct(m.get("interval_coverage")), _floor_cell(e.get("floor"), e.get("drift")))
+                          _pct(m.get("interval_coverage")), _floor_cell(e.get("floor"), e.get("drift")),
+                          _pct(e.get("memory_within_10pct")))
         console.print(table)
         console.print("floor: stored rows measured again later (`kdnas-bench remeasure`), within ±5 / ±10 % — "
                       "drift-normalised for predictors fitted on canary-normalised rows, raw otherwise")

@@ -50,11 +50,37 @@ def _backend(name: str, threads: int, onnx_cache: str | None = None, space: Sear
     from ..profiling.backends import make_backend
 
     opts: dict[str, Any] = {}
-    if onnx_cache and name.startswith("onnxruntime"):
+    if onnx_cache and BACKENDS[name].onnx:
         opts["cache_dir"] = Path(onnx_cache)
     if space is not None:
         opts |= {"vocab_size": space.vocab_size, "num_labels": space.num_labels}
     return make_backend(name, threads, **opts)
+
+
+def _memory_summary(df: Any) -> dict[str, Any] | None:
+    ok = df[(df["status"] == "ok") & df["peak_rss_bytes"].notna()]
+    if not len(ok):
+        return None
+    return {"rows": len(ok), "peak_mb_min": float(ok["peak_rss_bytes"].min()) / 2**20,
+            "peak_mb_max": float(ok["peak_rss_bytes"].max()) / 2**20, "errors": int(df["memory_error"].notna().sum())}
+
+
+def memory_probe(name: str, threads: int, onnx_cache: str | None, wanted: bool | None,
+                 space: SearchSpace | None = None) -> Any:
+    """A :class:`MemoryProbe` for ``--memory`` (default: on for CPU backends where Linux's VmHWM can be reset)."""
+    from ..profiling.memory import MemoryProbe, unsupported
+
+    if wanted is False:
+        return None
+    reason = unsupported() if BACKENDS[name].device == "cpu" else f"--memory measures host memory; {name} runs on a GPU"
+    if reason:
+        if wanted:
+            raise KdnasError(f"--memory: {reason}")
+        return None
+    opts: dict[str, Any] = {"cache_dir": onnx_cache} if onnx_cache and BACKENDS[name].onnx else {}
+    if space is not None:  # the same model the profiler times (the space's vocabulary and labels)
+        opts |= {"vocab_size": space.vocab_size, "num_labels": space.num_labels}
+    return MemoryProbe(name, threads, opts)
 
 
 def register(cli: click.Group) -> None:
@@ -111,12 +137,14 @@ def register(cli: click.Group) -> None:
     @click.option("--sampler", type=click.Choice(SAMPLERS), default="sobol", show_default=True)
     @click.option("--shapes-per-arch", type=int, default=4, show_default=True, help="Shapes measured per built arch.")
     @click.option("--onnx-cache", type=click.Path(), help="Folder for exported ONNX models.")
+    @click.option("--memory/--no-memory", default=None, help="Also measure each row's peak resident memory and "
+                  "weight bytes, in a fresh child process after its timing [default: on for CPU backends on Linux].")
     @timing_options
     @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
     def profile(space_path: str | None, backend: str, threads: int, samples: int | None, minutes: float | None,
                 target: float | None, canary: str, seq_list: str | None, batch_list: str | None, store: str | None,
-                seed: int, sampler: str, shapes_per_arch: int, onnx_cache: str | None, warmup: int, min_calls: int,
-                min_seconds: float, max_seconds: float, as_json: bool) -> None:
+                seed: int, sampler: str, shapes_per_arch: int, onnx_cache: str | None, memory: bool | None, warmup: int,
+                min_calls: int, min_seconds: float, max_seconds: float, as_json: bool) -> None:
         """Measure the latency of sampled students on this device into the profile store.
 
         Each config is timed interleaved with a small fixed canary, whose time in the same seconds
@@ -155,6 +183,7 @@ def register(cli: click.Group) -> None:
         store_path = check_writable("--store", Path(store) if store else default_store())
         dataset = ProfileStore(store_path).dataset(env["device_id"], bk.name, threads)
         can = Canary(_backend(backend, threads, onnx_cache), canary) if canary != "none" else None
+        probe = memory_probe(backend, threads, onnx_cache, memory, space)
         out = err_console if as_json else console
         out.print(f"device [bold]{env['device_id']}[/] ({env['cpu_model']}, {env['cores']} cores"
                   f"{', ' + env['gpu_name'] if env['gpu_name'] else ''}) · backend {bk.name} · {threads} thread(s)")
@@ -162,7 +191,7 @@ def register(cli: click.Group) -> None:
                 f"{', ' if minutes and target else ''}{'target ' + format(target, '.0%') if target else ''})"
                 if adaptive else f"until {ccfg.samples if ccfg else 0} rows")
         out.print(f"store {dataset.path} · space '{space.name}' ({space.size:,} archs) · sampler {sampler}, seed {seed}"
-                  f" · {mode} · canary {canary}", markup=False)
+                  f" · {mode} · canary {canary} · memory {'on' if probe else 'off'}", markup=False)
         started = time.perf_counter()
         total = samples or (ccfg.samples if ccfg else 0)
         with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -184,10 +213,10 @@ def register(cli: click.Group) -> None:
                 bar.update(task, completed=res.rows_after, noise=f"{noise} {last}")
 
             if acfg is not None:
-                result = run_adaptive(space, dataset, bk, acfg, progress=on_progress, canary=can)
+                result = run_adaptive(space, dataset, bk, acfg, progress=on_progress, canary=can, memory=probe)
             else:
                 assert ccfg is not None
-                result = run_campaign(space, dataset, bk, ccfg, progress=on_progress, canary=can)
+                result = run_campaign(space, dataset, bk, ccfg, progress=on_progress, canary=can, memory=probe)
         elapsed = time.perf_counter() - started
         drift = drift_summary(dataset.read().query("status == 'ok'"))
         summary = {
@@ -197,6 +226,7 @@ def register(cli: click.Group) -> None:
             "seconds": elapsed, "rows_per_minute": 60 * result.measured / elapsed if result.measured else 0.0,
             "exhausted": result.exhausted, "canary": canary, "drift_flagged_now": result.flagged, "drift": drift,
             "adaptive": adaptive, "stopped_by": result.stopped_by, "curve": result.curve if adaptive else None,
+            "memory": _memory_summary(dataset.read()) if probe else None,
         }
         if as_json:
             print_json(summary)
@@ -214,6 +244,10 @@ def register(cli: click.Group) -> None:
                           f"CV {drift['canary_cv']:.1%}, 5-95 % range {lo:.2f}–{hi:.2f}× of it; "
                           f"{drift['flagged_rows']} row(s) flagged ({drift['flag_rule']}); predictors learn latency "
                           "relative to the canary")
+        if summary["memory"]:
+            m = summary["memory"]
+            console.print(f"memory: {m['rows']} rows measured in fresh processes, peak {m['peak_mb_min']:.1f}–"
+                          f"{m['peak_mb_max']:.1f} MiB over the bare runtime; {m['errors']} error(s)")
         if adaptive and result.curve:
             console.print(curve_table(result.curve))
             console.print(f"stopped by: {result.stopped_by}")
@@ -227,9 +261,11 @@ def register(cli: click.Group) -> None:
     @click.option("--backend", type=click.Choice(BACKEND_NAMES), default="torch", show_default=True)
     @click.option("--threads", type=int, default=1, show_default=True)
     @click.option("--onnx-cache", type=click.Path(), help="Folder for exported ONNX models.")
+    @click.option("--memory", is_flag=True, help="Also measure the peak resident memory of a forward pass and the "
+                  "weight bytes (a fresh child process).")
     @timing_options
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-    def measure_cmd(arch: str, seq: int, batch: int, backend: str, threads: int, onnx_cache: str | None,
+    def measure_cmd(arch: str, seq: int, batch: int, backend: str, threads: int, onnx_cache: str | None, memory: bool,
                     warmup: int, min_calls: int, min_seconds: float, max_seconds: float, as_json: bool) -> None:
         """Measure one student at one shape on this device, now.
 
@@ -250,8 +286,11 @@ def register(cli: click.Group) -> None:
             raise KdnasError(f"--seq {seq} exceeds BERT's 512 positions")
         bk = _backend(backend, threads, onnx_cache)
         env = environment(bk.name, threads)
-        m = measure(bk, a, shape, make_timing(warmup, min_calls, min_seconds, max_seconds))
+        probe = memory_probe(backend, threads, onnx_cache, True) if memory else None
+        m = measure(bk, a, shape, make_timing(warmup, min_calls, min_seconds, max_seconds), memory=probe)
         bk.close()
+        if probe is not None:
+            probe.close()
         if m.timing is None:
             raise KdnasError(f"measuring {a} at {batch}x{seq} on {bk.name} failed: {m.error}")
         out: dict[str, Any] = {
@@ -259,6 +298,8 @@ def register(cli: click.Group) -> None:
             "device_id": env["device_id"], **m.timing.stats(), "params": count_params(a),
             "flops": flops(a, shape).total, "load_before": m.load_before, "load_after": m.load_after,
         }
+        if memory:
+            out |= {**(m.memory.to_row() if m.memory else {}), "memory_error": m.memory_error}
         if as_json:
             print_json(out)
             return
@@ -269,6 +310,13 @@ def register(cli: click.Group) -> None:
         table.add_row(f"{t.median_ms:.3f}", f"{t.mean_ms:.3f}", f"{t.p90_ms:.3f}", f"{t.p99_ms:.3f}", f"{t.cv:.2%}",
                       f"{t.iqr_ratio:.2%}", str(t.n), "yes" if t.noisy else "no")
         console.print(table)
+        if m.memory is not None:
+            r = m.memory
+            console.print(f"memory: peak {r.peak_rss_bytes / 2**20:.1f} MiB over the bare runtime (model "
+                          f"{r.model_rss_bytes / 2**20:.1f} + forward pass {r.forward_rss_bytes / 2**20:.1f}); weights "
+                          f"{r.weight_bytes / 2**20:.1f} MiB")
+        elif memory:
+            console.print(f"memory: not measured ({m.memory_error})", markup=False)
 
     @cli.command("devices")
     @click.option("--store", type=click.Path(), help="Profile store folder (default: the checkout's profiles/).")

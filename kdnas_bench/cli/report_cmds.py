@@ -67,13 +67,17 @@ def register(cli: click.Group) -> None:
                   help="Measure the students on this machine where a predictor is for it (CPU backends).")
     @click.option("--predictors", "predictors_dir", type=click.Path(), help="Predictors folder (default: predictors/).")
     @click.option("--store", type=click.Path(), help="Profile store for the predicted-vs-measured plots.")
+    @click.option("--budget-ms", type=float, help="Deployment matrix: for each device x backend, the best student "
+                  "whose predicted upper latency is within this budget (with measured latency, memory and metric).")
+    @click.option("--budget-mb", type=float, help="Deployment matrix: also a peak-memory budget (MiB, predicted).")
     @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
     @click.option("--html", "html_path", type=click.Path(), help="Write a self-contained HTML report here.")
     @click.option("--md", "md_path", type=click.Path(), help="Write a Markdown report here.")
     @click.option("--png", type=click.Path(), help="Write the PNG plots into this folder.")
     def compare_cmd(students: str | None, devices: str | None, seq: int, batch: int, reference: str | None,
-                    measure: bool, predictors_dir: str | None, store: str | None, as_json: bool,
-                    html_path: str | None, md_path: str | None, png: str | None) -> None:
+                    measure: bool, predictors_dir: str | None, store: str | None, budget_ms: float | None,
+                    budget_mb: float | None, as_json: bool, html_path: str | None, md_path: str | None,
+                    png: str | None) -> None:
         """Compare students side by side across devices: predicted latency and interval, measured latency on this
         machine, speedup, params, FLOPs and the task metric when known.
 
@@ -89,6 +93,10 @@ def register(cli: click.Group) -> None:
 
         positive("--seq", seq)
         positive("--batch", batch)
+        positive("--budget-ms", budget_ms)
+        positive("--budget-mb", budget_mb)
+        if budget_mb is not None and budget_ms is None:
+            raise KdnasError("--budget-mb goes with --budget-ms (the deployment matrix)")
         studs = resolve_students(students)
         dev_list = [d.strip() for d in devices.split(",") if d.strip()] if devices else None
 
@@ -99,19 +107,42 @@ def register(cli: click.Group) -> None:
         result = compare(studs, shape=Shape(batch, seq), devices=dev_list, reference=reference, measure=measure,
                          predictors_root=Path(predictors_dir) if predictors_dir else None, on_measure=on_measure)
 
+        if budget_ms is not None:
+            from ..profiling.measure import measure_memory
+            from ..report.deployment import deployment_matrix
+
+            def mem(arch: Any, backend: str, threads: int) -> float | None:
+                if not as_json:
+                    err_console.print(f"measuring peak memory of {arch} on {backend} ...", highlight=False, markup=False)
+                return measure_memory(arch, Shape(batch, seq), backend, threads).get("measured_peak_mb")
+
+            result.matrix = deployment_matrix(result, budget_ms, budget_mb, mem if measure else None)
+            result.matrix_budget = (budget_ms, budget_mb)
+
         def make(folder: Path) -> list[Path]:
             store_path = Path(store) if store else None
-            return [*plots.pareto_pngs(result, folder), *plots.pred_vs_measured_pngs(result, folder, store_path),
+            extra = []
+            if result.matrix and budget_ms is not None:
+                from ..report.deployment import matrix_png
+
+                extra = [matrix_png(result.matrix, folder, budget_ms=budget_ms, budget_mb=budget_mb)]
+            return [*extra, *plots.pareto_pngs(result, folder), *plots.pred_vs_measured_pngs(result, folder, store_path),
                     *plots.seq_pngs(result, folder)]
 
         images = write_outputs(lambda imgs: compare_document(result, imgs), png, html_path, md_path, make)
         if as_json:
-            print_json([r.to_dict() for r in result.rows])
+            if result.matrix:
+                print_json({"rows": [r.to_dict() for r in result.rows], "matrix": [c.to_dict() for c in result.matrix]})
+            else:
+                print_json([r.to_dict() for r in result.rows])
             return
         doc = compare_document(result, images)
-        for table in doc.sections[0].tables:
+        students_section = doc.sections[1] if result.matrix else doc.sections[0]
+        if result.matrix:
+            console.print(rich_table(doc.sections[0].tables[0], "deployment matrix"))
+        for table in students_section.tables:
             console.print(rich_table(table, "students"))
-        for p in doc.sections[0].paragraphs[:2]:
+        for p in students_section.paragraphs[:2]:
             console.print(p, highlight=False, markup=False)
         for path in images:
             console.print(f"plot: {path}", highlight=False, markup=False)

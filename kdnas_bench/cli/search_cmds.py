@@ -49,18 +49,31 @@ def winners_table(outcome: Any) -> Table:
     """The winners of a :class:`~kdnas_bench.search.api.SearchOutcome`, one row per budget."""
     result = outcome.result
     t = Table(title=Text(f"winners · {result.evaluations} evaluations · {outcome.run_dir}"))
+    memory = any("predicted_peak_mb" in w.extra for w in result.winners)  # search --budget-mb
     cols = ["budget ms", "arch", "pred ms", "pred high ms", "proxy metric", "reward"]
+    if memory:
+        cols += ["pred peak MiB"]
     if outcome.final:
         cols += ["final metric", "measured ms", "budget held"]
+        if memory:
+            cols += ["measured MiB", "memory held"]
     for c in cols:
         t.add_column(c, justify="right")
+    held = {True: "yes", False: "NO", None: "not this device"}
     for w in result.winners:
         row = [f"{w.budget_ms:g}", str(w.arch), f"{w.predicted_latency_ms:.2f}", f"{w.predicted_latency_ms_high:.2f}",
                f"{w.proxy_metric:.4f}", f"{w.reward:.4f}"]
+        if memory:
+            row += [f"{w.extra.get('predicted_peak_mb', float('nan')):.1f}"]
         if outcome.final:
             m = w.extra.get("measured_latency_ms")
-            row += [f"{w.extra.get('final_metric', float('nan')):.4f}", "-" if m is None else f"{m:.2f}",
-                    {True: "yes", False: "NO", None: "not this device"}[w.extra.get("budget_held")]]
+            metric = f"{w.extra.get('final_metric', float('nan')):.4f}"
+            if "deployed_metric" in w.extra:  # an int8 backend: the deployed (quantized) model's metric
+                metric += f" (int8 {w.extra['deployed_metric']:.4f})"
+            row += [metric, "-" if m is None else f"{m:.2f}", held[w.extra.get("budget_held")]]
+            if memory:
+                pk = w.extra.get("measured_peak_mb")
+                row += ["-" if pk is None else f"{pk:.1f}", held[w.extra.get("memory_held")]]
         t.add_row(*row)
     return t
 
@@ -159,6 +172,8 @@ def register(cli: click.Group) -> None:
     @click.option("--rerank-examples", type=int, default=500, show_default=True,
                   help="Proxy examples of the first re-ranking rung (doubled for each later rung).")
     @click.option("--rerank-epochs", type=float, default=2.0, show_default=True)
+    @click.option("--budget-mb", type=float, help="Peak resident memory budget (MiB) of one forward pass at --batch × "
+                  "--seq: a second hard constraint, from the predictor's memory model (measured after --final).")
     @click.option("--predictors", "predictors_dir", type=click.Path(), help="Predictor folder (default: predictors/).")
     @click.option("--teacher-examples", type=int, default=DEFAULTS.teacher_examples, show_default=True,
                   help="Examples for the default teacher fine-tune.")
@@ -171,7 +186,7 @@ def register(cli: click.Group) -> None:
                batch: int, reward_w: float, mode: str, space_path: str | None, table: str | None,
                predictors_dir: str | None, teacher_examples: int, evaluator_kind: str, init: str,
                supernet_dir: str | None, supernet_examples: int, supernet_epochs: float, rerank_top: int,
-               rerank_examples: int, rerank_epochs: float, as_json: bool) -> None:
+               rerank_examples: int, rerank_epochs: float, budget_mb: float | None, as_json: bool) -> None:
         """Search the student arch with KD-NAS: predicted latency + proxy-distillation accuracy.
 
         \b
@@ -187,7 +202,7 @@ def register(cli: click.Group) -> None:
                             ("--proxy-examples", proxy_examples), ("--seq", seq), ("--batch", batch),
                             ("--final-examples", final_examples), ("--supernet-examples", supernet_examples),
                             ("--supernet-epochs", supernet_epochs), ("--rerank-examples", rerank_examples),
-                            ("--rerank-epochs", rerank_epochs)):
+                            ("--rerank-epochs", rerank_epochs), ("--budget-mb", budget_mb)):
             positive(name, value)
         if rerank_top < 0:
             raise KdnasError(f"--rerank-top must be 0 or more, got {rerank_top}")
@@ -200,7 +215,7 @@ def register(cli: click.Group) -> None:
             supernet=SupernetOptions(supernet_dir, supernet_examples, supernet_epochs, rerank_top, rerank_examples,
                                      rerank_epochs),
             final=FinalOptions(final_examples, final_epochs) if final else None, space=space_path,
-            predictors=predictors_dir, run_dir=run_dir, executor=executor, ray_address=ray_address)
+            predictors=predictors_dir, run_dir=run_dir, executor=executor, ray_address=ray_address, budget_mb=budget_mb)
         out = err_console if as_json else console
         outcome = run_search(req, Progress(out, req), progress=not as_json)
         if as_json:

@@ -19,6 +19,8 @@ from .features import featurize
 from .io import library_versions, rows_sha256, save_folder
 from .latency import LatencyPredictor
 from .lookup import load_predictor, predictor_dir
+from .memory import MIN_ROWS as MEMORY_MIN_ROWS
+from .memory import MemoryModel, fit_memory, memory_rows, save_memory
 from .rows import load_rows, select_rows
 from .transfer import TransferPredictor, select_samples
 
@@ -173,5 +175,43 @@ def fit_and_save(device_id: str, backend: str, threads: int = 1, *, store: Path 
         files |= t_files
     meta["data"]["selection"] = selection
     meta["drift"] = drift_info
+    mem = fit_memory_if_measured(all_rows, seed)
+    if mem:
+        meta["memory"] = {t: m.metrics for t, m in mem.items()}
     folder = save_folder(predictor_dir(out, key), files, meta)
+    if mem:
+        save_memory(folder, mem, {"device_id": device_id, "backend": backend, "threads": int(threads)})
     return folder, meta
+
+
+def fit_memory_only(device_id: str, backend: str, threads: int = 1, *, store: Path | None = None,
+                    out: Path | None = None, seed: int = 0) -> tuple[Path, dict[str, Any]]:
+    """Fit the memory model of an existing predictor (``memory.json`` and the ``memory`` entry of its
+    ``meta.json``) from the rows that carry memory; its latency model is left as it is."""
+    import json
+
+    from .files import META_FILE
+    from .io import read_folder
+
+    out = Path(out or default_predictors())
+    key = PredictorKey(device_id, backend, int(threads))
+    folder = predictor_dir(out, key)
+    _, meta = read_folder(folder)  # an existing, valid predictor
+    mem = fit_memory_if_measured(load_rows(device_id, backend, threads, Path(store or default_store())), seed)
+    if not mem:
+        raise PredictorError(f"no rows of {key} carry memory (at least {MEMORY_MIN_ROWS} needed): profile with --memory")
+    save_memory(folder, mem, {"device_id": device_id, "backend": backend, "threads": int(threads)})
+    meta["memory"] = {t: m.metrics for t, m in mem.items()}
+    path = folder / META_FILE
+    tmp = folder / f".{META_FILE}.tmp"
+    tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return folder, meta["memory"]
+
+
+def fit_memory_if_measured(rows: pd.DataFrame, seed: int = 0) -> dict[str, MemoryModel] | None:
+    """The memory models of a dataset whose rows carry memory (profiled with ``--memory``), else ``None``.
+    Every such row is used: memory does not depend on the machine's load."""
+    if len(memory_rows(rows)) < MEMORY_MIN_ROWS:
+        return None
+    return fit_memory(rows, seed=seed)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import PredictorError
+from ..errors import KdnasError, PredictorError
 from ..keys import DatasetKey
 from ..paths import default_predictors
 from .drift import device_floor
@@ -18,6 +18,7 @@ from .features import CONFIG_KEYS
 from .files import META_FILE
 from .io import read_folder
 from .latency import LatencyPredictor, Prediction, interval
+from .memory import MemoryModel, load_memory
 from .transfer import TransferPredictor
 
 PredictorKey = DatasetKey
@@ -31,6 +32,15 @@ class Predictor:
     meta: dict[str, Any]
     model: LatencyPredictor | TransferPredictor
     path: Path | None = None
+    memory: dict[str, MemoryModel] | None = None  # memory.json: peak RSS and weight bytes (profiled with --memory)
+
+    def predict_memory_mb(self, configs: Any) -> np.ndarray | None:
+        """Predicted peak resident memory (MiB) of a forward pass per config; ``None`` without a memory model."""
+        from .features import config_columns
+
+        if not self.memory or "peak_rss_bytes" not in self.memory:
+            return None
+        return self.memory["peak_rss_bytes"].predict_mb(pd.DataFrame(config_columns(configs)))
 
     def predict(self, configs: Any) -> np.ndarray:
         return self.model.predict(configs)
@@ -51,6 +61,9 @@ class Predictor:
         out = pd.DataFrame({k: cols[k] for k in CONFIG_KEYS})
         out["latency_ms"], out["latency_ms_low"], out["latency_ms_high"] = pred.mid, pred.low, pred.high
         out["out_of_range"] = pred.out_of_range
+        if self.memory:
+            out["peak_mb"] = self.memory["peak_rss_bytes"].predict_mb(out)
+            out["weight_mb"] = self.memory["weight_bytes"].predict_mb(out)
         return out
 
 
@@ -98,8 +111,12 @@ def load_folder(folder: Path) -> Predictor:
     except (KeyError, TypeError, ValueError) as exc:
         raise PredictorError(f"corrupt predictor metadata {folder}: missing {exc}") from None
     base = LatencyPredictor.from_state(files, state, str(folder))
+    try:
+        memory = load_memory(folder)
+    except KdnasError as exc:
+        raise PredictorError(str(exc)) from None
     if kind == "scratch":
-        return Predictor(key, meta, base, folder)
+        return Predictor(key, meta, base, folder, memory)
     if kind != "transfer":
         raise PredictorError(f"corrupt predictor metadata {folder}: unknown model type {kind!r}")
     try:
@@ -107,7 +124,8 @@ def load_folder(folder: Path) -> Predictor:
         t_state = meta["transfer"]
     except (KeyError, TypeError, ValueError) as exc:
         raise PredictorError(f"corrupt predictor metadata {folder}: transfer {exc}") from None
-    return Predictor(key, meta, TransferPredictor.from_state(base, files, t_state, seed=seed, where=str(folder)), folder)
+    return Predictor(key, meta, TransferPredictor.from_state(base, files, t_state, seed=seed, where=str(folder)), folder,
+                     memory)
 
 
 def load_predictor(device_id: str, backend: str | None = None, threads: int | None = None,
@@ -142,5 +160,7 @@ def list_predictors(root: Path | str | None = None, store: Path | str | None = N
         entry["fitted_at"] = meta.get("fitted_at")
         entry["drift"] = (meta.get("drift") or {}).get("mode", "none")
         entry["floor"] = device_floor(key, store)
+        mem = ((meta.get("memory") or {}).get("peak_rss_bytes") or {}).get("heldout")
+        entry["memory_within_10pct"] = mem.get("within_10pct") if mem else None  # the memory model, held-out archs
         out.append(entry)
     return out

@@ -14,12 +14,13 @@
 from __future__ import annotations
 
 from .drift import normalise_rows
-from .fitting import MIN_ROWS, fit_and_save, fit_scratch, fit_transfer
+from .fitting import MIN_ROWS, fit_and_save, fit_memory_only, fit_scratch, fit_transfer
 from .lookup import Predictor, fitted_keys, list_predictors, load_folder, load_predictor, predictor_dir, resolve_key
 from .rows import LOAD_MARGIN, MIN_QUIET_ROWS, load_rows, quiet_mask, select_rows
 
 __all__ = [
-    "LOAD_MARGIN", "MIN_QUIET_ROWS", "MIN_ROWS", "Predictor", "fit_and_save", "fit_scratch", "fit_transfer",
+    "LOAD_MARGIN", "MIN_QUIET_ROWS", "MIN_ROWS", "Predictor", "fit_and_save", "fit_memory_only", "fit_scratch",
+    "fit_transfer",
     "fitted_keys", "list_predictors", "load_folder", "load_predictor", "load_rows", "normalise_rows",
     "predictor_dir", "quiet_mask", "resolve_key", "select_rows",
 ]

@@ -27,6 +27,7 @@ from ..errors import KdnasError
 from ..space import Arch, SearchSpace, Shape, iter_configs, sample_archs
 from .backends import Backend
 from .canary import normalise
+from .memory import MemoryProbe
 from .runner import CampaignResult, Canary, ProgressFn, Session
 from .store import Dataset
 from .timing import TimingConfig
@@ -138,14 +139,15 @@ def _curve_point(df: pd.DataFrame, round_index: int, m: dict[str, float] | None,
 
 def run_adaptive(space: SearchSpace, dataset: Dataset, backend: Backend, config: AdaptiveConfig,
                  progress: ProgressFn | None = None, canary: Canary | None = None,
-                 now: Callable[[], float] = time.monotonic) -> CampaignResult:
+                 now: Callable[[], float] = time.monotonic, memory: MemoryProbe | None = None) -> CampaignResult:
     """Profile in rounds until ``config.target``, ``config.minutes`` (this run) or ``config.samples``
     is reached. ``now`` is the clock the time limit is checked against (scripted in the tests)."""
     deadline = now() + 60 * config.minutes if config.minutes is not None else float("inf")
     run_started = datetime.now(UTC).isoformat(timespec="seconds")
     with dataset.writer():
         session = Session(dataset, backend, config.timing, canary=canary, sampler=f"adaptive-{config.sampler}",
-                          seed=config.seed, max_failure_streak=config.max_failure_streak, progress=progress)
+                          seed=config.seed, max_failure_streak=config.max_failure_streak, progress=progress,
+                          memory=memory)
         result = session.result
         doc = dataset.read_json(CURVE_FILE) or {"curve": []}
         result.curve = doc["curve"]

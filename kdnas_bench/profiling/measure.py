@@ -33,3 +33,22 @@ def measure_latency(arch: Arch, shape: Shape, backend: str, threads: int) -> dic
     if m.timing is None:
         return {"measured_latency_ms": None, "measure_error": m.error}
     return {"measured_latency_ms": m.timing.median_ms, "measured_p90_ms": m.timing.p90_ms, "measured_cv": m.timing.cv}
+
+
+def measure_memory(arch: Arch, shape: Shape, backend: str, threads: int) -> dict[str, Any]:
+    """``measured_peak_mb`` (peak resident memory of a forward pass over the bare runtime, in a fresh child
+    process, :mod:`.memory`) and ``weight_mb``, or ``measured_peak_mb: None`` and ``memory_error``."""
+    from ..errors import KdnasError
+    from .memory import MemoryProbe, unsupported
+
+    reason = unsupported()
+    if reason:
+        return {"measured_peak_mb": None, "memory_error": reason}
+    probe = MemoryProbe(backend, threads)
+    try:
+        mem = probe.measure(arch, shape)
+        return {"measured_peak_mb": mem.peak_mb, "weight_mb": mem.weight_bytes / 2**20}
+    except KdnasError as exc:
+        return {"measured_peak_mb": None, "memory_error": str(exc)}
+    finally:
+        probe.close()

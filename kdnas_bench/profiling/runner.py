@@ -16,6 +16,7 @@ from ..space import Arch, SearchSpace, Shape, iter_configs
 from . import canary as canary_mod
 from .backends import Backend
 from .device import environment, load_average
+from .memory import MemoryProbe, MemoryResult
 from .store import Dataset, row_id
 from .timing import INTERLEAVE_MODES, PairedTiming, Timing, TimingConfig, time_callable, time_interleaved
 
@@ -55,6 +56,8 @@ class Measurement:
     load_before: float
     load_after: float
     paired: PairedTiming | None = None  # with the canary
+    memory: MemoryResult | None = None  # peak resident memory, from a fresh child process
+    memory_error: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -66,9 +69,10 @@ class Measurement:
 
 
 def measure(backend: Backend, arch: Arch, shape: Shape, config: TimingConfig | None = None,
-            canary: Canary | None = None) -> Measurement:
-    """Measure ``arch`` at ``shape`` on ``backend`` (interleaved with ``canary`` when given). Any failure
-    (OOM, export error) becomes an error string on the measurement instead of an exception."""
+            canary: Canary | None = None, memory: MemoryProbe | None = None) -> Measurement:
+    """Measure ``arch`` at ``shape`` on ``backend`` (interleaved with ``canary`` when given; then its peak
+    memory with ``memory``, outside the timed window). Any failure (OOM, export error) becomes an error
+    string on the measurement instead of an exception."""
     before = load_average()
     paired = None
     try:
@@ -87,7 +91,14 @@ def measure(backend: Backend, arch: Arch, shape: Shape, config: TimingConfig | N
     except Exception as exc:
         timing, paired, error = None, None, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:500]
         backend.close()  # drop a half-built model / session (and CUDA memory after an OOM)
-    return Measurement(arch, shape, timing, error, before, load_average(), paired)
+    after = load_average()
+    mem, mem_error = None, None
+    if memory is not None and timing is not None:
+        try:
+            mem = memory.measure(arch, shape)
+        except KdnasError as exc:
+            mem_error = str(exc)[:500]
+    return Measurement(arch, shape, timing, error, before, after, paired, mem, mem_error)
 
 
 def to_row(
@@ -133,6 +144,9 @@ def to_row(
         row.update({"canary_ms": c.median_ms, "canary_n": c.n, "canary_iqr_ratio": c.iqr_ratio,
                     "canary_shift": m.paired.canary_shift, "ratio": m.paired.ratio, "interleave": m.paired.mode,
                     "drift_flag": canary_mod.flag(m.paired.canary_shift, c.iqr_ratio)})
+    if m.memory is not None:
+        row.update(m.memory.to_row())
+    row["memory_error"] = m.memory_error
     return row
 
 
@@ -195,8 +209,9 @@ class Session:
 
     def __init__(self, dataset: RowSink, backend: Backend, timing: TimingConfig, *, canary: Canary | None = None,
                  sampler: str | None = None, seed: int | None = None, max_failure_streak: int = 25,
-                 progress: ProgressFn | None = None) -> None:
+                 progress: ProgressFn | None = None, memory: MemoryProbe | None = None) -> None:
         self.dataset, self.backend, self.timing, self.canary = dataset, backend, timing, canary
+        self.memory = memory
         self.sampler, self.seed, self.max_failure_streak, self.progress = sampler, seed, max_failure_streak, progress
         self.env = environment(backend.name, backend.threads)
         self.existing = dataset.read()
@@ -223,7 +238,7 @@ class Session:
         if arch != self._current:
             self.flush()
         self._current = arch
-        m = measure(self.backend, arch, shape, self.timing, self.canary)
+        m = measure(self.backend, arch, shape, self.timing, self.canary, self.memory)
         row = to_row(m, self.env, self.timing, sampler=self.sampler, seed=self.seed, sample_index=index,
                      round_index=round_index)
         self._buffer.append(row)
@@ -265,6 +280,8 @@ class Session:
         self.backend.close()
         if self.canary is not None:
             self.canary.close()
+        if self.memory is not None:
+            self.memory.close()
 
 
 def run_campaign(
@@ -274,13 +291,14 @@ def run_campaign(
     config: CampaignConfig,
     progress: ProgressFn | None = None,
     canary: Canary | None = None,
+    memory: MemoryProbe | None = None,
 ) -> CampaignResult:
     """Measure configs from the seeded stream until the dataset holds ``config.samples`` ok rows.
 
     Rerunning the same command skips every config already stored, ok or failed."""
     with dataset.writer():
         session = Session(dataset, backend, config.timing, canary=canary, sampler=config.sampler, seed=config.seed,
-                          max_failure_streak=config.max_failure_streak, progress=progress)
+                          max_failure_streak=config.max_failure_streak, progress=progress, memory=memory)
         result = session.result
         skipped = 0
         limit = space.size * len(space.shapes)

@@ -14,8 +14,9 @@ Names starting with ``_`` or ``.`` are skipped by pyarrow's dataset discovery, s
 ``pd.read_parquet(folder)`` reads exactly the Parquet rows.
 
 Schema 2 added the drift columns (the canary timed in the same seconds as each row, see
-:mod:`.canary`); schema-1 files are read as schema 2 with those columns empty, and a schema-1 folder's
-``dataset.json`` is renamed to ``_dataset.json`` the next time a profiler writes to it.
+:mod:`.canary`), schema 3 the memory columns (:mod:`.memory`); older files are read as schema 3 with the
+newer columns empty, and a schema-1 folder's ``dataset.json`` is renamed to ``_dataset.json`` the next
+time a profiler writes to it.
 
 Crash safety: every file is written to a ``*.tmp`` name, fsynced and renamed, so a SIGKILL leaves at
 most an ignored temp file, never a torn Parquet file. Each row carries a ``row_id`` (device, backend,
@@ -43,8 +44,8 @@ import pyarrow.parquet as pq
 from ..errors import StoreError
 from ..keys import DatasetKey
 
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 _DATA_NAME = re.compile(r"^(data-\d+|part-\d+-\d+)\.parquet$")
 META_KEY = b"kdnas_bench_profile_schema"
 META_NAME = "_dataset.json"
@@ -97,9 +98,16 @@ SCHEMA = pa.schema(
         ("interleave", pa.string()),  # "call" or "chunk"; null: measured without a canary
         ("round", pa.int32()),  # adaptive profiling round (null: a plain campaign)
         ("wall_seconds", pa.float32()),  # seconds spent measuring the row (canary included)
+        # schema 3: memory (kdnas_bench.profiling.memory: a fresh child process per row, Linux VmHWM)
+        ("weight_bytes", pa.int64()),  # the weights as the backend holds them (fp32 / bf16 / int8 + scales)
+        ("model_rss_bytes", pa.int64()),  # resident set of the loaded model over the bare runtime's
+        ("peak_rss_bytes", pa.int64()),  # peak resident set of one forward pass over the bare runtime's
+        ("forward_rss_bytes", pa.int64()),  # of which the forward pass itself (peak minus loaded)
+        ("memory_error", pa.string()),  # why the memory of an ok row was not measured
     ]
 )
 V1_FIELDS = 35  # schema 1 had the first 35 columns
+V2_FIELDS = 44  # schema 2 the first 44
 
 
 def row_id(
@@ -133,7 +141,7 @@ def write_json_atomic(path: Path, doc: Any) -> None:
 
 
 def _upgrade(table: pa.Table) -> pa.Table:
-    """A schema-1 table with the schema-2 columns added, empty."""
+    """An older table (schema 1 or 2) with the newer columns added, empty."""
     for f in SCHEMA:
         if f.name not in table.column_names:
             table = table.append_column(f, pa.nulls(table.num_rows, f.type))
@@ -303,7 +311,7 @@ class Dataset:
                 raise StoreError(f"{path} has profile schema {version}, this kdnas-bench reads "
                                  f"{', '.join(map(str, READABLE_VERSIONS))}; use the kdnas-bench that wrote it")
             table = pf.read()
-            return (_upgrade(table) if version == "1" else table).cast(SCHEMA)
+            return (_upgrade(table) if version != str(SCHEMA_VERSION) else table).cast(SCHEMA)
         except StoreError:
             raise
         except (OSError, pa.ArrowException, ValueError) as exc:

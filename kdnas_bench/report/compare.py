@@ -17,10 +17,11 @@ import numpy as np
 
 from ..errors import KdnasError
 from ..models import count_params, flops
+from ..profiling.backends import cpu_backends
 from ..space import Arch, Shape
 from .students import Student
 
-CPU_BACKENDS = ("torch", "onnxruntime")
+CPU_BACKENDS = cpu_backends()
 SEQS = (16, 32, 64, 128, 256)
 DEFAULT_SHAPE = Shape(1, 128)
 
@@ -75,6 +76,8 @@ class CompareResult:
     seq_sweep: dict[str, dict[str, list[tuple[int, float, float, float]]]] = field(default_factory=dict)
     models: dict[str, Any] = field(default_factory=dict, repr=False)  # predictor label -> loaded Predictor
     measured: bool = True  # whether measuring was asked for
+    matrix: list[Any] = field(default_factory=list)  # deployment matrix cells (compare --budget-ms)
+    matrix_budget: tuple[float, float | None] | None = None  # (ms, MiB or None)
 
     def to_dict(self) -> dict[str, Any]:
         return {"shape": {"batch": self.shape.batch, "seq": self.shape.seq}, "reference": self.reference,

@@ -87,7 +87,21 @@ def compare_document(result: CompareResult, images: list[Path]) -> Document:
              "median of >= 20 timed calls after 5 warm-up calls (kdnas_bench.profiling.timing)."]
     pred_rows = [[p.label, "-" if p.within_10pct is None else f"{100 * p.within_10pct:.1f} %",
                   "transfer" if p.transfer else "scratch"] for p in result.predictors]
+    matrix = []
+    if result.matrix and result.matrix_budget is not None:
+        from .deployment import matrix_table_rows
+
+        ms, mb = result.matrix_budget
+        headers, rows = matrix_table_rows(result.matrix)
+        budget = f"predicted upper latency <= {ms:g} ms" + ("" if mb is None else f" and predicted peak memory <= {mb:g} MiB")
+        matrix = [Section("Deployment matrix", [
+            f"For each device x backend, the compared student with the best task metric among those with {budget} "
+            f"(batch {result.shape.batch}, seq {result.shape.seq}); measured latency and peak memory where the "
+            "predictor is this machine's. The metric is in the backend's precision when it was measured "
+            "(int8: the quantized model's dev metric), else fp32."],
+            [Table(headers, rows, "deployment matrix")])]
     return Document("kdnas-bench compare", [
+        *matrix,
         Section("Students across devices", intro, compare_tables(result)),
         Section("Predictors", [], [Table(["predictor", "held-out within +-10 %", "fit"], pred_rows)]),
         Section("Plots", [], [], images),

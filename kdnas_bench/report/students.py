@@ -78,12 +78,16 @@ def student_from_dir(folder: Path, *, name: str | None = None, source: str = "st
     """A distilled student or fine-tuned teacher folder (config.json, optional metrics.json)."""
     arch = arch_of_model_dir(folder)
     metric = metric_name = task = None
+    extra: dict[str, Any] = {}
     if (folder / "metrics.json").is_file():
         m = _read_json(folder / "metrics.json")
         metric_name = m.get("primary_metric")
         metric = (m.get("metrics") or {}).get(metric_name) if metric_name else None
         task = m.get("task")
-    return Student(name or folder.name, arch, source, str(folder), metric, metric_name, task)
+        q = m.get("quantized")
+        if isinstance(q, dict) and q.get("precision") == "int8":  # distill --quantize int8
+            extra["int8_metric"] = q.get("metric")
+    return Student(name or folder.name, arch, source, str(folder), metric, metric_name, task, extra)
 
 
 def students_from_run(run_dir: Path) -> list[Student]:
@@ -112,7 +116,8 @@ def students_from_run(run_dir: Path) -> list[Student]:
         name = f"winner@{','.join(f'{b:g}' for b in budgets)}ms" if budgets else f"winner-{arch_name(arch)}"
         out.append(Student(name, arch, "search-winner", arch_name(arch), metric,
                            metric_name, task,
-                           {"metric_kind": "final" if final is not None else "proxy", "budgets_ms": budgets}))
+                           {"metric_kind": "final" if final is not None else "proxy", "budgets_ms": budgets,
+                            "int8_metric": w.get("deployed_metric")}))
     return out
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -94,13 +94,14 @@ class SearchRequest:
     run_dir: str | None = None
     executor: str = "local"
     ray_address: str | None = None
+    budget_mb: float | None = None  # peak-memory hard constraint (MiB), from the predictor's memory model
 
     def __post_init__(self) -> None:
         from .strategies import STRATEGIES
 
         _positive(threads=self.key.threads, episodes=self.episodes, candidates=self.candidates,
                   proxy_examples=self.proxy_examples, proxy_epochs=self.proxy_epochs,
-                  teacher_examples=self.teacher_examples)
+                  teacher_examples=self.teacher_examples, budget_mb=self.budget_mb)
         for name, value, allowed in (("strategy", self.strategy, tuple(STRATEGIES)), ("evaluator", self.evaluator,
                                      EVALUATORS), ("init", self.init, INITS), ("executor", self.executor, EXECUTORS),
                                      ("mode", self.mode, MODES)):
@@ -194,6 +195,7 @@ def run_search(req: SearchRequest, on_event: EventFn | None = None, *, progress:
     from .evaluators import ProxyDistillEvaluator, SupernetEvaluator, TableEvaluator
     from .executor import make_executor
     from .final import finalize
+    from .memory_budget import within_memory
     from .rerank import RerankConfig, rerank
     from .study import LatencyTable, SearchConfig, Study, check_budgets
 
@@ -206,6 +208,8 @@ def run_search(req: SearchRequest, on_event: EventFn | None = None, *, progress:
         raise KdnasError("--text is for --task agnostic (a GLUE task reads --data-dir)")
     losses = req.losses or DEFAULTS.search_losses_for(agnostic)
     predictor = load_predictor(req.key.device_id, req.key.backend, req.key.threads, root=req.predictors)
+    if req.budget_mb is not None and not predictor.memory:
+        within_memory(predictor, [], req.shape, req.budget_mb)  # the one-line error, before any work
     space_file = req.space or str(default_space())
     space = SearchSpace.load(space_file)
     run = Path(req.run_dir) if req.run_dir else Path("runs") / f"search-{task_name}-{req.seed}"
@@ -257,6 +261,9 @@ def run_search(req: SearchRequest, on_event: EventFn | None = None, *, progress:
     rerank_cfg = (RerankConfig(opts.rerank_top, opts.rerank_examples, opts.rerank_epochs)
                   if oneshot and opts.rerank_top else None)
     rerank_desc = {"rerank": rerank_cfg.to_dict(), "losses": losses} if rerank_cfg else {}
+    memory_mb: dict[Any, float] = {}
+    if req.budget_mb is not None:
+        archs, memory_mb = within_memory(predictor, archs, req.shape, req.budget_mb)
     latency = LatencyTable(predictor, archs, req.shape)
     check_budgets(latency, spec)
     if oneshot:  # bad input is checked above; now the expensive part
@@ -266,7 +273,7 @@ def run_search(req: SearchRequest, on_event: EventFn | None = None, *, progress:
                           candidates=req.candidates, seed=req.seed,
                           evaluator={**{k: v for k, v in evaluator.describe().items() if k != "data_dir"},
                                      **rerank_desc},
-                          space=req.table or space.name)
+                          space=req.table or space.name, budget_mb=req.budget_mb)
     ex = make_executor(req.executor, req.ray_address)
     study = Study(run, config, evaluator, latency, ex)
     emit("start", {"task": task_name, "run": str(run), "config": config})
@@ -288,7 +295,11 @@ def run_search(req: SearchRequest, on_event: EventFn | None = None, *, progress:
                           device_id=req.key.device_id, backend=req.key.backend, threads=req.key.threads,
                           shape=req.shape, max_examples=req.final.examples, epochs=req.final.epochs, losses=losses,
                           seed=req.seed, progress=progress, text=req.text, init=req.init,
-                          supernet=supernet_folder if oneshot else None)
+                          supernet=supernet_folder if oneshot else None, budget_mb=req.budget_mb)
+        study.write_result(result)
+    if memory_mb:
+        result = replace(result, winners=[replace(w, extra={**w.extra, "predicted_peak_mb": memory_mb[w.arch]})
+                                          for w in result.winners])
         study.write_result(result)
     outcome = SearchOutcome(result, run, task_name, teacher_ref, req.final is not None)
     (run / "summary.json").write_text(json.dumps(outcome.summary(), indent=2, default=str) + "\n")

@@ -6,23 +6,43 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..profiling.measure import measure_latency, this_machine_is
+from ..profiling.measure import measure_latency, measure_memory, this_machine_is
 from ..space import Arch, Shape
 from .study import SearchResult
+
+
+def _deploy(out: Path, arch: Arch, shape: Shape, *, task: str, data_dir: str | None, backend: str, threads: int,
+            fp32_metrics: dict[str, float], local: bool) -> dict[str, Any]:
+    """An int8 backend deploys the quantized student: score it on dev, and measure that very file."""
+    import json
+
+    from ..deploy import deploy_int8, measure_onnx
+
+    report = deploy_int8(out, task=task, data_dir=data_dir, fp32_metrics=fp32_metrics, threads=threads)
+    info: dict[str, Any] = {"quantized": report, "deployed_metric": report["metric"], "deployed": report["onnx"]}
+    if local:
+        vocab = int(json.loads((out / "config.json").read_text(encoding="utf-8")).get("vocab_size", 30522))
+        info |= measure_onnx(report["onnx"], arch, shape, backend=backend, threads=threads, vocab_size=vocab)
+    return info
 
 
 def finalize(result: SearchResult, *, teacher: Any, task: str, data_dir: str | None, device_id: str, backend: str,
              threads: int, shape: Shape, max_examples: int | None, epochs: float, losses: str, seed: int,
              progress: bool = False, text: str | None = None, init: str = "inherit",
-             supernet: str | None = None) -> SearchResult:
+             supernet: str | None = None, budget_mb: float | None = None) -> SearchResult:
     """Fully distil every distinct winner into ``RUN/final/<arch>/`` (HF + safetensors + ONNX + metrics.json);
     when this machine is the named device, measure the exported student and say whether the budget held.
     ``task="agnostic"``: task-agnostic distillation on ``text`` (None: the stdlib docstrings). Each student
     starts from ``init`` (:func:`~kdnas_bench.distill.trainer.init_student`), or from its sub-network of the
-    ``supernet`` folder when given. Returns a new result; ``result`` is left as it was."""
+    ``supernet`` folder when given. On an int8 backend the student is quantized, its int8 dev metric
+    reported beside fp32, and the *deployed* int8 file measured against the budget; with ``budget_mb`` the
+    measured peak memory is held against it too. Returns a new result; ``result`` is left as it was."""
+    from ..distill.agnostic import AGNOSTIC
     from ..distill.trainer import distill
+    from ..profiling.backends import BACKENDS
 
     local = this_machine_is(device_id, backend)
+    int8 = BACKENDS[backend].precision == "int8" and task != AGNOSTIC
     done: dict[Arch, dict[str, Any]] = {}
     winners = []
     for w in result.winners:
@@ -39,11 +59,22 @@ def finalize(result: SearchResult, *, teacher: Any, task: str, data_dir: str | N
             info: dict[str, Any] = {"final_metrics": res.metrics, "final_metric": res.primary,
                                     "final_train_examples": res.train_examples, "final_train_seconds": res.train_seconds,
                                     "student_dir": str(out), "final_init": "supernet" if supernet else init}
-            info |= measure_latency(w.arch, shape, backend, threads) if local else {"measured_latency_ms": None}
+            if int8:
+                info |= _deploy(out, w.arch, shape, task=task, data_dir=data_dir, backend=backend, threads=threads,
+                                fp32_metrics=res.metrics, local=local)
+            elif local:
+                info |= measure_latency(w.arch, shape, backend, threads)
+                if budget_mb is not None:
+                    info |= measure_memory(w.arch, shape, backend, threads)
+            info.setdefault("measured_latency_ms", None)
             done[w.arch] = info
         extra = dict(done[w.arch])
         measured = extra.get("measured_latency_ms")
         extra["budget_held"] = None if measured is None else bool(measured <= w.budget_ms)
+        if budget_mb is not None:
+            peak = extra.get("measured_peak_mb")
+            extra["budget_mb"] = budget_mb
+            extra["memory_held"] = None if peak is None else bool(peak <= budget_mb)
         extra["measured_on_this_machine"] = local
         winners.append(replace(w, extra={**w.extra, **extra}))
     return replace(result, winners=winners)

@@ -45,13 +45,18 @@ class SearchConfig:
     strategy_params: dict[str, Any] = field(default_factory=dict)
     evaluator: dict[str, Any] = field(default_factory=dict)
     space: str = ""
+    budget_mb: float | None = None  # peak-memory hard constraint (MiB); left out of run.json when unset
 
     def __post_init__(self) -> None:
         if self.episodes <= 0 or self.candidates <= 0:
             raise SearchError(f"episodes and candidates must be positive, got {self.episodes} and {self.candidates}")
+        if self.budget_mb is not None and not self.budget_mb > 0:
+            raise SearchError(f"the memory budget must be positive, got {self.budget_mb}")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        if self.budget_mb is None:
+            d.pop("budget_mb")
         d["shape"] = {"batch": self.shape.batch, "seq": self.shape.seq}
         d["reward"] = {"budgets_ms": list(self.reward.budgets_ms), "w": self.reward.w, "mode": self.reward.mode}
         return d

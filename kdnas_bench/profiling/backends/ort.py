@@ -23,6 +23,23 @@ def default_cache_dir() -> Path:
     return Path(base) / "kdnas-bench" / "onnx"
 
 
+def initializer_bytes(path: Path) -> int:
+    """Sum of the byte sizes of an ONNX model's initializers (its weights as stored)."""
+    import numpy as np
+    import onnx
+    from onnx import helper
+
+    model = onnx.load(str(path), load_external_data=False)
+    total = 0
+    for t in model.graph.initializer:
+        if t.raw_data:
+            total += len(t.raw_data)
+        else:
+            itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(t.data_type)).itemsize
+            total += int(np.prod(t.dims, dtype=np.int64)) * itemsize
+    return total
+
+
 @dataclass
 class _Handle:
     session: Any
@@ -37,6 +54,7 @@ class OrtBackend:
         cache_dir: Path | None = None,
         vocab_size: int = 30522,
         num_labels: int = 2,
+        model_path: Path | str | None = None,
     ) -> None:
         import onnxruntime as ort
 
@@ -52,6 +70,7 @@ class OrtBackend:
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.vocab_size = vocab_size
         self.num_labels = num_labels
+        self.model_path = Path(model_path) if model_path is not None else None  # a given model, run as is
         self._ort = ort
         self._arch: Arch | None = None
         self._session: Any = None
@@ -63,10 +82,27 @@ class OrtBackend:
         digest = hashlib.sha1(key.encode()).hexdigest()[:8]
         return self.cache_dir / f"bert-{arch.layers}-{arch.hidden}-{arch.heads}-{arch.ffn}-{digest}.onnx"
 
-    def _session_for(self, arch: Arch) -> Any:
+    def _ensure_model(self, arch: Arch) -> Path:
+        """The (cached) ONNX file this backend runs for ``arch``, exported on first use (or ``model_path``)."""
+        if self.model_path is not None:
+            if not self.model_path.is_file():
+                raise BackendError(f"no ONNX model at {self.model_path}")
+            return self.model_path
         path = self._model_path(arch)
         if not path.exists():
             export_onnx(build_model(arch, vocab_size=self.vocab_size, num_labels=self.num_labels), path)
+        return path
+
+    def prepare(self, arch: Arch) -> None:
+        """The untimed, cacheable work for ``arch`` (export, quantization), done ahead of measuring."""
+        self._ensure_model(arch)
+
+    def weight_bytes(self) -> int:
+        """Bytes of the loaded model's initializers (weights, and scales/zero points when quantized)."""
+        return initializer_bytes(self._ensure_model(self._arch)) if self._arch is not None else 0
+
+    def _session_for(self, arch: Arch) -> Any:
+        path = self._ensure_model(arch)
         opts = self._ort.SessionOptions()
         opts.intra_op_num_threads = self.threads
         opts.inter_op_num_threads = 1

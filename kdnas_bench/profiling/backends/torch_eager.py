@@ -41,10 +41,20 @@ class TorchBackend:
         self._torch.set_num_threads(self.threads)  # torch's thread count is per process: set before each config
         if arch != self._arch:
             self._model = None
-            self._model = build_model(arch, vocab_size=self.vocab_size, num_labels=self.num_labels).to(self.device)
+            self._model = self._build(arch)
             self._arch = arch
         inputs = {k: v.to(self.device) for k, v in make_inputs(shape, vocab_size=self.vocab_size).items()}
         return _Handle(self._model, inputs)
+
+    def _build(self, arch: Arch) -> Any:
+        return build_model(arch, vocab_size=self.vocab_size, num_labels=self.num_labels).to(self.device)
+
+    def weight_bytes(self) -> int:
+        """Bytes of the loaded model's parameters and buffers, in the dtype they are held in."""
+        if self._model is None:
+            return 0
+        tensors = [*self._model.parameters(), *self._model.buffers()]
+        return int(sum(t.numel() * t.element_size() for t in tensors))
 
     def run(self, handle: _Handle) -> object:
         with self._torch.inference_mode():
