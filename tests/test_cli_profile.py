@@ -110,20 +110,22 @@ def test_measure_json_keys(run_cli) -> None:
 
 
 def test_measure_agrees_with_a_plain_perf_counter_loop(run_cli) -> None:
-    """Our median vs a hand-written loop's, never absolute times: the two are taken in turns (A, B, A, B, ...)
+    """Our timing vs a hand-written loop's, never absolute times: the two are taken in turns (A, B, A, B, ...)
     in one process, so a load that comes and goes on the other core hits both alike, and compared as the
-    median of the per-turn ratios. (Two medians taken minutes apart differed by 50 % on the loaded VM.)"""
+    median of the per-turn ratios. (Two medians taken minutes apart differed by 50 % on the loaded VM.) Each
+    side's fastest call is compared, not its median: contention only ever adds time, so the minimum is what
+    survives a busy machine (with 3 jobs on 2 cores the per-turn median ratios ranged 0.47-2.0)."""
     arch, shape = Arch(2, 256, 4, 1024), Shape(2, 64)
     torch.set_num_threads(1)
     model = build_model(arch)
     inputs = make_inputs(shape)
     timing = ["--warmup", "3", "--min-calls", "15", "--min-seconds", "0.05", "--max-seconds", "1"]
     ratios = []
-    for _ in range(5):
+    for _ in range(7):
         code, out, err = run_cli("measure", "--arch", str(arch), "--seq", "64", "--batch", "2", "--threads", "1",
                                  *timing, "--json")
         assert code == 0, err
-        ours = json.loads(out)["median_ms"]
+        ours = json.loads(out)["min_ms"]
         with torch.inference_mode():
             for _ in range(3):
                 model(**inputs)
@@ -132,7 +134,7 @@ def test_measure_agrees_with_a_plain_perf_counter_loop(run_cli) -> None:
                 t0 = time.perf_counter()
                 model(**inputs)
                 times.append(time.perf_counter() - t0)
-        ratios.append(ours / (sorted(times)[len(times) // 2] * 1e3))
+        ratios.append(ours / (min(times) * 1e3))
     assert sorted(ratios)[len(ratios) // 2] == pytest.approx(1.0, rel=0.2), ratios
 
 

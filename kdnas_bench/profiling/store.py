@@ -98,7 +98,7 @@ SCHEMA = pa.schema(
         ("interleave", pa.string()),  # "call" or "chunk"; null: measured without a canary
         ("round", pa.int32()),  # adaptive profiling round (null: a plain campaign)
         ("wall_seconds", pa.float32()),  # seconds spent measuring the row (canary included)
-        # schema 3: memory (kdnas_bench.profiling.memory: a fresh child process per row, Linux VmHWM)
+        # schema 3: memory (kdnas_bench.profiling.memory: a fresh child process per row, anonymous peak RSS)
         ("weight_bytes", pa.int64()),  # the weights as the backend holds them (fp32 / bf16 / int8 + scales)
         ("model_rss_bytes", pa.int64()),  # resident set of the loaded model over the bare runtime's
         ("peak_rss_bytes", pa.int64()),  # peak resident set of one forward pass over the bare runtime's
