@@ -204,6 +204,24 @@ def test_rows_measured_on_a_loaded_machine_are_left_out_and_reported(tmp_path: P
     assert code == 2 and "exclude each other" in stderr
 
 
+def test_gpu_rows_count_as_loaded_only_when_the_host_is_busy() -> None:
+    """A torch-cuda profile's own load average is 1-3 on a 16-core host (79 of 404 H200 rows were
+    wrongly left out under the CPU rule); GPU rows use host cores - 1, CPU rows threads + 0.75."""
+    from kdnas_bench.predictors.rows import auto_load_limit, select_rows
+
+    def rows(env: dict, loads: list[float]) -> pd.DataFrame:
+        return pd.DataFrame({"env": [json.dumps(env)] * len(loads), "load_before": loads, "load_after": loads})
+
+    gpu = rows({"gpu_name": "NVIDIA H200", "cores": 16}, [1.1, 2.9, 2.0, 15.5] * 40)
+    cpu = rows({"gpu_name": None, "cores": 2}, [1.1, 2.9, 2.0, 15.5] * 40)
+    assert auto_load_limit(gpu, 1) == 15.0 and auto_load_limit(cpu, 1) == 1.75
+    assert auto_load_limit(rows({"gpu_name": "x", "cores": 1}, [1.0]), 2) == 2.75  # never below the CPU rule
+    kept, loaded, sel = select_rows(gpu, 1)
+    assert (len(kept), len(loaded), sel["max_load"]) == (120, 40, 15.0)
+    kept, loaded, sel = select_rows(cpu, 1)
+    assert (len(kept), len(loaded)) == (160, 0) and "fewer than 100" in sel["rule"]  # 40 quiet rows: keep all
+
+
 # -- transfer -------------------------------------------------------------------------------------
 def test_transfer_beats_scratch_with_30_rows(fitted: dict[str, Path]) -> None:
     source = load_predictor(DEV, "torch", root=fitted["preds"]).model

@@ -78,7 +78,7 @@ def register(cli: click.Group) -> None:
     @click.option("--transfer-method", type=click.Choice([*TRANSFER_METHODS, AUTO]),
                   default="rebase", show_default=True, help="How the source is recalibrated (with --from-device).")
     @click.option("--max-load", type=float, help="Fit on rows measured at this load average or less "
-                  "[default: threads + 0.75, the profiler alone].")
+                  "[default: threads + 0.75, the profiler alone; GPU backends: host cores - 1].")
     @click.option("--all-rows", is_flag=True, help="Fit on every row, also those measured on a loaded machine.")
     @click.option("--drift", type=click.Choice(["canary", "none"]), default="canary", show_default=True,
                   help="Learn latency relative to the canary timed with each row (at the dataset's reference speed), "

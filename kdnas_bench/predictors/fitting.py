@@ -137,7 +137,7 @@ def fit_and_save(device_id: str, backend: str, threads: int = 1, *, store: Path 
     it to ``out/<device>/<backend>-t<threads>/``. Returns the folder and the metadata written.
 
     ``max_load``: fit and evaluate on rows measured at a load average of at most this (``"auto"``:
-    threads + 0.75; ``None``: every row). If fewer than 100 rows qualify, every row is used.
+    threads + 0.75, GPU backends host cores - 1; ``None``: every row). If fewer than 100 rows qualify, every row is used.
 
     ``drift="canary"``: rows measured with the canary are drift-normalised (latency at the dataset's
     reference canary speed, see :mod:`kdnas_bench.profiling.canary`); ``"none"`` fits the raw medians.

@@ -19,6 +19,23 @@ LOAD_MARGIN = 0.75
 MIN_QUIET_ROWS = 100
 
 
+def auto_load_limit(rows: pd.DataFrame, threads: int) -> float:
+    """The default ``max_load``: threads + LOAD_MARGIN on CPU backends. A GPU backend computes on the GPU
+    and needs about one host core to launch kernels (its own load average is 1-3 on a 16-core host), so
+    its rows count as loaded only when the host's cores are all busy: cores - 1 (never below the CPU rule)."""
+    limit = threads + LOAD_MARGIN
+    if len(rows) and "env" in rows:
+        import json
+
+        try:
+            env = json.loads(str(rows["env"].iloc[0]))
+        except ValueError:
+            return limit
+        if env.get("gpu_name") and int(env.get("cores") or 0) > 1:
+            limit = max(limit, float(env["cores"]) - 1.0)
+    return limit
+
+
 def load_rows(device_id: str, backend: str, threads: int, store: Path | None = None) -> pd.DataFrame:
     """The ``ok`` rows of one dataset (a PredictorError listing the datasets if there is none)."""
     from ..profiling.store import ProfileStore
@@ -44,8 +61,8 @@ def quiet_mask(df: pd.DataFrame, max_load: float | None) -> np.ndarray:
 def select_rows(all_rows: pd.DataFrame, threads: int, max_load: float | str | None = "auto"
                 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """(rows to fit on, loaded rows left out, a summary for the metadata). ``max_load="auto"`` is
-    threads + 0.75; ``None`` keeps every row; with fewer than 100 quiet rows, every row is kept."""
-    limit = threads + LOAD_MARGIN if max_load == "auto" else (None if max_load is None else float(max_load))
+    :func:`auto_load_limit`; ``None`` keeps every row; with fewer than 100 quiet rows, every row is kept."""
+    limit = auto_load_limit(all_rows, threads) if max_load == "auto" else (None if max_load is None else float(max_load))
     quiet = quiet_mask(all_rows, limit)
     found = int(quiet.sum())
     rule = "load average before and after the row <= max_load" if limit is not None else "all rows (as asked)"
