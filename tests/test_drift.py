@@ -259,11 +259,11 @@ def test_schema_1_store_is_read_then_migrated_and_pandas_opens_it(tmp_path: Path
 
 
 def test_a_newer_schema_is_refused_in_one_line(tmp_path: Path, run_cli) -> None:
-    _write_v1_dataset(tmp_path, version=4)
-    with pytest.raises(StoreError, match="schema version 4"):
+    _write_v1_dataset(tmp_path, version=5)
+    with pytest.raises(StoreError, match="schema version 5"):
         ProfileStore(tmp_path).datasets()[0].read()
     code, out, err = run_cli("devices", "--store", str(tmp_path))
-    assert code != 0 and "schema version 4" in err and len(err.strip().splitlines()) == 1
+    assert code != 0 and "schema version 5" in err and len(err.strip().splitlines()) == 1
     assert "Traceback" not in err + out
 
 

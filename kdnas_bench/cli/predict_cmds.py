@@ -23,10 +23,18 @@ MAX_TABLE_ROWS = 25
 
 
 def _memory_lines(memory: dict[str, Any]) -> None:
+    from ..profiling.memory import method_label
+
     for target, m in memory.items():
         h = m["heldout"]
         console.print(f"memory model ({target}, analytic, {m['rows']} rows, {m['archs']} archs): held-out archs "
-                      f"within ±5 / ±10 %: {h['within_5pct']:.1%} / {h['within_10pct']:.1%}, MAPE {h['mape']:.1%}")
+                      f"within ±5 / ±10 %: {h['within_5pct']:.1%} / {h['within_10pct']:.1%}, MAPE {h['mape']:.1%}",
+                      markup=False)
+    if memory:
+        m = next(iter(memory.values()))
+        left = m.get("rows_other_methods") or {}
+        console.print(f"memory measured with {method_label(m.get('method', 1))}"
+                      + (f"; rows of other methods left out: {left}" if left else ""), markup=False)
 
 
 def _pct(v: Any) -> str:
@@ -170,6 +178,8 @@ def register(cli: click.Group) -> None:
             console.print(f"drift: {d['rows_normalised']} rows normalised to the reference canary speed "
                           f"({d['reference_canary_ms']:.3f} ms); predictions are at that speed")
         _memory_lines(meta.get("memory") or {})
+        if meta.get("memory_note"):
+            console.print(f"[yellow]{escape(meta['memory_note'])}[/]")
         console.print(f"saved {folder}", markup=False)
 
     @cli.command("predict")
@@ -266,9 +276,11 @@ def register(cli: click.Group) -> None:
                           _pct(m.get("within_10pct")), _pct(m.get("within_15pct")), _pct(m.get("mape")),
                           f"{m['kendall_tau']:.3f}" if m.get("kendall_tau") is not None else "-",
                           _pct(m.get("interval_coverage")), _floor_cell(e.get("floor"), e.get("drift")),
-                          _pct(e.get("memory_within_10pct")))
+                          _pct(e.get("memory_within_10pct"))
+                          + (f" (m{e['memory_method']})" if e.get("memory_method") else ""))
         console.print(table)
         console.print("floor: stored rows measured again later (`kdnas-bench remeasure`), within ±5 / ±10 % — "
-                      "drift-normalised for predictors fitted on canary-normalised rows, raw otherwise")
+                      "drift-normalised for predictors fitted on canary-normalised rows, raw otherwise; memory: "
+                      "(mN) the measuring method of its rows (1: VmRSS/VmHWM incl. library pages, 2: anonymous only)")
         if not entries:
             console.print("no fitted predictors: run `kdnas-bench fit --device ID --backend B`")

@@ -62,7 +62,8 @@ def _memory_summary(df: Any) -> dict[str, Any] | None:
     if not len(ok):
         return None
     return {"rows": len(ok), "peak_mb_min": float(ok["peak_rss_bytes"].min()) / 2**20,
-            "peak_mb_max": float(ok["peak_rss_bytes"].max()) / 2**20, "errors": int(df["memory_error"].notna().sum())}
+            "peak_mb_max": float(ok["peak_rss_bytes"].max()) / 2**20, "errors": int(df["memory_error"].notna().sum()),
+            "methods": {int(k): int(v) for k, v in ok["memory_method"].value_counts().items()}}
 
 
 def memory_probe(name: str, threads: int, onnx_cache: str | None, wanted: bool | None,
@@ -247,7 +248,8 @@ def register(cli: click.Group) -> None:
         if summary["memory"]:
             m = summary["memory"]
             console.print(f"memory: {m['rows']} rows measured in fresh processes, peak {m['peak_mb_min']:.1f}–"
-                          f"{m['peak_mb_max']:.1f} MiB over the bare runtime; {m['errors']} error(s)")
+                          f"{m['peak_mb_max']:.1f} MiB over the bare runtime; {m['errors']} error(s); methods "
+                          f"{m['methods']}")
         if adaptive and result.curve:
             console.print(curve_table(result.curve))
             console.print(f"stopped by: {result.stopped_by}")
@@ -299,7 +301,10 @@ def register(cli: click.Group) -> None:
             "flops": flops(a, shape).total, "load_before": m.load_before, "load_after": m.load_after,
         }
         if memory:
-            out |= {**(m.memory.to_row() if m.memory else {}), "memory_error": m.memory_error}
+            from ..profiling.memory import METHOD
+
+            out |= {**(m.memory.to_row() if m.memory else {}), "memory_error": m.memory_error,
+                    "memory_method": METHOD if m.memory else None}
         if as_json:
             print_json(out)
             return
@@ -312,9 +317,11 @@ def register(cli: click.Group) -> None:
         console.print(table)
         if m.memory is not None:
             r = m.memory
+            from ..profiling.memory import METHOD, method_label
+
             console.print(f"memory: peak {r.peak_rss_bytes / 2**20:.1f} MiB over the bare runtime (model "
                           f"{r.model_rss_bytes / 2**20:.1f} + forward pass {r.forward_rss_bytes / 2**20:.1f}); weights "
-                          f"{r.weight_bytes / 2**20:.1f} MiB")
+                          f"{r.weight_bytes / 2**20:.1f} MiB; {method_label(METHOD)}", markup=False)
         elif memory:
             console.print(f"memory: not measured ({m.memory_error})", markup=False)
 

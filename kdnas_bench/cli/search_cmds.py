@@ -123,6 +123,17 @@ class Progress:
             self.live.update(_view(state))
 
 
+def _memory_method(req: Any) -> int | None:
+    """The measuring method of the memory model that ``--budget-mb`` used (see ``kdnas-bench predictors``)."""
+    from pathlib import Path
+
+    from ..predictors.registry import load_predictor
+
+    k = req.key
+    return load_predictor(k.device_id, k.backend, k.threads, root=Path(req.predictors) if req.predictors else None
+                          ).memory_method
+
+
 def register(cli: click.Group) -> None:
     @cli.command("search")
     @click.option("--device", "device_id", required=True, help="Device id whose latency predictor scores candidates.")
@@ -218,7 +229,13 @@ def register(cli: click.Group) -> None:
             predictors=predictors_dir, run_dir=run_dir, executor=executor, ray_address=ray_address, budget_mb=budget_mb)
         out = err_console if as_json else console
         outcome = run_search(req, Progress(out, req), progress=not as_json)
+        method = _memory_method(req) if budget_mb is not None else None
         if as_json:
-            print_json(outcome.summary())
+            print_json(outcome.summary() | ({"memory_method": method} if budget_mb is not None else {}))
             return
         console.print(winners_table(outcome))
+        if budget_mb is not None:
+            from ..profiling.memory import method_label
+
+            console.print(f"peak memory: predicted by the memory model fitted on rows measured with "
+                          f"{method_label(method)}; measured (--final) with the current method", markup=False)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import PredictorError
+from ..errors import KdnasError, PredictorError
 from ..keys import DatasetKey
 from ..paths import default_predictors, default_store
 from .drift import normalise_rows
@@ -175,7 +175,11 @@ def fit_and_save(device_id: str, backend: str, threads: int = 1, *, store: Path 
         files |= t_files
     meta["data"]["selection"] = selection
     meta["drift"] = drift_info
-    mem = fit_memory_if_measured(all_rows, seed)
+    try:
+        mem = fit_memory_if_measured(all_rows, seed)
+    except KdnasError as exc:  # too few rows of the newest memory method: the latency fit goes on
+        mem = None
+        meta["memory_note"] = f"no memory model fitted: {exc}"
     if mem:
         meta["memory"] = {t: m.metrics for t, m in mem.items()}
     folder = save_folder(predictor_dir(out, key), files, meta)
@@ -211,7 +215,8 @@ def fit_memory_only(device_id: str, backend: str, threads: int = 1, *, store: Pa
 
 def fit_memory_if_measured(rows: pd.DataFrame, seed: int = 0) -> dict[str, MemoryModel] | None:
     """The memory models of a dataset whose rows carry memory (profiled with ``--memory``), else ``None``.
-    Every such row is used: memory does not depend on the machine's load."""
+    Every row of the newest memory method is used (memory does not depend on the machine's load); a
+    :class:`KdnasError` when there would be enough rows only by mixing methods."""
     if len(memory_rows(rows)) < MEMORY_MIN_ROWS:
         return None
     return fit_memory(rows, seed=seed)

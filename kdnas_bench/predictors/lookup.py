@@ -34,6 +34,11 @@ class Predictor:
     path: Path | None = None
     memory: dict[str, MemoryModel] | None = None  # memory.json: peak RSS and weight bytes (profiled with --memory)
 
+    @property
+    def memory_method(self) -> int | None:
+        """The memory-measuring method of the rows the memory model was fitted on (``None``: no model)."""
+        return next(iter(self.memory.values())).method if self.memory else None
+
     def predict_memory_mb(self, configs: Any) -> np.ndarray | None:
         """Predicted peak resident memory (MiB) of a forward pass per config; ``None`` without a memory model."""
         from .features import config_columns
@@ -64,6 +69,7 @@ class Predictor:
         if self.memory:
             out["peak_mb"] = self.memory["peak_rss_bytes"].predict_mb(out)
             out["weight_mb"] = self.memory["weight_bytes"].predict_mb(out)
+            out["memory_method"] = self.memory_method
         return out
 
 
@@ -160,7 +166,9 @@ def list_predictors(root: Path | str | None = None, store: Path | str | None = N
         entry["fitted_at"] = meta.get("fitted_at")
         entry["drift"] = (meta.get("drift") or {}).get("mode", "none")
         entry["floor"] = device_floor(key, store)
-        mem = ((meta.get("memory") or {}).get("peak_rss_bytes") or {}).get("heldout")
+        peak = (meta.get("memory") or {}).get("peak_rss_bytes") or {}
+        mem = peak.get("heldout")
         entry["memory_within_10pct"] = mem.get("within_10pct") if mem else None  # the memory model, held-out archs
+        entry["memory_method"] = peak.get("method", 1) if mem else None  # fitted before methods were recorded: 1
         out.append(entry)
     return out

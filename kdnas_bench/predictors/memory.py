@@ -12,7 +12,12 @@ two, keeps biases and LayerNorms in fp32), and the live activations of one layer
 with non-negative coefficients fitted by least squares on *relative* error (each row divided by its
 measured bytes) on the profile rows that carry memory columns. Each fit is checked on a held-out 20 % of
 the archs (grouped: all shapes of a held-out arch are unseen) and the figures are stored with it.
-Saved as ``memory.json`` in the predictor's folder (JSON, no pickle)."""
+Saved as ``memory.json`` in the predictor's folder (JSON, no pickle).
+
+Methods are never mixed: each row carries the method that measured its memory (``memory_method``, see
+:mod:`kdnas_bench.profiling.memory`; rows stored before the column existed are method 1), and a model is
+fitted on the rows of the newest method in the dataset only; ``memory.json`` records that method
+(``memory_method``; absent in files written before it: method 1)."""
 
 from __future__ import annotations
 
@@ -66,8 +71,11 @@ class MemoryModel:
     target: str
     coef: tuple[float, ...]
     metrics: dict[str, Any] = field(default_factory=dict)
+    method: int = 1  # the memory-measuring method of the rows it was fitted on
 
     def __post_init__(self) -> None:
+        if not isinstance(self.method, int) or isinstance(self.method, bool) or self.method < 1:
+            raise KdnasError(f"memory model method must be a positive integer, got {self.method!r}")
         if self.target not in TARGETS:
             raise KdnasError(f"memory model target must be one of {', '.join(TARGETS)}, got {self.target!r}")
         if len(self.coef) != len(TERMS) or not all(isinstance(c, float) and math.isfinite(c) and c >= 0 for c in self.coef):
@@ -81,11 +89,25 @@ class MemoryModel:
 
 
 def memory_rows(df: pd.DataFrame) -> pd.DataFrame:
-    """The ok rows that carry a memory measurement (older stores have none)."""
+    """The ok rows that carry a memory measurement (older stores have none), with an integer
+    ``memory_method`` column (1 where a frame has none: rows measured before the column existed)."""
     if "peak_rss_bytes" not in df.columns:
-        return df.iloc[0:0]
+        return df.iloc[0:0].assign(memory_method=pd.Series(dtype="int64"))
     keep = (df["status"] == "ok") & df["peak_rss_bytes"].notna() & (df["peak_rss_bytes"] > 0)
-    return df[keep].reset_index(drop=True)
+    rows = df[keep].reset_index(drop=True)
+    method = rows["memory_method"] if "memory_method" in rows.columns else pd.Series(1, index=rows.index)
+    return rows.assign(memory_method=method.fillna(1).astype("int64"))
+
+
+def newest_method_rows(df: pd.DataFrame) -> tuple[pd.DataFrame, int | None, dict[int, int]]:
+    """The memory rows of the newest method in ``df``, that method, and the row count of each method."""
+    rows = memory_rows(df)
+    methods = rows["memory_method"].to_numpy(np.int64)
+    counts = {int(m): int((methods == m).sum()) for m in np.unique(methods)}
+    if not counts:
+        return rows, None, counts
+    method = max(counts)
+    return rows[rows["memory_method"] == method].reset_index(drop=True), method, counts
 
 
 def _grouped_holdout(df: pd.DataFrame, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -99,12 +121,19 @@ def _grouped_holdout(df: pd.DataFrame, seed: int) -> tuple[np.ndarray, np.ndarra
 
 
 def fit_memory(df: pd.DataFrame, *, seed: int = 0) -> dict[str, MemoryModel]:
-    """Fit both targets on the memory rows of a profile dataset; held-out metrics (grouped by arch) are
-    measured first, then each model is refitted on every row."""
-    rows = memory_rows(df)
+    """Fit both targets on the memory rows of the newest method in a profile dataset (rows of older
+    methods are left out, never mixed in); held-out metrics (grouped by arch) are measured first, then
+    each model is refitted on every such row."""
+    rows, method, counts = newest_method_rows(df)
     if len(rows) < MIN_ROWS or rows[["layers", "hidden", "heads", "ffn"]].drop_duplicates().shape[0] < 3:
+        older = sum(n for m, n in counts.items() if m != method)
+        if older:
+            raise KdnasError(f"a memory model needs at least {MIN_ROWS} rows over 3 archs measured with one method: "
+                             f"{len(rows)} carry method {method}, {older} an older one (methods are not mixed); "
+                             "re-measure them with `kdnas-bench remeasure --memory-only`")
         raise KdnasError(f"a memory model needs at least {MIN_ROWS} rows with memory over 3 archs, got {len(rows)} "
                          "(profile with --memory)")
+    assert method is not None
     terms = memory_terms(rows)
     train, test = _grouped_holdout(rows, seed)
     out = {}
@@ -114,14 +143,21 @@ def fit_memory(df: pd.DataFrame, *, seed: int = 0) -> dict[str, MemoryModel]:
         m = metrics(y[test], terms[test] @ held)
         info = {"heldout": {k: v for k, v in m.items() if k != "rmse_ms"}, "rows": len(rows),
                 "archs": int(rows[["layers", "hidden", "heads", "ffn"]].drop_duplicates().shape[0]),
-                "split": "20 % of the archs held out (all their shapes)", "seed": seed}
-        out[target] = MemoryModel(target, tuple(float(c) for c in _fit_coef(terms, y)), info)
+                "split": "20 % of the archs held out (all their shapes)", "seed": seed, "method": method,
+                "rows_other_methods": {str(m): n for m, n in counts.items() if m != method}}
+        out[target] = MemoryModel(target, tuple(float(c) for c in _fit_coef(terms, y)), info, method)
     return out
 
 
 def save_memory(folder: Path, models: dict[str, MemoryModel], meta: dict[str, Any] | None = None) -> Path:
+    from ..profiling.memory import method_label
+
+    methods = {m.method for m in models.values()}
+    if len(methods) != 1:
+        raise KdnasError(f"the memory models of one predictor must share one measuring method, got {sorted(methods)}")
+    method = methods.pop()
     doc = {"kind": KIND, "format_version": FORMAT_VERSION, "terms": list(TERMS), "unit": "bytes = terms @ coef * 1e6",
-           **(meta or {}),
+           "memory_method": method, "memory_method_label": method_label(method), **(meta or {}),
            "models": {t: {"coef": list(m.coef), "metrics": m.metrics} for t, m in models.items()}}
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / MEMORY_FILE
@@ -147,11 +183,12 @@ def load_memory(folder: Path) -> dict[str, MemoryModel] | None:
     models = doc.get("models")
     if not isinstance(models, dict):
         raise KdnasError(f"corrupt memory model {path}: no models")
+    method = doc.get("memory_method", 1)  # written before methods were recorded: method 1 (VmRSS / VmHWM)
     out = {}
     for target, m in models.items():
         try:
             coef = tuple(float(c) for c in m["coef"])
-            out[target] = MemoryModel(str(target), coef, dict(m.get("metrics") or {}))
+            out[target] = MemoryModel(str(target), coef, dict(m.get("metrics") or {}), method)
         except (KeyError, TypeError, ValueError) as exc:
             raise KdnasError(f"corrupt memory model {path}: {target}: {exc}") from None
         except KdnasError as exc:

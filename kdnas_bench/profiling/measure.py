@@ -39,7 +39,7 @@ def measure_memory(arch: Arch, shape: Shape, backend: str, threads: int) -> dict
     """``measured_peak_mb`` (peak resident memory of a forward pass over the bare runtime, in a fresh child
     process, :mod:`.memory`) and ``weight_mb``, or ``measured_peak_mb: None`` and ``memory_error``."""
     from ..errors import KdnasError
-    from .memory import MemoryProbe, unsupported
+    from .memory import METHOD, MemoryProbe, unsupported
 
     reason = unsupported()
     if reason:
@@ -47,7 +47,7 @@ def measure_memory(arch: Arch, shape: Shape, backend: str, threads: int) -> dict
     probe = MemoryProbe(backend, threads)
     try:
         mem = probe.measure(arch, shape)
-        return {"measured_peak_mb": mem.peak_mb, "weight_mb": mem.weight_bytes / 2**20}
+        return {"measured_peak_mb": mem.peak_mb, "weight_mb": mem.weight_bytes / 2**20, "memory_method": METHOD}
     except KdnasError as exc:
         return {"measured_peak_mb": None, "memory_error": str(exc)}
     finally:

@@ -92,6 +92,15 @@ def _anon() -> int:
 
 
 METHOD = 2  # 1: VmRSS / VmHWM (file-backed pages included); 2: anonymous only, after a warm-up pass
+METHODS = {1: "VmRSS/VmHWM, file-backed library pages included",
+           2: "anonymous memory only: RssAnon+RssShmem, peak VmHWM-RssFile after a warm-up pass"}
+
+
+def method_label(method: int | None) -> str:
+    """``method 2 (anonymous memory only: ...)``: how a memory figure was measured (stored per row)."""
+    if method is None:
+        return "method unknown"
+    return f"method {method} ({METHODS.get(method, 'unknown to this kdnas-bench')})"
 
 
 def unsupported() -> str | None:

@@ -16,6 +16,7 @@ from ..space import Arch, SearchSpace, Shape, iter_configs
 from . import canary as canary_mod
 from .backends import Backend
 from .device import environment, load_average
+from .memory import METHOD as MEMORY_METHOD
 from .memory import MemoryProbe, MemoryResult
 from .store import Dataset, row_id
 from .timing import INTERLEAVE_MODES, PairedTiming, Timing, TimingConfig, time_callable, time_interleaved
@@ -146,6 +147,7 @@ def to_row(
                     "drift_flag": canary_mod.flag(m.paired.canary_shift, c.iqr_ratio)})
     if m.memory is not None:
         row.update(m.memory.to_row())
+        row["memory_method"] = MEMORY_METHOD
     row["memory_error"] = m.memory_error
     return row
 

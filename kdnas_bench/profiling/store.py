@@ -14,14 +14,20 @@ Names starting with ``_`` or ``.`` are skipped by pyarrow's dataset discovery, s
 ``pd.read_parquet(folder)`` reads exactly the Parquet rows.
 
 Schema 2 added the drift columns (the canary timed in the same seconds as each row, see
-:mod:`.canary`), schema 3 the memory columns (:mod:`.memory`); older files are read as schema 3 with the
-newer columns empty, and a schema-1 folder's ``dataset.json`` is renamed to ``_dataset.json`` the next
-time a profiler writes to it.
+:mod:`.canary`), schema 3 the memory columns (:mod:`.memory`), schema 4 ``memory_method`` (which
+measuring method gave a row's memory columns: files of schema 3 were all measured with method 1, and
+read so); older files are read as schema 4 with the newer columns empty, and a schema-1 folder's
+``dataset.json`` is renamed to ``_dataset.json`` the next time a profiler writes to it.
 
 Crash safety: every file is written to a ``*.tmp`` name, fsynced and renamed, so a SIGKILL leaves at
 most an ignored temp file, never a torn Parquet file. Each row carries a ``row_id`` (device, backend,
 threads, arch, shape); readers drop repeated ids, which makes a crash in the middle of a compaction
 harmless. Nothing is ever rewritten in place: compaction writes a new file before deleting parts.
+
+Revisions: :meth:`Dataset.revise` appends newer copies of stored rows (``remeasure --memory-only`` puts
+a row's re-measured memory columns beside its unchanged latency columns). Readers return, for each row
+id, the newest copy (files in time order, rows in file order) at the position of its first copy, so the
+rows keep their order and a crash between the two steps of a compaction still reads the same rows.
 """
 
 from __future__ import annotations
@@ -39,13 +45,14 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import StoreError
 from ..keys import DatasetKey
 
-SCHEMA_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+SCHEMA_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 _DATA_NAME = re.compile(r"^(data-\d+|part-\d+-\d+)\.parquet$")
 META_KEY = b"kdnas_bench_profile_schema"
 META_NAME = "_dataset.json"
@@ -104,10 +111,14 @@ SCHEMA = pa.schema(
         ("peak_rss_bytes", pa.int64()),  # peak resident set of one forward pass over the bare runtime's
         ("forward_rss_bytes", pa.int64()),  # of which the forward pass itself (peak minus loaded)
         ("memory_error", pa.string()),  # why the memory of an ok row was not measured
+        # schema 4: the memory columns' measuring method (kdnas_bench.profiling.memory.METHOD); null: no memory
+        ("memory_method", pa.int8()),
     ]
 )
 V1_FIELDS = 35  # schema 1 had the first 35 columns
 V2_FIELDS = 44  # schema 2 the first 44
+V3_FIELDS = 49  # schema 3 the first 49
+LEGACY_MEMORY_METHOD = 1  # schema-3 rows: VmRSS / VmHWM, file-backed pages included
 
 
 def row_id(
@@ -141,10 +152,16 @@ def write_json_atomic(path: Path, doc: Any) -> None:
 
 
 def _upgrade(table: pa.Table) -> pa.Table:
-    """An older table (schema 1 or 2) with the newer columns added, empty."""
+    """An older table (schema 1 to 3) with the newer columns added, empty; memory measured before schema 4
+    is marked as method 1 (the only one there was)."""
     for f in SCHEMA:
         if f.name not in table.column_names:
-            table = table.append_column(f, pa.nulls(table.num_rows, f.type))
+            if f.name == "memory_method":
+                measured = pc.is_valid(table.column("peak_rss_bytes"))
+                col = pc.if_else(measured, pa.scalar(LEGACY_MEMORY_METHOD, f.type), pa.scalar(None, f.type))
+                table = table.append_column(f, col)
+            else:
+                table = table.append_column(f, pa.nulls(table.num_rows, f.type))
     return table.select(SCHEMA.names)
 
 
@@ -275,6 +292,20 @@ class Dataset:
         table = pa.Table.from_pylist(rows, schema=SCHEMA)
         _write_atomic(table, self.path / f"part-{time.time_ns()}-{os.getpid()}.parquet")
 
+    def revise(self, table: pa.Table) -> None:
+        """Append newer copies of stored rows (``table`` in the store's schema, row ids that the dataset
+        holds); readers return them in place of the older copies. Nothing stored is deleted."""
+        self._require_lock()
+        if not table.num_rows:
+            return
+        if table.schema.names != SCHEMA.names:
+            raise StoreError("a revision must carry every column of the profile schema")
+        held = set(self.read_table().column("row_id").to_pylist())
+        unknown = [r for r in table.column("row_id").to_pylist() if r not in held]
+        if unknown:
+            raise StoreError(f"{self.path}: cannot revise {len(unknown)} row(s) it does not hold (first {unknown[0]})")
+        _write_atomic(table.cast(SCHEMA), self.path / f"part-{time.time_ns()}-{os.getpid()}.parquet")
+
     def compact(self) -> int:
         """Merge all files into one ``data-*.parquet``; returns the row count."""
         self._require_lock()
@@ -322,23 +353,31 @@ class Dataset:
         if not files:
             return SCHEMA.empty_table()
         table = pa.concat_tables([self._read_file(f) for f in files])
-        ids = table.column("row_id").to_pylist()
-        seen: set[str] = set()
-        keep = [i for i, r in enumerate(ids) if not (r in seen or seen.add(r))]  # type: ignore[func-returns-value]
-        return table.take(keep) if len(keep) != len(ids) else table
+        first: dict[str, int] = {}
+        last: dict[str, int] = {}
+        for i, r in enumerate(table.column("row_id").to_pylist()):
+            first.setdefault(r, i)
+            last[r] = i
+        if len(first) == table.num_rows:
+            return table
+        return table.take([last[r] for r in first])  # the newest copy, where the row first appeared
 
-    def read(self) -> pd.DataFrame:
-        """All rows (ok and failed), one per row id, oldest first."""
+    def read_table(self) -> pa.Table:
+        """All rows as an Arrow table in the store's schema (one per row id, newest copy, oldest first)."""
         self._check_meta()
         for _ in range(5):
             files = self._files()
             try:
-                return self._read_table(files).to_pandas()
+                return self._read_table(files)
             except StoreError:
                 if all(f.exists() for f in files):
                     raise
                 time.sleep(0.05)  # a compaction replaced files under us: read again
-        return self._read_table(self._files()).to_pandas()
+        return self._read_table(self._files())
+
+    def read(self) -> pd.DataFrame:
+        """All rows (ok and failed), one per row id, oldest first."""
+        return self.read_table().to_pandas()
 
 
 class ProfileStore:

@@ -38,6 +38,7 @@ class MatrixCell:
     metric_name: str | None = None
     metric_precision: str | None = None  # the precision the metric was measured in ("fp32", "int8")
     note: str | None = None  # why the cell is empty other than the budget
+    memory_method: int | None = None  # the measuring method of the memory model's rows (predicted peak)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,7 +91,8 @@ def deployment_matrix(result: CompareResult, budget_ms: float, budget_mb: float 
             measured_peak = measure_memory(students[best.student].arch, p.backend, p.threads)
         cells.append(MatrixCell(p.device_id, p.backend, p.threads, precision, len(ok), best.student, best.arch,
                                 best.latency_ms, best.latency_ms_high, best.measured_ms, peak.get(best.student),
-                                measured_peak, metric, best.metric_name, metric_precision))
+                                measured_peak, metric, best.metric_name, metric_precision,
+                                memory_method=getattr(model, "memory_method", None) if peak else None))
     return cells
 
 
@@ -108,7 +110,9 @@ def matrix_table_rows(cells: list[MatrixCell]) -> tuple[list[str], list[list[str
         rows.append([c.device_id, c.backend, str(c.threads), c.student or c.note or "none within budget",
                      "-" if a is None else f"{a['layers']}L/{a['hidden']}H/{a['heads']}A/{a['ffn']}F",
                      "-" if c.latency_ms is None else f"{c.latency_ms:.2f} ({c.latency_ms_high:.2f})",
-                     f(c.measured_ms, ".2f"), f(c.peak_mb, ".1f"), f(c.measured_peak_mb, ".1f"), metric,
+                     f(c.measured_ms, ".2f"),
+                     f(c.peak_mb, ".1f") + (f" (m{c.memory_method})" if c.memory_method and c.peak_mb is not None else ""),
+                     f(c.measured_peak_mb, ".1f"), metric,
                      str(c.feasible)])
     return headers, rows
 
