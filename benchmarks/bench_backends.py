@@ -9,9 +9,12 @@ Sections (each writes its part of ``benchmarks/results/backends.json``; ``report
   * ``space``    — the same ratio predicted by the committed predictors over the whole space (every arch × shape).
   * ``accuracy`` — the int8 dev metric beside fp32 of distilled students (their ``quantized.json``, written by
                    ``kdnas-bench distill --quantize int8``).
-  * ``memory``   — the memory models' held-out accuracy (stored in each predictor's ``memory.json``) and a fresh
-                   check: ``--fresh N`` configs not in the profile, each measured in a fresh process now and
-                   compared with the prediction (memory does not depend on the machine's load).
+  * ``memory``   — the memory models' held-out accuracy (stored in each predictor's ``memory.json``: 20 % of the
+                   archs held out, all their shapes) and a fresh check: ``--fresh N`` configs not in the profile,
+                   each measured in a fresh process now (with the current method) and compared with the
+                   prediction (memory does not depend on the machine's load). Each entry names the measuring
+                   method of the model's rows (``memory_method``: 2 = anonymous memory only); a model fitted on
+                   another method than the current one gets no fresh check (the figures would not compare).
   * ``report``   — print the JSON.
 
 Run (device amd-epyc-2c-243f6e):
@@ -163,10 +166,12 @@ def accuracy(args: argparse.Namespace) -> None:
 
 
 def memory(args: argparse.Namespace) -> None:
-    from kdnas_bench.profiling.memory import MemoryProbe
+    from kdnas_bench.profiling.memory import METHOD, MemoryProbe, method_label
 
     device = hardware(with_gpu=False).device_id
-    out: dict[str, Any] = {"device_id": device, "predictors": []}
+    out: dict[str, Any] = {"device_id": device, "method": METHOD, "method_label": method_label(METHOD),
+                           "goal": "peak memory predicted within ±10 % for >= 95 % of held-out rows",
+                           "predictors": []}
     space = SearchSpace.load(Path(__file__).parent.parent / "search" / "spaces" / "bert.toml")
     stream = iter_configs(space, sampler="uniform", seed=args.seed + 77, shapes_per_arch=1)
     fresh = [next(stream)[1:] for _ in range(args.fresh)]
@@ -176,11 +181,16 @@ def memory(args: argparse.Namespace) -> None:
         p = load_predictor(device, info["backend"], info["threads"])
         if not p.memory:
             continue
+        peak = p.memory["peak_rss_bytes"]
         entry: dict[str, Any] = {"backend": info["backend"], "threads": info["threads"],
+                                 "memory_method": p.memory_method, "rows": peak.metrics.get("rows"),
+                                 "archs": peak.metrics.get("archs"),
                                  "heldout": {t: {k: m.metrics["heldout"][k] for k in KEYS if k in m.metrics["heldout"]}
-                                             for t, m in p.memory.items()}}
-        if fresh:
-            probe = MemoryProbe(info["backend"], info["threads"])
+                                             for t, m in p.memory.items()},
+                                 "met": bool(peak.metrics["heldout"]["within_10pct"] >= 0.95)}
+        if fresh and p.memory_method == METHOD:
+            probe = MemoryProbe(info["backend"], info["threads"], {"vocab_size": space.vocab_size,
+                                                                   "num_labels": space.num_labels})
             measured = []
             for arch, shape in fresh:
                 measured.append(probe.measure(arch, shape).peak_rss_bytes / 2**20)
@@ -211,8 +221,8 @@ def report(_: argparse.Namespace) -> None:
     for r in (doc.get("accuracy") or {}).get("students", []):
         print(f"{r['student']}: fp32 {r['fp32']:.4f}, int8 {r['int8']:.4f}, drop {r['drop_points']:+.2f} pts")
     for e in (doc.get("memory") or {}).get("predictors", []):
-        print(f"memory {e['backend']} t{e['threads']}: held-out {e['heldout']['peak_rss_bytes']}"
-              + (f", fresh {e['fresh']}" if "fresh" in e else ""))
+        print(f"memory {e['backend']} t{e['threads']} (method {e.get('memory_method', 1)}, {e.get('rows')} rows): "
+              f"held-out {e['heldout']['peak_rss_bytes']}" + (f", fresh {e['fresh']}" if "fresh" in e else ""))
 
 
 def main() -> None:
