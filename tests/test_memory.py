@@ -127,7 +127,7 @@ def _synthetic(n_archs: int = 30, seed: int = 0) -> pd.DataFrame:
         for b, s in ((1, 16), (1, 128), (4, 64), (8, 32)):
             rows.append({**a.to_dict(), "batch": b, "seq": s, "status": "ok"})
     df = pd.DataFrame(rows)
-    coef = np.array([30.0, 4.0, 4.0, 4.0, 8.0, 4.0, 4.0])  # MB: runtime, fp32 weights, activations
+    coef = np.array([30.0, 4.0, 4.0, 4.0, 0.5, 8.0, 4.0, 4.0, 2.0])  # MB: runtime, fp32 weights, per layer, activations
     df["peak_rss_bytes"] = (memory_terms(df) @ coef * 1e6 * rng.normal(1, 0.01, len(df))).round()
     df["weight_bytes"] = (memory_terms(df)[:, 1:4] @ coef[1:4] * 1e6).round()
     return df
@@ -167,7 +167,7 @@ class _FakePredictor:
 
 
 def test_budget_mb_is_a_hard_constraint() -> None:
-    coef = tuple(float(c) for c in (10.0, 4.0, 4.0, 4.0, 0.0, 0.0, 0.0))
+    coef = tuple(float(c) for c in (10.0, 4.0, 4.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0))
     pred = _FakePredictor({"peak_rss_bytes": MemoryModel("peak_rss_bytes", coef)})
     archs = [Arch(2, 128, 2, 256), Arch(6, 384, 6, 1536), Arch(12, 768, 12, 3072)]
     kept, mb = within_memory(pred, archs, Shape(1, 128), 200.0)

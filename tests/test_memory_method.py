@@ -88,7 +88,7 @@ def _synthetic(n_archs: int, method: int, scale: float, seed: int) -> pd.DataFra
         for b, s in ((1, 16), (1, 128), (4, 64), (8, 32)):
             rows.append({**a.to_dict(), "batch": b, "seq": s, "status": "ok", "memory_method": method})
     df = pd.DataFrame(rows)
-    coef = np.array([30.0, 4.0, 4.0, 4.0, 8.0, 4.0, 4.0])
+    coef = np.array([30.0, 4.0, 4.0, 4.0, 0.5, 8.0, 4.0, 4.0, 2.0])
     df["peak_rss_bytes"] = (memory_terms(df) @ coef * scale * 1e6).round()
     df["weight_bytes"] = (memory_terms(df)[:, 1:4] @ coef[1:4] * 1e6).round()
     return df
