@@ -68,6 +68,10 @@ def _recipe(final: dict[str, Any]) -> str:
             f"-{final.get('batching', 'random')}")
 
 
+def _head_dim(text: str | None) -> int | str | None:
+    return None if text is None else ("teacher" if text == "teacher" else int(text))
+
+
 def train(args: argparse.Namespace) -> None:
     import torch
 
@@ -92,7 +96,7 @@ def train(args: argparse.Namespace) -> None:
                         teacher=args.teacher, data_dir=args.data_dir, space=SPACE, predictors=args.predictors,
                         supernet=SupernetOptions(str(work / "supernet"), args.supernet_examples, args.supernet_epochs,
                                                  args.rerank_top, args.rerank_examples, args.rerank_epochs),
-                        run_dir=str(work / "search"))
+                        run_dir=str(work / "search"), head_dim=_head_dim(args.head_dim))
     print(req, flush=True)
     t1 = time.perf_counter()
     res = run_search(req).summary()
@@ -121,7 +125,7 @@ def train(args: argparse.Namespace) -> None:
     fast = min(cands, key=predicted) if cands else None
     students = {"searched": winner, **hand, **({"fast-match": fast} if fast else {})}
     plan = {"task": args.task, "budget_ms": budget, "teacher_ms": args.teacher_ms, "winner": w,
-            "search_seconds": round(search_seconds, 1), "supernet": {k: doc.get(k) for k in
+            "head_dim": args.head_dim, "search_seconds": round(search_seconds, 1), "supernet": {k: doc.get(k) for k in
                                                                      ("train_seconds", "steps", "largest", "smallest")},
             "supernet_recipe": doc["recipe"], "evaluations": res["evaluations"], "students": {
                 k: {"arch": str(a), "predicted_ms": predicted(a), "params": count_params(a), "oneshot": oneshot(a)}
@@ -255,6 +259,7 @@ def main() -> None:
     tr.add_argument("--final-lr", type=float, default=5e-4)
     tr.add_argument("--final-batching", choices=("random", "length"), default="random")
     tr.add_argument("--seeds", type=int, default=1)
+    tr.add_argument("--head-dim", help="Search only archs of this head size ('teacher': the teacher's own).")
     tr.add_argument("--work")
     me = sub.add_parser("measure")
     me.add_argument("--task", required=True)
