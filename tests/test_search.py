@@ -263,6 +263,9 @@ def test_head_dim_restricts_every_candidate(env: dict, tmp_path: Path, run_cli) 
     assert records and {r.arch.head_dim for r in records} == {size}
     assert all(w.arch.head_dim == size for w in outcome.result.winners)
     assert json.loads((tmp_path / "hd" / "run.json").read_text())["config"]["head_dim"] == size
+    with pytest.raises(KdnasError, match="holds a different search"):  # resume refuses another head size
+        run_search(SearchRequest(DatasetKey(DEV, "torch", 1), (30.0,), "sst2", table=str(env["table"]),
+                                 predictors=str(env["preds"]), episodes=2, candidates=4, run_dir=str(tmp_path / "hd")))
     with pytest.raises(KdnasError, match="needs a teacher"):
         run_search(SearchRequest(DatasetKey(DEV, "torch", 1), (30.0,), "sst2", table=str(env["table"]),
                                  head_dim="teacher", predictors=str(env["preds"]), run_dir=str(tmp_path / "t")))
