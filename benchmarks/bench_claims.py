@@ -167,7 +167,7 @@ def measure(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     work = Path(args.work or Path(args.root) / args.task)
     plan = json.loads((work / "plan.json").read_text())
-    archs = {"teacher": str(TEACHER_ARCH), **{k: v["arch"] for k, v in plan["students"].items()}}
+    archs = {"teacher": str(TEACHER_ARCH), **{k: v["arch"] for k, v in plan["students"].items()}, **_extra(args)}
     models = {name: build_model(Arch.parse(a)).eval() for name, a in archs.items()}
     inputs = make_inputs(SHAPE)
     times: dict[str, list[float]] = {name: [] for name in models}
@@ -192,6 +192,16 @@ def measure(args: argparse.Namespace) -> None:
     (work / "latency.json").write_text(json.dumps(out, indent=2) + "\n")
 
 
+def _extra(args: argparse.Namespace) -> dict[str, str]:
+    """``--extra NAME=ARCH``: more students to time and report (e.g. an earlier search's winner, distilled with the
+    same recipe into the same finals.jsonl)."""
+    out = {}
+    for item in args.extra or []:
+        name, _, arch = item.partition("=")
+        out[name] = str(Arch.parse(arch))
+    return out
+
+
 def _stats(values: list[float]) -> tuple[float, float]:
     return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
@@ -213,7 +223,9 @@ def report(args: argparse.Namespace) -> None:
                                "metric_name": teacher["primary_metric"], "budget_ms": plan["budget_ms"],
                                "teacher_ms": lat["ms"].get("teacher", plan["teacher_ms"]), "students": {},
                                "plan": plan}
-        for name, st in plan["students"].items():
+        extra = {name: {"arch": a, "params": count_params(Arch.parse(a)), "extra": True}
+                 for name, a in _extra(args).items()}
+        for name, st in {**plan["students"], **extra}.items():
             vals = [r["metric"] for r in finals if r["arch"] == st["arch"]]
             if not vals:
                 continue
@@ -265,10 +277,12 @@ def main() -> None:
     me.add_argument("--task", required=True)
     me.add_argument("--work")
     me.add_argument("--rounds", type=int, default=100)
+    me.add_argument("--extra", action="append", help="NAME=ARCH: time another student too (repeatable).")
     me.add_argument("--warmup", type=int, default=5)
     rp = sub.add_parser("report")
     rp.add_argument("--tasks", default="sst2,mrpc,rte,stsb")
     rp.add_argument("--out", default="benchmarks/results/claims.json")
+    rp.add_argument("--extra", action="append", help="NAME=ARCH: report another student's finals too (repeatable).")
     for p in (tr, me, rp):
         p.add_argument("--root", default=str(ART), help="Work area; one folder per task below it.")
     args = ap.parse_args()
