@@ -68,6 +68,10 @@ def _recipe(final: dict[str, Any]) -> str:
             f"-{final.get('batching', 'random')}")
 
 
+def _head_dim(text: str | None) -> int | str | None:
+    return None if text is None else ("teacher" if text == "teacher" else int(text))
+
+
 def train(args: argparse.Namespace) -> None:
     import torch
 
@@ -92,7 +96,7 @@ def train(args: argparse.Namespace) -> None:
                         teacher=args.teacher, data_dir=args.data_dir, space=SPACE, predictors=args.predictors,
                         supernet=SupernetOptions(str(work / "supernet"), args.supernet_examples, args.supernet_epochs,
                                                  args.rerank_top, args.rerank_examples, args.rerank_epochs),
-                        run_dir=str(work / "search"))
+                        run_dir=str(work / "search"), head_dim=_head_dim(args.head_dim))
     print(req, flush=True)
     t1 = time.perf_counter()
     res = run_search(req).summary()
@@ -121,7 +125,7 @@ def train(args: argparse.Namespace) -> None:
     fast = min(cands, key=predicted) if cands else None
     students = {"searched": winner, **hand, **({"fast-match": fast} if fast else {})}
     plan = {"task": args.task, "budget_ms": budget, "teacher_ms": args.teacher_ms, "winner": w,
-            "search_seconds": round(search_seconds, 1), "supernet": {k: doc.get(k) for k in
+            "head_dim": args.head_dim, "search_seconds": round(search_seconds, 1), "supernet": {k: doc.get(k) for k in
                                                                      ("train_seconds", "steps", "largest", "smallest")},
             "supernet_recipe": doc["recipe"], "evaluations": res["evaluations"], "students": {
                 k: {"arch": str(a), "predicted_ms": predicted(a), "params": count_params(a), "oneshot": oneshot(a)}
@@ -163,7 +167,7 @@ def measure(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     work = Path(args.work or Path(args.root) / args.task)
     plan = json.loads((work / "plan.json").read_text())
-    archs = {"teacher": str(TEACHER_ARCH), **{k: v["arch"] for k, v in plan["students"].items()}}
+    archs = {"teacher": str(TEACHER_ARCH), **{k: v["arch"] for k, v in plan["students"].items()}, **_extra(args)}
     models = {name: build_model(Arch.parse(a)).eval() for name, a in archs.items()}
     inputs = make_inputs(SHAPE)
     times: dict[str, list[float]] = {name: [] for name in models}
@@ -188,6 +192,16 @@ def measure(args: argparse.Namespace) -> None:
     (work / "latency.json").write_text(json.dumps(out, indent=2) + "\n")
 
 
+def _extra(args: argparse.Namespace) -> dict[str, str]:
+    """``--extra NAME=ARCH``: more students to time and report (e.g. an earlier search's winner, distilled with the
+    same recipe into the same finals.jsonl)."""
+    out = {}
+    for item in args.extra or []:
+        name, _, arch = item.partition("=")
+        out[name] = str(Arch.parse(arch))
+    return out
+
+
 def _stats(values: list[float]) -> tuple[float, float]:
     return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
@@ -209,7 +223,9 @@ def report(args: argparse.Namespace) -> None:
                                "metric_name": teacher["primary_metric"], "budget_ms": plan["budget_ms"],
                                "teacher_ms": lat["ms"].get("teacher", plan["teacher_ms"]), "students": {},
                                "plan": plan}
-        for name, st in plan["students"].items():
+        extra = {name: {"arch": a, "params": count_params(Arch.parse(a)), "extra": True}
+                 for name, a in _extra(args).items()}
+        for name, st in {**plan["students"], **extra}.items():
             vals = [r["metric"] for r in finals if r["arch"] == st["arch"]]
             if not vals:
                 continue
@@ -255,15 +271,18 @@ def main() -> None:
     tr.add_argument("--final-lr", type=float, default=5e-4)
     tr.add_argument("--final-batching", choices=("random", "length"), default="random")
     tr.add_argument("--seeds", type=int, default=1)
+    tr.add_argument("--head-dim", help="Search only archs of this head size ('teacher': the teacher's own).")
     tr.add_argument("--work")
     me = sub.add_parser("measure")
     me.add_argument("--task", required=True)
     me.add_argument("--work")
     me.add_argument("--rounds", type=int, default=100)
+    me.add_argument("--extra", action="append", help="NAME=ARCH: time another student too (repeatable).")
     me.add_argument("--warmup", type=int, default=5)
     rp = sub.add_parser("report")
     rp.add_argument("--tasks", default="sst2,mrpc,rte,stsb")
     rp.add_argument("--out", default="benchmarks/results/claims.json")
+    rp.add_argument("--extra", action="append", help="NAME=ARCH: report another student's finals too (repeatable).")
     for p in (tr, me, rp):
         p.add_argument("--root", default=str(ART), help="Work area; one folder per task below it.")
     args = ap.parse_args()

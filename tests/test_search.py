@@ -247,6 +247,36 @@ def test_run_search_is_one_library_call_that_the_cli_renders(env: dict, tmp_path
         SearchRequest(DatasetKey(DEV, "torch", 1), (8.0,), "sst2", strategy="nosuch")
 
 
+def test_head_dim_restricts_every_candidate(env: dict, tmp_path: Path, run_cli) -> None:
+    """--head-dim N: only archs with hidden / heads == N are evaluated, and the run records it."""
+    from kdnas_bench.keys import DatasetKey
+    from kdnas_bench.search import SearchRequest, run_search
+    from kdnas_bench.search.runfolder import RunFolder
+
+    dims = [a.head_dim for a in env["archs"]]
+    size = max(set(dims), key=dims.count)  # the table's most common head size
+    assert len(set(dims)) > 1  # the restriction removes something
+    req = SearchRequest(DatasetKey(DEV, "torch", 1), (30.0,), "sst2", table=str(env["table"]), head_dim=size,
+                        predictors=str(env["preds"]), episodes=2, candidates=4, run_dir=str(tmp_path / "hd"))
+    outcome = run_search(req)
+    records, _ = RunFolder(tmp_path / "hd").evaluations()
+    assert records and {r.arch.head_dim for r in records} == {size}
+    assert all(w.arch.head_dim == size for w in outcome.result.winners)
+    assert json.loads((tmp_path / "hd" / "run.json").read_text())["config"]["head_dim"] == size
+    with pytest.raises(KdnasError, match="holds a different search"):  # resume refuses another head size
+        run_search(SearchRequest(DatasetKey(DEV, "torch", 1), (30.0,), "sst2", table=str(env["table"]),
+                                 predictors=str(env["preds"]), episodes=2, candidates=4, run_dir=str(tmp_path / "hd")))
+    with pytest.raises(KdnasError, match="needs a teacher"):
+        run_search(SearchRequest(DatasetKey(DEV, "torch", 1), (30.0,), "sst2", table=str(env["table"]),
+                                 head_dim="teacher", predictors=str(env["preds"]), run_dir=str(tmp_path / "t")))
+    with pytest.raises(KdnasError, match="has head size 7"):
+        run_search(SearchRequest(DatasetKey(DEV, "torch", 1), (30.0,), "sst2", table=str(env["table"]),
+                                 head_dim=7, predictors=str(env["preds"]), run_dir=str(tmp_path / "t7")))
+    code, _, err = run_cli("search", "--device", DEV, "--backend", "torch", "--budget-ms", "30", "--task", "sst2",
+                           "--table", str(env["table"]), "--predictors", str(env["preds"]), "--head-dim", "wide")
+    assert code == 2 and "--head-dim must be a positive integer or 'teacher'" in err and "Traceback" not in err
+
+
 def test_the_winner_rule_breaks_ties_towards_the_smaller_arch() -> None:
     from kdnas_bench.search.runfolder import EvalRecord, best
 

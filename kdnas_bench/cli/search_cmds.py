@@ -18,6 +18,19 @@ from ..search.strategies import STRATEGIES
 from .common import console, err_console, positive, print_json
 
 
+def _head_dim(text: str | None) -> int | str | None:
+    """``--head-dim``: None, ``"teacher"`` or a positive integer (a one-line error otherwise)."""
+    if text is None or text.strip().lower() == "teacher":
+        return None if text is None else "teacher"
+    try:
+        value = int(text)
+    except ValueError:
+        raise KdnasError(f"--head-dim must be a positive integer or 'teacher', got {text!r}") from None
+    if value <= 0:
+        raise KdnasError(f"--head-dim must be a positive integer or 'teacher', got {text!r}")
+    return value
+
+
 def _budgets(text: str) -> tuple[float, ...]:
     try:
         values = tuple(float(v) for v in text.replace(" ", "").split(",") if v)
@@ -185,6 +198,8 @@ def register(cli: click.Group) -> None:
     @click.option("--rerank-epochs", type=float, default=2.0, show_default=True)
     @click.option("--budget-mb", type=float, help="Peak resident memory budget (MiB) of one forward pass at --batch × "
                   "--seq: a second hard constraint, from the predictor's memory model (measured after --final).")
+    @click.option("--head-dim", help="Only candidates of this head size (hidden / heads): a number, or 'teacher' for "
+                  "the teacher's own, so inherited students keep whole teacher heads.")
     @click.option("--predictors", "predictors_dir", type=click.Path(), help="Predictor folder (default: predictors/).")
     @click.option("--teacher-examples", type=int, default=DEFAULTS.teacher_examples, show_default=True,
                   help="Examples for the default teacher fine-tune.")
@@ -197,7 +212,8 @@ def register(cli: click.Group) -> None:
                batch: int, reward_w: float, mode: str, space_path: str | None, table: str | None,
                predictors_dir: str | None, teacher_examples: int, evaluator_kind: str, init: str,
                supernet_dir: str | None, supernet_examples: int, supernet_epochs: float, rerank_top: int,
-               rerank_examples: int, rerank_epochs: float, budget_mb: float | None, as_json: bool) -> None:
+               rerank_examples: int, rerank_epochs: float, budget_mb: float | None, head_dim: str | None,
+               as_json: bool) -> None:
         """Search the student arch with KD-NAS: predicted latency + proxy-distillation accuracy.
 
         \b
@@ -226,7 +242,8 @@ def register(cli: click.Group) -> None:
             supernet=SupernetOptions(supernet_dir, supernet_examples, supernet_epochs, rerank_top, rerank_examples,
                                      rerank_epochs),
             final=FinalOptions(final_examples, final_epochs) if final else None, space=space_path,
-            predictors=predictors_dir, run_dir=run_dir, executor=executor, ray_address=ray_address, budget_mb=budget_mb)
+            predictors=predictors_dir, run_dir=run_dir, executor=executor, ray_address=ray_address, budget_mb=budget_mb,
+            head_dim=_head_dim(head_dim))
         out = err_console if as_json else console
         outcome = run_search(req, Progress(out, req), progress=not as_json)
         method = _memory_method(req) if budget_mb is not None else None

@@ -95,6 +95,9 @@ class SearchRequest:
     executor: str = "local"
     ray_address: str | None = None
     budget_mb: float | None = None  # peak-memory hard constraint (MiB), from the predictor's memory model
+    # Only candidates whose head size (hidden / heads) is this: an int, or "teacher" for the teacher's own. With
+    # inherited weights such a student keeps whole teacher heads; other sizes merge or split them.
+    head_dim: int | str | None = None
 
     def __post_init__(self) -> None:
         from .strategies import STRATEGIES
@@ -108,6 +111,9 @@ class SearchRequest:
             if value not in allowed:
                 raise KdnasError(f"unknown {name} '{value}' (choose from {', '.join(allowed)})")
         RewardSpec(tuple(self.budgets_ms), w=self.reward_w, mode=self.mode)  # validates budgets and w
+        if self.head_dim is not None and self.head_dim != "teacher" and not (
+                isinstance(self.head_dim, int) and not isinstance(self.head_dim, bool) and self.head_dim > 0):
+            raise KdnasError(f"--head-dim must be a positive integer or 'teacher', got {self.head_dim!r}")
 
     @property
     def reward(self) -> RewardSpec:
@@ -159,6 +165,18 @@ def default_teacher(run: Path, task: str, data_dir: str | None, examples: int, s
                f"into {folder}")
     finetune(task, data_dir=data_dir, max_examples=examples, epochs=1.0, seed=seed, out=folder)
     return str(folder)
+
+
+def _head_dim(req: SearchRequest, teacher: str | None) -> int | None:
+    """The head size candidates are restricted to (``None``: any); ``"teacher"`` reads the teacher's config."""
+    if req.head_dim is None or isinstance(req.head_dim, int):
+        return req.head_dim
+    if teacher is None:
+        raise KdnasError("--head-dim teacher needs a teacher (not --table)")
+    from ..distill.teacher import load_teacher
+
+    cfg = load_teacher(teacher).model.config
+    return int(cfg.hidden_size) // int(cfg.num_attention_heads)
 
 
 def _train_supernet(req: SearchRequest, teacher: str, task: str, space: Any, folder: str, emit: EventFn,
@@ -261,6 +279,12 @@ def run_search(req: SearchRequest, on_event: EventFn | None = None, *, progress:
     rerank_cfg = (RerankConfig(opts.rerank_top, opts.rerank_examples, opts.rerank_epochs)
                   if oneshot and opts.rerank_top else None)
     rerank_desc = {"rerank": rerank_cfg.to_dict(), "losses": losses} if rerank_cfg else {}
+    head_dim = _head_dim(req, teacher_ref)
+    if head_dim is not None:
+        archs = [a for a in archs if a.head_dim == head_dim]
+        if not archs:
+            raise KdnasError(f"no arch of space '{space.name}' has head size {head_dim} (hidden / heads)")
+        _say(emit, f"candidates restricted to head size {head_dim}: {len(archs)} archs")
     memory_mb: dict[Any, float] = {}
     if req.budget_mb is not None:
         archs, memory_mb = within_memory(predictor, archs, req.shape, req.budget_mb)
@@ -273,7 +297,7 @@ def run_search(req: SearchRequest, on_event: EventFn | None = None, *, progress:
                           candidates=req.candidates, seed=req.seed,
                           evaluator={**{k: v for k, v in evaluator.describe().items() if k != "data_dir"},
                                      **rerank_desc},
-                          space=req.table or space.name, budget_mb=req.budget_mb)
+                          space=req.table or space.name, budget_mb=req.budget_mb, head_dim=head_dim)
     ex = make_executor(req.executor, req.ray_address)
     study = Study(run, config, evaluator, latency, ex)
     emit("start", {"task": task_name, "run": str(run), "config": config})

@@ -46,8 +46,11 @@ class SearchConfig:
     evaluator: dict[str, Any] = field(default_factory=dict)
     space: str = ""
     budget_mb: float | None = None  # peak-memory hard constraint (MiB); left out of run.json when unset
+    head_dim: int | None = None  # candidates restricted to this head size; left out of run.json when unset
 
     def __post_init__(self) -> None:
+        if self.head_dim is not None and self.head_dim <= 0:
+            raise SearchError(f"the head size must be positive, got {self.head_dim}")
         if self.episodes <= 0 or self.candidates <= 0:
             raise SearchError(f"episodes and candidates must be positive, got {self.episodes} and {self.candidates}")
         if self.budget_mb is not None and not self.budget_mb > 0:
@@ -55,8 +58,9 @@ class SearchConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        if self.budget_mb is None:
-            d.pop("budget_mb")
+        for optional in ("budget_mb", "head_dim"):
+            if d[optional] is None:
+                d.pop(optional)
         d["shape"] = {"batch": self.shape.batch, "seq": self.shape.seq}
         d["reward"] = {"budgets_ms": list(self.reward.budgets_ms), "w": self.reward.w, "mode": self.reward.mode}
         return d
