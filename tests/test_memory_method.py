@@ -169,3 +169,40 @@ def test_remeasure_memory_only_bad_input(tmp_path: Path, run_cli) -> None:
     assert code != 0 and "no profile of this device" in err and len(err.strip().splitlines()) == 1
     code, _, err = run_cli("remeasure", "--include-unmeasured", "--store", str(tmp_path))
     assert code != 0 and "goes with --memory-only" in err
+
+
+def test_search_budget_mb_names_the_memory_method(tmp_path: Path, run_cli) -> None:
+    from kdnas_bench.predictors.registry import fit_and_save
+    from kdnas_bench.space import SearchSpace, sample_archs
+
+    from .helpers import DEV, ROOT
+
+    write_store(tmp_path / "p", DEV, real_rows())
+    ds = ProfileStore(tmp_path / "p").dataset(DEV, "torch", 1)
+    table = ds.read_table()
+    ok = [i for i, s in enumerate(table.column("status").to_pylist()) if s == "ok"]
+    sub = table.take(ok)
+    frame = sub.select(["layers", "hidden", "heads", "ffn", "batch", "seq"]).to_pandas()
+    coef = np.array([30.0, 4.0, 4.0, 4.0, 0.5, 8.0, 4.0, 4.0, 2.0])
+    peak = (memory_terms(frame) @ coef * 1e6).round().astype(np.int64)
+    weights = (memory_terms(frame)[:, 1:4] @ coef[1:4] * 1e6).round().astype(np.int64)
+    for name, vals in (("peak_rss_bytes", peak), ("weight_bytes", weights), ("model_rss_bytes", weights),
+                       ("forward_rss_bytes", peak - weights), ("memory_method", np.full(len(ok), 2, np.int8))):
+        sub = sub.set_column(sub.schema.get_field_index(name), SCHEMA.field(name), pa.array(vals, SCHEMA.field(name).type))
+    with ds.writer():
+        ds.revise(sub)
+    fit_and_save(DEV, "torch", 1, store=tmp_path / "p", out=tmp_path / "pred", max_load=None)
+    space = SearchSpace.load(ROOT / "search" / "spaces" / "bert.toml")
+    archs = sorted(set(sample_archs(space, 60, sampler="sobol", seed=5)))
+    (tmp_path / "t.json").write_text(json.dumps([{**a.to_dict(), "metric": 0.5 + a.layers / 100, "metric_name": "accuracy"}
+                                                 for a in archs]))
+    args = ["search", "--device", DEV, "--backend", "torch", "--budget-ms", "40", "--budget-mb", "400", "--task", "sst2",
+            "--table", str(tmp_path / "t.json"), "--predictors", str(tmp_path / "pred"), "--episodes", "2",
+            "--candidates", "3", "--strategy", "evolution"]
+    code, out, err = run_cli(*args, "--run", str(tmp_path / "r1"), "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["memory_method"] == 2 and all("predicted_peak_mb" in w for w in doc["winners"])
+    code, out, err = run_cli(*args, "--run", str(tmp_path / "r2"))
+    assert code == 0, err
+    assert "method 2 (anonymous memory only" in " ".join(out.split())
