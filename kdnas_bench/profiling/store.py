@@ -24,10 +24,8 @@ most an ignored temp file, never a torn Parquet file. Each row carries a ``row_i
 threads, arch, shape); readers drop repeated ids, which makes a crash in the middle of a compaction
 harmless. Nothing is ever rewritten in place: compaction writes a new file before deleting parts.
 
-Revisions: :meth:`Dataset.revise` appends newer copies of stored rows (``remeasure --memory-only`` puts
-a row's re-measured memory columns beside its unchanged latency columns). Readers return, for each row
-id, the newest copy (files in time order, rows in file order) at the position of its first copy, so the
-rows keep their order and a crash between the two steps of a compaction still reads the same rows.
+:meth:`Dataset.revise` appends newer copies of stored rows (``remeasure --memory-only``); readers return
+each row id's newest copy at the place of its first, so rows keep their order.
 """
 
 from __future__ import annotations
@@ -111,13 +109,10 @@ SCHEMA = pa.schema(
         ("peak_rss_bytes", pa.int64()),  # peak resident set of one forward pass over the bare runtime's
         ("forward_rss_bytes", pa.int64()),  # of which the forward pass itself (peak minus loaded)
         ("memory_error", pa.string()),  # why the memory of an ok row was not measured
-        # schema 4: the memory columns' measuring method (kdnas_bench.profiling.memory.METHOD); null: no memory
-        ("memory_method", pa.int8()),
+        ("memory_method", pa.int8()),  # schema 4: the method that measured the memory columns (memory.METHOD)
     ]
 )
-V1_FIELDS = 35  # schema 1 had the first 35 columns
-V2_FIELDS = 44  # schema 2 the first 44
-V3_FIELDS = 49  # schema 3 the first 49
+V1_FIELDS, V2_FIELDS, V3_FIELDS = 35, 44, 49  # schema 1 had the first 35 columns, schema 2 44, schema 3 49
 LEGACY_MEMORY_METHOD = 1  # schema-3 rows: VmRSS / VmHWM, file-backed pages included
 
 
@@ -156,12 +151,9 @@ def _upgrade(table: pa.Table) -> pa.Table:
     is marked as method 1 (the only one there was)."""
     for f in SCHEMA:
         if f.name not in table.column_names:
-            if f.name == "memory_method":
-                measured = pc.is_valid(table.column("peak_rss_bytes"))
-                col = pc.if_else(measured, pa.scalar(LEGACY_MEMORY_METHOD, f.type), pa.scalar(None, f.type))
-                table = table.append_column(f, col)
-            else:
-                table = table.append_column(f, pa.nulls(table.num_rows, f.type))
+            col = pc.if_else(pc.is_valid(table.column("peak_rss_bytes")), pa.scalar(LEGACY_MEMORY_METHOD, f.type),
+                             pa.scalar(None, f.type)) if f.name == "memory_method" else pa.nulls(table.num_rows, f.type)
+            table = table.append_column(f, col)
     return table.select(SCHEMA.names)
 
 
@@ -300,8 +292,7 @@ class Dataset:
             return
         if table.schema.names != SCHEMA.names:
             raise StoreError("a revision must carry every column of the profile schema")
-        held = set(self.read_table().column("row_id").to_pylist())
-        unknown = [r for r in table.column("row_id").to_pylist() if r not in held]
+        unknown = sorted(set(table.column("row_id").to_pylist()) - set(self.read_table().column("row_id").to_pylist()))
         if unknown:
             raise StoreError(f"{self.path}: cannot revise {len(unknown)} row(s) it does not hold (first {unknown[0]})")
         _write_atomic(table.cast(SCHEMA), self.path / f"part-{time.time_ns()}-{os.getpid()}.parquet")
