@@ -222,6 +222,23 @@ def test_gpu_rows_count_as_loaded_only_when_the_host_is_busy() -> None:
     assert (len(kept), len(loaded)) == (160, 0) and "fewer than 100" in sel["rule"]  # 40 quiet rows: keep all
 
 
+def test_a_single_leaf_tree_passes_the_model_checks() -> None:
+    """LightGBM writes a tree without a split (a few near-equal rows) with an empty leaf_weight; the checks
+    accept it (the memory test's 14-row profile hit this in CI) and still refuse a missing leaf_value."""
+    import lightgbm as lgb
+
+    from kdnas_bench.predictors.checks import ModelCheckError, check_model_text
+
+    rng = np.random.default_rng(0)
+    booster = lgb.train({"objective": "regression", "verbose": -1, "min_data_in_leaf": 20},
+                        lgb.Dataset(rng.random((14, 3)), np.ones(14)), num_boost_round=2)
+    text = booster.model_to_string()
+    assert "num_leaves=1" in text and "leaf_weight=\n" in text
+    check_model_text(text, "m", n_features=3)
+    with pytest.raises(ModelCheckError, match="leaf_value has 0 values"):
+        check_model_text(text.replace("leaf_value=1", "leaf_value="), "m", n_features=3)
+
+
 # -- transfer -------------------------------------------------------------------------------------
 def test_transfer_beats_scratch_with_30_rows(fitted: dict[str, Path]) -> None:
     source = load_predictor(DEV, "torch", root=fitted["preds"]).model

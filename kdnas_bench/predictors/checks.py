@@ -77,7 +77,8 @@ def _check_tree(block: str, index: int, n_features: int, where: str) -> None:
                               f"splits), got {fields.get('num_cat')!r}")
     if fields.get("is_linear", "0") != "0":
         raise ModelCheckError(f"corrupt predictor model {at}: linear trees are not used by kdnas-bench")
-    wanted = {"leaf_value": n, **{k: n for k in _LEAF_OPTIONAL if k in fields}}
+    # LightGBM writes a single-leaf tree (no split: e.g. a few near-equal rows) with an empty leaf_weight
+    wanted = {"leaf_value": n, **{k: n for k in _LEAF_OPTIONAL if k in fields and (n > 1 or fields[k])}}
     if n > 1:
         wanted |= {k: n - 1 for k in (*_NODE_ARRAYS, *_NODE_OPTIONAL)} | {k: n for k in _LEAF_OPTIONAL}
     if "shrinkage" in fields:
