@@ -27,7 +27,7 @@ from typing import Any
 
 from kdnas_bench.keys import DatasetKey
 from kdnas_bench.models import count_params
-from kdnas_bench.search.api import SearchRequest, SupernetOptions, run_search
+from kdnas_bench.search.api import SearchRequest, SupernetOptions, parse_head_dim, run_search
 from kdnas_bench.space import Arch, SearchSpace, Shape
 
 SPACE = "search/spaces/minilm-students.toml"
@@ -68,10 +68,6 @@ def _recipe(final: dict[str, Any]) -> str:
             f"-{final.get('batching', 'random')}")
 
 
-def _head_dim(text: str | None) -> int | str | None:
-    return None if text is None else ("teacher" if text == "teacher" else int(text))
-
-
 def train(args: argparse.Namespace) -> None:
     import torch
 
@@ -96,7 +92,7 @@ def train(args: argparse.Namespace) -> None:
                         teacher=args.teacher, data_dir=args.data_dir, space=SPACE, predictors=args.predictors,
                         supernet=SupernetOptions(str(work / "supernet"), args.supernet_examples, args.supernet_epochs,
                                                  args.rerank_top, args.rerank_examples, args.rerank_epochs),
-                        run_dir=str(work / "search"), head_dim=_head_dim(args.head_dim))
+                        run_dir=str(work / "search"), head_dim=parse_head_dim(args.head_dim))
     print(req, flush=True)
     t1 = time.perf_counter()
     res = run_search(req).summary()

@@ -18,19 +18,6 @@ from ..search.strategies import STRATEGIES
 from .common import console, err_console, positive, print_json
 
 
-def _head_dim(text: str | None) -> int | str | None:
-    """``--head-dim``: None, ``"teacher"`` or a positive integer (a one-line error otherwise)."""
-    if text is None or text.strip().lower() == "teacher":
-        return None if text is None else "teacher"
-    try:
-        value = int(text)
-    except ValueError:
-        raise KdnasError(f"--head-dim must be a positive integer or 'teacher', got {text!r}") from None
-    if value <= 0:
-        raise KdnasError(f"--head-dim must be a positive integer or 'teacher', got {text!r}")
-    return value
-
-
 def _budgets(text: str) -> tuple[float, ...]:
     try:
         values = tuple(float(v) for v in text.replace(" ", "").split(",") if v)
@@ -136,17 +123,6 @@ class Progress:
             self.live.update(_view(state))
 
 
-def _memory_method(req: Any) -> int | None:
-    """The measuring method of the memory model that ``--budget-mb`` used (see ``kdnas-bench predictors``)."""
-    from pathlib import Path
-
-    from ..predictors.registry import load_predictor
-
-    k = req.key
-    return load_predictor(k.device_id, k.backend, k.threads, root=Path(req.predictors) if req.predictors else None
-                          ).memory_method
-
-
 def register(cli: click.Group) -> None:
     @cli.command("search")
     @click.option("--device", "device_id", required=True, help="Device id whose latency predictor scores candidates.")
@@ -222,7 +198,7 @@ def register(cli: click.Group) -> None:
             --task sst2 --data-dir ../shared/data/glue --episodes 2 --candidates 3 --proxy-examples 300
         """
         from ..keys import DatasetKey
-        from ..search.api import FinalOptions, SearchRequest, SupernetOptions, run_search
+        from ..search.api import FinalOptions, SearchRequest, SupernetOptions, parse_head_dim, run_search
         from ..space import Shape
 
         for name, value in (("--threads", threads), ("--episodes", episodes), ("--candidates", candidates),
@@ -243,10 +219,10 @@ def register(cli: click.Group) -> None:
                                      rerank_epochs),
             final=FinalOptions(final_examples, final_epochs) if final else None, space=space_path,
             predictors=predictors_dir, run_dir=run_dir, executor=executor, ray_address=ray_address, budget_mb=budget_mb,
-            head_dim=_head_dim(head_dim))
+            head_dim=parse_head_dim(head_dim))
         out = err_console if as_json else console
         outcome = run_search(req, Progress(out, req), progress=not as_json)
-        method = _memory_method(req) if budget_mb is not None else None
+        method = outcome.memory_method
         if as_json:
             print_json(outcome.summary() | ({"memory_method": method} if budget_mb is not None else {}))
             return

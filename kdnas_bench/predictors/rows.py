@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,6 @@ def auto_load_limit(rows: pd.DataFrame, threads: int) -> float:
     its rows count as loaded only when the host's cores are all busy: cores - 1 (never below the CPU rule)."""
     limit = threads + LOAD_MARGIN
     if len(rows) and "env" in rows:
-        import json
-
         try:
             env = json.loads(str(rows["env"].iloc[0]))
         except ValueError:

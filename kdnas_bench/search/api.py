@@ -136,12 +136,22 @@ class SearchOutcome:
     task: str
     teacher: str | None
     final: bool
+    memory_method: int | None = None  # the measuring method of the memory model behind ``budget_mb``
 
     def summary(self) -> dict[str, Any]:
         """``summary.json``: the result without its per-episode history."""
         data = self.result.to_dict()
         data.pop("history")
         return data
+
+
+def parse_head_dim(text: str | None) -> int | str | None:
+    """``--head-dim`` as typed: a number becomes an int; anything else is passed on for
+    :class:`SearchRequest` to accept (``"teacher"``) or refuse in one line."""
+    if text is None:
+        return None
+    t = text.strip().lower()
+    return int(t) if t.lstrip("-").isdigit() else t
 
 
 def _positive(**values: int | float | None) -> None:
@@ -325,10 +335,12 @@ def run_search(req: SearchRequest, on_event: EventFn | None = None, *, progress:
         result = replace(result, winners=[replace(w, extra={**w.extra, "predicted_peak_mb": memory_mb[w.arch]})
                                           for w in result.winners])
         study.write_result(result)
-    outcome = SearchOutcome(result, run, task_name, teacher_ref, req.final is not None)
+    outcome = SearchOutcome(result, run, task_name, teacher_ref, req.final is not None,
+                            predictor.memory_method if req.budget_mb is not None else None)
     (run / "summary.json").write_text(json.dumps(outcome.summary(), indent=2, default=str) + "\n")
     return outcome
 
 
-__all__ = ["FinalOptions", "SearchOutcome", "SearchRequest", "SupernetOptions", "default_teacher", "run_search"]
+__all__ = ["FinalOptions", "SearchOutcome", "SearchRequest", "SupernetOptions", "default_teacher", "parse_head_dim",
+           "run_search"]
 
