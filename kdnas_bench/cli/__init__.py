@@ -15,6 +15,7 @@ from rich.markup import escape
 
 from .. import __version__
 from ..errors import KdnasError
+from ..progress import quiet_third_party
 from .common import err_console
 
 
@@ -41,6 +42,7 @@ def _register() -> None:
 def _guard(cmd: click.Command, path: str) -> None:
     """Every command checks its options (finite, int64, ranges, writable outputs) before its body runs."""
     from ..validate import check_options
+    from .options import apply_aliases
 
     if isinstance(cmd, click.Group):
         for name, sub in cmd.commands.items():
@@ -52,6 +54,7 @@ def _guard(cmd: click.Command, path: str) -> None:
 
     @functools.wraps(body)
     def checked(**kwargs: Any) -> Any:
+        apply_aliases(kwargs)
         check_options(path, cmd.params, kwargs)
         return body(**kwargs)
 
@@ -69,6 +72,7 @@ def error_line(message: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    quiet_third_party()  # no third-party bars in our output ("Writing model shards: 0%|…")
     try:
         cli.main(args=argv, prog_name="kdnas-bench", standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt):

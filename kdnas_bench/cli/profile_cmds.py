@@ -17,9 +17,22 @@ from ..profiling.backends import BACKENDS
 from ..profiling.timing import INTERLEAVE_MODES
 from ..space import SAMPLERS, SearchSpace, Shape
 from ..validate import check_writable
-from .common import console, err_console, parse_arch, parse_int_list, positive, print_json
+from .common import console, err_console, positive, print_json
+from .options import (
+    NumberList,
+    arch_option,
+    backend_option,
+    batch_option,
+    deprecated_alias,
+    json_option,
+    seed_option,
+    seq_option,
+    space_option,
+    store_option,
+    threads_option,
+)
+from .tables import KEY, Col, fit_table
 
-BACKEND_NAMES = list(BACKENDS)  # the backend registry (kdnas_bench.profiling.backends)
 CANARY_MODES = [*INTERLEAVE_MODES, "none"]
 
 
@@ -90,8 +103,8 @@ def register(cli: click.Group) -> None:
         """Inspect search spaces."""
 
     @space_group.command("show")
-    @click.option("--space", "space_path", type=click.Path(), help="Space TOML (default: search/spaces/bert.toml).")
-    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    @space_option()
+    @json_option()
     def space_show(space_path: str | None, as_json: bool) -> None:
         """Print a search space and its size.
 
@@ -119,31 +132,37 @@ def register(cli: click.Group) -> None:
         )
 
     @cli.command("profile")
-    @click.option("--space", "space_path", type=click.Path(), help="Space TOML (default: search/spaces/bert.toml).")
-    @click.option("--backend", type=click.Choice(BACKEND_NAMES), default="torch", show_default=True)
-    @click.option("--threads", type=int, default=1, show_default=True, help="Intra-op threads.")
+    @space_option()
+    @backend_option("Backend to profile, from the registry.")
+    @threads_option()
     @click.option("--samples", type=int, help="Run until the store holds N ok rows [default: 100 without "
                   "--minutes/--target; with them, a cap].")
     @click.option("--minutes", type=float, help="Adaptive profiling: rounds of refit + grouped CV + the configs the "
                   "predictor is least sure of, for at most N minutes (this run).")
-    @click.option("--target", type=float, help="Adaptive profiling: stop when the grouped-CV share within ±10 %% "
-                  "reaches this, e.g. 0.95.")
+    @click.option("--target", type=float, help="Adaptive profiling: stop when the grouped-CV share within "
+                  "±10 percent reaches this, e.g. 0.95.")
     @click.option("--canary", type=click.Choice(CANARY_MODES), default="call", show_default=True,
                   help="Time the canary (2L/256 at 1x32) interleaved with each config: call by call, in short "
                   "chunks, or not at all.")
-    @click.option("--seq", "seq_list", help="Sequence lengths to profile, e.g. 32,128 (default: the space's).")
-    @click.option("--batch", "batch_list", help="Batch sizes to profile, e.g. 1,8 (default: the space's).")
-    @click.option("--store", type=click.Path(), help="Profile store folder (default: the checkout's profiles/).")
-    @click.option("--seed", type=int, default=0, show_default=True)
-    @click.option("--sampler", type=click.Choice(SAMPLERS), default="sobol", show_default=True)
+    @click.option("--seqs", "seq_list", type=NumberList(int), help="Sequence lengths to profile, e.g. 32,128 "
+                  "(default: the space's).")
+    @click.option("--batches", "batch_list", type=NumberList(int), help="Batch sizes to profile, e.g. 1,8 "
+                  "(default: the space's).")
+    @deprecated_alias("--seq", "--seqs", "seq_list", NumberList(int))
+    @deprecated_alias("--batch", "--batches", "batch_list", NumberList(int))
+    @store_option()
+    @seed_option("Seed of the config sampler.")
+    @click.option("--sampler", type=click.Choice(SAMPLERS), default="sobol", show_default=True,
+                  help="How configs are drawn from the space.")
     @click.option("--shapes-per-arch", type=int, default=4, show_default=True, help="Shapes measured per built arch.")
     @click.option("--onnx-cache", type=click.Path(), help="Folder for exported ONNX models.")
     @click.option("--memory/--no-memory", default=None, help="Also measure each row's peak resident memory and "
                   "weight bytes, in a fresh child process after its timing [default: on for CPU backends on Linux].")
     @timing_options
-    @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+    @json_option("Print the summary as JSON.")
     def profile(space_path: str | None, backend: str, threads: int, samples: int | None, minutes: float | None,
-                target: float | None, canary: str, seq_list: str | None, batch_list: str | None, store: str | None,
+                target: float | None, canary: str, seq_list: tuple[int, ...] | None,
+                batch_list: tuple[int, ...] | None, store: str | None,
                 seed: int, sampler: str, shapes_per_arch: int, onnx_cache: str | None, memory: bool | None, warmup: int,
                 min_calls: int, min_seconds: float, max_seconds: float, as_json: bool) -> None:
         """Measure the latency of sampled students on this device into the profile store.
@@ -170,7 +189,8 @@ def register(cli: click.Group) -> None:
         positive("--minutes", minutes)
         positive("--target", target)
         adaptive = minutes is not None or target is not None
-        space = load_space(space_path).restrict_shapes(parse_int_list(seq_list, "--seq"), parse_int_list(batch_list, "--batch"))
+        space = load_space(space_path).restrict_shapes(list(seq_list) if seq_list else None,
+                                                           list(batch_list) if batch_list else None)
         timing = make_timing(warmup, min_calls, min_seconds, max_seconds)
         acfg = ccfg = None
         if adaptive:
@@ -257,17 +277,18 @@ def register(cli: click.Group) -> None:
             console.print("[yellow]the space has no unmeasured configs left; the store holds fewer rows than asked[/]")
 
     @cli.command("measure")
-    @click.option("--arch", required=True, help="L,H,A,FFN, e.g. 4,312,12,1200.")
-    @click.option("--seq", type=int, required=True, help="Sequence length.")
-    @click.option("--batch", type=int, required=True, help="Batch size.")
-    @click.option("--backend", type=click.Choice(BACKEND_NAMES), default="torch", show_default=True)
-    @click.option("--threads", type=int, default=1, show_default=True)
+    @arch_option(required=True)
+    @seq_option()
+    @batch_option()
+    @backend_option("Backend to measure on, from the registry.")
+    @threads_option()
     @click.option("--onnx-cache", type=click.Path(), help="Folder for exported ONNX models.")
-    @click.option("--memory", is_flag=True, help="Also measure the peak resident memory of a forward pass and the "
-                  "weight bytes (a fresh child process).")
+    @click.option("--memory/--no-memory", default=None, help="Also measure the peak resident memory of a forward "
+                  "pass and the weight bytes (a fresh child process) [default: off].")
     @timing_options
-    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-    def measure_cmd(arch: str, seq: int, batch: int, backend: str, threads: int, onnx_cache: str | None, memory: bool,
+    @json_option()
+    def measure_cmd(arch: Any, seq: int, batch: int, backend: str, threads: int, onnx_cache: str | None,
+                    memory: bool | None,
                     warmup: int, min_calls: int, min_seconds: float, max_seconds: float, as_json: bool) -> None:
         """Measure one student at one shape on this device, now.
 
@@ -279,7 +300,7 @@ def register(cli: click.Group) -> None:
         from ..profiling.device import environment
         from ..profiling.runner import measure
 
-        a = parse_arch(arch)
+        a = arch
         positive("--seq", seq)
         positive("--batch", batch)
         positive("--threads", threads)
@@ -326,8 +347,8 @@ def register(cli: click.Group) -> None:
             console.print(f"memory: not measured ({m.memory_error})", markup=False)
 
     @cli.command("devices")
-    @click.option("--store", type=click.Path(), help="Profile store folder (default: the checkout's profiles/).")
-    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    @store_option()
+    @json_option()
     def devices(store: str | None, as_json: bool) -> None:
         """List the profiled devices and backends in a store.
 
@@ -341,18 +362,18 @@ def register(cli: click.Group) -> None:
         if as_json:
             print_json(entries)
             return
-        table = Table(title="profiled devices")
-        for col in ("device_id", "backend", "threads", "rows", "failed", "median CV", "canary CV · flagged", "first",
-                    "last", "cpu / gpu"):
-            table.add_column(col)
+        cols = [Col("device_id", KEY), Col("backend", KEY), Col("threads", KEY, "right"), Col("rows", 1, "right"),
+                Col("failed", 4, "right"), Col("median CV", 2, "right"), Col("canary CV · flagged", 5),
+                Col("first", 6), Col("last", 3), Col("cpu / gpu", 7)]
+        rows = []
         for e in entries:
             env = e["environment"] or {}
-            table.add_row(e["device_id"], e["backend"], str(e["threads"]), str(e["rows"]), str(e["failed_rows"]),
-                          f"{e['median_cv']:.2%}" if e["median_cv"] is not None else "-",
-                          f"{e['drift']['canary_cv']:.1%} · {e['drift']['flagged_rows']}" if e["drift"] else "no canary",
-                          str(e["first_timestamp"])[:19], str(e["last_timestamp"])[:19],
-                          str(env.get("gpu_name") or env.get("cpu_model", "")))
-        console.print(table)
+            rows.append([e["device_id"], e["backend"], str(e["threads"]), str(e["rows"]), str(e["failed_rows"]),
+                         f"{e['median_cv']:.2%}" if e["median_cv"] is not None else "-",
+                         f"{e['drift']['canary_cv']:.1%} · {e['drift']['flagged_rows']}" if e["drift"] else "no canary",
+                         str(e["first_timestamp"])[:10], str(e["last_timestamp"])[:10],
+                         str(env.get("gpu_name") or env.get("cpu_model", ""))])
+        console.print(fit_table("profiled devices", cols, rows, console.width))
         if not entries:
             console.print("no profiles yet: run `kdnas-bench profile`")
 
