@@ -158,8 +158,7 @@ def matrix_png(cells: list[MatrixCell], out: Any, *, budget_ms: float, budget_mb
         if v is not None:
             grid[devices.index(c.device_id), columns.index((c.backend, c.threads))] = v
     fig, ax = plt.subplots(figsize=(max(6.0, 2.2 * len(columns) + 2.8), 1.1 * len(devices) + 2.0))
-    cmap = plt.get_cmap("viridis" if by_metric else "viridis_r").copy()
-    cmap.set_bad("0.88")
+    cmap = plt.get_cmap("viridis" if by_metric else "viridis_r").with_extremes(bad="0.88")
     finite = grid[np.isfinite(grid)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     if hi - lo < 1e-9:

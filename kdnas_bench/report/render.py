@@ -183,7 +183,8 @@ def _data_uri(path: Path) -> str:
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1320px;padding:0 1.5em;color:#222;
 line-height:1.45}table{border-collapse:collapse;margin:1em 0;display:block;overflow-x:auto;max-width:100%}
-th,td{border:1px solid #ccc;padding:4px 8px;font-size:13px;text-align:left;white-space:nowrap}th{background:#f3f3f3}
+th,td{border:1px solid #ccc;padding:4px 8px;font-size:13px;text-align:left}th{background:#f3f3f3}
+td:first-child,th{white-space:nowrap}
 td:first-child{font-family:ui-monospace,monospace;font-size:12px}caption{font-style:italic;text-align:left}
 figure{margin:1em 0}img{max-width:100%;height:auto;border:1px solid #eee}figcaption{color:#666;font-size:12px}
 h2{border-bottom:1px solid #ddd;padding-bottom:0.2em;margin-top:1.6em}"""
