@@ -13,6 +13,7 @@ each verb's default there is its own measured recipe)."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -91,15 +92,16 @@ class NumberList(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, tuple):
             return value
+        name = max(getattr(param, "opts", None) or ["the list"], key=len)
         try:
             values = tuple(self.kind(v) for v in str(value).replace(" ", "").split(",") if v)
         except ValueError:
-            self.fail(f"{value!r} is not a comma-separated list of {'integers' if self.kind is int else 'numbers'}",
-                      param, ctx)
+            self.fail(f"{name} must be {'integers' if self.kind is int else 'numbers'} separated by commas, got "
+                      f"{value!r}", param, ctx)
         if not values:
-            self.fail("needs at least one value", param, ctx)
-        if any(not v > 0 for v in values):
-            self.fail(f"values must be positive, got {value!r}", param, ctx)
+            self.fail(f"{name} needs at least one value", param, ctx)
+        if any(not (v > 0 and math.isfinite(v)) for v in values):
+            self.fail(f"{name} values must be positive finite numbers, got {value!r}", param, ctx)
         return values
 
     def __eq__(self, other: object) -> bool:  # the consistency test compares types across verbs
@@ -111,7 +113,7 @@ class NumberList(click.ParamType):
 
 ARCH = ArchType()
 INIT_CHOICES = [*INITS, "auto"]  # auto: the older name of embeddings
-THREADS = click.IntRange(min=1)
+THREADS = int  # checked where used (``positive``), so every verb says "--threads must be positive"
 
 
 def _opt(*decls: str, **kw: Any) -> Decorator:
@@ -135,11 +137,11 @@ def seed_option(help: str = "Random seed.") -> Decorator:
 
 
 def seq_option(help: str = "Sequence length.") -> Decorator:
-    return _opt("--seq", type=click.IntRange(min=1), default=DEFAULTS.seq, show_default=True, help=help)
+    return _opt("--seq", type=int, default=DEFAULTS.seq, show_default=True, help=help)
 
 
 def batch_option(help: str = "Batch size.") -> Decorator:
-    return _opt("--batch", type=click.IntRange(min=1), default=DEFAULTS.batch, show_default=True, help=help)
+    return _opt("--batch", type=int, default=DEFAULTS.batch, show_default=True, help=help)
 
 
 def arch_option(help: str = "Student: L,H,A,FFN (e.g. 4,312,12,1200), 4L-312H-12A-1200F or a name (tinybert-4l).",
@@ -153,7 +155,7 @@ def budget_ms_option(help: str = "Latency budget(s) in ms, comma-separated, e.g.
 
 
 def budget_mb_option(help: str = "Peak-memory budget in MiB (predicted by the predictor's memory model).") -> Decorator:
-    return _opt("--budget-mb", type=click.FloatRange(min=0, min_open=True), help=help)
+    return _opt("--budget-mb", type=float, help=help)
 
 
 def json_option(help: str = "Print JSON instead of tables.") -> Decorator:

@@ -224,6 +224,8 @@ def register(cli: click.Group) -> None:
         from ..predictors.registry import load_predictor
 
         positive("--threads", threads)
+        positive("--seq", seq)
+        positive("--batch", batch)
         if bool(arch) == (configs_path is not None):
             raise KdnasError("give either --arch L,H,A,FFN (with --seq and --batch), or --configs FILE.json")
         if arch:

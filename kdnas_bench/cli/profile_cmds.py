@@ -15,6 +15,7 @@ from ..errors import KdnasError
 from ..paths import default_space, default_store
 from ..profiling.backends import BACKENDS
 from ..profiling.timing import INTERLEAVE_MODES
+from ..progress import LineProgress
 from ..space import SAMPLERS, SearchSpace, Shape
 from ..validate import check_writable
 from .common import console, err_console, positive, print_json
@@ -215,8 +216,11 @@ def register(cli: click.Group) -> None:
                   f" · {mode} · canary {canary} · memory {'on' if probe else 'off'}", markup=False)
         started = time.perf_counter()
         total = samples or (ccfg.samples if ccfg else 0)
-        with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TextColumn("{task.fields[noise]}"), TimeElapsedColumn(), console=out, transient=False) as bar:
+        bar_or_lines: Any = (Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
+                                      MofNCompleteColumn(), TextColumn("{task.fields[noise]}"), TimeElapsedColumn(),
+                                      console=out, transient=False)
+                             if out.is_terminal else LineProgress("profiling"))  # a log: a line every ~15 s
+        with bar_or_lines as bar:
             task = bar.add_task("profiling", total=total or None, noise="")
 
             def on_progress(res: CampaignResult, m: Measurement | None) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..errors import KdnasError
 from ..search.api import EVALUATORS
@@ -55,14 +56,20 @@ def _profile(store: Path, rows: int, seed: int) -> None:
     from ..profiling.runner import CampaignConfig, Canary, run_campaign
     from ..profiling.store import ProfileStore
     from ..profiling.timing import TimingConfig
+    from ..progress import LineProgress
     from ..space import SearchSpace
 
     space = SearchSpace.load(default_space())
     bk = make_backend("torch", 1, vocab_size=space.vocab_size, num_labels=space.num_labels)
     env = environment(bk.name, 1)
     dataset = ProfileStore(store).dataset(env["device_id"], bk.name, 1)
-    res = run_campaign(space, dataset, bk, CampaignConfig(samples=rows, seed=seed,
-                       timing=TimingConfig(**FAST_TIMING)), canary=Canary(make_backend("torch", 1), "call"))
+    bar: Any = (Progress(TextColumn("profiling"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+                         transient=True) if console.is_terminal else LineProgress("profiling"))
+    with bar:
+        task = bar.add_task("profiling", total=rows)
+        res = run_campaign(space, dataset, bk, CampaignConfig(samples=rows, seed=seed,
+                           timing=TimingConfig(**FAST_TIMING)), canary=Canary(make_backend("torch", 1), "call"),
+                           progress=lambda r, _m: bar.update(task, completed=r.rows_after))
     console.print(f"profiled {res.measured} configs ({res.failed} failed, median CV {res.median_cv:.1%}) into "
                   f"{dataset.path}: {res.rows_after} rows", highlight=False, markup=False)
 

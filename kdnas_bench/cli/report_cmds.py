@@ -13,7 +13,7 @@ from rich.table import Table as RichTable
 from rich.text import Text
 
 from ..errors import KdnasError
-from .common import console, err_console, print_json
+from .common import console, err_console, positive, print_json
 from .compare_view import add_matrix, compare_pngs, measuring, print_compare
 from .options import (
     batch_option,
@@ -25,6 +25,7 @@ from .options import (
     seq_option,
     store_option,
 )
+from .tables import KEY, Col, fit_table
 
 
 def rich_table(table: Any, title: str) -> RichTable:
@@ -106,6 +107,8 @@ def register(cli: click.Group) -> None:
         from ..report.students import resolve_students
         from ..space import Shape
 
+        for name, value in (("--seq", seq), ("--batch", batch), ("--budget-mb", budget_mb)):
+            positive(name, value)
         if budget_mb is not None and budget_ms is None:
             raise KdnasError("--budget-mb goes with --budget-ms (the deployment matrix)")
         if students and ";" in students:
@@ -156,8 +159,12 @@ def register(cli: click.Group) -> None:
         doc = run_document(story, images)
         for p in doc.sections[0].paragraphs:
             console.print(p, highlight=False, markup=False)
-        console.print(rich_table(doc.sections[1].tables[0], "episodes"))
-        console.print(rich_table(doc.sections[2].tables[0], "chosen students per budget"))
+        for sec in doc.sections[1:]:
+            for t in sec.tables:
+                keys = {"episode", "budget ms", "arch", "rung"}
+                cols = [Col(h, KEY if h in keys else (1 if "metric" in h else i + 1), "left" if h == "arch" else "right")
+                        for i, h in enumerate(t.headers)]
+                console.print(fit_table(sec.title.lower(), cols, t.rows, console.width))
         for path in images:
             console.print(f"plot: {path}", highlight=False, markup=False)
         for written, name in ((html_path, "HTML"), (md_path, "Markdown")):

@@ -233,6 +233,10 @@ def line_png(path: Path, xs: Sequence[float], series: Mapping[str, Sequence[floa
         ax.axhline(y, ls="--", lw=0.8, color="gray", label=name)
     if integer_x:
         integer_axis(ax.xaxis)
+        if len(xs):
+            ax.set_xlim(min(xs) - 0.3, max(xs) + 0.3)
+            if len(set(xs)) <= 20:
+                ax.set_xticks(sorted(set(xs)))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)

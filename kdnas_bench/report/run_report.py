@@ -97,6 +97,7 @@ def run_pngs(story: RunStory, out: Path) -> list[Path]:
     """The reward curve (best reward so far per budget, every candidate's reward), the candidates' scores against
     predicted latency with the budgets, and, after a supernet search, the re-ranking rungs."""
     from matplotlib.colors import BoundaryNorm
+    from matplotlib.ticker import FuncFormatter
 
     from .axes import integer_axis, place_labels, plain_log_axis
 
@@ -119,8 +120,8 @@ def run_pngs(story: RunStory, out: Path) -> list[Path]:
     cmap = plt.get_cmap("viridis", n_ep)
     sc = ax.scatter(lat, met, c=[e.episode for e in story.evaluations], cmap=cmap,
                     norm=BoundaryNorm([i - 0.5 for i in range(n_ep + 1)], n_ep), s=18, label="candidates")
-    bar = fig.colorbar(sc, ax=ax, label="episode", ticks=range(n_ep) if n_ep <= 12 else None)
-    integer_axis(bar.ax.yaxis)
+    bar = fig.colorbar(sc, ax=ax, label="episode", ticks=range(0, n_ep, max(1, -(-n_ep // 12))))
+    bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{round(v)}"))
     for b in story.budgets:
         ax.axvline(b, ls="--", color="gray", lw=0.8)
         ax.annotate(f"budget {b:g} ms", (b, min(met)), rotation=90, fontsize=7, va="bottom", ha="right")
