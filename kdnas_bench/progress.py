@@ -58,9 +58,9 @@ class LineProgress:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if exc[0] is None:
+        if exc[0] is None:  # the last line, when there is progress it has not told yet
             for task_id, t in self.tasks.items():
-                if t["printed_at"] != t["completed"]:
+                if t["printed_at"] != t["completed"] and t["completed"] > t["start_completed"]:
                     self._line(task_id)
 
     def add_task(self, description: str, total: float | None = None, completed: float = 0, **fields: Any) -> int:
