@@ -256,13 +256,13 @@ def register(cli: click.Group) -> None:
         if as_json:
             print_json(summary)
             return
-        table = Table(title="profile summary")
-        for col in ("device", "backend", "threads", "rows", "measured now", "failed", "noisy", "median CV", "rows/min"):
-            table.add_column(col)
-        table.add_row(env["device_id"], bk.name, str(threads), f"{result.rows_before} → {result.rows_after}",
-                      str(result.measured), str(result.failed), str(result.noisy),
-                      f"{result.median_cv:.2%}" if result.cvs else "-", f"{summary['rows_per_minute']:.1f}")
-        console.print(table)
+        cols = [Col("device", KEY), Col("backend", KEY), Col("threads", KEY, "right"), Col("rows", 1, "right"),
+                Col("measured now", 2, "right"), Col("failed", 4, "right"), Col("noisy", 5, "right"),
+                Col("median CV", 3, "right"), Col("rows/min", 6, "right")]
+        console.print(fit_table("profile summary", cols, [[
+            env["device_id"], bk.name, str(threads), f"{result.rows_before} → {result.rows_after}", str(result.measured),
+            str(result.failed), str(result.noisy), f"{result.median_cv:.2%}" if result.cvs else "-",
+            f"{summary['rows_per_minute']:.1f}"]], console.width))
         if drift is not None:
             lo, hi = drift["canary_p5_p95"]
             console.print(f"drift: canary {drift['reference_canary_ms']:.2f} ms median over {drift['rows']} rows, "

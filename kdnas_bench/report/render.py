@@ -25,6 +25,7 @@ class Section:
     paragraphs: list[str] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     images: list[Path] = field(default_factory=list)
+    collapsed: bool = False  # HTML: behind a <details> the reader opens (long per-item detail)
 
 
 @dataclass
@@ -151,7 +152,7 @@ def compare_document(result: CompareResult, images: list[Path]) -> Document:
         Section("Latency across devices", [intro[0], intro[1], pivot_note(result) + "."],
                 [Table(["device", "backend", "threads", *students], rows, "students x (device, backend)")]),
         *matrix_sections(result),
-        Section("Students per predictor", intro[2:], compare_tables(result)),
+        Section("Students per predictor", intro[2:], compare_tables(result), collapsed=True),
         Section("Predictors", [], [Table(["predictor", "held-out within +-10 %", "fit"], pred_rows)]),
         Section("Plots", [], [], images),
     ])
@@ -187,7 +188,8 @@ th,td{border:1px solid #ccc;padding:4px 8px;font-size:13px;text-align:left}th{ba
 td:first-child,th{white-space:nowrap}
 td:first-child{font-family:ui-monospace,monospace;font-size:12px}caption{font-style:italic;text-align:left}
 figure{margin:1em 0}img{max-width:100%;height:auto;border:1px solid #eee}figcaption{color:#666;font-size:12px}
-h2{border-bottom:1px solid #ddd;padding-bottom:0.2em;margin-top:1.6em}"""
+h2{border-bottom:1px solid #ddd;padding-bottom:0.2em;margin-top:1.6em}summary{cursor:pointer}
+summary h2{display:inline-block;border:none}"""
 
 
 def to_html(doc: Document) -> str:
@@ -195,7 +197,10 @@ def to_html(doc: Document) -> str:
     out = ["<!DOCTYPE html>", "<html><head><meta charset='utf-8'>", f"<title>{esc(doc.title)}</title>",
            f"<style>{CSS}</style></head><body>", f"<h1>{esc(doc.title)}</h1>"]
     for sec in doc.sections:
-        out.append(f"<h2>{esc(sec.title)}</h2>")
+        if sec.collapsed:
+            out.append(f"<details><summary><h2>{esc(sec.title)}</h2></summary>")
+        else:
+            out.append(f"<h2>{esc(sec.title)}</h2>")
         out += [f"<p>{esc(p)}</p>" for p in sec.paragraphs]
         for t in sec.tables:
             out.append("<table>")
@@ -206,6 +211,8 @@ def to_html(doc: Document) -> str:
             out.append("</tbody></table>")
         out += [f"<figure><img alt='{esc(img.stem)}' src='{_data_uri(img)}'><figcaption>{esc(img.name)}"
                 "</figcaption></figure>" for img in sec.images]
+        if sec.collapsed:
+            out.append("</details>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 
