@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from .options import (
     store_option,
     threads_option,
 )
+from .profile_view import curve_table, dataset_summary, memory_summary
 from .tables import KEY, Col, fit_table
 
 CANARY_MODES = [*INTERLEAVE_MODES, "none"]
@@ -69,15 +69,6 @@ def _backend(name: str, threads: int, onnx_cache: str | None = None, space: Sear
     if space is not None:
         opts |= {"vocab_size": space.vocab_size, "num_labels": space.num_labels}
     return make_backend(name, threads, **opts)
-
-
-def _memory_summary(df: Any) -> dict[str, Any] | None:
-    ok = df[(df["status"] == "ok") & df["peak_rss_bytes"].notna()]
-    if not len(ok):
-        return None
-    return {"rows": len(ok), "peak_mb_min": float(ok["peak_rss_bytes"].min()) / 2**20,
-            "peak_mb_max": float(ok["peak_rss_bytes"].max()) / 2**20, "errors": int(df["memory_error"].notna().sum()),
-            "methods": {int(k): int(v) for k, v in ok["memory_method"].value_counts().items()}}
 
 
 def memory_probe(name: str, threads: int, onnx_cache: str | None, wanted: bool | None,
@@ -251,7 +242,7 @@ def register(cli: click.Group) -> None:
             "seconds": elapsed, "rows_per_minute": 60 * result.measured / elapsed if result.measured else 0.0,
             "exhausted": result.exhausted, "canary": canary, "drift_flagged_now": result.flagged, "drift": drift,
             "adaptive": adaptive, "stopped_by": result.stopped_by, "curve": result.curve if adaptive else None,
-            "memory": _memory_summary(dataset.read()) if probe else None,
+            "memory": memory_summary(dataset.read()) if probe else None,
         }
         if as_json:
             print_json(summary)
@@ -380,36 +371,3 @@ def register(cli: click.Group) -> None:
         console.print(fit_table("profiled devices", cols, rows, console.width))
         if not entries:
             console.print("no profiles yet: run `kdnas-bench profile`")
-
-
-def curve_table(curve: list[dict[str, Any]]) -> Table:
-    table = Table(title="adaptive profiling: rows vs accuracy (CV grouped by arch, drift-normalised)")
-    for col in ("round", "rows", "archs", "profiling min", "±5 %", "±10 %", "MAPE"):
-        table.add_column(col, justify="right")
-    for p in curve:
-        m = p.get("cv_grouped_by_arch") or {}
-        secs = p.get("profiling_seconds")
-        table.add_row(str(p["round"]), str(p["rows"]), str(p["archs"]), f"{secs / 60:.1f}" if secs else "-",
-                      *(f"{m[k]:.1%}" if m.get(k) is not None else "-" for k in ("within_5pct", "within_10pct", "mape")))
-    return table
-
-
-def dataset_summary(d: Any) -> dict[str, Any]:
-    from ..profiling.canary import drift_summary
-    df = d.read()
-    ok = df[df["status"] == "ok"] if len(df) else df
-    env = json.loads(df["env"].iloc[-1]) if len(df) else None
-    return {
-        "device_id": d.key.device_id,
-        "backend": d.key.backend,
-        "threads": d.key.threads,
-        "rows": len(ok),
-        "failed_rows": len(df) - len(ok),
-        "noisy_rows": int(ok["noisy"].sum()) if len(ok) else 0,
-        "median_cv": float(ok["cv"].median()) if len(ok) else None,
-        "first_timestamp": df["timestamp"].min().isoformat() if len(df) else None,
-        "last_timestamp": df["timestamp"].max().isoformat() if len(df) else None,
-        "environment": env,
-        "path": str(d.path),
-        "drift": drift_summary(ok) if len(ok) else None,
-    }
