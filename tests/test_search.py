@@ -156,6 +156,8 @@ def _study(env: dict, run: Path, budgets=(8.0, 20.0), strategy="kdnas", seed=0, 
 def test_study_finds_feasible_winners_per_budget(env: dict, tmp_path: Path) -> None:
     study, ev = _study(env, tmp_path / "run")
     result = study.run()
+    assert not (tmp_path / "run" / "result.json").exists()  # the caller writes it, once its post-steps are done
+    study.write_result(result)
     assert [w.budget_ms for w in result.winners] == [8.0, 20.0]
     for w in result.winners:
         assert w.predicted_latency_ms_high <= w.budget_ms
