@@ -111,8 +111,8 @@ def test_cli_compare_budget_shows_the_matrix_everywhere(tmp_path: Path, run_cli)
 @pytest.mark.skipif(not (GLUE / "SST-2" / "dev.tsv").is_file(), reason="../shared/data/glue not present")
 def test_final_on_an_int8_backend_measures_the_deployed_int8_model(tiny_teacher: Path, tiny_glue: Path,
                                                                   tmp_path: Path) -> None:
-    from kdnas_bench.profiling.device import hardware
     from kdnas_bench.keys import DatasetKey
+    from kdnas_bench.profiling.device import hardware
     from kdnas_bench.search.final import FinalJob, finalize
     from kdnas_bench.search.study import SearchResult, Winner
 
