@@ -7,6 +7,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ..deploy import deploy_int8, measure_onnx
+from ..distill.data import AGNOSTIC
 from ..keys import DatasetKey
 from ..profiling.backends import BACKENDS
 from ..profiling.measure import measure_latency, measure_memory, this_machine_is
@@ -39,7 +41,6 @@ class FinalJob:
 
 def _deploy(out: Path, arch: Arch, job: FinalJob, fp32_metrics: dict[str, float], local: bool) -> dict[str, Any]:
     """An int8 backend deploys the quantized student: score it on dev, and measure that very file."""
-    from ..deploy import deploy_int8, measure_onnx  # lazy: onnxruntime
 
     k = job.key
     report = deploy_int8(out, task=job.task, data_dir=job.data_dir, fp32_metrics=fp32_metrics, threads=k.threads)
@@ -56,9 +57,8 @@ def finalize(result: SearchResult, job: FinalJob) -> SearchResult:
     int8 backend the student is quantized, its int8 dev metric reported beside fp32, and the *deployed* int8
     file measured against the budget; with ``budget_mb`` the measured peak memory is held against it too.
     Returns a new result; ``result`` is left as it was."""
-    from ..distill.data import AGNOSTIC
     from ..distill.trainer import distill  # lazy: torch
-    from ..supernet import load as load_supernet
+    from ..supernet import load as load_supernet  # lazy: torch
 
     k = job.key
     local = this_machine_is(k.device_id, k.backend)

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..defaults import DEFAULTS
 from ..distill.data import AGNOSTIC, get_task
+from ..distill.teacher import load_teacher
 from ..paths import default_space
 from ..predictors.registry import load_predictor
 from ..space import Arch, SearchSpace
@@ -50,7 +51,6 @@ def _head_dim(req: SearchRequest, teacher: str | None) -> int | None:
         return req.head_dim
     if teacher is None:
         raise SearchError("--head-dim teacher needs a teacher (not --table)")
-    from ..distill.teacher import load_teacher  # lazy: transformers
 
     cfg = load_teacher(teacher).model.config
     return int(cfg.hidden_size) // int(cfg.num_attention_heads)

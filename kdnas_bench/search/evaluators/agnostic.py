@@ -8,6 +8,7 @@ from typing import Any
 
 from ...defaults import DEFAULTS
 from ...distill.data import AGNOSTIC
+from ...distill.teacher import load_teacher
 from ...space import Arch
 from ..domain import SearchError
 from ..request import SearchRequest
@@ -42,7 +43,6 @@ class AgnosticDistillEvaluator(Evaluator):
     @classmethod
     def from_request(cls, req: SearchRequest, ctx: EvaluatorContext) -> AgnosticDistillEvaluator:
         from ...distill.agnostic import load_text  # lazy: torch
-        from ...distill.teacher import load_teacher
 
         if req.teacher is not None:
             load_teacher(req.teacher)  # fail fast on a missing teacher
@@ -55,7 +55,6 @@ class AgnosticDistillEvaluator(Evaluator):
     def _state(self) -> tuple[Any, Any]:
         def load() -> tuple[Any, Any]:
             from ...distill.agnostic import default_teacher, load_text, prepare_text  # lazy: torch
-            from ...distill.teacher import load_teacher
 
             teacher = default_teacher() if self.teacher is None else load_teacher(self.teacher)
             return teacher, prepare_text(teacher.tokenizer, load_text(self.text), max_examples=self.proxy_examples,

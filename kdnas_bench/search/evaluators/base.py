@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ...distill.teacher import load_teacher
 from ...space import Arch, SearchSpace
 from ..request import SearchRequest
 from ..result import Evaluation, EventFn, PostStep
@@ -40,7 +41,6 @@ class EvaluatorContext:
     def task_teacher(self) -> str:
         """The request's teacher, checked against the task; none given: the packaged all-MiniLM-L6-v2 fine-tuned
         on the task once, into ``RUN/teacher``."""
-        from ...distill.teacher import load_teacher  # lazy: transformers
 
         req = self.request
         teacher = req.teacher or default_teacher(self.run, self.task, req.data_dir, req.teacher_examples, req.seed,

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ...defaults import DEFAULTS
+from ...distill.teacher import load_teacher
 from ...space import Arch
 from ..request import SearchRequest
 from ..result import Evaluation
@@ -52,9 +53,8 @@ class ProxyDistillEvaluator(Evaluator):
 
     def _state(self) -> tuple[Any, Any, Any]:
         def load() -> tuple[Any, Any, Any]:
-            from ...distill.teacher import load_teacher  # lazy: transformers
-            from ...distill.training import prepare_data
-            from ...supernet import load as load_supernet
+            from ...distill.training import prepare_data  # lazy: torch
+            from ...supernet import load as load_supernet  # lazy: torch
 
             teacher = load_teacher(str(self.teacher), task=self.task)
             data = prepare_data(teacher.tokenizer, self.task, data_dir=self.data_dir, max_examples=self.proxy_examples,

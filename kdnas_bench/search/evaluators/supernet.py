@@ -10,7 +10,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...space import Arch
+from ...distill.data import encode, get_task, load_split
+from ...distill.teacher import load_teacher
+from ...space import Arch, SearchSpace
 from ..domain import SearchError
 from ..request import SearchRequest
 from ..rerank import RerankConfig, RerankStep
@@ -45,8 +47,7 @@ class SupernetEvaluator(Evaluator):
     @classmethod
     def from_request(cls, req: SearchRequest, ctx: EvaluatorContext) -> SupernetEvaluator:
         from ...distill.inherit import TeacherShape  # lazy: torch
-        from ...distill.teacher import load_teacher
-        from ...supernet import space_fits
+        from ...supernet import space_fits  # lazy: torch
 
         teacher = ctx.task_teacher()
         space_fits(ctx.space, TeacherShape.of(load_teacher(teacher).model.config))  # before any training
@@ -59,7 +60,7 @@ class SupernetEvaluator(Evaluator):
     def setup(self, ctx: EvaluatorContext) -> None:
         """Reuse the supernet in its folder (checked against teacher, task and space) or train it there."""
         from ...supernet import SupernetConfig  # lazy: torch
-        from ...supernet.train import ensure_supernet
+        from ...supernet.train import ensure_supernet  # lazy: torch
 
         opts = ctx.request.supernet
 
@@ -86,11 +87,8 @@ class SupernetEvaluator(Evaluator):
 
     def _state(self) -> tuple[Any, Any]:
         def load() -> tuple[Any, Any]:
-            from ...distill.data import encode, get_task, load_split  # lazy: transformers
-            from ...distill.teacher import load_teacher
-            from ...space import SearchSpace
-            from ...supernet import check_recipe
-            from ...supernet import load as load_net
+            from ...supernet import check_recipe  # lazy: torch
+            from ...supernet import load as load_net  # lazy: torch
 
             task = get_task(self.task)
             teacher = load_teacher(self.teacher, task=task)
@@ -103,8 +101,7 @@ class SupernetEvaluator(Evaluator):
     def evaluate(self, arch: Arch) -> Evaluation:
         import torch  # lazy: torch
 
-        from ...distill.data import get_task
-        from ...distill.training import evaluate
+        from ...distill.training import evaluate  # lazy: torch
 
         net, dev = self._state()
         task = get_task(self.task)
