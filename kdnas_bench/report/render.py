@@ -187,7 +187,8 @@ line-height:1.45}table{border-collapse:collapse;margin:1em 0;display:block;overf
 th,td{border:1px solid #ccc;padding:4px 8px;font-size:13px;text-align:left}th{background:#f3f3f3}
 td:first-child,th{white-space:nowrap}
 td:first-child{font-family:ui-monospace,monospace;font-size:12px}caption{font-style:italic;text-align:left}
-figure{margin:1em 0}img{max-width:100%;height:auto;border:1px solid #eee}figcaption{color:#666;font-size:12px}
+figure{display:inline-block;vertical-align:top;margin:0.5em 1em 0.5em 0;max-width:100%}
+img{max-width:100%;height:auto;border:1px solid #eee}figcaption{color:#666;font-size:12px}
 h2{border-bottom:1px solid #ddd;padding-bottom:0.2em;margin-top:1.6em}summary{cursor:pointer}
 summary h2{display:inline-block;border:none}"""
 

@@ -255,8 +255,8 @@ def run_document(story: RunStory, images: list[Path]) -> Document:
                        "-" if b["proxy_metric"] is None else f"{b['proxy_metric']:.4f}", final])
     return Document(f"kdnas-bench report: {story.run_dir.name}", [
         Section("Setup", setup),
-        Section("Episodes", [], [Table(["episode", "candidates", "best reward so far (per budget)", "best proxy metric",
-                                        "proxy s / candidate"], ep_rows)]),
+        Section("Episodes", [], [Table(["episode", "candidates", "best reward so far (per budget)", "best score",
+                                        "s / candidate"], ep_rows)]),
         Section("Chosen students per budget", [], [Table(
             ["budget ms", "arch", "predicted ms (upper)", "held (predicted)", "measured ms", "held (measured)",
              "proxy metric", "final metric"], b_rows)]),
