@@ -1,5 +1,6 @@
 """One vocabulary across verbs, checked on the whole click tree (so an option added on any branch is checked at
-merge): every option has a one-line help; options of the same name agree on type, default and ``multiple``."""
+merge): every option has a one-line help; options of the same name agree on type, default and ``multiple``, and a
+choice offers the same names (a verb may offer a subset of them, never other names)."""
 
 from __future__ import annotations
 
@@ -32,8 +33,11 @@ OPTIONS = _options()
 
 def _type_key(opt: click.Option) -> Any:
     t = opt.type
-    return (type(t).__name__, tuple(getattr(t, "choices", ()) or ()), getattr(t, "kind", None),
-            getattr(t, "min", None), opt.is_flag)
+    return (type(t).__name__, getattr(t, "kind", None), getattr(t, "min", None), opt.is_flag)
+
+
+def _choices(opt: click.Option) -> set[str]:
+    return {str(c) for c in getattr(opt.type, "choices", ()) or ()}
 
 
 def _default(opt: click.Option) -> Any:
@@ -75,6 +79,9 @@ def test_same_name_same_type_default_and_multiple(name: str) -> None:
     uses = _by_name()[name]
     types = {path: _type_key(opt) for path, opt in uses}
     assert len(set(types.values())) == 1, f"{name} has different types across verbs: {types}"
+    choices = {path: _choices(opt) for path, opt in uses}
+    widest = max(choices.values(), key=len)  # a verb may offer fewer of the same names (quickstart: task evaluators)
+    assert all(c <= widest for c in choices.values()), f"{name} has different choices across verbs: {choices}"
     if name not in MAY_REPEAT:
         multiple = {path: opt.multiple for path, opt in uses}
         assert len(set(multiple.values())) == 1, f"{name}: multiple differs across verbs: {multiple}"
