@@ -155,7 +155,8 @@ def register(cli: click.Group) -> None:
                   help="Latency exponent w of A·(lat/T)^w.")
     @click.option("--mode", type=click.Choice(MODES), default="hard", show_default=True,
                   help="hard: reject candidates whose predicted upper bound exceeds the budget.")
-    @click.option("--space", "space_path", type=click.Path(), help="Space TOML (default: search/spaces/bert.toml).")
+    @click.option("--space", "space_path", help="Space TOML, or 'auto' (the default, except with --table): the "
+                  "teacher's students, derived from its shape and written to RUN/space.toml.")
     @click.option("--table", type=click.Path(), help="Score candidates from a table of precomputed accuracies instead.")
     @click.option("--evaluator", "evaluator_kind", type=click.Choice(EVALUATORS), default="proxy",
                   show_default=True, help="proxy: distil every candidate (the paper); supernet: score its sub-network "

@@ -19,8 +19,9 @@ def register(cli: click.Group) -> None:
     @click.option("--teacher", required=True, help="Fine-tuned teacher folder (its shape is the largest sub-network).")
     @click.option("--task", required=True, help="GLUE task the teacher was fine-tuned on.")
     @click.option("--data-dir", type=click.Path(), help="GLUE TSV folder (e.g. ../shared/data/glue).")
-    @click.option("--space", "space_path", required=True, type=click.Path(),
-                  help="Space TOML of the teacher's students (e.g. search/spaces/minilm-students.toml).")
+    @click.option("--space", "space_path", default="auto", show_default=True,
+                  help="Space TOML of the teacher's students, or 'auto': derived from the teacher's shape and "
+                       "written to OUT/space.toml.")
     @click.option("--out", required=True, type=click.Path(), help="Supernet folder (resumes an unfinished training).")
     @click.option("--examples", type=int, default=4000, show_default=True, help="Training examples (stratified).")
     @click.option("--epochs", type=float, default=2.0, show_default=True)
@@ -39,11 +40,10 @@ def register(cli: click.Group) -> None:
         \b
         Example:
           kdnas-bench supernet train --teacher runs/teacher-sst2 --task sst2 --data-dir ../shared/data/glue \\
-              --space search/spaces/minilm-students.toml --out runs/supernet-sst2 --examples 2000 --epochs 1
+              --out runs/supernet-sst2 --examples 2000 --epochs 1
         """
         import torch
 
-        from ..space import SearchSpace
         from ..supernet import SupernetConfig
         from ..supernet.train import ensure_supernet
 
@@ -52,7 +52,11 @@ def register(cli: click.Group) -> None:
             positive(name, value)
         cfg = SupernetConfig(examples=examples, epochs=epochs, batch_size=batch_size, lr=lr,
                              random_subnets=random_subnets, seed=seed)
-        space = SearchSpace.load(space_path)
+        from ..autospace import resolve_space
+        from ..distill.teacher import load_teacher
+
+        config = load_teacher(teacher).model.config if space_path.strip().lower() == "auto" else None
+        space, _ = resolve_space(space_path, config, out, teacher=teacher)
         torch.set_num_threads(threads)
         out_console = err_console if as_json else console
 

@@ -22,7 +22,7 @@ import torch
 
 from ..defaults import DEFAULTS, INITS
 from ..errors import KdnasError
-from ..models import build_model
+from ..models import build_model, teacher_extras
 from ..space import Arch
 from .cache import cache_bytes, cache_teacher
 from .data import Encoded, Task, get_task, proxy_indices
@@ -55,7 +55,7 @@ def init_student(arch: Arch, teacher: Teacher, task: Task, *, seed: int = 0, ini
         raise KdnasError(f"init must be one of {', '.join(INITS)}, got {init!r}")
     tcfg = teacher.model.config
     student = build_model(arch, num_labels=task.num_labels, vocab_size=int(tcfg.vocab_size),
-                          max_position=int(tcfg.max_position_embeddings), seed=seed)
+                          max_position=int(tcfg.max_position_embeddings), seed=seed, **teacher_extras(tcfg))
     labels = list(task.labels) if task.labels else ["score"]
     student.config.id2label = dict(enumerate(labels))
     student.config.label2id = {n: i for i, n in enumerate(labels)}

@@ -189,6 +189,28 @@ def _head_dim(req: SearchRequest, teacher: str | None) -> int | None:
     return int(cfg.hidden_size) // int(cfg.num_attention_heads)
 
 
+def _auto_space(req: SearchRequest) -> bool:
+    """``--space auto``, and the default whenever a teacher scores the candidates (not with ``--table``)."""
+    from ..autospace import AUTO
+
+    wants = req.space is not None and req.space.strip().lower() == AUTO
+    if wants and req.table:
+        raise KdnasError("--space auto derives the space from a teacher; with --table pass a space TOML")
+    return wants or (req.space is None and req.table is None)
+
+
+def _teacher_space(teacher: str | None, run: Path) -> tuple[Any, str]:
+    """The space derived from the teacher's config (the packaged backbone's when None), in ``RUN/space.toml``."""
+    from transformers import AutoConfig
+
+    from ..autospace import AUTO, resolve_space
+    from ..distill.teacher import default_backbone_path, load_teacher
+
+    config = (AutoConfig.from_pretrained(str(default_backbone_path())) if teacher is None
+              else load_teacher(teacher).model.config)
+    return resolve_space(AUTO, config, run, teacher=str(teacher or "all-MiniLM-L6-v2"))
+
+
 def _train_supernet(req: SearchRequest, teacher: str, task: str, space: Any, folder: str, emit: EventFn,
                     progress: bool) -> None:
     """Reuse the supernet in ``folder`` (checked against teacher, task and space) or train it there."""
@@ -238,10 +260,11 @@ def run_search(req: SearchRequest, on_event: EventFn | None = None, *, progress:
     predictor = load_predictor(req.key.device_id, req.key.backend, req.key.threads, root=req.predictors)
     if req.budget_mb is not None and not predictor.memory:
         within_memory(predictor, [], req.shape, req.budget_mb)  # the one-line error, before any work
-    space_file = req.space or str(default_space())
-    space = SearchSpace.load(space_file)
     run = Path(req.run_dir) if req.run_dir else Path("runs") / f"search-{task_name}-{req.seed}"
     check_writable("--run", run)  # also the default, before a default teacher is fine-tuned into it
+    auto = _auto_space(req)  # the teacher's students (RUN/space.toml), once the teacher is known
+    space_file = "" if auto else str(req.space or default_space())
+    space: Any = None if auto else SearchSpace.load(space_file)
     if oneshot and (req.table or agnostic):
         raise KdnasError("--evaluator supernet needs a GLUE task and a teacher (not --table or --task agnostic)")
     if req.final is not None and req.table:
@@ -259,6 +282,8 @@ def run_search(req: SearchRequest, on_event: EventFn | None = None, *, progress:
 
         if req.teacher is not None:
             load_teacher(req.teacher)  # fail fast on a missing teacher
+        if auto:
+            space, space_file = _teacher_space(req.teacher, run)
         _, source = load_text(req.text)
         _say(emit, f"task-agnostic distillation: teacher {req.teacher or 'the packaged all-MiniLM-L6-v2 backbone'}, "
                    f"text: {source}")
@@ -273,6 +298,10 @@ def run_search(req: SearchRequest, on_event: EventFn | None = None, *, progress:
         teacher_ref = req.teacher or default_teacher(run, task_name, req.data_dir, req.teacher_examples, req.seed,
                                                      emit)
         load_teacher(teacher_ref, task=task_name)  # fail fast on a missing or mismatched teacher
+        if auto:
+            space, space_file = _teacher_space(teacher_ref, run)
+            _say(emit, f"student space derived from the teacher ({space.name}: {space.size} archs), written to "
+                       f"{space_file}; repeat with --space {space_file}")
         if oneshot:
             from ..distill.inherit import TeacherShape
             from ..supernet import space_fits
@@ -299,6 +328,10 @@ def run_search(req: SearchRequest, on_event: EventFn | None = None, *, progress:
     if req.budget_mb is not None:
         archs, memory_mb = within_memory(predictor, archs, req.shape, req.budget_mb)
     latency = LatencyTable(predictor, archs, req.shape)
+    outside = sum(latency[a][3] for a in archs)
+    if outside:
+        _say(emit, f"warning: {outside} of {len(archs)} candidate archs lie outside the latency predictor's profiled "
+                   "range: their predicted latencies are extrapolations (out_of_range in the records)")
     check_budgets(latency, spec)
     if oneshot:  # bad input is checked above; now the expensive part
         _train_supernet(req, str(teacher_ref), task_name, space, supernet_folder, emit, progress)
