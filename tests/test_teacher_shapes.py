@@ -200,8 +200,13 @@ def test_proxy_search_and_supernet_cli_with_the_auto_space(teachers: dict[Arch, 
 
 # -- other families --------------------------------------------------------------------------------------------
 def _other_families(root: Path, vocab: list[str]) -> dict[str, Path]:
-    from transformers import (BertTokenizer, DistilBertConfig, DistilBertForSequenceClassification, ElectraConfig,
-                              ElectraForSequenceClassification, RobertaConfig, RobertaForSequenceClassification)
+    from transformers import (
+        BertTokenizer,
+        DistilBertConfig,
+        DistilBertForSequenceClassification,
+        ElectraConfig,
+        ElectraForSequenceClassification,
+    )
 
     small = {"vocab_size": len(vocab), "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
              "intermediate_size": 64}
@@ -209,7 +214,6 @@ def _other_families(root: Path, vocab: list[str]) -> dict[str, Path]:
         "distilbert": DistilBertForSequenceClassification(DistilBertConfig(vocab_size=len(vocab), dim=32, n_layers=1,
                                                                            n_heads=2, hidden_dim=64)),
         "electra": ElectraForSequenceClassification(ElectraConfig(embedding_size=32, **small)),
-        "roberta": RobertaForSequenceClassification(RobertaConfig(**small)),
     }
     out = {}
     for name, model in models.items():
@@ -222,8 +226,9 @@ def _other_families(root: Path, vocab: list[str]) -> dict[str, Path]:
 
 @needs_glue
 def test_other_families_are_refused_in_one_line(vocab: list[str], preds: Path, tiny_glue: Path, tmp_path: Path,
-                                                run_cli) -> None:
+                                                run_cli, capsys: pytest.CaptureFixture[str]) -> None:
     folders = _other_families(tmp_path, vocab)
+    capsys.readouterr()  # save_pretrained's progress bars
     for name, folder in folders.items():
         commands = {
             "search": _search(preds, folder, tiny_glue, tmp_path / f"run-{name}"),
@@ -237,5 +242,44 @@ def test_other_families_are_refused_in_one_line(vocab: list[str], preds: Path, t
             lines = err.strip().splitlines()
             assert code == 2 and len(lines) == 1, (name, verb, err)
             assert "kdnas-bench distils BERT-layout" in lines[0] and "model_type 'bert'" in lines[0], (name, verb)
+            assert "'roberta'" in lines[0]  # names every family that works
             assert (name if name != "relative" else "relative_key") in lines[0]
         assert not (tmp_path / f"run-{name}" / SPACE_FILE).exists() and not (tmp_path / f"sn-{name}").exists()
+
+
+@needs_glue
+def test_a_roberta_teacher_is_read_as_the_same_bert(vocab: list[str], preds: Path, tiny_glue: Path, tmp_path: Path,
+                                                    run_cli) -> None:
+    from transformers import BertTokenizer, RobertaConfig, RobertaForSequenceClassification
+
+    from kdnas_bench.distill import get_task, load_teacher, prepare_data
+    from kdnas_bench.distill.data import batches
+    from kdnas_bench.distill.trainer import init_student
+
+    words = ["<s>", "<pad>", "</s>", "<unk>", "<mask>", *vocab[5:]]  # RoBERTa's special ids: padding 1
+    torch.manual_seed(5)
+    roberta = RobertaForSequenceClassification(RobertaConfig(vocab_size=len(words), hidden_size=64, num_hidden_layers=2,
+                                                             num_attention_heads=2, intermediate_size=128,
+                                                             type_vocab_size=1, layer_norm_eps=1e-5,
+                                                             max_position_embeddings=514)).eval()  # as released
+    folder = tmp_path / "roberta"
+    roberta.save_pretrained(folder)
+    BertTokenizer(vocab={w: i for i, w in enumerate(words)}, unk_token="<unk>", pad_token="<pad>", cls_token="<s>",
+                  sep_token="</s>", mask_token="<mask>").save_pretrained(folder)
+    teacher = load_teacher(folder, task="sst2")
+    assert teacher.model.config.model_type == "bert" and teacher.model.config.max_position_embeddings == 512
+    data = prepare_data(teacher.tokenizer, "sst2", data_dir=tiny_glue, max_examples=32)
+    batch = next(batches(data.dev, 8, shuffle=False))
+    assert (batch["input_ids"] == 1).any()  # padded: the positions of padded rows are what differs
+    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
+    student = init_student(Arch(2, 64, 2, 128), teacher, get_task("sst2"), data=data.train)
+    with torch.no_grad():
+        want = roberta(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        torch.testing.assert_close(teacher.model(**inputs).logits, want, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(student(**inputs).logits, want, atol=1e-5, rtol=1e-5)
+    assert student.config.type_vocab_size == 1 and student.config.layer_norm_eps == 1e-5
+    code, out, err = run_cli(*_search(preds, folder, tiny_glue, tmp_path / "run", *ONESHOT))
+    assert code == 0, err
+    (w,) = json.loads(out)["winners"]
+    assert SearchSpace.load(tmp_path / "run" / SPACE_FILE).head_dim == 32
+    assert (Path(w["student_dir"]) / "tokenizer_config.json").is_file()

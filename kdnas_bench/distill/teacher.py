@@ -86,16 +86,18 @@ def _resolve(name_or_path: str | Path) -> str:
     return text
 
 
-SUPPORTED_TEACHERS = ("BERT-layout sequence classifiers: model_type 'bert' (BERT, MiniLM, TinyBERT, BioBERT, ... "
-                      "with absolute positions)")
+SUPPORTED_TEACHERS = ("BERT-layout sequence classifiers: model_type 'bert' (BERT, MiniLM, TinyBERT, BioBERT, ...) "
+                      "or 'roberta', 'xlm-roberta', 'camembert' (read as the same BERT), with absolute positions")
 
 
 def check_layout(config: Any, name: str) -> None:
     """One line unless ``config`` is a BERT (``BertForSequenceClassification``) whose students kdnas-bench can
-    build, inherit into and train: other families are refused, naming what works. Reads the config only, so it
-    runs before any weights load."""
+    build, inherit into and train, or a RoBERTa-family classifier (:mod:`.families` reads it as that BERT):
+    other families are refused, naming what works. Reads the config only, so it runs before any weights load."""
+    from .families import CONVERTIBLE
+
     kind = getattr(config, "model_type", "") or "unknown"
-    if kind != "bert":
+    if kind != "bert" and kind not in CONVERTIBLE:
         raise TeacherError(f"teacher {name} is a {kind} model; kdnas-bench distils {SUPPORTED_TEACHERS}")
     position = getattr(config, "position_embedding_type", "absolute") or "absolute"
     if position != "absolute":
@@ -135,6 +137,10 @@ def load_teacher(
             raise TeacherError(f"cannot load teacher {source}: {why}") from None
         finally:
             hf_logging.set_verbosity(verbosity)
+        if num_labels is None and model.config.model_type != "bert":  # a RoBERTa: the BERT it is
+            from .families import as_bert
+
+            model = as_bert(model)
         teacher = Teacher(model.eval(), tokenizer, str(name_or_path))
     if task is not None:
         t = get_task(task)
