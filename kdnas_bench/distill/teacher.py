@@ -90,6 +90,9 @@ SUPPORTED_TEACHERS = ("BERT-layout sequence classifiers: model_type 'bert' (BERT
                       "or 'roberta', 'xlm-roberta', 'camembert' (read as the same BERT), with absolute positions")
 
 
+MIN_POSITIONS = 128  # the tokens an example is truncated to (distill.training.prepare_data's max_length)
+
+
 def check_layout(config: Any, name: str) -> None:
     """One line unless ``config`` is a BERT (``BertForSequenceClassification``) whose students kdnas-bench can
     build, inherit into and train, or a RoBERTa-family classifier (:mod:`.families` reads it as that BERT):
@@ -103,6 +106,11 @@ def check_layout(config: Any, name: str) -> None:
     if position != "absolute":
         raise TeacherError(f"teacher {name} is a BERT with {position} position embeddings; kdnas-bench distils "
                            f"{SUPPORTED_TEACHERS}")
+    offset = int(getattr(config, "pad_token_id", 0) or 0) + 1 if kind in CONVERTIBLE else 0
+    positions = int(getattr(config, "max_position_embeddings", MIN_POSITIONS)) - offset
+    if positions < MIN_POSITIONS:
+        raise TeacherError(f"teacher {name} has {positions} positions; kdnas-bench encodes examples of up to "
+                           f"{MIN_POSITIONS} tokens, so a teacher needs at least {MIN_POSITIONS}")
 
 
 def load_teacher(
