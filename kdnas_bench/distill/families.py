@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import KdnasError
+
 CONVERTIBLE = ("roberta", "xlm-roberta", "camembert")
 _HEAD = {"classifier.dense.weight": "bert.pooler.dense.weight", "classifier.dense.bias": "bert.pooler.dense.bias",
          "classifier.out_proj.weight": "classifier.weight", "classifier.out_proj.bias": "classifier.bias"}
@@ -57,9 +59,7 @@ def as_bert(model: Any) -> Any:
     missing, unexpected = bert.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.endswith(("position_ids", "token_type_ids"))]
     if missing or unexpected:
-        from .teacher import TeacherError
-
-        raise TeacherError(f"cannot read this {cfg.model_type} checkpoint as a BERT: {len(missing)} tensors missing "
+        raise KdnasError(f"cannot read this {cfg.model_type} checkpoint as a BERT: {len(missing)} tensors missing "
                            f"({', '.join(missing[:3])}), {len(unexpected)} unexpected ({', '.join(unexpected[:3])})")
     return bert.eval()
 

@@ -300,8 +300,6 @@ def run_search(req: SearchRequest, on_event: EventFn | None = None, *, progress:
         load_teacher(teacher_ref, task=task_name)  # fail fast on a missing or mismatched teacher
         if auto:
             space, space_file = _teacher_space(teacher_ref, run)
-            _say(emit, f"student space derived from the teacher ({space.name}: {space.size} archs), written to "
-                       f"{space_file}; repeat with --space {space_file}")
         if oneshot:
             from ..distill.inherit import TeacherShape
             from ..supernet import space_fits
@@ -328,13 +326,16 @@ def run_search(req: SearchRequest, on_event: EventFn | None = None, *, progress:
     if req.budget_mb is not None:
         archs, memory_mb = within_memory(predictor, archs, req.shape, req.budget_mb)
     latency = LatencyTable(predictor, archs, req.shape)
+    check_budgets(latency, spec)
+    if oneshot:  # bad input is checked above; now the expensive part
+        _train_supernet(req, str(teacher_ref), task_name, space, supernet_folder, emit, progress)
+    if auto:  # said after the checks, so a bad-input error stays one line
+        _say(emit, f"student space derived from the teacher ({space.name}: {space.size} archs), written to "
+                   f"{space_file}; repeat with --space {space_file}")
     outside = sum(latency[a][3] for a in archs)
     if outside:
         _say(emit, f"warning: {outside} of {len(archs)} candidate archs lie outside the latency predictor's profiled "
                    "range: their predicted latencies are extrapolations (out_of_range in the records)")
-    check_budgets(latency, spec)
-    if oneshot:  # bad input is checked above; now the expensive part
-        _train_supernet(req, str(teacher_ref), task_name, space, supernet_folder, emit, progress)
     config = SearchConfig(device_id=req.key.device_id, backend=req.key.backend, threads=req.key.threads,
                           shape=req.shape, reward=spec, strategy=req.strategy, episodes=req.episodes,
                           candidates=req.candidates, seed=req.seed,
