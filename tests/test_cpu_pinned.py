@@ -67,8 +67,10 @@ def compute(work: Path, **accel: Any) -> dict[str, Any]:
     teacher = load_teacher(work / "teacher", task="sst2")
     data = prepare_data(teacher.tokenizer, "sst2", data_dir=glue, max_examples=96)
     cfg = SupernetConfig(examples=96, epochs=1.0, batch_size=16, importance_examples=64)
-    net, doc = train_supernet(teacher, data.task, SearchSpace.load(TINY_SPACE), work / "supernet", train_data=data.train,
-                              cfg=cfg, **accel)
+    result = train_supernet(teacher, data.task, SearchSpace.load(TINY_SPACE), work / "supernet", train_data=data.train,
+                            cfg=cfg, **accel)
+    assert result is not None
+    doc = result[1]
     out["supernet"] = {"steps": doc["steps"], "weights": _digest(work / "supernet" / "supernet.safetensors")}
     return out
 
@@ -107,6 +109,32 @@ def test_cpu_training_gives_the_pinned_numbers(tmp_path: Path) -> None:
 def test_cpu_accelerator_gives_the_same_numbers_as_no_accelerator(tmp_path: Path) -> None:
     """``accelerator="cpu"`` (what ``auto`` resolves to without a GPU) is the old code path, number for number."""
     check(compute(tmp_path, accelerator="auto"))
+
+
+def test_the_gpu_code_path_staged_on_the_cpu_gives_the_same_numbers(tmp_path: Path) -> None:
+    """The device path (batches indexed from padded device tensors, the teacher's device copy, the cache kept
+    on the device, models moved there and back) run on the CPU in fp32 trains exactly the CPU's models: the
+    GPU sees the same examples in the same order, and only its arithmetic differs."""
+    import torch
+
+    from kdnas_bench.distill.accelerator import Accelerator
+
+    runs = compute(tmp_path, accelerator=Accelerator(torch.device("cpu"), staged=True))
+    check(runs)
+
+
+def test_bf16_autocast_on_the_device_path_trains_and_changes_the_numbers(tmp_path: Path) -> None:
+    """With bf16 autocast (what a GPU that has bf16 uses) the same runs finish with finite weights that differ
+    from the fp32 ones: the autocast is really on."""
+    import torch
+
+    from kdnas_bench.distill.accelerator import Accelerator
+
+    runs = compute(tmp_path, accelerator=Accelerator(torch.device("cpu"), bf16=True, staged=True))
+    pinned = json.loads(FIXTURE.read_text(encoding="utf-8"))["runs"]
+    for name, run in runs.items():
+        assert math.isfinite(run["weights"]["sum"]) and run["weights"]["tensors"] == pinned[name]["weights"]["tensors"]
+        assert run["weights"]["sha"] != pinned[name]["weights"]["sha"], name
 
 
 if __name__ == "__main__" and "--write" in sys.argv:

@@ -94,6 +94,7 @@ def load_teacher(
     if isinstance(name_or_path, Teacher):
         teacher = name_or_path
     else:
+        import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
@@ -104,6 +105,8 @@ def load_teacher(
         try:
             kwargs: dict[str, Any] = {} if num_labels is None else {"num_labels": num_labels}
             model = AutoModelForSequenceClassification.from_pretrained(source, **kwargs)
+            if any(p.is_floating_point() and p.dtype != torch.float32 for p in model.parameters()):
+                model = model.float()  # a bf16/fp16 checkpoint (transformers 5 keeps its dtype): train in fp32
             tokenizer = AutoTokenizer.from_pretrained(source)
         except Exception as exc:  # a checkpoint fails to load in many ways (JSON, typed config, weights): all user errors
             why = " ".join(str(exc).split())[:300] or type(exc).__name__
@@ -154,12 +157,16 @@ def finetune(
     max_length: int = 128,
     progress: bool = False,
     batching: str = "random",
+    accelerator: str | None = None,
 ) -> FinetuneResult:
     """Fine-tune ``backbone`` on the task's train set (or a stratified ``max_examples`` subset) with
-    cross-entropy (MSE for STS-B), evaluate on dev, and save it (HF layout, safetensors, metrics JSON)."""
+    cross-entropy (MSE for STS-B), evaluate on dev, and save it (HF layout, safetensors, metrics JSON).
+    ``accelerator``: ``"cpu"`` (None), ``"cuda"`` or ``"auto"`` (:mod:`.accelerator`)."""
+    from .accelerator import resolve
     from .losses import GroundTruth
     from .training import TrainConfig, evaluate, prepare_data, save_model, train
 
+    acc = resolve(accelerator)
     t = get_task(task)
     source = default_backbone_path() if backbone is None else backbone
     import torch
@@ -175,8 +182,9 @@ def finetune(
                         max_length=max_length)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, batching=batching)
     seconds = train(teacher.model, data.train, [GroundTruth(1.0, t.is_regression)], cfg, seed=seed,
-                    progress=progress, description=f"fine-tune {t.name}")
+                    progress=progress, description=f"fine-tune {t.name}", accelerator=acc)
     metrics = evaluate(teacher.model, data.dev, t)
+    teacher.model.cpu()
     result = FinetuneResult(
         task=t.name, backbone=DEFAULT_BACKBONE if backbone is None else str(backbone),
         arch={"layers": teacher.layers, "hidden": teacher.hidden,
@@ -185,7 +193,7 @@ def finetune(
         params=sum(p.numel() for p in teacher.model.parameters()), train_examples=len(data.train),
         epochs=epochs, seed=seed, train_seconds=round(seconds, 3), metrics=metrics,
         primary_metric=t.primary_metric, config={"lr": lr, "batch_size": batch_size, "max_length": max_length,
-                                                    "batching": batching},
+                                                    "batching": batching, **(acc.describe() if acc.on_device else {})},
     )
     if out is not None:
         out_dir = Path(out)

@@ -24,6 +24,7 @@ from ..defaults import DEFAULTS, INITS
 from ..errors import KdnasError
 from ..models import build_model
 from ..space import Arch
+from .accelerator import CandidateFailure, resolve
 from .cache import cache_bytes, cache_teacher
 from .data import Encoded, Task, get_task, proxy_indices
 from .losses import DEFAULT_LOSSES, KDLoss, build_losses, needs_of, needs_teacher
@@ -202,6 +203,7 @@ def distill(
     freeze_embeddings: bool = False,
     batching: str = "random",
     init_model: Any | None = None,
+    accelerator: str | None = None,
 ) -> DistillResult:
     """Distil a student ``arch`` from ``teacher`` and score it on held-out data. The one distillation flow:
 
@@ -216,9 +218,12 @@ def distill(
     outputs on the training data are then cached on the first call (``cache="auto"`` caches when they fit in
     ``max_cache_bytes``; ``"off"`` never) and reused by the next ones. ``max_examples``: proxy mode on a seeded
     subset; None: all of it. ``init``: see :func:`init_student`; ``init_model``: start from a copy of this model
-    instead (e.g. a sub-network extracted from a supernet)."""
+    instead (e.g. a sub-network extracted from a supernet). ``accelerator``: ``"cpu"`` (None), ``"cuda"`` or
+    ``"auto"`` (:mod:`.accelerator`): the student is built on the CPU, trained and scored on the device, and
+    handed back on the CPU."""
     from .agnostic import AGNOSTIC
 
+    acc = resolve(accelerator)
     if isinstance(arch, str):
         arch = Arch.parse(arch)
     if cache not in ("auto", "off"):
@@ -234,13 +239,18 @@ def distill(
                            max_length=max_length, init=init)
         config = {"lr": lr, "batch_size": batch_size, "temperature": temperature, "init": init, **src.config,
                   "freeze_embeddings": freeze_embeddings, "batching": batching}
+    if acc.on_device:
+        config.update(acc.describe())
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, batching=batching)
     if init_model is not None:
         student = copy.deepcopy(init_model)
         config["init"] = "given"
     else:
-        student = init_student(arch, src.teacher, src.task, seed=seed, init=src.init,
-                               data=None if agnostic else src.train)
+        try:
+            student = init_student(arch, src.teacher, src.task, seed=seed, init=src.init,
+                                   data=None if agnostic else src.train)
+        except (ValueError, RuntimeError, IndexError) as exc:  # a shape the model code refuses
+            raise CandidateFailure(f"cannot build student {arch}: {' '.join(str(exc).split())[:300]}") from None
     if freeze_embeddings:  # the word-embedding table dominates a small student's update cost
         student.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     torch.manual_seed(seed)
@@ -255,14 +265,18 @@ def distill(
     start = time.perf_counter()
     if needs_teacher(loss_fns) and cache == "auto":
         existing = src.train.teacher_cache
-        if existing is not None and existing.covers(src.teacher, needs):
+        if existing is not None and existing.covers(src.teacher, needs, acc.name):
             cache_seconds = 0.0
         elif cache_bytes(src.train, src.teacher, needs) <= max_cache_bytes:
-            cache_seconds = cache_teacher(src.teacher, src.train, needs).seconds
+            cache_seconds = cache_teacher(src.teacher, src.train, needs, accelerator=acc).seconds
     train(student, src.train, loss_fns, cfg, seed=seed, teacher=src.teacher, progress=progress,
-          description=f"distil {arch}" + (" (task-agnostic)" if agnostic else ""))
+          description=f"distil {arch}" + (" (task-agnostic)" if agnostic else ""), accelerator=acc)
     seconds = time.perf_counter() - start  # includes building the teacher cache, when this call built it
     metrics = src.score(student, loss_fns)
+    if acc.on_device:
+        student.cpu()
+        for loss in loss_fns:
+            loss.cpu()
     result = DistillResult(
         task=src.task.name, arch=arch.to_dict(), params=sum(p.numel() for p in student.parameters()),
         train_seconds=round(seconds, 3), metrics=metrics, primary_metric=src.task.primary_metric,
@@ -279,10 +293,12 @@ def distill(
 def distill_agnostic(teacher: str | Path | Teacher | None, arch: Arch | str, *, data: Any | None = None,
                      text: str | Path | None = None, max_examples: int | None = None, epochs: float = 1.0,
                      losses: str = DEFAULTS.agnostic_losses, seed: int = 0, lr: float = DEFAULTS.distill_lr,
-                     batch_size: int = 32, out: str | Path | None = None, progress: bool = False) -> DistillResult:
+                     batch_size: int = 32, out: str | Path | None = None, progress: bool = False,
+                     accelerator: str | None = None) -> DistillResult:
     """:func:`distill` with ``task="agnostic"`` (and its defaults: 1 epoch, ``hidden,attn``)."""
     return distill(teacher, "agnostic", arch, data=data, text=text, max_examples=max_examples, epochs=epochs,
-                   losses=losses, seed=seed, lr=lr, batch_size=batch_size, out=out, progress=progress)
+                   losses=losses, seed=seed, lr=lr, batch_size=batch_size, out=out, progress=progress,
+                   accelerator=accelerator)
 
 
 # the training loop lives in .training; these names stay importable from here

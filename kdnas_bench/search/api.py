@@ -98,6 +98,10 @@ class SearchRequest:
     # Only candidates whose head size (hidden / heads) is this: an int, or "teacher" for the teacher's own. With
     # inherited weights such a student keeps whole teacher heads; other sizes merge or split them.
     head_dim: int | str | None = None
+    # Where training runs (teacher, supernet, candidates, re-ranking, final): cpu, cuda or auto (the GPU when
+    # torch sees one); ``gpus_per_candidate``: each Ray task's GPU share (None: 1 when training on a GPU, else 0)
+    accelerator: str = "cpu"
+    gpus_per_candidate: float | None = None
 
     def __post_init__(self) -> None:
         from .strategies import STRATEGIES
@@ -154,6 +158,26 @@ def parse_head_dim(text: str | None) -> int | str | None:
     return int(t) if t.lstrip("-").isdigit() else t
 
 
+def _accelerators(req: SearchRequest) -> tuple[Any, str, float]:
+    """(this process's accelerator, the candidates' accelerator name, each Ray task's GPU share). With Ray GPU
+    shares the candidates train on the GPU Ray gives their task, whatever this process has."""
+    from ..distill.accelerator import resolve
+
+    gpus = req.gpus_per_candidate
+    if gpus is not None and req.executor != "ray":
+        raise KdnasError("--gpus-per-candidate is for --executor ray (a local search trains on --accelerator)")
+    if gpus is not None and gpus > 0 and req.accelerator.strip().lower() == "cpu":
+        raise KdnasError(f"--gpus-per-candidate {gpus:g} asks for GPUs but --accelerator is cpu")
+    if gpus is not None:
+        from .executor import task_options
+
+        task_options(gpus)  # a negative or fractional-above-1 share: refused before any work
+    acc = resolve(req.accelerator)
+    if gpus is None:
+        gpus = 1.0 if req.executor == "ray" and acc.is_cuda else 0.0
+    return acc, "cuda" if gpus > 0 else acc.name, float(gpus)
+
+
 def _positive(**values: int | float | None) -> None:
     for name, value in values.items():
         if value is not None and not (math.isfinite(value) and value > 0):
@@ -164,7 +188,8 @@ def _say(emit: EventFn, text: str) -> None:
     emit("message", {"text": text})
 
 
-def default_teacher(run: Path, task: str, data_dir: str | None, examples: int, seed: int, emit: EventFn) -> str:
+def default_teacher(run: Path, task: str, data_dir: str | None, examples: int, seed: int, emit: EventFn,
+                    accelerator: str = "cpu") -> str:
     """No teacher given: fine-tune the packaged all-MiniLM-L6-v2 on the task once, into RUN/teacher."""
     from ..distill.teacher import finetune
 
@@ -173,7 +198,7 @@ def default_teacher(run: Path, task: str, data_dir: str | None, examples: int, s
         return str(folder)
     _say(emit, f"no --teacher: fine-tuning the packaged all-MiniLM-L6-v2 on {task} ({examples} examples, 1 epoch) "
                f"into {folder}")
-    finetune(task, data_dir=data_dir, max_examples=examples, epochs=1.0, seed=seed, out=folder)
+    finetune(task, data_dir=data_dir, max_examples=examples, epochs=1.0, seed=seed, out=folder, accelerator=accelerator)
     return str(folder)
 
 
@@ -190,7 +215,7 @@ def _head_dim(req: SearchRequest, teacher: str | None) -> int | None:
 
 
 def _train_supernet(req: SearchRequest, teacher: str, task: str, space: Any, folder: str, emit: EventFn,
-                    progress: bool) -> None:
+                    progress: bool, accelerator: str = "cpu") -> None:
     """Reuse the supernet in ``folder`` (checked against teacher, task and space) or train it there."""
     from ..supernet import SupernetConfig
     from ..supernet.train import ensure_supernet
@@ -204,7 +229,7 @@ def _train_supernet(req: SearchRequest, teacher: str, task: str, space: Any, fol
 
     _, doc = ensure_supernet(teacher, task, space, folder, data_dir=req.data_dir,
                              cfg=SupernetConfig(examples=opts.examples, epochs=opts.epochs, seed=req.seed),
-                             progress=progress, on_start=started)
+                             progress=progress, on_start=started, accelerator=accelerator)
     _say(emit, f"supernet {folder}: trained in {doc.get('train_seconds', 0):.0f} s ({doc.get('steps')} steps)")
 
 
@@ -228,6 +253,10 @@ def run_search(req: SearchRequest, on_event: EventFn | None = None, *, progress:
     from .study import LatencyTable, SearchConfig, Study, check_budgets
 
     emit: EventFn = on_event or (lambda kind, data: None)
+    acc, candidate_acc, gpus = _accelerators(req)  # --accelerator cuda without a GPU: the one-line error, first
+    if acc.is_cuda:
+        info = acc.describe()
+        _say(emit, f"training on {info['gpu']} ({info['precision']})")
     spec = req.reward
     agnostic = req.agnostic
     oneshot = req.evaluator == "supernet"
@@ -264,14 +293,14 @@ def run_search(req: SearchRequest, on_event: EventFn | None = None, *, progress:
                    f"text: {source}")
         evaluator = ProxyDistillEvaluator(teacher=req.teacher, task=AGNOSTIC, text=req.text,
                                           proxy_examples=req.proxy_examples, epochs=req.proxy_epochs, losses=losses,
-                                          seed=req.seed)
+                                          seed=req.seed, accelerator=candidate_acc)
         teacher_ref = req.teacher
         archs = list(space.archs)
     else:
         from ..distill.teacher import load_teacher
 
         teacher_ref = req.teacher or default_teacher(run, task_name, req.data_dir, req.teacher_examples, req.seed,
-                                                     emit)
+                                                     emit, acc.name)
         load_teacher(teacher_ref, task=task_name)  # fail fast on a missing or mismatched teacher
         if oneshot:
             from ..distill.inherit import TeacherShape
@@ -279,11 +308,11 @@ def run_search(req: SearchRequest, on_event: EventFn | None = None, *, progress:
 
             space_fits(space, TeacherShape.of(load_teacher(teacher_ref).model.config))  # before any training
             evaluator = SupernetEvaluator(supernet=supernet_folder, teacher=teacher_ref, task=task_name,
-                                          space=space_file, data_dir=req.data_dir)
+                                          space=space_file, data_dir=req.data_dir, accelerator=candidate_acc)
         else:
             evaluator = ProxyDistillEvaluator(teacher=teacher_ref, task=task_name, data_dir=req.data_dir,
                                               proxy_examples=req.proxy_examples, epochs=req.proxy_epochs,
-                                              losses=losses, seed=req.seed, init=req.init)
+                                              losses=losses, seed=req.seed, init=req.init, accelerator=candidate_acc)
         archs = list(space.archs)
     opts = req.supernet
     rerank_cfg = (RerankConfig(opts.rerank_top, opts.rerank_examples, opts.rerank_epochs)
@@ -301,14 +330,14 @@ def run_search(req: SearchRequest, on_event: EventFn | None = None, *, progress:
     latency = LatencyTable(predictor, archs, req.shape)
     check_budgets(latency, spec)
     if oneshot:  # bad input is checked above; now the expensive part
-        _train_supernet(req, str(teacher_ref), task_name, space, supernet_folder, emit, progress)
+        _train_supernet(req, str(teacher_ref), task_name, space, supernet_folder, emit, progress, acc.name)
     config = SearchConfig(device_id=req.key.device_id, backend=req.key.backend, threads=req.key.threads,
                           shape=req.shape, reward=spec, strategy=req.strategy, episodes=req.episodes,
                           candidates=req.candidates, seed=req.seed,
                           evaluator={**{k: v for k, v in evaluator.describe().items() if k != "data_dir"},
                                      **rerank_desc},
                           space=req.table or space.name, budget_mb=req.budget_mb, head_dim=head_dim)
-    ex = make_executor(req.executor, req.ray_address)
+    ex = make_executor(req.executor, req.ray_address, gpus_per_candidate=gpus)
     study = Study(run, config, evaluator, latency, ex)
     emit("start", {"task": task_name, "run": str(run), "config": config})
     try:
@@ -321,7 +350,7 @@ def run_search(req: SearchRequest, on_event: EventFn | None = None, *, progress:
                    f"{rerank_cfg.examples} examples × {rerank_cfg.epochs:g} epochs first) …")
         result = rerank(study, result, rerank_cfg, lambda n, e: ProxyDistillEvaluator(
             teacher=str(teacher_ref), task=task_name, data_dir=req.data_dir, proxy_examples=n, epochs=e,
-            losses=losses, seed=req.seed, supernet=supernet_folder))
+            losses=losses, seed=req.seed, supernet=supernet_folder, accelerator=acc.name))
         study.write_result(result)
     if req.final is not None:
         _say(emit, "final distillation of the winners …")
@@ -329,7 +358,8 @@ def run_search(req: SearchRequest, on_event: EventFn | None = None, *, progress:
                           device_id=req.key.device_id, backend=req.key.backend, threads=req.key.threads,
                           shape=req.shape, max_examples=req.final.examples, epochs=req.final.epochs, losses=losses,
                           seed=req.seed, progress=progress, text=req.text, init=req.init,
-                          supernet=supernet_folder if oneshot else None, budget_mb=req.budget_mb)
+                          supernet=supernet_folder if oneshot else None, budget_mb=req.budget_mb,
+                          accelerator=acc.name)
         study.write_result(result)
     if memory_mb:
         result = replace(result, winners=[replace(w, extra={**w.extra, "predicted_peak_mb": memory_mb[w.arch]})

@@ -20,10 +20,36 @@ from .domain import SearchError
 
 @dataclass(frozen=True)
 class Evaluation:
-    metric: float  # the task's primary metric on dev (the A of the reward)
+    metric: float  # the task's primary metric on dev (the A of the reward); NaN when the candidate failed
     metric_name: str
     metrics: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    error: str | None = None  # the candidate's own failure (out of GPU memory, cannot be built), recorded as such
+
+
+def evaluate_candidate(evaluator: Evaluator, arch: Arch) -> Evaluation:
+    """``evaluator.evaluate(arch)``, with a failure that is the candidate's own (CUDA out of memory, a
+    sub-network that cannot be built) returned as a failed :class:`Evaluation` carrying its message, so the
+    search goes on; any other error propagates (it would hit every candidate)."""
+    from ..distill.accelerator import failure_message, free_memory
+
+    t0 = time.perf_counter()
+    try:
+        return evaluator.evaluate(arch)
+    except Exception as exc:
+        message = failure_message(exc)
+        if message is None:
+            raise
+    free_memory()  # the failed candidate's tensors are unreachable once the exception is gone
+    return Evaluation(math.nan, "", {}, time.perf_counter() - t0, error=message)
+
+
+def _no_cpu(d: dict[str, Any]) -> dict[str, Any]:
+    """An evaluator's ``run.json`` entry: ``accelerator`` only when it is not the CPU (so CPU runs keep the
+    entry they always had, and resume)."""
+    if d.get("accelerator", "cpu") == "cpu":
+        d.pop("accelerator", None)
+    return d
 
 
 class Evaluator(Protocol):
@@ -75,6 +101,7 @@ class ProxyDistillEvaluator:
     init: str = "inherit"  # student init (distill.trainer.init_student), unless ``supernet`` is given
     supernet: str | None = None  # start every candidate from its sub-network of this supernet folder
     text: str | None = None  # task "agnostic": unlabeled text, one passage per line
+    accelerator: str = "cpu"  # where each candidate trains (distill.accelerator): cpu, cuda or auto
 
     @property
     def agnostic(self) -> bool:
@@ -104,23 +131,36 @@ class ProxyDistillEvaluator:
         from ..distill.trainer import distill
 
         teacher, data = self._state()
-        start = None if self.supernet is None else load_supernet(self.supernet).extract(arch)
+        start = None if self.supernet is None else extract(load_supernet(self.supernet), arch)
         losses = self.losses or DEFAULTS.search_losses_for(self.agnostic)
         return _timed(self.threads, lambda: distill(teacher, self.task, arch, data=data, epochs=self.epochs,
                                                     losses=losses, seed=self.seed, lr=self.lr, init=self.init,
-                                                    init_model=start))
+                                                    init_model=start, accelerator=self.accelerator))
 
     def describe(self) -> dict[str, Any]:
         """What ``run.json`` records (the same keys as before the two proxy evaluators were one, so runs resume)."""
         d = asdict(self)
         if self.agnostic:
-            return {"kind": "agnostic-distill", "task": self.task, **{k: d[k] for k in (
-                "teacher", "text", "proxy_examples", "epochs", "losses", "lr", "seed", "threads")}}
+            return _no_cpu({"kind": "agnostic-distill", "task": self.task, **{k: d[k] for k in (
+                "teacher", "text", "proxy_examples", "epochs", "losses", "lr", "seed", "threads", "accelerator")}})
         d.pop("text")
-        return {"kind": "proxy-distill", **d}
+        return _no_cpu({"kind": "proxy-distill", **d})
 
 
 _SUPERNETS: dict[str, Any] = {}
+
+
+def extract(net: Any, arch: Arch) -> Any:
+    """``arch``'s sub-network of ``net``; one that cannot be built is that candidate's failure."""
+    from ..distill.accelerator import CandidateFailure
+    from ..errors import KdnasError as _Error
+
+    try:
+        return net.extract(arch)
+    except (_Error, ValueError, RuntimeError, IndexError) as exc:
+        if isinstance(exc, RuntimeError) and "out of memory" in str(exc):
+            raise
+        raise CandidateFailure(f"cannot build sub-network {arch}: {' '.join(str(exc).split())[:300]}") from None
 
 
 def load_supernet(folder: str) -> Any:
@@ -144,6 +184,7 @@ class SupernetEvaluator:
     space: str
     data_dir: str | None = None
     threads: int = 1
+    accelerator: str = "cpu"  # where sub-networks are scored (distill.accelerator)
 
     def _state(self) -> tuple[Any, Any]:
         def load() -> tuple[Any, Any]:
@@ -162,6 +203,7 @@ class SupernetEvaluator:
         return _cached(self, load)
 
     def evaluate(self, arch: Arch) -> Evaluation:
+        from ..distill.accelerator import resolve
         from ..distill.data import get_task
         from ..distill.training import evaluate
 
@@ -172,11 +214,12 @@ class SupernetEvaluator:
 
         torch.set_num_threads(self.threads)
         t0 = time.perf_counter()
-        metrics = evaluate(net.extract(arch), dev, task)
+        model = extract(net, arch).to(resolve(self.accelerator).device)
+        metrics = evaluate(model, dev, task)
         return Evaluation(metrics[task.primary_metric], task.primary_metric, metrics, time.perf_counter() - t0)
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "supernet", **asdict(self)}
+        return _no_cpu({"kind": "supernet", **asdict(self)})
 
 
 class TableEvaluator:

@@ -29,14 +29,17 @@ def _deploy(out: Path, arch: Arch, shape: Shape, *, task: str, data_dir: str | N
 def finalize(result: SearchResult, *, teacher: Any, task: str, data_dir: str | None, device_id: str, backend: str,
              threads: int, shape: Shape, max_examples: int | None, epochs: float, losses: str, seed: int,
              progress: bool = False, text: str | None = None, init: str = "inherit",
-             supernet: str | None = None, budget_mb: float | None = None) -> SearchResult:
+             supernet: str | None = None, budget_mb: float | None = None, accelerator: str = "cpu") -> SearchResult:
     """Fully distil every distinct winner into ``RUN/final/<arch>/`` (HF + safetensors + ONNX + metrics.json);
     when this machine is the named device, measure the exported student and say whether the budget held.
     ``task="agnostic"``: task-agnostic distillation on ``text`` (None: the stdlib docstrings). Each student
     starts from ``init`` (:func:`~kdnas_bench.distill.trainer.init_student`), or from its sub-network of the
     ``supernet`` folder when given. On an int8 backend the student is quantized, its int8 dev metric
     reported beside fp32, and the *deployed* int8 file measured against the budget; with ``budget_mb`` the
-    measured peak memory is held against it too. Returns a new result; ``result`` is left as it was."""
+    measured peak memory is held against it too. ``accelerator``: where the students train (measurement is
+    the latency device's business). A winner whose final distillation runs out of GPU memory is recorded with
+    ``final_error`` and the next one goes on. Returns a new result; ``result`` is left as it was."""
+    from ..distill.accelerator import failure_message, free_memory
     from ..distill.agnostic import AGNOSTIC
     from ..distill.trainer import distill
     from ..profiling.backends import BACKENDS
@@ -53,21 +56,32 @@ def finalize(result: SearchResult, *, teacher: Any, task: str, data_dir: str | N
                 from .evaluators import load_supernet
 
                 start = load_supernet(supernet).extract(w.arch)
-            res = distill(teacher, task, w.arch, data_dir=data_dir, text=text, max_examples=max_examples,
-                          epochs=epochs, losses=losses, seed=seed, out=out, progress=progress, init=init,
-                          init_model=start)
-            info: dict[str, Any] = {"final_metrics": res.metrics, "final_metric": res.primary,
-                                    "final_train_examples": res.train_examples, "final_train_seconds": res.train_seconds,
-                                    "student_dir": str(out), "final_init": "supernet" if supernet else init}
-            if int8:
-                info |= _deploy(out, w.arch, shape, task=task, data_dir=data_dir, backend=backend, threads=threads,
-                                fp32_metrics=res.metrics, local=local)
-            elif local:
-                info |= measure_latency(w.arch, shape, backend, threads)
-                if budget_mb is not None:
-                    info |= measure_memory(w.arch, shape, backend, threads)
-            info.setdefault("measured_latency_ms", None)
-            done[w.arch] = info
+            message: str | None = None
+            try:
+                res = distill(teacher, task, w.arch, data_dir=data_dir, text=text, max_examples=max_examples,
+                              epochs=epochs, losses=losses, seed=seed, out=out, progress=progress, init=init,
+                              init_model=start, accelerator=accelerator)
+            except Exception as exc:
+                message = failure_message(exc)
+                if message is None:
+                    raise
+            if message is not None:
+                free_memory()
+                done[w.arch] = {"final_error": message, "measured_latency_ms": None}
+            else:
+                info: dict[str, Any] = {"final_metrics": res.metrics, "final_metric": res.primary,
+                                        "final_train_examples": res.train_examples,
+                                        "final_train_seconds": res.train_seconds, "student_dir": str(out),
+                                        "final_init": "supernet" if supernet else init}
+                if int8:
+                    info |= _deploy(out, w.arch, shape, task=task, data_dir=data_dir, backend=backend,
+                                    threads=threads, fp32_metrics=res.metrics, local=local)
+                elif local:
+                    info |= measure_latency(w.arch, shape, backend, threads)
+                    if budget_mb is not None:
+                        info |= measure_memory(w.arch, shape, backend, threads)
+                info.setdefault("measured_latency_ms", None)
+                done[w.arch] = info
         extra = dict(done[w.arch])
         measured = extra.get("measured_latency_ms")
         extra["budget_held"] = None if measured is None else bool(measured <= w.budget_ms)

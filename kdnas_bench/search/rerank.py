@@ -19,7 +19,7 @@ from typing import Any
 
 from ..space import Arch
 from .domain import SearchError
-from .evaluators import Evaluator
+from .evaluators import Evaluator, evaluate_candidate
 from .reward import budget_key
 from .runfolder import RERANK_FILE, ranked
 from .study import SearchResult, Study, Winner
@@ -86,14 +86,15 @@ def rerank(study: Study, result: SearchResult, cfg: RerankConfig, make_evaluator
             for arch in alive:
                 rec = done.get((rung, arch))
                 if rec is None:
-                    ev = evaluator.evaluate(arch)
+                    ev = evaluate_candidate(evaluator, arch)  # a failed candidate (out of memory) ranks last
                     rec = {"rung": rung, "examples": examples, "epochs": cfg.epochs, "arch": arch.to_dict(),
-                           "metric": ev.metric, "metrics": ev.metrics, "seconds": ev.seconds}
+                           "metric": ev.metric, "metrics": ev.metrics, "seconds": ev.seconds,
+                           **({"error": ev.error} if ev.error else {})}
                     _append(log, rec)
                     done[(rung, arch)] = rec
                     emit("rerank", rec)
                 mid, _, high, _ = study.latency[arch]
-                reward = spec.reward(rec["metric"], mid, w.budget_ms, high)
+                reward = None if rec.get("error") else spec.reward(rec["metric"], mid, w.budget_ms, high)
                 scored.append((reward if reward is not None else -math.inf, arch))
                 last[arch] = rec
             scored = ranked(scored)
@@ -104,6 +105,10 @@ def rerank(study: Study, result: SearchResult, cfg: RerankConfig, make_evaluator
             alive = [a for _, a in scored[: max(1, math.ceil(len(scored) / cfg.eta))]]
             rung += 1
         best_reward, best = scored[0]
+        if last[best].get("error"):  # every re-ranked candidate failed: the one-shot winner stays
+            winners.append(Winner(w.budget_ms, w.arch, w.predicted_latency_ms, w.predicted_latency_ms_high,
+                                  w.proxy_metric, w.reward, {**w.extra, "rerank": trail}))
+            continue
         mid, _, high, _ = study.latency[best]
         winner = Winner(w.budget_ms, best, mid, high, last[best]["metric"], best_reward,
                         {"oneshot_metric": study.records[best]["metric"], "oneshot_winner": str(w.arch),
