@@ -32,7 +32,7 @@ from kdnas_bench.errors import KdnasError
 from kdnas_bench.search.domain import SearchError
 from kdnas_bench.space import Arch
 
-from .helpers import DEV, GLUE, TINY_SPACE, search_args
+from .helpers import DEV, GLUE, TINY_SPACE, search_args, sst2_glue
 
 no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 needs_glue = pytest.mark.skipif(not (GLUE / "SST-2" / "dev.tsv").is_file(), reason="../shared/data/glue not present")
@@ -54,9 +54,11 @@ def test_auto_is_the_cpu_and_cuda_is_a_one_line_error_without_a_gpu() -> None:
 
 @no_gpu
 @pytest.mark.parametrize("verb", ["teacher-finetune", "distill", "supernet-train", "search", "quickstart"])
+@needs_glue
 def test_accelerator_cuda_without_a_gpu_fails_in_one_line_before_any_work(verb: str, run_cli, tmp_path: Path,
-                                                                         tiny_teacher: Path, tiny_glue: Path) -> None:
+                                                                         tiny_teacher: Path) -> None:
     out = tmp_path / "out"
+    tiny_glue = sst2_glue(tmp_path / "glue")
     args = {
         "teacher-finetune": ["teacher", "finetune", "--task", "sst2", "--data-dir", str(tiny_glue), "--out", str(out)],
         "distill": ["distill", "--teacher", str(tiny_teacher), "--task", "sst2", "--arch", "1,32,2,64",
@@ -66,7 +68,7 @@ def test_accelerator_cuda_without_a_gpu_fails_in_one_line_before_any_work(verb: 
         "search": [*search_args(tmp_path / "preds", tiny_teacher, tiny_glue, out)],
         "quickstart": ["quickstart", "--out", str(out), "--data-dir", str(tiny_glue)],
     }[verb]
-    code, stdout, stderr = run_cli(*args, "--accelerator", "cuda")
+    code, _, stderr = run_cli(*args, "--accelerator", "cuda")
     assert code == 2, stderr
     lines = [ln for ln in stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "--accelerator cuda: no CUDA GPU" in lines[0], stderr
@@ -125,7 +127,7 @@ def test_a_sub_network_that_cannot_be_built_is_a_candidate_failure(tiny_teacher:
 
 @needs_glue
 def test_out_of_memory_and_unbuildable_candidates_are_recorded_and_the_search_goes_on(
-        preds: Path, tiny_teacher: Path, tiny_glue: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        preds: Path, tiny_teacher: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Injected on the CPU: the first candidate raises CUDA's out-of-memory error, the second cannot be built
     (the model code refuses its shape); both are logged with their message, the others are scored, a winner
     is chosen among them, and a rerun resumes without redoing the failures."""
@@ -134,6 +136,7 @@ def test_out_of_memory_and_unbuildable_candidates_are_recorded_and_the_search_go
     from kdnas_bench.search.api import SearchRequest, run_search
     from kdnas_bench.search.evaluators import ProxyDistillEvaluator
 
+    tiny_glue = sst2_glue(tmp_path / "glue")
     calls: list[Arch] = []
     original_evaluate, original_build = ProxyDistillEvaluator.evaluate, trainer.build_model
 

@@ -35,14 +35,6 @@ def _digest(path: Path) -> dict[str, float]:
     return {"sum": total, "abs_sum": absolute, "tensors": len(tensors), "sha": tensors_hash(tensors)}
 
 
-def _tiny_glue(root: Path) -> Path:
-    (root / "SST-2").mkdir(parents=True, exist_ok=True)
-    for name, rows in (("train.tsv", 300), ("dev.tsv", 120)):
-        lines = (GLUE / "SST-2" / name).read_text(encoding="utf-8").splitlines(keepends=True)
-        (root / "SST-2" / name).write_text("".join(lines[: rows + 1]), encoding="utf-8")
-    return root
-
-
 def compute(work: Path, **accel: Any) -> dict[str, Any]:
     """The pinned runs, in ``work``; ``accel``: extra keyword arguments for every training call (the accelerator)."""
     import torch
@@ -51,10 +43,10 @@ def compute(work: Path, **accel: Any) -> dict[str, Any]:
     from kdnas_bench.space import SearchSpace
     from kdnas_bench.supernet import SupernetConfig, train_supernet
 
-    from .helpers import TINY_SPACE, save_tiny
+    from .helpers import TINY_SPACE, save_tiny, sst2_glue
 
     torch.set_num_threads(1)
-    glue = _tiny_glue(work / "glue")
+    glue = sst2_glue(work / "glue")
     backbone = save_tiny(work / "backbone", 2)
     out: dict[str, Any] = {}
     ft = finetune("sst2", backbone=backbone, data_dir=glue, max_examples=96, epochs=1.0, seed=0, out=work / "teacher",
