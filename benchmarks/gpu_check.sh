@@ -55,7 +55,7 @@ if [[ " $PARTS " == *" train "* ]]; then
   rm -f "$OUT/steps.jsonl"
   # (a) the CUDA-path tests (the tiny teachers take the MiniLM folder's tokenizer, the data .gpu/glue)
   step tests 120 env KDNAS_TEST_GLUE="$GLUE" KDNAS_TEST_MINILM="$MINILM" python3 -m pytest -q -p no:cacheprovider \
-    tests/test_gpu.py tests/test_accelerator.py -rs -x
+    tests/test_gpu.py tests/test_accelerator.py -rs
   # (b) the teacher
   step teacher 100 $K teacher finetune --backbone "$MINILM" --task sst2 --data-dir "$GLUE" --max-examples $FT --epochs 1 \
     --accelerator $ACCEL --out "$W/teacher" --json
