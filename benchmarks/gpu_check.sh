@@ -57,7 +57,7 @@ if [[ " $PARTS " == *" train "* ]]; then
   step tests 120 env KDNAS_TEST_GLUE="$GLUE" KDNAS_TEST_MINILM="$MINILM" python3 -m pytest -q -p no:cacheprovider \
     tests/test_gpu.py tests/test_accelerator.py -rs
   # (b) the teacher
-  step teacher 100 $K teacher finetune --backbone "$MINILM" --task sst2 --data-dir "$GLUE" --max-examples $FT --epochs 1 \
+  step teacher 150 $K teacher finetune --backbone "$MINILM" --task sst2 --data-dir "$GLUE" --max-examples $FT --epochs 1 \
     --accelerator $ACCEL --out "$W/teacher" --json
   # (e) a full-SST-2 final of a 3-layer x 384 student (the search's final recipe: losses logits,ce, 1 epoch)
   step final 200 $K distill --teacher "$W/teacher" --task sst2 --arch 3,384,12,1536 --data-dir "$GLUE" \
