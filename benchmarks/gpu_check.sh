@@ -9,7 +9,7 @@
 #   (c) a supernet on the full SST-2 training set, 2 epochs (goal <= 600 s; when cut short, the rate of its last
 #       checkpoint gives the projected time);
 #   (d) a short search (supernet evaluator on (c)'s supernet or a small one, re-ranking, head size of the teacher,
-#       a final on 8,000 examples); (c) leaves it SEARCH_RESERVE seconds (default 130).
+#       a final on 8,000 examples); (c) leaves it SEARCH_RESERVE seconds (default 120).
 #   Timings go to $OUT/gpu_train.json (the format of benchmarks/results/gpu_train.json), logs to $OUT/*.log.
 #   Data and teacher come from .gpu/ (benchmarks/gpu_prep.sh: SST-2 TSVs, a bf16 MiniLM, the lightgbm wheel), or
 #   GLUE=, MINILM=; a wheel in .whl/ or .gpu/whl/ is installed when lightgbm is missing.
@@ -49,7 +49,7 @@ step() {
 }
 
 if [[ " $PARTS " == *" train "* ]]; then
-  SPACE=search/spaces/minilm-students.toml; FULL=67349; SN_EPOCHS=2; FT=2000; SEARCH_FINAL=8000; EP=8; CAND=10; RR=500
+  SPACE=search/spaces/minilm-students.toml; FULL=67349; SN_EPOCHS=2; FT=2000; SEARCH_FINAL=8000; EP=6; CAND=10; RR=500
   if [ -n "$SMOKE" ]; then FULL=300; SN_EPOCHS=1; FT=200; SEARCH_FINAL=200; EP=2; CAND=3; RR=40; fi
   case $GLUE in /*) ;; *) GLUE=$PWD/$GLUE;; esac; case $MINILM in /*) ;; *) MINILM=$PWD/$MINILM;; esac
   rm -f "$OUT/steps.jsonl"
@@ -63,7 +63,7 @@ if [[ " $PARTS " == *" train "* ]]; then
   step final 200 $K distill --teacher "$W/teacher" --task sst2 --arch 3,384,12,1536 --data-dir "$GLUE" \
     --max-examples $FULL --epochs 1 --losses logits,ce --accelerator $ACCEL --out "$W/final" --json
   # (c) the supernet on the full training set (checkpoints every 60 s: a cut-short run still gives its rate)
-  step supernet $(( $(left) - ${SEARCH_RESERVE:-130} )) $K supernet train --teacher "$W/teacher" --task sst2 --data-dir "$GLUE" --space $SPACE \
+  step supernet $(( $(left) - ${SEARCH_RESERVE:-120} )) $K supernet train --teacher "$W/teacher" --task sst2 --data-dir "$GLUE" --space $SPACE \
     --out "$W/supernet" --examples $FULL --epochs $SN_EPOCHS --accelerator $ACCEL --json
   # (d) a short search on the GPU (predicted latency of the 2-core CPU device: train here, deploy there)
   SN=(--supernet-examples 2000 --supernet-epochs 1)
