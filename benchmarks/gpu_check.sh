@@ -15,7 +15,7 @@
 #   GLUE=, MINILM=; a wheel in .whl/ or .gpu/whl/ is installed when lightgbm is missing.
 # PARTS=profile: the backend conformance suite, an adaptive profile of backend B (MIN minutes), its predictor
 #   and a few measured students (the GPU latency check). PARTS="train profile": both.
-# Smoke test of the script itself without a GPU: ACCEL=cpu SMOKE=1 (tiny sizes, CPU).
+# Smoke test of the script itself without a GPU: ACCEL=cpu SMOKE=1 TOTAL=2400 (tiny sizes, CPU, caps x CAP_X=5).
 B=${B:-torch-cuda}; MIN=${MIN:-3.5}; OUT=${OUT:-/tmp/out}; PARTS=${PARTS:-train}; TOTAL=${TOTAL:-480}
 ACCEL=${ACCEL:-cuda}; GLUE=${GLUE:-.gpu/glue}; MINILM=${MINILM:-.gpu/minilm}; W=${WORK:-/tmp/kdnas-gpu-work}
 T0=$(date +%s); mkdir -p "$OUT" "$W"
@@ -35,7 +35,7 @@ left() { echo $(( TOTAL - ($(date +%s) - T0) )); }
 # step NAME MAX_SECONDS CMD...: run CMD under min(MAX, time left - 10 s), log to $OUT/NAME.log, wall time and exit
 # code to $OUT/steps.jsonl; skipped when under 30 s are left
 step() {
-  local name=$1 max=$2; shift 2
+  local name=$1 max=$(( $2 * ${CAP_X:-1} )); shift 2
   local budget=$(( $(left) - 10 )); [ "$budget" -gt "$max" ] && budget=$max
   if [ "$budget" -lt 30 ]; then
     echo "{\"step\": \"$name\", \"skipped\": \"only $(left) s of the $TOTAL s total left\"}" >> "$OUT/steps.jsonl"; return 1
@@ -50,11 +50,11 @@ step() {
 
 if [[ " $PARTS " == *" train "* ]]; then
   SPACE=search/spaces/minilm-students.toml; FULL=67349; SN_EPOCHS=2; FT=2000; SEARCH_FINAL=8000; EP=6; CAND=10; RR=500
-  if [ -n "$SMOKE" ]; then FULL=300; SN_EPOCHS=1; FT=200; SEARCH_FINAL=200; EP=2; CAND=3; RR=40; fi
+  if [ -n "$SMOKE" ]; then FULL=300; SN_EPOCHS=1; FT=200; SEARCH_FINAL=200; EP=2; CAND=3; RR=40; CAP_X=${CAP_X:-5}; fi
   case $GLUE in /*) ;; *) GLUE=$PWD/$GLUE;; esac; case $MINILM in /*) ;; *) MINILM=$PWD/$MINILM;; esac
   rm -f "$OUT/steps.jsonl"
   # (a) the CUDA-path tests (the tiny teachers take the MiniLM folder's tokenizer, the data .gpu/glue)
-  step tests 120 env KDNAS_TEST_GLUE="$GLUE" KDNAS_TEST_MINILM="$MINILM" python3 -m pytest -q -p no:cacheprovider \
+  step tests 150 env KDNAS_TEST_GLUE="$GLUE" KDNAS_TEST_MINILM="$MINILM" python3 -m pytest -q -p no:cacheprovider \
     tests/test_gpu.py tests/test_accelerator.py -rs
   # (b) the teacher
   step teacher 150 $K teacher finetune --backbone "$MINILM" --task sst2 --data-dir "$GLUE" --max-examples $FT --epochs 1 \

@@ -115,7 +115,7 @@ def test_failure_message_keeps_the_candidates_own_failures_only() -> None:
 def test_a_sub_network_that_cannot_be_built_is_a_candidate_failure(tiny_teacher: Path) -> None:
     from kdnas_bench.distill import load_teacher
     from kdnas_bench.distill.inherit import measure_importance
-    from kdnas_bench.search.evaluators import extract
+    from kdnas_bench.search.evaluators.base import extract
     from kdnas_bench.supernet.model import Supernet
 
     model = load_teacher(tiny_teacher).model
@@ -178,15 +178,15 @@ def test_out_of_memory_and_unbuildable_candidates_are_recorded_and_the_search_go
 # -- Ray GPU shares ----------------------------------------------------------------------------------
 def test_ray_task_carries_its_gpu_share() -> None:
     ray = pytest.importorskip("ray")
-    from kdnas_bench.search.executor import remote_evaluate, task_options
+    from kdnas_bench.search.executor import actor_options, remote_worker
 
-    options = remote_evaluate(ray, 0.25)._default_options  # the real Ray remote function (no cluster needed)
+    options = remote_worker(ray, 0.25)._default_options  # the real Ray actor class (no cluster needed)
     assert options["num_gpus"] == 0.25 and options["num_cpus"] == 1
-    assert "num_gpus" not in remote_evaluate(ray, 0.0)._default_options
-    assert task_options(2)["num_gpus"] == 2
+    assert "num_gpus" not in remote_worker(ray, 0.0)._default_options
+    assert actor_options(2)["num_gpus"] == 2
     for bad in (-0.5, 1.5, float("nan")):
         with pytest.raises(SearchError):
-            task_options(bad)
+            actor_options(bad)
 
 
 def test_ray_executor_asks_ray_for_the_gpu_share(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -213,8 +213,8 @@ def test_ray_executor_asks_ray_for_the_gpu_share(monkeypatch: pytest.MonkeyPatch
     fake = FakeRay(4.0)
     monkeypatch.setitem(sys.modules, "ray", fake)
     ex = make_executor("ray", gpus_per_candidate=0.5)
-    assert fake.options == {"num_cpus": 1, "num_gpus": 0.5, "max_calls": 0}
-    assert ex._remote.options["num_gpus"] == 0.5  # type: ignore[union-attr]
+    assert fake.options == {"num_cpus": 1, "num_gpus": 0.5}
+    assert ex._actor.options["num_gpus"] == 0.5  # type: ignore[attr-defined]
     make_executor("ray")
     assert fake.options == {"num_cpus": 1}
     none = FakeRay(0.0)

@@ -45,7 +45,7 @@ def test_finetune_distill_and_supernet_train_on_the_gpu(tmp_path: Path) -> None:
 
 
 def test_a_real_cuda_out_of_memory_is_the_candidates_failure_and_frees_its_memory() -> None:
-    from kdnas_bench.search.evaluators import evaluate_candidate
+    from kdnas_bench.search.executor import evaluate_candidate
 
     class Greedy:
         def evaluate(self, arch: Arch) -> Any:

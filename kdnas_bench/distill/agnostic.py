@@ -27,8 +27,8 @@ import torch
 
 from ..defaults import DEFAULTS
 from ..errors import KdnasError
-from .cache import forward
 from .accelerator import accelerator_of, batches_on, teacher_model
+from .cache import forward
 from .data import AGNOSTIC, Encoded, Task
 from .losses import needs_of
 from .teacher import Teacher, default_backbone_path, load_teacher

@@ -24,8 +24,8 @@ from ..defaults import DEFAULTS, INITS
 from ..errors import KdnasError
 from ..models import build_model
 from ..space import Arch
-from .agnostic import TASK, TextData, default_teacher, kd_loss, load_text, prepare_text
 from .accelerator import CandidateFailure, resolve
+from .agnostic import TASK, TextData, default_teacher, kd_loss, load_text, prepare_text
 from .cache import cache_bytes, cache_teacher
 from .data import AGNOSTIC, Encoded, Task, get_task, proxy_indices
 from .losses import DEFAULT_LOSSES, KDLoss, build_losses, needs_of, needs_teacher

@@ -104,9 +104,8 @@ class SupernetEvaluator(Evaluator):
     def evaluate(self, arch: Arch) -> Evaluation:
         import torch  # lazy: torch
 
-        from ...distill.training import evaluate  # lazy: torch
-
         from ...distill.accelerator import resolve  # lazy: torch
+        from ...distill.training import evaluate  # lazy: torch
 
         net, dev = self._state()
         task = get_task(self.task)
