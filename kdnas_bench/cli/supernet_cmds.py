@@ -7,7 +7,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from .common import console, err_console, parse_arch, positive, print_json
+from .common import accelerator_option, check_accelerator, console, err_console, parse_arch, positive, print_json
 
 
 def register(cli: click.Group) -> None:
@@ -31,10 +31,11 @@ def register(cli: click.Group) -> None:
                   help="Random sub-networks per step besides the largest and the smallest.")
     @click.option("--seed", type=int, default=0, show_default=True)
     @click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads.")
+    @accelerator_option("supernet training")
     @click.option("--json", "as_json", is_flag=True, help="Print the supernet's document as JSON.")
     def train_cmd(teacher: str, task: str, data_dir: str | None, space_path: str, out: str, examples: int,
                   epochs: float, batch_size: int, lr: float, random_subnets: int, seed: int, threads: int,
-                  as_json: bool) -> None:
+                  accelerator: str, as_json: bool) -> None:
         """Train (or resume, or reuse) a supernet with the sandwich rule and in-place distillation.
 
         \b
@@ -52,6 +53,7 @@ def register(cli: click.Group) -> None:
             positive(name, value)
         cfg = SupernetConfig(examples=examples, epochs=epochs, batch_size=batch_size, lr=lr,
                              random_subnets=random_subnets, seed=seed)
+        accelerator = check_accelerator(accelerator)
         from ..autospace import resolve_space
         from ..distill.teacher import load_teacher
 
@@ -66,7 +68,8 @@ def register(cli: click.Group) -> None:
                               f"{random_subnets} random", highlight=False)
 
         _, doc = ensure_supernet(teacher, task, space, out, data_dir=data_dir, cfg=cfg,
-                                 progress=not as_json and console.is_terminal, on_start=started)
+                                 progress=not as_json and console.is_terminal, on_start=started,
+                                 accelerator=accelerator)
         if as_json:
             print_json(doc)
             return

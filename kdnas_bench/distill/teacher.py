@@ -124,6 +124,7 @@ def load_teacher(
         if num_labels is None:
             check_layout(teacher.model.config, teacher.name)
     else:
+        import torch
         from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
@@ -136,6 +137,8 @@ def load_teacher(
                 check_layout(AutoConfig.from_pretrained(source), str(name_or_path))
             kwargs: dict[str, Any] = {} if num_labels is None else {"num_labels": num_labels}
             model = AutoModelForSequenceClassification.from_pretrained(source, **kwargs)
+            if any(p.is_floating_point() and p.dtype != torch.float32 for p in model.parameters()):
+                model = model.float()  # a bf16/fp16 checkpoint (transformers 5 keeps its dtype): train in fp32
             tokenizer = AutoTokenizer.from_pretrained(source)
         except TeacherError:
             raise

@@ -45,7 +45,7 @@ class SearchOutcome:
 def _study(plan: SearchPlan, emit: EventFn) -> SearchResult:
     """The episodes, on the request's executor."""
     req = plan.request
-    executor = make_executor(req.executor, req.ray_address)
+    executor = make_executor(req.executor, req.ray_address, gpus_per_candidate=plan.ctx.gpus_per_candidate)
     plan.study.executor = executor
     emit("start", {"task": plan.task, "run": str(plan.run), "config": plan.study.config})
     try:

@@ -81,10 +81,33 @@ def _candidates(req: SearchRequest, ctx: EvaluatorContext, evaluator: Evaluator,
     return within_memory(predictor, archs, req.shape, req.budget_mb)
 
 
+def accelerators(req: SearchRequest) -> tuple[Any, str, float]:
+    """(this process's accelerator, the candidates' accelerator name, each Ray worker's GPU share). With Ray
+    GPU shares the candidates train on the GPU Ray gives their worker, whatever this process has."""
+    from ..distill.accelerator import resolve  # lazy: torch
+    from .executor import actor_options
+
+    gpus = req.gpus_per_candidate
+    if gpus is not None and req.executor != "ray":
+        raise SearchError("--gpus-per-candidate is for --executor ray (a local search trains on --accelerator)")
+    if gpus is not None:
+        actor_options(gpus)  # a negative or fractional-above-1 share: refused before any work
+        if gpus > 0 and req.accelerator.strip().lower() == "cpu":
+            raise SearchError(f"--gpus-per-candidate {gpus:g} asks for GPUs but --accelerator is cpu")
+    acc = resolve(req.accelerator)
+    if gpus is None:
+        gpus = 1.0 if req.executor == "ray" and acc.is_cuda else 0.0
+    return acc, "cuda" if gpus > 0 else acc.name, float(gpus)
+
+
 def prepare(req: SearchRequest, on_event: EventFn | None = None, *, progress: bool = False) -> SearchPlan:
     """Check ``req`` against everything it names and lay the search out. Nothing expensive runs here except
     the default teacher's fine-tuning (when no teacher is given, and only after the request's own checks)."""
     emit: EventFn = on_event or (lambda kind, data: None)
+    acc, candidate_acc, gpus = accelerators(req)  # --accelerator cuda without a GPU: the one-line error, first
+    if acc.is_cuda:
+        info = acc.describe()
+        emit("message", {"text": f"training on {info['gpu']} ({info['precision']})"})
     task = AGNOSTIC if req.agnostic else get_task(req.task).name
     if req.text and not req.agnostic:
         raise SearchError("--text is for --task agnostic (a GLUE task reads --data-dir)")
@@ -95,7 +118,8 @@ def prepare(req: SearchRequest, on_event: EventFn | None = None, *, progress: bo
     space_file = "" if auto else req.space or str(default_space())
     run = Path(req.run_dir) if req.run_dir else Path("runs") / f"search-{task}-{req.seed}"
     ctx = EvaluatorContext(req, run, task, SearchSpace.load(space_file or default_space()), space_file,
-                           req.losses or DEFAULTS.search_losses_for(req.agnostic), emit, progress, auto)
+                           req.losses or DEFAULTS.search_losses_for(req.agnostic), emit, progress, auto,
+                           accelerator=acc.name, candidate_accelerator=candidate_acc, gpus_per_candidate=gpus)
     check_writable("--run", run)  # also the default, before a default teacher is fine-tuned into it
     kind = evaluator_for(req)
     if req.final is not None and not kind.distils:
@@ -124,7 +148,7 @@ def prepare(req: SearchRequest, on_event: EventFn | None = None, *, progress: bo
     if req.final is not None:
         steps.append(FinalStep(FinalJob(evaluator.teacher, task, req.key, req.shape, ctx.losses, req.data_dir,
                                         req.text, req.final.examples, req.final.epochs, req.seed, req.init,
-                                        evaluator.supernet, req.budget_mb, progress), emit))
+                                        evaluator.supernet, req.budget_mb, progress, acc.name), emit))
     if memory_mb:
         steps.append(MemoryStep(memory_mb))
     return SearchPlan(req, ctx, predictor, evaluator, Study(run, config, evaluator, latency), steps, notes)

@@ -96,7 +96,17 @@ class Supernet:
         self.head = head
         self.importance = importance
         self.params = {k: torch.nn.Parameter(v.detach().clone()) for k, v in tensors.items()}
+        self.device = torch.device("cpu")
         self._skeletons: OrderedDict[Arch, Any] = OrderedDict()
+
+    def to(self, device: torch.device) -> Supernet:
+        """Move the shared tensors to ``device`` (new parameters: build the optimizer after this)."""
+        if device != self.device:
+            self.params = {k: torch.nn.Parameter(v.detach().to(device), requires_grad=v.requires_grad)
+                           for k, v in self.params.items()}
+            self.device = device
+            self._skeletons.clear()
+        return self
 
     @classmethod
     def from_teacher(cls, teacher_model: Any, importance: Importance, regression: bool) -> Supernet:
@@ -138,7 +148,7 @@ class Supernet:
         if arch not in self._skeletons:
             if len(self._skeletons) >= 8:
                 self._skeletons.popitem(last=False)
-            self._skeletons[arch] = self._config_model(arch)
+            self._skeletons[arch] = self._config_model(arch).to(self.device)
         self._skeletons.move_to_end(arch)
         return self._skeletons[arch]
 

@@ -36,6 +36,9 @@ class EvaluatorContext:
     emit: EventFn = lambda kind, data: None
     progress: bool = False
     auto_space: bool = False  # --space auto: ``space`` becomes the teacher's students once the teacher is known
+    accelerator: str = "cpu"  # where this process trains (default teacher, supernet, re-ranking, final)
+    candidate_accelerator: str = "cpu"  # where candidates train (a Ray GPU share makes it "cuda")
+    gpus_per_candidate: float = 0.0  # each Ray worker's GPU share
 
     def say(self, text: str) -> None:
         self.emit("message", {"text": text})
@@ -60,13 +63,14 @@ class EvaluatorContext:
 
         req = self.request
         teacher = req.teacher or default_teacher(self.run, self.task, req.data_dir, req.teacher_examples, req.seed,
-                                                 self.emit)
+                                                 self.emit, self.accelerator)
         load_teacher(teacher, task=self.task)  # fail fast on a missing or mismatched teacher
         self.teacher_space(teacher)
         return teacher
 
 
-def default_teacher(run: Path, task: str, data_dir: str | None, examples: int, seed: int, emit: EventFn) -> str:
+def default_teacher(run: Path, task: str, data_dir: str | None, examples: int, seed: int, emit: EventFn,
+                    accelerator: str = "cpu") -> str:
     """No teacher given: fine-tune the packaged all-MiniLM-L6-v2 on the task once, into RUN/teacher."""
     from ...distill.finetuning import finetune  # lazy: torch
 
@@ -75,8 +79,29 @@ def default_teacher(run: Path, task: str, data_dir: str | None, examples: int, s
         return str(folder)
     emit("message", {"text": f"no --teacher: fine-tuning the packaged all-MiniLM-L6-v2 on {task} ({examples} "
                              f"examples, 1 epoch) into {folder}"})
-    finetune(task, data_dir=data_dir, max_examples=examples, epochs=1.0, seed=seed, out=folder)
+    finetune(task, data_dir=data_dir, max_examples=examples, epochs=1.0, seed=seed, out=folder, accelerator=accelerator)
     return str(folder)
+
+
+def no_cpu(described: dict[str, Any]) -> dict[str, Any]:
+    """An evaluator's ``run.json`` entry with ``accelerator`` only when it is not the CPU (so CPU runs keep the
+    entry they always had, and resume; a GPU run is not resumed as a CPU one)."""
+    if described.get("accelerator", "cpu") == "cpu":
+        described.pop("accelerator", None)
+    return described
+
+
+def extract(net: Any, arch: Arch) -> Any:
+    """``arch``'s sub-network of the supernet ``net``; one that cannot be built is that candidate's failure."""
+    from ...distill.accelerator import CandidateFailure  # lazy: torch
+    from ...errors import KdnasError
+
+    try:
+        return net.extract(arch)
+    except (KdnasError, ValueError, RuntimeError, IndexError) as exc:
+        if isinstance(exc, RuntimeError) and "out of memory" in str(exc):
+            raise
+        raise CandidateFailure(f"cannot build sub-network {arch}: {' '.join(str(exc).split())[:300]}") from None
 
 
 class Evaluator(ABC):
