@@ -108,6 +108,10 @@ class SearchRequest:
     # Only candidates whose head size (hidden / heads) is this: an int, or "teacher" for the teacher's own. With
     # inherited weights such a student keeps whole teacher heads; other sizes merge or split them.
     head_dim: int | str | None = None
+    # Where training runs (teacher, supernet, candidates, re-ranking, final): cpu, cuda or auto (the GPU when
+    # torch sees one); ``gpus_per_candidate``: each Ray worker's GPU share (None: 1 when training on a GPU, else 0)
+    accelerator: str = "cpu"
+    gpus_per_candidate: float | None = None
 
     def __post_init__(self) -> None:
         check_positive(threads=self.key.threads, proxy_examples=self.proxy_examples, proxy_epochs=self.proxy_epochs,
