@@ -52,11 +52,11 @@ def split_train(task: str, data_dir: Path, out: Path, holdout: float, seed: int 
     return out
 
 
-def _starts(items: list[str]) -> dict[str, str | None]:
+def _starts(items: list[str], backbone: str | None) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for item in items:
         if item == "backbone":
-            out["backbone"] = None
+            out["backbone"] = backbone
         else:
             name, _, path = item.partition("=")
             if not path or not (Path(path) / "config.json").is_file():
@@ -72,12 +72,14 @@ def main() -> None:
     ap.add_argument("--data-dir", default="../shared/data/glue")
     ap.add_argument("--start", action="append", default=None,
                     help="'backbone' or NAME=TEACHER_FOLDER (an intermediate-task start); repeatable.")
+    ap.add_argument("--backbone", help="The 'backbone' start (default: the packaged all-MiniLM-L6-v2).")
     ap.add_argument("--lrs", default="5e-5,1e-4,2e-4")
     ap.add_argument("--epochs", default="3")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--holdout", type=float, default=0.2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batching", choices=("random", "length"), default="length")
+    ap.add_argument("--accelerator", help="Handed to finetune (e.g. cuda) where this checkout's finetune takes it.")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
@@ -89,12 +91,16 @@ def main() -> None:
     data_dir = Path(args.data_dir)
     if not (data_dir / task.folder / "train.tsv").is_file():
         sys.exit(f"no {task.folder}/train.tsv under {data_dir}")
-    starts = _starts(args.start or ["backbone"])
+    if args.backbone and not (Path(args.backbone) / "config.json").is_file():
+        sys.exit(f"--backbone {args.backbone}: no config.json there")
+    starts = _starts(args.start or ["backbone"], args.backbone)
     import torch
+    from bench_claims import accelerator_kwargs
 
     from kdnas_bench.distill import finetune
 
     torch.set_num_threads(1)
+    acc = accelerator_kwargs(finetune, args.accelerator)
     root = Path(args.root)
     split = split_train(task.name, data_dir, root / "splits" / task.name, args.holdout, args.seed)
     log = root / "teachers" / f"{task.name}-search.jsonl"
@@ -111,7 +117,7 @@ def main() -> None:
                 if key(row) in done or single:
                     continue
                 r = finetune(task.name, backbone=path, data_dir=split, epochs=ep, seed=args.seed, lr=lr,
-                             batch_size=args.batch_size, batching=args.batching, progress=True)
+                             batch_size=args.batch_size, batching=args.batching, progress=True, **acc)
                 row.update(heldout_metric=r.primary, metric=task.primary_metric, train_examples=r.train_examples,
                            train_seconds=r.train_seconds)
                 with log.open("a") as fh:
@@ -131,7 +137,7 @@ def main() -> None:
         print(f"{task.name}: teacher already trained with the chosen recipe")
         return
     r = finetune(task.name, backbone=best["start_path"], data_dir=data_dir, epochs=best["epochs"], seed=args.seed,
-                 lr=best["lr"], batch_size=args.batch_size, batching=args.batching, out=out, progress=True)
+                 lr=best["lr"], batch_size=args.batch_size, batching=args.batching, out=out, progress=True, **acc)
     recipe = {"task": task.name, "chosen": {k: best[k] for k in ("start", "lr", "epochs")},
               "start_path": best["start_path"], "batch_size": args.batch_size, "batching": args.batching,
               "selection": "one recipe given, no search" if single else

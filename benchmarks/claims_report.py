@@ -99,6 +99,8 @@ def _task_entry(root: Path, task: str, extra: dict[str, str], data_dir: Path) ->
     plan = json.loads((work / "plan.json").read_text())
     lat = json.loads((work / "latency.json").read_text()) if (work / "latency.json").is_file() else {"ms": {}}
     teacher_dir = Path(plan.get("teacher") or plan["supernet_recipe"]["teacher"])
+    if not (teacher_dir / "metrics.json").is_file():  # trained on another machine: its figures copied beside
+        teacher_dir = root / "teachers" / task
     tm = json.loads((teacher_dir / "metrics.json").read_text())
     recipe = json.loads((teacher_dir / "recipe.json").read_text()) if (teacher_dir / "recipe.json").is_file() else None
     from bench_claims import _recipe

@@ -172,7 +172,7 @@ def fronts_for_devices(records: Iterable[Any], predictors: dict[str, Any], shape
 
 def plot_fronts(fronts: dict[str, list[FrontPoint]], out_dir: Path, *, metric_name: str = "metric",
                 everything: dict[str, list[FrontPoint]] | None = None, budgets_ms: dict[str, float] | None = None,
-                title: str = "") -> list[Path]:
+                title: str = "", backends: dict[str, str] | None = None) -> list[Path]:
     """One PNG per device: every scored candidate (grey), the front (line), re-ranked points (ringed) and the
     budget's pick. Returns the files written (``front-<device>.png``)."""
     import matplotlib
@@ -200,7 +200,8 @@ def plot_fronts(fronts: dict[str, list[FrontPoint]], out_dir: Path, *, metric_na
             if best is not None:
                 ax.annotate(str(best.arch), (best.latency_ms, best.score), textcoords="offset points", xytext=(5, -12),
                             fontsize=8)
-        ax.set_xlabel(f"predicted latency on {device} (ms)")
+        how = (backends or {}).get(device)
+        ax.set_xlabel(f"predicted latency on {device}{f' ({how})' if how else ''}, ms")
         ax.set_ylabel(metric_name)
         ax.set_title(title or f"accuracy–latency front, {device}", fontsize=10)
         ax.grid(alpha=0.3)
@@ -248,9 +249,14 @@ def front_for_search(outcome: Any, req: Any, *, points: int, final: Any = None, 
                           budget_mb=req.budget_mb)
     (run / RESULT_FILE).write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
     root = Path(req.predictors or default_predictors())
-    preds = {k.device_id: load_predictor(k.device_id, k.backend, k.threads, root=root) for k in fitted_keys(root)
-             if (k.backend, k.threads) == (req.key.backend, req.key.threads)}
-    preds.setdefault(req.key.device_id, load_predictor(req.key.device_id, req.key.backend, req.key.threads, root=root))
+    keys: dict[str, Any] = {}  # per device: the search's backend and threads, else its accelerator variant
+    for k in fitted_keys(root):
+        exact = (k.backend, k.threads) == (req.key.backend, req.key.threads)
+        if exact or (k.device_id not in keys and k.backend.startswith(f"{req.key.backend}-") and k.threads == 1
+                     and not k.backend.endswith(("bf16", "int8"))):
+            keys[k.device_id] = k
+    keys[req.key.device_id] = req.key
+    preds = {d: load_predictor(k.device_id, k.backend, k.threads, root=root) for d, k in keys.items()}
     fronts = fronts_for_devices(records, preds, req.shape)
     fronts[req.key.device_id] = read_front(run / FRONT_FILE)  # the search's own, with the re-scored points
     pts = _points(records)
@@ -261,5 +267,6 @@ def front_for_search(outcome: Any, req: Any, *, points: int, final: Any = None, 
                          for x, m, h in zip(pts, p.mid, p.high, strict=True)]
     metric = (records[0].metric_name if records else None) or "metric"
     plot_fronts(fronts, run, metric_name=metric, everything=every,
-                budgets_ms={req.key.device_id: max(req.budgets_ms)}, title=f"{outcome.task}: accuracy–latency front")
+                budgets_ms={req.key.device_id: max(req.budgets_ms)}, title=f"{outcome.task}: accuracy–latency front",
+                backends={d: f"{k.backend}, {k.threads} thread(s)" for d, k in keys.items()})
     return result
