@@ -218,8 +218,12 @@ def train(args: argparse.Namespace) -> None:
                       "losses": args.losses, "lr": args.final_lr, "batching": args.final_batching,
                       "init": init_name, "seeds": args.seeds,
                       "layer_dropped_init": "the teacher's own layers (layerdrop.layer_dropped)"}}
-    (work / "plan.json").write_text(json.dumps(plan, indent=2) + "\n")
     recipe = _recipe(plan["final"])
+    if (work / "plan.json").is_file():  # a run on another subset of --students with the same recipe: keep its ones
+        before = json.loads((work / "plan.json").read_text())
+        if _recipe(before["final"]) == recipe:
+            plan["students"] = {**before["students"], **plan["students"]}
+    (work / "plan.json").write_text(json.dumps(plan, indent=2) + "\n")
     done = {(r["name"], r["arch"], r["seed"]) for r in _jsonl(work / "finals.jsonl") if r.get("recipe") == recipe}
     extra = accelerator_kwargs(distill, args.accelerator)
     for seed in range(args.seeds):  # seed 0 of every student first
