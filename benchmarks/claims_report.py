@@ -101,6 +101,9 @@ def _task_entry(root: Path, task: str, extra: dict[str, str], data_dir: Path) ->
     teacher_dir = Path(plan.get("teacher") or plan["supernet_recipe"]["teacher"])
     if not (teacher_dir / "metrics.json").is_file():  # trained on another machine: its figures copied beside
         teacher_dir = root / "teachers" / task
+    if not (teacher_dir / "metrics.json").is_file():
+        print(f"{task}: the teacher's metrics.json is neither at {plan.get('teacher')} nor under {root}/teachers/{task}")
+        return None
     tm = json.loads((teacher_dir / "metrics.json").read_text())
     recipe = json.loads((teacher_dir / "recipe.json").read_text()) if (teacher_dir / "recipe.json").is_file() else None
     from bench_claims import _recipe
@@ -116,7 +119,7 @@ def _task_entry(root: Path, task: str, extra: dict[str, str], data_dir: Path) ->
                     "epochs": tm.get("epochs"), "config": tm.get("config"), "backbone": tm.get("backbone"),
                     "recipe": recipe and {k: recipe[k] for k in ("chosen", "selection", "candidates") if k in recipe},
                     "majority_baseline": majority_baseline(task, data_dir), "measured_ms": teacher_ms},
-        "budget_ms": budget, "teacher_ms": teacher_ms, "latency": {k: lat.get(k) for k in ("device_id", "method")},
+        "budget_ms": budget, "search_budget_ms": plan["budget_ms"], "teacher_ms": teacher_ms, "latency": {k: lat.get(k) for k in ("device_id", "method")},
         "students": {}, "plan": plan}
     more = {n: {"arch": a, "params": count_params(Arch.parse(a)), "extra": True} for n, a in extra.items()}
     for name, st in {**plan["students"], **more}.items():
@@ -133,7 +136,9 @@ def _carried(prev: dict[str, Any]) -> dict[str, Any]:
     entry.setdefault("source", "an earlier run (not re-run here): " + (
         f"{prev['plan']['final']['train_total']} training examples x {prev['plan']['final']['epochs']:g} epoch(s), "
         f"init {prev['plan']['final'].get('init', 'supernet sub-network')}"))
-    entry.setdefault("budget_ms", prev.get("teacher_ms", 0) / 3 if prev.get("teacher_ms") else None)
+    if "search_budget_ms" not in entry:  # schema 1: budget_ms was the search's (predicted) one
+        entry["search_budget_ms"] = prev.get("budget_ms")
+        entry["budget_ms"] = prev["teacher_ms"] / 3 if prev.get("teacher_ms") else None
     entry.setdefault("teacher", {"metric": prev["teacher_metric"], "measured_ms": prev.get("teacher_ms")})
     for st in entry["students"].values():
         st.setdefault("predictions", [])
@@ -189,14 +194,14 @@ def _fmt(x: float | None, scale: float = 100.0, nd: int = 2) -> str:
 
 def table(tasks: dict[str, dict[str, Any]]) -> str:
     lines = ["| task | student | arch | dev metric, mean ± std (seeds) | of teacher | measured ms | params | "
-             "vs searched (Welch over seeds) |", "|---|---|---|---|---|---|---|---|"]
+             "searched minus this one: points, searched is … (Welch over seeds) |", "|---|---|---|---|---|---|---|---|"]
     for task, e in tasks.items():
         t = e["teacher"]
         lines.append(f"| {task} | teacher | 6,384,12,1536 | {_fmt(t['metric'])} | 100 % | {_fmt(t.get('measured_ms'), 1)} "
                      f"| 22.7 M | majority class {_fmt(t.get('majority_baseline'))} |")
         for name, s in e["students"].items():
             c = (e.get("comparisons") or {}).get(name)
-            vs = "–" if c is None else f"{_fmt(-c['diff'])} pt: {c['verdict']}"
+            vs = "–" if c is None else f"{_fmt(c['diff'])}: {c['verdict']}"
             lines.append(f"| {task} | {name} | {s['arch']} | {_fmt(s['metric_mean'])} ± {_fmt(s['metric_std'])} "
                          f"({s['seeds']}) | {_fmt(s['share_of_teacher'], 100, 1)} % | {_fmt(s.get('measured_ms'), 1)} "
                          f"| {s['params'] / 1e6:.1f} M | {vs} |")
@@ -216,6 +221,8 @@ def build_report(root: Path, tasks: list[str], out: Path, *, extra: dict[str, st
             print(f"{task}: no plan under {root} and none in {out}")
             continue
         entry["reported_apart"] = task in apart
+        if entry["teacher"].get("majority_baseline") is None:
+            entry["teacher"]["majority_baseline"] = majority_baseline(task, data_dir)
         judge(task, entry, _dev_gold(task, data_dir))
         for s in entry["students"].values():
             s.pop("predictions", None)  # they stay in finals.jsonl; the summary keeps the tests' outcomes
