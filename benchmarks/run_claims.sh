@@ -5,7 +5,8 @@
 # search recorded in benchmarks/results/claims.json). Latency and the table are separate steps (measure under
 # ../shared/tools/quiet on the reference CPU, then report).
 #   benchmarks/run_claims.sh mrpc rte stsb                                # CPU, this checkout's venv
-#   ACCEL=cuda PY=python3 GLUE=.gpu/glue MINILM=.gpu/minilm ROOT=/tmp/claims OUT=$OUT benchmarks/run_claims.sh rte stsb mrpc
+#   ACCEL=cuda PY=python3 GLUE=.gpu/glue MINILM=.gpu/minilm ROOT=runs/claims-gpu OUT=$OUT benchmarks/run_claims.sh mrpc rte stsb
+#   (.gpu/: benchmarks/gpu_prep.sh, plus the small tasks: cp -r ../shared/data/glue/{MRPC,STS-B,RTE} .gpu/glue/)
 # Environment: ROOT (work area, default runs/claims), ACCEL (cpu), PY, GLUE (../shared/data/glue), MINILM (a
 # backbone folder; default the packaged all-MiniLM-L6-v2), SEEDS (3), STUDENTS (all), OUT (copy the small result
 # files there: plans, finals, teacher figures), RTE_START (the intermediate task for RTE: mrpc).
@@ -14,7 +15,11 @@ set -uo pipefail
 ROOT=${ROOT:-runs/claims}; ACCEL=${ACCEL:-cpu}; PY=${PY:-.venv/bin/python}; GLUE=${GLUE:-../shared/data/glue}
 SEEDS=${SEEDS:-3}; RTE_START=${RTE_START:-mrpc}
 [ -x "$PY" ] || PY=python3
-export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 PYTHONPATH=$PWD/benchmarks${PYTHONPATH:+:$PYTHONPATH}
+if [ "$PY" = python3 ] && ls .whl/*.whl >/dev/null 2>&1 && ! python3 -c "import lightgbm" 2>/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}   # a GPU machine without LightGBM (benchmarks/gpu_prep.sh)
+fi
+export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 PYTHONPATH=$PWD:$PWD/benchmarks${PYTHONPATH:+:$PYTHONPATH}
 bb=(); [ -n "${MINILM:-}" ] && bb=(--backbone "$MINILM")
 common=(--root "$ROOT" --data-dir "$GLUE" --accelerator "$ACCEL")
 declare -A SEARCHED=([mrpc]=4,256,8,512 [stsb]=4,256,8,640 [rte]=2,384,12,640 [cola]=1,128,4,512 [sst2]=3,384,12,256)
