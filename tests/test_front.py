@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from kdnas_bench.errors import KdnasError
+from kdnas_bench.predictors.registry import fit_and_save
 from kdnas_bench.search.front import (
     FRONT_FILE,
     FrontPoint,
@@ -25,10 +26,11 @@ from kdnas_bench.search.front import (
     read_front,
     spread,
 )
+from kdnas_bench.search.runfolder import RunFolder
 from kdnas_bench.search.study import SearchResult, Winner
-from kdnas_bench.space import Arch, Shape
+from kdnas_bench.space import Arch, SearchSpace, Shape, sample_archs
 
-from .helpers import assert_real_png
+from .helpers import DEV, ROOT, assert_real_png, real_rows, write_store
 
 
 def _records(n: int = 60, seed: int = 0) -> list[FrontPoint]:
@@ -115,3 +117,30 @@ def test_fronts_per_device_and_one_plot_each(tmp_path: Path) -> None:
     assert [f.name for f in files] == ["front-cpu-a.png", "front-gpu-b.png"]
     for f in files:
         assert_real_png(f)
+
+
+def test_cli_search_front_picks_winners_from_the_front(tmp_path: Path, run_cli) -> None:
+    write_store(tmp_path / "profiles", DEV, real_rows())
+    fit_and_save(DEV, "torch", 1, store=tmp_path / "profiles", out=tmp_path / "predictors")
+    archs = sorted(set(sample_archs(SearchSpace.load(ROOT / "search" / "spaces" / "bert.toml"), 80, sampler="sobol",
+                                    seed=5)))
+    table = tmp_path / "table.json"
+    table.write_text(json.dumps([{**a.to_dict(), "metric": round(0.6 + 0.3 * (1 - np.exp(-a.layers * a.hidden / 1500)),
+                                                                 4), "metric_name": "accuracy"} for a in archs]))
+    run = tmp_path / "run"
+    code, out, err = run_cli("search", "--device", DEV, "--backend", "torch", "--budget-ms", "8,20", "--task", "sst2",
+                             "--table", str(table), "--predictors", str(tmp_path / "predictors"), "--episodes", "3",
+                             "--candidates", "6", "--run", str(run), "--front", "0", "--json")
+    assert code == 0, err
+    front = read_front(run / FRONT_FILE)
+    records, _ = RunFolder(run).evaluations()
+    assert front == pareto_front(records)
+    winners = json.loads(out)["winners"]
+    for w in winners:
+        p = pick(front, w["budget_ms"])
+        assert p is not None and w["arch"] == p.arch.to_dict() and w["from_front"] is True
+    assert_real_png(run / f"front-{DEV}.png")
+    code, _, err = run_cli("search", "--device", DEV, "--backend", "torch", "--budget-ms", "8", "--task", "sst2",
+                           "--table", str(table), "--predictors", str(tmp_path / "predictors"), "--run",
+                           str(tmp_path / "r2"), "--front", "-1")
+    assert code != 0 and "--front must be 0 or more" in err
