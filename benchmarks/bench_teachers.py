@@ -76,6 +76,7 @@ def main() -> None:
     ap.add_argument("--lrs", default="5e-5,1e-4,2e-4")
     ap.add_argument("--epochs", default="3")
     ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--max-examples", type=int, help="A stratified subset of the training set (a smoke test).")
     ap.add_argument("--holdout", type=float, default=0.2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batching", choices=("random", "length"), default="length")
@@ -117,6 +118,7 @@ def main() -> None:
                 if key(row) in done or single:
                     continue
                 r = finetune(task.name, backbone=path, data_dir=split, epochs=ep, seed=args.seed, lr=lr,
+                             max_examples=args.max_examples,
                              batch_size=args.batch_size, batching=args.batching, progress=True, **acc)
                 row.update(heldout_metric=r.primary, metric=task.primary_metric, train_examples=r.train_examples,
                            train_seconds=r.train_seconds)
@@ -137,6 +139,7 @@ def main() -> None:
         print(f"{task.name}: teacher already trained with the chosen recipe")
         return
     r = finetune(task.name, backbone=best["start_path"], data_dir=data_dir, epochs=best["epochs"], seed=args.seed,
+                 max_examples=args.max_examples,
                  lr=best["lr"], batch_size=args.batch_size, batching=args.batching, out=out, progress=True, **acc)
     recipe = {"task": task.name, "chosen": {k: best[k] for k in ("start", "lr", "epochs")},
               "start_path": best["start_path"], "batch_size": args.batch_size, "batching": args.batching,
