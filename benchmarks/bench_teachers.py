@@ -107,14 +107,14 @@ def main() -> None:
     log = root / "teachers" / f"{task.name}-search.jsonl"
     log.parent.mkdir(parents=True, exist_ok=True)
     rows = _jsonl(log)
-    key = lambda r: (r["start"], r["lr"], r["epochs"], r["batch_size"], r["holdout"])  # noqa: E731
+    key = lambda r: (r["start"], r["lr"], r["epochs"], r["batch_size"], r["holdout"], r.get("max_examples"))  # noqa: E731
     done = {key(r) for r in rows}
     single = len(starts) * len(lrs) * len(epochs) == 1  # one recipe: nothing to choose, no held-out run
     for name, path in starts.items():
         for lr in lrs:
             for ep in epochs:
                 row = {"start": name, "start_path": path, "lr": lr, "epochs": ep, "batch_size": args.batch_size,
-                       "holdout": args.holdout}
+                       "holdout": args.holdout, "max_examples": args.max_examples}
                 if key(row) in done or single:
                     continue
                 r = finetune(task.name, backbone=path, data_dir=split, epochs=ep, seed=args.seed, lr=lr,
@@ -127,7 +127,8 @@ def main() -> None:
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     grid = [r for r in rows if r["start"] in starts and r["lr"] in lrs and r["epochs"] in epochs
-            and r["batch_size"] == args.batch_size and r["holdout"] == args.holdout]
+            and r["batch_size"] == args.batch_size and r["holdout"] == args.holdout
+            and r.get("max_examples") == args.max_examples]
     if single:
         (name, path), lr, ep = next(iter(starts.items())), lrs[0], epochs[0]
         best = {"start": name, "start_path": path, "lr": lr, "epochs": ep}
