@@ -301,8 +301,15 @@ def _extra(args: argparse.Namespace) -> dict[str, str]:
 def report(args: argparse.Namespace) -> None:
     from claims_report import build_report
 
+    front = None
+    if args.front:  # FRONT.json[:PLOTS_DIR]: a search's front file and where its per-device plots are
+        path, _, plots = args.front.partition(":")
+        doc = json.loads(Path(path).read_text())
+        front = {"file": path, "points": len(doc["front"]), "budgets_ms": doc.get("budgets_ms"), "picks": doc.get("picks"),
+                 "source": args.front_source, "plots": sorted(str(p) for p in Path(plots).glob("front-*.png")) if plots
+                 else []}
     build_report(Path(args.root), args.tasks.split(","), Path(args.out), extra=_extra(args),
-                 apart=[t for t in (args.apart or "").split(",") if t], command=" ".join(sys.argv))
+                 apart=[t for t in (args.apart or "").split(",") if t], command=" ".join(sys.argv), front=front)
 
 
 def main() -> None:
@@ -349,6 +356,8 @@ def main() -> None:
                     help="Written in place; tasks with no plan under --root keep their earlier entry, marked.")
     rp.add_argument("--extra", action="append", help="NAME=ARCH: report another student's finals too (repeatable).")
     rp.add_argument("--apart", help="Tasks reported apart and left out of the averages (teacher near chance).")
+    rp.add_argument("--front", help="FRONT_JSON[:PLOTS_DIR]: a search's front (kdnas-bench search --front) to record.")
+    rp.add_argument("--front-source", help="How that front was made (recorded with it).")
     for p in (tr, me, rp):
         p.add_argument("--root", default=str(ART), help="Work area; one folder per task below it.")
     args = ap.parse_args()

@@ -119,7 +119,8 @@ def _task_entry(root: Path, task: str, extra: dict[str, str], data_dir: Path) ->
                     "epochs": tm.get("epochs"), "config": tm.get("config"), "backbone": tm.get("backbone"),
                     "recipe": recipe and {k: recipe[k] for k in ("chosen", "selection", "candidates") if k in recipe},
                     "majority_baseline": majority_baseline(task, data_dir), "measured_ms": teacher_ms},
-        "budget_ms": budget, "search_budget_ms": plan["budget_ms"], "teacher_ms": teacher_ms, "latency": {k: lat.get(k) for k in ("device_id", "method")},
+        "budget_ms": budget, "search_budget_ms": plan["budget_ms"], "teacher_ms": teacher_ms,
+        "latency": {k: lat.get(k) for k in ("device_id", "method")},
         "students": {}, "plan": plan}
     more = {n: {"arch": a, "params": count_params(Arch.parse(a)), "extra": True} for n, a in extra.items()}
     for name, st in {**plan["students"], **more}.items():
@@ -209,7 +210,7 @@ def table(tasks: dict[str, dict[str, Any]]) -> str:
 
 
 def build_report(root: Path, tasks: list[str], out: Path, *, extra: dict[str, str], apart: list[str], command: str,
-                 data_dir: Path = Path("../shared/data/glue")) -> dict[str, Any]:
+                 data_dir: Path = Path("../shared/data/glue"), front: dict[str, Any] | None = None) -> dict[str, Any]:
     prev = json.loads(out.read_text()) if out.is_file() else {}
     prev_tasks = prev.get("tasks", prev) if prev.get("schema") == 2 else prev
     result: dict[str, dict[str, Any]] = {}
@@ -230,6 +231,7 @@ def build_report(root: Path, tasks: list[str], out: Path, *, extra: dict[str, st
     doc = {"schema": 2, "device_id": next((e["latency"]["device_id"] for e in result.values()
                                            if (e.get("latency") or {}).get("device_id")), None),
            "tasks": result, "claims": _summary(result, apart),
+           "front": front if front is not None else prev.get("front") if prev.get("schema") == 2 else None,
            "commands": sorted({*prev.get("commands", []), command}) if prev.get("schema") == 2 else [command]}
     out.write_text(json.dumps(doc, indent=2) + "\n")
     print(table(result))
