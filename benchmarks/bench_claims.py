@@ -105,7 +105,9 @@ def accelerator_kwargs(fn: Callable[..., Any], accelerator: str | None) -> dict[
     ``fn`` cannot take it (this checkout has no accelerator path there)."""
     if accelerator in (None, "cpu"):
         return {}
-    if "accelerator" not in inspect.signature(fn).parameters:
+    params = inspect.signature(fn).parameters
+    takes_options = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()) and fn.__name__ == "distill"
+    if "accelerator" not in params and not takes_options:  # distill(**options): DistillOptions has accelerator
         sys.exit(f"--accelerator {accelerator}: {fn.__module__}.{fn.__name__} takes no accelerator in this checkout")
     return {"accelerator": accelerator}
 

@@ -224,8 +224,8 @@ def front_for_search(outcome: Any, req: Any, *, points: int, final: Any = None, 
     from ..defaults import DEFAULTS
     from ..paths import default_predictors
     from ..predictors.lookup import fitted_keys, load_predictor
-    from .evaluators import ProxyDistillEvaluator
-    from .final import finalize
+    from .evaluators.proxy import ProxyDistillEvaluator
+    from .final import FinalJob, finalize
     from .runfolder import RESULT_FILE, RunFolder
 
     run = Path(outcome.run_dir)
@@ -233,20 +233,20 @@ def front_for_search(outcome: Any, req: Any, *, points: int, final: Any = None, 
     oneshot = req.evaluator == "supernet"
     supernet = str(Path(req.supernet.folder) if req.supernet.folder else run / "supernet") if oneshot else None
     losses = req.losses or DEFAULTS.search_losses_for(req.agnostic)
+    accelerator = getattr(req, "accelerator", "cpu")
     rescore = None
-    if points > 0 and outcome.teacher is not None:
+    if points > 0 and outcome.teacher is not None and not req.agnostic:
         ev = ProxyDistillEvaluator(teacher=outcome.teacher, task=outcome.task, data_dir=req.data_dir,
                                    proxy_examples=req.supernet.rerank_examples, epochs=req.supernet.rerank_epochs,
-                                   losses=losses, seed=req.seed, init=req.init, supernet=supernet, text=req.text)
+                                   losses=losses, seed=req.seed, init=req.init, supernet=supernet,
+                                   accelerator=accelerator)
         rescore = lambda arch: ev.evaluate(arch).metric  # noqa: E731
     result = front_step(outcome.result, records, budgets_ms=req.budgets_ms, rescore=rescore, points=points,
                         by_high=req.mode == "hard", run_dir=run)
     if final is not None and outcome.teacher is not None:
-        result = finalize(result, teacher=outcome.teacher, task=outcome.task, data_dir=req.data_dir,
-                          device_id=req.key.device_id, backend=req.key.backend, threads=req.key.threads,
-                          shape=req.shape, max_examples=final.examples, epochs=final.epochs, losses=losses,
-                          seed=req.seed, progress=progress, text=req.text, init=req.init, supernet=supernet,
-                          budget_mb=req.budget_mb)
+        result = finalize(result, FinalJob(outcome.teacher, outcome.task, req.key, req.shape, losses, req.data_dir,
+                                           req.text, final.examples, final.epochs, req.seed, req.init, supernet,
+                                           req.budget_mb, progress, accelerator))
     (run / RESULT_FILE).write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
     root = Path(req.predictors or default_predictors())
     keys: dict[str, Any] = {}  # per device: the search's backend and threads, else its accelerator variant
