@@ -195,16 +195,19 @@ def _fmt(x: float | None, scale: float = 100.0, nd: int = 2) -> str:
 
 def table(tasks: dict[str, dict[str, Any]]) -> str:
     lines = ["| task | student | arch | dev metric, mean ± std (seeds) | of teacher | measured ms | params | "
-             "searched minus this one: points, searched is … (Welch over seeds) |", "|---|---|---|---|---|---|---|---|"]
+             "searched minus this one: points, searched is … (Welch over seeds; paired bootstrap over dev) |",
+             "|---|---|---|---|---|---|---|---|"]
     for task, e in tasks.items():
         t = e["teacher"]
         lines.append(f"| {task} | teacher | 6,384,12,1536 | {_fmt(t['metric'])} | 100 % | {_fmt(t.get('measured_ms'), 1)} "
                      f"| 22.7 M | majority class {_fmt(t.get('majority_baseline'))} |")
         for name, s in e["students"].items():
             c = (e.get("comparisons") or {}).get(name)
-            vs = "–" if c is None else f"{_fmt(c['diff'])}: {c['verdict']}"
+            vs = "–" if c is None else f"{_fmt(c['diff'])}: {c['verdict']}" + (
+                f"; over dev examples: {c['bootstrap']['verdict']}" if c.get("bootstrap") else "")
+            over = "" if s.get("within_budget") is not False else " (over the budget)"
             lines.append(f"| {task} | {name} | {s['arch']} | {_fmt(s['metric_mean'])} ± {_fmt(s['metric_std'])} "
-                         f"({s['seeds']}) | {_fmt(s['share_of_teacher'], 100, 1)} % | {_fmt(s.get('measured_ms'), 1)} "
+                         f"({s['seeds']}) | {_fmt(s['share_of_teacher'], 100, 1)} % | {_fmt(s.get('measured_ms'), 1)}{over} "
                          f"| {s['params'] / 1e6:.1f} M | {vs} |")
     return "\n".join(lines)
 
