@@ -9,7 +9,8 @@
 #   (.gpu/: benchmarks/gpu_prep.sh, plus the small tasks: cp -r ../shared/data/glue/{MRPC,STS-B,RTE} .gpu/glue/)
 # Environment: ROOT (work area, default runs/claims), ACCEL (cpu), PY, GLUE (../shared/data/glue), MINILM (a
 # backbone folder; default the packaged all-MiniLM-L6-v2), SEEDS (3), STUDENTS (all), OUT (copy the small result
-# files there: plans, finals, teacher figures), RTE_START (the intermediate task for RTE: mrpc).
+# files there: plans, finals, teacher figures), RTE_START (the intermediate task for RTE: mrpc), TEACHER_ONLY
+# (comma list of tasks that get their teacher and no students).
 # RTE's candidates include an intermediate-task start from the MRPC teacher, so put mrpc before rte.
 set -uo pipefail
 ROOT=${ROOT:-runs/claims}; ACCEL=${ACCEL:-cpu}; PY=${PY:-.venv/bin/python}; GLUE=${GLUE:-../shared/data/glue}
@@ -41,6 +42,7 @@ for task in "$@"; do
     cola) "$PY" benchmarks/bench_teachers.py --task cola "${common[@]}" "${bb[@]}" --lrs 5e-5,1e-4,2e-4 --epochs 3,6 ;;
     *) echo "unknown task $task (mrpc, stsb, rte, cola)" >&2; exit 2 ;;
   esac || { echo "$task: teacher failed" >&2; continue; }
+  case ",${TEACHER_ONLY:-}," in *",$task,"*) copy_out; continue ;; esac   # e.g. MRPC's teacher only, for RTE's start
   "$PY" benchmarks/bench_claims.py train --task "$task" --root "$ROOT" --teacher "$ROOT/teachers/$task" \
       --teacher-ms 38.26 --device amd-epyc-2c-243f6e --searched "${SEARCHED[$task]}" \
       --searched-from "the earlier search's winner (benchmarks/results/claims.json, head size 32)" \
