@@ -218,6 +218,10 @@ def register(cli: click.Group) -> None:
     @predictors_option()
     @click.option("--teacher-examples", type=int, default=DEFAULTS.teacher_examples, show_default=True,
                   help="Examples for the default teacher fine-tune.")
+    @click.option("--front", "front_points", type=int, default=None,
+                  help="Return the accuracy-latency front (RUN/front.json, one RUN/front-<device>.png per device) and "
+                       "pick each budget's winner from it, re-scoring this many points along it by proxy distillation "
+                       "(0: the search's scores only).")
     @json_option("Print the result as JSON.")
     def search(device_id: str, backend: str, threads: int, budget: tuple[float, ...], task: str, text_file: str | None,
                teacher: str | None,
@@ -228,7 +232,8 @@ def register(cli: click.Group) -> None:
                predictors_dir: str | None, teacher_examples: int, evaluator_kind: str, init: str,
                supernet_dir: str | None, supernet_examples: int, supernet_epochs: float, rerank_top: int,
                rerank_examples: int, rerank_epochs: float, budget_mb: float | None, head_dim: str | None,
-               accelerator: str, gpus_per_candidate: float | None, as_json: bool) -> None:
+               front_points: int | None, accelerator: str, gpus_per_candidate: float | None,
+               as_json: bool) -> None:
         """Search the student arch with KD-NAS: predicted latency + proxy-distillation accuracy.
 
         \b
@@ -248,6 +253,9 @@ def register(cli: click.Group) -> None:
             positive(name, value)
         if rerank_top < 0:
             raise KdnasError(f"--rerank-top must be 0 or more, got {rerank_top}")
+        if front_points is not None and front_points < 0:
+            raise KdnasError(f"--front must be 0 or more, got {front_points}")
+        finals = FinalOptions(final_examples, final_epochs) if final else None
         req = SearchRequest(
             key=DatasetKey(device_id, backend, threads), budgets_ms=tuple(budget), task=task, reward_w=reward_w,
             mode=mode, shape=Shape(batch, seq), strategy=strategy, episodes=episodes, candidates=candidates, seed=seed,
@@ -256,11 +264,18 @@ def register(cli: click.Group) -> None:
             losses=losses, init="embeddings" if init == "auto" else init,
             supernet=SupernetOptions(supernet_dir, supernet_examples, supernet_epochs, rerank_top, rerank_examples,
                                      rerank_epochs),
-            final=FinalOptions(final_examples, final_epochs) if final else None, space=space_path,
+            final=None if front_points is not None else finals, space=space_path,
             predictors=predictors_dir, run_dir=run_dir, executor=executor, ray_address=ray_address, budget_mb=budget_mb,
             head_dim=parse_head_dim(head_dim), accelerator=accelerator, gpus_per_candidate=gpus_per_candidate)
         out = err_console if as_json else console
         outcome = run_search(req, Progress(out, req), progress=not as_json)
+        if front_points is not None:  # the winners come from the front (and --final distils those)
+            from dataclasses import replace
+
+            from ..search.front import front_for_search
+
+            result = front_for_search(outcome, req, points=front_points, final=finals, progress=not as_json)
+            outcome = replace(outcome, result=result, final=finals is not None)
         method = outcome.memory_method
         if as_json:
             print_json(outcome.summary() | ({"memory_method": method} if budget_mb is not None else {}))
