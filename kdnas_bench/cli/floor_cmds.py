@@ -22,7 +22,8 @@ def register(cli: click.Group) -> None:
                   "pending row].")
     @click.option("--fresh", type=int, default=0, show_default=True,
                   help="Also measure N configs the profile does not hold (held-out rows from a new time window).")
-    @click.option("--canary", type=click.Choice(CANARY_MODES), default="call", show_default=True)
+    @click.option("--canary", type=click.Choice(CANARY_MODES), help="How the canary is interleaved [default: as "
+                  "the stored rows were, burst for a new store].")
     @click.option("--space", "space_path", type=click.Path(), help="Space TOML for --fresh (default: bert.toml).")
     @click.option("--store", type=click.Path(), help="Profile store folder (default: the checkout's profiles/).")
     @click.option("--seed", type=int, default=0, show_default=True)
@@ -32,7 +33,7 @@ def register(cli: click.Group) -> None:
     @click.option("--include-unmeasured", is_flag=True, help="--memory-only: also the ok rows without memory.")
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @click.pass_context
-    def remeasure_cmd(ctx: click.Context, backend: str, threads: int, samples: int | None, fresh: int, canary: str,
+    def remeasure_cmd(ctx: click.Context, backend: str, threads: int, samples: int | None, fresh: int, canary: str | None,
                       space_path: str | None, store: str | None, seed: int, onnx_cache: str | None, memory_only: bool,
                       include_unmeasured: bool, as_json: bool) -> None:
         """Measure stored rows of this device again, now: the device's noise floor.
@@ -74,6 +75,9 @@ def register(cli: click.Group) -> None:
         if not dataset.path.exists():
             raise KdnasError(f"no profile of this device ({env['device_id']} {bk.name} t{threads}) in "
                              f"{dataset.path.parent.parent}; run `kdnas-bench profile` first")
+        if canary is None:  # the stored rows' protocol, so that the re-measurement compares like with like
+            modes = dataset.read().get("interleave")
+            canary = str(modes.dropna().mode().iloc[0]) if modes is not None and modes.notna().any() else "burst"
         can = Canary(_backend(backend, threads, onnx_cache), canary) if canary != "none" else None
         with (err_console if as_json else console).status(f"re-measuring {samples} stored + {fresh} fresh configs…"):
             doc = remeasure(dataset, bk, samples=samples, fresh=fresh, space=space, canary=can, seed=seed)

@@ -128,9 +128,10 @@ def register(cli: click.Group) -> None:
                   "predictor is least sure of, for at most N minutes (this run).")
     @click.option("--target", type=float, help="Adaptive profiling: stop when the grouped-CV share within ±10 %% "
                   "reaches this, e.g. 0.95.")
-    @click.option("--canary", type=click.Choice(CANARY_MODES), default="call", show_default=True,
-                  help="Time the canary (2L/256 at 1x32) interleaved with each config: call by call, in short "
-                  "chunks, or not at all.")
+    @click.option("--canary", type=click.Choice(CANARY_MODES), default="burst", show_default=True,
+                  help="Time the canary (2L/256 at 1x32) interleaved with each config: in back-to-back bursts of "
+                  "~0.1 s (each opened by an untimed call), call by call (the older protocol, which slows small "
+                  "configs), in short chunks, or not at all.")
     @click.option("--seq", "seq_list", help="Sequence lengths to profile, e.g. 32,128 (default: the space's).")
     @click.option("--batch", "batch_list", help="Batch sizes to profile, e.g. 1,8 (default: the space's).")
     @click.option("--store", type=click.Path(), help="Profile store folder (default: the checkout's profiles/).")

@@ -61,7 +61,7 @@ def _profile(store: Path, rows: int, seed: int) -> None:
     env = environment(bk.name, 1)
     dataset = ProfileStore(store).dataset(env["device_id"], bk.name, 1)
     res = run_campaign(space, dataset, bk, CampaignConfig(samples=rows, seed=seed,
-                       timing=TimingConfig(**FAST_TIMING)), canary=Canary(make_backend("torch", 1), "call"))
+                       timing=TimingConfig(**FAST_TIMING)), canary=Canary(make_backend("torch", 1)))
     console.print(f"profiled {res.measured} configs ({res.failed} failed, median CV {res.median_cv:.1%}) into "
                   f"{dataset.path}: {res.rows_after} rows", highlight=False, markup=False)
 

@@ -25,10 +25,11 @@ from .timing import INTERLEAVE_MODES, PairedTiming, Timing, TimingConfig, time_c
 @dataclass
 class Canary:
     """The canary config loaded on its own backend instance (so the profiled model can change under
-    it), timed interleaved with every config: call by call (``mode="call"``) or in short chunks."""
+    it), timed interleaved with every config: in back-to-back bursts (``mode="burst"``, see :mod:`.timing`),
+    call by call (``"call"``, the older protocol) or in short chunks."""
 
     backend: Backend
-    mode: str = "call"
+    mode: str = "burst"
     handle: Any = None
     arch: Arch = canary_mod.CANARY_ARCH
     shape: Shape = canary_mod.CANARY_SHAPE
