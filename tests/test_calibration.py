@@ -192,3 +192,30 @@ def test_committed_predictors_without_a_fingerprint_still_load_and_predict(tmp_p
             warnings.simplefilter("error", MachineWarning)
             p = load_predictor(key.parent.name, backend, int(threads), root=root)
         assert np.all(p.predict(GRID) > 0) and p.calibration is None
+
+
+def test_cli_speed_choices_are_the_librarys() -> None:
+    from kdnas_bench.cli.predict_cmds import SPEED_CHOICES
+    from kdnas_bench.predictors.lookup import SPEEDS
+
+    assert SPEED_CHOICES == SPEEDS
+
+
+def test_predict_cli_speed_now_scales_and_records_the_factor(run_cli, monkeypatch: pytest.MonkeyPatch,
+                                                             tmp_path: Path) -> None:
+    import kdnas_bench.predictors.calibrate as calibrate
+
+    scripted_profile(tmp_path / "p", 30)
+    fit_and_save("dev", "torch", 1, store=tmp_path / "p", out=tmp_path / "pred")
+    cal = calibration_from_canary(3.0, [2.9, 3.0, 3.1], reference_ms=2.5)
+    monkeypatch.setattr(calibrate, "measure_calibration", lambda p, **kw: cal)
+    args = ("predict", "--device", "dev", "--predictors", str(tmp_path / "pred"), "--arch", "2,64,2,128", "--seq", "16",
+            "--batch", "2", "--json")
+    code, out, _ = run_cli(*args)
+    code_now, out_now, err_now = run_cli(*args, "--speed", "now")
+    assert code == code_now == 0
+    (ref,), (now,) = json.loads(out), json.loads(out_now)
+    assert now["latency_ms"] == pytest.approx(ref["latency_ms"] * 1.2)
+    assert now["latency_ms_high"] == pytest.approx(ref["latency_ms_high"] * 1.2 * math.exp(cal.widening))
+    assert now["speed_factor"] == pytest.approx(1.2) and now["speed_factor_rel_sd"] == pytest.approx(cal.rel_sd)
+    assert "speed now: ×1.200" in err_now and "speed_factor" not in ref

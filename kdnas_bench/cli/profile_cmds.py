@@ -18,6 +18,7 @@ from ..profiling.timing import INTERLEAVE_MODES
 from ..space import SAMPLERS, SearchSpace, Shape
 from ..validate import check_writable
 from .common import console, err_console, parse_arch, parse_int_list, positive, print_json
+from .predict_cmds import print_speed, speed_fields
 
 BACKEND_NAMES = list(BACKENDS)  # the backend registry (kdnas_bench.profiling.backends)
 CANARY_MODES = [*INTERLEAVE_MODES, "none"]
@@ -129,9 +130,8 @@ def register(cli: click.Group) -> None:
     @click.option("--target", type=float, help="Adaptive profiling: stop when the grouped-CV share within ±10 %% "
                   "reaches this, e.g. 0.95.")
     @click.option("--canary", type=click.Choice(CANARY_MODES), default="burst", show_default=True,
-                  help="Time the canary (2L/256 at 1x32) interleaved with each config: in back-to-back bursts of "
-                  "~0.1 s (each opened by an untimed call), call by call (the older protocol, which slows small "
-                  "configs), in short chunks, or not at all.")
+                  help="Time the canary (2L/256 at 1x32) with each config: in ~0.1 s back-to-back bursts, call by "
+                  "call (the older protocol, biased for small configs), in short chunks, or not at all.")
     @click.option("--seq", "seq_list", help="Sequence lengths to profile, e.g. 32,128 (default: the space's).")
     @click.option("--batch", "batch_list", help="Batch sizes to profile, e.g. 1,8 (default: the space's).")
     @click.option("--store", type=click.Path(), help="Profile store folder (default: the checkout's profiles/).")
@@ -266,11 +266,16 @@ def register(cli: click.Group) -> None:
     @click.option("--onnx-cache", type=click.Path(), help="Folder for exported ONNX models.")
     @click.option("--memory", is_flag=True, help="Also measure the peak resident memory of a forward pass and the "
                   "weight bytes (a fresh child process).")
+    @click.option("--speed/--no-speed", default=True, show_default=True, help="Time the canary in bursts with it and "
+                  "report the speed factor: canary now over the reference of this device's predictor.")
+    @click.option("--predictors", "predictors_dir", type=click.Path(), help="Predictors folder (for --speed).")
     @timing_options
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     def measure_cmd(arch: str, seq: int, batch: int, backend: str, threads: int, onnx_cache: str | None, memory: bool,
-                    warmup: int, min_calls: int, min_seconds: float, max_seconds: float, as_json: bool) -> None:
-        """Measure one student at one shape on this device, now.
+                    speed: bool, predictors_dir: str | None, warmup: int, min_calls: int, min_seconds: float,
+                    max_seconds: float, as_json: bool) -> None:
+        """Measure one student at one shape on this device, now; with the machine's speed factor in those seconds
+        (×1.10: 10 % slower than its profile's reference) and the median at the reference speed.
 
         \b
         Example:
@@ -278,7 +283,7 @@ def register(cli: click.Group) -> None:
         """
         from ..models import count_params, flops
         from ..profiling.device import environment
-        from ..profiling.runner import measure
+        from ..profiling.runner import Canary, measure
 
         a = parse_arch(arch)
         positive("--seq", seq)
@@ -290,16 +295,18 @@ def register(cli: click.Group) -> None:
         bk = _backend(backend, threads, onnx_cache)
         env = environment(bk.name, threads)
         probe = memory_probe(backend, threads, onnx_cache, True) if memory else None
-        m = measure(bk, a, shape, make_timing(warmup, min_calls, min_seconds, max_seconds), memory=probe)
-        bk.close()
-        if probe is not None:
-            probe.close()
+        can = Canary(_backend(backend, threads, onnx_cache)) if speed else None
+        m = measure(bk, a, shape, make_timing(warmup, min_calls, min_seconds, max_seconds), canary=can, memory=probe)
+        for done in (bk, can, probe):
+            if done is not None:
+                done.close()
         if m.timing is None:
             raise KdnasError(f"measuring {a} at {batch}x{seq} on {bk.name} failed: {m.error}")
         out: dict[str, Any] = {
             "arch": a.to_dict(), "seq": seq, "batch": batch, "backend": bk.name, "threads": threads,
             "device_id": env["device_id"], **m.timing.stats(), "params": count_params(a),
             "flops": flops(a, shape).total, "load_before": m.load_before, "load_after": m.load_after,
+            **speed_fields(m.canary_ms, m.timing.median_ms, env["device_id"], bk.name, threads, predictors_dir),
         }
         if memory:
             from ..profiling.memory import METHOD
@@ -316,6 +323,7 @@ def register(cli: click.Group) -> None:
         table.add_row(f"{t.median_ms:.3f}", f"{t.mean_ms:.3f}", f"{t.p90_ms:.3f}", f"{t.p99_ms:.3f}", f"{t.cv:.2%}",
                       f"{t.iqr_ratio:.2%}", str(t.n), "yes" if t.noisy else "no")
         console.print(table)
+        print_speed(out)
         if m.memory is not None:
             r = m.memory
             from ..profiling.memory import METHOD, method_label

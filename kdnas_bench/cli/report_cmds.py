@@ -14,6 +14,7 @@ from rich.text import Text
 
 from ..errors import KdnasError
 from .common import console, err_console, positive, print_json
+from .predict_cmds import speed_option
 
 
 def rich_table(table: Any, title: str) -> RichTable:
@@ -70,13 +71,14 @@ def register(cli: click.Group) -> None:
     @click.option("--budget-ms", type=float, help="Deployment matrix: for each device x backend, the best student "
                   "whose predicted upper latency is within this budget (with measured latency, memory and metric).")
     @click.option("--budget-mb", type=float, help="Deployment matrix: also a peak-memory budget (MiB, predicted).")
+    @speed_option
     @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
     @click.option("--html", "html_path", type=click.Path(), help="Write a self-contained HTML report here.")
     @click.option("--md", "md_path", type=click.Path(), help="Write a Markdown report here.")
     @click.option("--png", type=click.Path(), help="Write the PNG plots into this folder.")
     def compare_cmd(students: str | None, devices: str | None, seq: int, batch: int, reference: str | None,
                     measure: bool, predictors_dir: str | None, store: str | None, budget_ms: float | None,
-                    budget_mb: float | None, as_json: bool, html_path: str | None, md_path: str | None,
+                    budget_mb: float | None, speed: str, as_json: bool, html_path: str | None, md_path: str | None,
                     png: str | None) -> None:
         """Compare students side by side across devices: predicted latency and interval, measured latency on this
         machine, speedup, params, FLOPs and the task metric when known.
@@ -105,7 +107,11 @@ def register(cli: click.Group) -> None:
                 err_console.print(f"measuring {name} on {label} ...", highlight=False, markup=False)
 
         result = compare(studs, shape=Shape(batch, seq), devices=dev_list, reference=reference, measure=measure,
-                         predictors_root=Path(predictors_dir) if predictors_dir else None, on_measure=on_measure)
+                         predictors_root=Path(predictors_dir) if predictors_dir else None, on_measure=on_measure,
+                         speed=speed)
+        for p in result.models.values() if speed == "now" else ():
+            if p.calibration is not None:
+                err_console.print(f"{p.key}: {p.calibration.describe()}", highlight=False, markup=False)
 
         if budget_ms is not None:
             from ..profiling.measure import measure_memory

@@ -16,6 +16,7 @@ from ..search.api import EVALUATORS, EXECUTORS
 from ..search.reward import MODES
 from ..search.strategies import STRATEGIES
 from .common import console, err_console, positive, print_json
+from .predict_cmds import speed_option
 
 
 def _budgets(text: str) -> tuple[float, ...]:
@@ -177,6 +178,7 @@ def register(cli: click.Group) -> None:
     @click.option("--head-dim", help="Only candidates of this head size (hidden / heads): a number, or 'teacher' for "
                   "the teacher's own, so inherited students keep whole teacher heads.")
     @click.option("--predictors", "predictors_dir", type=click.Path(), help="Predictor folder (default: predictors/).")
+    @speed_option
     @click.option("--teacher-examples", type=int, default=DEFAULTS.teacher_examples, show_default=True,
                   help="Examples for the default teacher fine-tune.")
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -189,7 +191,7 @@ def register(cli: click.Group) -> None:
                predictors_dir: str | None, teacher_examples: int, evaluator_kind: str, init: str,
                supernet_dir: str | None, supernet_examples: int, supernet_epochs: float, rerank_top: int,
                rerank_examples: int, rerank_epochs: float, budget_mb: float | None, head_dim: str | None,
-               as_json: bool) -> None:
+               speed: str, as_json: bool) -> None:
         """Search the student arch with KD-NAS: predicted latency + proxy-distillation accuracy.
 
         \b
@@ -219,7 +221,7 @@ def register(cli: click.Group) -> None:
                                      rerank_epochs),
             final=FinalOptions(final_examples, final_epochs) if final else None, space=space_path,
             predictors=predictors_dir, run_dir=run_dir, executor=executor, ray_address=ray_address, budget_mb=budget_mb,
-            head_dim=parse_head_dim(head_dim))
+            head_dim=parse_head_dim(head_dim), speed=speed)
         out = err_console if as_json else console
         outcome = run_search(req, Progress(out, req), progress=not as_json)
         method = outcome.memory_method

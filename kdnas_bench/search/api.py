@@ -98,6 +98,9 @@ class SearchRequest:
     # Only candidates whose head size (hidden / heads) is this: an int, or "teacher" for the teacher's own. With
     # inherited weights such a student keeps whole teacher heads; other sizes merge or split them.
     head_dim: int | str | None = None
+    # "now": predictions (and so the budget checks) at this machine's speed now, the canary timed first; the
+    # final check then records the speed factor in the seconds each winner is measured
+    speed: str = "reference"
 
     def __post_init__(self) -> None:
         from .strategies import STRATEGIES
@@ -107,7 +110,7 @@ class SearchRequest:
                   teacher_examples=self.teacher_examples, budget_mb=self.budget_mb)
         for name, value, allowed in (("strategy", self.strategy, tuple(STRATEGIES)), ("evaluator", self.evaluator,
                                      EVALUATORS), ("init", self.init, INITS), ("executor", self.executor, EXECUTORS),
-                                     ("mode", self.mode, MODES)):
+                                     ("mode", self.mode, MODES), ("speed", self.speed, ("reference", "now"))):
             if value not in allowed:
                 raise KdnasError(f"unknown {name} '{value}' (choose from {', '.join(allowed)})")
         RewardSpec(tuple(self.budgets_ms), w=self.reward_w, mode=self.mode)  # validates budgets and w
@@ -235,7 +238,10 @@ def run_search(req: SearchRequest, on_event: EventFn | None = None, *, progress:
     if req.text and not agnostic:
         raise KdnasError("--text is for --task agnostic (a GLUE task reads --data-dir)")
     losses = req.losses or DEFAULTS.search_losses_for(agnostic)
-    predictor = load_predictor(req.key.device_id, req.key.backend, req.key.threads, root=req.predictors)
+    predictor = load_predictor(req.key.device_id, req.key.backend, req.key.threads, root=req.predictors,
+                               speed=req.speed)
+    if predictor.calibration is not None:
+        _say(emit, predictor.calibration.describe())
     if req.budget_mb is not None and not predictor.memory:
         within_memory(predictor, [], req.shape, req.budget_mb)  # the one-line error, before any work
     space_file = req.space or str(default_space())
@@ -329,7 +335,8 @@ def run_search(req: SearchRequest, on_event: EventFn | None = None, *, progress:
                           device_id=req.key.device_id, backend=req.key.backend, threads=req.key.threads,
                           shape=req.shape, max_examples=req.final.examples, epochs=req.final.epochs, losses=losses,
                           seed=req.seed, progress=progress, text=req.text, init=req.init,
-                          supernet=supernet_folder if oneshot else None, budget_mb=req.budget_mb)
+                          supernet=supernet_folder if oneshot else None, budget_mb=req.budget_mb,
+                          reference_ms=(predictor.meta.get("drift") or {}).get("reference_canary_ms"))
         study.write_result(result)
     if memory_mb:
         result = replace(result, winners=[replace(w, extra={**w.extra, "predicted_peak_mb": memory_mb[w.arch]})

@@ -29,14 +29,17 @@ def _deploy(out: Path, arch: Arch, shape: Shape, *, task: str, data_dir: str | N
 def finalize(result: SearchResult, *, teacher: Any, task: str, data_dir: str | None, device_id: str, backend: str,
              threads: int, shape: Shape, max_examples: int | None, epochs: float, losses: str, seed: int,
              progress: bool = False, text: str | None = None, init: str = "inherit",
-             supernet: str | None = None, budget_mb: float | None = None) -> SearchResult:
+             supernet: str | None = None, budget_mb: float | None = None,
+             reference_ms: float | None = None) -> SearchResult:
     """Fully distil every distinct winner into ``RUN/final/<arch>/`` (HF + safetensors + ONNX + metrics.json);
     when this machine is the named device, measure the exported student and say whether the budget held.
     ``task="agnostic"``: task-agnostic distillation on ``text`` (None: the stdlib docstrings). Each student
     starts from ``init`` (:func:`~kdnas_bench.distill.trainer.init_student`), or from its sub-network of the
     ``supernet`` folder when given. On an int8 backend the student is quantized, its int8 dev metric
     reported beside fp32, and the *deployed* int8 file measured against the budget; with ``budget_mb`` the
-    measured peak memory is held against it too. Returns a new result; ``result`` is left as it was."""
+    measured peak memory is held against it too. With ``reference_ms`` (the predictor's reference canary time)
+    each winner is timed with the canary and the machine's speed factor in those seconds is recorded
+    (``measured_speed_factor``, ``measured_at_reference_ms``). Returns a new result; ``result`` is left as it was."""
     from ..distill.agnostic import AGNOSTIC
     from ..distill.trainer import distill
     from ..profiling.backends import BACKENDS
@@ -63,7 +66,7 @@ def finalize(result: SearchResult, *, teacher: Any, task: str, data_dir: str | N
                 info |= _deploy(out, w.arch, shape, task=task, data_dir=data_dir, backend=backend, threads=threads,
                                 fp32_metrics=res.metrics, local=local)
             elif local:
-                info |= measure_latency(w.arch, shape, backend, threads)
+                info |= measure_latency(w.arch, shape, backend, threads, reference_ms=reference_ms)
                 if budget_mb is not None:
                     info |= measure_memory(w.arch, shape, backend, threads)
             info.setdefault("measured_latency_ms", None)
