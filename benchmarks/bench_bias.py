@@ -44,7 +44,7 @@ from kdnas_bench.profiling.timing import TimingConfig, time_callable, time_inter
 from kdnas_bench.space import Arch, Shape
 
 CONFIGS = [Arch(n, 128, 2, 512) for n in (2, 4, 6, 8, 10, 12)] + [
-    Arch(4, 256, 4, 1024), Arch(4, 512, 8, 2048), Arch(6, 384, 12, 1536), Arch(6, 768, 12, 3072)]
+    Arch(4, 256, 4, 1024), Arch(6, 384, 12, 1536), Arch(4, 512, 8, 2048), Arch(6, 768, 12, 3072)]
 SHAPE = Shape(1, 128)
 # the profiler's timing of a row (kdnas-bench profile defaults)
 PROFILE_TIMING = TimingConfig(warmup=5, min_calls=10, min_seconds=0.3, max_seconds=2.0, remeasure=0)
@@ -89,14 +89,46 @@ def stored_canary_dependence(store: Path, device: str) -> dict[str, Any] | None:
     return out
 
 
+def stored_fit_residuals(store: Path, predictors: Path, device: str) -> dict[str, Any] | None:
+    """Offline: does the committed predictor fit its own (normalised) rows of 128-wide configs? Median signed
+    error of its predictions over those rows, against the other rows, and over rows at 128 tokens. A bias
+    in the rows themselves (the protocol) shows here as ~0; one from the model or the shape grid (the
+    ``tokens`` cap) as a shift."""
+    from kdnas_bench.predictors.registry import load_predictor, load_rows
+    from kdnas_bench.profiling.canary import normalise
+
+    try:
+        pred = load_predictor(device, "torch", 1, root=predictors)
+        df = load_rows(device, "torch", 1, store)
+    except Exception as exc:
+        return {"error": str(exc)}
+    df = df[(df["status"] == "ok")].reset_index(drop=True)
+    norm, _ = normalise(df, (pred.meta.get("drift") or {}).get("reference_canary_ms"))
+    err = pred.predict(norm) / norm["median_ms"].to_numpy() - 1
+    narrow = (norm["hidden"] == 128).to_numpy()
+    t128 = (norm["batch"] * norm["seq"] == 128).to_numpy()
+    return {"rows": len(norm), "rows_128_wide": int(narrow.sum()), "rows_128_tokens": int(t128.sum()),
+            "median_error_128_wide": float(np.median(err[narrow])) if narrow.any() else None,
+            "median_error_wider": float(np.median(err[~narrow])),
+            "median_error_128_tokens": float(np.median(err[t128])) if t128.any() else None,
+            "max_tokens_in_rows": int((norm["batch"] * norm["seq"]).max())}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--store", default="profiles")
+    ap.add_argument("--predictors", default="predictors")
+    ap.add_argument("--offline", action="store_true", help="only the sections that read stored rows (no timing)")
     ap.add_argument("--out", default="benchmarks/results/bias.json")
     args = ap.parse_args()
     env = environment("torch", args.threads)
+    if args.offline:
+        print(json.dumps({"stored_rows": stored_canary_dependence(Path(args.store), env["device_id"]),
+                          "stored_fit": stored_fit_residuals(Path(args.store), Path(args.predictors), env["device_id"])},
+                         indent=1))
+        return
     load_before = os.getloadavg()
     bk = make_backend("torch", args.threads)
     cbk = make_backend("torch", args.threads)
@@ -167,7 +199,8 @@ def main() -> None:
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "seconds": seconds,
         "load_before": load_before, "load_after": os.getloadavg(), "timing": "profile defaults (5 warm-up, >= 10 calls, "
         ">= 0.3 s, <= 2 s per measurement)",
-        "results": results, "stored_rows": stored_canary_dependence(Path(args.store), env["device_id"]), "raw": raw,
+        "results": results, "stored_rows": stored_canary_dependence(Path(args.store), env["device_id"]),
+        "stored_fit": stored_fit_residuals(Path(args.store), Path(args.predictors), env["device_id"]), "raw": raw,
     }
     Path(args.out).write_text(json.dumps(doc, indent=1) + "\n")
     print(f"{'arch':18s} {'plain ms':>8s} | {'call':>17s} | {'chunk':>17s} | {'burst':>17s} | enc/pl pin/pl")
@@ -177,7 +210,7 @@ def main() -> None:
                            for p in ("call", "chunk", "burst"))
         print(f"{e['arch']:18s} {e['plain_ms']:8.2f} | {cells} | {e['encoder']['config_vs_plain']:.3f} "
               f"{e['pinned']['config_vs_plain']:.3f}")
-    print(json.dumps(doc["stored_rows"]))
+    print(json.dumps({k: doc[k] for k in ("stored_rows", "stored_fit")}))
 
 
 if __name__ == "__main__":
