@@ -33,6 +33,7 @@ class Canary:
     handle: Any = None
     arch: Arch = canary_mod.CANARY_ARCH
     shape: Shape = canary_mod.CANARY_SHAPE
+    burst_seconds: float | None = None  # seconds per burst / chunk (None: the mode's default)
 
     def __post_init__(self) -> None:
         if self.mode not in INTERLEAVE_MODES:
@@ -83,7 +84,7 @@ def measure(backend: Backend, arch: Arch, shape: Shape, config: TimingConfig | N
         if canary is not None:
             canary.run()  # loaded (and warm) before the row's window starts
             paired = time_interleaved(lambda: backend.run(handle), canary.run, backend.clock(), config,
-                                      mode=canary.mode)
+                                      mode=canary.mode, chunk_seconds=canary.burst_seconds)
             timing: Timing | None = paired.target
         else:
             timing = time_callable(lambda: backend.run(handle), backend.clock(), config)
