@@ -219,3 +219,16 @@ def test_predict_cli_speed_now_scales_and_records_the_factor(run_cli, monkeypatc
     assert now["latency_ms_high"] == pytest.approx(ref["latency_ms_high"] * 1.2 * math.exp(cal.widening))
     assert now["speed_factor"] == pytest.approx(1.2) and now["speed_factor_rel_sd"] == pytest.approx(cal.rel_sd)
     assert "speed now: ×1.200" in err_now and "speed_factor" not in ref
+
+
+def test_measure_reports_the_speed_factor_against_the_devices_predictor(tmp_path: Path) -> None:
+    from kdnas_bench.cli.predict_cmds import speed_fields
+
+    scripted_profile(tmp_path / "p", 30)
+    fit_and_save("dev", "torch", 1, store=tmp_path / "p", out=tmp_path / "pred")
+    ref = load_predictor("dev", "torch", 1, root=tmp_path / "pred").meta["drift"]["reference_canary_ms"]
+    out = speed_fields(1.1 * ref, 22.0, "dev", "torch", 1, str(tmp_path / "pred"))
+    assert out["speed_factor"] == pytest.approx(1.1) and out["at_reference_ms"] == pytest.approx(20.0)
+    none = speed_fields(1.0, 22.0, "other-device", "torch", 1, str(tmp_path / "pred"))
+    assert none["speed_factor"] is None and "unknown device id" in none["speed_note"]
+    assert speed_fields(None, 22.0, "dev", "torch", 1, str(tmp_path / "pred")) == {}
