@@ -71,10 +71,13 @@ class Calibration:
 def calibration_from_canary(canary_ms: float, burst_ms: Any, reference_ms: float, *, seconds: float = 0.0,
                             measured_at: str | None = None, note: str | None = None, z: float = Z_90) -> Calibration:
     """The calibration from the canary timed now: ``canary_ms`` (the median of the ``burst_ms``, each burst's
-    median). ``log_sd`` is the predictive spread of one more burst: ``sd(log burst_ms) · sqrt(1 + 1/n)``."""
+    median). ``log_sd`` is the predictive spread of one more burst, ``s · sqrt(1 + 1/n)``, with ``s`` the
+    robust standard deviation of the log burst medians (1.4826 × their median absolute deviation), so one
+    burst disturbed by another process widens it no more than the median it leaves alone."""
     bursts = np.log(np.asarray(burst_ms, dtype=np.float64))
     n = len(bursts)
-    sd = float(bursts.std(ddof=1) * math.sqrt(1 + 1 / n)) if n >= 2 else 0.0
+    mad = float(np.median(np.abs(bursts - np.median(bursts)))) if n else 0.0
+    sd = 1.4826 * mad * math.sqrt(1 + 1 / n) if n >= 2 else 0.0
     return Calibration(canary_ms / reference_ms, sd, canary_ms, reference_ms, n, seconds, measured_at, z, note)
 
 
