@@ -234,3 +234,13 @@ def test_measure_reports_the_speed_factor_against_the_devices_predictor(tmp_path
     none = speed_fields(1.0, 22.0, "other-device", "torch", 1, str(tmp_path / "pred"))
     assert none["speed_factor"] is None and "unknown device id" in none["speed_note"]
     assert speed_fields(None, 22.0, "dev", "torch", 1, str(tmp_path / "pred")) == {}
+
+
+def test_search_request_takes_a_speed() -> None:
+    from kdnas_bench.errors import KdnasError
+    from kdnas_bench.search.api import SearchRequest
+
+    key = DatasetKey("dev", "torch", 1)
+    assert SearchRequest(key=key, budgets_ms=(10.0,), task="sst2", speed="now").speed == "now"
+    with pytest.raises(KdnasError, match="unknown speed 'later'"):
+        SearchRequest(key=key, budgets_ms=(10.0,), task="sst2", speed="later")
