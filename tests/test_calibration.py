@@ -244,3 +244,24 @@ def test_search_request_takes_a_speed() -> None:
     assert SearchRequest(key=key, budgets_ms=(10.0,), task="sst2", speed="now").speed == "now"
     with pytest.raises(KdnasError, match="unknown speed 'later'"):
         SearchRequest(key=key, budgets_ms=(10.0,), task="sst2", speed="later")
+
+
+def test_compare_at_speed_now_calibrates_this_machines_predictors(monkeypatch: pytest.MonkeyPatch,
+                                                                   tmp_path: Path) -> None:
+    import kdnas_bench.predictors.calibrate as calibrate
+    import kdnas_bench.profiling.device as device
+    from kdnas_bench.report.compare import compare
+    from kdnas_bench.report.students import resolve_students
+
+    scripted_profile(tmp_path / "p", 30)
+    fit_and_save("dev", "torch", 1, store=tmp_path / "p", out=tmp_path / "pred")
+    cal = calibration_from_canary(3.0, [3.0, 3.0, 3.0], reference_ms=2.0)
+    monkeypatch.setattr(calibrate, "measure_calibration", lambda p, **kw: cal)
+    monkeypatch.setattr(device, "hardware", lambda with_gpu=False: device.Hardware("x", 2, None, None))
+    monkeypatch.setattr(device.Hardware, "device_id", property(lambda self: "dev"))
+    students = resolve_students("tinybert-4l,minilm-l6")
+    ref = compare(students, measure=False, predictors_root=tmp_path / "pred")
+    now = compare(students, measure=False, predictors_root=tmp_path / "pred", speed="now")
+    for a, b in zip(ref.rows, now.rows, strict=True):
+        assert b.latency_ms == pytest.approx(a.latency_ms * 1.5) and b.speed_factor == pytest.approx(1.5)
+        assert a.speed_factor is None

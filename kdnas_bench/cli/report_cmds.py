@@ -110,8 +110,9 @@ def register(cli: click.Group) -> None:
                          predictors_root=Path(predictors_dir) if predictors_dir else None, on_measure=on_measure,
                          speed=speed)
         for p in result.models.values() if speed == "now" else ():
-            if p.calibration is not None:
-                err_console.print(f"{p.key}: {p.calibration.describe()}", highlight=False, markup=False)
+            note = p.calibration.describe() if p.calibration else "at its reference speed (not calibrated: another " \
+                "machine's predictor, or fitted on raw medians)"
+            err_console.print(f"{p.key}: {note}", highlight=False, markup=False)
 
         if budget_ms is not None:
             from ..profiling.measure import measure_memory

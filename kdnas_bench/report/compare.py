@@ -135,7 +135,7 @@ def compare(students: list[Student], *, shape: Shape = DEFAULT_SHAPE, devices: l
     this = hardware(with_gpu=False).device_id
     preds = _load_predictors(predictors_root, devices)
     if speed == "now":
-        preds = [p.at_speed_now() if p.key.device_id == this and p.key.backend in CPU_BACKENDS else p for p in preds]
+        preds = [_at_speed_now(p) if p.key.device_id == this and p.key.backend in CPU_BACKENDS else p for p in preds]
     rows: list[CompareRow] = []
     infos: list[PredictorInfo] = []
     sweep: dict[str, dict[str, list[tuple[int, float, float, float]]]] = {}
@@ -174,6 +174,16 @@ def compare(students: list[Student], *, shape: Shape = DEFAULT_SHAPE, devices: l
         sweep[label] = seq_sweep(p, [s.arch for s in students], names, shape.batch, seqs)
     return CompareResult(rows, students, infos, shape, reference, this, sweep,
                          {predictor_label(p.key.device_id, p.key.backend, p.key.threads): p for p in preds}, measure)
+
+
+def _at_speed_now(predictor: Any) -> Any:
+    """This machine's predictor at its speed now; one fitted on raw medians (no canary reference) stays as it is."""
+    from ..errors import PredictorError
+
+    try:
+        return predictor.at_speed_now()
+    except PredictorError:
+        return predictor
 
 
 def seq_sweep(predictor: Any, archs: list[Arch], names: list[str], batch: int,
