@@ -101,6 +101,9 @@ def speed_fields(canary_ms: float | None, median_ms: float, device_id: str, back
     except KdnasError as exc:
         return {"canary_ms": canary_ms, "speed_factor": None, "speed_note": f"no speed factor: {exc}"}
     factor = canary_ms / ref
+    from ..predictors.identity import speed_warning, warn_once
+
+    warn_once(pred.key, "speed", speed_warning(pred.key, pred.meta, factor))
     return {"canary_ms": canary_ms, "speed_factor": factor, "speed_reference_ms": ref,
             "at_reference_ms": median_ms / factor}
 
