@@ -160,6 +160,7 @@ def register(cli: click.Group) -> None:
           kdnas-bench profile --backend torch --threads 1 --minutes 10
           kdnas-bench profile --backend onnxruntime --threads 1 --samples 800
         """
+        from ..predictors.crossval import cross_validate
         from ..profiling.adaptive import AdaptiveConfig, run_adaptive
         from ..profiling.canary import drift_summary
         from ..profiling.device import environment
@@ -215,7 +216,8 @@ def register(cli: click.Group) -> None:
                 bar.update(task, completed=res.rows_after, noise=f"{noise} {last}")
 
             if acfg is not None:
-                result = run_adaptive(space, dataset, bk, acfg, progress=on_progress, canary=can, memory=probe)
+                result = run_adaptive(space, dataset, bk, acfg, cross_validate=cross_validate, progress=on_progress,
+                                      canary=can, memory=probe)
             else:
                 assert ccfg is not None
                 result = run_campaign(space, dataset, bk, ccfg, progress=on_progress, canary=can, memory=probe)

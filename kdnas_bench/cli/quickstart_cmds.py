@@ -23,7 +23,7 @@ import click
 from rich.markup import escape
 
 from ..errors import KdnasError
-from ..search.api import EVALUATORS
+from ..search.evaluators import EVALUATORS
 from .common import console, positive
 
 TEACHER_ARCH = "6,384,12,1536"  # all-MiniLM-L6-v2
@@ -128,7 +128,8 @@ def register(cli: click.Group) -> None:
                   help="Budget = the teacher's predicted latency on this machine / this.")
     @click.option("--compare-students", default="minilm-l6,tinybert-4l,bert-base", show_default=True,
                   help="Well-known students shown next to the winner and the teacher.")
-    @click.option("--evaluator", "evaluator_kind", type=click.Choice(EVALUATORS), default="supernet",
+    @click.option("--evaluator", "evaluator_kind", default="supernet",
+                  type=click.Choice([name for name, e in EVALUATORS.items() if e.inputs == "task"]),
                   show_default=True, help="With task data: one-shot supernet scores (supernet trained on the teacher's "
                                           "examples x 1 epoch) re-ranked by proxy, or proxy distillation of each "
                                           "candidate. Without task data always proxy.")
@@ -146,7 +147,7 @@ def register(cli: click.Group) -> None:
         """
         from ..distill.agnostic import AGNOSTIC, load_text
         from ..distill.data import get_task, load_split
-        from ..distill.teacher import finetune
+        from ..distill.finetuning import finetune
         from ..keys import DatasetKey
         from ..paths import default_predictors, project_root
         from ..predictors.registry import fit_and_save, load_predictor
@@ -262,14 +263,15 @@ def register(cli: click.Group) -> None:
         if mode == AGNOSTIC:
             search += ["--text", text_file] if text_file else []
         else:
-            search += ["--teacher", str(teacher_dir), "--data-dir", str(data_dir)]
+            search += ["--teacher", str(teacher_dir), "--data-dir", str(data_dir), "--evaluator", evaluator_kind]
             if oneshot:
-                search += ["--evaluator", "supernet", "--supernet-examples", str(teacher_examples), "--supernet-epochs",
+                search += ["--supernet-examples", str(teacher_examples), "--supernet-epochs",
                            "1", "--rerank-top", "2", "--rerank-examples", str(max(1, proxy_examples // 2)),
                            "--rerank-epochs", f"{proxy_epochs:g}"]
         req = SearchRequest(
             DatasetKey(here, "torch", 1), (budget,), mode, episodes=episodes, candidates=candidates, seed=seed,
-            evaluator="supernet" if oneshot else "proxy", teacher=None if mode == AGNOSTIC else str(teacher_dir),
+            evaluator="agnostic" if mode == AGNOSTIC else evaluator_kind,
+            teacher=None if mode == AGNOSTIC else str(teacher_dir),
             data_dir=None if mode == AGNOSTIC else str(data_dir), text=text_file if mode == AGNOSTIC else None,
             proxy_examples=proxy_examples, proxy_epochs=proxy_epochs,
             supernet=(SupernetOptions(examples=teacher_examples, epochs=1.0, rerank_top=2,

@@ -12,7 +12,8 @@ from rich.text import Text
 
 from ..defaults import DEFAULTS, INITS
 from ..errors import KdnasError
-from ..search.api import EVALUATORS, EXECUTORS
+from ..search.evaluators import EVALUATORS
+from ..search.executor import EXECUTORS
 from ..search.reward import MODES
 from ..search.strategies import STRATEGIES
 from .common import console, err_console, positive, print_json
@@ -145,7 +146,7 @@ def register(cli: click.Group) -> None:
                                    "that ranked students best; hidden,attn for --task agnostic).")
     @click.option("--seed", type=int, default=0, show_default=True)
     @click.option("--run", "run_dir", type=click.Path(), help="Run folder (resumable; default runs/search-<task>-<seed>).")
-    @click.option("--executor", type=click.Choice(EXECUTORS), default="local", show_default=True)
+    @click.option("--executor", type=click.Choice(list(EXECUTORS)), default="local", show_default=True)
     @click.option("--ray-address", help="Address of an existing Ray cluster (default: start a local Ray).")
     @click.option("--final", is_flag=True, help="Fully distil, export and (on this device) measure each winner.")
     @click.option("--final-examples", type=int, help="Train examples for --final (default: the whole train set).")
@@ -158,9 +159,10 @@ def register(cli: click.Group) -> None:
                   help="hard: reject candidates whose predicted upper bound exceeds the budget.")
     @click.option("--space", "space_path", type=click.Path(), help="Space TOML (default: search/spaces/bert.toml).")
     @click.option("--table", type=click.Path(), help="Score candidates from a table of precomputed accuracies instead.")
-    @click.option("--evaluator", "evaluator_kind", type=click.Choice(EVALUATORS), default="proxy",
+    @click.option("--evaluator", "evaluator_kind", type=click.Choice(list(EVALUATORS)), default="proxy",
                   show_default=True, help="proxy: distil every candidate (the paper); supernet: score its sub-network "
-                                          "of a weight-sharing supernet (seconds), then re-rank the best by proxy.")
+                                          "of a weight-sharing supernet (seconds), then re-rank the best by proxy; "
+                                          "table (with --table) and agnostic (with --task agnostic) are chosen by those.")
     @click.option("--init", type=click.Choice(INITS), default="inherit",
                   show_default=True, help="Student init for proxy and final distillation (supernet evaluator: the "
                                           "supernet's weights): inherit = teacher weights rewired by importance.")

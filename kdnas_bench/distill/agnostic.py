@@ -28,11 +28,10 @@ import torch
 from ..defaults import DEFAULTS
 from ..errors import KdnasError
 from .cache import forward
-from .data import Encoded, Task, batches
+from .data import AGNOSTIC, Encoded, Task, batches
 from .losses import needs_of
 from .teacher import Teacher, default_backbone_path, load_teacher
 
-AGNOSTIC = "agnostic"
 DEFAULT_LOSSES = DEFAULTS.agnostic_losses
 # A pseudo task: two (unused) labels keep the student's classifier head the usual shape.
 TASK = Task(AGNOSTIC, "", "", ("text",), ("0", "1"), ("kd_score", "kd_loss"), "", "", ("text",), "")

@@ -21,6 +21,8 @@ import numpy as np
 
 from ..errors import KdnasError
 
+AGNOSTIC = "agnostic"  # the task name of task-agnostic distillation (unlabeled text; see .agnostic)
+
 
 class DataError(KdnasError):
     """Unknown task, missing or malformed data file, no way to reach the data."""

@@ -1,0 +1,110 @@
+"""A search, checked and laid out before anything expensive runs: :func:`prepare` turns a
+:class:`~.request.SearchRequest` into a :class:`SearchPlan` (the task, the run folder, the predictor, the
+evaluator from the registry, the candidates and their predicted latency, the study, and the post-steps), and
+every refusal happens there, once, as a one-line :class:`~.domain.SearchError`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..defaults import DEFAULTS
+from ..distill.data import AGNOSTIC, get_task
+from ..distill.teacher import load_teacher
+from ..paths import default_space
+from ..predictors.registry import load_predictor
+from ..space import Arch, SearchSpace
+from ..validate import check_writable
+from .domain import SearchError
+from .evaluators import Evaluator, EvaluatorContext, evaluator_for
+from .final import FinalJob, FinalStep
+from .memory_budget import MemoryStep, within_memory
+from .request import SearchRequest
+from .result import EventFn, PostStep
+from .study import LatencyTable, SearchConfig, Study, check_budgets
+
+
+@dataclass
+class SearchPlan:
+    """Everything a checked search runs with. ``steps`` refine the study's result in order."""
+
+    request: SearchRequest
+    ctx: EvaluatorContext
+    predictor: Any
+    evaluator: Evaluator
+    study: Study
+    steps: list[PostStep]
+
+    @property
+    def run(self) -> Path:
+        return self.ctx.run
+
+    @property
+    def task(self) -> str:
+        return self.ctx.task
+
+
+def _head_dim(req: SearchRequest, teacher: str | None) -> int | None:
+    """The head size candidates are restricted to (``None``: any); ``"teacher"`` reads the teacher's config."""
+    if req.head_dim is None or isinstance(req.head_dim, int):
+        return req.head_dim
+    if teacher is None:
+        raise SearchError("--head-dim teacher needs a teacher (not --table)")
+
+    cfg = load_teacher(teacher).model.config
+    return int(cfg.hidden_size) // int(cfg.num_attention_heads)
+
+
+def _candidates(req: SearchRequest, ctx: EvaluatorContext, evaluator: Evaluator, predictor: Any,
+                head_dim: int | None) -> tuple[list[Arch], dict[Arch, float]]:
+    """The evaluator's candidates, restricted to ``head_dim`` and to the memory budget (with every candidate's
+    predicted peak MiB)."""
+    archs = evaluator.candidates(ctx.space)
+    if head_dim is not None:
+        archs = [a for a in archs if a.head_dim == head_dim]
+        if not archs:
+            raise SearchError(f"no arch of space '{ctx.space.name}' has head size {head_dim} (hidden / heads)")
+        ctx.say(f"candidates restricted to head size {head_dim}: {len(archs)} archs")
+    if req.budget_mb is None:
+        return archs, {}
+    return within_memory(predictor, archs, req.shape, req.budget_mb)
+
+
+def prepare(req: SearchRequest, on_event: EventFn | None = None, *, progress: bool = False) -> SearchPlan:
+    """Check ``req`` against everything it names and lay the search out. Nothing expensive runs here except
+    the default teacher's fine-tuning (when no teacher is given, and only after the request's own checks)."""
+    emit: EventFn = on_event or (lambda kind, data: None)
+    task = AGNOSTIC if req.agnostic else get_task(req.task).name
+    if req.text and not req.agnostic:
+        raise SearchError("--text is for --task agnostic (a GLUE task reads --data-dir)")
+    predictor = load_predictor(req.key.device_id, req.key.backend, req.key.threads, root=req.predictors)
+    if req.budget_mb is not None and not predictor.memory:
+        within_memory(predictor, [], req.shape, req.budget_mb)  # the one-line error, before any work
+    space_file = req.space or str(default_space())
+    run = Path(req.run_dir) if req.run_dir else Path("runs") / f"search-{task}-{req.seed}"
+    ctx = EvaluatorContext(req, run, task, SearchSpace.load(space_file), space_file,
+                           req.losses or DEFAULTS.search_losses_for(req.agnostic), emit, progress)
+    check_writable("--run", run)  # also the default, before a default teacher is fine-tuned into it
+    kind = evaluator_for(req)
+    if req.final is not None and not kind.distils:
+        raise SearchError("--final needs a teacher (it distils the winners); it cannot run with "
+                          + ("--table" if req.table else f"--evaluator {kind.name}"))
+    evaluator = kind.from_request(req, ctx)
+    head_dim = _head_dim(req, evaluator.teacher)
+    archs, memory_mb = _candidates(req, ctx, evaluator, predictor, head_dim)
+    latency = LatencyTable(predictor, archs, req.shape)
+    check_budgets(latency, req.reward)
+    described = {k: v for k, v in evaluator.describe().items() if k != "data_dir"}  # the same data elsewhere resumes
+    config = SearchConfig(device_id=req.key.device_id, backend=req.key.backend, threads=req.key.threads,
+                          shape=req.shape, reward=req.reward, strategy=req.strategy, episodes=req.episodes,
+                          candidates=req.candidates, seed=req.seed, evaluator=described,
+                          space=evaluator.space_label(ctx.space), budget_mb=req.budget_mb, head_dim=head_dim)
+    steps = evaluator.post_steps(ctx)
+    if req.final is not None:
+        steps.append(FinalStep(FinalJob(evaluator.teacher, task, req.key, req.shape, ctx.losses, req.data_dir,
+                                        req.text, req.final.examples, req.final.epochs, req.seed, req.init,
+                                        evaluator.supernet, req.budget_mb, progress), emit))
+    if memory_mb:
+        steps.append(MemoryStep(memory_mb))
+    return SearchPlan(req, ctx, predictor, evaluator, Study(run, config, evaluator, latency), steps)
