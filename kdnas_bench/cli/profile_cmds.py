@@ -268,16 +268,16 @@ def register(cli: click.Group) -> None:
     @click.option("--onnx-cache", type=click.Path(), help="Folder for exported ONNX models.")
     @click.option("--memory", is_flag=True, help="Also measure the peak resident memory of a forward pass and the "
                   "weight bytes (a fresh child process).")
-    @click.option("--speed/--no-speed", default=True, show_default=True, help="Time the canary in bursts with it and "
-                  "report the speed factor: canary now over the reference of this device's predictor.")
+    @click.option("--speed/--no-speed", default=True, show_default=True, help="Time the canary in bursts with it: "
+                  "speed factor = canary / the reference of this device's predictor (in --predictors).")
     @click.option("--predictors", "predictors_dir", type=click.Path(), help="Predictors folder (for --speed).")
     @timing_options
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     def measure_cmd(arch: str, seq: int, batch: int, backend: str, threads: int, onnx_cache: str | None, memory: bool,
                     speed: bool, predictors_dir: str | None, warmup: int, min_calls: int, min_seconds: float,
                     max_seconds: float, as_json: bool) -> None:
-        """Measure one student at one shape on this device, now; with the machine's speed factor in those seconds
-        (×1.10: 10 % slower than its profile's reference) and the median at the reference speed.
+        """Measure one student at one shape on this device, now, with the machine's speed factor (×1.10: 10 % slower
+        than its profile's reference) and the median at the reference speed.
 
         \b
         Example:
@@ -299,9 +299,8 @@ def register(cli: click.Group) -> None:
         probe = memory_probe(backend, threads, onnx_cache, True) if memory else None
         can = Canary(_backend(backend, threads, onnx_cache)) if speed else None
         m = measure(bk, a, shape, make_timing(warmup, min_calls, min_seconds, max_seconds), canary=can, memory=probe)
-        for done in (bk, can, probe):
-            if done is not None:
-                done.close()
+        for done in (x for x in (bk, can, probe) if x is not None):
+            done.close()
         if m.timing is None:
             raise KdnasError(f"measuring {a} at {batch}x{seq} on {bk.name} failed: {m.error}")
         out: dict[str, Any] = {

@@ -108,6 +108,9 @@ class SearchRequest:
     # Only candidates whose head size (hidden / heads) is this: an int, or "teacher" for the teacher's own. With
     # inherited weights such a student keeps whole teacher heads; other sizes merge or split them.
     head_dim: int | str | None = None
+    # "now": predictions (and so the budget checks) at this machine's speed now, the canary timed first; the
+    # final check then records the speed factor in the seconds each winner is measured
+    speed: str = "reference"
 
     def __post_init__(self) -> None:
         check_positive(threads=self.key.threads, proxy_examples=self.proxy_examples, proxy_epochs=self.proxy_epochs,
@@ -115,7 +118,8 @@ class SearchRequest:
         check_study(episodes=self.episodes, candidates=self.candidates, budget_mb=self.budget_mb,
                     head_dim=self.head_dim)
         for name, value, allowed in (("strategy", self.strategy, tuple(STRATEGIES)), ("init", self.init, INITS),
-                                     ("executor", self.executor, tuple(EXECUTORS)), ("mode", self.mode, MODES)):
+                                     ("executor", self.executor, tuple(EXECUTORS)), ("mode", self.mode, MODES),
+                                     ("speed", self.speed, ("reference", "now"))):
             check_choice(name, value, allowed)
         self.reward  # noqa: B018 (validates budgets and w)
 
