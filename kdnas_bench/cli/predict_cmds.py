@@ -261,8 +261,6 @@ def register(cli: click.Group) -> None:
           kdnas-bench predict --device intel-xeon-processor-2c-cfff2f --backend torch \\
               --arch 4,312,12,1200 --seq 128 --batch 1
           kdnas-bench predict --device intel-xeon-processor-2c-cfff2f --backend torch --configs configs.json --json
-          kdnas-bench predict --device amd-epyc-2c-243f6e --backend torch --threads 1 --arch 4,312,12,1200 \\
-              --seq 128 --batch 1 --speed now
         """
         from ..predictors.registry import load_predictor
 
