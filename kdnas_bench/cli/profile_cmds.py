@@ -113,6 +113,8 @@ def register(cli: click.Group) -> None:
             shown = ", ".join(map(str, vals)) if len(vals) <= 12 else f"{vals[0]} … {vals[-1]} ({len(vals)} values)"
             table.add_row(key, shown)
         table.add_row("min head dim", str(space.min_head_dim))
+        if space.head_dim:
+            table.add_row("head dim", f"{space.head_dim} (only archs of this head size)")
         table.add_row("max tokens", f"{space.max_tokens} per forward (batch × seq)")
         console.print(table)
         console.print(

@@ -24,7 +24,7 @@ from rich.markup import escape
 
 from ..errors import KdnasError
 from ..search.evaluators import EVALUATORS
-from .common import console, positive
+from .common import accelerator_option, check_accelerator, console, positive
 
 TEACHER_ARCH = "6,384,12,1536"  # all-MiniLM-L6-v2
 FAST_TIMING: dict[str, Any] = {"warmup": 3, "min_calls": 10, "min_seconds": 0.2, "max_seconds": 2.0}
@@ -134,10 +134,11 @@ def register(cli: click.Group) -> None:
                                           "examples x 1 epoch) re-ranked by proxy, or proxy distillation of each "
                                           "candidate. Without task data always proxy.")
     @click.option("--seed", type=int, default=0, show_default=True)
+    @accelerator_option("training (teacher, supernet, candidates, final; profiling stays on the CPU)")
     def quickstart(out: str, data_dir: str | None, task: str, text_file: str | None, profile_rows: int,
                    transfer_rows: int, teacher_examples: int, episodes: int, candidates: int, proxy_examples: int,
                    proxy_epochs: float, final_examples: int, speedup: float, compare_students: str, evaluator_kind: str,
-                   seed: int) -> None:
+                   seed: int, accelerator: str) -> None:
         """Run the whole pipeline on this machine, offline: profile, fit, search, distil, measure, report.
 
         \b
@@ -162,6 +163,7 @@ def register(cli: click.Group) -> None:
                             ("--final-examples", final_examples),
                             ("--speedup", speedup)):
             positive(name, value)
+        accelerator = check_accelerator(accelerator)
         if transfer_rows >= profile_rows:
             raise KdnasError(f"--transfer-rows ({transfer_rows}) must be below --profile-rows ({profile_rows}): "
                              "the rest are the predictor's held-out check")
@@ -228,11 +230,11 @@ def register(cli: click.Group) -> None:
 
                     torch.set_num_threads(1)
                     return finetune(mode, data_dir=data_dir, max_examples=teacher_examples, epochs=1.0, seed=seed,
-                                    out=teacher_dir, progress=console.is_terminal)
+                                    out=teacher_dir, progress=console.is_terminal, accelerator=accelerator)
 
                 res = steps.run(["teacher", "finetune", "--task", mode, "--data-dir", str(data_dir), "--max-examples",
                                  str(teacher_examples), "--epochs", "1", "--seed", str(seed), "--threads", "1",
-                                 "--out", str(teacher_dir)], teach)
+                                 "--accelerator", accelerator, "--out", str(teacher_dir)], teach)
                 console.print(f"teacher {teacher_dir}: dev {res.primary_metric} {res.primary:.4f}", highlight=False,
                               markup=False)
 
@@ -258,7 +260,7 @@ def register(cli: click.Group) -> None:
                   "--episodes", str(episodes), "--candidates", str(candidates), "--proxy-examples", str(proxy_examples),
                   "--proxy-epochs", f"{proxy_epochs:g}", "--final", "--final-examples", str(final_examples),
                   "--final-epochs", "1",
-                  "--predictors", str(preds), "--run", str(run_dir), "--seed", str(seed)]
+                  "--predictors", str(preds), "--run", str(run_dir), "--seed", str(seed), "--accelerator", accelerator]
         oneshot = mode != AGNOSTIC and evaluator_kind == "supernet"
         if mode == AGNOSTIC:
             search += ["--text", text_file] if text_file else []
@@ -277,7 +279,8 @@ def register(cli: click.Group) -> None:
             supernet=(SupernetOptions(examples=teacher_examples, epochs=1.0, rerank_top=2,
                                       rerank_examples=max(1, proxy_examples // 2), rerank_epochs=proxy_epochs)
                       if oneshot else SupernetOptions()),
-            final=FinalOptions(final_examples, 1.0), space=space_file, predictors=str(preds), run_dir=str(run_dir))
+            final=FinalOptions(final_examples, 1.0), space=space_file, predictors=str(preds), run_dir=str(run_dir),
+            accelerator=accelerator)
         outcome = steps.run(search, lambda: run_search(req, Progress(console, req), progress=True))
         console.print(winners_table(outcome))
 

@@ -16,7 +16,7 @@ from ..search.evaluators import EVALUATORS
 from ..search.executor import EXECUTORS
 from ..search.reward import MODES
 from ..search.strategies import STRATEGIES
-from .common import console, err_console, positive, print_json
+from .common import accelerator_option, console, err_console, positive, print_json
 from .predict_cmds import speed_option
 
 
@@ -41,7 +41,8 @@ def _view(state: dict[str, Any]) -> Group:
     for rec in state["rows"][-12:][::-1]:
         a = rec["arch"]
         table.add_row(str(rec["episode"] + 1), f"{a['layers']},{a['hidden']},{a['heads']},{a['ffn']}",
-                      f"{rec['latency_ms']:.2f}", f"{rec['latency_ms_high']:.2f}", f"{rec['metric']:.4f}",
+                      f"{rec['latency_ms']:.2f}", f"{rec['latency_ms_high']:.2f}",
+                      "failed" if rec.get("error") else f"{rec['metric']:.4f}",
                       *[f"{rec['rewards'][b]:.4f}" if rec["rewards"][b] is not None else "infeasible" for b in state["best"]],
                       f"{rec['seconds']:.1f}")
     return Group(head, table)
@@ -112,6 +113,10 @@ class Progress:
         if kind == "episode":
             state["episode"] = data["episode"]
         elif kind == "evaluation":
+            if data.get("error") and self.live is not None:
+                a = data["arch"]
+                self.live.console.print(f"candidate {a['layers']},{a['hidden']},{a['heads']},{a['ffn']} failed: "
+                                        f"{data['error']}", highlight=False, markup=False)
             state["rows"].append(data)
             state["evaluations"] += 1
             for k, v in data["rewards"].items():
@@ -148,6 +153,9 @@ def register(cli: click.Group) -> None:
     @click.option("--run", "run_dir", type=click.Path(), help="Run folder (resumable; default runs/search-<task>-<seed>).")
     @click.option("--executor", type=click.Choice(list(EXECUTORS)), default="local", show_default=True)
     @click.option("--ray-address", help="Address of an existing Ray cluster (default: start a local Ray).")
+    @accelerator_option("training (teacher, supernet, candidates, re-ranking, final)")
+    @click.option("--gpus-per-candidate", type=float, help="--executor ray: each candidate's GPU share (fractions "
+                  "allowed, e.g. 0.25: four per GPU; default 1 when training on a GPU, else 0).")
     @click.option("--final", is_flag=True, help="Fully distil, export and (on this device) measure each winner.")
     @click.option("--final-examples", type=int, help="Train examples for --final (default: the whole train set).")
     @click.option("--final-epochs", type=float, default=3.0, show_default=True)
@@ -157,7 +165,8 @@ def register(cli: click.Group) -> None:
                   help="Latency exponent w of A·(lat/T)^w.")
     @click.option("--mode", type=click.Choice(MODES), default="hard", show_default=True,
                   help="hard: reject candidates whose predicted upper bound exceeds the budget.")
-    @click.option("--space", "space_path", type=click.Path(), help="Space TOML (default: search/spaces/bert.toml).")
+    @click.option("--space", "space_path", help="Space TOML, or 'auto' (the default, except with --table): the "
+                  "teacher's students, derived from its shape and written to RUN/space.toml.")
     @click.option("--table", type=click.Path(), help="Score candidates from a table of precomputed accuracies instead.")
     @click.option("--evaluator", "evaluator_kind", type=click.Choice(list(EVALUATORS)), default="proxy",
                   show_default=True, help="proxy: distil every candidate (the paper); supernet: score its sub-network "
@@ -193,7 +202,7 @@ def register(cli: click.Group) -> None:
                predictors_dir: str | None, teacher_examples: int, evaluator_kind: str, init: str,
                supernet_dir: str | None, supernet_examples: int, supernet_epochs: float, rerank_top: int,
                rerank_examples: int, rerank_epochs: float, budget_mb: float | None, head_dim: str | None,
-               speed: str, as_json: bool) -> None:
+               accelerator: str, gpus_per_candidate: float | None, speed: str, as_json: bool) -> None:
         """Search the student arch with KD-NAS: predicted latency + proxy-distillation accuracy.
 
         \b
@@ -223,7 +232,8 @@ def register(cli: click.Group) -> None:
                                      rerank_epochs),
             final=FinalOptions(final_examples, final_epochs) if final else None, space=space_path,
             predictors=predictors_dir, run_dir=run_dir, executor=executor, ray_address=ray_address, budget_mb=budget_mb,
-            head_dim=parse_head_dim(head_dim), speed=speed)
+            head_dim=parse_head_dim(head_dim), accelerator=accelerator, gpus_per_candidate=gpus_per_candidate,
+            speed=speed)
         out = err_console if as_json else console
         outcome = run_search(req, Progress(out, req), progress=not as_json)
         method = outcome.memory_method

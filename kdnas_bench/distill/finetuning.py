@@ -49,9 +49,14 @@ def finetune(
     max_length: int = 128,
     progress: bool = False,
     batching: str = "random",
+    accelerator: str | None = None,
 ) -> FinetuneResult:
     """Fine-tune ``backbone`` on the task's train set (or a stratified ``max_examples`` subset) with
-    cross-entropy (MSE for STS-B), evaluate on dev, and save it (HF layout, safetensors, metrics JSON)."""
+    cross-entropy (MSE for STS-B), evaluate on dev, and save it (HF layout, safetensors, metrics JSON).
+    ``accelerator``: ``"cpu"`` (None), ``"cuda"`` or ``"auto"`` (:mod:`.accelerator`)."""
+    from .accelerator import resolve
+
+    acc = resolve(accelerator)
     t = get_task(task)
     source = default_backbone_path() if backbone is None else backbone
     torch.manual_seed(seed)  # the fresh classifier head: the same seed gives the same teacher in any process
@@ -65,8 +70,9 @@ def finetune(
                         max_length=max_length)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, batching=batching)
     seconds = train(teacher.model, data.train, [GroundTruth(1.0, t.is_regression)], cfg, seed=seed,
-                    progress=progress, description=f"fine-tune {t.name}")
+                    progress=progress, description=f"fine-tune {t.name}", accelerator=acc)
     metrics = evaluate(teacher.model, data.dev, t)
+    teacher.model.cpu()
     result = FinetuneResult(
         task=t.name, backbone=DEFAULT_BACKBONE if backbone is None else str(backbone),
         arch={"layers": teacher.layers, "hidden": teacher.hidden,
@@ -75,7 +81,7 @@ def finetune(
         params=sum(p.numel() for p in teacher.model.parameters()), train_examples=len(data.train),
         epochs=epochs, seed=seed, train_seconds=round(seconds, 3), metrics=metrics,
         primary_metric=t.primary_metric, config={"lr": lr, "batch_size": batch_size, "max_length": max_length,
-                                                    "batching": batching},
+                                                    "batching": batching, **(acc.describe() if acc.on_device else {})},
     )
     if out is not None:
         out_dir = Path(out)

@@ -85,15 +85,47 @@ def _resolve(name_or_path: str | Path) -> str:
     return text
 
 
+SUPPORTED_TEACHERS = ("BERT-layout sequence classifiers: model_type 'bert' (BERT, MiniLM, TinyBERT, BioBERT, ...) "
+                      "or 'roberta', 'xlm-roberta', 'camembert' (read as the same BERT), with absolute positions")
+
+
+MIN_POSITIONS = 128  # the tokens an example is truncated to (distill.training.prepare_data's max_length)
+
+
+def check_layout(config: Any, name: str) -> None:
+    """One line unless ``config`` is a BERT (``BertForSequenceClassification``) whose students kdnas-bench can
+    build, inherit into and train, or a RoBERTa-family classifier (:mod:`.families` reads it as that BERT):
+    other families are refused, naming what works. Reads the config only, so it runs before any weights load."""
+    from .families import CONVERTIBLE
+
+    kind = getattr(config, "model_type", "") or "unknown"
+    if kind != "bert" and kind not in CONVERTIBLE:
+        raise TeacherError(f"teacher {name} is a {kind} model; kdnas-bench distils {SUPPORTED_TEACHERS}")
+    position = getattr(config, "position_embedding_type", "absolute") or "absolute"
+    if position != "absolute":
+        raise TeacherError(f"teacher {name} is a BERT with {position} position embeddings; kdnas-bench distils "
+                           f"{SUPPORTED_TEACHERS}")
+    offset = int(getattr(config, "pad_token_id", 0) or 0) + 1 if kind in CONVERTIBLE else 0
+    positions = int(getattr(config, "max_position_embeddings", MIN_POSITIONS)) - offset
+    if positions < MIN_POSITIONS:
+        raise TeacherError(f"teacher {name} has {positions} positions; kdnas-bench encodes examples of up to "
+                           f"{MIN_POSITIONS} tokens, so a teacher needs at least {MIN_POSITIONS}")
+
+
 def load_teacher(
     name_or_path: str | Path | Teacher, *, task: str | Task | None = None, num_labels: int | None = None
 ) -> Teacher:
     """Load a sequence-classification checkpoint. With ``task``, check its label count fits;
-    with ``num_labels`` instead, give it a fresh head of that size (used by ``finetune``)."""
+    with ``num_labels`` instead, give it a fresh head of that size (used by ``finetune``, whose backbone may
+    be of any family). Without ``num_labels`` it is a teacher to distil: :func:`check_layout` refuses
+    families kdnas-bench cannot build students of, in one line."""
     if isinstance(name_or_path, Teacher):
         teacher = name_or_path
+        if num_labels is None:
+            check_layout(teacher.model.config, teacher.name)
     else:
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        import torch
+        from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
         source = _resolve(name_or_path)
@@ -101,14 +133,24 @@ def load_teacher(
         hf_logging.set_verbosity_error()  # "newly initialised head" notices are expected in finetune
         hf_logging.disable_progress_bar()
         try:
+            if num_labels is None:  # a teacher to distil: its family is checked before its weights load
+                check_layout(AutoConfig.from_pretrained(source), str(name_or_path))
             kwargs: dict[str, Any] = {} if num_labels is None else {"num_labels": num_labels}
             model = AutoModelForSequenceClassification.from_pretrained(source, **kwargs)
+            if any(p.is_floating_point() and p.dtype != torch.float32 for p in model.parameters()):
+                model = model.float()  # a bf16/fp16 checkpoint (transformers 5 keeps its dtype): train in fp32
             tokenizer = AutoTokenizer.from_pretrained(source)
+        except TeacherError:
+            raise
         except Exception as exc:  # a checkpoint fails to load in many ways (JSON, typed config, weights): all user errors
             why = " ".join(str(exc).split())[:300] or type(exc).__name__
             raise TeacherError(f"cannot load teacher {source}: {why}") from None
         finally:
             hf_logging.set_verbosity(verbosity)
+        if num_labels is None and model.config.model_type != "bert":  # a RoBERTa: the BERT it is
+            from .families import as_bert
+
+            model = as_bert(model)
         teacher = Teacher(model.eval(), tokenizer, str(name_or_path))
     if task is not None:
         t = get_task(task)

@@ -22,8 +22,9 @@ import torch
 
 from ..defaults import DEFAULTS, INITS
 from ..errors import KdnasError
-from ..models import build_model
+from ..models import build_model, teacher_extras
 from ..space import Arch
+from .accelerator import CandidateFailure, resolve
 from .agnostic import TASK, TextData, default_teacher, kd_loss, load_text, prepare_text
 from .cache import cache_bytes, cache_teacher
 from .data import AGNOSTIC, Encoded, Task, get_task, proxy_indices
@@ -56,7 +57,7 @@ def init_student(arch: Arch, teacher: Teacher, task: Task, *, seed: int = 0, ini
         raise KdnasError(f"init must be one of {', '.join(INITS)}, got {init!r}")
     tcfg = teacher.model.config
     student = build_model(arch, num_labels=task.num_labels, vocab_size=int(tcfg.vocab_size),
-                          max_position=int(tcfg.max_position_embeddings), seed=seed)
+                          max_position=int(tcfg.max_position_embeddings), seed=seed, **teacher_extras(tcfg))
     labels = list(task.labels) if task.labels else ["score"]
     student.config.id2label = dict(enumerate(labels))
     student.config.label2id = {n: i for i, n in enumerate(labels)}
@@ -142,6 +143,9 @@ class DistillOptions:
     max_cache_bytes: int = 2 * 1024**3
     freeze_embeddings: bool = False
     batching: str = "random"
+    # where it trains (:mod:`.accelerator`): "cpu" (None), "cuda" or "auto"; the student is built on the CPU,
+    # trained and scored on the device, and handed back on the CPU
+    accelerator: str | None = None
 
     def __post_init__(self) -> None:
         if self.cache not in ("auto", "off"):
@@ -168,16 +172,22 @@ class _Source:
 def _run(src: _Source, arch: Arch | str, opts: DistillOptions, *, out: str | Path | None, progress: bool,
          init_model: Any | None) -> DistillResult:
     """The shared trainer: build (or copy) the student, cache the teacher's outputs when they fit, train, score."""
+    acc = resolve(opts.accelerator)
     if isinstance(arch, str):
         arch = Arch.parse(arch)
     config = {"lr": opts.lr, "batch_size": opts.batch_size, **src.config}
+    if acc.on_device:
+        config.update(acc.describe())
     cfg = TrainConfig(epochs=opts.epochs, batch_size=opts.batch_size, lr=opts.lr, batching=opts.batching)
     if init_model is not None:
         student = copy.deepcopy(init_model)
         config["init"] = "given"
     else:
-        student = init_student(arch, src.teacher, src.task, seed=opts.seed, init=src.init,
-                               data=None if src.agnostic else src.train)
+        try:
+            student = init_student(arch, src.teacher, src.task, seed=opts.seed, init=src.init,
+                                   data=None if src.agnostic else src.train)
+        except (ValueError, RuntimeError, IndexError) as exc:  # a shape the model code refuses
+            raise CandidateFailure(f"cannot build student {arch}: {' '.join(str(exc).split())[:300]}") from None
     if opts.freeze_embeddings:  # the word-embedding table dominates a small student's update cost
         student.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     torch.manual_seed(opts.seed)
@@ -191,14 +201,18 @@ def _run(src: _Source, arch: Arch | str, opts: DistillOptions, *, out: str | Pat
     start = time.perf_counter()
     if needs_teacher(loss_fns) and opts.cache == "auto":
         existing = src.train.teacher_cache
-        if existing is not None and existing.covers(src.teacher, needs):
+        if existing is not None and existing.covers(src.teacher, needs, acc.name):
             cache_seconds = 0.0
         elif cache_bytes(src.train, src.teacher, needs) <= opts.max_cache_bytes:
-            cache_seconds = cache_teacher(src.teacher, src.train, needs).seconds
+            cache_seconds = cache_teacher(src.teacher, src.train, needs, accelerator=acc).seconds
     train(student, src.train, loss_fns, cfg, seed=opts.seed, teacher=src.teacher, progress=progress,
-          description=f"distil {arch}" + (" (task-agnostic)" if src.agnostic else ""))
+          description=f"distil {arch}" + (" (task-agnostic)" if src.agnostic else ""), accelerator=acc)
     seconds = time.perf_counter() - start  # includes building the teacher cache, when this call built it
     metrics = src.score(student, loss_fns)
+    if acc.on_device:
+        student.cpu()
+        for loss in loss_fns:
+            loss.cpu()
     result = DistillResult(
         task=src.task.name, arch=arch.to_dict(), params=sum(p.numel() for p in student.parameters()),
         train_seconds=round(seconds, 3), metrics=metrics, primary_metric=src.task.primary_metric,
@@ -285,10 +299,12 @@ def distill(teacher: str | Path | Teacher | None, task: str | Task, arch: Arch |
 def distill_agnostic(teacher: str | Path | Teacher | None, arch: Arch | str, *, data: Any | None = None,
                      text: str | Path | None = None, max_examples: int | None = None, epochs: float = 1.0,
                      losses: str = DEFAULTS.agnostic_losses, seed: int = 0, lr: float = DEFAULTS.distill_lr,
-                     batch_size: int = 32, out: str | Path | None = None, progress: bool = False) -> DistillResult:
+                     batch_size: int = 32, out: str | Path | None = None, progress: bool = False,
+                     accelerator: str | None = None) -> DistillResult:
     """:func:`distill_text` with loose options (its defaults: 1 epoch, ``hidden,attn``)."""
     return distill_text(teacher, arch, DistillOptions(epochs=epochs, losses=losses, seed=seed, lr=lr,
-                                                      batch_size=batch_size), data=data, text=text,
+                                                      batch_size=batch_size, accelerator=accelerator),
+                        data=data, text=text,
                         max_examples=max_examples, out=out, progress=progress)
 
 

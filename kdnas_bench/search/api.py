@@ -45,7 +45,7 @@ class SearchOutcome:
 def _study(plan: SearchPlan, emit: EventFn) -> SearchResult:
     """The episodes, on the request's executor."""
     req = plan.request
-    executor = make_executor(req.executor, req.ray_address)
+    executor = make_executor(req.executor, req.ray_address, gpus_per_candidate=plan.ctx.gpus_per_candidate)
     plan.study.executor = executor
     emit("start", {"task": plan.task, "run": str(plan.run), "config": plan.study.config})
     try:
@@ -65,6 +65,8 @@ def run_search(req: SearchRequest, on_event: EventFn | None = None, *, progress:
     emit: EventFn = on_event or (lambda kind, data: None)
     plan = prepare(req, emit, progress=progress)
     plan.evaluator.setup(plan.ctx)
+    for note in plan.notes:
+        emit("message", {"text": note})
     result = _study(plan, emit)
     for step in plan.steps:
         result = step(result)

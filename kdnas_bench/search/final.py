@@ -37,6 +37,7 @@ class FinalJob:
     supernet: str | None = None
     budget_mb: float | None = None
     progress: bool = False
+    accelerator: str = "cpu"  # where the students train (measuring is the latency device's business)
     reference_ms: float | None = None  # the predictor's reference canary: each winner is timed with the canary
 
 
@@ -58,8 +59,10 @@ def finalize(result: SearchResult, job: FinalJob) -> SearchResult:
     int8 backend the student is quantized, its int8 dev metric reported beside fp32, and the *deployed* int8
     file measured against the budget; with ``budget_mb`` the measured peak memory is held against it too. With
     ``reference_ms`` each winner is timed with the canary and the machine's speed factor in those seconds is
-    recorded (``measured_speed_factor``, ``measured_at_reference_ms``). Returns a new result; ``result`` is left
-    as it was."""
+    recorded (``measured_speed_factor``, ``measured_at_reference_ms``).
+    A winner whose final distillation runs out of GPU memory is recorded with ``final_error`` and the next one
+    goes on. Returns a new result; ``result`` is left as it was."""
+    from ..distill.accelerator import failure_message, free_memory  # lazy: torch
     from ..distill.trainer import distill  # lazy: torch
     from ..supernet import load as load_supernet  # lazy: torch
 
@@ -72,20 +75,32 @@ def finalize(result: SearchResult, job: FinalJob) -> SearchResult:
     for w in result.winners:
         if w.arch not in done:
             out = Path(result.run_dir) / "final" / f"{w.arch.layers}L-{w.arch.hidden}H-{w.arch.heads}A-{w.arch.ffn}F"
-            res = distill(job.teacher, job.task, w.arch, data_dir=job.data_dir, text=job.text,
-                          max_examples=job.examples, epochs=job.epochs, losses=job.losses, seed=job.seed, out=out,
-                          progress=job.progress, init=job.init, init_model=None if net is None else net.extract(w.arch))
-            info: dict[str, Any] = {"final_metrics": res.metrics, "final_metric": res.primary,
-                                    "final_train_examples": res.train_examples, "final_train_seconds": res.train_seconds,
-                                    "student_dir": str(out), "final_init": "supernet" if job.supernet else job.init}
-            if int8:
-                info |= _deploy(out, w.arch, job, res.metrics, local)
-            elif local:
-                info |= measure_latency(w.arch, job.shape, k.backend, k.threads, reference_ms=job.reference_ms)
-                if job.budget_mb is not None:
-                    info |= measure_memory(w.arch, job.shape, k.backend, k.threads)
-            info.setdefault("measured_latency_ms", None)
-            done[w.arch] = info
+            message: str | None = None
+            try:
+                res = distill(job.teacher, job.task, w.arch, data_dir=job.data_dir, text=job.text,
+                              max_examples=job.examples, epochs=job.epochs, losses=job.losses, seed=job.seed, out=out,
+                              progress=job.progress, init=job.init, accelerator=job.accelerator,
+                              init_model=None if net is None else net.extract(w.arch))
+            except Exception as exc:
+                message = failure_message(exc)
+                if message is None:
+                    raise
+            if message is not None:
+                free_memory()
+                done[w.arch] = {"final_error": message, "measured_latency_ms": None}
+            else:
+                info: dict[str, Any] = {"final_metrics": res.metrics, "final_metric": res.primary,
+                                        "final_train_examples": res.train_examples,
+                                        "final_train_seconds": res.train_seconds, "student_dir": str(out),
+                                        "final_init": "supernet" if job.supernet else job.init}
+                if int8:
+                    info |= _deploy(out, w.arch, job, res.metrics, local)
+                elif local:
+                    info |= measure_latency(w.arch, job.shape, k.backend, k.threads, reference_ms=job.reference_ms)
+                    if job.budget_mb is not None:
+                        info |= measure_memory(w.arch, job.shape, k.backend, k.threads)
+                info.setdefault("measured_latency_ms", None)
+                done[w.arch] = info
         extra = dict(done[w.arch])
         measured = extra.get("measured_latency_ms")
         extra["budget_held"] = None if measured is None else bool(measured <= w.budget_ms)

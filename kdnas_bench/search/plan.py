@@ -5,10 +5,11 @@ every refusal happens there, once, as a one-line :class:`~.domain.SearchError`."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..autospace import AUTO
 from ..defaults import DEFAULTS
 from ..distill.data import AGNOSTIC, get_task
 from ..distill.teacher import load_teacher
@@ -35,6 +36,7 @@ class SearchPlan:
     evaluator: Evaluator
     study: Study
     steps: list[PostStep]
+    notes: list[str] = field(default_factory=list)  # lines for the user once the evaluator is set up
 
     @property
     def run(self) -> Path:
@@ -43,6 +45,14 @@ class SearchPlan:
     @property
     def task(self) -> str:
         return self.ctx.task
+
+
+def _auto_space(req: SearchRequest) -> bool:
+    """``--space auto``, and the default whenever a teacher scores the candidates (not with ``--table``)."""
+    wants = req.space is not None and req.space.strip().lower() == AUTO
+    if wants and req.table:
+        raise SearchError("--space auto derives the space from a teacher; with --table pass a space TOML")
+    return wants or (req.space is None and req.table is None)
 
 
 def _head_dim(req: SearchRequest, teacher: str | None) -> int | None:
@@ -71,10 +81,33 @@ def _candidates(req: SearchRequest, ctx: EvaluatorContext, evaluator: Evaluator,
     return within_memory(predictor, archs, req.shape, req.budget_mb)
 
 
+def accelerators(req: SearchRequest) -> tuple[Any, str, float]:
+    """(this process's accelerator, the candidates' accelerator name, each Ray worker's GPU share). With Ray
+    GPU shares the candidates train on the GPU Ray gives their worker, whatever this process has."""
+    from ..distill.accelerator import resolve  # lazy: torch
+    from .executor import actor_options
+
+    gpus = req.gpus_per_candidate
+    if gpus is not None and req.executor != "ray":
+        raise SearchError("--gpus-per-candidate is for --executor ray (a local search trains on --accelerator)")
+    if gpus is not None:
+        actor_options(gpus)  # a negative or fractional-above-1 share: refused before any work
+        if gpus > 0 and req.accelerator.strip().lower() == "cpu":
+            raise SearchError(f"--gpus-per-candidate {gpus:g} asks for GPUs but --accelerator is cpu")
+    acc = resolve(req.accelerator)
+    if gpus is None:
+        gpus = 1.0 if req.executor == "ray" and acc.is_cuda else 0.0
+    return acc, "cuda" if gpus > 0 else acc.name, float(gpus)
+
+
 def prepare(req: SearchRequest, on_event: EventFn | None = None, *, progress: bool = False) -> SearchPlan:
     """Check ``req`` against everything it names and lay the search out. Nothing expensive runs here except
     the default teacher's fine-tuning (when no teacher is given, and only after the request's own checks)."""
     emit: EventFn = on_event or (lambda kind, data: None)
+    acc, candidate_acc, gpus = accelerators(req)  # --accelerator cuda without a GPU: the one-line error, first
+    if acc.is_cuda:
+        info = acc.describe()
+        emit("message", {"text": f"training on {info['gpu']} ({info['precision']})"})
     task = AGNOSTIC if req.agnostic else get_task(req.task).name
     if req.text and not req.agnostic:
         raise SearchError("--text is for --task agnostic (a GLUE task reads --data-dir)")
@@ -84,20 +117,31 @@ def prepare(req: SearchRequest, on_event: EventFn | None = None, *, progress: bo
         emit("message", {"text": predictor.calibration.describe()})
     if req.budget_mb is not None and not predictor.memory:
         within_memory(predictor, [], req.shape, req.budget_mb)  # the one-line error, before any work
-    space_file = req.space or str(default_space())
+    auto = _auto_space(req)  # the teacher's students, once the evaluator knows its teacher
+    space_file = "" if auto else req.space or str(default_space())
     run = Path(req.run_dir) if req.run_dir else Path("runs") / f"search-{task}-{req.seed}"
-    ctx = EvaluatorContext(req, run, task, SearchSpace.load(space_file), space_file,
-                           req.losses or DEFAULTS.search_losses_for(req.agnostic), emit, progress)
+    ctx = EvaluatorContext(req, run, task, SearchSpace.load(space_file or default_space()), space_file,
+                           req.losses or DEFAULTS.search_losses_for(req.agnostic), emit, progress, auto,
+                           accelerator=acc.name, candidate_accelerator=candidate_acc, gpus_per_candidate=gpus)
     check_writable("--run", run)  # also the default, before a default teacher is fine-tuned into it
     kind = evaluator_for(req)
     if req.final is not None and not kind.distils:
         raise SearchError("--final needs a teacher (it distils the winners); it cannot run with "
                           + ("--table" if req.table else f"--evaluator {kind.name}"))
     evaluator = kind.from_request(req, ctx)
+    ctx.teacher_space(evaluator.teacher)  # an evaluator that did not ask for its teacher's space gets it here
     head_dim = _head_dim(req, evaluator.teacher)
     archs, memory_mb = _candidates(req, ctx, evaluator, predictor, head_dim)
     latency = LatencyTable(predictor, archs, req.shape)
     check_budgets(latency, req.reward)
+    notes = []  # said after the evaluator's setup, so a bad-input error stays one line
+    if auto:
+        notes.append(f"student space derived from the teacher ({ctx.space.name}: {ctx.space.size} archs), written to "
+                     f"{ctx.space_file}; repeat with --space {ctx.space_file}")
+    outside = sum(latency[a][3] for a in archs)
+    if outside:
+        notes.append(f"warning: {outside} of {len(archs)} candidate archs lie outside the latency predictor's "
+                     "profiled range: their predicted latencies are extrapolations (out_of_range in the records)")
     described = {k: v for k, v in evaluator.describe().items() if k != "data_dir"}  # the same data elsewhere resumes
     config = SearchConfig(device_id=req.key.device_id, backend=req.key.backend, threads=req.key.threads,
                           shape=req.shape, reward=req.reward, strategy=req.strategy, episodes=req.episodes,
@@ -107,8 +151,8 @@ def prepare(req: SearchRequest, on_event: EventFn | None = None, *, progress: bo
     if req.final is not None:
         steps.append(FinalStep(FinalJob(evaluator.teacher, task, req.key, req.shape, ctx.losses, req.data_dir,
                                         req.text, req.final.examples, req.final.epochs, req.seed, req.init,
-                                        evaluator.supernet, req.budget_mb, progress,
+                                        evaluator.supernet, req.budget_mb, progress, acc.name,
                                         (predictor.meta.get("drift") or {}).get("reference_canary_ms")), emit))
     if memory_mb:
         steps.append(MemoryStep(memory_mb))
-    return SearchPlan(req, ctx, predictor, evaluator, Study(run, config, evaluator, latency), steps)
+    return SearchPlan(req, ctx, predictor, evaluator, Study(run, config, evaluator, latency), steps, notes)

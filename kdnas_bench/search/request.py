@@ -108,6 +108,10 @@ class SearchRequest:
     # Only candidates whose head size (hidden / heads) is this: an int, or "teacher" for the teacher's own. With
     # inherited weights such a student keeps whole teacher heads; other sizes merge or split them.
     head_dim: int | str | None = None
+    # Where training runs (teacher, supernet, candidates, re-ranking, final): cpu, cuda or auto (the GPU when
+    # torch sees one); ``gpus_per_candidate``: each Ray worker's GPU share (None: 1 when training on a GPU, else 0)
+    accelerator: str = "cpu"
+    gpus_per_candidate: float | None = None
     # "now": predictions (and so the budget checks) at this machine's speed now, the canary timed first; the
     # final check then records the speed factor in the seconds each winner is measured
     speed: str = "reference"

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..space import Arch
 from .domain import SearchError
-from .executor import Evaluates
+from .executor import Evaluates, evaluate_candidate
 from .result import EventFn, SearchResult, Winner
 from .reward import RewardSpec
 from .runfolder import RERANK_FILE, EvalRecord, RunFolder, ranked
@@ -85,14 +85,16 @@ def rerank(records: list[EvalRecord], spec: RewardSpec, result: SearchResult, cf
             for arch in alive:
                 rec = done.get((rung, arch))
                 if rec is None:
-                    ev = evaluator.evaluate(arch)
+                    ev = evaluate_candidate(evaluator, arch)  # a failed candidate (out of memory) ranks last
                     rec = {"rung": rung, "examples": examples, "epochs": cfg.epochs, "arch": arch.to_dict(),
-                           "metric": ev.metric, "metrics": ev.metrics, "seconds": ev.seconds}
+                           "metric": ev.metric, "metrics": ev.metrics, "seconds": ev.seconds,
+                           **({"error": ev.error} if ev.error else {})}
                     _append(log, rec)
                     done[(rung, arch)] = rec
                     emit("rerank", rec)
                 one = by_arch[arch]
-                reward = spec.reward(rec["metric"], one.latency_ms, w.budget_ms, one.latency_ms_high)
+                reward = None if rec.get("error") else spec.reward(rec["metric"], one.latency_ms, w.budget_ms,
+                                                                   one.latency_ms_high)
                 scored.append((reward if reward is not None else -math.inf, arch))
                 last[arch] = rec
             scored = ranked(scored)
@@ -103,6 +105,10 @@ def rerank(records: list[EvalRecord], spec: RewardSpec, result: SearchResult, cf
             alive = [a for _, a in scored[: max(1, math.ceil(len(scored) / cfg.eta))]]
             rung += 1
         best_reward, best = scored[0]
+        if last[best].get("error"):  # every re-ranked candidate failed: the one-shot winner stays
+            winners.append(Winner(w.budget_ms, w.arch, w.predicted_latency_ms, w.predicted_latency_ms_high,
+                                  w.proxy_metric, w.reward, {**w.extra, "rerank": trail}))
+            continue
         top = by_arch[best]
         winners.append(Winner(w.budget_ms, best, top.latency_ms, top.latency_ms_high, last[best]["metric"], best_reward,
                               {"oneshot_metric": top.metric, "oneshot_winner": str(w.arch), "rerank": trail}))

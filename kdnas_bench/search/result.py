@@ -21,10 +21,11 @@ EventFn = Callable[[str, dict[str, Any]], None]
 class Evaluation:
     """One candidate's score from an evaluator."""
 
-    metric: float  # the task's primary metric on dev (the A of the reward)
+    metric: float  # the task's primary metric on dev (the A of the reward); NaN when the candidate failed
     metric_name: str
     metrics: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    error: str | None = None  # the candidate's own failure (out of GPU memory, cannot be built), recorded as such
 
 
 @dataclass

@@ -128,12 +128,17 @@ class Study:
 
     # -- records and rewards ----------------------------------------------------------------------
     def _record(self, arch: Arch, ev: Evaluation, episode: int) -> dict[str, Any]:
+        """An evaluation's log record; a failed one (``ev.error``) has metric NaN, no reward under any budget
+        (never a winner, never told to the strategy) and its message under ``error``."""
         mid, low, high, oor = self.latency[arch]
         spec = self.config.reward
-        rewards = {budget_key(b): spec.reward(ev.metric, mid, b, high) for b in spec.budgets_ms}
-        return {"arch": arch.to_dict(), "episode": episode, "metric": ev.metric, "metric_name": ev.metric_name,
-                "metrics": ev.metrics, "seconds": ev.seconds, "latency_ms": mid, "latency_ms_low": low,
-                "latency_ms_high": high, "out_of_range": oor, "rewards": rewards}
+        rewards = {budget_key(b): None if ev.error else spec.reward(ev.metric, mid, b, high) for b in spec.budgets_ms}
+        rec = {"arch": arch.to_dict(), "episode": episode, "metric": ev.metric, "metric_name": ev.metric_name,
+               "metrics": ev.metrics, "seconds": ev.seconds, "latency_ms": mid, "latency_ms_low": low,
+               "latency_ms_high": high, "out_of_range": oor, "rewards": rewards}
+        if ev.error:
+            rec["error"] = ev.error
+        return rec
 
     def _winners(self) -> list[Winner]:
         winners = []
@@ -141,7 +146,9 @@ class Study:
         for b in self.config.reward.budgets_ms:
             rec = best(records, b)
             if rec is None:
-                raise SearchError(f"no evaluated candidate is feasible for the {b:g} ms budget")
+                failed = [r for r in self.records.values() if r.get("error")]
+                why = f" ({len(failed)} candidate(s) failed, e.g. {failed[0]['error']})" if failed else ""
+                raise SearchError(f"no evaluated candidate is feasible for the {b:g} ms budget{why}")
             reward = rec.reward(b)
             assert reward is not None  # best() only returns a feasible record
             winners.append(Winner(b, rec.arch, rec.latency_ms, rec.latency_ms_high, rec.metric, reward))

@@ -34,6 +34,7 @@ class AgnosticDistillEvaluator(Evaluator):
     lr: float = DEFAULTS.distill_lr
     seed: int = 0
     threads: int = 1
+    accelerator: str = "cpu"  # where each candidate trains (distill.accelerator); in run.json when not the CPU
 
     @classmethod
     def check(cls, req: SearchRequest) -> None:
@@ -46,11 +47,12 @@ class AgnosticDistillEvaluator(Evaluator):
 
         if req.teacher is not None:
             load_teacher(req.teacher)  # fail fast on a missing teacher
+        ctx.teacher_space(req.teacher)
         _, source = load_text(req.text)
         ctx.say(f"task-agnostic distillation: teacher {req.teacher or 'the packaged all-MiniLM-L6-v2 backbone'}, "
                 f"text: {source}")
         return cls(teacher=req.teacher, text=req.text, proxy_examples=req.proxy_examples, epochs=req.proxy_epochs,
-                   losses=ctx.losses, seed=req.seed)
+                   losses=ctx.losses, seed=req.seed, accelerator=ctx.candidate_accelerator)
 
     def _state(self) -> tuple[Any, Any]:
         def load() -> tuple[Any, Any]:
@@ -67,11 +69,12 @@ class AgnosticDistillEvaluator(Evaluator):
 
         teacher, data = self._state()
         opts = DistillOptions(epochs=self.epochs, losses=self.losses or DEFAULTS.agnostic_losses, seed=self.seed,
-                              lr=self.lr)
+                              lr=self.lr, accelerator=self.accelerator)
         return timed(self.threads, lambda: distill_text(teacher, arch, opts, data=data))
 
     def describe(self) -> dict[str, Any]:
         """The keys a task-agnostic ``run.json`` always had (``task`` included), so old runs resume."""
         return {"kind": "agnostic-distill", "task": AGNOSTIC, "teacher": self.teacher, "text": self.text,
                 "proxy_examples": self.proxy_examples, "epochs": self.epochs, "losses": self.losses, "lr": self.lr,
-                "seed": self.seed, "threads": self.threads}
+                "seed": self.seed, "threads": self.threads, **({"accelerator": self.accelerator}
+                                                                if self.accelerator != "cpu" else {})}

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ...distill.teacher import load_teacher
+from ...autospace import AUTO, resolve_space
+from ...distill.teacher import default_backbone_path, load_teacher
 from ...space import Arch, SearchSpace
 from ..request import SearchRequest
 from ..result import Evaluation, EventFn, PostStep
@@ -34,22 +35,42 @@ class EvaluatorContext:
     losses: str
     emit: EventFn = lambda kind, data: None
     progress: bool = False
+    auto_space: bool = False  # --space auto: ``space`` becomes the teacher's students once the teacher is known
+    accelerator: str = "cpu"  # where this process trains (default teacher, supernet, re-ranking, final)
+    candidate_accelerator: str = "cpu"  # where candidates train (a Ray GPU share makes it "cuda")
+    gpus_per_candidate: float = 0.0  # each Ray worker's GPU share
 
     def say(self, text: str) -> None:
         self.emit("message", {"text": text})
 
+    def teacher_space(self, teacher: str | None) -> None:
+        """With ``auto_space``: the space becomes the students of ``teacher`` (None: the packaged backbone),
+        derived from its config and written to ``RUN/space.toml`` (:mod:`kdnas_bench.autospace`)."""
+        if not self.auto_space:
+            return
+        if teacher is None:
+            from transformers import AutoConfig  # lazy: transformers
+
+            config = AutoConfig.from_pretrained(str(default_backbone_path()))
+        else:
+            config = load_teacher(teacher).model.config
+        self.space, self.space_file = resolve_space(AUTO, config, self.run, teacher=teacher or "all-MiniLM-L6-v2")
+        self.auto_space = False
+
     def task_teacher(self) -> str:
         """The request's teacher, checked against the task; none given: the packaged all-MiniLM-L6-v2 fine-tuned
-        on the task once, into ``RUN/teacher``."""
+        on the task once, into ``RUN/teacher``. With ``auto_space`` the space is the teacher's students from here."""
 
         req = self.request
         teacher = req.teacher or default_teacher(self.run, self.task, req.data_dir, req.teacher_examples, req.seed,
-                                                 self.emit)
+                                                 self.emit, self.accelerator)
         load_teacher(teacher, task=self.task)  # fail fast on a missing or mismatched teacher
+        self.teacher_space(teacher)
         return teacher
 
 
-def default_teacher(run: Path, task: str, data_dir: str | None, examples: int, seed: int, emit: EventFn) -> str:
+def default_teacher(run: Path, task: str, data_dir: str | None, examples: int, seed: int, emit: EventFn,
+                    accelerator: str = "cpu") -> str:
     """No teacher given: fine-tune the packaged all-MiniLM-L6-v2 on the task once, into RUN/teacher."""
     from ...distill.finetuning import finetune  # lazy: torch
 
@@ -58,8 +79,29 @@ def default_teacher(run: Path, task: str, data_dir: str | None, examples: int, s
         return str(folder)
     emit("message", {"text": f"no --teacher: fine-tuning the packaged all-MiniLM-L6-v2 on {task} ({examples} "
                              f"examples, 1 epoch) into {folder}"})
-    finetune(task, data_dir=data_dir, max_examples=examples, epochs=1.0, seed=seed, out=folder)
+    finetune(task, data_dir=data_dir, max_examples=examples, epochs=1.0, seed=seed, out=folder, accelerator=accelerator)
     return str(folder)
+
+
+def no_cpu(described: dict[str, Any]) -> dict[str, Any]:
+    """An evaluator's ``run.json`` entry with ``accelerator`` only when it is not the CPU (so CPU runs keep the
+    entry they always had, and resume; a GPU run is not resumed as a CPU one)."""
+    if described.get("accelerator", "cpu") == "cpu":
+        described.pop("accelerator", None)
+    return described
+
+
+def extract(net: Any, arch: Arch) -> Any:
+    """``arch``'s sub-network of the supernet ``net``; one that cannot be built is that candidate's failure."""
+    from ...distill.accelerator import CandidateFailure  # lazy: torch
+    from ...errors import KdnasError
+
+    try:
+        return net.extract(arch)
+    except (KdnasError, ValueError, RuntimeError, IndexError) as exc:
+        if isinstance(exc, RuntimeError) and "out of memory" in str(exc):
+            raise
+        raise CandidateFailure(f"cannot build sub-network {arch}: {' '.join(str(exc).split())[:300]}") from None
 
 
 class Evaluator(ABC):

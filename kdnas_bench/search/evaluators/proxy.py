@@ -12,7 +12,7 @@ from ...distill.teacher import load_teacher
 from ...space import Arch
 from ..request import SearchRequest
 from ..result import Evaluation
-from .base import Evaluator, EvaluatorContext
+from .base import Evaluator, EvaluatorContext, extract, no_cpu
 
 
 def timed(threads: int, run: Any) -> Evaluation:
@@ -45,11 +45,13 @@ class ProxyDistillEvaluator(Evaluator):
     threads: int = 1  # fixed, so local and Ray executors give identical numbers
     init: str = "inherit"  # student init (distill.trainer.init_student), unless ``supernet`` is given
     supernet: str | None = None  # start every candidate from its sub-network of this supernet folder
+    accelerator: str = "cpu"  # where each candidate trains (distill.accelerator); in run.json when not the CPU
 
     @classmethod
     def from_request(cls, req: SearchRequest, ctx: EvaluatorContext) -> ProxyDistillEvaluator:
         return cls(teacher=ctx.task_teacher(), task=ctx.task, data_dir=req.data_dir, proxy_examples=req.proxy_examples,
-                   epochs=req.proxy_epochs, losses=ctx.losses, seed=req.seed, init=req.init)
+                   epochs=req.proxy_epochs, losses=ctx.losses, seed=req.seed, init=req.init,
+                   accelerator=ctx.candidate_accelerator)
 
     def _state(self) -> tuple[Any, Any, Any]:
         def load() -> tuple[Any, Any, Any]:
@@ -67,11 +69,11 @@ class ProxyDistillEvaluator(Evaluator):
         from ...distill.trainer import DistillOptions, distill_task  # lazy: torch
 
         teacher, data, supernet = self._state()
-        start = None if supernet is None else supernet.extract(arch)
+        start = None if supernet is None else extract(supernet, arch)
         opts = DistillOptions(epochs=self.epochs, losses=self.losses or DEFAULTS.search_losses, seed=self.seed,
-                              lr=self.lr, init=self.init)
+                              lr=self.lr, init=self.init, accelerator=self.accelerator)
         return timed(self.threads, lambda: distill_task(teacher, self.task, arch, opts, data=data, init_model=start))
 
     def describe(self) -> dict[str, Any]:
         """What ``run.json`` records (its keys as before the evaluators had a registry, so old runs resume)."""
-        return {"kind": "proxy-distill", **asdict(self)}
+        return no_cpu({"kind": "proxy-distill", **asdict(self)})

@@ -17,7 +17,7 @@ from ..domain import SearchError
 from ..request import SearchRequest
 from ..rerank import RerankConfig, RerankStep
 from ..result import Evaluation, PostStep
-from .base import Evaluator, EvaluatorContext
+from .base import Evaluator, EvaluatorContext, extract, no_cpu
 from .proxy import ProxyDistillEvaluator
 
 
@@ -38,6 +38,7 @@ class SupernetEvaluator(Evaluator):
     rerank: RerankConfig | None = None
     losses: str | None = None
     seed: int = 0
+    accelerator: str = "cpu"  # where sub-networks are scored (distill.accelerator); in run.json when not the CPU
 
     @classmethod
     def check(cls, req: SearchRequest) -> None:
@@ -54,6 +55,7 @@ class SupernetEvaluator(Evaluator):
         opts = req.supernet
         return cls(supernet=str(Path(opts.folder) if opts.folder else ctx.run / "supernet"), teacher=teacher,
                    task=ctx.task, space=ctx.space_file, data_dir=req.data_dir, seed=req.seed, losses=ctx.losses,
+                   accelerator=ctx.candidate_accelerator,
                    rerank=RerankConfig(opts.rerank_top, opts.rerank_examples, opts.rerank_epochs)
                    if opts.rerank_top else None)
 
@@ -71,19 +73,20 @@ class SupernetEvaluator(Evaluator):
 
         _, doc = ensure_supernet(self.teacher, self.task, ctx.space, self.supernet, data_dir=self.data_dir,
                                  cfg=SupernetConfig(examples=opts.examples, epochs=opts.epochs, seed=self.seed),
-                                 progress=ctx.progress, on_start=started)
+                                 progress=ctx.progress, on_start=started, accelerator=ctx.accelerator)
         ctx.say(f"supernet {self.supernet}: trained in {doc.get('train_seconds', 0):.0f} s ({doc.get('steps')} steps)")
 
     def post_steps(self, ctx: EvaluatorContext) -> list[PostStep]:
         if self.rerank is None:
             return []
-        return [RerankStep(ctx.run, ctx.request.reward, self.rerank, self.proxy, ctx.emit)]
+        return [RerankStep(ctx.run, ctx.request.reward, self.rerank,
+                           lambda examples, epochs: self.proxy(examples, epochs, ctx.accelerator), ctx.emit)]
 
-    def proxy(self, examples: int, epochs: float) -> ProxyDistillEvaluator:
+    def proxy(self, examples: int, epochs: float, accelerator: str = "cpu") -> ProxyDistillEvaluator:
         """The proxy evaluator of a re-ranking rung: each candidate starts from its supernet weights."""
         return ProxyDistillEvaluator(teacher=self.teacher, task=self.task, data_dir=self.data_dir,
                                      proxy_examples=examples, epochs=epochs, losses=self.losses, seed=self.seed,
-                                     supernet=self.supernet)
+                                     supernet=self.supernet, accelerator=accelerator)
 
     def _state(self) -> tuple[Any, Any]:
         def load() -> tuple[Any, Any]:
@@ -101,17 +104,18 @@ class SupernetEvaluator(Evaluator):
     def evaluate(self, arch: Arch) -> Evaluation:
         import torch  # lazy: torch
 
+        from ...distill.accelerator import resolve  # lazy: torch
         from ...distill.training import evaluate  # lazy: torch
 
         net, dev = self._state()
         task = get_task(self.task)
         torch.set_num_threads(self.threads)
         t0 = time.perf_counter()
-        metrics = evaluate(net.extract(arch), dev, task)
+        metrics = evaluate(extract(net, arch).to(resolve(self.accelerator).device), dev, task)
         return Evaluation(metrics[task.primary_metric], task.primary_metric, metrics, time.perf_counter() - t0)
 
     def describe(self) -> dict[str, Any]:
         d = asdict(self)
         rerank, losses = d.pop("rerank"), d.pop("losses")
         d.pop("seed")
-        return {"kind": "supernet", **d, **({"rerank": rerank, "losses": losses} if rerank else {})}
+        return no_cpu({"kind": "supernet", **d, **({"rerank": rerank, "losses": losses} if rerank else {})})
