@@ -73,6 +73,13 @@ def speed_option(f: Any) -> Any:
                         "canary for ~3 s; only on the predictor's device).")(f)
 
 
+def measure_speed_options(f: Any) -> Any:
+    """``measure --speed/--no-speed --predictors DIR``: the speed factor beside the measured median."""
+    f = click.option("--predictors", "predictors_dir", type=click.Path(), help="Predictors folder (for --speed).")(f)
+    return click.option("--speed/--no-speed", default=True, show_default=True, help="Time the canary in bursts with "
+                        "it: speed factor = canary / the reference of this device's predictor (in --predictors).")(f)
+
+
 def calibrate(predictor: Any, speed: str, out: Any) -> Any:
     """The predictor at ``speed`` (``now``: the canary timed here, the factor printed on ``out``)."""
     if speed != "now":

@@ -18,7 +18,7 @@ from ..profiling.timing import INTERLEAVE_MODES
 from ..space import SAMPLERS, SearchSpace, Shape
 from ..validate import check_writable
 from .common import console, err_console, parse_arch, parse_int_list, positive, print_json
-from .predict_cmds import print_speed, speed_fields
+from .predict_cmds import measure_speed_options, print_speed, speed_fields
 
 BACKEND_NAMES = list(BACKENDS)  # the backend registry (kdnas_bench.profiling.backends)
 CANARY_MODES = [*INTERLEAVE_MODES, "none"]
@@ -270,9 +270,7 @@ def register(cli: click.Group) -> None:
     @click.option("--onnx-cache", type=click.Path(), help="Folder for exported ONNX models.")
     @click.option("--memory", is_flag=True, help="Also measure the peak resident memory of a forward pass and the "
                   "weight bytes (a fresh child process).")
-    @click.option("--speed/--no-speed", default=True, show_default=True, help="Time the canary in bursts with it: "
-                  "speed factor = canary / the reference of this device's predictor (in --predictors).")
-    @click.option("--predictors", "predictors_dir", type=click.Path(), help="Predictors folder (for --speed).")
+    @measure_speed_options
     @timing_options
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     def measure_cmd(arch: str, seq: int, batch: int, backend: str, threads: int, onnx_cache: str | None, memory: bool,
