@@ -1,27 +1,36 @@
 """The KD-NAS paper's claims at our scale, per GLUE task (figures, not pass/fail).
 
-For one task: train (or reuse) the supernet of the teacher's students, search under budget = the teacher's
-measured latency / 3 with the one-shot supernet evaluator plus successive-halving re-ranking, then distil
-the winner and two hand-crafted shapes scaled to the budget (MiniLM: 6 layers, heads = hidden / 32, FFN =
-4 x hidden; TinyBERT-4L/312/12/1200: 4 layers, 12 heads, FFN = 3.85 x hidden) with the SAME init (each
-from its supernet sub-network) and recipe, for --seeds seeds; and for claim (c) the fastest searched arch
-whose one-shot score is within 0.3 points of the best hand-crafted one's, with fewer parameters.
+For one task: the searched student — from a search here (supernet + one-shot scores + successive-halving
+re-ranking, budget = the teacher's measured latency / 3) or, with ``--searched ARCH``, an arch an earlier
+search chose — and the hand-crafted students a practitioner tries first, each scaled to the budget
+(:data:`FAMILIES`; the largest member whose predicted latency fits): MiniLM's shape (6 layers, heads =
+hidden / 32, FFN 4 x hidden), MiniLM-L3's (3 layers, the same ratios), TinyBERT-4L's with whole teacher
+heads (heads = hidden / 32, FFN 3.85 x hidden) and with its own 12 heads, and the layer-dropped teacher (full
+width, evenly spread layers, the teacher's weights: :mod:`kdnas_bench.distill.layerdrop`). Every student is
+distilled with exactly the same recipe for ``--seeds`` seeds, from the same kind of init (``--init
+supernet``: its supernet sub-network; ``inherit``: the teacher rewired by importance and sliced, which for
+the layer-dropped teacher is the teacher's own layers) and its dev predictions are kept for the paired
+bootstrap of the report (``benchmarks/claims_report.py``).
 
-Three phases, so that heavy work and latency timing stay apart (run the first under /work/tools/heavy,
-the second under /work/tools/quiet):
-  python benchmarks/bench_claims.py train   --task sst2 --teacher T --teacher-ms 27.3 ...   # resumable
-  python benchmarks/bench_claims.py measure --task sst2                                  # latency here
+Three phases, so that heavy work and latency timing stay apart (train under ../shared/tools/heavy, measure
+under ../shared/tools/quiet):
+  python benchmarks/bench_claims.py train   --task mrpc --teacher T --teacher-ms 38.3 ...   # resumable
+  python benchmarks/bench_claims.py measure --task mrpc                                  # latency here
   python benchmarks/bench_claims.py report  --tasks sst2,mrpc,rte,stsb                   # table + JSON
-State lives in --work (default /work/artifacts/issue11/claims/<task>/).
+State lives in ``--root``/<task>/ (plan.json, finals.jsonl, latency.json). ``--accelerator`` is handed to the
+package's training functions unchanged (they place the work); the figures of record are the CPU ones.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import inspect
 import json
-import math
 import statistics
+import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,16 +42,38 @@ from kdnas_bench.space import Arch, SearchSpace, Shape
 SPACE = "search/spaces/minilm-students.toml"
 TEACHER_ARCH = Arch(6, 384, 12, 1536)
 SHAPE = Shape(1, 128)
-ART = Path("/work/artifacts/issue11/claims")  # default --root
+ART = Path("runs/claims")  # default --root
+HAND = ("minilm-scaled", "minilm-l3-scaled", "tinybert-scaled", "tinybert-whole-heads", "layer-dropped",
+        "layer-dropped-third")
 
 
-def _families() -> dict[str, list[Arch]]:
-    minilm = [Arch(6, h, h // 32, 4 * h) for h in range(64, 385, 32)]
-    tiny = []
-    for h in range(96, 385, 12):
-        heads = 12 if h // 12 >= 16 else max(a for a in (2, 4, 6) if h % a == 0)
-        tiny.append(Arch(4, h, heads, round(h * 1200 / 312 / 4) * 4))
-    return {"minilm-scaled": minilm, "tinybert-scaled": tiny}
+def _ffn(h: int, ratio: float) -> int:
+    return round(h * ratio / 4) * 4
+
+
+FAMILIES: dict[str, tuple[str, Callable[[], list[Arch]]]] = {
+    "minilm-scaled": ("MiniLM-L6 (6 layers, heads = hidden/32, FFN 4h)",
+                      lambda: [Arch(6, h, h // 32, 4 * h) for h in range(64, 385, 32)]),
+    "minilm-l3-scaled": ("MiniLM-L3 (3 layers, heads = hidden/32, FFN 4h)",
+                         lambda: [Arch(3, h, h // 32, 4 * h) for h in range(64, 385, 32)]),
+    "tinybert-scaled": ("TinyBERT-4L (4 layers, 12 heads, FFN 3.85h)",
+                        lambda: [Arch(4, h, 12 if h // 12 >= 16 else max(a for a in (2, 4, 6) if h % a == 0),
+                                      _ffn(h, 1200 / 312)) for h in range(96, 385, 12)]),
+    "tinybert-whole-heads": ("TinyBERT-4L with whole teacher heads (4 layers, heads = hidden/32, FFN 3.85h)",
+                             lambda: [Arch(4, h, h // 32, _ffn(h, 1200 / 312)) for h in range(64, 385, 32)]),
+    "layer-dropped": ("the teacher with layers dropped (full width, evenly spread layers, teacher weights)",
+                      lambda: [Arch(k, 384, 12, 1536) for k in range(1, 7)]),
+    # not scaled by the predictor: a third of the layers for a third of the latency, the rule of thumb; whether
+    # it meets the measured budget is for the report to say
+    "layer-dropped-third": ("the teacher with a third of its layers (full width, teacher weights), unscaled",
+                            lambda: [Arch(TEACHER_ARCH.layers // 3, 384, 12, 1536)]),
+}
+
+
+def scaled_to_budget(family: list[Arch], budget: float, predicted: Callable[[Arch], float]) -> Arch:
+    """The slowest member of a family whose predicted latency fits the budget (the fastest when none does)."""
+    fits = [a for a in family if predicted(a) <= budget]
+    return max(fits, key=predicted) if fits else min(family, key=predicted)
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
@@ -64,88 +95,159 @@ def _append(path: Path, rec: dict[str, Any]) -> None:
 
 def _recipe(final: dict[str, Any]) -> str:
     """A short tag of the final-distillation recipe: finals of another recipe are never mixed in."""
-    return (f"n{final['examples']}-e{final['epochs']}-lr{final.get('lr', 5e-4)}-{final['losses']}"
-            f"-{final.get('batching', 'random')}")
+    tag = (f"n{final['examples']}-e{final['epochs']}-lr{final.get('lr', 5e-4)}-{final['losses']}"
+           f"-{final.get('batching', 'random')}")
+    return tag if final.get("init", "supernet sub-network") == "supernet sub-network" else f"{tag}-{final['init']}"
 
 
-def train(args: argparse.Namespace) -> None:
-    import torch
+def accelerator_kwargs(fn: Callable[..., Any], accelerator: str | None) -> dict[str, Any]:
+    """``{"accelerator": a}`` when ``fn`` takes one; nothing for the CPU default; exit when it is asked for and
+    ``fn`` cannot take it (this checkout has no accelerator path there)."""
+    if accelerator in (None, "cpu"):
+        return {}
+    params = inspect.signature(fn).parameters
+    takes_options = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()) and fn.__name__ == "distill"
+    if "accelerator" not in params and not takes_options:  # distill(**options): DistillOptions has accelerator
+        sys.exit(f"--accelerator {accelerator}: {fn.__module__}.{fn.__name__} takes no accelerator in this checkout")
+    return {"accelerator": accelerator}
 
-    from kdnas_bench.distill import load_teacher
-    from kdnas_bench.distill.trainer import distill, evaluate, prepare_data
-    from kdnas_bench.predictors.registry import load_predictor
+
+@contextlib.contextmanager
+def dev_predictions(store: list[Any]) -> Iterator[None]:
+    """Keep the dev predictions :func:`~kdnas_bench.distill.distill` scores a student with (for the paired
+    bootstrap): its scoring calls ``trainer.evaluate``, wrapped here for the duration."""
+    from kdnas_bench.distill import trainer
+    from kdnas_bench.distill.training import predict
+
+    original = trainer.evaluate
+
+    def keep(model: Any, data: Any, task: Any) -> dict[str, float]:
+        pred = predict(model, data, task)
+        store.append(pred)
+        return task.score(pred, data.labels)
+
+    trainer.evaluate = keep  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        trainer.evaluate = original  # type: ignore[assignment]
+
+
+def _search(args: argparse.Namespace, work: Path, budget: float) -> tuple[Arch, dict[str, Any], Any, dict[str, Any]]:
+    """Supernet + search here: the winner, the plan's search fields, the supernet and its doc."""
     from kdnas_bench.supernet import SupernetConfig
     from kdnas_bench.supernet.train import ensure_supernet
 
-    torch.set_num_threads(1)
-    work = Path(args.work or Path(args.root) / args.task)
-    work.mkdir(parents=True, exist_ok=True)
-    budget = round(args.teacher_ms / 3, 2)
     space = SearchSpace.load(SPACE)
-    t0 = time.perf_counter()
     cfg = SupernetConfig(examples=args.supernet_examples, epochs=args.supernet_epochs, seed=0)
     net, doc = ensure_supernet(args.teacher, args.task, space, work / "supernet", data_dir=args.data_dir, cfg=cfg,
-                               progress=True)
-    print(f"supernet: {doc['train_seconds']:.0f} s training ({time.perf_counter() - t0:.0f} s now)", flush=True)
+                               progress=True, **accelerator_kwargs(ensure_supernet, args.accelerator))
     req = SearchRequest(DatasetKey(args.device, "torch", 1), (budget,), args.task, reward_w=args.reward_w,
                         shape=SHAPE, episodes=args.episodes, candidates=args.candidates, evaluator="supernet",
                         teacher=args.teacher, data_dir=args.data_dir, space=SPACE, predictors=args.predictors,
                         supernet=SupernetOptions(str(work / "supernet"), args.supernet_examples, args.supernet_epochs,
                                                  args.rerank_top, args.rerank_examples, args.rerank_epochs),
                         run_dir=str(work / "search"), head_dim=parse_head_dim(args.head_dim))
-    print(req, flush=True)
     t1 = time.perf_counter()
     res = run_search(req).summary()
-    search_seconds = time.perf_counter() - t1
     (w,) = res["winners"]
-    winner = Arch.from_dict(w["arch"])
-    teacher = load_teacher(args.teacher, task=args.task)
-    data = prepare_data(teacher.tokenizer, args.task, data_dir=args.data_dir, max_examples=args.final_examples)
+    info = {"winner": w, "head_dim": args.head_dim, "search_seconds": round(time.perf_counter() - t1, 1),
+            "supernet": {k: doc.get(k) for k in ("train_seconds", "steps", "largest", "smallest")},
+            "supernet_recipe": doc["recipe"], "evaluations": res["evaluations"], "searched_from": "this search"}
+    return Arch.from_dict(w["arch"]), info, net, doc
+
+
+def train(args: argparse.Namespace) -> None:
+    import torch
+
+    from kdnas_bench.distill import distill, load_teacher
+    from kdnas_bench.distill.layerdrop import layer_dropped
+    from kdnas_bench.distill.trainer import evaluate, prepare_data
+    from kdnas_bench.predictors.registry import load_predictor
+
+    torch.set_num_threads(1)
+    work = Path(args.work or Path(args.root) / args.task)
+    work.mkdir(parents=True, exist_ok=True)
+    budget = round(args.teacher_ms / 3, 2)
     pred = load_predictor(args.device, "torch", 1, root=args.predictors)
+    teacher = load_teacher(args.teacher, task=args.task)
+    net = None
+    if args.searched:
+        winner = Arch.parse(args.searched)
+        info: dict[str, Any] = {"searched_from": args.searched_from or "given (--searched)", "head_dim": args.head_dim,
+                                "winner": {"arch": winner.to_dict()}}
+    else:
+        winner, info, net, _ = _search(args, work, budget)
+    if args.init == "supernet" and net is None:
+        from kdnas_bench.supernet import SupernetConfig
+        from kdnas_bench.supernet.train import ensure_supernet
+
+        cfg = SupernetConfig(examples=args.supernet_examples, epochs=args.supernet_epochs, seed=0)
+        net, doc = ensure_supernet(args.teacher, args.task, SearchSpace.load(SPACE), work / "supernet",
+                                   data_dir=args.data_dir, cfg=cfg, progress=True,
+                                   **accelerator_kwargs(ensure_supernet, args.accelerator))
+        info["supernet_recipe"] = doc["recipe"]
+    data = prepare_data(teacher.tokenizer, args.task, data_dir=args.data_dir, max_examples=args.final_examples)
 
     def predicted(arch: Arch) -> float:
         return float(pred.predict_interval([(arch, SHAPE)]).mid[0])
 
-    def oneshot(arch: Arch) -> float:
-        return float(evaluate(net.extract(arch), data.dev, data.task)[data.task.primary_metric])
+    def oneshot(arch: Arch) -> float | None:
+        return None if net is None else float(evaluate(net.extract(arch), data.dev, data.task)[data.task.primary_metric])
 
-    hand = {}
-    for name, family in _families().items():
-        fits = [a for a in family if predicted(a) <= budget]
-        hand[name] = max(fits, key=predicted) if fits else min(family, key=predicted)
-    evals = _jsonl(work / "search" / "evaluations.jsonl")
-    best_hand = max(hand.values(), key=oneshot)
-    target = oneshot(best_hand) - 0.003
-    cands = [Arch.from_dict(e["arch"]) for e in evals if e["metric"] >= target and count_params(
-        Arch.from_dict(e["arch"])) < count_params(best_hand)]
-    fast = min(cands, key=predicted) if cands else None
-    students = {"searched": winner, **hand, **({"fast-match": fast} if fast else {})}
-    plan = {"task": args.task, "budget_ms": budget, "teacher_ms": args.teacher_ms, "winner": w,
-            "head_dim": args.head_dim, "search_seconds": round(search_seconds, 1), "supernet": {k: doc.get(k) for k in
-                                                                     ("train_seconds", "steps", "largest", "smallest")},
-            "supernet_recipe": doc["recipe"], "evaluations": res["evaluations"], "students": {
-                k: {"arch": str(a), "predicted_ms": predicted(a), "params": count_params(a), "oneshot": oneshot(a)}
-                for k, a in students.items()},
+    wanted = [s.strip() for s in args.students.split(",")] if args.students else ["searched", *HAND]
+    bad = [s for s in wanted if s not in ("searched", *HAND, "fast-match")]
+    if bad:
+        sys.exit(f"--students: unknown {', '.join(bad)} (known: searched, fast-match, {', '.join(HAND)})")
+    students = {"searched": winner, **{n: scaled_to_budget(FAMILIES[n][1](), budget, predicted) for n in HAND}}
+    students["layer-dropped-third"] = FAMILIES["layer-dropped-third"][1]()[0]
+    if "fast-match" in wanted and net is not None and not args.searched:  # claim (c): as in session 5
+        evals = _jsonl(work / "search" / "evaluations.jsonl")
+        best_hand = max((students[n] for n in HAND if not n.startswith("layer-dropped")),
+                        key=lambda a: oneshot(a) or 0.0)
+        target = (oneshot(best_hand) or 0.0) - 0.003
+        cands = [Arch.from_dict(e["arch"]) for e in evals
+                 if e["metric"] >= target and count_params(Arch.from_dict(e["arch"])) < count_params(best_hand)]
+        if cands:
+            students["fast-match"] = min(cands, key=predicted)
+    students = {k: v for k, v in students.items() if k in wanted}
+    init_name = "supernet sub-network" if args.init == "supernet" else "inherited (importance-rewired teacher)"
+    plan = {"task": args.task, "budget_ms": budget, "teacher_ms": args.teacher_ms, "teacher": str(args.teacher),
+            **info, "students": {k: {"arch": str(a), "predicted_ms": predicted(a), "params": count_params(a),
+                                     "oneshot": oneshot(a), "family": FAMILIES[k][0] if k in FAMILIES else k}
+                                 for k, a in students.items()},
             "final": {"examples": len(data.train), "train_total": data.train_total, "epochs": args.final_epochs,
                       "losses": args.losses, "lr": args.final_lr, "batching": args.final_batching,
-                      "init": "supernet sub-network", "seeds": args.seeds}}
-    (work / "plan.json").write_text(json.dumps(plan, indent=2) + "\n")
+                      "init": init_name, "seeds": args.seeds,
+                      "layer_dropped_init": "the teacher's own layers (layerdrop.layer_dropped)"}}
     recipe = _recipe(plan["final"])
-    done = {(r["arch"], r["seed"]) for r in _jsonl(work / "finals.jsonl") if r.get("recipe") == recipe}
-    # seed 0 of every student first, then more seeds of the searched and hand-crafted ones, claim (c)'s last
-    order = [(seed, name) for seed in range(args.seeds) for name in students if name != "fast-match" or seed == 0]
-    order += [(seed, "fast-match") for seed in range(1, args.seeds) if "fast-match" in students]
-    for seed, name in order:
-        arch = students[name]
-        if (str(arch), seed) in done:
-            continue
-        r = distill(teacher, args.task, arch, data=data, epochs=args.final_epochs, losses=args.losses, seed=seed,
-                    lr=args.final_lr, batching=args.final_batching, init_model=net.extract(arch), progress=True)
-        rec = {"name": name, "arch": str(arch), "seed": seed, "metric": r.primary, "metrics": r.metrics,
-               "train_seconds": r.train_seconds, "train_examples": r.train_examples, "recipe": recipe}
-        _append(work / "finals.jsonl", rec)
-        done.add((str(arch), seed))
-        print(json.dumps(rec), flush=True)
+    if (work / "plan.json").is_file():  # a run on another subset of --students with the same recipe: keep its ones
+        before = json.loads((work / "plan.json").read_text())
+        if _recipe(before["final"]) == recipe:
+            plan["students"] = {**before["students"], **plan["students"]}
+    (work / "plan.json").write_text(json.dumps(plan, indent=2) + "\n")
+    done = {(r["name"], r["arch"], r["seed"]) for r in _jsonl(work / "finals.jsonl") if r.get("recipe") == recipe}
+    extra = accelerator_kwargs(distill, args.accelerator)
+    for seed in range(args.seeds):  # seed 0 of every student first
+        for name, arch in students.items():
+            if (name, str(arch), seed) in done:
+                continue
+            if name.startswith("layer-dropped"):
+                init_model = layer_dropped(teacher.model, arch.layers)
+            else:
+                init_model = net.extract(arch) if net is not None and args.init == "supernet" else None
+            kept: list[Any] = []
+            with dev_predictions(kept):
+                r = distill(teacher, args.task, arch, data=data, epochs=args.final_epochs, losses=args.losses, seed=seed,
+                            lr=args.final_lr, batching=args.final_batching, init_model=init_model, progress=True,
+                            **extra)
+            preds = [round(float(x), 4) for x in kept[-1]] if kept else None
+            rec = {"name": name, "arch": str(arch), "seed": seed, "metric": r.primary, "metrics": r.metrics,
+                   "train_seconds": r.train_seconds, "train_examples": r.train_examples, "recipe": recipe,
+                   "accelerator": args.accelerator or "cpu", "dev_predictions": preds}
+            _append(work / "finals.jsonl", rec)
+            done.add((name, str(arch), seed))
+            print(json.dumps({k: v for k, v in rec.items() if k != "dev_predictions"}), flush=True)
 
 
 def measure(args: argparse.Namespace) -> None:
@@ -198,49 +300,18 @@ def _extra(args: argparse.Namespace) -> dict[str, str]:
     return out
 
 
-def _stats(values: list[float]) -> tuple[float, float]:
-    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
-
-
 def report(args: argparse.Namespace) -> None:
-    rows, summary = [], {}
-    for task in args.tasks.split(","):
-        work = Path(args.root) / task
-        if not (work / "plan.json").is_file():
-            print(f"{task}: no plan yet")
-            continue
-        plan = json.loads((work / "plan.json").read_text())
-        lat = json.loads((work / "latency.json").read_text()) if (work / "latency.json").is_file() else {"ms": {}}
-        teacher = json.loads(Path(plan["supernet_recipe"]["teacher"], "metrics.json").read_text())
-        recipe = _recipe(plan["final"])
-        finals = [r for r in _jsonl(work / "finals.jsonl") if r.get("recipe", _recipe({**plan["final"], "lr": 5e-4,
-                                                                                       "batching": "random"})) == recipe]
-        res: dict[str, Any] = {"task": task, "teacher_metric": teacher["metrics"][teacher["primary_metric"]],
-                               "metric_name": teacher["primary_metric"], "budget_ms": plan["budget_ms"],
-                               "teacher_ms": lat["ms"].get("teacher", plan["teacher_ms"]), "students": {},
-                               "plan": plan}
-        extra = {name: {"arch": a, "params": count_params(Arch.parse(a)), "extra": True}
-                 for name, a in _extra(args).items()}
-        for name, st in {**plan["students"], **extra}.items():
-            vals = [r["metric"] for r in finals if r["arch"] == st["arch"]]
-            if not vals:
-                continue
-            mean, std = _stats(vals)
-            ms = lat["ms"].get(name)
-            res["students"][name] = {**st, "metric_mean": mean, "metric_std": std, "seeds": len(vals),
-                                     "values": vals, "measured_ms": ms,
-                                     "share_of_teacher": mean / res["teacher_metric"] if res["teacher_metric"] else None,
-                                     "within_budget": None if ms is None else ms <= res["teacher_ms"] / 3}
-        summary[task] = res
-        for name, st in res["students"].items():
-            rows.append(f"| {task} | {name} | {st['arch']} | {100 * st['metric_mean']:.2f} ± {100 * st['metric_std']:.2f}"
-                        f" ({st['seeds']}) | {100 * (st['share_of_teacher'] or math.nan):.1f} % | "
-                        f"{st['measured_ms'] if st['measured_ms'] is None else round(st['measured_ms'], 2)} | "
-                        f"{st['params'] / 1e6:.1f} M |")
-    print("| task | student | arch | dev metric (seeds) | of teacher | measured ms | params |")
-    print("|---|---|---|---|---|---|---|")
-    print("\n".join(rows))
-    Path(args.out).write_text(json.dumps(summary, indent=2) + "\n")
+    from claims_report import build_report
+
+    front = None
+    if args.front:  # FRONT.json[:PLOTS_DIR]: a search's front file and where its per-device plots are
+        path, _, plots = args.front.partition(":")
+        doc = json.loads(Path(path).read_text())
+        front = {"file": path, "points": len(doc["front"]), "budgets_ms": doc.get("budgets_ms"), "picks": doc.get("picks"),
+                 "source": args.front_source, "plots": sorted(str(p) for p in Path(plots).glob("front-*.png")) if plots
+                 else []}
+    build_report(Path(args.root), args.tasks.split(","), Path(args.out), extra=_extra(args),
+                 apart=[t for t in (args.apart or "").split(",") if t], command=" ".join(sys.argv), front=front)
 
 
 def main() -> None:
@@ -250,9 +321,15 @@ def main() -> None:
     tr.add_argument("--task", required=True)
     tr.add_argument("--teacher", required=True)
     tr.add_argument("--teacher-ms", type=float, required=True, help="The teacher's measured latency here (1x128, t1).")
-    tr.add_argument("--device", required=True)
-    tr.add_argument("--predictors", required=True)
+    tr.add_argument("--device", required=True, help="Whose latency predictor scales the shapes to the budget.")
+    tr.add_argument("--predictors", default="predictors")
     tr.add_argument("--data-dir", default="../shared/data/glue")
+    tr.add_argument("--searched", help="Skip the search: the searched student is this arch (an earlier search's).")
+    tr.add_argument("--searched-from", help="Where --searched comes from (recorded in the plan).")
+    tr.add_argument("--students", help=f"Comma list of students to distil (default: searched,{','.join(HAND)}).")
+    tr.add_argument("--init", choices=("supernet", "inherit"), default="supernet",
+                    help="Every student's init: its supernet sub-network, or the teacher rewired and sliced.")
+    tr.add_argument("--accelerator", help="Handed to the package's training functions (e.g. cuda) where they take it.")
     tr.add_argument("--supernet-examples", type=int, default=4000)
     tr.add_argument("--supernet-epochs", type=float, default=1.0)
     tr.add_argument("--episodes", type=int, default=8)
@@ -277,11 +354,25 @@ def main() -> None:
     me.add_argument("--warmup", type=int, default=5)
     rp = sub.add_parser("report")
     rp.add_argument("--tasks", default="sst2,mrpc,rte,stsb")
-    rp.add_argument("--out", default="benchmarks/results/claims.json")
+    rp.add_argument("--out", default="benchmarks/results/claims.json",
+                    help="Written in place; tasks with no plan under --root keep their earlier entry, marked.")
     rp.add_argument("--extra", action="append", help="NAME=ARCH: report another student's finals too (repeatable).")
+    rp.add_argument("--apart", help="Tasks reported apart and left out of the averages (teacher near chance).")
+    rp.add_argument("--front", help="FRONT_JSON[:PLOTS_DIR]: a search's front (kdnas-bench search --front) to record.")
+    rp.add_argument("--front-source", help="How that front was made (recorded with it).")
     for p in (tr, me, rp):
         p.add_argument("--root", default=str(ART), help="Work area; one folder per task below it.")
     args = ap.parse_args()
+    if args.phase == "train":
+        if args.seeds < 1 or args.final_epochs <= 0:
+            sys.exit("--seeds must be >= 1 and --final-epochs positive")
+        if args.searched:
+            try:
+                Arch.parse(args.searched)
+            except Exception as exc:
+                sys.exit(f"--searched: {exc}")
+        if not Path(args.teacher, "config.json").is_file():
+            sys.exit(f"--teacher {args.teacher}: no config.json there")
     {"train": train, "measure": measure, "report": report}[args.phase](args)
 
 

@@ -8,8 +8,12 @@ and by the reference: distillation on --ref-examples x --ref-epochs from inherit
 Kendall tau / Spearman of each against the reference, and CPU seconds per candidate (process time; the
 supernet's one-off training time is reported apart). Resumable (--work/scores.jsonl).
 
-Run (one thread, under /work/tools/heavy):
+Run (one thread, under ../shared/tools/heavy):
   python benchmarks/bench_rank_fidelity.py --task sst2 --teacher T --supernet DIR --n 12
+Against full-set finals (the claims recipe; 0 examples = the whole training set), e.g. on MRPC:
+  python benchmarks/bench_rank_fidelity.py --task mrpc --teacher T --supernet DIR --supernet-examples 0 \
+      --supernet-epochs 2 --n 12 --ref-examples 0 --ref-epochs 3 --ref-lr 2e-4 --ref-batching length \
+      --methods supernet,proxy-inherit,reference [--accelerator cuda]
 """
 
 from __future__ import annotations
@@ -54,10 +58,23 @@ def main() -> None:
     ap.add_argument("--proxy-epochs", type=float, default=2.0)
     ap.add_argument("--ref-examples", type=int, default=4000)
     ap.add_argument("--ref-epochs", type=float, default=2.0)
+    ap.add_argument("--ref-lr", type=float, default=None, help="The reference's learning rate (default: distill's).")
+    ap.add_argument("--ref-batching", choices=("random", "length"), default="random")
+    ap.add_argument("--methods", default="supernet,proxy-inherit,proxy-embeddings,reference")
+    ap.add_argument("--accelerator", help="Handed to the package's training functions where they take it.")
     ap.add_argument("--losses", default="logits,ce")
-    ap.add_argument("--work", default="/work/artifacts/issue11/rank")
+    ap.add_argument("--work", default="runs/rank")
     ap.add_argument("--out", default="benchmarks/results/rank_fidelity.json")
     args = ap.parse_args()
+    import sys
+
+    from bench_claims import accelerator_kwargs
+
+    methods = tuple(m.strip() for m in args.methods.split(","))
+    if methods[-1] != "reference" or not set(methods) <= {"supernet", "proxy-inherit", "proxy-embeddings", "reference"}:
+        sys.exit("--methods: a comma list of supernet, proxy-inherit, proxy-embeddings, ending with reference")
+    acc = accelerator_kwargs(distill, args.accelerator)
+    full = {"supernet": args.supernet_examples or None, "ref": args.ref_examples or None}  # 0: the whole training set
     torch.set_num_threads(1)
     work = Path(args.work) / args.task
     work.mkdir(parents=True, exist_ok=True)
@@ -71,12 +88,12 @@ def main() -> None:
             except json.JSONDecodeError:
                 continue
     space = SearchSpace.load(SPACE)
-    cfg = SupernetConfig(examples=args.supernet_examples, epochs=args.supernet_epochs, seed=0)
+    cfg = SupernetConfig(examples=full["supernet"], epochs=args.supernet_epochs, seed=0)
     net, doc = ensure_supernet(args.teacher, args.task, space, args.supernet, data_dir=args.data_dir, cfg=cfg,
-                               progress=True)
+                               progress=True, **accelerator_kwargs(ensure_supernet, args.accelerator))
     teacher = load_teacher(args.teacher, task=args.task)
     proxy = prepare_data(teacher.tokenizer, args.task, data_dir=args.data_dir, max_examples=args.proxy_examples)
-    ref = prepare_data(teacher.tokenizer, args.task, data_dir=args.data_dir, max_examples=args.ref_examples)
+    ref = prepare_data(teacher.tokenizer, args.task, data_dir=args.data_dir, max_examples=full["ref"])
     metric = proxy.task.primary_metric
 
     def run(method: str, arch: Arch) -> dict[str, Any]:
@@ -89,7 +106,10 @@ def main() -> None:
             data, epochs, init = {"proxy-inherit": (proxy, args.proxy_epochs, "inherit"),
                                   "proxy-embeddings": (proxy, args.proxy_epochs, "embeddings"),
                                   "reference": (ref, args.ref_epochs, "inherit")}[method]
-            value = distill(teacher, args.task, arch, data=data, epochs=epochs, losses=args.losses, init=init).primary
+            extra = {"batching": args.ref_batching, **({"lr": args.ref_lr} if args.ref_lr else {})} \
+                if method == "reference" else {}
+            value = distill(teacher, args.task, arch, data=data, epochs=epochs, losses=args.losses, init=init,
+                            **extra, **acc).primary
         rec = {"method": method, "arch": str(arch), "metric": value, "cpu_seconds": time.process_time() - c0,
                "wall_seconds": time.perf_counter() - w0}
         with log.open("a") as fh:
@@ -98,7 +118,6 @@ def main() -> None:
         print(json.dumps(rec), flush=True)
         return rec
 
-    methods = ("supernet", "proxy-inherit", "proxy-embeddings", "reference")
     archs = students(args.n)
     for method in methods:  # cheap ones first: a partial run already tells something
         for arch in archs:
@@ -109,7 +128,8 @@ def main() -> None:
         "supernet": {"folder": args.supernet, "train_seconds": doc.get("train_seconds"), "steps": doc.get("steps"),
                      "examples": doc["recipe"]["train_examples"], "epochs": args.supernet_epochs},
         "proxy": {"examples": args.proxy_examples, "epochs": args.proxy_epochs, "losses": args.losses},
-        "reference": {"examples": args.ref_examples, "epochs": args.ref_epochs, "init": "inherit"},
+        "reference": {"examples": len(ref.train), "epochs": args.ref_epochs, "init": "inherit", "lr": args.ref_lr,
+                      "batching": args.ref_batching},
         "metric": metric, "scores": table, "methods": {}}
     for m in methods[:-1]:
         tau = kendalltau(table[m], table["reference"])[0]

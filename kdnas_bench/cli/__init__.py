@@ -16,6 +16,7 @@ from rich.markup import escape
 
 from .. import __version__
 from ..errors import KdnasError
+from ..progress import quiet_third_party
 from .common import err_console
 
 
@@ -42,6 +43,7 @@ def _register() -> None:
 def _guard(cmd: click.Command, path: str) -> None:
     """Every command checks its options (finite, int64, ranges, writable outputs) before its body runs."""
     from ..validate import check_options
+    from .options import apply_aliases
 
     if isinstance(cmd, click.Group):
         for name, sub in cmd.commands.items():
@@ -53,6 +55,7 @@ def _guard(cmd: click.Command, path: str) -> None:
 
     @functools.wraps(body)
     def checked(**kwargs: Any) -> Any:
+        apply_aliases(kwargs)
         check_options(path, cmd.params, kwargs)
         return body(**kwargs)
 
@@ -83,6 +86,7 @@ _default_showwarning = warnings.showwarning
 def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     warnings.showwarning = _show_warning
+    quiet_third_party()  # no third-party bars in our output ("Writing model shards: 0%|…")
     try:
         cli.main(args=argv, prog_name="kdnas-bench", standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt):

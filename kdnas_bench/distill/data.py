@@ -140,7 +140,9 @@ def get_task(name: str | Task) -> Task:
             return task
     if key in _ALIASES:
         return TASKS[_ALIASES[key]]
-    raise DataError(f"unknown task {name!r} (choose from {', '.join(TASKS)})")
+    from ..errors import did_you_mean
+
+    raise DataError(f"unknown task {name!r}{did_you_mean(str(name).lower(), list(TASKS))} (choose from {', '.join(TASKS)})")
 
 
 # -- raw examples ----------------------------------------------------------------------------------

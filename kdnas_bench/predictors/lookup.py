@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import KdnasError, PredictorError
+from ..errors import KdnasError, PredictorError, did_you_mean
 from ..keys import DatasetKey
 from ..paths import default_predictors
 from .calibrate import Calibration, apply
@@ -112,7 +112,8 @@ def resolve_key(root: Path, device_id: str, backend: str | None, threads: int | 
         raise PredictorError(f"no fitted predictors in {root}; run `kdnas-bench fit --device ID --backend B`")
     devices = sorted({k.device_id for k in keys})
     if device_id not in devices:
-        raise PredictorError(f"unknown device id '{device_id}' (known: {', '.join(devices)})")
+        raise PredictorError(f"unknown device id '{device_id}'{did_you_mean(device_id, devices)} "
+                             f"(known: {', '.join(devices)})")
     match = [k for k in keys if k.device_id == device_id and (backend is None or k.backend == backend)
              and (threads is None or k.threads == threads)]
     if len(match) == 1:
@@ -120,7 +121,8 @@ def resolve_key(root: Path, device_id: str, backend: str | None, threads: int | 
     have = ", ".join(f"{k.backend} t{k.threads}" for k in keys if k.device_id == device_id)
     if not match:
         raise PredictorError(f"no predictor for {device_id} backend {backend or 'any'} threads "
-                             f"{threads if threads is not None else 'any'} (fitted: {have})")
+                             f"{threads if threads is not None else 'any'} (fitted: {have}; pass --backend and "
+                             "--threads of one of them)")
     raise PredictorError(f"several predictors for {device_id} ({have}); pass --backend and --threads")
 
 

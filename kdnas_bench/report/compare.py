@@ -78,8 +78,8 @@ class CompareResult:
     seq_sweep: dict[str, dict[str, list[tuple[int, float, float, float]]]] = field(default_factory=dict)
     models: dict[str, Any] = field(default_factory=dict, repr=False)  # predictor label -> loaded Predictor
     measured: bool = True  # whether measuring was asked for
-    matrix: list[Any] = field(default_factory=list)  # deployment matrix cells (compare --budget-ms)
-    matrix_budget: tuple[float, float | None] | None = None  # (ms, MiB or None)
+    matrix: list[Any] = field(default_factory=list)  # deployment matrix cells (compare --budget-ms), each with its budget
+    matrix_budget: tuple[tuple[float, ...], float | None] | None = None  # (ms budgets, MiB or None)
 
     def to_dict(self) -> dict[str, Any]:
         return {"shape": {"batch": self.shape.batch, "seq": self.shape.seq}, "reference": self.reference,
@@ -114,13 +114,14 @@ def _load_predictors(root: Path | None, devices: list[str] | None) -> list[Any]:
 
 def compare(students: list[Student], *, shape: Shape = DEFAULT_SHAPE, devices: list[str] | None = None,
             reference: str | None = None, measure: bool = True, predictors_root: Path | None = None,
-            seqs: tuple[int, ...] = SEQS, on_measure: Callable[[str, str], None] | None = None,
+            seqs: tuple[int, ...] = SEQS, on_measure: Callable[[int, int, str, str], None] | None = None,
             speed: str = "reference") -> CompareResult:
     """Predict (and, on this machine, measure) every student on every fitted predictor.
 
     ``reference``: the student speedups are against (default: the teacher when a search run supplied one,
     else the first student). ``measure``: time the students on this machine's CPU backends (torch eager,
-    ONNX Runtime) with the project's timing primitive. ``speed="now"``: this machine's predictors are calibrated
+    ONNX Runtime) with the project's timing primitive; ``on_measure(done, total, student, predictor)`` is called
+    before each measurement (for progress with an ETA). ``speed="now"``: this machine's predictors are calibrated
     to its speed now (the canary timed a few seconds; other devices' stay at their reference speed)."""
     from ..profiling.device import hardware
     from ..profiling.measure import measure_latency
@@ -139,6 +140,8 @@ def compare(students: list[Student], *, shape: Shape = DEFAULT_SHAPE, devices: l
     rows: list[CompareRow] = []
     infos: list[PredictorInfo] = []
     sweep: dict[str, dict[str, list[tuple[int, float, float, float]]]] = {}
+    n_local = sum(measure and p.key.device_id == this and p.key.backend in CPU_BACKENDS for p in preds)
+    done = 0
     for p in preds:
         key = p.key
         local = measure and key.device_id == this and key.backend in CPU_BACKENDS
@@ -153,8 +156,9 @@ def compare(students: list[Student], *, shape: Shape = DEFAULT_SHAPE, devices: l
         if local:
             for s in students:
                 if on_measure:
-                    on_measure(s.name, label)
+                    on_measure(done, n_local * len(students), s.name, label)
                 measured[s.name] = measure_latency(s.arch, shape, key.backend, key.threads)
+                done += 1
         ref_i = names.index(reference)
         ref_meas = (measured.get(reference) or {}).get("measured_latency_ms")
         for i, s in enumerate(students):

@@ -1,0 +1,242 @@
+"""The claims table from ``bench_claims.py``'s work area: ``benchmarks/results/claims.json`` (schema 2) and a
+Markdown table on stdout. Used by ``python benchmarks/bench_claims.py report``.
+
+Per task: the teacher (dev metric, the recipe that made it, the majority-class baseline, measured latency),
+every student's seeds (mean ± std), its measured latency against the budget (the teacher's measured latency
+/ 3, on the same run of interleaved timing), and the searched student compared with every other one —
+Welch's t over seeds (the verdict: is the gap larger than seed noise?) and, where both kept their dev
+predictions, a paired bootstrap over dev examples. Claim (b) is judged against the best hand-crafted student
+that meets the same measured budget. A task without a plan under the work area keeps the entry it had in
+the file before (marked ``source``), re-judged with the same rules.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from kdnas_bench.models import count_params
+from kdnas_bench.report.significance import paired_bootstrap, task_metric, welch
+from kdnas_bench.space import Arch
+
+NOT_HAND = ("searched", "fast-match")  # every other student of a plan is hand-crafted (``--extra`` ones aside)
+CLAIM_TASKS = ("sst2", "mrpc", "stsb", "rte")  # the tasks of goals (a) and (b)
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+def majority_baseline(task: str, data_dir: Path) -> float | None:
+    """The primary dev metric of always predicting the training set's majority class (0 for regression)."""
+    import numpy as np
+
+    from kdnas_bench.distill.data import get_task, load_split
+
+    t = get_task(task)
+    try:
+        dev, train = load_split(t, "dev", data_dir), load_split(t, "train", data_dir)
+    except Exception:
+        return None
+    if t.is_regression:
+        return 0.0
+    labels = np.asarray(train.labels)
+    major = int(np.bincount(labels.astype(int)).argmax())
+    gold = np.asarray(dev.labels)
+    return float(task_metric(t.name)(np.full(len(gold), major), gold))
+
+
+def _dev_gold(task: str, data_dir: Path) -> Any:
+    import numpy as np
+
+    from kdnas_bench.distill.data import load_split
+
+    try:
+        return np.asarray(load_split(task, "dev", data_dir).labels)
+    except Exception:
+        return None
+
+
+def _student(st: dict[str, Any], finals: list[dict[str, Any]], ms: float | None, budget: float | None,
+             teacher_metric: float) -> dict[str, Any] | None:
+    vals = [r["metric"] for r in finals]
+    if not vals:
+        return None
+    mean = statistics.mean(vals)
+    return {**st, "values": vals, "seeds": len(vals), "metric_mean": mean,
+            "metric_std": statistics.stdev(vals) if len(vals) > 1 else 0.0, "measured_ms": ms,
+            "share_of_teacher": mean / teacher_metric if teacher_metric else None,
+            "within_budget": None if ms is None or budget is None else ms <= budget,
+            "predictions": [r["dev_predictions"] for r in finals if r.get("dev_predictions") is not None]}
+
+
+def compare(task: str, a: dict[str, Any], b: dict[str, Any], gold: Any) -> dict[str, Any]:
+    """Searched (a) against another student (b): the difference, Welch over seeds, the paired bootstrap."""
+    out: dict[str, Any] = {"diff": a["metric_mean"] - b["metric_mean"], "welch": None, "bootstrap": None}
+    if a["seeds"] >= 2 and b["seeds"] >= 2:
+        out["welch"] = welch(a["values"], b["values"]).to_dict()
+    pa, pb = a.get("predictions") or [], b.get("predictions") or []
+    if pa and pb and gold is not None and all(len(p) == len(gold) for p in pa + pb):
+        out["bootstrap"] = paired_bootstrap(pa, pb, gold, task_metric(task), resamples=1000).to_dict()
+    out["verdict"] = (out["welch"] or {}).get("verdict", "one seed: not tested")
+    return out
+
+
+def _task_entry(root: Path, task: str, extra: dict[str, str], data_dir: Path) -> dict[str, Any] | None:
+    work = root / task
+    if not (work / "plan.json").is_file():
+        return None
+    plan = json.loads((work / "plan.json").read_text())
+    lat = json.loads((work / "latency.json").read_text()) if (work / "latency.json").is_file() else {"ms": {}}
+    teacher_dir = Path(plan.get("teacher") or plan["supernet_recipe"]["teacher"])
+    if not (teacher_dir / "metrics.json").is_file():  # trained on another machine: its figures copied beside
+        teacher_dir = root / "teachers" / task
+    if not (teacher_dir / "metrics.json").is_file():
+        print(f"{task}: the teacher's metrics.json is neither at {plan.get('teacher')} nor under {root}/teachers/{task}")
+        return None
+    tm = json.loads((teacher_dir / "metrics.json").read_text())
+    recipe = json.loads((teacher_dir / "recipe.json").read_text()) if (teacher_dir / "recipe.json").is_file() else None
+    from bench_claims import _recipe
+
+    tag = _recipe(plan["final"])
+    finals = [r for r in _jsonl(work / "finals.jsonl") if r.get("recipe") == tag]
+    teacher_ms = lat["ms"].get("teacher")
+    budget = None if teacher_ms is None else teacher_ms / 3
+    teacher_metric = tm["metrics"][tm["primary_metric"]]
+    entry: dict[str, Any] = {
+        "task": task, "source": "this run", "metric_name": tm["primary_metric"], "teacher_metric": teacher_metric,
+        "teacher": {"metric": teacher_metric, "metrics": tm["metrics"], "train_examples": tm.get("train_examples"),
+                    "epochs": tm.get("epochs"), "config": tm.get("config"), "backbone": tm.get("backbone"),
+                    "recipe": recipe and {k: recipe[k] for k in ("chosen", "selection", "candidates") if k in recipe},
+                    "majority_baseline": majority_baseline(task, data_dir), "measured_ms": teacher_ms},
+        "budget_ms": budget, "search_budget_ms": plan["budget_ms"], "teacher_ms": teacher_ms,
+        "latency": {k: lat.get(k) for k in ("device_id", "method")},
+        "students": {}, "plan": plan}
+    more = {n: {"arch": a, "params": count_params(Arch.parse(a)), "extra": True} for n, a in extra.items()}
+    for name, st in {**plan["students"], **more}.items():
+        rows = [r for r in finals if r["arch"] == st["arch"] and r.get("name", name) in (name, st.get("alias", name))]
+        s = _student(st, rows, lat["ms"].get(name), budget, teacher_metric)
+        if s is not None:
+            entry["students"][name] = s
+    return entry
+
+
+def _carried(prev: dict[str, Any]) -> dict[str, Any]:
+    """An entry of the earlier file, renormalised (schema 1 had no ``source`` and no ``values``-free seeds)."""
+    entry = dict(prev)
+    entry.setdefault("source", "an earlier run (not re-run here): " + (
+        f"{prev['plan']['final']['train_total']} training examples x {prev['plan']['final']['epochs']:g} epoch(s), "
+        f"init {prev['plan']['final'].get('init', 'supernet sub-network')}"))
+    if "search_budget_ms" not in entry:  # schema 1: budget_ms was the search's (predicted) one
+        entry["search_budget_ms"] = prev.get("budget_ms")
+        entry["budget_ms"] = prev["teacher_ms"] / 3 if prev.get("teacher_ms") else None
+    entry.setdefault("teacher", {"metric": prev["teacher_metric"], "measured_ms": prev.get("teacher_ms")})
+    for st in entry["students"].values():
+        st.setdefault("predictions", [])
+        if st.get("measured_ms") is not None and entry["budget_ms"]:
+            st["within_budget"] = st["measured_ms"] <= entry["budget_ms"]
+    return entry
+
+
+def judge(task: str, entry: dict[str, Any], gold: Any) -> None:
+    """Comparisons of the searched student with every other one, and claim (b) against the best hand-crafted
+    student within the measured budget (by prediction when latency was not measured, said so)."""
+    studs = entry["students"]
+    if "searched" not in studs:
+        return
+    a = studs["searched"]
+    entry["comparisons"] = {n: compare(task, a, s, gold) for n, s in studs.items() if n != "searched"}
+    hand = {n: s for n, s in studs.items() if n not in NOT_HAND and not s.get("extra")}
+    measured = all(s.get("measured_ms") is not None for s in hand.values()) and a.get("measured_ms") is not None
+    budget = entry.get("budget_ms") if measured else entry["plan"].get("budget_ms")
+
+    def lat(s: dict[str, Any]) -> float:
+        return s["measured_ms"] if measured else s.get("predicted_ms", float("inf"))
+
+    fits = {n: s for n, s in hand.items() if budget is not None and lat(s) <= budget}
+    if not fits:
+        entry["claim_b"] = {"best_hand": None, "why": "no hand-crafted student within the budget"}
+        return
+    best = max(fits, key=lambda n: fits[n]["metric_mean"])
+    entry["claim_b"] = {"best_hand": best, "best_hand_arch": fits[best]["arch"],
+                        "budget_basis": "measured" if measured else "predicted (latency not measured yet)",
+                        "budget_ms": budget, "searched_within_budget": lat(a) <= budget if budget else None,
+                        **entry["comparisons"][best]}
+
+
+def _summary(tasks: dict[str, dict[str, Any]], apart: list[str]) -> dict[str, Any]:
+    use = [t for t in CLAIM_TASKS if t in tasks and t not in apart and "searched" in tasks[t]["students"]]
+    shares = {t: tasks[t]["students"]["searched"]["share_of_teacher"] for t in use}
+    b = {t: tasks[t].get("claim_b", {}) for t in use}
+    diffs = {t: v["diff"] for t, v in b.items() if "diff" in v}
+    return {
+        "tasks_in_averages": use, "reported_apart": [t for t in apart if t in tasks],
+        "a": {"share_of_teacher": shares, "average": statistics.mean(shares.values()) if shares else None,
+              "goal": ">= 0.97 on SST-2 and on the average"},
+        "b": {"diff_vs_best_hand": diffs, "average_diff": statistics.mean(diffs.values()) if diffs else None,
+              "verdicts": {t: v.get("verdict") for t, v in b.items()},
+              "distinguishable_ahead": [t for t, v in b.items() if v.get("verdict") == "ahead"],
+              "goal": ">= +0.01 on the average and 'ahead' on at least two tasks"}}
+
+
+def _fmt(x: float | None, scale: float = 100.0, nd: int = 2) -> str:
+    return "–" if x is None else f"{scale * x:.{nd}f}"
+
+
+def table(tasks: dict[str, dict[str, Any]]) -> str:
+    lines = ["| task | student | arch | dev metric, mean ± std (seeds) | of teacher | measured ms | params | "
+             "searched minus this one: points, searched is … (Welch over seeds; paired bootstrap over dev) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for task, e in tasks.items():
+        t = e["teacher"]
+        lines.append(f"| {task} | teacher | 6,384,12,1536 | {_fmt(t['metric'])} | 100 % | {_fmt(t.get('measured_ms'), 1)} "
+                     f"| 22.7 M | majority class {_fmt(t.get('majority_baseline'))} |")
+        for name, s in e["students"].items():
+            c = (e.get("comparisons") or {}).get(name)
+            vs = "–" if c is None else f"{_fmt(c['diff'])}: {c['verdict']}" + (
+                f"; over dev examples: {c['bootstrap']['verdict']}" if c.get("bootstrap") else "")
+            over = "" if s.get("within_budget") is not False else " (over the budget)"
+            lines.append(f"| {task} | {name} | {s['arch']} | {_fmt(s['metric_mean'])} ± {_fmt(s['metric_std'])} "
+                         f"({s['seeds']}) | {_fmt(s['share_of_teacher'], 100, 1)} % | {_fmt(s.get('measured_ms'), 1)}{over} "
+                         f"| {s['params'] / 1e6:.1f} M | {vs} |")
+    return "\n".join(lines)
+
+
+def build_report(root: Path, tasks: list[str], out: Path, *, extra: dict[str, str], apart: list[str], command: str,
+                 data_dir: Path = Path("../shared/data/glue"), front: dict[str, Any] | None = None) -> dict[str, Any]:
+    prev = json.loads(out.read_text()) if out.is_file() else {}
+    prev_tasks = prev.get("tasks", prev) if prev.get("schema") == 2 else prev
+    result: dict[str, dict[str, Any]] = {}
+    for task in tasks:
+        entry = _task_entry(root, task, extra, data_dir)
+        if entry is None and task in prev_tasks:
+            entry = _carried(prev_tasks[task])
+        if entry is None:
+            print(f"{task}: no plan under {root} and none in {out}")
+            continue
+        entry["reported_apart"] = task in apart
+        if entry["teacher"].get("majority_baseline") is None:
+            entry["teacher"]["majority_baseline"] = majority_baseline(task, data_dir)
+        judge(task, entry, _dev_gold(task, data_dir))
+        for s in entry["students"].values():
+            s.pop("predictions", None)  # they stay in finals.jsonl; the summary keeps the tests' outcomes
+        result[task] = entry
+    doc = {"schema": 2, "device_id": next((e["latency"]["device_id"] for e in result.values()
+                                           if (e.get("latency") or {}).get("device_id")), None),
+           "tasks": result, "claims": _summary(result, apart),
+           "front": front if front is not None else prev.get("front") if prev.get("schema") == 2 else None,
+           "commands": sorted({*prev.get("commands", []), command}) if prev.get("schema") == 2 else [command]}
+    out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(table(result))
+    print(json.dumps(doc["claims"], indent=2))
+    return doc

@@ -1,0 +1,57 @@
+"""The baseline a practitioner tries first: the teacher with layers dropped (DistilBERT-style).
+
+Full width — the teacher's hidden size, heads and FFN — and only ``k`` of its encoder layers, evenly spread
+and always keeping the last one (:func:`~kdnas_bench.distill.inherit.depth_map`: 6 -> 2 keeps layers 3 and 6,
+6 -> 3 keeps every other one, 2, 4 and 6), every tensor copied from the teacher: embeddings, the kept layers,
+pooler and classifier. Inheriting ``Arch(k, H, A, F)`` through :func:`~kdnas_bench.distill.inherit.inherit_into`
+gives the same function (the importance rewiring is a permutation and the width is the teacher's): this module
+builds it without measuring importance.
+
+:func:`layers_for_budget` scales it to a latency budget: the deepest such model whose predicted latency fits.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from ..errors import KdnasError
+from ..space import Arch
+from .inherit import TeacherShape, depth_map
+
+
+def dropped_arch(teacher_config: Any, layers: int) -> Arch:
+    """The arch of the teacher kept at full width with ``layers`` encoder layers."""
+    shape = TeacherShape.of(teacher_config)
+    if not 1 <= layers <= shape.layers:
+        raise KdnasError(f"a layer-dropped teacher keeps 1 to {shape.layers} layers, got {layers}")
+    return Arch(layers, shape.hidden, shape.heads, shape.ffn)
+
+
+@torch.no_grad()
+def layer_dropped(teacher_model: Any, layers: int) -> Any:
+    """A standalone copy of ``teacher_model`` (a BERT classifier) that keeps ``layers`` of its encoder layers,
+    evenly spread; the teacher is left untouched."""
+    if getattr(teacher_model.config, "model_type", "") != "bert" or not hasattr(teacher_model, "bert"):
+        raise KdnasError(f"a layer-dropped teacher needs a BERT classifier, got {teacher_model.config.model_type!r}")
+    dropped_arch(teacher_model.config, layers)  # validates the count
+    keep = depth_map(layers, int(teacher_model.config.num_hidden_layers))
+    student = copy.deepcopy(teacher_model)
+    student.bert.encoder.layer = torch.nn.ModuleList([student.bert.encoder.layer[i] for i in keep])
+    student.config.num_hidden_layers = layers
+    for i, layer in enumerate(student.bert.encoder.layer):  # newer transformers index KV caches by layer
+        attn = getattr(layer.attention, "self", None)
+        if attn is not None and hasattr(attn, "layer_idx"):
+            attn.layer_idx = i
+    return student.eval()
+
+
+def layers_for_budget(teacher_config: Any, budget_ms: float, predict_ms: Callable[[Arch], float]) -> int:
+    """The most layers a full-width layer-dropped teacher can keep with ``predict_ms(arch) <= budget_ms``; 1 when
+    even one layer does not fit (the caller sees it over the budget)."""
+    shape = TeacherShape.of(teacher_config)
+    fits = [k for k in range(1, shape.layers + 1) if predict_ms(dropped_arch(teacher_config, k)) <= budget_ms]
+    return max(fits) if fits else 1

@@ -1,0 +1,272 @@
+"""The accuracy–latency front of one search: the best student at every latency, for its teacher, task and device.
+
+Every candidate a search evaluated (one-shot scores with ``--evaluator supernet``) has a predicted latency on
+the search's device. The *front* is the non-dominated subset: sorted by latency, each point scores strictly
+higher than every faster one. A handful of points spread along it (:func:`spread`) can be re-scored by a
+costlier evaluator (proxy distillation from their supernet weights; :func:`front_step`'s ``rescore``), and a
+latency budget then picks from the front (:func:`pick`: the best point whose predicted latency — its upper
+bound in hard mode — fits). Because the scores do not depend on the device, one search gives a front per
+device with a predictor (:func:`fronts_for_devices`), drawn one plot per device (:func:`plot_fronts`).
+
+:func:`front_step` has the shape of a search post-step, ``(result, ...) -> result``: it writes
+``RUN/front.json`` and returns the result with each budget's winner picked from the front.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import KdnasError
+from ..space import Arch, Shape
+
+FRONT_FILE = "front.json"
+
+
+@dataclass(frozen=True)
+class FrontPoint:
+    """A candidate on (or offered to) the front: predicted latency (mid, upper bound), its search score, and
+    the re-scored metric where it was re-ranked."""
+
+    arch: Arch
+    latency_ms: float
+    latency_ms_high: float
+    metric: float
+    rerank_metric: float | None = None
+
+    @property
+    def score(self) -> float:
+        """The best-informed metric: the re-ranked one where there is one, else the search's score."""
+        return self.metric if self.rerank_metric is None else self.rerank_metric
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "arch": str(self.arch)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FrontPoint:
+        return cls(Arch.parse(d["arch"]), float(d["latency_ms"]), float(d["latency_ms_high"]), float(d["metric"]),
+                   None if d.get("rerank_metric") is None else float(d["rerank_metric"]))
+
+
+def _points(records: Iterable[Any]) -> list[FrontPoint]:
+    """FrontPoints from evaluation records (``EvalRecord`` or anything with arch, latency_ms, latency_ms_high,
+    metric), NaN scores dropped."""
+    out = []
+    for r in records:
+        if isinstance(r, FrontPoint):
+            out.append(r)
+        elif not math.isnan(float(r.metric)):
+            out.append(FrontPoint(r.arch, float(r.latency_ms), float(r.latency_ms_high), float(r.metric)))
+    return out
+
+
+def pareto_front(records: Iterable[Any], *, by_high: bool = False) -> list[FrontPoint]:
+    """The non-dominated points, fastest first: each scores strictly more than every faster (or equally fast)
+    point. Ties in latency and score go to the smaller arch. ``by_high``: order by the latency upper bound."""
+    pts = _points(records)
+
+    def lat(p: FrontPoint) -> float:
+        return p.latency_ms_high if by_high else p.latency_ms
+
+    front: list[FrontPoint] = []
+    for p in sorted(pts, key=lambda p: (lat(p), -p.score, p.arch)):
+        if not front or p.score > front[-1].score:
+            if front and lat(front[-1]) == lat(p):  # same latency, better score: replaces it
+                front.pop()
+            front.append(p)
+    return front
+
+
+def dominated(p: FrontPoint, q: FrontPoint, *, by_high: bool = False) -> bool:
+    """True when ``q`` is at least as fast and as good as ``p`` and strictly better in one."""
+    lp, lq = (p.latency_ms_high, q.latency_ms_high) if by_high else (p.latency_ms, q.latency_ms)
+    return lq <= lp and q.score >= p.score and (lq < lp or q.score > p.score)
+
+
+def spread(front: Sequence[FrontPoint], k: int) -> list[FrontPoint]:
+    """Up to ``k`` points evenly spread along the front's latency range (both ends included), no repeats."""
+    if k <= 0 or not front:
+        return []
+    if k >= len(front):
+        return list(front)
+    lo, hi = front[0].latency_ms, front[-1].latency_ms
+    chosen: list[FrontPoint] = []
+    for i in range(k):
+        target = lo + (hi - lo) * i / (k - 1) if k > 1 else hi
+        left = [p for p in front if p not in chosen]
+        chosen.append(min(left, key=lambda p: (abs(p.latency_ms - target), p.latency_ms)))
+    return sorted(chosen, key=lambda p: p.latency_ms)
+
+
+def pick(front: Sequence[FrontPoint], budget_ms: float, *, by_high: bool = True) -> FrontPoint | None:
+    """The best point of the front within ``budget_ms`` (its upper bound with ``by_high``, as a hard budget
+    holds it), by :attr:`FrontPoint.score`; ties to the faster one. None when no point fits."""
+    fits = [p for p in front if (p.latency_ms_high if by_high else p.latency_ms) <= budget_ms]
+    if not fits:
+        return None
+    return max(fits, key=lambda p: (p.score, -p.latency_ms))
+
+
+def rescored(front: Sequence[FrontPoint], rescore: Callable[[Arch], float], k: int) -> list[FrontPoint]:
+    """The front with ``k`` points spread along it re-scored by ``rescore`` (the rest keep their search score).
+    Points that lose to a faster re-scored point stay listed: the re-ranked figures are the evidence."""
+    chosen = {p.arch for p in spread(front, k)}
+    return [replace(p, rerank_metric=float(rescore(p.arch))) if p.arch in chosen else p for p in front]
+
+
+def front_step(result: Any, records: Iterable[Any], *, budgets_ms: Sequence[float], rescore: Callable[[Arch], float]
+               | None = None, points: int = 5, by_high: bool = True, run_dir: str | Path | None = None) -> Any:
+    """A search post-step: the front of ``records`` (optionally ``points`` of it re-scored), written to
+    ``RUN/front.json``; the result's winners replaced by each budget's pick from the front (``extra`` keeps the
+    search's score and the re-ranked one). ``result`` is a :class:`~kdnas_bench.search.study.SearchResult`."""
+    from .study import Winner
+
+    front = pareto_front(records)
+    if not front:
+        raise KdnasError("the search has no scored candidate: no front to pick from")
+    if rescore is not None and points > 0:
+        front = rescored(front, rescore, points)
+    winners = []
+    for b in budgets_ms:
+        p = pick(front, b, by_high=by_high)
+        if p is None:
+            raise KdnasError(f"no point of the front fits {b:g} ms (fastest: {front[0].latency_ms_high:.2f} ms upper "
+                             f"bound)")
+        winners.append(Winner(float(b), p.arch, p.latency_ms, p.latency_ms_high, p.score, p.score,
+                              {"from_front": True, "search_metric": p.metric, "rerank_metric": p.rerank_metric}))
+    folder = Path(run_dir or result.run_dir)
+    write_front(folder / FRONT_FILE, front, budgets_ms=budgets_ms, picks=[w.arch for w in winners])
+    return replace(result, winners=winners)
+
+
+def write_front(path: Path, front: Sequence[FrontPoint], **info: Any) -> None:
+    doc = {"front": [p.to_dict() for p in front],
+           **{k: ([str(a) for a in v] if k == "picks" else list(v) if isinstance(v, tuple) else v) for k, v in info.items()}}
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+
+
+def read_front(path: Path) -> list[FrontPoint]:
+    try:
+        doc = json.loads(Path(path).read_text())
+        return [FrontPoint.from_dict(d) for d in doc["front"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise KdnasError(f"{path}: not a front file ({type(exc).__name__}: {exc})") from None
+
+
+def fronts_for_devices(records: Iterable[Any], predictors: dict[str, Any], shape: Shape) -> dict[str, list[FrontPoint]]:
+    """One front per device: the same scores, each device's predicted latency (``predictors``: device id ->
+    a loaded latency predictor)."""
+    pts = _points(records)
+    out = {}
+    for device, pred in predictors.items():
+        p = pred.predict_interval([(x.arch, shape) for x in pts])
+        moved = [replace(x, latency_ms=float(m), latency_ms_high=float(h)) for x, m, h in zip(pts, p.mid, p.high,
+                                                                                              strict=True)]
+        out[device] = pareto_front(moved)
+    return out
+
+
+def plot_fronts(fronts: dict[str, list[FrontPoint]], out_dir: Path, *, metric_name: str = "metric",
+                everything: dict[str, list[FrontPoint]] | None = None, budgets_ms: dict[str, float] | None = None,
+                title: str = "", backends: dict[str, str] | None = None) -> list[Path]:
+    """One PNG per device: every scored candidate (grey), the front (line), re-ranked points (ringed) and the
+    budget's pick. Returns the files written (``front-<device>.png``)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = []
+    for device, front in fronts.items():
+        fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+        if everything and everything.get(device):
+            ax.scatter([p.latency_ms for p in everything[device]], [p.metric for p in everything[device]], s=10,
+                       color="0.75", label="evaluated candidates")
+        ax.plot([p.latency_ms for p in front], [p.metric for p in front], "o-", color="C0", ms=4,
+                label="front (search scores)")
+        rr = [p for p in front if p.rerank_metric is not None]
+        if rr:
+            ax.scatter([p.latency_ms for p in rr], [p.score for p in rr], s=50, facecolors="none",
+                       edgecolors="C3", label="re-ranked")
+        budget = (budgets_ms or {}).get(device)
+        if budget is not None:
+            ax.axvline(budget, color="C2", ls="--", lw=1, label=f"budget {budget:g} ms")
+            best = pick(front, budget)
+            if best is not None:
+                ax.annotate(str(best.arch), (best.latency_ms, best.score), textcoords="offset points", xytext=(5, -12),
+                            fontsize=8)
+        how = (backends or {}).get(device)
+        ax.set_xlabel(f"predicted latency on {device}{f' ({how})' if how else ''}, ms")
+        ax.set_ylabel(metric_name)
+        ax.set_title(title or f"accuracy–latency front, {device}", fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+        fig.tight_layout()
+        path = out_dir / f"front-{device}.png"
+        fig.savefig(path)
+        plt.close(fig)
+        files.append(path)
+    return files
+
+
+def front_for_search(outcome: Any, req: Any, *, points: int, final: Any = None, progress: bool = False) -> Any:
+    """``kdnas-bench search --front K``: after the search of ``req`` (its outcome), the front of its evaluations;
+    ``K`` points along it re-scored by proxy distillation (``--rerank-examples`` x ``--rerank-epochs``, from
+    supernet weights with the supernet evaluator); each budget's winner picked from it; with ``final``
+    (:class:`~kdnas_bench.search.api.FinalOptions`) the picks fully distilled. Writes ``RUN/front.json`` and
+    ``RUN/front-<device>.png`` for every device with a predictor of the search's backend and threads (the same
+    scores, that device's predicted latency). Returns the new result (also written to ``RUN/result.json``)."""
+    from ..defaults import DEFAULTS
+    from ..paths import default_predictors
+    from ..predictors.lookup import fitted_keys, load_predictor
+    from .evaluators.proxy import ProxyDistillEvaluator
+    from .final import FinalJob, finalize
+    from .runfolder import RESULT_FILE, RunFolder
+
+    run = Path(outcome.run_dir)
+    records, _ = RunFolder(run).evaluations()
+    oneshot = req.evaluator == "supernet"
+    supernet = str(Path(req.supernet.folder) if req.supernet.folder else run / "supernet") if oneshot else None
+    losses = req.losses or DEFAULTS.search_losses_for(req.agnostic)
+    accelerator = getattr(req, "accelerator", "cpu")
+    rescore = None
+    if points > 0 and outcome.teacher is not None and not req.agnostic:
+        ev = ProxyDistillEvaluator(teacher=outcome.teacher, task=outcome.task, data_dir=req.data_dir,
+                                   proxy_examples=req.supernet.rerank_examples, epochs=req.supernet.rerank_epochs,
+                                   losses=losses, seed=req.seed, init=req.init, supernet=supernet,
+                                   accelerator=accelerator)
+        rescore = lambda arch: ev.evaluate(arch).metric  # noqa: E731
+    result = front_step(outcome.result, records, budgets_ms=req.budgets_ms, rescore=rescore, points=points,
+                        by_high=req.mode == "hard", run_dir=run)
+    if final is not None and outcome.teacher is not None:
+        result = finalize(result, FinalJob(outcome.teacher, outcome.task, req.key, req.shape, losses, req.data_dir,
+                                           req.text, final.examples, final.epochs, req.seed, req.init, supernet,
+                                           req.budget_mb, progress, accelerator))
+    (run / RESULT_FILE).write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
+    root = Path(req.predictors or default_predictors())
+    keys: dict[str, Any] = {}  # per device: the search's backend and threads, else its accelerator variant
+    for k in fitted_keys(root):
+        exact = (k.backend, k.threads) == (req.key.backend, req.key.threads)
+        if exact or (k.device_id not in keys and k.backend.startswith(f"{req.key.backend}-") and k.threads == 1
+                     and not k.backend.endswith(("bf16", "int8"))):
+            keys[k.device_id] = k
+    keys[req.key.device_id] = req.key
+    preds = {d: load_predictor(k.device_id, k.backend, k.threads, root=root) for d, k in keys.items()}
+    fronts = fronts_for_devices(records, preds, req.shape)
+    fronts[req.key.device_id] = read_front(run / FRONT_FILE)  # the search's own, with the re-scored points
+    pts = _points(records)
+    every = {}
+    for device, pred in preds.items():
+        p = pred.predict_interval([(x.arch, req.shape) for x in pts])
+        every[device] = [replace(x, latency_ms=float(m), latency_ms_high=float(h))
+                         for x, m, h in zip(pts, p.mid, p.high, strict=True)]
+    metric = (records[0].metric_name if records else None) or "metric"
+    plot_fronts(fronts, run, metric_name=metric, everything=every,
+                budgets_ms={req.key.device_id: max(req.budgets_ms)}, title=f"{outcome.task}: accuracy–latency front",
+                backends={d: f"{k.backend}, {k.threads} thread(s)" for d, k in keys.items()})
+    return result

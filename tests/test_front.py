@@ -1,0 +1,146 @@
+"""The accuracy–latency front: non-dominated, covers every evaluated candidate, and a budget picks from it
+(the post-step replaces the search's winners with those picks and writes front.json); one plot per device."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from kdnas_bench.errors import KdnasError
+from kdnas_bench.predictors.registry import fit_and_save
+from kdnas_bench.search.front import (
+    FRONT_FILE,
+    FrontPoint,
+    dominated,
+    front_step,
+    fronts_for_devices,
+    pareto_front,
+    pick,
+    plot_fronts,
+    read_front,
+    spread,
+)
+from kdnas_bench.search.runfolder import RunFolder
+from kdnas_bench.search.study import SearchResult, Winner
+from kdnas_bench.space import Arch, SearchSpace, Shape, sample_archs
+
+from .helpers import DEV, ROOT, assert_real_png, real_rows, write_store
+
+
+def _records(n: int = 60, seed: int = 0) -> list[FrontPoint]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        lat = rng.uniform(1.0, 20.0)
+        out.append(FrontPoint(Arch(1 + i % 6, 64 * (1 + i % 6), 2, 128 + i), lat, lat * 1.1,
+                              0.5 + 0.02 * lat + rng.uniform(-0.1, 0.1)))
+    return out
+
+
+def test_front_is_non_dominated_and_covers_every_candidate() -> None:
+    recs = _records()
+    front = pareto_front(recs)
+    assert 2 <= len(front) < len(recs)
+    lats, scores = [p.latency_ms for p in front], [p.score for p in front]
+    assert lats == sorted(lats) and all(b > a for a, b in itertools.pairwise(scores))
+    for p in front:
+        assert not any(dominated(p, q) for q in recs), p
+    for r in recs:  # every candidate off the front is dominated by (or equal to) a front point
+        assert r in front or any(dominated(r, q) or (q.latency_ms <= r.latency_ms and q.score >= r.score) for q in front)
+    assert front[0] == min(recs, key=lambda r: r.latency_ms)  # the fastest is always on it
+    assert front[-1].score == max(r.score for r in recs)  # and the best
+
+
+def test_pick_takes_the_best_front_point_within_the_budget() -> None:
+    recs = _records()
+    front = pareto_front(recs)
+    for budget in (2.0, 5.0, 10.0, 25.0):
+        p = pick(front, budget)
+        fits = [r for r in recs if r.latency_ms_high <= budget]
+        if not fits:
+            assert p is None
+            continue
+        assert p in front and p.latency_ms_high <= budget
+        assert p.score == max(r.score for r in fits)  # the front loses nothing a budget could want
+    assert pick(front, 0.1) is None
+
+
+def test_spread_reaches_both_ends_without_repeats() -> None:
+    front = pareto_front(_records(200, seed=3))
+    s = spread(front, 4)
+    assert len(s) == len(set(s)) == 4 and s[0] == front[0] and s[-1] == front[-1]
+    assert spread(front, 1000) == front and spread(front, 0) == []
+
+
+def test_front_step_replaces_winners_with_front_picks(tmp_path: Path) -> None:
+    recs = _records()
+    result = SearchResult([Winner(9.0, recs[0].arch, 1.0, 1.1, 0.1, 0.1)], len(recs), str(tmp_path), [])
+    calls = []
+
+    def rescore(arch: Arch) -> float:
+        calls.append(arch)
+        return 0.99 if arch == pareto_front(recs)[0].arch else 0.0
+
+    out = front_step(result, recs, budgets_ms=(9.0, 15.0), rescore=rescore, points=3)
+    front = read_front(tmp_path / FRONT_FILE)
+    assert len(calls) == 3 and sum(p.rerank_metric is not None for p in front) == 3
+    # re-scored: the fastest point now scores 0.99 and wins both budgets
+    assert [w.arch for w in out.winners] == [front[0].arch, front[0].arch]
+    assert out.winners[0].extra["from_front"] and out.winners[0].proxy_metric == pytest.approx(0.99)
+    doc = json.loads((tmp_path / FRONT_FILE).read_text())
+    assert doc["budgets_ms"] == [9.0, 15.0] and doc["picks"] == [str(front[0].arch)] * 2
+    plain = front_step(result, recs, budgets_ms=(9.0,), run_dir=tmp_path / "")
+    assert plain.winners[0].arch == pick(pareto_front(recs), 9.0).arch
+    with pytest.raises(KdnasError, match="no point of the front fits"):
+        front_step(result, recs, budgets_ms=(0.01,))
+
+
+def test_fronts_per_device_and_one_plot_each(tmp_path: Path) -> None:
+    recs = _records(40)
+
+    def predictor(scale: float) -> SimpleNamespace:
+        def interval(configs: list[tuple[Arch, Shape]]) -> SimpleNamespace:
+            mid = np.array([scale * a.layers * a.hidden / 64 for a, _ in configs])
+            return SimpleNamespace(mid=mid, high=mid * 1.1)
+        return SimpleNamespace(predict_interval=interval)
+
+    fronts = fronts_for_devices(recs, {"cpu-a": predictor(1.0), "gpu-b": predictor(0.1)}, Shape(1, 128))
+    assert set(fronts) == {"cpu-a", "gpu-b"}
+    assert fronts["gpu-b"][0].latency_ms == pytest.approx(0.1 * fronts["cpu-a"][0].latency_ms)
+    files = plot_fronts(fronts, tmp_path, metric_name="accuracy", budgets_ms={"cpu-a": 10.0})
+    assert [f.name for f in files] == ["front-cpu-a.png", "front-gpu-b.png"]
+    for f in files:
+        assert_real_png(f)
+
+
+def test_cli_search_front_picks_winners_from_the_front(tmp_path: Path, run_cli) -> None:
+    write_store(tmp_path / "profiles", DEV, real_rows())
+    fit_and_save(DEV, "torch", 1, store=tmp_path / "profiles", out=tmp_path / "predictors")
+    archs = sorted(set(sample_archs(SearchSpace.load(ROOT / "search" / "spaces" / "bert.toml"), 80, sampler="sobol",
+                                    seed=5)))
+    table = tmp_path / "table.json"
+    table.write_text(json.dumps([{**a.to_dict(), "metric": round(0.6 + 0.3 * (1 - np.exp(-a.layers * a.hidden / 1500)),
+                                                                 4), "metric_name": "accuracy"} for a in archs]))
+    run = tmp_path / "run"
+    code, out, err = run_cli("search", "--device", DEV, "--backend", "torch", "--budget-ms", "8,20", "--task", "sst2",
+                             "--table", str(table), "--predictors", str(tmp_path / "predictors"), "--episodes", "3",
+                             "--candidates", "6", "--run", str(run), "--front", "0", "--json")
+    assert code == 0, err
+    front = read_front(run / FRONT_FILE)
+    records, _ = RunFolder(run).evaluations()
+    assert front == pareto_front(records)
+    winners = json.loads(out)["winners"]
+    for w in winners:
+        p = pick(front, w["budget_ms"])
+        assert p is not None and w["arch"] == p.arch.to_dict() and w["from_front"] is True
+    assert_real_png(run / f"front-{DEV}.png")
+    code, _, err = run_cli("search", "--device", DEV, "--backend", "torch", "--budget-ms", "8", "--task", "sst2",
+                           "--table", str(table), "--predictors", str(tmp_path / "predictors"), "--run",
+                           str(tmp_path / "r2"), "--front", "-1")
+    assert code != 0 and "--front must be 0 or more" in err
