@@ -23,8 +23,8 @@ def register(cli: click.Group) -> None:
                   "pending row].")
     @click.option("--fresh", type=int, default=0, show_default=True,
                   help="Also measure N configs the profile does not hold (held-out rows from a new time window).")
-    @click.option("--canary", type=click.Choice(CANARY_MODES), help="How the canary is interleaved [default: as "
-                  "the stored rows were, burst for a new store].")
+    @click.option("--canary", type=click.Choice(CANARY_MODES), default="burst", show_default=True,
+                  help="How the canary is interleaved (left at its default: as the stored rows were).")
     @space_option("Search-space TOML for --fresh (default: search/spaces/bert.toml).")
     @store_option()
     @seed_option("Seed of the rows picked to re-measure.")
@@ -34,7 +34,7 @@ def register(cli: click.Group) -> None:
     @click.option("--include-unmeasured", is_flag=True, help="--memory-only: also the ok rows without memory.")
     @json_option()
     @click.pass_context
-    def remeasure_cmd(ctx: click.Context, backend: str, threads: int, samples: int | None, fresh: int, canary: str | None,
+    def remeasure_cmd(ctx: click.Context, backend: str, threads: int, samples: int | None, fresh: int, canary: str,
                       space_path: str | None, store: str | None, seed: int, onnx_cache: str | None, memory_only: bool,
                       include_unmeasured: bool, as_json: bool) -> None:
         """Measure stored rows of this device again, now: the device's noise floor.
@@ -76,7 +76,7 @@ def register(cli: click.Group) -> None:
         if not dataset.path.exists():
             raise KdnasError(f"no profile of this device ({env['device_id']} {bk.name} t{threads}) in "
                              f"{dataset.path.parent.parent}; run `kdnas-bench profile` first")
-        if canary is None:  # the stored rows' protocol, so that the re-measurement compares like with like
+        if ctx.get_parameter_source("canary") == click.core.ParameterSource.DEFAULT:  # like with like
             modes = dataset.read().get("interleave")
             canary = str(modes.dropna().mode().iloc[0]) if modes is not None and modes.notna().any() else "burst"
         can = Canary(_backend(backend, threads, onnx_cache), canary) if canary != "none" else None

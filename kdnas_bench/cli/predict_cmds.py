@@ -90,10 +90,11 @@ def speed_option(f: Any) -> Any:
 
 
 def measure_speed_options(f: Any) -> Any:
-    """``measure --speed/--no-speed --predictors DIR``: the speed factor beside the measured median."""
-    f = click.option("--predictors", "predictors_dir", type=click.Path(), help="Predictors folder (for --speed).")(f)
-    return click.option("--speed/--no-speed", default=True, show_default=True, help="Time the canary in bursts with "
-                        "it: speed factor = canary / the reference of this device's predictor (in --predictors).")(f)
+    """``measure --speed-factor/--no-speed-factor --predictors DIR``: the speed factor beside the median."""
+    f = predictors_option("Predictor folder for the speed factor's reference (default: the checkout's predictors/).")(f)
+    return click.option("--speed-factor/--no-speed-factor", "speed", default=True, show_default=True,
+                        help="Time the canary in bursts with it: speed factor = canary / the reference of this "
+                        "device's predictor (in --predictors).")(f)
 
 
 def calibrate(predictor: Any, speed: str, out: Any) -> Any:
