@@ -23,8 +23,8 @@ def register(cli: click.Group) -> None:
                   "pending row].")
     @click.option("--fresh", type=int, default=0, show_default=True,
                   help="Also measure N configs the profile does not hold (held-out rows from a new time window).")
-    @click.option("--canary", type=click.Choice(CANARY_MODES), default="call", show_default=True,
-                  help="Time the canary interleaved with each config: call by call, in short chunks, or not at all.")
+    @click.option("--canary", type=click.Choice(CANARY_MODES), default="burst", show_default=True,
+                  help="How the canary is interleaved (left at its default: as the stored rows were).")
     @space_option("Search-space TOML for --fresh (default: search/spaces/bert.toml).")
     @store_option()
     @seed_option("Seed of the rows picked to re-measure.")
@@ -76,6 +76,9 @@ def register(cli: click.Group) -> None:
         if not dataset.path.exists():
             raise KdnasError(f"no profile of this device ({env['device_id']} {bk.name} t{threads}) in "
                              f"{dataset.path.parent.parent}; run `kdnas-bench profile` first")
+        if ctx.get_parameter_source("canary") == click.core.ParameterSource.DEFAULT:  # like with like
+            modes = dataset.read().get("interleave")
+            canary = str(modes.dropna().mode().iloc[0]) if modes is not None and modes.notna().any() else "burst"
         can = Canary(_backend(backend, threads, onnx_cache), canary) if canary != "none" else None
         with (err_console if as_json else console).status(f"re-measuring {samples} stored + {fresh} fresh configs…"):
             doc = remeasure(dataset, bk, samples=samples, fresh=fresh, space=space, canary=can, seed=seed)

@@ -36,6 +36,7 @@ from .options import (
 from .tables import KEY, Col, fit_table
 
 MAX_TABLE_ROWS = 25
+SPEED_CHOICES = ("reference", "now")  # kdnas_bench.predictors.lookup.SPEEDS, without importing pandas at start-up
 
 
 def _memory_lines(memory: dict[str, Any]) -> None:
@@ -79,6 +80,67 @@ def _floor_cell(floor: dict[str, Any] | None, drift: str | None) -> str:
         return "-"
     a = floor.get("normalised") if drift == "canary" and floor.get("normalised") else floor.get("raw")
     return f"{_pct(a.get('within_5pct'))} / {_pct(a.get('within_10pct'))}" if a else "-"
+
+
+def speed_option(f: Any) -> Any:
+    """``--speed reference|now``: predictions at the profile's reference speed, or this machine's now."""
+    return click.option("--speed", type=click.Choice(SPEED_CHOICES), default="reference", show_default=True,
+                        help="Latencies at the profile's reference speed, or at this machine's speed now (times the "
+                        "canary for ~3 s; only on the predictor's device).")(f)
+
+
+def measure_speed_options(f: Any) -> Any:
+    """``measure --speed-factor/--no-speed-factor --predictors DIR``: the speed factor beside the median."""
+    f = predictors_option("Predictor folder for the speed factor's reference (default: the checkout's predictors/).")(f)
+    return click.option("--speed-factor/--no-speed-factor", "speed", default=True, show_default=True,
+                        help="Time the canary in bursts with it: speed factor = canary / the reference of this "
+                        "device's predictor (in --predictors).")(f)
+
+
+def calibrate(predictor: Any, speed: str, out: Any) -> Any:
+    """The predictor at ``speed`` (``now``: the canary timed here, the factor printed on ``out``)."""
+    if speed != "now":
+        return predictor
+    with out.status("timing the canary for the machine's speed now (~3 s)…"):
+        predictor = predictor.at_speed_now()
+    cal = predictor.calibration
+    out.print(cal.describe(), markup=False, highlight=False)
+    if cal.note:
+        out.print(f"[yellow]note:[/] {escape(cal.note)}", highlight=False)
+    return predictor
+
+
+def speed_fields(canary_ms: float | None, median_ms: float, device_id: str, backend: str, threads: int,
+                 predictors_dir: str | None) -> dict[str, Any]:
+    """``canary_ms`` and, when this device has a canary-normalised predictor, ``speed_factor`` (canary over its
+    reference), ``speed_reference_ms`` and ``at_reference_ms`` (the median at the reference speed)."""
+    if canary_ms is None:
+        return {}
+    from ..predictors.calibrate import reference_of
+    from ..predictors.registry import load_predictor
+
+    try:
+        pred = load_predictor(device_id, backend, threads, root=Path(predictors_dir) if predictors_dir else None)
+        ref = reference_of(pred.meta, "its predictor")
+    except KdnasError as exc:
+        return {"canary_ms": canary_ms, "speed_factor": None, "speed_note": f"no speed factor: {exc}"}
+    factor = canary_ms / ref
+    from ..predictors.identity import speed_warning, warn_once
+
+    warn_once(pred.key, "speed", speed_warning(pred.key, pred.meta, factor))
+    return {"canary_ms": canary_ms, "speed_factor": factor, "speed_reference_ms": ref,
+            "at_reference_ms": median_ms / factor}
+
+
+def print_speed(out: dict[str, Any]) -> None:
+    """The speed factor line of `kdnas-bench measure`."""
+    if out.get("speed_factor") is not None:
+        console.print(f"speed factor ×{out['speed_factor']:.3f} (canary {out['canary_ms']:.3f} ms vs "
+                      f"{out['speed_reference_ms']:.3f} ms, the reference of this device's predictor): at the "
+                      f"reference speed this is {out['at_reference_ms']:.3f} ms", highlight=False, markup=False)
+    elif out.get("canary_ms") is not None:
+        console.print(f"canary {out['canary_ms']:.3f} ms in the same seconds ({out['speed_note']})", highlight=False,
+                      markup=False)
 
 
 def _load_configs(path: str) -> list[Any]:
@@ -209,11 +271,16 @@ def register(cli: click.Group) -> None:
     @click.option("--configs", "configs_path", type=click.Path(),
                   help="JSON list of objects with layers, hidden, heads, ffn, seq, batch.")
     @predictors_option(dest="root")
+    @speed_option
     @json_option("Print a JSON list, in input order.")
     @click.pass_context
     def predict_cmd(ctx: click.Context, device_id: str, backend: str, threads: int, arch: tuple[Any, ...], seq: int,
-                    batch: int, configs_path: str | None, root: str | None, as_json: bool) -> None:
+                    batch: int, configs_path: str | None, root: str | None, speed: str, as_json: bool) -> None:
         """Predict latency (median, with a 90 % interval) of configs on a device, without measuring.
+
+        Latencies are at the speed of the device's profile; with --speed now (on that device), the canary is
+        timed for ~3 s and they are scaled to this machine's speed now (factor and uncertainty printed, and
+        in --json as speed_factor / speed_factor_rel_sd; the interval widens with the uncertainty).
 
         \b
         Examples:
@@ -236,6 +303,7 @@ def register(cli: click.Group) -> None:
                 raise KdnasError("--seq and --batch go with --arch; put them in the configs file instead")
             configs = _load_configs(str(configs_path))
         predictor = load_predictor(device_id, backend, threads, root=Path(root) if root else None)
+        predictor = calibrate(predictor, speed, err_console if as_json else console)
         frame = predictor.frame(configs)
         n_out = int(frame["out_of_range"].sum())
         if n_out:

@@ -31,6 +31,7 @@ from .options import (
     store_option,
     threads_option,
 )
+from .predict_cmds import measure_speed_options, print_speed, speed_fields
 from .profile_view import curve_table, dataset_summary, memory_summary
 from .tables import KEY, Col, fit_table
 
@@ -135,9 +136,9 @@ def register(cli: click.Group) -> None:
                   "predictor is least sure of, for at most N minutes (this run).")
     @click.option("--target", type=float, help="Adaptive profiling: stop when the grouped-CV share within "
                   "±10 percent reaches this, e.g. 0.95.")
-    @click.option("--canary", type=click.Choice(CANARY_MODES), default="call", show_default=True,
-                  help="Time the canary (2L/256 at 1x32) interleaved with each config: call by call, in short "
-                  "chunks, or not at all.")
+    @click.option("--canary", type=click.Choice(CANARY_MODES), default="burst", show_default=True,
+                  help="Time the canary (2L/256 at 1x32) with each config: in ~0.1 s back-to-back bursts, call by "
+                  "call (the older protocol, biased for small configs), in short chunks, or not at all.")
     @click.option("--seqs", "seq_list", type=NumberList(int), help="Sequence lengths to profile, e.g. 32,128 "
                   "(default: the space's).")
     @click.option("--batches", "batch_list", type=NumberList(int), help="Batch sizes to profile, e.g. 1,8 "
@@ -284,12 +285,14 @@ def register(cli: click.Group) -> None:
     @click.option("--onnx-cache", type=click.Path(), help="Folder for exported ONNX models.")
     @click.option("--memory/--no-memory", default=None, help="Also measure the peak resident memory of a forward "
                   "pass and the weight bytes (a fresh child process) [default: off].")
+    @measure_speed_options
     @timing_options
     @json_option()
     def measure_cmd(arch: Any, seq: int, batch: int, backend: str, threads: int, onnx_cache: str | None,
-                    memory: bool | None,
+                    memory: bool | None, speed: bool, predictors_dir: str | None,
                     warmup: int, min_calls: int, min_seconds: float, max_seconds: float, as_json: bool) -> None:
-        """Measure one student at one shape on this device, now.
+        """Measure one student at one shape on this device, now, with the machine's speed factor (×1.10: 10 % slower
+        than its profile's reference) and the median at the reference speed.
 
         \b
         Example:
@@ -297,7 +300,7 @@ def register(cli: click.Group) -> None:
         """
         from ..models import count_params, flops
         from ..profiling.device import environment
-        from ..profiling.runner import measure
+        from ..profiling.runner import Canary, measure
 
         a = arch
         positive("--seq", seq)
@@ -309,16 +312,17 @@ def register(cli: click.Group) -> None:
         bk = _backend(backend, threads, onnx_cache)
         env = environment(bk.name, threads)
         probe = memory_probe(backend, threads, onnx_cache, True) if memory else None
-        m = measure(bk, a, shape, make_timing(warmup, min_calls, min_seconds, max_seconds), memory=probe)
-        bk.close()
-        if probe is not None:
-            probe.close()
+        can = Canary(_backend(backend, threads, onnx_cache)) if speed else None
+        m = measure(bk, a, shape, make_timing(warmup, min_calls, min_seconds, max_seconds), canary=can, memory=probe)
+        for done in (x for x in (bk, can, probe) if x is not None):
+            done.close()
         if m.timing is None:
             raise KdnasError(f"measuring {a} at {batch}x{seq} on {bk.name} failed: {m.error}")
         out: dict[str, Any] = {
             "arch": a.to_dict(), "seq": seq, "batch": batch, "backend": bk.name, "threads": threads,
             "device_id": env["device_id"], **m.timing.stats(), "params": count_params(a),
             "flops": flops(a, shape).total, "load_before": m.load_before, "load_after": m.load_after,
+            **speed_fields(m.canary_ms, m.timing.median_ms, env["device_id"], bk.name, threads, predictors_dir),
         }
         if memory:
             from ..profiling.memory import METHOD
@@ -335,6 +339,7 @@ def register(cli: click.Group) -> None:
         table.add_row(f"{t.median_ms:.3f}", f"{t.mean_ms:.3f}", f"{t.p90_ms:.3f}", f"{t.p99_ms:.3f}", f"{t.cv:.2%}",
                       f"{t.iqr_ratio:.2%}", str(t.n), "yes" if t.noisy else "no")
         console.print(table)
+        print_speed(out)
         if m.memory is not None:
             r = m.memory
             from ..profiling.memory import METHOD, method_label

@@ -68,7 +68,7 @@ def _profile(store: Path, rows: int, seed: int) -> None:
     with bar:
         task = bar.add_task("profiling", total=rows)
         res = run_campaign(space, dataset, bk, CampaignConfig(samples=rows, seed=seed,
-                           timing=TimingConfig(**FAST_TIMING)), canary=Canary(make_backend("torch", 1), "call"),
+                           timing=TimingConfig(**FAST_TIMING)), canary=Canary(make_backend("torch", 1)),
                            progress=lambda r, _m: bar.update(task, completed=r.rows_after))
     console.print(f"profiled {res.measured} configs ({res.failed} failed, median CV {res.median_cv:.1%}) into "
                   f"{dataset.path}: {res.rows_after} rows", highlight=False, markup=False)

@@ -25,6 +25,7 @@ from .options import (
     seq_option,
     store_option,
 )
+from .predict_cmds import speed_option
 from .tables import KEY, Col, fit_table
 
 
@@ -85,13 +86,14 @@ def register(cli: click.Group) -> None:
     @budget_ms_option("Deployment matrix: for each device × backend and each budget (ms, comma-separated), the best "
                       "student whose predicted upper latency is within it.")
     @budget_mb_option("Deployment matrix: also a peak-memory budget (MiB, predicted).")
+    @speed_option
     @json_option("Print the rows (and the deployment matrix) as JSON.")
     @click.option("--html", "html_path", type=click.Path(), help="Write a self-contained HTML report here.")
     @click.option("--md", "md_path", type=click.Path(), help="Write a Markdown report here.")
     @click.option("--png", type=click.Path(), help="Write the PNG plots into this folder.")
     def compare_cmd(students: str | None, devices: str | None, seq: int, batch: int, reference: str | None,
                     measure: bool, detail: bool, predictors_dir: str | None, store: str | None,
-                    budget_ms: tuple[float, ...] | None, budget_mb: float | None, as_json: bool,
+                    budget_ms: tuple[float, ...] | None, budget_mb: float | None, speed: str, as_json: bool,
                     html_path: str | None, md_path: str | None, png: str | None) -> None:
         """Compare students across devices: one view of students × (device, backend) with predicted latency
         (and, with --measure, latency measured on this machine); --budget-ms adds the deployment matrix,
@@ -118,7 +120,11 @@ def register(cli: click.Group) -> None:
         with measuring(measure) as on_measure:
             result = compare(studs, shape=Shape(batch, seq), devices=list_items(devices), reference=reference,
                              measure=measure, predictors_root=Path(predictors_dir) if predictors_dir else None,
-                             on_measure=on_measure)
+                             on_measure=on_measure, speed=speed)
+        for p in result.models.values() if speed == "now" else ():
+            note = p.calibration.describe() if p.calibration else "at its reference speed (not calibrated: another " \
+                "machine's predictor, or fitted on raw medians)"
+            err_console.print(f"{p.key}: {note}", highlight=False, markup=False)
         if budget_ms is not None:
             add_matrix(result, tuple(budget_ms), budget_mb, measure, quiet=as_json)
         images = write_outputs(lambda imgs: compare_document(result, imgs), png, html_path, md_path,

@@ -33,6 +33,7 @@ from .options import (
     space_option,
     threads_option,
 )
+from .predict_cmds import speed_option
 
 
 def _view(state: dict[str, Any]) -> Group:
@@ -216,6 +217,7 @@ def register(cli: click.Group) -> None:
     @click.option("--head-dim", help="Only candidates of this head size (hidden / heads): a number, or 'teacher' for "
                   "the teacher's own, so inherited students keep whole teacher heads.")
     @predictors_option()
+    @speed_option
     @click.option("--teacher-examples", type=int, default=DEFAULTS.teacher_examples, show_default=True,
                   help="Examples for the default teacher fine-tune.")
     @click.option("--front", "front_points", type=int, default=None,
@@ -232,7 +234,7 @@ def register(cli: click.Group) -> None:
                predictors_dir: str | None, teacher_examples: int, evaluator_kind: str, init: str,
                supernet_dir: str | None, supernet_examples: int, supernet_epochs: float, rerank_top: int,
                rerank_examples: int, rerank_epochs: float, budget_mb: float | None, head_dim: str | None,
-               front_points: int | None, accelerator: str, gpus_per_candidate: float | None,
+               front_points: int | None, accelerator: str, gpus_per_candidate: float | None, speed: str,
                as_json: bool) -> None:
         """Search the student arch with KD-NAS: predicted latency + proxy-distillation accuracy.
 
@@ -266,7 +268,8 @@ def register(cli: click.Group) -> None:
                                      rerank_epochs),
             final=None if front_points is not None else finals, space=space_path,
             predictors=predictors_dir, run_dir=run_dir, executor=executor, ray_address=ray_address, budget_mb=budget_mb,
-            head_dim=parse_head_dim(head_dim), accelerator=accelerator, gpus_per_candidate=gpus_per_candidate)
+            head_dim=parse_head_dim(head_dim), accelerator=accelerator, gpus_per_candidate=gpus_per_candidate,
+            speed=speed)
         out = err_console if as_json else console
         outcome = run_search(req, Progress(out, req), progress=not as_json)
         if front_points is not None:  # the winners come from the front (and --final distils those)

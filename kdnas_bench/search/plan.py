@@ -111,7 +111,10 @@ def prepare(req: SearchRequest, on_event: EventFn | None = None, *, progress: bo
     task = AGNOSTIC if req.agnostic else get_task(req.task).name
     if req.text and not req.agnostic:
         raise SearchError("--text is for --task agnostic (a GLUE task reads --data-dir)")
-    predictor = load_predictor(req.key.device_id, req.key.backend, req.key.threads, root=req.predictors)
+    predictor = load_predictor(req.key.device_id, req.key.backend, req.key.threads, root=req.predictors,
+                               speed=req.speed)
+    if predictor.calibration is not None:
+        emit("message", {"text": predictor.calibration.describe()})
     if req.budget_mb is not None and not predictor.memory:
         within_memory(predictor, [], req.shape, req.budget_mb)  # the one-line error, before any work
     auto = _auto_space(req)  # the teacher's students, once the evaluator knows its teacher
@@ -148,7 +151,8 @@ def prepare(req: SearchRequest, on_event: EventFn | None = None, *, progress: bo
     if req.final is not None:
         steps.append(FinalStep(FinalJob(evaluator.teacher, task, req.key, req.shape, ctx.losses, req.data_dir,
                                         req.text, req.final.examples, req.final.epochs, req.seed, req.init,
-                                        evaluator.supernet, req.budget_mb, progress, acc.name), emit))
+                                        evaluator.supernet, req.budget_mb, progress, acc.name,
+                                        (predictor.meta.get("drift") or {}).get("reference_canary_ms")), emit))
     if memory_mb:
         steps.append(MemoryStep(memory_mb))
     return SearchPlan(req, ctx, predictor, evaluator, Study(run, config, evaluator, latency), steps, notes)

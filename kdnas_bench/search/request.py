@@ -112,6 +112,9 @@ class SearchRequest:
     # torch sees one); ``gpus_per_candidate``: each Ray worker's GPU share (None: 1 when training on a GPU, else 0)
     accelerator: str = "cpu"
     gpus_per_candidate: float | None = None
+    # "now": predictions (and so the budget checks) at this machine's speed now, the canary timed first; the
+    # final check then records the speed factor in the seconds each winner is measured
+    speed: str = "reference"
 
     def __post_init__(self) -> None:
         check_positive(threads=self.key.threads, proxy_examples=self.proxy_examples, proxy_epochs=self.proxy_epochs,
@@ -119,7 +122,8 @@ class SearchRequest:
         check_study(episodes=self.episodes, candidates=self.candidates, budget_mb=self.budget_mb,
                     head_dim=self.head_dim)
         for name, value, allowed in (("strategy", self.strategy, tuple(STRATEGIES)), ("init", self.init, INITS),
-                                     ("executor", self.executor, tuple(EXECUTORS)), ("mode", self.mode, MODES)):
+                                     ("executor", self.executor, tuple(EXECUTORS)), ("mode", self.mode, MODES),
+                                     ("speed", self.speed, ("reference", "now"))):
             check_choice(name, value, allowed)
         self.reward  # noqa: B018 (validates budgets and w)
 
