@@ -12,8 +12,7 @@ from ..deploy import QUANTIZE
 from ..distill.data import BATCHING
 from ..errors import KdnasError
 from .common import console, parse_arch, positive, print_json
-
-TASK_HELP = "GLUE task: cola, sst2, mrpc, stsb, qqp, mnli-m, mnli-mm, qnli, rte."
+from .task_options import task_options
 
 
 def _metrics_table(title: str, result: dict[str, Any]) -> Table:
@@ -34,9 +33,8 @@ def _metrics_table(title: str, result: dict[str, Any]) -> Table:
 def register(cli: click.Group) -> None:
     @cli.command("distill")
     @click.option("--teacher", required=True, help="Fine-tuned teacher: local folder or hub name.")
-    @click.option("--task", required=True, help=TASK_HELP)
+    @task_options()
     @click.option("--arch", required=True, help="Student as L,H,A,FFN (layers, hidden, heads, FFN), e.g. 4,256,4,1024.")
-    @click.option("--data-dir", type=click.Path(), help="GLUE TSV folder (e.g. ../shared/data/glue); default: the hub.")
     @click.option("--max-examples", type=int, help="Proxy mode: a stratified seeded subset of N train examples.")
     @click.option("--epochs", type=float, default=3.0, show_default=True, help="Training epochs (may be fractional).")
     @click.option("--losses", default=DEFAULTS.distill_losses, show_default=True,
@@ -59,7 +57,7 @@ def register(cli: click.Group) -> None:
     @click.option("--quantize", type=click.Choice(QUANTIZE), help="Also export the student quantized (int8: ONNX "
                   "Runtime dynamic quantization, model.int8.onnx) and report its dev metric beside fp32. Needs --out.")
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-    def distill_cmd(teacher: str, task: str, arch: str, data_dir: str | None, max_examples: int | None,
+    def distill_cmd(teacher: str, task: Any, arch: str, data_dir: str | None, max_examples: int | None,
                     epochs: float, losses: str, out: str | None, seed: int, lr: float, batch_size: int,
                     temperature: float, init: str, supernet_dir: str | None, batching: str, threads: int | None,
                     quantize: str | None, as_json: bool) -> None:
@@ -118,8 +116,7 @@ def register(cli: click.Group) -> None:
 
     @teacher_group.command("finetune")
     @click.option("--backbone", help="Hub name or local folder (default: the packaged all-MiniLM-L6-v2).")
-    @click.option("--task", required=True, help=TASK_HELP)
-    @click.option("--data-dir", type=click.Path(), help="GLUE TSV folder (e.g. ../shared/data/glue); default: the hub.")
+    @task_options()
     @click.option("--max-examples", type=int, help="Fine-tune on a stratified seeded subset of N train examples.")
     @click.option("--epochs", type=float, default=1.0, show_default=True, help="Training epochs (may be fractional).")
     @click.option("--seed", type=int, default=0, show_default=True, help="Seed (head init, dropout, data order).")
@@ -131,7 +128,7 @@ def register(cli: click.Group) -> None:
                        "on large sets: 79.5 % vs 80.05 % dev accuracy at 2,000 SST-2 examples).")
     @click.option("--threads", type=int, help="torch CPU threads (default: torch's choice).")
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-    def teacher_finetune(backbone: str | None, task: str, data_dir: str | None, max_examples: int | None,
+    def teacher_finetune(backbone: str | None, task: Any, data_dir: str | None, max_examples: int | None,
                          epochs: float, seed: int, lr: float, batch_size: int, out: str, batching: str,
                          threads: int | None,
                          as_json: bool) -> None:
@@ -141,6 +138,8 @@ def register(cli: click.Group) -> None:
         Example:
           kdnas-bench teacher finetune --task sst2 --data-dir ../shared/data/glue \\
               --max-examples 2000 --epochs 1 --out runs/teacher-sst2
+          kdnas-bench teacher finetune --train-file train.csv --validation-file dev.csv \\
+              --text-columns review --label-column sentiment --out runs/teacher-reviews
         """
         import torch
 

@@ -16,6 +16,7 @@ from ..search.api import EVALUATORS, EXECUTORS
 from ..search.reward import MODES
 from ..search.strategies import STRATEGIES
 from .common import console, err_console, positive, print_json
+from .task_options import task_options
 
 
 def _budgets(text: str) -> tuple[float, ...]:
@@ -129,12 +130,12 @@ def register(cli: click.Group) -> None:
     @click.option("--backend", required=True, help="Backend of that predictor (torch, onnxruntime, ...).")
     @click.option("--threads", type=int, default=1, show_default=True)
     @click.option("--budget-ms", "budget", required=True, help="Latency budget(s) in ms, e.g. 20 or 10,20,40.")
-    @click.option("--task", required=True, help="GLUE task (sst2, mrpc, rte, cola, stsb, qnli, qqp, mnli), or "
-                                                "'agnostic': task-agnostic KD on unlabeled text (no labels needed).")
+    @task_options(task_help="GLUE task (sst2, mrpc, rte, cola, stsb, qnli, qqp, mnli), or 'agnostic': task-agnostic "
+                            "KD on unlabeled text (no labels needed).", data_dir_help="Local GLUE folder (e.g. "
+                            "../shared/data/glue).")
     @click.option("--text", "text_file", type=click.Path(),
                   help="--task agnostic: unlabeled text, one passage per line (default: Python stdlib docstrings).")
     @click.option("--teacher", help="Teacher folder or hub name (default: fine-tune the packaged MiniLM into RUN/teacher).")
-    @click.option("--data-dir", type=click.Path(), help="Local GLUE folder (e.g. ../shared/data/glue).")
     @click.option("--strategy", type=click.Choice(list(STRATEGIES)), default="kdnas", show_default=True)
     @click.option("--episodes", type=int, default=15, show_default=True)
     @click.option("--candidates", type=int, default=20, show_default=True, help="Proxy distillations per episode.")
@@ -180,7 +181,7 @@ def register(cli: click.Group) -> None:
     @click.option("--teacher-examples", type=int, default=DEFAULTS.teacher_examples, show_default=True,
                   help="Examples for the default teacher fine-tune.")
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-    def search(device_id: str, backend: str, threads: int, budget: str, task: str, text_file: str | None,
+    def search(device_id: str, backend: str, threads: int, budget: str, task: Any, text_file: str | None,
                teacher: str | None,
                data_dir: str | None, strategy: str, episodes: int, candidates: int, proxy_examples: int,
                proxy_epochs: float, losses: str | None, seed: int, run_dir: str | None, executor: str,

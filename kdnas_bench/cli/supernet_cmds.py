@@ -8,6 +8,7 @@ import click
 from rich.table import Table
 
 from .common import console, err_console, parse_arch, positive, print_json
+from .task_options import task_options
 
 
 def register(cli: click.Group) -> None:
@@ -17,8 +18,7 @@ def register(cli: click.Group) -> None:
 
     @supernet_group.command("train")
     @click.option("--teacher", required=True, help="Fine-tuned teacher folder (its shape is the largest sub-network).")
-    @click.option("--task", required=True, help="GLUE task the teacher was fine-tuned on.")
-    @click.option("--data-dir", type=click.Path(), help="GLUE TSV folder (e.g. ../shared/data/glue).")
+    @task_options(task_help="GLUE task the teacher was fine-tuned on.")
     @click.option("--space", "space_path", required=True, type=click.Path(),
                   help="Space TOML of the teacher's students (e.g. search/spaces/minilm-students.toml).")
     @click.option("--out", required=True, type=click.Path(), help="Supernet folder (resumes an unfinished training).")
@@ -31,7 +31,7 @@ def register(cli: click.Group) -> None:
     @click.option("--seed", type=int, default=0, show_default=True)
     @click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads.")
     @click.option("--json", "as_json", is_flag=True, help="Print the supernet's document as JSON.")
-    def train_cmd(teacher: str, task: str, data_dir: str | None, space_path: str, out: str, examples: int,
+    def train_cmd(teacher: str, task: Any, data_dir: str | None, space_path: str, out: str, examples: int,
                   epochs: float, batch_size: int, lr: float, random_subnets: int, seed: int, threads: int,
                   as_json: bool) -> None:
         """Train (or resume, or reuse) a supernet with the sandwich rule and in-place distillation.
@@ -102,7 +102,7 @@ def register(cli: click.Group) -> None:
         net, doc = load(folder)
         for arch in parsed:
             net.check(arch)
-        task = get_task(doc["recipe"]["task"])
+        task = get_task(doc["recipe"].get("data") or doc["recipe"]["task"])  # "data": a task of one's own
         tokenizer = load_teacher(doc["recipe"]["teacher"]).tokenizer
         dev = encode(load_split(task, "dev", data_dir), tokenizer)
         rows = []

@@ -1,8 +1,12 @@
-"""GLUE tasks: registry, metrics, loading (hub or local TSV), tokenisation, proxy subsets, batching.
+"""Tasks: the GLUE registry, metrics, loading (hub or local TSV), tokenisation, proxy subsets, batching.
 
-A task's data comes from the Hugging Face hub (``datasets.load_dataset("glue", ...)``) when no
+A GLUE task's data comes from the Hugging Face hub (``datasets.load_dataset("glue", ...)``) when no
 ``data_dir`` is given, or from a folder in the original GLUE TSV layout (``SST-2/train.tsv``, ...).
 Offline without ``data_dir`` fails at once instead of sitting through the hub's retries.
+
+A task of the user's own (train and validation files, or a ``datasets`` name) is the same :class:`Task`
+with ``source`` "files" or "dataset", built and read by :mod:`.taskfiles`; its :meth:`Task.spec` (a JSON
+object with the files' content hash) travels wherever a GLUE task's name does.
 """
 
 from __future__ import annotations
@@ -20,53 +24,19 @@ from typing import Any
 import numpy as np
 
 from ..errors import KdnasError
+from .metrics import METRICS
 
 
 class DataError(KdnasError):
     """Unknown task, missing or malformed data file, no way to reach the data."""
 
 
-# -- metrics ---------------------------------------------------------------------------------------
-def _accuracy(pred: np.ndarray, gold: np.ndarray) -> float:
-    return float((pred == gold).mean()) if len(gold) else float("nan")
-
-
-def _f1(pred: np.ndarray, gold: np.ndarray) -> float:
-    tp = float(((pred == 1) & (gold == 1)).sum())
-    fp = float(((pred == 1) & (gold != 1)).sum())
-    fn = float(((pred != 1) & (gold == 1)).sum())
-    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
-
-
-def _matthews(pred: np.ndarray, gold: np.ndarray) -> float:
-    from sklearn.metrics import matthews_corrcoef
-
-    return float(matthews_corrcoef(gold, pred))
-
-
-def _pearson(pred: np.ndarray, gold: np.ndarray) -> float:
-    from scipy.stats import pearsonr
-
-    if np.std(pred) == 0 or np.std(gold) == 0:
-        return 0.0
-    return float(pearsonr(pred, gold)[0])
-
-
-def _spearman(pred: np.ndarray, gold: np.ndarray) -> float:
-    from scipy.stats import spearmanr
-
-    if np.std(pred) == 0 or np.std(gold) == 0:
-        return 0.0
-    return float(spearmanr(pred, gold)[0])
-
-
-METRICS = {"accuracy": _accuracy, "f1": _f1, "matthews": _matthews, "pearson": _pearson, "spearman": _spearman}
-
-
 # -- the registry ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Task:
-    """One GLUE task: where its data is, how to read it, and how it is scored."""
+    """One task: where its data is, how to read it, and how it is scored. The GLUE tasks fill the hub and TSV
+    fields; a task of one's own (``source`` "files" or "dataset") fills ``train_file``/``validation_file`` or
+    ``dataset``, ``label_column``, ``text_fields`` (its text columns) and ``data_hash``."""
 
     name: str  # canonical, e.g. "sst2", "mnli-m"
     hub_config: str  # datasets "glue" config
@@ -80,6 +50,41 @@ class Task:
     tsv_label: str
     header: tuple[str, ...] | None = None  # column names of a header-less file
     encoding: str = "utf-8"
+    source: str = "glue"  # "glue", "files" (train/validation files) or "dataset" (a `datasets` name)
+    train_file: str | None = None
+    validation_file: str | None = None
+    dataset: str | None = None  # NAME[:CONFIG]
+    label_column: str = "label"
+    label_type: str = ""  # own tasks: "str", "int" or "float", as read from the training file
+    data_hash: str = ""  # own tasks: sha256 of the data (files' bytes, or the dataset's fingerprint), 16 hex
+
+    @property
+    def is_glue(self) -> bool:
+        return self.source == "glue"
+
+    def spec(self) -> dict[str, Any] | None:
+        """A task of one's own as a JSON object (what run folders, supernets and model folders record, and
+        :func:`get_task` reads back); None for a GLUE task, which its name identifies."""
+        if self.is_glue:
+            return None
+        return {"name": self.name, "source": self.source, "train_file": self.train_file,
+                "validation_file": self.validation_file, "dataset": self.dataset, "text_columns": list(self.text_fields),
+                "label_column": self.label_column, "label_type": self.label_type, "labels": list(self.labels),
+                "metrics": list(self.metrics), "data_hash": self.data_hash}
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> Task:
+        """The inverse of :meth:`spec`."""
+        try:
+            text = tuple(str(c) for c in spec["text_columns"])
+            return cls(str(spec["name"]), "", "", text, tuple(str(x) for x in spec["labels"]),
+                       tuple(str(m) for m in spec["metrics"]), "", "", text, str(spec["label_column"]),
+                       source=str(spec["source"]), train_file=spec.get("train_file"),
+                       validation_file=spec.get("validation_file"), dataset=spec.get("dataset"),
+                       label_column=str(spec["label_column"]), label_type=str(spec.get("label_type", "")),
+                       data_hash=str(spec.get("data_hash", "")))
+        except (KeyError, TypeError) as exc:
+            raise DataError(f"not a task spec (missing or bad field {exc})") from None
 
     @property
     def num_labels(self) -> int:
@@ -128,10 +133,13 @@ _ALIASES = {"mnli": "mnli-m", "mnlim": "mnli-m", "mnlimatched": "mnli-m", "mnlim
             "mnlimismatched": "mnli-mm"}
 
 
-def get_task(name: str | Task) -> Task:
-    """A task by name, forgiving about case, dashes and underscores (``SST-2``, ``sst2``, ``MNLI-mm``)."""
+def get_task(name: str | Task | dict[str, Any]) -> Task:
+    """A GLUE task by name, forgiving about case, dashes and underscores (``SST-2``, ``sst2``, ``MNLI-mm``);
+    a :class:`Task` as it is; a task spec (:meth:`Task.spec`) read back."""
     if isinstance(name, Task):
         return name
+    if isinstance(name, dict):
+        return Task.from_spec(name)
     key = str(name).lower().replace("-", "").replace("_", "")
     for task in TASKS.values():
         if task.name.replace("-", "") == key:
@@ -240,11 +248,15 @@ def _from_hub(task: Task, split: str) -> Examples:
     return Examples(texts, np.asarray(ds["label"], dtype=dtype), f"hub:glue/{task.hub_config}/{split}")
 
 
-def load_split(task: str | Task, split: str, data_dir: str | Path | None = None) -> Examples:
+def load_split(task: str | Task | dict[str, Any], split: str, data_dir: str | Path | None = None) -> Examples:
     """``split`` is ``"train"`` or ``"dev"``."""
     task = get_task(task)
     if split not in ("train", "dev"):
         raise DataError(f"split must be 'train' or 'dev', got {split!r}")
+    if not task.is_glue:
+        from .taskfiles import load_own_split
+
+        return load_own_split(task, split)
     if data_dir is None:
         return _from_hub(task, "train" if split == "train" else task.hub_dev_split)
     root = Path(data_dir)

@@ -118,6 +118,10 @@ def load_teacher(
                 f"teacher {teacher.name} has {teacher.num_labels} output label(s) but task {t.name} needs "
                 f"{t.num_labels}: fine-tune a teacher for {t.name} first (kdnas-bench teacher finetune --task {t.name})"
             )
+        names = [str(teacher.model.config.id2label.get(i, "")) for i in range(teacher.num_labels)]
+        if t.labels and not t.is_glue and names != list(t.labels) and names != [f"LABEL_{i}" for i in range(len(names))]:
+            raise TeacherError(f"teacher {teacher.name} predicts the labels {', '.join(names)}, but task {t.name} has "
+                               f"{', '.join(t.labels)} (in this order): fine-tune a teacher on this data first")
     return teacher
 
 
@@ -135,9 +139,13 @@ class FinetuneResult(PrimaryMetric):
     primary_metric: str
     out: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] | None = None  # a task of one's own: its spec (files, columns, label map, content hash)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if d["data"] is None:
+            d.pop("data")
+        return d
 
 
 def finetune(
@@ -185,7 +193,7 @@ def finetune(
         params=sum(p.numel() for p in teacher.model.parameters()), train_examples=len(data.train),
         epochs=epochs, seed=seed, train_seconds=round(seconds, 3), metrics=metrics,
         primary_metric=t.primary_metric, config={"lr": lr, "batch_size": batch_size, "max_length": max_length,
-                                                    "batching": batching},
+                                                    "batching": batching}, data=t.spec(),
     )
     if out is not None:
         out_dir = Path(out)

@@ -69,6 +69,17 @@ class RunStory:
                 "budgets": self.budget_checks()}
 
 
+def _field(key: str, value: Any) -> str:
+    """An evaluator field for the setup line; a task of one's own (``data``) as its source, columns and labels."""
+    if key != "data" or not isinstance(value, dict):
+        return f"{key} {value}"
+    src = value.get("dataset") or " + ".join(Path(str(value.get(k))).name for k in ("train_file", "validation_file"))
+    labels = value.get("labels") or []
+    kind = f"labels {', '.join(map(str, labels))}" if labels else "regression"
+    return (f"data {src} (content hash {value.get('data_hash')}; text {', '.join(value.get('text_columns') or [])}; "
+            f"label column {value.get('label_column')}: {kind})")
+
+
 def load_run(run_dir: str | Path) -> RunStory:
     """The story of a run folder (finished, or unfinished with its winners so far)."""
     folder = RunFolder(Path(run_dir))
@@ -135,7 +146,7 @@ def run_document(story: RunStory, images: list[Path]) -> Document:
         f"Latency: predictor for {c.get('device_id')} / {c.get('backend')} / {c.get('threads')} thread(s), batch "
         f"{shape.get('batch')} x seq {shape.get('seq')}. Reward: metric x (latency / budget)^{r.get('w')}, "
         f"{r.get('mode')} budgets {', '.join(f'{float(b):g}' for b in r.get('budgets_ms') or [])} ms.",
-        "Evaluator: " + ", ".join(f"{k} {v}" for k, v in ev.items()) + f". {len(story.evaluations)} candidates evaluated.",
+        "Evaluator: " + ", ".join(_field(k, v) for k, v in ev.items()) + f". {len(story.evaluations)} candidates evaluated.",
     ]
     if story.skipped:
         setup.append(f"Skipped {story.skipped} record(s) of {story.run_dir / LOG_FILE} that could not be "

@@ -69,7 +69,7 @@ class SearchRequest:
 
     key: DatasetKey
     budgets_ms: tuple[float, ...]
-    task: str
+    task: Any  # a GLUE name, "agnostic", or a Task of one's own (distill.taskfiles.own_task)
     reward_w: float = DEFAULTS.reward_w
     mode: str = "hard"
     shape: Shape = field(default_factory=lambda: Shape(DEFAULTS.batch, DEFAULTS.seq))
@@ -123,7 +123,7 @@ class SearchRequest:
     def agnostic(self) -> bool:
         from ..distill.agnostic import AGNOSTIC
 
-        return self.task.strip().lower() == AGNOSTIC
+        return isinstance(self.task, str) and self.task.strip().lower() == AGNOSTIC
 
 
 @dataclass(frozen=True)
@@ -164,14 +164,15 @@ def _say(emit: EventFn, text: str) -> None:
     emit("message", {"text": text})
 
 
-def default_teacher(run: Path, task: str, data_dir: str | None, examples: int, seed: int, emit: EventFn) -> str:
+def default_teacher(run: Path, task: Any, data_dir: str | None, examples: int, seed: int, emit: EventFn) -> str:
     """No teacher given: fine-tune the packaged all-MiniLM-L6-v2 on the task once, into RUN/teacher."""
     from ..distill.teacher import finetune
 
     folder = run / "teacher"
     if (folder / "config.json").is_file():
         return str(folder)
-    _say(emit, f"no --teacher: fine-tuning the packaged all-MiniLM-L6-v2 on {task} ({examples} examples, 1 epoch) "
+    name = getattr(task, "name", task)
+    _say(emit, f"no --teacher: fine-tuning the packaged all-MiniLM-L6-v2 on {name} ({examples} examples, 1 epoch) "
                f"into {folder}")
     finetune(task, data_dir=data_dir, max_examples=examples, epochs=1.0, seed=seed, out=folder)
     return str(folder)
@@ -189,7 +190,7 @@ def _head_dim(req: SearchRequest, teacher: str | None) -> int | None:
     return int(cfg.hidden_size) // int(cfg.num_attention_heads)
 
 
-def _train_supernet(req: SearchRequest, teacher: str, task: str, space: Any, folder: str, emit: EventFn,
+def _train_supernet(req: SearchRequest, teacher: str, task: Any, space: Any, folder: str, emit: EventFn,
                     progress: bool) -> None:
     """Reuse the supernet in ``folder`` (checked against teacher, task and space) or train it there."""
     from ..supernet import SupernetConfig
@@ -216,6 +217,7 @@ def run_search(req: SearchRequest, on_event: EventFn | None = None, *, progress:
     episodes). Bad input raises :class:`~kdnas_bench.errors.KdnasError` before any expensive work."""
     from ..distill.agnostic import AGNOSTIC
     from ..distill.data import get_task
+    from ..distill.taskfiles import check_run_data
     from ..paths import default_space
     from ..predictors.registry import load_predictor
     from ..space import SearchSpace
@@ -225,13 +227,15 @@ def run_search(req: SearchRequest, on_event: EventFn | None = None, *, progress:
     from .final import finalize
     from .memory_budget import within_memory
     from .rerank import RerankConfig, rerank
+    from .runfolder import run_data
     from .study import LatencyTable, SearchConfig, Study, check_budgets
 
     emit: EventFn = on_event or (lambda kind, data: None)
     spec = req.reward
     agnostic = req.agnostic
     oneshot = req.evaluator == "supernet"
-    task_name = AGNOSTIC if agnostic else get_task(req.task).name
+    task: Any = AGNOSTIC if agnostic else get_task(req.task)  # a Task from here on (a GLUE one or one's own)
+    task_name = AGNOSTIC if agnostic else task.name
     if req.text and not agnostic:
         raise KdnasError("--text is for --task agnostic (a GLUE task reads --data-dir)")
     losses = req.losses or DEFAULTS.search_losses_for(agnostic)
@@ -242,6 +246,8 @@ def run_search(req: SearchRequest, on_event: EventFn | None = None, *, progress:
     space = SearchSpace.load(space_file)
     run = Path(req.run_dir) if req.run_dir else Path("runs") / f"search-{task_name}-{req.seed}"
     check_writable("--run", run)  # also the default, before a default teacher is fine-tuned into it
+    if not agnostic:
+        check_run_data(run_data(run), task, f"run folder {run}")  # resume: refuse data that changed
     if oneshot and (req.table or agnostic):
         raise KdnasError("--evaluator supernet needs a GLUE task and a teacher (not --table or --task agnostic)")
     if req.final is not None and req.table:
@@ -270,18 +276,18 @@ def run_search(req: SearchRequest, on_event: EventFn | None = None, *, progress:
     else:
         from ..distill.teacher import load_teacher
 
-        teacher_ref = req.teacher or default_teacher(run, task_name, req.data_dir, req.teacher_examples, req.seed,
+        teacher_ref = req.teacher or default_teacher(run, task, req.data_dir, req.teacher_examples, req.seed,
                                                      emit)
-        load_teacher(teacher_ref, task=task_name)  # fail fast on a missing or mismatched teacher
+        load_teacher(teacher_ref, task=task)  # fail fast on a missing or mismatched teacher
         if oneshot:
             from ..distill.inherit import TeacherShape
             from ..supernet import space_fits
 
             space_fits(space, TeacherShape.of(load_teacher(teacher_ref).model.config))  # before any training
-            evaluator = SupernetEvaluator(supernet=supernet_folder, teacher=teacher_ref, task=task_name,
+            evaluator = SupernetEvaluator(supernet=supernet_folder, teacher=teacher_ref, task=task,
                                           space=space_file, data_dir=req.data_dir)
         else:
-            evaluator = ProxyDistillEvaluator(teacher=teacher_ref, task=task_name, data_dir=req.data_dir,
+            evaluator = ProxyDistillEvaluator(teacher=teacher_ref, task=task, data_dir=req.data_dir,
                                               proxy_examples=req.proxy_examples, epochs=req.proxy_epochs,
                                               losses=losses, seed=req.seed, init=req.init)
         archs = list(space.archs)
@@ -301,7 +307,7 @@ def run_search(req: SearchRequest, on_event: EventFn | None = None, *, progress:
     latency = LatencyTable(predictor, archs, req.shape)
     check_budgets(latency, spec)
     if oneshot:  # bad input is checked above; now the expensive part
-        _train_supernet(req, str(teacher_ref), task_name, space, supernet_folder, emit, progress)
+        _train_supernet(req, str(teacher_ref), task, space, supernet_folder, emit, progress)
     config = SearchConfig(device_id=req.key.device_id, backend=req.key.backend, threads=req.key.threads,
                           shape=req.shape, reward=spec, strategy=req.strategy, episodes=req.episodes,
                           candidates=req.candidates, seed=req.seed,
@@ -320,12 +326,12 @@ def run_search(req: SearchRequest, on_event: EventFn | None = None, *, progress:
         _say(emit, f"re-ranking the best {rerank_cfg.top} per budget by proxy distillation (successive halving, "
                    f"{rerank_cfg.examples} examples × {rerank_cfg.epochs:g} epochs first) …")
         result = rerank(study, result, rerank_cfg, lambda n, e: ProxyDistillEvaluator(
-            teacher=str(teacher_ref), task=task_name, data_dir=req.data_dir, proxy_examples=n, epochs=e,
+            teacher=str(teacher_ref), task=task, data_dir=req.data_dir, proxy_examples=n, epochs=e,
             losses=losses, seed=req.seed, supernet=supernet_folder))
         study.write_result(result)
     if req.final is not None:
         _say(emit, "final distillation of the winners …")
-        result = finalize(result, teacher=teacher_ref, task=task_name, data_dir=req.data_dir,
+        result = finalize(result, teacher=teacher_ref, task=task, data_dir=req.data_dir,
                           device_id=req.key.device_id, backend=req.key.backend, threads=req.key.threads,
                           shape=req.shape, max_examples=req.final.examples, epochs=req.final.epochs, losses=losses,
                           seed=req.seed, progress=progress, text=req.text, init=req.init,

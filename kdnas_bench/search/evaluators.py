@@ -45,6 +45,17 @@ def _cached(evaluator: Any, load: Callable[[], tuple[Any, Any]]) -> tuple[Any, A
     return _STATE["teacher"], _STATE["data"]
 
 
+def _task_fields(task: Any) -> dict[str, Any]:
+    """How ``run.json`` records a task: its name, and for a task of one's own its spec as ``data`` (files and content
+    hash), so a GLUE run's record is what it always was and a resumed run can check its data."""
+    from ..distill.data import Task
+
+    if not isinstance(task, Task):
+        return {"task": task}
+    spec = task.spec()
+    return {"task": task.name, **({"data": spec} if spec else {})}
+
+
 def _timed(threads: int, run: Callable[[], Any]) -> Evaluation:
     """Run one distillation single-threaded (so local and Ray executors agree) and wrap its result."""
     import torch
@@ -64,7 +75,7 @@ class ProxyDistillEvaluator:
     are cached."""
 
     teacher: str | None
-    task: str
+    task: Any  # a GLUE name, "agnostic", or a Task (one of one's own)
     data_dir: str | None = None
     proxy_examples: int | None = DEFAULTS.proxy_examples
     epochs: float = DEFAULTS.proxy_epochs
@@ -117,7 +128,7 @@ class ProxyDistillEvaluator:
             return {"kind": "agnostic-distill", "task": self.task, **{k: d[k] for k in (
                 "teacher", "text", "proxy_examples", "epochs", "losses", "lr", "seed", "threads")}}
         d.pop("text")
-        return {"kind": "proxy-distill", **d}
+        return {"kind": "proxy-distill", **d, **_task_fields(self.task)}
 
 
 _SUPERNETS: dict[str, Any] = {}
@@ -140,7 +151,7 @@ class SupernetEvaluator:
 
     supernet: str
     teacher: str
-    task: str
+    task: Any  # a GLUE name or a Task
     space: str
     data_dir: str | None = None
     threads: int = 1
@@ -176,7 +187,7 @@ class SupernetEvaluator:
         return Evaluation(metrics[task.primary_metric], task.primary_metric, metrics, time.perf_counter() - t0)
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "supernet", **asdict(self)}
+        return {"kind": "supernet", **asdict(self), **_task_fields(self.task)}
 
 
 class TableEvaluator:

@@ -11,7 +11,7 @@ from ..space import Arch, Shape
 from .study import SearchResult
 
 
-def _deploy(out: Path, arch: Arch, shape: Shape, *, task: str, data_dir: str | None, backend: str, threads: int,
+def _deploy(out: Path, arch: Arch, shape: Shape, *, task: Any, data_dir: str | None, backend: str, threads: int,
             fp32_metrics: dict[str, float], local: bool) -> dict[str, Any]:
     """An int8 backend deploys the quantized student: score it on dev, and measure that very file."""
     import json
@@ -26,7 +26,7 @@ def _deploy(out: Path, arch: Arch, shape: Shape, *, task: str, data_dir: str | N
     return info
 
 
-def finalize(result: SearchResult, *, teacher: Any, task: str, data_dir: str | None, device_id: str, backend: str,
+def finalize(result: SearchResult, *, teacher: Any, task: Any, data_dir: str | None, device_id: str, backend: str,
              threads: int, shape: Shape, max_examples: int | None, epochs: float, losses: str, seed: int,
              progress: bool = False, text: str | None = None, init: str = "inherit",
              supernet: str | None = None, budget_mb: float | None = None) -> SearchResult:
