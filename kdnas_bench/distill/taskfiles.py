@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data import DataError, Examples, Task, hub_reachable
 from .metrics import REGRESSION_METRICS, TASK_METRICS
+from .taskspec import DataError, Examples, Task, hub_reachable
 
 EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 _INT = re.compile(r"[+-]?\d+")
