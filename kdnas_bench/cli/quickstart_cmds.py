@@ -264,9 +264,10 @@ def register(cli: click.Group) -> None:
         if mode == AGNOSTIC:
             search += ["--text", text_file] if text_file else []
         else:
-            search += ["--teacher", str(teacher_dir), *(["--data-dir", str(data_dir)] if data_dir else [])]
+            search += ["--teacher", str(teacher_dir), *(["--data-dir", str(data_dir)] if data_dir else []),
+                       "--evaluator", "supernet" if oneshot else "proxy", "--head-dim", "any"]
             if oneshot:
-                search += ["--evaluator", "supernet", "--supernet-examples", str(teacher_examples), "--supernet-epochs",
+                search += ["--supernet-examples", str(teacher_examples), "--supernet-epochs",
                            "1", "--rerank-top", "2", "--rerank-examples", str(max(1, proxy_examples // 2)),
                            "--rerank-epochs", f"{proxy_epochs:g}"]
         req = SearchRequest(

@@ -137,8 +137,10 @@ def register(cli: click.Group) -> None:
                   help="--task agnostic: unlabeled text, one passage per line (default: Python stdlib docstrings).")
     @click.option("--teacher", help="Teacher folder or hub name (default: fine-tune the packaged MiniLM into RUN/teacher).")
     @click.option("--strategy", type=click.Choice(list(STRATEGIES)), default="kdnas", show_default=True)
-    @click.option("--episodes", type=int, default=15, show_default=True)
-    @click.option("--candidates", type=int, default=20, show_default=True, help="Proxy distillations per episode.")
+    @click.option("--episodes", type=int, help=f"Episodes (default: {DEFAULTS.oneshot_episodes} with the supernet "
+                  f"evaluator, {DEFAULTS.proxy_episodes} with proxy, the paper's).")
+    @click.option("--candidates", type=int, help=f"Candidates per episode (default: {DEFAULTS.oneshot_candidates} "
+                  f"one-shot scores with the supernet evaluator, {DEFAULTS.proxy_candidates} proxy distillations).")
     @click.option("--proxy-examples", type=int, default=DEFAULTS.proxy_examples, show_default=True)
     @click.option("--proxy-epochs", type=float, default=DEFAULTS.proxy_epochs, show_default=True)
     @click.option("--losses", help="KD losses for proxy and final distillation (default: logits,ce, the proxy recipe "
@@ -158,45 +160,52 @@ def register(cli: click.Group) -> None:
                   help="hard: reject candidates whose predicted upper bound exceeds the budget.")
     @click.option("--space", "space_path", type=click.Path(), help="Space TOML (default: search/spaces/bert.toml).")
     @click.option("--table", type=click.Path(), help="Score candidates from a table of precomputed accuracies instead.")
-    @click.option("--evaluator", "evaluator_kind", type=click.Choice(EVALUATORS), default="proxy",
-                  show_default=True, help="proxy: distil every candidate (the paper); supernet: score its sub-network "
-                                          "of a weight-sharing supernet (seconds), then re-rank the best by proxy.")
+    @click.option("--evaluator", "evaluator_kind", type=click.Choice(EVALUATORS),
+                  help=f"Default {DEFAULTS.search_evaluator} (proxy with --table or --task agnostic). supernet: score "
+                  "each candidate's sub-network of a weight-sharing supernet "
+                  "(seconds), then re-rank the best by proxy distillation (the measured best recipe); proxy: distil "
+                  "every candidate (the paper's path, hours on a CPU).")
     @click.option("--init", type=click.Choice(INITS), default="inherit",
                   show_default=True, help="Student init for proxy and final distillation (supernet evaluator: the "
                                           "supernet's weights): inherit = teacher weights rewired by importance.")
     @click.option("--supernet", "supernet_dir", type=click.Path(),
                   help="Supernet folder (default RUN/supernet; trained there when missing, reused when it matches).")
-    @click.option("--supernet-examples", type=int, default=4000, show_default=True)
-    @click.option("--supernet-epochs", type=float, default=2.0, show_default=True)
-    @click.option("--rerank-top", type=int, default=4, show_default=True,
+    @click.option("--supernet-examples", type=int, default=DEFAULTS.supernet_examples, show_default=True)
+    @click.option("--supernet-epochs", type=float, default=DEFAULTS.supernet_epochs, show_default=True)
+    @click.option("--rerank-top", type=int, default=DEFAULTS.rerank_top, show_default=True,
                   help="Supernet evaluator: best candidates per budget re-ranked by proxy distillation (0: none).")
-    @click.option("--rerank-examples", type=int, default=500, show_default=True,
+    @click.option("--rerank-examples", type=int, default=DEFAULTS.rerank_examples, show_default=True,
                   help="Proxy examples of the first re-ranking rung (doubled for each later rung).")
-    @click.option("--rerank-epochs", type=float, default=2.0, show_default=True)
+    @click.option("--rerank-epochs", type=float, default=DEFAULTS.rerank_epochs, show_default=True)
     @click.option("--budget-mb", type=float, help="Peak resident memory budget (MiB) of one forward pass at --batch × "
                   "--seq: a second hard constraint, from the predictor's memory model (measured after --final).")
-    @click.option("--head-dim", help="Only candidates of this head size (hidden / heads): a number, or 'teacher' for "
-                  "the teacher's own, so inherited students keep whole teacher heads.")
+    @click.option("--head-dim", help="Only candidates of this head size (hidden / heads): a number, 'teacher' for the "
+                  "teacher's own, so inherited students keep whole teacher heads (+1.41 points on SST-2), or 'any'. "
+                  "Default: 'teacher' when students inherit the teacher's weights (supernet, or --init inherit), else any.")
     @click.option("--predictors", "predictors_dir", type=click.Path(), help="Predictor folder (default: predictors/).")
     @click.option("--teacher-examples", type=int, default=DEFAULTS.teacher_examples, show_default=True,
                   help="Examples for the default teacher fine-tune.")
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
     def search(device_id: str, backend: str, threads: int, budget: str, task: Any, text_file: str | None,
                teacher: str | None,
-               data_dir: str | None, strategy: str, episodes: int, candidates: int, proxy_examples: int,
+               data_dir: str | None, strategy: str, episodes: int | None, candidates: int | None, proxy_examples: int,
                proxy_epochs: float, losses: str | None, seed: int, run_dir: str | None, executor: str,
                ray_address: str | None, final: bool, final_examples: int | None, final_epochs: float, seq: int,
                batch: int, reward_w: float, mode: str, space_path: str | None, table: str | None,
-               predictors_dir: str | None, teacher_examples: int, evaluator_kind: str, init: str,
+               predictors_dir: str | None, teacher_examples: int, evaluator_kind: str | None, init: str,
                supernet_dir: str | None, supernet_examples: int, supernet_epochs: float, rerank_top: int,
                rerank_examples: int, rerank_epochs: float, budget_mb: float | None, head_dim: str | None,
                as_json: bool) -> None:
-        """Search the student arch with KD-NAS: predicted latency + proxy-distillation accuracy.
+        """Search the student arch with KD-NAS: predicted latency + the accuracy of each candidate.
+
+        By default the measured best recipe: a weight-sharing supernet scores every candidate of the teacher's head
+        size in seconds, and the best ones per budget are re-ranked by proxy distillation. --evaluator proxy is the
+        paper's path (every candidate distilled; 15 x 20 by default).
 
         \b
         Example:
-          kdnas-bench search --device intel-xeon-processor-2c-cfff2f --backend torch --budget-ms 15 \\
-            --task sst2 --data-dir ../shared/data/glue --episodes 2 --candidates 3 --proxy-examples 300
+          kdnas-bench search --device amd-epyc-2c-243f6e --backend torch --budget-ms 13 --task sst2 \\
+            --data-dir ../shared/data/glue --teacher runs/teacher-sst2 --space search/spaces/minilm-students.toml
         """
         from ..keys import DatasetKey
         from ..search.api import FinalOptions, SearchRequest, SupernetOptions, parse_head_dim, run_search
@@ -210,6 +219,16 @@ def register(cli: click.Group) -> None:
             positive(name, value)
         if rerank_top < 0:
             raise KdnasError(f"--rerank-top must be 0 or more, got {rerank_top}")
+        agnostic = isinstance(task, str) and task.strip().lower() == "agnostic"
+        if evaluator_kind is None:  # the measured best recipe; a table or unlabeled text has no supernet
+            evaluator_kind = "proxy" if table or agnostic else DEFAULTS.search_evaluator
+        oneshot = evaluator_kind == "supernet"
+        if episodes is None:
+            episodes = DEFAULTS.oneshot_episodes if oneshot else DEFAULTS.proxy_episodes
+        if candidates is None:
+            candidates = DEFAULTS.oneshot_candidates if oneshot else DEFAULTS.proxy_candidates
+        if head_dim is None:  # inherited students keep whole teacher heads only at the teacher's head size
+            head_dim = "teacher" if not table and not agnostic and (oneshot or init == "inherit") else "any"
         req = SearchRequest(
             key=DatasetKey(device_id, backend, threads), budgets_ms=_budgets(budget), task=task, reward_w=reward_w,
             mode=mode, shape=Shape(batch, seq), strategy=strategy, episodes=episodes, candidates=candidates, seed=seed,
@@ -220,7 +239,7 @@ def register(cli: click.Group) -> None:
                                      rerank_epochs),
             final=FinalOptions(final_examples, final_epochs) if final else None, space=space_path,
             predictors=predictors_dir, run_dir=run_dir, executor=executor, ray_address=ray_address, budget_mb=budget_mb,
-            head_dim=parse_head_dim(head_dim))
+            head_dim=None if head_dim.strip().lower() == "any" else parse_head_dim(head_dim))
         out = err_console if as_json else console
         outcome = run_search(req, Progress(out, req), progress=not as_json)
         method = outcome.memory_method
