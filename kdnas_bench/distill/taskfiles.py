@@ -310,8 +310,9 @@ def _name(path: str | None, dataset: str | None) -> str:
     if dataset:
         text = dataset.replace("/", "-").replace(":", "-")
     else:
-        p = Path(str(path))
-        text = p.parent.resolve().name if p.stem.lower() in _GENERIC_STEMS else p.stem
+        p = Path(str(path))  # reviews-train.csv -> reviews; train.csv -> its folder's name
+        words = [w for w in re.split(r"[-_.\s]+", p.stem) if w and w.lower() not in _GENERIC_STEMS]
+        text = "-".join(words) if words else p.parent.resolve().name
     return re.sub(r"[^a-z0-9._-]+", "-", text.lower()).strip("-") or "own-task"
 
 
