@@ -31,6 +31,8 @@ DATA_CASES: list[Case] = [
     Case("own-missing-column-in-validation", SEARCH_OWN, "dev.csv: missing column(s) review",
          csv("own/dev.csv", ["id,text,sentiment", "1,a film,positive"])),
     Case("own-which-text-column", drop(FINETUNE_OWN, "--text-columns"), "which column holds the text? pass --text-columns"),
+    Case("own-label-is-text-column", opt(FINETUNE_OWN, "--text-columns", "sentiment"),
+         "column 'sentiment' cannot be both the label and a text column"),
     Case("own-three-text-columns", opt(FINETUNE_OWN, "--text-columns", "id,review,sentiment"),
          "--text-columns takes one or two columns"),
     # rows and splits

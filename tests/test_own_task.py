@@ -77,6 +77,12 @@ def test_integer_labels_metric_and_default_text_column(tmp_path: Path) -> None:
     reg = own_task(train_file=str(tmp_path / "t.csv"), validation_file=str(tmp_path / "d.csv"), metric="spearman")
     assert reg.is_regression and reg.metrics == ("spearman", "pearson")  # a rating scale as a regression target
     assert load_split(reg, "train").labels.dtype == np.float32
+    rows["label"] = rows["label"].astype(float)  # 1.0, 5.0, 10.0: still classes; a fraction makes a regression
+    _write(rows, tmp_path / "t.jsonl")
+    assert own_task(train_file=str(tmp_path / "t.jsonl"), validation_file=str(tmp_path / "d.csv")).labels == ("1", "5", "10")
+    rows.loc[0, "label"] = 2.5
+    _write(rows, tmp_path / "t.jsonl")
+    assert own_task(train_file=str(tmp_path / "t.jsonl"), validation_file=str(tmp_path / "d.csv")).is_regression
 
 
 def test_a_datasets_name_keeps_its_class_label_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

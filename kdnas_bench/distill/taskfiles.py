@@ -5,7 +5,7 @@
   when present, else the one column besides the label.
 * Labels (``--label-column``, default ``label``): text or integers make a classification task whose label map
   is the sorted distinct training labels (integers in numeric order; a ``datasets`` ClassLabel keeps its own
-  order); numbers with a fraction make a regression task. ``--metric pearson`` or ``spearman`` makes integer
+  order); numbers with a fraction (one is enough) make a regression task. ``--metric pearson`` or ``spearman`` makes integer
   labels a regression target too.
 * Metric: accuracy (classification; then f1 of the second label and Matthews correlation when there are two
   labels) or pearson (regression) unless ``--metric`` names another.
@@ -155,14 +155,14 @@ def _label_scheme(values: list[Any], where: str, column: str, metric: str | None
         raise DataError(f"{where}: mixed label types in column '{column}': {v1!r} (row {n1}) is text, {v2!r} (row {n2}) "
                         "is a number")
     kind = "str" if "str" in first else "float" if "float" in first else "int"
-    regression = metric in REGRESSION_METRICS if metric else kind == "float"
+    fractional = next((v for v in values if kind == "float" and not float(str(v).strip()).is_integer()), None)
+    regression = metric in REGRESSION_METRICS if metric else fractional is not None  # 1.0/2.0 are classes
     if regression:
         if kind == "str":
             raise DataError(f"{where}: --metric {metric} needs numeric labels, column '{column}' holds text such as "
                             f"{first['str'][1]!r}")
         return "float", ()
     if kind == "float":
-        fractional = next((v for v in values if not float(str(v).strip()).is_integer()), None)
         if fractional is not None:
             why = f"--metric {metric} needs class labels" if metric else "classification needs class labels"
             raise DataError(f"{where}: {why}, column '{column}' holds {fractional!r}")
@@ -329,6 +329,8 @@ def own_task(*, train_file: str | None = None, validation_file: str | None = Non
     if text_columns is not None and not 1 <= len(text_columns) <= 2:
         raise DataError(f"--text-columns takes one or two columns, got {len(text_columns)}")
     label = label_column or "label"
+    if text_columns is not None and label in text_columns:
+        raise DataError(f"column '{label}' cannot be both the label and a text column")
     files = tuple(str(Path(f).resolve()) for f in (train_file, validation_file) if f)
     probe = Task(name or "own", "", "", (), ("",), ("accuracy",), "", "", (), label, source="dataset" if dataset else
                  "files", train_file=files[0] if files else None, validation_file=files[1] if files else None,
