@@ -1,8 +1,9 @@
-"""Sessions: tests, lint, bench, quickstart. Each installs everything it needs (CPU torch from pip)."""
+"""Sessions: tests, lint, docs, bench, quickstart. Each installs everything it needs (CPU torch from pip)."""
 
 from __future__ import annotations
 
 import os
+import tomllib
 
 import nox
 
@@ -39,6 +40,23 @@ def lint(session: nox.Session) -> None:
     _install(session, "lint")
     session.run("ruff", "check", "kdnas_bench", "tests", "benchmarks", "noxfile.py")
     session.run("mypy", "kdnas_bench")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site, built with warnings as errors into site/ (`-- serve` to browse it live).
+
+    The CLI reference is generated from the click commands, which import only click, rich and numpy, so the
+    package goes in without its heavy dependencies (torch, transformers, ...)."""
+    with open("pyproject.toml", "rb") as f:
+        project = tomllib.load(f)["project"]
+    light = [d for d in project["dependencies"] if d.split(">")[0].split("=")[0].strip() in {"click", "rich", "numpy"}]
+    session.install(*light, *project["optional-dependencies"]["docs"])
+    session.install("--no-deps", "-e", ".")
+    if session.posargs[:1] == ["serve"]:
+        session.run("mkdocs", "serve", *session.posargs[1:], env={**OFFLINE, "NO_MKDOCS_2_WARNING": "1"})
+        return
+    session.run("mkdocs", "build", "--strict", *session.posargs, env={**OFFLINE, "NO_MKDOCS_2_WARNING": "1"})
 
 
 @nox.session
