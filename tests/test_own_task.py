@@ -132,6 +132,9 @@ def test_own_file_through_teacher_search_and_final(fmt: str, tiny_glue: Path, ti
     if supernet:
         recipe = json.loads((tmp_path / "run" / "supernet" / "supernet.json").read_text())["recipe"]
         assert recipe["data"]["data_hash"] == res["data"]["data_hash"]
+        code, out, err = run_cli("supernet", "evaluate", "--supernet", str(tmp_path / "run" / "supernet"), "--arch",
+                                 "1,32,2,64", "--json")  # the task comes back from the supernet's recipe
+        assert code == 0 and set(json.loads(out)[0]["metrics"]) == {"accuracy", "f1", "matthews"}, err
     code, out, err = run_cli(*search)  # resumed with the same data: nothing to redo
     assert code == 0 and json.loads(out)["evaluated_now"] == 0, err
     if fmt == "csv":  # the data changed under the run: refused in one line, before any work
@@ -186,3 +189,16 @@ def test_changed_data_under_a_task_is_refused_when_read(tiny_glue: Path, tmp_pat
     train.write_text(train.read_text().replace("negative", "positive", 1))
     with pytest.raises(DataError, match="its data changed since the task was set up"):
         load_split(task, "train")
+
+
+def test_task_args_name_the_same_task_again(tiny_glue: Path, tmp_path: Path) -> None:
+    """The quickstart prints each step as a command: the task options it prints resolve to the same task."""
+    from kdnas_bench.cli.task_options import resolve_task, task_args
+
+    train, dev = _files(tiny_glue, tmp_path, "tsv", 20, 10)
+    task = own_task(train_file=str(train), validation_file=str(dev), text_columns=("review",), label_column="sentiment",
+                    metric="matthews")
+    args = task_args(task, None)
+    opts = {args[i].lstrip("-").replace("-", "_"): args[i + 1] for i in range(0, len(args), 2)}
+    assert resolve_task(opts.pop("task"), None, **opts) == task
+    assert task_args("sst2", "glue") == ["--task", "sst2", "--data-dir", "glue"]
