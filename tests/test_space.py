@@ -57,6 +57,18 @@ def test_default_space_loads_and_contains_reference_students() -> None:
             "[arch]\nlayers=[1]\nhidden=[32]\nheads=[4]\nffn=[64]\n[shapes]\nseq=[64]\nbatch=[2]\nmax_tokens=16\n",
             "no shape",
         ),
+        (
+            "[arch]\nlayers=[1]\nhidden=[32]\nheads=[4]\nffn=[64]\nhead_dim=16\n[shapes]\nseq=[8]\nbatch=[1]\n",
+            "no valid arch of head size 16",
+        ),
+        (
+            "[arch]\nlayers=[1]\nhidden=[32]\nheads=[4]\nffn=[64]\nhead_dim='8'\n[shapes]\nseq=[8]\nbatch=[1]\n",
+            "head_dim and \\[model\\] values must be integers",
+        ),
+        (
+            "[arch]\nlayers=[1]\nhidden=[32]\nheads=[4]\nffn=[64]\nhead_dim=0\n[shapes]\nseq=[8]\nbatch=[1]\n",
+            "must be positive",
+        ),
     ],
 )
 def test_bad_space_files(tmp_path: Path, body: str, message: str) -> None:
@@ -101,3 +113,15 @@ def test_restrict_shapes(tiny_space_path: Path) -> None:
     assert space.shapes == (Shape(2, 8),)
     with pytest.raises(SpaceError):
         SearchSpace.load(tiny_space_path).restrict_shapes(seq=[64])  # 64 tokens > max_tokens 32
+
+
+def test_a_fixed_head_size_filters_contains_and_sampling(tmp_path: Path) -> None:
+    path = tmp_path / "h.toml"
+    path.write_text("[arch]\nlayers=[1, 2]\nhidden=[32, 64]\nheads=[1, 2, 4]\nffn=[64]\nhead_dim=16\n"
+                    "[shapes]\nseq=[8]\nbatch=[1]\n")
+    space = SearchSpace.load(path)
+    assert {a.head_dim for a in space.archs} == {16} and space.size == 4
+    assert not space.contains(Arch(1, 64, 2, 64)) and space.contains(Arch(1, 64, 4, 64))
+    for sampler in ("uniform", "sobol", "lhs"):
+        assert {a.head_dim for a in sample_archs(space, 16, sampler=sampler, seed=1)} == {16}
+    assert space.to_dict()["head_dim"] == 16 and "head_dim" not in SearchSpace.load(default_space()).to_dict()

@@ -16,6 +16,20 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+def accelerator_option(what: str = "training") -> Any:
+    """``--accelerator auto|cpu|cuda`` (``--device`` names the latency device; this is where training runs)."""
+    return click.option("--accelerator", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+                        help=f"Where {what} runs: auto = the GPU when torch sees one (bf16 autocast where it has "
+                             "bf16), else the CPU; cuda without a GPU is an error. CPU numbers are unchanged.")
+
+
+def check_accelerator(name: str) -> str:
+    """``name`` resolved ("cpu" or "cuda"): the one-line error for cuda without a GPU, before any work."""
+    from ..distill.accelerator import resolve
+
+    return resolve(name).name
+
+
 def parse_int_list(text: str | None, name: str) -> list[int] | None:
     if text is None or text == "":
         return None

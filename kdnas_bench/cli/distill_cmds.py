@@ -11,7 +11,7 @@ from ..defaults import DEFAULTS, INITS
 from ..deploy import QUANTIZE
 from ..distill.data import BATCHING
 from ..errors import KdnasError
-from .common import console, parse_arch, positive, print_json
+from .common import accelerator_option, check_accelerator, console, parse_arch, positive, print_json
 from .task_options import task_options
 
 
@@ -54,13 +54,14 @@ def register(cli: click.Group) -> None:
                   help="Training batches: plain random, or length-grouped (2.9x less padding on SST-2; for "
                        "large sets: on 2,000 examples it cost 3.7 pts for a 2L/256 student).")
     @click.option("--threads", type=int, help="torch CPU threads (default: torch's choice).")
+    @accelerator_option("distillation")
     @click.option("--quantize", type=click.Choice(QUANTIZE), help="Also export the student quantized (int8: ONNX "
                   "Runtime dynamic quantization, model.int8.onnx) and report its dev metric beside fp32. Needs --out.")
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
     def distill_cmd(teacher: str, task: Any, arch: str, data_dir: str | None, max_examples: int | None,
                     epochs: float, losses: str, out: str | None, seed: int, lr: float, batch_size: int,
                     temperature: float, init: str, supernet_dir: str | None, batching: str, threads: int | None,
-                    quantize: str | None, as_json: bool) -> None:
+                    accelerator: str, quantize: str | None, as_json: bool) -> None:
         """Distil a student from a fine-tuned teacher and evaluate it on dev.
 
         Proxy mode with --max-examples (what KD-NAS scores candidates with), full mode without.
@@ -82,6 +83,7 @@ def register(cli: click.Group) -> None:
             positive(name, value)
         if quantize and not out:
             raise KdnasError("--quantize needs --out (the quantized model is saved beside the student)")
+        accelerator = check_accelerator(accelerator)
         if threads:
             torch.set_num_threads(threads)
         start = None
@@ -92,7 +94,7 @@ def register(cli: click.Group) -> None:
         result = distill(teacher, task, student, data_dir=data_dir, max_examples=max_examples, epochs=epochs,
                          losses=losses, seed=seed, out=out, progress=not as_json and console.is_terminal,
                          lr=lr, batch_size=batch_size, temperature=temperature, init=init,
-                         batching=batching, init_model=start).to_dict()
+                         batching=batching, init_model=start, accelerator=accelerator).to_dict()
         if supernet_dir:
             result["config"]["init"] = f"supernet:{supernet_dir}"
         if quantize:
@@ -127,10 +129,11 @@ def register(cli: click.Group) -> None:
                   help="Training batches: plain random, or length-grouped (2.9x less padding on SST-2; use it "
                        "on large sets: 79.5 % vs 80.05 % dev accuracy at 2,000 SST-2 examples).")
     @click.option("--threads", type=int, help="torch CPU threads (default: torch's choice).")
+    @accelerator_option("fine-tuning")
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
     def teacher_finetune(backbone: str | None, task: Any, data_dir: str | None, max_examples: int | None,
                          epochs: float, seed: int, lr: float, batch_size: int, out: str, batching: str,
-                         threads: int | None,
+                         threads: int | None, accelerator: str,
                          as_json: bool) -> None:
         """Fine-tune a backbone into a task teacher, save it with its dev metrics.
 
@@ -149,10 +152,11 @@ def register(cli: click.Group) -> None:
         for name, value in (("--max-examples", max_examples), ("--epochs", epochs), ("--lr", lr),
                             ("--batch-size", batch_size), ("--threads", threads)):
             positive(name, value)
+        accelerator = check_accelerator(accelerator)
         if threads:
             torch.set_num_threads(threads)
         result = finetune(task, backbone=backbone, data_dir=data_dir, max_examples=max_examples, epochs=epochs,
-                          seed=seed, out=out, lr=lr, batch_size=batch_size, batching=batching,
+                          seed=seed, out=out, lr=lr, batch_size=batch_size, batching=batching, accelerator=accelerator,
                           progress=not as_json and console.is_terminal).to_dict()
         if as_json:
             print_json(result)

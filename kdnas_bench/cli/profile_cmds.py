@@ -112,6 +112,8 @@ def register(cli: click.Group) -> None:
             shown = ", ".join(map(str, vals)) if len(vals) <= 12 else f"{vals[0]} … {vals[-1]} ({len(vals)} values)"
             table.add_row(key, shown)
         table.add_row("min head dim", str(space.min_head_dim))
+        if space.head_dim:
+            table.add_row("head dim", f"{space.head_dim} (only archs of this head size)")
         table.add_row("max tokens", f"{space.max_tokens} per forward (batch × seq)")
         console.print(table)
         console.print(
@@ -159,6 +161,7 @@ def register(cli: click.Group) -> None:
           kdnas-bench profile --backend torch --threads 1 --minutes 10
           kdnas-bench profile --backend onnxruntime --threads 1 --samples 800
         """
+        from ..predictors.crossval import cross_validate
         from ..profiling.adaptive import AdaptiveConfig, run_adaptive
         from ..profiling.canary import drift_summary
         from ..profiling.device import environment
@@ -214,7 +217,8 @@ def register(cli: click.Group) -> None:
                 bar.update(task, completed=res.rows_after, noise=f"{noise} {last}")
 
             if acfg is not None:
-                result = run_adaptive(space, dataset, bk, acfg, progress=on_progress, canary=can, memory=probe)
+                result = run_adaptive(space, dataset, bk, acfg, cross_validate=cross_validate, progress=on_progress,
+                                      canary=can, memory=probe)
             else:
                 assert ccfg is not None
                 result = run_campaign(space, dataset, bk, ccfg, progress=on_progress, canary=can, memory=probe)

@@ -23,8 +23,8 @@ import click
 from rich.markup import escape
 
 from ..errors import KdnasError
-from ..search.api import EVALUATORS
-from .common import console, positive
+from ..search.evaluators import EVALUATORS
+from .common import accelerator_option, check_accelerator, console, positive
 from .task_options import task_args, task_options
 
 TEACHER_ARCH = "6,384,12,1536"  # all-MiniLM-L6-v2
@@ -129,15 +129,17 @@ def register(cli: click.Group) -> None:
                   help="Budget = the teacher's predicted latency on this machine / this.")
     @click.option("--compare-students", default="minilm-l6,tinybert-4l,bert-base", show_default=True,
                   help="Well-known students shown next to the winner and the teacher.")
-    @click.option("--evaluator", "evaluator_kind", type=click.Choice(EVALUATORS), default="supernet",
+    @click.option("--evaluator", "evaluator_kind", default="supernet",
+                  type=click.Choice([name for name, e in EVALUATORS.items() if e.inputs == "task"]),
                   show_default=True, help="With task data: one-shot supernet scores (supernet trained on the teacher's "
                                           "examples x 1 epoch) re-ranked by proxy, or proxy distillation of each "
                                           "candidate. Without task data always proxy.")
     @click.option("--seed", type=int, default=0, show_default=True)
+    @accelerator_option("training (teacher, supernet, candidates, final; profiling stays on the CPU)")
     def quickstart(out: str, task: Any, data_dir: str | None, text_file: str | None, profile_rows: int,
                    transfer_rows: int, teacher_examples: int, episodes: int, candidates: int, proxy_examples: int,
                    proxy_epochs: float, final_examples: int, speedup: float, compare_students: str, evaluator_kind: str,
-                   seed: int) -> None:
+                   seed: int, accelerator: str) -> None:
         """Run the whole pipeline on this machine, offline: profile, fit, search, distil, measure, report.
 
         \b
@@ -147,7 +149,7 @@ def register(cli: click.Group) -> None:
         """
         from ..distill.agnostic import AGNOSTIC, load_text
         from ..distill.data import Task, get_task, load_split
-        from ..distill.teacher import finetune
+        from ..distill.finetuning import finetune
         from ..keys import DatasetKey
         from ..paths import default_predictors, project_root
         from ..predictors.registry import fit_and_save, load_predictor
@@ -162,6 +164,7 @@ def register(cli: click.Group) -> None:
                             ("--final-examples", final_examples),
                             ("--speedup", speedup)):
             positive(name, value)
+        accelerator = check_accelerator(accelerator)
         if transfer_rows >= profile_rows:
             raise KdnasError(f"--transfer-rows ({transfer_rows}) must be below --profile-rows ({profile_rows}): "
                              "the rest are the predictor's held-out check")
@@ -229,11 +232,11 @@ def register(cli: click.Group) -> None:
 
                     torch.set_num_threads(1)
                     return finetune(mode, data_dir=data_dir, max_examples=teacher_examples, epochs=1.0, seed=seed,
-                                    out=teacher_dir, progress=console.is_terminal)
+                                    out=teacher_dir, progress=console.is_terminal, accelerator=accelerator)
 
                 res = steps.run(["teacher", "finetune", *task_args(mode, data_dir), "--max-examples",
                                  str(teacher_examples), "--epochs", "1", "--seed", str(seed), "--threads", "1",
-                                 "--out", str(teacher_dir)], teach)
+                                 "--accelerator", accelerator, "--out", str(teacher_dir)], teach)
                 console.print(f"teacher {teacher_dir}: dev {res.primary_metric} {res.primary:.4f}", highlight=False,
                               markup=False)
 
@@ -259,26 +262,28 @@ def register(cli: click.Group) -> None:
                   "--episodes", str(episodes), "--candidates", str(candidates), "--proxy-examples", str(proxy_examples),
                   "--proxy-epochs", f"{proxy_epochs:g}", "--final", "--final-examples", str(final_examples),
                   "--final-epochs", "1",
-                  "--predictors", str(preds), "--run", str(run_dir), "--seed", str(seed)]
+                  "--predictors", str(preds), "--run", str(run_dir), "--seed", str(seed), "--accelerator", accelerator]
         oneshot = mode != AGNOSTIC and evaluator_kind == "supernet"
         if mode == AGNOSTIC:
             search += ["--text", text_file] if text_file else []
         else:
             search += ["--teacher", str(teacher_dir), *(["--data-dir", str(data_dir)] if data_dir else []),
-                       "--evaluator", "supernet" if oneshot else "proxy", "--head-dim", "any"]
+                       "--evaluator", evaluator_kind, "--head-dim", "any"]
             if oneshot:
                 search += ["--supernet-examples", str(teacher_examples), "--supernet-epochs",
                            "1", "--rerank-top", "2", "--rerank-examples", str(max(1, proxy_examples // 2)),
                            "--rerank-epochs", f"{proxy_epochs:g}"]
         req = SearchRequest(
             DatasetKey(here, "torch", 1), (budget,), mode, episodes=episodes, candidates=candidates, seed=seed,
-            evaluator="supernet" if oneshot else "proxy", teacher=None if mode == AGNOSTIC else str(teacher_dir),
+            evaluator="agnostic" if mode == AGNOSTIC else evaluator_kind,
+            teacher=None if mode == AGNOSTIC else str(teacher_dir),
             data_dir=None if mode == AGNOSTIC else data_dir, text=text_file if mode == AGNOSTIC else None,
             proxy_examples=proxy_examples, proxy_epochs=proxy_epochs,
             supernet=(SupernetOptions(examples=teacher_examples, epochs=1.0, rerank_top=2,
                                       rerank_examples=max(1, proxy_examples // 2), rerank_epochs=proxy_epochs)
                       if oneshot else SupernetOptions()),
-            final=FinalOptions(final_examples, 1.0), space=space_file, predictors=str(preds), run_dir=str(run_dir))
+            final=FinalOptions(final_examples, 1.0), space=space_file, predictors=str(preds), run_dir=str(run_dir),
+            accelerator=accelerator)
         outcome = steps.run(search, lambda: run_search(req, Progress(console, req), progress=True))
         console.print(winners_table(outcome))
 

@@ -12,10 +12,11 @@ from rich.text import Text
 
 from ..defaults import DEFAULTS, INITS
 from ..errors import KdnasError
-from ..search.api import EVALUATORS, EXECUTORS
+from ..search.evaluators import EVALUATORS
+from ..search.executor import EXECUTORS
 from ..search.reward import MODES
 from ..search.strategies import STRATEGIES
-from .common import console, err_console, positive, print_json
+from .common import accelerator_option, console, err_console, positive, print_json
 from .task_options import task_options
 
 
@@ -40,7 +41,8 @@ def _view(state: dict[str, Any]) -> Group:
     for rec in state["rows"][-12:][::-1]:
         a = rec["arch"]
         table.add_row(str(rec["episode"] + 1), f"{a['layers']},{a['hidden']},{a['heads']},{a['ffn']}",
-                      f"{rec['latency_ms']:.2f}", f"{rec['latency_ms_high']:.2f}", f"{rec['metric']:.4f}",
+                      f"{rec['latency_ms']:.2f}", f"{rec['latency_ms_high']:.2f}",
+                      "failed" if rec.get("error") else f"{rec['metric']:.4f}",
                       *[f"{rec['rewards'][b]:.4f}" if rec["rewards"][b] is not None else "infeasible" for b in state["best"]],
                       f"{rec['seconds']:.1f}")
     return Group(head, table)
@@ -111,6 +113,10 @@ class Progress:
         if kind == "episode":
             state["episode"] = data["episode"]
         elif kind == "evaluation":
+            if data.get("error") and self.live is not None:
+                a = data["arch"]
+                self.live.console.print(f"candidate {a['layers']},{a['hidden']},{a['heads']},{a['ffn']} failed: "
+                                        f"{data['error']}", highlight=False, markup=False)
             state["rows"].append(data)
             state["evaluations"] += 1
             for k, v in data["rewards"].items():
@@ -147,8 +153,11 @@ def register(cli: click.Group) -> None:
                                    "that ranked students best; hidden,attn for --task agnostic).")
     @click.option("--seed", type=int, default=0, show_default=True)
     @click.option("--run", "run_dir", type=click.Path(), help="Run folder (resumable; default runs/search-<task>-<seed>).")
-    @click.option("--executor", type=click.Choice(EXECUTORS), default="local", show_default=True)
+    @click.option("--executor", type=click.Choice(list(EXECUTORS)), default="local", show_default=True)
     @click.option("--ray-address", help="Address of an existing Ray cluster (default: start a local Ray).")
+    @accelerator_option("training (teacher, supernet, candidates, re-ranking, final)")
+    @click.option("--gpus-per-candidate", type=float, help="--executor ray: each candidate's GPU share (fractions "
+                  "allowed, e.g. 0.25: four per GPU; default 1 when training on a GPU, else 0).")
     @click.option("--final", is_flag=True, help="Fully distil, export and (on this device) measure each winner.")
     @click.option("--final-examples", type=int, help="Train examples for --final (default: the whole train set).")
     @click.option("--final-epochs", type=float, default=3.0, show_default=True)
@@ -158,11 +167,12 @@ def register(cli: click.Group) -> None:
                   help="Latency exponent w of A·(lat/T)^w.")
     @click.option("--mode", type=click.Choice(MODES), default="hard", show_default=True,
                   help="hard: reject candidates whose predicted upper bound exceeds the budget.")
-    @click.option("--space", "space_path", type=click.Path(), help="Space TOML (default: search/spaces/bert.toml).")
+    @click.option("--space", "space_path", help="Space TOML, or 'auto' (the default, except with --table): the "
+                  "teacher's students, derived from its shape and written to RUN/space.toml.")
     @click.option("--table", type=click.Path(), help="Score candidates from a table of precomputed accuracies instead.")
-    @click.option("--evaluator", "evaluator_kind", type=click.Choice(EVALUATORS),
-                  help=f"Default {DEFAULTS.search_evaluator} (proxy with --table or --task agnostic). supernet: score "
-                  "each candidate's sub-network of a weight-sharing supernet "
+    @click.option("--evaluator", "evaluator_kind", type=click.Choice(list(EVALUATORS)),
+                  help=f"Default {DEFAULTS.search_evaluator} (proxy with --table or --task agnostic, where table and "
+                  "agnostic take over). supernet: score each candidate's sub-network of a weight-sharing supernet "
                   "(seconds), then re-rank the best by proxy distillation (the measured best recipe); proxy: distil "
                   "every candidate (the paper's path, hours on a CPU).")
     @click.option("--init", type=click.Choice(INITS), default="inherit",
@@ -195,7 +205,7 @@ def register(cli: click.Group) -> None:
                predictors_dir: str | None, teacher_examples: int, evaluator_kind: str | None, init: str,
                supernet_dir: str | None, supernet_examples: int, supernet_epochs: float, rerank_top: int,
                rerank_examples: int, rerank_epochs: float, budget_mb: float | None, head_dim: str | None,
-               as_json: bool) -> None:
+               accelerator: str, gpus_per_candidate: float | None, as_json: bool) -> None:
         """Search the student arch with KD-NAS: predicted latency + the accuracy of each candidate.
 
         By default the measured best recipe: a weight-sharing supernet scores every candidate of the teacher's head
@@ -205,7 +215,7 @@ def register(cli: click.Group) -> None:
         \b
         Example:
           kdnas-bench search --device amd-epyc-2c-243f6e --backend torch --budget-ms 13 --task sst2 \\
-            --data-dir ../shared/data/glue --teacher runs/teacher-sst2 --space search/spaces/minilm-students.toml
+            --data-dir ../shared/data/glue --teacher runs/teacher-sst2
         """
         from ..keys import DatasetKey
         from ..search.api import FinalOptions, SearchRequest, SupernetOptions, parse_head_dim, run_search
@@ -239,7 +249,8 @@ def register(cli: click.Group) -> None:
                                      rerank_epochs),
             final=FinalOptions(final_examples, final_epochs) if final else None, space=space_path,
             predictors=predictors_dir, run_dir=run_dir, executor=executor, ray_address=ray_address, budget_mb=budget_mb,
-            head_dim=None if head_dim.strip().lower() == "any" else parse_head_dim(head_dim))
+            head_dim=None if head_dim.strip().lower() == "any" else parse_head_dim(head_dim), accelerator=accelerator,
+            gpus_per_candidate=gpus_per_candidate)
         out = err_console if as_json else console
         outcome = run_search(req, Progress(out, req), progress=not as_json)
         method = outcome.memory_method

@@ -7,7 +7,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from .common import console, err_console, parse_arch, positive, print_json
+from .common import accelerator_option, check_accelerator, console, err_console, parse_arch, positive, print_json
 from .task_options import task_options
 
 
@@ -19,8 +19,9 @@ def register(cli: click.Group) -> None:
     @supernet_group.command("train")
     @click.option("--teacher", required=True, help="Fine-tuned teacher folder (its shape is the largest sub-network).")
     @task_options(task_help="GLUE task the teacher was fine-tuned on.")
-    @click.option("--space", "space_path", required=True, type=click.Path(),
-                  help="Space TOML of the teacher's students (e.g. search/spaces/minilm-students.toml).")
+    @click.option("--space", "space_path", default="auto", show_default=True,
+                  help="Space TOML of the teacher's students, or 'auto': derived from the teacher's shape and "
+                       "written to OUT/space.toml.")
     @click.option("--out", required=True, type=click.Path(), help="Supernet folder (resumes an unfinished training).")
     @click.option("--examples", type=int, default=4000, show_default=True, help="Training examples (stratified).")
     @click.option("--epochs", type=float, default=2.0, show_default=True)
@@ -30,20 +31,20 @@ def register(cli: click.Group) -> None:
                   help="Random sub-networks per step besides the largest and the smallest.")
     @click.option("--seed", type=int, default=0, show_default=True)
     @click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads.")
+    @accelerator_option("supernet training")
     @click.option("--json", "as_json", is_flag=True, help="Print the supernet's document as JSON.")
     def train_cmd(teacher: str, task: Any, data_dir: str | None, space_path: str, out: str, examples: int,
                   epochs: float, batch_size: int, lr: float, random_subnets: int, seed: int, threads: int,
-                  as_json: bool) -> None:
+                  accelerator: str, as_json: bool) -> None:
         """Train (or resume, or reuse) a supernet with the sandwich rule and in-place distillation.
 
         \b
         Example:
           kdnas-bench supernet train --teacher runs/teacher-sst2 --task sst2 --data-dir ../shared/data/glue \\
-              --space search/spaces/minilm-students.toml --out runs/supernet-sst2 --examples 2000 --epochs 1
+              --out runs/supernet-sst2 --examples 2000 --epochs 1
         """
         import torch
 
-        from ..space import SearchSpace
         from ..supernet import SupernetConfig
         from ..supernet.train import ensure_supernet
 
@@ -52,7 +53,12 @@ def register(cli: click.Group) -> None:
             positive(name, value)
         cfg = SupernetConfig(examples=examples, epochs=epochs, batch_size=batch_size, lr=lr,
                              random_subnets=random_subnets, seed=seed)
-        space = SearchSpace.load(space_path)
+        accelerator = check_accelerator(accelerator)
+        from ..autospace import resolve_space
+        from ..distill.teacher import load_teacher
+
+        config = load_teacher(teacher).model.config if space_path.strip().lower() == "auto" else None
+        space, _ = resolve_space(space_path, config, out, teacher=teacher)
         torch.set_num_threads(threads)
         out_console = err_console if as_json else console
 
@@ -62,7 +68,8 @@ def register(cli: click.Group) -> None:
                               f"{random_subnets} random", highlight=False)
 
         _, doc = ensure_supernet(teacher, task, space, out, data_dir=data_dir, cfg=cfg,
-                                 progress=not as_json and console.is_terminal, on_start=started)
+                                 progress=not as_json and console.is_terminal, on_start=started,
+                                 accelerator=accelerator)
         if as_json:
             print_json(doc)
             return

@@ -1,4 +1,4 @@
-"""Distillation: GLUE tasks (data.py), teachers (teacher.py), KD losses (losses.py), ``distill`` (trainer.py).
+"""Distillation: GLUE tasks (data.py), teachers (teacher.py, finetuning.py), KD losses (losses.py), ``distill`` (trainer.py).
 
 Names are imported on first use, so a light submodule (``data``'s task table) can be read without torch."""
 
@@ -12,8 +12,10 @@ _WHERE = {
     "TASKS": "data", "DataError": "data", "Task": "data", "get_task": "data", "load_split": "data",
     "proxy_indices": "data",
     "DEFAULT_LOSSES": "losses", "KDLoss": "losses", "build_losses": "losses", "parse_losses": "losses",
-    "Teacher": "teacher", "TeacherError": "teacher", "finetune": "teacher", "load_teacher": "teacher",
-    "DistillResult": "trainer", "TaskData": "trainer", "TrainConfig": "trainer", "distill": "trainer",
+    "Teacher": "teacher", "TeacherError": "teacher", "load_teacher": "teacher",
+    "FinetuneResult": "finetuning", "finetune": "finetuning",
+    "DistillOptions": "trainer", "DistillResult": "trainer", "TaskData": "trainer", "TrainConfig": "trainer",
+    "distill": "trainer", "distill_task": "trainer", "distill_text": "trainer",
     "evaluate": "trainer", "prepare_data": "trainer",
 }
 

@@ -27,12 +27,12 @@ import torch
 
 from ..defaults import DEFAULTS
 from ..errors import KdnasError
+from .accelerator import accelerator_of, batches_on, teacher_model
 from .cache import forward
-from .data import Encoded, Task, batches
+from .data import AGNOSTIC, Encoded, Task
 from .losses import needs_of
 from .teacher import Teacher, default_backbone_path, load_teacher
 
-AGNOSTIC = "agnostic"
 DEFAULT_LOSSES = DEFAULTS.agnostic_losses
 # A pseudo task: two (unused) labels keep the student's classifier head the usual shape.
 TASK = Task(AGNOSTIC, "", "", ("text",), ("0", "1"), ("kd_score", "kd_loss"), "", "", ("text",), "")
@@ -147,16 +147,19 @@ def default_teacher() -> Teacher:
 
 @torch.no_grad()
 def kd_loss(student: Any, teacher: Teacher, losses: list[Any], data: Encoded, batch_size: int = 128) -> float:
-    """Mean weighted distillation loss over ``data`` (example-weighted)."""
+    """Mean weighted distillation loss over ``data`` (example-weighted), on the device the student is on."""
     needs = needs_of(losses)
+    acc = accelerator_of(student)
+    t_model = teacher_model(teacher, acc)
     student.eval()
     for loss in losses:
         loss.eval()
     total, n = 0.0, 0
-    for batch in batches(data, batch_size, shuffle=False):
-        t_out = forward(teacher.model, batch, needs)
-        s_out = forward(student, batch, needs)
-        value = sum(float(loss.weight * loss(s_out, t_out, batch)) for loss in losses if loss.weight)
+    for batch in batches_on(data, acc, batch_size, shuffle=False):
+        with acc.autocast():
+            t_out = forward(t_model, batch, needs)
+            s_out = forward(student, batch, needs)
+            value = sum(float(loss.weight * loss(s_out, t_out, batch)) for loss in losses if loss.weight)
         total += value * len(batch["labels"])
         n += len(batch["labels"])
     return total / max(1, n)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..errors import KdnasError
+from .accelerator import Accelerator, batch_rows, batches_on, resolve, teacher_model
 from .data import Encoded, batches
 from .losses import Outputs
 
@@ -58,24 +59,27 @@ def forward(model: Any, batch: dict[str, Any], needs: frozenset[str]) -> Outputs
 @dataclass
 class TeacherCache:
     """Teacher outputs per training example: logits (fp32), and hidden states / last-layer Q, K, V
-    (fp16, unpadded) when a loss needs them."""
+    (fp16, unpadded) when a loss needs them. Held on the device of the accelerator that computed them
+    (``accelerator``: "cpu", or "cuda" with the teacher under bf16 autocast)."""
 
     key: tuple[str, frozenset[str]]  # (the teacher's weight fingerprint, the outputs kept)
     logits: torch.Tensor
     hidden: list[torch.Tensor] | None  # per example (layers + 1, len, H)
     qkv: list[torch.Tensor] | None  # per example (3, len, H)
     seconds: float
+    accelerator: str = "cpu"
 
-    def covers(self, teacher: Teacher, needs: frozenset[str]) -> bool:
-        return self.key[0] == teacher.fingerprint and needs <= self.key[1]
+    def covers(self, teacher: Teacher, needs: frozenset[str], accelerator: str = "cpu") -> bool:
+        return self.key[0] == teacher.fingerprint and needs <= self.key[1] and self.accelerator == accelerator
 
     def outputs(self, batch: dict[str, Any]) -> Outputs:
-        idx = batch["index"].tolist()
+        idx = batch_rows(batch)
         width = batch["input_ids"].shape[1]
 
         def pad(items: list[torch.Tensor]) -> torch.Tensor:
             first = items[0]
-            out = torch.zeros((len(items), first.shape[0], width, first.shape[2]), dtype=torch.float32)
+            out = torch.zeros((len(items), first.shape[0], width, first.shape[2]), dtype=torch.float32,
+                              device=first.device)
             for row, x in enumerate(items):
                 out[row, :, : x.shape[1]] = x
             return out
@@ -86,7 +90,8 @@ class TeacherCache:
         if self.qkv is not None:
             q, k, v = pad([self.qkv[i] for i in idx]).unbind(1)
             qkv = (q, k, v)
-        return Outputs(self.logits[idx], hidden, qkv)
+        logits = self.logits[idx] if self.logits.device.type == "cpu" else self.logits[batch["index"]]
+        return Outputs(logits, hidden, qkv)
 
 
 def cache_bytes(data: Encoded, teacher: Teacher, needs: frozenset[str]) -> int:
@@ -96,9 +101,15 @@ def cache_bytes(data: Encoded, teacher: Teacher, needs: frozenset[str]) -> int:
 
 
 @torch.no_grad()
-def cache_teacher(teacher: Teacher, data: Encoded, needs: frozenset[str], *, batch_size: int = 128) -> TeacherCache:
+def cache_teacher(teacher: Teacher, data: Encoded, needs: frozenset[str], *, batch_size: int = 128,
+                  accelerator: str | Accelerator | None = None) -> TeacherCache:
     """Run the teacher once over ``data`` (length-sorted batches) and keep what the losses need;
-    stored on ``data.teacher_cache`` so later distillations on the same data reuse it."""
+    stored on ``data.teacher_cache`` so later distillations on the same data reuse it. On a GPU
+    (``accelerator``) the teacher's device copy runs under the accelerator's autocast and the outputs stay
+    on the device."""
+    acc = resolve(accelerator)
+    if acc.on_device:
+        return _cache_on_device(teacher, data, needs, batch_size, acc)
     start = time.perf_counter()
     teacher.model.eval()
     n = len(data)
@@ -118,3 +129,32 @@ def cache_teacher(teacher: Teacher, data: Encoded, needs: frozenset[str], *, bat
     cache = TeacherCache((teacher.fingerprint, needs), logits, hidden, qkv, time.perf_counter() - start)
     data.teacher_cache = cache
     return cache
+
+
+def _cache_on_device(teacher: Teacher, data: Encoded, needs: frozenset[str], batch_size: int,
+                     acc: Accelerator) -> TeacherCache:
+    start = time.perf_counter()
+    model = teacher_model(teacher, acc)
+    n = len(data)
+    logits = torch.zeros((n, teacher.num_labels), device=acc.device)
+    hidden: list[Any] | None = [None] * n if "hidden" in needs else None
+    qkv: list[Any] | None = [None] * n if "qkv" in needs else None
+    for batch in batches_on(data, acc, batch_size, shuffle=False):
+        with acc.autocast():
+            out = forward(model, batch, needs)
+        logits[batch["index"]] = out.logits.float()
+        if hidden is None and qkv is None:
+            continue
+        lengths = data.lengths()[batch["rows"]].tolist()
+        for row, i in enumerate(batch["rows"]):
+            ln = lengths[row]
+            if hidden is not None and out.hidden is not None:
+                hidden[i] = torch.stack([h[row, :ln] for h in out.hidden]).half()
+            if qkv is not None and out.qkv is not None:
+                qkv[i] = torch.stack([x[row, :ln] for x in out.qkv]).half()
+    acc.synchronize()
+    cache = TeacherCache((teacher.fingerprint, needs), logits, hidden, qkv, time.perf_counter() - start, acc.name)
+    data.teacher_cache = cache
+    return cache
+
+

@@ -24,8 +24,10 @@ import numpy as np
 from .metrics import METRICS
 from .taskspec import DataError, Examples, Task, hub_reachable
 
-__all__ = ["BATCHING", "METRICS", "TASKS", "DataError", "Encoded", "Examples", "Task", "batches", "collate", "encode",
-           "get_task", "hub_reachable", "load_split", "proxy_indices", "read_tsv"]
+AGNOSTIC = "agnostic"  # the task name of task-agnostic distillation (unlabeled text; see .agnostic)
+
+__all__ = ["AGNOSTIC", "BATCHING", "METRICS", "TASKS", "DataError", "Encoded", "Examples", "Task", "batch_order", "batches",
+           "collate", "encode", "get_task", "hub_reachable", "load_split", "proxy_indices", "read_tsv"]
 
 
 # -- the GLUE registry -----------------------------------------------------------------------------
@@ -250,6 +252,14 @@ def batches(data: Encoded, batch_size: int, *, shuffle: bool, seed: int = 0,
     ``batching="length"`` (training): shuffle, cut into groups of ``group`` batches, sort each group by
     length, batch it and shuffle the batches' order. On SST-2 train (mean 13 tokens, p99 44) random
     batches of 32 pad to 3.0x the real tokens, length-grouped ones to 1.05x."""
+    for chunk in batch_order(data, batch_size, shuffle=shuffle, seed=seed, batching=batching, group=group):
+        yield collate(data, chunk.tolist())
+
+
+def batch_order(data: Encoded, batch_size: int, *, shuffle: bool, seed: int = 0, batching: str = "random",
+                group: int = 50) -> list[np.ndarray]:
+    """The example indices of each batch :func:`batches` yields, in order (a GPU builds the same batches on
+    the device from them)."""
     if batching not in BATCHING:
         raise DataError(f"batching must be one of {', '.join(BATCHING)}, got {batching!r}")
     n = len(data)
@@ -268,5 +278,4 @@ def batches(data: Encoded, batch_size: int, *, shuffle: bool, seed: int = 0,
             idx = idx[np.argsort(lengths[idx], kind="stable")]
             chunks.extend(idx[s : s + batch_size] for s in range(0, len(idx), batch_size))
         chunks = [chunks[int(k)] for k in rng.permutation(len(chunks))]
-    for chunk in chunks:
-        yield collate(data, chunk.tolist())
+    return chunks

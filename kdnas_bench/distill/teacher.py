@@ -1,10 +1,9 @@
-"""Teachers: any sequence-classification checkpoint (hub name or local folder), and ``finetune``
-that turns a backbone (by default the packaged all-MiniLM-L6-v2) into a task teacher."""
+"""Teachers: any sequence-classification checkpoint (hub name or local folder), loaded as a :class:`Teacher`
+record. Turning a backbone into a task teacher is :func:`~kdnas_bench.distill.finetuning.finetune`."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -86,15 +85,47 @@ def _resolve(name_or_path: str | Path) -> str:
     return text
 
 
+SUPPORTED_TEACHERS = ("BERT-layout sequence classifiers: model_type 'bert' (BERT, MiniLM, TinyBERT, BioBERT, ...) "
+                      "or 'roberta', 'xlm-roberta', 'camembert' (read as the same BERT), with absolute positions")
+
+
+MIN_POSITIONS = 128  # the tokens an example is truncated to (distill.training.prepare_data's max_length)
+
+
+def check_layout(config: Any, name: str) -> None:
+    """One line unless ``config`` is a BERT (``BertForSequenceClassification``) whose students kdnas-bench can
+    build, inherit into and train, or a RoBERTa-family classifier (:mod:`.families` reads it as that BERT):
+    other families are refused, naming what works. Reads the config only, so it runs before any weights load."""
+    from .families import CONVERTIBLE
+
+    kind = getattr(config, "model_type", "") or "unknown"
+    if kind != "bert" and kind not in CONVERTIBLE:
+        raise TeacherError(f"teacher {name} is a {kind} model; kdnas-bench distils {SUPPORTED_TEACHERS}")
+    position = getattr(config, "position_embedding_type", "absolute") or "absolute"
+    if position != "absolute":
+        raise TeacherError(f"teacher {name} is a BERT with {position} position embeddings; kdnas-bench distils "
+                           f"{SUPPORTED_TEACHERS}")
+    offset = int(getattr(config, "pad_token_id", 0) or 0) + 1 if kind in CONVERTIBLE else 0
+    positions = int(getattr(config, "max_position_embeddings", MIN_POSITIONS)) - offset
+    if positions < MIN_POSITIONS:
+        raise TeacherError(f"teacher {name} has {positions} positions; kdnas-bench encodes examples of up to "
+                           f"{MIN_POSITIONS} tokens, so a teacher needs at least {MIN_POSITIONS}")
+
+
 def load_teacher(
     name_or_path: str | Path | Teacher, *, task: str | Task | None = None, num_labels: int | None = None
 ) -> Teacher:
     """Load a sequence-classification checkpoint. With ``task``, check its label count fits;
-    with ``num_labels`` instead, give it a fresh head of that size (used by ``finetune``)."""
+    with ``num_labels`` instead, give it a fresh head of that size (used by ``finetune``, whose backbone may
+    be of any family). Without ``num_labels`` it is a teacher to distil: :func:`check_layout` refuses
+    families kdnas-bench cannot build students of, in one line."""
     if isinstance(name_or_path, Teacher):
         teacher = name_or_path
+        if num_labels is None:
+            check_layout(teacher.model.config, teacher.name)
     else:
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        import torch
+        from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
         source = _resolve(name_or_path)
@@ -102,14 +133,24 @@ def load_teacher(
         hf_logging.set_verbosity_error()  # "newly initialised head" notices are expected in finetune
         hf_logging.disable_progress_bar()
         try:
+            if num_labels is None:  # a teacher to distil: its family is checked before its weights load
+                check_layout(AutoConfig.from_pretrained(source), str(name_or_path))
             kwargs: dict[str, Any] = {} if num_labels is None else {"num_labels": num_labels}
             model = AutoModelForSequenceClassification.from_pretrained(source, **kwargs)
+            if any(p.is_floating_point() and p.dtype != torch.float32 for p in model.parameters()):
+                model = model.float()  # a bf16/fp16 checkpoint (transformers 5 keeps its dtype): train in fp32
             tokenizer = AutoTokenizer.from_pretrained(source)
+        except TeacherError:
+            raise
         except Exception as exc:  # a checkpoint fails to load in many ways (JSON, typed config, weights): all user errors
             why = " ".join(str(exc).split())[:300] or type(exc).__name__
             raise TeacherError(f"cannot load teacher {source}: {why}") from None
         finally:
             hf_logging.set_verbosity(verbosity)
+        if num_labels is None and model.config.model_type != "bert":  # a RoBERTa: the BERT it is
+            from .families import as_bert
+
+            model = as_bert(model)
         teacher = Teacher(model.eval(), tokenizer, str(name_or_path))
     if task is not None:
         t = get_task(task)
@@ -123,81 +164,3 @@ def load_teacher(
             raise TeacherError(f"teacher {teacher.name} predicts the labels {', '.join(names)}, but task {t.name} has "
                                f"{', '.join(t.labels)} (in this order): fine-tune a teacher on this data first")
     return teacher
-
-
-@dataclass
-class FinetuneResult(PrimaryMetric):
-    task: str
-    backbone: str
-    arch: dict[str, int]
-    params: int
-    train_examples: int
-    epochs: float
-    seed: int
-    train_seconds: float
-    metrics: dict[str, float]
-    primary_metric: str
-    out: str | None = None
-    config: dict[str, Any] = field(default_factory=dict)
-    data: dict[str, Any] | None = None  # a task of one's own: its spec (files, columns, label map, content hash)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        if d["data"] is None:
-            d.pop("data")
-        return d
-
-
-def finetune(
-    task: str | Task,
-    *,
-    backbone: str | Path | None = None,
-    data_dir: str | Path | None = None,
-    max_examples: int | None = None,
-    epochs: float = 1.0,
-    seed: int = 0,
-    out: str | Path | None = None,
-    lr: float = 2e-4,  # with batch 16: 2,000 SST-2 examples x 1 epoch, seeds 0-2, 81.8 % mean dev accuracy (min 81.0)
-    batch_size: int = 16,  # (79.3 % mean at the earlier 1e-4 x 32; benchmarks/bench_teacher_lr.py)
-    max_length: int = 128,
-    progress: bool = False,
-    batching: str = "random",
-) -> FinetuneResult:
-    """Fine-tune ``backbone`` on the task's train set (or a stratified ``max_examples`` subset) with
-    cross-entropy (MSE for STS-B), evaluate on dev, and save it (HF layout, safetensors, metrics JSON)."""
-    from .losses import GroundTruth
-    from .training import TrainConfig, evaluate, prepare_data, save_model, train
-
-    t = get_task(task)
-    source = default_backbone_path() if backbone is None else backbone
-    import torch
-
-    torch.manual_seed(seed)  # the fresh classifier head: the same seed gives the same teacher in any process
-    teacher = load_teacher(source, num_labels=t.num_labels)
-    label_names = list(t.labels) if t.labels else ["score"]
-    teacher.model.config.id2label = dict(enumerate(label_names))
-    teacher.model.config.label2id = {n: i for i, n in enumerate(label_names)}
-    if t.is_regression:
-        teacher.model.config.problem_type = "regression"
-    data = prepare_data(teacher.tokenizer, t, data_dir=data_dir, max_examples=max_examples, seed=seed,
-                        max_length=max_length)
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, batching=batching)
-    seconds = train(teacher.model, data.train, [GroundTruth(1.0, t.is_regression)], cfg, seed=seed,
-                    progress=progress, description=f"fine-tune {t.name}")
-    metrics = evaluate(teacher.model, data.dev, t)
-    result = FinetuneResult(
-        task=t.name, backbone=DEFAULT_BACKBONE if backbone is None else str(backbone),
-        arch={"layers": teacher.layers, "hidden": teacher.hidden,
-              "heads": int(teacher.model.config.num_attention_heads),
-              "ffn": int(getattr(teacher.model.config, "intermediate_size", 0))},
-        params=sum(p.numel() for p in teacher.model.parameters()), train_examples=len(data.train),
-        epochs=epochs, seed=seed, train_seconds=round(seconds, 3), metrics=metrics,
-        primary_metric=t.primary_metric, config={"lr": lr, "batch_size": batch_size, "max_length": max_length,
-                                                    "batching": batching}, data=t.spec(),
-    )
-    if out is not None:
-        out_dir = Path(out)
-        save_model(teacher.model, teacher.tokenizer, out_dir, onnx=False)
-        result.out = str(out_dir)
-        (out_dir / "metrics.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
-    return result

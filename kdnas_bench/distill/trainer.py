@@ -22,10 +22,12 @@ import torch
 
 from ..defaults import DEFAULTS, INITS
 from ..errors import KdnasError
-from ..models import build_model
+from ..models import build_model, teacher_extras
 from ..space import Arch
+from .accelerator import CandidateFailure, resolve
+from .agnostic import TASK, TextData, default_teacher, kd_loss, load_text, prepare_text
 from .cache import cache_bytes, cache_teacher
-from .data import Encoded, Task, get_task, proxy_indices
+from .data import AGNOSTIC, Encoded, Task, get_task, proxy_indices
 from .losses import DEFAULT_LOSSES, KDLoss, build_losses, needs_of, needs_teacher
 from .teacher import PrimaryMetric, Teacher, load_teacher
 from .training import TaskData, TrainConfig, evaluate, predict, prepare_data, save_model, train
@@ -55,7 +57,7 @@ def init_student(arch: Arch, teacher: Teacher, task: Task, *, seed: int = 0, ini
         raise KdnasError(f"init must be one of {', '.join(INITS)}, got {init!r}")
     tcfg = teacher.model.config
     student = build_model(arch, num_labels=task.num_labels, vocab_size=int(tcfg.vocab_size),
-                          max_position=int(tcfg.max_position_embeddings), seed=seed)
+                          max_position=int(tcfg.max_position_embeddings), seed=seed, **teacher_extras(tcfg))
     labels = list(task.labels) if task.labels else ["score"]
     student.config.id2label = dict(enumerate(labels))
     student.config.label2id = {n: i for i, n in enumerate(labels)}
@@ -126,10 +128,37 @@ class DistillResult(PrimaryMetric):
         return d
 
 
+@dataclass(frozen=True)
+class DistillOptions:
+    """How a student is distilled, whatever the data: the recipe (epochs, KD losses, learning rate, batch,
+    temperature, student init), the teacher-output cache, and training details. ``losses`` None: the flow's
+    default (``DEFAULTS.distill_losses`` on a task, ``DEFAULTS.agnostic_losses`` on text)."""
+
+    epochs: float = 3.0
+    losses: str | list[tuple[str, float]] | None = None
+    seed: int = 0
+    lr: float = DEFAULTS.distill_lr
+    batch_size: int = 32
+    temperature: float = 1.0
+    init: str = "inherit"
+    cache: str = "auto"
+    max_length: int = 128
+    max_cache_bytes: int = 2 * 1024**3
+    freeze_embeddings: bool = False
+    batching: str = "random"
+    # where it trains (:mod:`.accelerator`): "cpu" (None), "cuda" or "auto"; the student is built on the CPU,
+    # trained and scored on the device, and handed back on the CPU
+    accelerator: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.cache not in ("auto", "off"):
+            raise KdnasError(f"cache must be 'auto' or 'off', got {self.cache!r}")
+
+
 @dataclass
 class _Source:
     """What differs between distilling on a task's examples and on unlabeled text: the data, how a student is
-    scored on dev, the init and the result's extra configuration."""
+    scored on dev, the init, the default losses and the result's extra configuration."""
 
     task: Task
     teacher: Teacher
@@ -139,139 +168,60 @@ class _Source:
     init: str
     score: Callable[[Any, list[KDLoss]], dict[str, float]]
     config: dict[str, Any]
+    losses: str | list[tuple[str, float]]
+    agnostic: bool = False
 
 
-def _task_source(teacher: str | Path | Teacher, task: str | Task, data: TaskData | None, *,
-                 data_dir: str | Path | None, max_examples: int | None, seed: int, max_length: int,
-                 init: str) -> _Source:
-    """Labelled examples of a GLUE task (proxy mode: a stratified seeded subset), scored by the task's dev metrics."""
-    t = get_task(task)
-    loaded = load_teacher(teacher, task=t)
-    if data is None:
-        data = prepare_data(loaded.tokenizer, t, data_dir=data_dir, max_examples=max_examples, seed=seed,
-                            max_length=max_length)
-    elif data.task.name != t.name:
-        raise KdnasError(f"prepared data is for task {data.task.name}, not {t.name}")
-    elif max_examples is not None and max_examples < len(data.train):
-        data = TaskData(t, data.train.subset(proxy_indices(data.train.labels, max_examples, seed=seed)), data.dev,
-                        data.train_total or len(data.train))
-    mode = data.mode if data.train_total else ("full" if max_examples is None else "proxy")
-    dev = data.dev
-    return _Source(t, loaded, data.train, dev, mode, init, lambda student, _: evaluate(student, dev, t),
-                   {"max_length": max_length})
-
-
-def _text_source(teacher: str | Path | Teacher | None, data: Any | None, *, text: str | Path | None,
-                 max_examples: int | None, seed: int) -> _Source:
-    """Unlabeled text (task-agnostic KD), scored by ``kd_score = exp(-held-out KD loss)``."""
-    from .agnostic import TASK, TextData, default_teacher, kd_loss, load_text, prepare_text
-
-    loaded = default_teacher() if teacher is None else load_teacher(teacher)
-    if data is None:
-        data = prepare_text(loaded.tokenizer, load_text(text), max_examples=max_examples, seed=seed)
-    elif max_examples is not None and max_examples < len(data.train):
-        data = TextData(data.train.subset(np.arange(max_examples)), data.dev, data.source, data.total)
-
-    def score(student: Any, loss_fns: list[KDLoss]) -> dict[str, float]:
-        loss = kd_loss(student, loaded, loss_fns, data.dev)
-        return {"kd_score": math.exp(-loss), "kd_loss": loss}
-
-    mode = "proxy" if len(data.train) < data.total else "full"
-    return _Source(TASK, loaded, data.train, data.dev, mode, "embeddings", score,
-                   {"text": data.source, "dev_examples": len(data.dev)})
-
-
-def distill(
-    teacher: str | Path | Teacher | None,
-    task: str | Task,
-    arch: Arch | str,
-    *,
-    data_dir: str | Path | None = None,
-    data: Any | None = None,
-    text: str | Path | None = None,
-    max_examples: int | None = None,
-    epochs: float = 3.0,
-    losses: str | list[tuple[str, float]] | None = None,
-    seed: int = 0,
-    out: str | Path | None = None,
-    progress: bool = False,
-    lr: float = DEFAULTS.distill_lr,
-    batch_size: int = 32,
-    temperature: float = 1.0,
-    init: str = "inherit",
-    cache: str = "auto",
-    max_length: int = 128,
-    max_cache_bytes: int = 2 * 1024**3,
-    freeze_embeddings: bool = False,
-    batching: str = "random",
-    init_model: Any | None = None,
-) -> DistillResult:
-    """Distil a student ``arch`` from ``teacher`` and score it on held-out data. The one distillation flow:
-
-    * ``task`` a GLUE task: its labelled examples (``data_dir``, or a prepared :class:`TaskData` in ``data``),
-      scored by the task's dev metrics; ``losses`` default ``DEFAULTS.distill_losses``;
-    * ``task="agnostic"``: unlabeled text (``text``, default the stdlib docstrings, or a prepared
-      :class:`~kdnas_bench.distill.agnostic.TextData`), no labels and no task head, scored by
-      ``kd_score = exp(-held-out KD loss)``; representation losses only (default ``DEFAULTS.agnostic_losses``);
-      ``teacher`` None is the packaged MiniLM backbone; the student starts from the teacher's embeddings.
-
-    Pass a loaded :class:`Teacher` and prepared data to run many candidates without reloading; the teacher's
-    outputs on the training data are then cached on the first call (``cache="auto"`` caches when they fit in
-    ``max_cache_bytes``; ``"off"`` never) and reused by the next ones. ``max_examples``: proxy mode on a seeded
-    subset; None: all of it. ``init``: see :func:`init_student`; ``init_model``: start from a copy of this model
-    instead (e.g. a sub-network extracted from a supernet)."""
-    from .agnostic import AGNOSTIC
-
+def _run(src: _Source, arch: Arch | str, opts: DistillOptions, *, out: str | Path | None, progress: bool,
+         init_model: Any | None) -> DistillResult:
+    """The shared trainer: build (or copy) the student, cache the teacher's outputs when they fit, train, score."""
+    acc = resolve(opts.accelerator)
     if isinstance(arch, str):
         arch = Arch.parse(arch)
-    if cache not in ("auto", "off"):
-        raise KdnasError(f"cache must be 'auto' or 'off', got {cache!r}")
-    agnostic = isinstance(task, str) and task.strip().lower() == AGNOSTIC
-    if agnostic:
-        src = _text_source(teacher, data, text=text, max_examples=max_examples, seed=seed)
-        config: dict[str, Any] = {"lr": lr, "batch_size": batch_size, **src.config}
-    else:
-        if teacher is None:
-            raise KdnasError("a task distillation needs a teacher fine-tuned on the task")
-        src = _task_source(teacher, task, data, data_dir=data_dir, max_examples=max_examples, seed=seed,
-                           max_length=max_length, init=init)
-        config = {"lr": lr, "batch_size": batch_size, "temperature": temperature, "init": init, **src.config,
-                  "freeze_embeddings": freeze_embeddings, "batching": batching}
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, batching=batching)
+    config = {"lr": opts.lr, "batch_size": opts.batch_size, **src.config}
+    if acc.on_device:
+        config.update(acc.describe())
+    cfg = TrainConfig(epochs=opts.epochs, batch_size=opts.batch_size, lr=opts.lr, batching=opts.batching)
     if init_model is not None:
         student = copy.deepcopy(init_model)
         config["init"] = "given"
     else:
-        student = init_student(arch, src.teacher, src.task, seed=seed, init=src.init,
-                               data=None if agnostic else src.train)
-    if freeze_embeddings:  # the word-embedding table dominates a small student's update cost
+        try:
+            student = init_student(arch, src.teacher, src.task, seed=opts.seed, init=src.init,
+                                   data=None if src.agnostic else src.train)
+        except (ValueError, RuntimeError, IndexError) as exc:  # a shape the model code refuses
+            raise CandidateFailure(f"cannot build student {arch}: {' '.join(str(exc).split())[:300]}") from None
+    if opts.freeze_embeddings:  # the word-embedding table dominates a small student's update cost
         student.bert.embeddings.word_embeddings.weight.requires_grad_(False)
-    torch.manual_seed(seed)
-    spec = losses or (DEFAULTS.agnostic_losses if agnostic else DEFAULT_LOSSES)
-    loss_fns = build_losses(spec, student_config=student.config, teacher_config=src.teacher.model.config,
-                            regression=src.task.is_regression, temperature=temperature)
-    if agnostic and (not loss_fns or any(not loss.needs for loss in loss_fns)):
+    torch.manual_seed(opts.seed)
+    loss_fns = build_losses(src.losses, student_config=student.config, teacher_config=src.teacher.model.config,
+                            regression=src.task.is_regression, temperature=opts.temperature)
+    if src.agnostic and (not loss_fns or any(not loss.needs for loss in loss_fns)):
         raise KdnasError(f"task-agnostic distillation uses representation losses (hidden, hidden-uniform, attn), "
-                         f"got {spec!r}")
+                         f"got {src.losses!r}")
     needs = needs_of(loss_fns)
     cache_seconds = None
     start = time.perf_counter()
-    if needs_teacher(loss_fns) and cache == "auto":
+    if needs_teacher(loss_fns) and opts.cache == "auto":
         existing = src.train.teacher_cache
-        if existing is not None and existing.covers(src.teacher, needs):
+        if existing is not None and existing.covers(src.teacher, needs, acc.name):
             cache_seconds = 0.0
-        elif cache_bytes(src.train, src.teacher, needs) <= max_cache_bytes:
-            cache_seconds = cache_teacher(src.teacher, src.train, needs).seconds
-    train(student, src.train, loss_fns, cfg, seed=seed, teacher=src.teacher, progress=progress,
-          description=f"distil {arch}" + (" (task-agnostic)" if agnostic else ""))
+        elif cache_bytes(src.train, src.teacher, needs) <= opts.max_cache_bytes:
+            cache_seconds = cache_teacher(src.teacher, src.train, needs, accelerator=acc).seconds
+    train(student, src.train, loss_fns, cfg, seed=opts.seed, teacher=src.teacher, progress=progress,
+          description=f"distil {arch}" + (" (task-agnostic)" if src.agnostic else ""), accelerator=acc)
     seconds = time.perf_counter() - start  # includes building the teacher cache, when this call built it
     metrics = src.score(student, loss_fns)
+    if acc.on_device:
+        student.cpu()
+        for loss in loss_fns:
+            loss.cpu()
     result = DistillResult(
         task=src.task.name, arch=arch.to_dict(), params=sum(p.numel() for p in student.parameters()),
         train_seconds=round(seconds, 3), metrics=metrics, primary_metric=src.task.primary_metric,
-        mode=src.mode, train_examples=len(src.train), epochs=epochs,
+        mode=src.mode, train_examples=len(src.train), epochs=opts.epochs,
         losses=[(loss.name, loss.weight) for loss in loss_fns],
-        seed=seed, teacher=src.teacher.name,
+        seed=opts.seed, teacher=src.teacher.name,
         teacher_cache_seconds=None if cache_seconds is None else round(cache_seconds, 3), config=config,
         data=src.task.spec(),
     )
@@ -280,15 +230,88 @@ def distill(
     return result
 
 
+def distill_task(teacher: str | Path | Teacher, task: str | Task, arch: Arch | str,
+                 opts: DistillOptions | None = None, *, data: TaskData | None = None,
+                 data_dir: str | Path | None = None, max_examples: int | None = None, out: str | Path | None = None,
+                 progress: bool = False, init_model: Any | None = None) -> DistillResult:
+    """Distil ``arch`` on a GLUE task's labelled examples (``data_dir``, or prepared ``data``; ``max_examples``:
+    proxy mode on a stratified seeded subset, None: all of it) and score it by the task's dev metrics.
+    ``init_model``: start from a copy of this model (e.g. a supernet's sub-network) instead of ``opts.init``."""
+    opts = opts or DistillOptions()
+    t = get_task(task)
+    loaded = load_teacher(teacher, task=t)
+    if data is None:
+        data = prepare_data(loaded.tokenizer, t, data_dir=data_dir, max_examples=max_examples, seed=opts.seed,
+                            max_length=opts.max_length)
+    elif data.task.name != t.name:
+        raise KdnasError(f"prepared data is for task {data.task.name}, not {t.name}")
+    elif max_examples is not None and max_examples < len(data.train):
+        data = TaskData(t, data.train.subset(proxy_indices(data.train.labels, max_examples, seed=opts.seed)), data.dev,
+                        data.train_total or len(data.train))
+    mode = data.mode if data.train_total else ("full" if max_examples is None else "proxy")
+    dev = data.dev
+    src = _Source(t, loaded, data.train, dev, mode, opts.init, lambda student, _: evaluate(student, dev, t),
+                  {"temperature": opts.temperature, "init": opts.init, "max_length": opts.max_length,
+                   "freeze_embeddings": opts.freeze_embeddings, "batching": opts.batching},
+                  opts.losses or DEFAULT_LOSSES)
+    return _run(src, arch, opts, out=out, progress=progress, init_model=init_model)
+
+
+def distill_text(teacher: str | Path | Teacher | None, arch: Arch | str,
+                 opts: DistillOptions | None = None, *, data: Any | None = None,
+                 text: str | Path | None = None, max_examples: int | None = None, out: str | Path | None = None,
+                 progress: bool = False, init_model: Any | None = None) -> DistillResult:
+    """Task-agnostic distillation: ``arch`` learns the teacher's representations on unlabeled ``text`` (one
+    passage per line; None: the stdlib docstrings; or a prepared :class:`~.agnostic.TextData` in ``data``), no
+    labels and no task head, scored by ``kd_score = exp(-held-out KD loss)``. Representation losses only
+    (default ``DEFAULTS.agnostic_losses``); ``teacher`` None is the packaged MiniLM backbone; the student
+    starts from the teacher's embeddings. ``opts`` None: :class:`DistillOptions` with 1 epoch."""
+    opts = opts or DistillOptions(epochs=1.0)
+    loaded = default_teacher() if teacher is None else load_teacher(teacher)
+    if data is None:
+        data = prepare_text(loaded.tokenizer, load_text(text), max_examples=max_examples, seed=opts.seed)
+    elif max_examples is not None and max_examples < len(data.train):
+        data = TextData(data.train.subset(np.arange(max_examples)), data.dev, data.source, data.total)
+
+    def score(student: Any, loss_fns: list[KDLoss]) -> dict[str, float]:
+        loss = kd_loss(student, loaded, loss_fns, data.dev)
+        return {"kd_score": math.exp(-loss), "kd_loss": loss}
+
+    mode = "proxy" if len(data.train) < data.total else "full"
+    src = _Source(TASK, loaded, data.train, data.dev, mode, "embeddings", score,
+                  {"text": data.source, "dev_examples": len(data.dev)}, opts.losses or DEFAULTS.agnostic_losses,
+                  agnostic=True)
+    return _run(src, arch, opts, out=out, progress=progress, init_model=init_model)
+
+
+def distill(teacher: str | Path | Teacher | None, task: str | Task, arch: Arch | str, *,
+            data_dir: str | Path | None = None, data: Any | None = None, text: str | Path | None = None,
+            max_examples: int | None = None, out: str | Path | None = None, progress: bool = False,
+            init_model: Any | None = None, **options: Any) -> DistillResult:
+    """:func:`distill_task`, or :func:`distill_text` when ``task`` is ``"agnostic"``; ``options`` are the
+    fields of :class:`DistillOptions` (``epochs`` default 3)."""
+    opts = DistillOptions(**options)
+    if isinstance(task, str) and task.strip().lower() == AGNOSTIC:
+        return distill_text(teacher, arch, opts, data=data, text=text, max_examples=max_examples, out=out,
+                            progress=progress, init_model=init_model)
+    if teacher is None:
+        raise KdnasError("a task distillation needs a teacher fine-tuned on the task")
+    return distill_task(teacher, task, arch, opts, data=data, data_dir=data_dir, max_examples=max_examples, out=out,
+                        progress=progress, init_model=init_model)
+
+
 def distill_agnostic(teacher: str | Path | Teacher | None, arch: Arch | str, *, data: Any | None = None,
                      text: str | Path | None = None, max_examples: int | None = None, epochs: float = 1.0,
                      losses: str = DEFAULTS.agnostic_losses, seed: int = 0, lr: float = DEFAULTS.distill_lr,
-                     batch_size: int = 32, out: str | Path | None = None, progress: bool = False) -> DistillResult:
-    """:func:`distill` with ``task="agnostic"`` (and its defaults: 1 epoch, ``hidden,attn``)."""
-    return distill(teacher, "agnostic", arch, data=data, text=text, max_examples=max_examples, epochs=epochs,
-                   losses=losses, seed=seed, lr=lr, batch_size=batch_size, out=out, progress=progress)
+                     batch_size: int = 32, out: str | Path | None = None, progress: bool = False,
+                     accelerator: str | None = None) -> DistillResult:
+    """:func:`distill_text` with loose options (its defaults: 1 epoch, ``hidden,attn``)."""
+    return distill_text(teacher, arch, DistillOptions(epochs=epochs, losses=losses, seed=seed, lr=lr,
+                                                      batch_size=batch_size, accelerator=accelerator),
+                        data=data, text=text,
+                        max_examples=max_examples, out=out, progress=progress)
 
 
 # the training loop lives in .training; these names stay importable from here
-__all__ = ["DistillResult", "TaskData", "TrainConfig", "distill", "distill_agnostic", "evaluate", "init_student", "predict",
-           "prepare_data", "save_model", "save_student", "train"]
+__all__ = ["DistillOptions", "DistillResult", "TaskData", "TrainConfig", "distill", "distill_agnostic", "distill_task",
+           "distill_text", "evaluate", "init_student", "predict", "prepare_data", "save_model", "save_student", "train"]

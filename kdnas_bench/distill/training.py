@@ -15,8 +15,9 @@ import numpy as np
 import torch
 
 from ..errors import KdnasError
+from .accelerator import Accelerator, accelerator_of, batch_rows, batches_on, resolve, teacher_model
 from .cache import forward
-from .data import BATCHING, Encoded, Task, batches, encode, get_task, load_split, proxy_indices
+from .data import BATCHING, Encoded, Task, encode, get_task, load_split, proxy_indices
 from .losses import KDLoss, needs_of, needs_teacher
 
 if TYPE_CHECKING:
@@ -74,11 +75,11 @@ def prepare_data(tokenizer: Any, task: str | Task, *, data_dir: str | Path | Non
 
 
 # -- training and evaluation -----------------------------------------------------------------------
-def _optimizer(params: list[tuple[str, torch.nn.Parameter]], cfg: TrainConfig) -> torch.optim.Optimizer:
+def _optimizer(params: list[tuple[str, torch.nn.Parameter]], cfg: TrainConfig, cuda: bool = False) -> torch.optim.Optimizer:
     decay = [p for n, p in params if p.ndim > 1 and "LayerNorm" not in n]
     no_decay = [p for n, p in params if not (p.ndim > 1 and "LayerNorm" not in n)]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr)
+    return torch.optim.AdamW(groups, lr=cfg.lr, fused=True) if cuda else torch.optim.AdamW(groups, lr=cfg.lr)
 
 
 def progress_bar(enabled: bool, description: str, total: int) -> Any:
@@ -94,19 +95,28 @@ def progress_bar(enabled: bool, description: str, total: int) -> Any:
 
 
 def train(model: Any, data: Encoded, losses: list[KDLoss], cfg: TrainConfig, *, seed: int = 0,
-          teacher: Teacher | None = None, progress: bool = False, description: str = "train") -> float:
+          teacher: Teacher | None = None, progress: bool = False, description: str = "train",
+          accelerator: str | Accelerator | None = None) -> float:
     """Train ``model`` (and the losses' own parameters) on ``data``; returns wall seconds. The teacher's
-    outputs come from ``data.teacher_cache`` when it covers the losses, else from live forwards."""
+    outputs come from ``data.teacher_cache`` when it covers the losses, else from live forwards.
+    ``accelerator`` (:mod:`.accelerator`; None: the CPU): a GPU moves the model and the losses there (they
+    stay there; the caller moves them back) and runs the forwards under its autocast."""
+    acc = resolve(accelerator)
     needs = needs_of(losses)
     use_teacher = needs_teacher(losses)
     if use_teacher and teacher is None:
         raise KdnasError("distillation losses need a teacher")
     cache = data.teacher_cache if use_teacher and teacher is not None else None
-    if cache is not None and not cache.covers(teacher, needs):
+    if cache is not None and not cache.covers(teacher, needs, acc.name):
         cache = None
+    if acc.on_device:
+        model.to(acc.device)
+        for loss in losses:
+            loss.to(acc.device)
+    t_model = teacher_model(teacher, acc) if use_teacher and cache is None and teacher is not None else None
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     params += [(f"loss{i}.{n}", p) for i, loss in enumerate(losses) for n, p in loss.named_parameters()]
-    opt = _optimizer(params, cfg)
+    opt = _optimizer(params, cfg, acc.is_cuda)
     steps_per_epoch = math.ceil(len(data) / cfg.batch_size)
     total = max(1, math.ceil(steps_per_epoch * cfg.epochs))
     warm = int(cfg.warmup * total)
@@ -118,25 +128,28 @@ def train(model: Any, data: Encoded, losses: list[KDLoss], cfg: TrainConfig, *, 
         loss.train()
     if teacher is not None:
         teacher.model.eval()
+    if t_model is not None:
+        t_model.eval()
     start = time.perf_counter()
     step, seen = 0, 0
     with progress_bar(progress, description, total) as bar:
         job = bar.add_task(description, total=total, loss=float("nan"), rate=0.0)
         epoch = 0
         while step < total:
-            for batch in batches(data, cfg.batch_size, shuffle=True, seed=seed * 100_003 + epoch,
-                                 batching=cfg.batching):
+            for batch in batches_on(data, acc, cfg.batch_size, shuffle=True, seed=seed * 100_003 + epoch,
+                                    batching=cfg.batching):
                 if step >= total:
                     break
-                t_out = None
-                if use_teacher:
-                    if cache is not None:
-                        t_out = cache.outputs(batch)
-                    else:
-                        with torch.no_grad():
-                            t_out = forward(teacher.model, batch, needs)  # type: ignore[union-attr]
-                s_out = forward(model, batch, needs)
-                value = sum(loss.weight * loss(s_out, t_out, batch) for loss in losses if loss.weight)
+                with acc.autocast():
+                    t_out = None
+                    if use_teacher:
+                        if cache is not None:
+                            t_out = cache.outputs(batch)
+                        else:
+                            with torch.no_grad():
+                                t_out = forward(t_model, batch, needs)
+                    s_out = forward(model, batch, needs)
+                    value = sum(loss.weight * loss(s_out, t_out, batch) for loss in losses if loss.weight)
                 opt.zero_grad(set_to_none=True)
                 value.backward()  # type: ignore[union-attr]
                 torch.nn.utils.clip_grad_norm_([p for _, p in params], 1.0)
@@ -144,21 +157,27 @@ def train(model: Any, data: Encoded, losses: list[KDLoss], cfg: TrainConfig, *, 
                 sched.step()
                 step += 1
                 seen += len(batch["labels"])
-                bar.update(job, advance=1, loss=float(value.detach()), rate=seen / (time.perf_counter() - start))
+                if not acc.is_cuda or (progress and step % 50 == 0):  # reading the loss syncs a GPU: rarely
+                    bar.update(job, advance=0, loss=float(value.detach()))  # type: ignore[union-attr]
+                bar.update(job, advance=1, rate=seen / (time.perf_counter() - start))
             epoch += 1
+    acc.synchronize()
     model.eval()
     return time.perf_counter() - start
 
 
 @torch.no_grad()
 def predict(model: Any, data: Encoded, task: Task, *, batch_size: int = 128) -> np.ndarray:
+    """Class ids (or scores) for every example, on the device the model is on."""
     model.eval()
+    acc = accelerator_of(model)
     out = np.zeros(len(data), dtype=np.float32 if task.is_regression else np.int64)
-    for batch in batches(data, batch_size, shuffle=False):
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                       token_type_ids=batch["token_type_ids"]).logits
-        pred = logits.squeeze(-1) if task.is_regression else logits.argmax(-1)
-        out[batch["index"].numpy()] = pred.numpy()
+    for batch in batches_on(data, acc, batch_size, shuffle=False):
+        with acc.autocast():
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                           token_type_ids=batch["token_type_ids"]).logits
+        pred = logits.float().squeeze(-1) if task.is_regression else logits.argmax(-1)
+        out[np.asarray(batch_rows(batch))] = pred.cpu().numpy()
     return out
 
 

@@ -26,7 +26,6 @@ import pandas as pd
 from ..errors import KdnasError
 from ..space import Arch, SearchSpace, Shape, iter_configs, sample_archs
 from .backends import Backend
-from .canary import normalise
 from .memory import MemoryProbe
 from .runner import CampaignResult, Canary, ProgressFn, Session
 from .store import Dataset
@@ -75,24 +74,6 @@ def arch_key(df: pd.DataFrame) -> np.ndarray:
             + df["ffn"].astype(str)).to_numpy()
 
 
-def cross_validate(df: pd.DataFrame, folds: int, seed: int) -> tuple[dict[str, float], list[Any]]:
-    """Drift-normalise ``df`` (ok rows), cross-validate a predictor with folds grouped by arch.
-    Returns the out-of-fold metrics and the fold models (their disagreement guides the next round)."""
-    from ..predictors.evaluate import group_kfold_indices, metrics
-    from ..predictors.latency import LatencyPredictor
-
-    rows, _ = normalise(df)
-    y = rows["median_ms"].to_numpy(np.float64)
-    oof = np.full(len(rows), np.nan)
-    models = []
-    for fold in group_kfold_indices(arch_key(rows), folds, seed):
-        train = np.setdiff1d(np.arange(len(rows)), fold)
-        model = LatencyPredictor(seed=seed).fit(rows.iloc[train], y[train], calibrate=False)
-        oof[fold] = model.predict(rows.iloc[fold])
-        models.append(model)
-    return metrics(y, oof), models
-
-
 def pick_next(space: SearchSpace, measured: set[Arch], models: list[Any], n: int, shapes_per_arch: int, pool: int,
               explore: float, seed: int) -> list[tuple[Arch, list[Shape]]]:
     """The next ``n`` archs, each with the ``shapes_per_arch`` shapes where the fold models disagree most:
@@ -137,11 +118,17 @@ def _curve_point(df: pd.DataFrame, round_index: int, m: dict[str, float] | None,
     }
 
 
-def run_adaptive(space: SearchSpace, dataset: Dataset, backend: Backend, config: AdaptiveConfig,
-                 progress: ProgressFn | None = None, canary: Canary | None = None,
+# (ok rows, folds, seed) -> (out-of-fold metrics, the fold models): a latency predictor cross-validated with folds
+# grouped by arch; kdnas_bench.predictors.crossval.cross_validate (passed in: the predictors sit above profiling)
+FoldFit = Callable[[pd.DataFrame, int, int], tuple[dict[str, float], list[Any]]]
+
+
+def run_adaptive(space: SearchSpace, dataset: Dataset, backend: Backend, config: AdaptiveConfig, *,
+                 cross_validate: FoldFit, progress: ProgressFn | None = None, canary: Canary | None = None,
                  now: Callable[[], float] = time.monotonic, memory: MemoryProbe | None = None) -> CampaignResult:
     """Profile in rounds until ``config.target``, ``config.minutes`` (this run) or ``config.samples``
-    is reached. ``now`` is the clock the time limit is checked against (scripted in the tests)."""
+    is reached; ``cross_validate`` fits the fold models whose disagreement picks each next round. ``now`` is the
+    clock the time limit is checked against (scripted in the tests)."""
     deadline = now() + 60 * config.minutes if config.minutes is not None else float("inf")
     run_started = datetime.now(UTC).isoformat(timespec="seconds")
     with dataset.writer():

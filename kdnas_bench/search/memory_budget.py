@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -9,6 +10,7 @@ import pandas as pd
 
 from ..space import ARCH_DIMS, Arch, Shape
 from .domain import SearchError
+from .result import SearchResult
 
 
 def within_memory(predictor: Any, archs: list[Arch], shape: Shape, budget_mb: float) -> tuple[list[Arch], dict[Arch, float]]:
@@ -28,3 +30,14 @@ def within_memory(predictor: Any, archs: list[Arch], shape: Shape, budget_mb: fl
         raise SearchError(f"--budget-mb {budget_mb:g} is below every arch of the space (smallest predicted peak: "
                           f"{low}, {predicted[low]:.1f} MiB)")
     return kept, predicted
+
+
+@dataclass(frozen=True)
+class MemoryStep:
+    """The post-step of ``--budget-mb``: each winner's predicted peak memory (MiB) goes into the result."""
+
+    predicted_mb: dict[Arch, float]
+
+    def __call__(self, result: SearchResult) -> SearchResult:
+        return replace(result, winners=[replace(w, extra={**w.extra, "predicted_peak_mb": self.predicted_mb[w.arch]})
+                                        for w in result.winners])

@@ -19,10 +19,10 @@ from typing import Any
 
 from ..space import Arch
 from .domain import SearchError
-from .evaluators import Evaluator
-from .reward import budget_key
-from .runfolder import RERANK_FILE, ranked
-from .study import SearchResult, Study, Winner
+from .executor import Evaluates, evaluate_candidate
+from .result import EventFn, SearchResult, Winner
+from .reward import RewardSpec
+from .runfolder import RERANK_FILE, EvalRecord, RunFolder, ranked
 
 
 @dataclass(frozen=True)
@@ -62,19 +62,18 @@ def _append(path: Path, rec: dict[str, Any]) -> None:
         os.fsync(fh.fileno())
 
 
-def rerank(study: Study, result: SearchResult, cfg: RerankConfig, make_evaluator: Callable[[int, float], Evaluator],
-           on_event: Callable[[str, dict[str, Any]], None] | None = None) -> SearchResult:
-    """Replace each budget's winner by the survivor of successive halving over its ``cfg.top`` best candidates.
-    ``make_evaluator(examples, epochs)`` gives the proxy evaluator of a rung."""
+def rerank(records: list[EvalRecord], spec: RewardSpec, result: SearchResult, cfg: RerankConfig,
+           make_evaluator: Callable[[int, float], Evaluates], log: Path,
+           on_event: EventFn | None = None) -> SearchResult:
+    """Replace each budget's winner by the survivor of successive halving over its ``cfg.top`` best
+    ``records``. ``make_evaluator(examples, epochs)`` gives the proxy evaluator of a rung; ``log`` keeps
+    the rung evaluations (read back on a rerun)."""
     emit = on_event or (lambda kind, data: None)
-    spec = study.config.reward
-    log = study.run_dir / RERANK_FILE
     done = _read(log)
+    by_arch = {r.arch: r for r in records}
     winners = []
     for w in result.winners:
-        key = budget_key(w.budget_ms)
-        order = ranked((rec["rewards"][key], a) for a, rec in study.records.items()
-                       if rec["rewards"].get(key) is not None)
+        order = ranked((r, a) for a, rec in by_arch.items() if (r := rec.reward(w.budget_ms)) is not None)
         alive = [a for _, a in order[: cfg.top]]
         trail: list[dict[str, Any]] = []
         rung = 0
@@ -86,14 +85,16 @@ def rerank(study: Study, result: SearchResult, cfg: RerankConfig, make_evaluator
             for arch in alive:
                 rec = done.get((rung, arch))
                 if rec is None:
-                    ev = evaluator.evaluate(arch)
+                    ev = evaluate_candidate(evaluator, arch)  # a failed candidate (out of memory) ranks last
                     rec = {"rung": rung, "examples": examples, "epochs": cfg.epochs, "arch": arch.to_dict(),
-                           "metric": ev.metric, "metrics": ev.metrics, "seconds": ev.seconds}
+                           "metric": ev.metric, "metrics": ev.metrics, "seconds": ev.seconds,
+                           **({"error": ev.error} if ev.error else {})}
                     _append(log, rec)
                     done[(rung, arch)] = rec
                     emit("rerank", rec)
-                mid, _, high, _ = study.latency[arch]
-                reward = spec.reward(rec["metric"], mid, w.budget_ms, high)
+                one = by_arch[arch]
+                reward = None if rec.get("error") else spec.reward(rec["metric"], one.latency_ms, w.budget_ms,
+                                                                   one.latency_ms_high)
                 scored.append((reward if reward is not None else -math.inf, arch))
                 last[arch] = rec
             scored = ranked(scored)
@@ -104,9 +105,29 @@ def rerank(study: Study, result: SearchResult, cfg: RerankConfig, make_evaluator
             alive = [a for _, a in scored[: max(1, math.ceil(len(scored) / cfg.eta))]]
             rung += 1
         best_reward, best = scored[0]
-        mid, _, high, _ = study.latency[best]
-        winner = Winner(w.budget_ms, best, mid, high, last[best]["metric"], best_reward,
-                        {"oneshot_metric": study.records[best]["metric"], "oneshot_winner": str(w.arch),
-                         "rerank": trail})
-        winners.append(winner)
+        if last[best].get("error"):  # every re-ranked candidate failed: the one-shot winner stays
+            winners.append(Winner(w.budget_ms, w.arch, w.predicted_latency_ms, w.predicted_latency_ms_high,
+                                  w.proxy_metric, w.reward, {**w.extra, "rerank": trail}))
+            continue
+        top = by_arch[best]
+        winners.append(Winner(w.budget_ms, best, top.latency_ms, top.latency_ms_high, last[best]["metric"], best_reward,
+                              {"oneshot_metric": top.metric, "oneshot_winner": str(w.arch), "rerank": trail}))
     return SearchResult(winners, result.evaluations, result.run_dir, result.history, result.evaluated_now)
+
+
+@dataclass(frozen=True)
+class RerankStep:
+    """The post-step: re-rank ``run``'s winners by the evaluations in its folder."""
+
+    run: Path
+    spec: RewardSpec
+    cfg: RerankConfig
+    make_evaluator: Callable[[int, float], Evaluates]
+    emit: EventFn
+
+    def __call__(self, result: SearchResult) -> SearchResult:
+        self.emit("message", {"text": f"re-ranking the best {self.cfg.top} per budget by proxy distillation "
+                                      f"(successive halving, {self.cfg.examples} examples × {self.cfg.epochs:g} "
+                                      "epochs first) …"})
+        records, _ = RunFolder(self.run).evaluations()
+        return rerank(records, self.spec, result, self.cfg, self.make_evaluator, self.run / RERANK_FILE, self.emit)

@@ -1,7 +1,8 @@
 """A search run: episodes of ask -> evaluate -> tell, one strategy per budget, sharing evaluations.
 
 Persistence (``RUN/``): ``run.json`` (what was asked for), ``evaluations.jsonl`` (one line per finished
-evaluation, fsynced as it lands), ``result.json`` (winners). Resuming replays the seeded strategies and
+evaluation, fsynced as it lands); the caller writes ``result.json`` (:func:`~.result.write_result`) once its
+post-steps are done. Resuming replays the seeded strategies and
 takes finished evaluations from the file instead of redoing them, so a killed search rerun with the
 same ``--run`` ends with the same winners.
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,10 +21,12 @@ import pandas as pd
 
 from ..space import ARCH_DIMS, Arch, Shape
 from .domain import Domain, SearchError
-from .evaluators import Evaluation, Evaluator
-from .executor import LocalExecutor, RayExecutor
+from .evaluators.base import Evaluator
+from .executor import Executor, LocalExecutor
+from .request import check_study
+from .result import Evaluation, EventFn, SearchResult, Winner, write_result
 from .reward import RewardSpec, budget_key
-from .runfolder import RESULT_FILE, RUN_FILE, EvalRecord, best
+from .runfolder import RUN_FILE, EvalRecord, best
 from .runlog import LOG_FILE, read_json_object, read_log
 from .strategies import make_strategy
 
@@ -49,12 +51,7 @@ class SearchConfig:
     head_dim: int | None = None  # candidates restricted to this head size; left out of run.json when unset
 
     def __post_init__(self) -> None:
-        if self.head_dim is not None and self.head_dim <= 0:
-            raise SearchError(f"the head size must be positive, got {self.head_dim}")
-        if self.episodes <= 0 or self.candidates <= 0:
-            raise SearchError(f"episodes and candidates must be positive, got {self.episodes} and {self.candidates}")
-        if self.budget_mb is not None and not self.budget_mb > 0:
-            raise SearchError(f"the memory budget must be positive, got {self.budget_mb}")
+        check_study(episodes=self.episodes, candidates=self.candidates, budget_mb=self.budget_mb, head_dim=self.head_dim)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -88,46 +85,17 @@ class LatencyTable:
         return arch, self._rows[arch][i]
 
 
-@dataclass
-class Winner:
-    budget_ms: float
-    arch: Arch
-    predicted_latency_ms: float
-    predicted_latency_ms_high: float
-    proxy_metric: float
-    reward: float
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"budget_ms": self.budget_ms, "arch": self.arch.to_dict(), "predicted_latency_ms": self.predicted_latency_ms,
-                "predicted_latency_ms_high": self.predicted_latency_ms_high, "proxy_metric": self.proxy_metric,
-                "reward": self.reward, **self.extra}
-
-
-@dataclass
-class SearchResult:
-    winners: list[Winner]
-    evaluations: int
-    run_dir: str
-    history: list[dict[str, Any]]
-    evaluated_now: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"winners": [w.to_dict() for w in self.winners], "evaluations": self.evaluations,
-                "run_dir": self.run_dir, "evaluated_now": self.evaluated_now, "history": self.history}
-
-
-EventFn = Callable[[str, dict[str, Any]], None]
-
-
 class Study:
+    """Runs the episodes of one search in its run folder; only coordinates (the strategies propose, the
+    evaluator scores, the executor runs the evaluations)."""
+
     def __init__(self, run_dir: str | Path, config: SearchConfig, evaluator: Evaluator, latency: LatencyTable,
-                 executor: LocalExecutor | RayExecutor | None = None) -> None:
+                 executor: Executor | None = None) -> None:
         self.run_dir = Path(run_dir)
         self.config = config
         self.evaluator = evaluator
         self.latency = latency
-        self.executor = executor or LocalExecutor()
+        self.executor: Executor = executor or LocalExecutor()
         self.records: dict[Arch, dict[str, Any]] = {}
         self.notes: list[str] = []  # what opening the run repaired (a torn last log line), for the user
 
@@ -160,12 +128,17 @@ class Study:
 
     # -- records and rewards ----------------------------------------------------------------------
     def _record(self, arch: Arch, ev: Evaluation, episode: int) -> dict[str, Any]:
+        """An evaluation's log record; a failed one (``ev.error``) has metric NaN, no reward under any budget
+        (never a winner, never told to the strategy) and its message under ``error``."""
         mid, low, high, oor = self.latency[arch]
         spec = self.config.reward
-        rewards = {budget_key(b): spec.reward(ev.metric, mid, b, high) for b in spec.budgets_ms}
-        return {"arch": arch.to_dict(), "episode": episode, "metric": ev.metric, "metric_name": ev.metric_name,
-                "metrics": ev.metrics, "seconds": ev.seconds, "latency_ms": mid, "latency_ms_low": low,
-                "latency_ms_high": high, "out_of_range": oor, "rewards": rewards}
+        rewards = {budget_key(b): None if ev.error else spec.reward(ev.metric, mid, b, high) for b in spec.budgets_ms}
+        rec = {"arch": arch.to_dict(), "episode": episode, "metric": ev.metric, "metric_name": ev.metric_name,
+               "metrics": ev.metrics, "seconds": ev.seconds, "latency_ms": mid, "latency_ms_low": low,
+               "latency_ms_high": high, "out_of_range": oor, "rewards": rewards}
+        if ev.error:
+            rec["error"] = ev.error
+        return rec
 
     def _winners(self) -> list[Winner]:
         winners = []
@@ -173,7 +146,9 @@ class Study:
         for b in self.config.reward.budgets_ms:
             rec = best(records, b)
             if rec is None:
-                raise SearchError(f"no evaluated candidate is feasible for the {b:g} ms budget")
+                failed = [r for r in self.records.values() if r.get("error")]
+                why = f" ({len(failed)} candidate(s) failed, e.g. {failed[0]['error']})" if failed else ""
+                raise SearchError(f"no evaluated candidate is feasible for the {b:g} ms budget{why}")
             reward = rec.reward(b)
             assert reward is not None  # best() only returns a feasible record
             winners.append(Winner(b, rec.arch, rec.latency_ms, rec.latency_ms_high, rec.metric, reward))
@@ -223,14 +198,10 @@ class Study:
             emit("episode_done", history[-1])
             if not asked:
                 break  # every strategy exhausted its domain
-        result = SearchResult(self._winners(), len(self.records), str(self.run_dir), history, evaluated_now)
-        self.write_result(result)
-        return result
+        return SearchResult(self._winners(), len(self.records), str(self.run_dir), history, evaluated_now)
 
     def write_result(self, result: SearchResult) -> None:
-        tmp = self.run_dir / f"{RESULT_FILE}.tmp"
-        tmp.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, self.run_dir / RESULT_FILE)
+        write_result(self.run_dir, result)
 
 
 def _choices(archs: list[Arch]) -> dict[str, tuple[int, ...]]:

@@ -30,8 +30,9 @@ class SupernetError(KdnasError):
 
 
 def space_dims(space: SearchSpace) -> dict[str, Any]:
-    return {"name": space.name, "layers": list(space.layers), "hidden": list(space.hidden),
+    dims = {"name": space.name, "layers": list(space.layers), "hidden": list(space.hidden),
             "heads": list(space.heads), "ffn": list(space.ffn), "min_head_dim": space.min_head_dim}
+    return dims | ({"head_dim": space.head_dim} if space.head_dim else {})  # absent: the hash of older spaces
 
 
 def space_hash(space: SearchSpace) -> str:
@@ -55,7 +56,7 @@ def space_fits(space: SearchSpace, teacher: TeacherShape) -> None:
     if over:
         what = ", ".join(f"{d} up to {mx} > teacher's {t}" for d, mx, t in over)
         raise SupernetError(f"space '{space.name}' does not fit inside the teacher {teacher.arch} ({what}): "
-                            "use a space of the teacher's students, e.g. search/spaces/minilm-students.toml")
+                            "use --space auto (the teacher's students) or a space no larger than the teacher")
 
 
 def extremes(space: SearchSpace) -> tuple[Arch, Arch]:
@@ -75,12 +76,15 @@ class TaskHead:
     num_labels: int
     labels: tuple[str, ...]
     regression: bool
+    extras: tuple[tuple[str, Any], ...] = ()  # the teacher's models.teacher_extras (activation, LayerNorm eps, ...)
 
     @classmethod
     def of(cls, config: Any, regression: bool) -> TaskHead:
+        from ..models import teacher_extras
+
         labels = tuple(str(config.id2label[i]) for i in range(int(config.num_labels)))
         return cls(int(config.vocab_size), int(config.max_position_embeddings), int(config.num_labels), labels,
-                   regression)
+                   regression, tuple(sorted(teacher_extras(config).items())))
 
 
 class Supernet:
@@ -92,7 +96,17 @@ class Supernet:
         self.head = head
         self.importance = importance
         self.params = {k: torch.nn.Parameter(v.detach().clone()) for k, v in tensors.items()}
+        self.device = torch.device("cpu")
         self._skeletons: OrderedDict[Arch, Any] = OrderedDict()
+
+    def to(self, device: torch.device) -> Supernet:
+        """Move the shared tensors to ``device`` (new parameters: build the optimizer after this)."""
+        if device != self.device:
+            self.params = {k: torch.nn.Parameter(v.detach().to(device), requires_grad=v.requires_grad)
+                           for k, v in self.params.items()}
+            self.device = device
+            self._skeletons.clear()
+        return self
 
     @classmethod
     def from_teacher(cls, teacher_model: Any, importance: Importance, regression: bool) -> Supernet:
@@ -122,7 +136,7 @@ class Supernet:
 
         with torch.random.fork_rng(devices=[]):  # build_model seeds torch: keep the caller's dropout stream
             model = build_model(arch, num_labels=self.head.num_labels, vocab_size=self.head.vocab_size,
-                                max_position=self.head.max_position)
+                                max_position=self.head.max_position, **dict(self.head.extras))
         model.config.id2label = dict(enumerate(self.head.labels))
         model.config.label2id = {n: i for i, n in enumerate(self.head.labels)}
         if self.head.regression:
@@ -134,7 +148,7 @@ class Supernet:
         if arch not in self._skeletons:
             if len(self._skeletons) >= 8:
                 self._skeletons.popitem(last=False)
-            self._skeletons[arch] = self._config_model(arch)
+            self._skeletons[arch] = self._config_model(arch).to(self.device)
         self._skeletons.move_to_end(arch)
         return self._skeletons[arch]
 

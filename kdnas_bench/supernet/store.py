@@ -29,7 +29,7 @@ def _write_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     from safetensors.torch import save_file
 
     tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().contiguous() for k, v in tensors.items()}, str(tmp))
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
     os.replace(tmp, path)
 
 
@@ -61,14 +61,16 @@ def _meta(net: Supernet) -> dict[str, Any]:
     t, h = net.teacher, net.head
     return {"teacher_shape": [t.layers, t.hidden, t.heads, t.ffn], "vocab_size": h.vocab_size,
             "max_position": h.max_position, "num_labels": h.num_labels, "labels": list(h.labels),
-            "regression": h.regression, "importance_examples": net.importance.examples}
+            "regression": h.regression, "importance_examples": net.importance.examples,
+            "student_config": dict(h.extras)}
 
 
 def _unpack(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Supernet:
     try:
         shape = TeacherShape(*(int(v) for v in meta["teacher_shape"]))
         head = TaskHead(int(meta["vocab_size"]), int(meta["max_position"]), int(meta["num_labels"]),
-                        tuple(str(x) for x in meta["labels"]), bool(meta["regression"]))
+                        tuple(str(x) for x in meta["labels"]), bool(meta["regression"]),
+                        tuple(sorted(dict(meta.get("student_config", {})).items())))  # absent in older files
         imp = Importance.from_tensors(tensors, int(meta["importance_examples"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise SupernetError(f"supernet metadata is incomplete: {exc}") from None

@@ -20,8 +20,9 @@ import numpy as np
 import torch
 
 from ..defaults import DEFAULTS
+from ..distill.accelerator import Accelerator, batches_on, resolve
 from ..distill.cache import cache_teacher
-from ..distill.data import Task, batches
+from ..distill.data import Task
 from ..distill.inherit import TeacherShape, measure_importance
 from ..distill.losses import Outputs, build_losses, parse_losses
 from ..distill.teacher import Teacher
@@ -81,12 +82,12 @@ def check_recipe(doc: dict[str, Any], folder: Path, *, teacher: Teacher, task: T
                             f"not '{space.name}'")
 
 
-def _optimizer(net: Supernet, cfg: SupernetConfig) -> torch.optim.Optimizer:
+def _optimizer(net: Supernet, cfg: SupernetConfig, cuda: bool = False) -> torch.optim.Optimizer:
     named = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
     decay = [p for n, p in named if p.ndim > 1 and "LayerNorm" not in n]
     rest = [p for n, p in named if not (p.ndim > 1 and "LayerNorm" not in n)]
-    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                              {"params": rest, "weight_decay": 0.0}], lr=cfg.lr)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, fused=True) if cuda else torch.optim.AdamW(groups, lr=cfg.lr)
 
 
 def _lr(step: int, total: int, cfg: SupernetConfig) -> float:
@@ -98,11 +99,15 @@ def _lr(step: int, total: int, cfg: SupernetConfig) -> float:
 def train_supernet(teacher: Teacher, task: Task, space: SearchSpace, out: str | Path, *, train_data: Any,
                    cfg: SupernetConfig, progress: bool = False, checkpoint_seconds: float = 60.0,
                    checkpoint_steps: int | None = None, stop_after: int | None = None,
-                   on_start: Any = None) -> tuple[Supernet, dict[str, Any]] | None:
+                   on_start: Any = None, accelerator: str | Accelerator | None = None) -> tuple[Supernet, dict[str, Any]] | None:
     """Train (or resume, or reuse) the supernet in ``out``. ``train_data``: the ``Encoded`` training set.
-    Returns (supernet, its JSON document); None when ``stop_after`` steps stopped it early (a test hook)."""
+    Returns (supernet, its JSON document); None when ``stop_after`` steps stopped it early (a test hook).
+    ``accelerator`` (None: the CPU): on a GPU the shared tensors, the teacher's cached logits and the batches
+    live there and forwards run under its autocast; importance is measured on the CPU teacher, and files and
+    the returned supernet are the same format either way."""
     from ..distill.training import progress_bar
 
+    acc = resolve(accelerator)
     folder = Path(out)
     shape = TeacherShape.of(teacher.model.config)
     space_fits(space, shape)
@@ -123,16 +128,17 @@ def train_supernet(teacher: Teacher, task: Task, space: SearchSpace, out: str | 
                                  regression=task.is_regression, seed=cfg.seed)
         net, opt_state = Supernet.from_teacher(teacher.model, imp, task.is_regression), None
         start, spent, spent_cpu = 0, 0.0, 0.0
+    net.to(acc.device)
     if cfg.freeze_embeddings:
         net.params["bert.embeddings.word_embeddings.weight"].requires_grad_(False)
-    opt = _optimizer(net, cfg)
+    opt = _optimizer(net, cfg, acc.is_cuda)
     if opt_state is not None:
         opt.load_state_dict(opt_state)
     losses = build_losses(cfg.losses, student_config=teacher.model.config, teacher_config=teacher.model.config,
                           regression=task.is_regression)
     cache = train_data.teacher_cache
-    if cache is None or not cache.covers(teacher, frozenset()):
-        cache = cache_teacher(teacher, train_data, frozenset())
+    if cache is None or not cache.covers(teacher, frozenset(), acc.name):
+        cache = cache_teacher(teacher, train_data, frozenset(), accelerator=acc)
     per_epoch = math.ceil(len(train_data) / cfg.batch_size)
     total = max(1, math.ceil(per_epoch * cfg.epochs))
     big, small = extremes(space)
@@ -147,7 +153,7 @@ def train_supernet(teacher: Teacher, task: Task, space: SearchSpace, out: str | 
         for step in range(start, total):
             epoch = step // per_epoch
             if epoch != it_epoch:
-                it = batches(train_data, cfg.batch_size, shuffle=True, seed=cfg.seed * 100_003 + epoch)
+                it = batches_on(train_data, acc, cfg.batch_size, shuffle=True, seed=cfg.seed * 100_003 + epoch)
                 for _ in range(step - epoch * per_epoch):  # resuming mid-epoch: skip the batches already seen
                     next(it)
                 it_epoch = epoch
@@ -157,18 +163,21 @@ def train_supernet(teacher: Teacher, task: Task, space: SearchSpace, out: str | 
             torch.manual_seed(cfg.seed * 1_000_003 + step)
             opt.zero_grad(set_to_none=True)
             t_out = cache.outputs(batch)
-            value = 0.0
+            value: Any = 0.0
             for arch in [big, small, *(archs[int(i)] for i in picks)]:
-                s_out = Outputs(net.logits(arch, batch, train=True))
-                loss = sum(fn.weight * fn(s_out, t_out, batch) for fn in losses)
+                with acc.autocast():
+                    s_out = Outputs(net.logits(arch, batch, train=True))
+                    loss = sum(fn.weight * fn(s_out, t_out, batch) for fn in losses)
                 loss.backward()  # type: ignore[union-attr]
-                value += float(loss.detach())  # type: ignore[union-attr]
+                value = value + (loss.detach() if acc.is_cuda else float(loss.detach()))  # type: ignore[union-attr]
             torch.nn.utils.clip_grad_norm_([p for p in net.parameters() if p.requires_grad], 1.0)
             for group in opt.param_groups:
                 group["lr"] = _lr(step, total, cfg)
             opt.step()
             done = step + 1
-            bar.update(job, advance=1, loss=value, rate=(done - start) * cfg.batch_size / (time.perf_counter() - t0))
+            if not acc.is_cuda or (progress and done % 50 == 0):  # reading the loss syncs a GPU: rarely
+                bar.update(job, advance=0, loss=float(value))
+            bar.update(job, advance=1, rate=(done - start) * cfg.batch_size / (time.perf_counter() - t0))
             now = time.perf_counter()
             due = (checkpoint_steps is not None and done % checkpoint_steps == 0) or now - last_ckpt >= checkpoint_seconds
             if done < total and (due or (stop_after is not None and done >= stop_after)):
@@ -177,8 +186,9 @@ def train_supernet(teacher: Teacher, task: Task, space: SearchSpace, out: str | 
                 last_ckpt = now
             if stop_after is not None and done >= stop_after and done < total:
                 return None
+    acc.synchronize()
     seconds = spent + time.perf_counter() - t0
-    info = {"complete": True, "steps": total, "train_seconds": round(seconds, 3),
+    info = {"complete": True, "steps": total, "train_seconds": round(seconds, 3), **acc.describe(),
             "train_cpu_seconds": round(spent_cpu + time.process_time() - c0, 3),
             "teacher_cache_seconds": round(cache.seconds, 3), "largest": str(big), "smallest": str(small),
             "resumed_from_step": start or None}
@@ -189,7 +199,7 @@ def train_supernet(teacher: Teacher, task: Task, space: SearchSpace, out: str | 
 
 def ensure_supernet(teacher: str | Teacher, task: str | Task, space: SearchSpace, folder: str | Path, *,
                     data_dir: str | Path | None, cfg: SupernetConfig, progress: bool = False,
-                    on_start: Any = None) -> tuple[Supernet, dict[str, Any]]:
+                    on_start: Any = None, accelerator: str | Accelerator | None = None) -> tuple[Supernet, dict[str, Any]]:
     """Load the supernet in ``folder`` when it was trained for this teacher, task and space (one-line error
     when it belongs to others), else train or resume it there."""
     from ..distill.data import get_task
@@ -208,6 +218,6 @@ def ensure_supernet(teacher: str | Teacher, task: str | Task, space: SearchSpace
         return net, doc
     data = prepare_data(loaded.tokenizer, t, data_dir=data_dir, max_examples=cfg.examples, seed=cfg.seed)
     result = train_supernet(loaded, t, space, folder, train_data=data.train, cfg=cfg, progress=progress,
-                            on_start=on_start)
+                            on_start=on_start, accelerator=accelerator)
     assert result is not None
     return result

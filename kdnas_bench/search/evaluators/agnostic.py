@@ -1,0 +1,80 @@
+"""``agnostic``: task-agnostic distillation. The candidate learns the teacher's representations on unlabeled
+text and is scored by ``kd_score = exp(-held-out KD loss)``: a search without task data (``--task agnostic``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...defaults import DEFAULTS
+from ...distill.data import AGNOSTIC
+from ...distill.teacher import load_teacher
+from ...space import Arch
+from ..domain import SearchError
+from ..request import SearchRequest
+from ..result import Evaluation
+from .base import Evaluator, EvaluatorContext
+from .proxy import timed
+
+
+@dataclass(frozen=True)
+class AgnosticDistillEvaluator(Evaluator):
+    """Distil the candidate on ``proxy_examples`` passages of ``text`` (one per line; None: the stdlib
+    docstrings) from ``teacher`` (None: the packaged MiniLM backbone) and score it on held-out passages
+    (:func:`~kdnas_bench.distill.trainer.distill_text`)."""
+
+    name = "agnostic"
+    inputs = "text"
+
+    teacher: str | None = field()  # required; None: the packaged MiniLM backbone
+    text: str | None = None
+    proxy_examples: int | None = DEFAULTS.proxy_examples
+    epochs: float = DEFAULTS.proxy_epochs
+    losses: str | None = None  # None: DEFAULTS.agnostic_losses
+    lr: float = DEFAULTS.distill_lr
+    seed: int = 0
+    threads: int = 1
+    accelerator: str = "cpu"  # where each candidate trains (distill.accelerator); in run.json when not the CPU
+
+    @classmethod
+    def check(cls, req: SearchRequest) -> None:
+        if not req.agnostic:
+            raise SearchError(f"--evaluator agnostic needs --task agnostic, got --task {req.task}")
+
+    @classmethod
+    def from_request(cls, req: SearchRequest, ctx: EvaluatorContext) -> AgnosticDistillEvaluator:
+        from ...distill.agnostic import load_text  # lazy: torch
+
+        if req.teacher is not None:
+            load_teacher(req.teacher)  # fail fast on a missing teacher
+        ctx.teacher_space(req.teacher)
+        _, source = load_text(req.text)
+        ctx.say(f"task-agnostic distillation: teacher {req.teacher or 'the packaged all-MiniLM-L6-v2 backbone'}, "
+                f"text: {source}")
+        return cls(teacher=req.teacher, text=req.text, proxy_examples=req.proxy_examples, epochs=req.proxy_epochs,
+                   losses=ctx.losses, seed=req.seed, accelerator=ctx.candidate_accelerator)
+
+    def _state(self) -> tuple[Any, Any]:
+        def load() -> tuple[Any, Any]:
+            from ...distill.agnostic import default_teacher, load_text, prepare_text  # lazy: torch
+
+            teacher = default_teacher() if self.teacher is None else load_teacher(self.teacher)
+            return teacher, prepare_text(teacher.tokenizer, load_text(self.text), max_examples=self.proxy_examples,
+                                         seed=self.seed)
+
+        return self.loaded(load)  # type: ignore[no-any-return]
+
+    def evaluate(self, arch: Arch) -> Evaluation:
+        from ...distill.trainer import DistillOptions, distill_text  # lazy: torch
+
+        teacher, data = self._state()
+        opts = DistillOptions(epochs=self.epochs, losses=self.losses or DEFAULTS.agnostic_losses, seed=self.seed,
+                              lr=self.lr, accelerator=self.accelerator)
+        return timed(self.threads, lambda: distill_text(teacher, arch, opts, data=data))
+
+    def describe(self) -> dict[str, Any]:
+        """The keys a task-agnostic ``run.json`` always had (``task`` included), so old runs resume."""
+        return {"kind": "agnostic-distill", "task": AGNOSTIC, "teacher": self.teacher, "text": self.text,
+                "proxy_examples": self.proxy_examples, "epochs": self.epochs, "losses": self.losses, "lr": self.lr,
+                "seed": self.seed, "threads": self.threads, **({"accelerator": self.accelerator}
+                                                                if self.accelerator != "cpu" else {})}

@@ -1,0 +1,79 @@
+"""``proxy``: distil the candidate from the task's teacher on a seeded subset of the task's examples and score
+it on dev (the KD-NAS paper's evaluator)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ...defaults import DEFAULTS
+from ...distill.teacher import load_teacher
+from ...space import Arch
+from ..request import SearchRequest
+from ..result import Evaluation
+from .base import Evaluator, EvaluatorContext, extract, no_cpu, task_fields
+
+
+def timed(threads: int, run: Any) -> Evaluation:
+    """Run one distillation with ``threads`` torch threads (so local and Ray executors agree) and wrap its result."""
+    import torch  # lazy: torch
+
+    torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    res = run()
+    return Evaluation(res.primary, res.primary_metric, dict(res.metrics), time.perf_counter() - t0)
+
+
+@dataclass(frozen=True)
+class ProxyDistillEvaluator(Evaluator):
+    """Distil the candidate from ``teacher`` on ``proxy_examples`` stratified training examples of ``task`` and
+    score it by the task's dev metric (:func:`~kdnas_bench.distill.trainer.distill_task`). The teacher and data
+    are loaded once per evaluator and the teacher's outputs cached; with ``supernet``, every candidate starts
+    from its sub-network of that supernet folder (the re-ranking after a supernet search)."""
+
+    name = "proxy"
+
+    teacher: str | None = field()  # required (the base's None is its default for evaluators without one)
+    task: Any  # a GLUE name, or a Task of one's own
+    data_dir: str | None = None
+    proxy_examples: int | None = DEFAULTS.proxy_examples
+    epochs: float = DEFAULTS.proxy_epochs
+    losses: str | None = None  # None: DEFAULTS.search_losses
+    lr: float = DEFAULTS.distill_lr
+    seed: int = 0
+    threads: int = 1  # fixed, so local and Ray executors give identical numbers
+    init: str = "inherit"  # student init (distill.trainer.init_student), unless ``supernet`` is given
+    supernet: str | None = None  # start every candidate from its sub-network of this supernet folder
+    accelerator: str = "cpu"  # where each candidate trains (distill.accelerator); in run.json when not the CPU
+
+    @classmethod
+    def from_request(cls, req: SearchRequest, ctx: EvaluatorContext) -> ProxyDistillEvaluator:
+        return cls(teacher=ctx.task_teacher(), task=ctx.task, data_dir=req.data_dir, proxy_examples=req.proxy_examples,
+                   epochs=req.proxy_epochs, losses=ctx.losses, seed=req.seed, init=req.init,
+                   accelerator=ctx.candidate_accelerator)
+
+    def _state(self) -> tuple[Any, Any, Any]:
+        def load() -> tuple[Any, Any, Any]:
+            from ...distill.training import prepare_data  # lazy: torch
+            from ...supernet import load as load_supernet  # lazy: torch
+
+            teacher = load_teacher(str(self.teacher), task=self.task)
+            data = prepare_data(teacher.tokenizer, self.task, data_dir=self.data_dir, max_examples=self.proxy_examples,
+                                seed=self.seed)
+            return teacher, data, None if self.supernet is None else load_supernet(self.supernet)[0]
+
+        return self.loaded(load)  # type: ignore[no-any-return]
+
+    def evaluate(self, arch: Arch) -> Evaluation:
+        from ...distill.trainer import DistillOptions, distill_task  # lazy: torch
+
+        teacher, data, supernet = self._state()
+        start = None if supernet is None else extract(supernet, arch)
+        opts = DistillOptions(epochs=self.epochs, losses=self.losses or DEFAULTS.search_losses, seed=self.seed,
+                              lr=self.lr, init=self.init, accelerator=self.accelerator)
+        return timed(self.threads, lambda: distill_task(teacher, self.task, arch, opts, data=data, init_model=start))
+
+    def describe(self) -> dict[str, Any]:
+        """What ``run.json`` records (its keys as before the evaluators had a registry, so old runs resume)."""
+        return no_cpu({"kind": "proxy-distill", **asdict(self), **task_fields(self.task)})

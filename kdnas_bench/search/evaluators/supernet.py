@@ -1,0 +1,122 @@
+"""``supernet``: one-shot evaluation. A weight-sharing supernet of the teacher's students is trained once per
+teacher, task and space (``RUN/supernet``, or reused when it matches); a candidate is scored by its
+sub-network on dev (seconds instead of a distillation), and the best ones per budget are then re-ranked by
+proxy distillation from their supernet weights (:mod:`~kdnas_bench.search.rerank`)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ...distill.data import encode, get_task, load_split
+from ...distill.teacher import load_teacher
+from ...space import Arch, SearchSpace
+from ..domain import SearchError
+from ..request import SearchRequest
+from ..rerank import RerankConfig, RerankStep
+from ..result import Evaluation, PostStep
+from .base import Evaluator, EvaluatorContext, extract, no_cpu, task_fields
+from .proxy import ProxyDistillEvaluator
+
+
+@dataclass(frozen=True)
+class SupernetEvaluator(Evaluator):
+    """Score the candidate's sub-network, extracted from the trained supernet in ``supernet`` (checked by hash
+    against teacher, task and space), on dev. ``rerank``: re-rank the best per budget by proxy distillation
+    with ``losses`` afterwards (None: no re-ranking)."""
+
+    name = "supernet"
+
+    supernet: str = field()  # type: ignore[assignment]  # required (the base's None is for the others)
+    teacher: str = field()  # type: ignore[assignment]
+    task: Any  # a GLUE name, or a Task of one's own
+    space: str
+    data_dir: str | None = None
+    threads: int = 1
+    rerank: RerankConfig | None = None
+    losses: str | None = None
+    seed: int = 0
+    accelerator: str = "cpu"  # where sub-networks are scored (distill.accelerator); in run.json when not the CPU
+
+    @classmethod
+    def check(cls, req: SearchRequest) -> None:
+        if req.table or req.agnostic:
+            raise SearchError("--evaluator supernet needs a GLUE task and a teacher (not --table or --task agnostic)")
+
+    @classmethod
+    def from_request(cls, req: SearchRequest, ctx: EvaluatorContext) -> SupernetEvaluator:
+        from ...distill.inherit import TeacherShape  # lazy: torch
+        from ...supernet import space_fits  # lazy: torch
+
+        teacher = ctx.task_teacher()
+        space_fits(ctx.space, TeacherShape.of(load_teacher(teacher).model.config))  # before any training
+        opts = req.supernet
+        return cls(supernet=str(Path(opts.folder) if opts.folder else ctx.run / "supernet"), teacher=teacher,
+                   task=ctx.task, space=ctx.space_file, data_dir=req.data_dir, seed=req.seed, losses=ctx.losses,
+                   accelerator=ctx.candidate_accelerator,
+                   rerank=RerankConfig(opts.rerank_top, opts.rerank_examples, opts.rerank_epochs)
+                   if opts.rerank_top else None)
+
+    def setup(self, ctx: EvaluatorContext) -> None:
+        """Reuse the supernet in its folder (checked against teacher, task and space) or train it there."""
+        from ...supernet import SupernetConfig  # lazy: torch
+        from ...supernet.train import ensure_supernet  # lazy: torch
+
+        opts = ctx.request.supernet
+
+        def started(info: dict[str, Any]) -> None:
+            what = "resuming" if info["start"] else "training"
+            ctx.say(f"{what} the supernet in {self.supernet}: {info['total']} steps (sandwich: {info['largest']} + "
+                    f"{info['smallest']} + 2 random per step; {opts.examples} examples × {opts.epochs:g} epochs)")
+
+        _, doc = ensure_supernet(self.teacher, self.task, ctx.space, self.supernet, data_dir=self.data_dir,
+                                 cfg=SupernetConfig(examples=opts.examples, epochs=opts.epochs, seed=self.seed),
+                                 progress=ctx.progress, on_start=started, accelerator=ctx.accelerator)
+        ctx.say(f"supernet {self.supernet}: trained in {doc.get('train_seconds', 0):.0f} s ({doc.get('steps')} steps)")
+
+    def post_steps(self, ctx: EvaluatorContext) -> list[PostStep]:
+        if self.rerank is None:
+            return []
+        return [RerankStep(ctx.run, ctx.request.reward, self.rerank,
+                           lambda examples, epochs: self.proxy(examples, epochs, ctx.accelerator), ctx.emit)]
+
+    def proxy(self, examples: int, epochs: float, accelerator: str = "cpu") -> ProxyDistillEvaluator:
+        """The proxy evaluator of a re-ranking rung: each candidate starts from its supernet weights."""
+        return ProxyDistillEvaluator(teacher=self.teacher, task=self.task, data_dir=self.data_dir,
+                                     proxy_examples=examples, epochs=epochs, losses=self.losses, seed=self.seed,
+                                     supernet=self.supernet, accelerator=accelerator)
+
+    def _state(self) -> tuple[Any, Any]:
+        def load() -> tuple[Any, Any]:
+            from ...supernet import check_recipe  # lazy: torch
+            from ...supernet import load as load_net  # lazy: torch
+
+            task = get_task(self.task)
+            teacher = load_teacher(self.teacher, task=task)
+            net, doc = load_net(self.supernet)
+            check_recipe(doc, Path(self.supernet), teacher=teacher, task=task, space=SearchSpace.load(self.space))
+            return net, encode(load_split(task, "dev", self.data_dir), teacher.tokenizer)
+
+        return self.loaded(load)  # type: ignore[no-any-return]
+
+    def evaluate(self, arch: Arch) -> Evaluation:
+        import torch  # lazy: torch
+
+        from ...distill.accelerator import resolve  # lazy: torch
+        from ...distill.training import evaluate  # lazy: torch
+
+        net, dev = self._state()
+        task = get_task(self.task)
+        torch.set_num_threads(self.threads)
+        t0 = time.perf_counter()
+        metrics = evaluate(extract(net, arch).to(resolve(self.accelerator).device), dev, task)
+        return Evaluation(metrics[task.primary_metric], task.primary_metric, metrics, time.perf_counter() - t0)
+
+    def describe(self) -> dict[str, Any]:
+        d = asdict(self)
+        rerank, losses = d.pop("rerank"), d.pop("losses")
+        d.pop("seed")
+        extra = {"rerank": rerank, "losses": losses} if rerank else {}
+        return no_cpu({"kind": "supernet", **d, **task_fields(self.task), **extra})

@@ -1,0 +1,142 @@
+"""What a search is asked to do: :class:`SearchRequest` (with :class:`SupernetOptions` and
+:class:`FinalOptions`), typed and frozen, each checking its own values in ``__post_init__``. The checks that
+need more than the request (an evaluator's name against the registry, files, the predictor, the budgets
+against the space) run once in :func:`~kdnas_bench.search.plan.prepare`. Every refusal is a
+:class:`~kdnas_bench.search.domain.SearchError`, one line."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..defaults import DEFAULTS, INITS
+from ..distill.data import AGNOSTIC
+from ..keys import DatasetKey
+from ..space import Shape
+from .domain import SearchError
+from .executor import EXECUTORS
+from .reward import MODES, RewardSpec
+from .strategies import STRATEGIES
+
+
+def check_positive(**values: int | float | None) -> None:
+    """Each given value (None: not set) is a finite positive number, else a one-line :class:`SearchError`."""
+    for name, value in values.items():
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise SearchError(f"{name} must be positive, got {value}")
+
+
+def check_choice(name: str, value: str, allowed: tuple[str, ...] | list[str]) -> None:
+    if value not in allowed:
+        raise SearchError(f"unknown {name} '{value}' (choose from {', '.join(allowed)})")
+
+
+def check_study(*, episodes: int, candidates: int, budget_mb: float | None, head_dim: int | str | None) -> None:
+    """The values a request and a study's configuration share, checked in one place."""
+    check_positive(episodes=episodes, candidates=candidates, budget_mb=budget_mb)
+    if head_dim is not None and head_dim != "teacher" and not (
+            isinstance(head_dim, int) and not isinstance(head_dim, bool) and head_dim > 0):
+        raise SearchError(f"--head-dim must be a positive integer or 'teacher', got {head_dim!r}")
+
+
+@dataclass(frozen=True)
+class SupernetOptions:
+    """The supernet evaluator: its folder (None: ``RUN/supernet``), training size, and the proxy re-ranking of
+    the best ``rerank_top`` candidates per budget (0: none)."""
+
+    folder: str | None = None
+    examples: int = 4000
+    epochs: float = 2.0
+    rerank_top: int = 4
+    rerank_examples: int = 500
+    rerank_epochs: float = 2.0
+
+    def __post_init__(self) -> None:
+        check_positive(examples=self.examples, epochs=self.epochs, rerank_examples=self.rerank_examples,
+                       rerank_epochs=self.rerank_epochs)
+        if self.rerank_top < 0:
+            raise SearchError(f"rerank_top must be 0 or more, got {self.rerank_top}")
+
+
+@dataclass(frozen=True)
+class FinalOptions:
+    """Final distillation of each winner: ``examples`` None is the whole train set."""
+
+    examples: int | None = None
+    epochs: float = 3.0
+
+    def __post_init__(self) -> None:
+        check_positive(examples=self.examples, epochs=self.epochs)
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """Everything a search needs. ``task`` is a GLUE task or ``"agnostic"`` (task-agnostic KD on ``text``);
+    ``table`` scores candidates from precomputed accuracies instead of distilling them; ``losses`` None takes
+    the default of the task kind (:data:`~kdnas_bench.defaults.DEFAULTS`); ``final`` None skips the final
+    distillation. ``evaluator`` names one of :data:`~kdnas_bench.search.evaluators.EVALUATORS`; the default,
+    ``"proxy"``, gives way to ``"table"`` with ``table`` and to ``"agnostic"`` with ``task="agnostic"``."""
+
+    key: DatasetKey
+    budgets_ms: tuple[float, ...]
+    task: Any  # a GLUE name, "agnostic", or a Task of one's own (distill.taskfiles.own_task)
+    reward_w: float = DEFAULTS.reward_w
+    mode: str = "hard"
+    shape: Shape = field(default_factory=lambda: Shape(DEFAULTS.batch, DEFAULTS.seq))
+    strategy: str = "kdnas"
+    episodes: int = 15
+    candidates: int = 20
+    seed: int = 0
+    evaluator: str = "proxy"
+    table: str | None = None
+    teacher: str | None = None
+    teacher_examples: int = DEFAULTS.teacher_examples
+    data_dir: str | None = None
+    text: str | None = None
+    proxy_examples: int = DEFAULTS.proxy_examples
+    proxy_epochs: float = DEFAULTS.proxy_epochs
+    losses: str | None = None
+    init: str = "inherit"
+    supernet: SupernetOptions = field(default_factory=SupernetOptions)
+    final: FinalOptions | None = None
+    space: str | None = None
+    predictors: str | None = None
+    run_dir: str | None = None
+    executor: str = "local"
+    ray_address: str | None = None
+    budget_mb: float | None = None  # peak-memory hard constraint (MiB), from the predictor's memory model
+    # Only candidates whose head size (hidden / heads) is this: an int, or "teacher" for the teacher's own. With
+    # inherited weights such a student keeps whole teacher heads; other sizes merge or split them.
+    head_dim: int | str | None = None
+    # Where training runs (teacher, supernet, candidates, re-ranking, final): cpu, cuda or auto (the GPU when
+    # torch sees one); ``gpus_per_candidate``: each Ray worker's GPU share (None: 1 when training on a GPU, else 0)
+    accelerator: str = "cpu"
+    gpus_per_candidate: float | None = None
+
+    def __post_init__(self) -> None:
+        check_positive(threads=self.key.threads, proxy_examples=self.proxy_examples, proxy_epochs=self.proxy_epochs,
+                       teacher_examples=self.teacher_examples)
+        check_study(episodes=self.episodes, candidates=self.candidates, budget_mb=self.budget_mb,
+                    head_dim=self.head_dim)
+        for name, value, allowed in (("strategy", self.strategy, tuple(STRATEGIES)), ("init", self.init, INITS),
+                                     ("executor", self.executor, tuple(EXECUTORS)), ("mode", self.mode, MODES)):
+            check_choice(name, value, allowed)
+        self.reward  # noqa: B018 (validates budgets and w)
+
+    @property
+    def reward(self) -> RewardSpec:
+        return RewardSpec(tuple(self.budgets_ms), w=self.reward_w, mode=self.mode)
+
+    @property
+    def agnostic(self) -> bool:
+        return isinstance(self.task, str) and self.task.strip().lower() == AGNOSTIC
+
+
+def parse_head_dim(text: str | None) -> int | str | None:
+    """``--head-dim`` as typed: a number becomes an int; anything else is passed on for
+    :class:`SearchRequest` to accept (``"teacher"``) or refuse in one line."""
+    if text is None:
+        return None
+    t = text.strip().lower()
+    return int(t) if t.lstrip("-").isdigit() else t

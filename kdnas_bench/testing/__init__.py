@@ -1,0 +1,16 @@
+"""Contract checks for every pluggable part, shipped with the package (as scikit-learn ships
+``check_estimator``), so a backend, strategy, KD loss or evaluator written outside this repository can check
+itself: ``check_backend(spec)``, ``check_strategy(factory)``, ``check_loss(factory)``,
+``check_evaluator(evaluator, archs)``. Each runs every check of its contract and raises ``AssertionError``
+naming the one that failed; the ``*_CHECKS`` dicts hold the single checks (the repository's tests parametrise
+them over the registries). Needs no test framework."""
+
+from __future__ import annotations
+
+from .backends import BACKEND_CHECKS, check_backend
+from .evaluators import EVALUATOR_CHECKS, check_evaluator, check_evaluator_class, evaluator_context
+from .losses import LOSS_CHECKS, check_loss
+from .strategies import STRATEGY_CHECKS, check_strategy
+
+__all__ = ["BACKEND_CHECKS", "EVALUATOR_CHECKS", "LOSS_CHECKS", "STRATEGY_CHECKS", "check_backend", "check_evaluator",
+           "check_evaluator_class", "check_loss", "check_strategy", "evaluator_context"]
