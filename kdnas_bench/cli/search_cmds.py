@@ -24,7 +24,6 @@ from .options import (
     batch_option,
     budget_mb_option,
     budget_ms_option,
-    data_dir_option,
     device_option,
     json_option,
     predictors_option,
@@ -34,6 +33,7 @@ from .options import (
     threads_option,
 )
 from .predict_cmds import speed_option
+from .task_options import task_options
 
 
 def _view(state: dict[str, Any]) -> Group:
@@ -157,16 +157,18 @@ def register(cli: click.Group) -> None:
     @backend_option("Backend of that predictor, from the registry.")
     @threads_option("Threads of that predictor.")
     @budget_ms_option(required=True, dest="budget")
-    @click.option("--task", required=True, help="GLUE task (sst2, mrpc, rte, cola, stsb, qnli, qqp, mnli), or "
-                                                "'agnostic': task-agnostic KD on unlabeled text (no labels needed).")
+    @task_options(task_help="GLUE task (sst2, mrpc, rte, cola, stsb, qnli, qqp, mnli), or 'agnostic': task-agnostic "
+                            "KD on unlabeled text (no labels needed).", data_dir_help="Local GLUE folder (e.g. "
+                            "../shared/data/glue).")
     @click.option("--text", "text_file", type=click.Path(),
                   help="--task agnostic: unlabeled text, one passage per line (default: Python stdlib docstrings).")
     @click.option("--teacher", help="Teacher folder or hub name (default: fine-tune the packaged MiniLM into RUN/teacher).")
-    @data_dir_option()
     @click.option("--strategy", type=click.Choice(list(STRATEGIES)), default="kdnas", show_default=True,
                   help="Search strategy: kdnas (the paper's controller), random or evolution.")
-    @click.option("--episodes", type=int, default=15, show_default=True, help="Search episodes.")
-    @click.option("--candidates", type=int, default=20, show_default=True, help="Proxy distillations per episode.")
+    @click.option("--episodes", type=int, help=f"Episodes (default: {DEFAULTS.oneshot_episodes} with the supernet "
+                  f"evaluator, {DEFAULTS.proxy_episodes} with proxy, the paper's).")
+    @click.option("--candidates", type=int, help=f"Candidates per episode (default: {DEFAULTS.oneshot_candidates} "
+                  f"one-shot scores with the supernet evaluator, {DEFAULTS.proxy_candidates} proxy distillations).")
     @click.option("--proxy-examples", type=int, default=DEFAULTS.proxy_examples, show_default=True,
                   help="Train examples of each proxy distillation.")
     @click.option("--proxy-epochs", type=float, default=DEFAULTS.proxy_epochs, show_default=True,
@@ -193,29 +195,31 @@ def register(cli: click.Group) -> None:
     @space_option("Space TOML, or 'auto' (the default, except with --table): the teacher's students, derived from "
                   "its shape and written to RUN/space.toml.")
     @click.option("--table", type=click.Path(), help="Score candidates from a table of precomputed accuracies instead.")
-    @click.option("--evaluator", "evaluator_kind", type=click.Choice(list(EVALUATORS)), default="proxy",
-                  show_default=True, help="proxy: distil every candidate (the paper); supernet: score its sub-network "
-                                          "of a weight-sharing supernet (seconds), then re-rank the best by proxy; "
-                                          "table (with --table) and agnostic (with --task agnostic) are chosen by those.")
+    @click.option("--evaluator", "evaluator_kind", type=click.Choice(list(EVALUATORS)),
+                  help=f"Default {DEFAULTS.search_evaluator} (proxy with --table or --task agnostic, where table and "
+                  "agnostic take over). supernet: score each candidate's sub-network of a weight-sharing supernet "
+                  "(seconds), then re-rank the best by proxy distillation (the measured best recipe); proxy: distil "
+                  "every candidate (the paper's path, hours on a CPU).")
     @click.option("--init", type=click.Choice(INIT_CHOICES), default="inherit",
                   show_default=True, help="Student init for proxy and final distillation (supernet evaluator: the "
                                           "supernet's weights): inherit = teacher weights rewired by importance.")
     @click.option("--supernet", "supernet_dir", type=click.Path(),
                   help="Supernet folder (default RUN/supernet; trained there when missing, reused when it matches).")
-    @click.option("--supernet-examples", type=int, default=4000, show_default=True,
+    @click.option("--supernet-examples", type=int, default=DEFAULTS.supernet_examples, show_default=True,
                   help="Supernet evaluator: train examples of the supernet.")
-    @click.option("--supernet-epochs", type=float, default=2.0, show_default=True,
+    @click.option("--supernet-epochs", type=float, default=DEFAULTS.supernet_epochs, show_default=True,
                   help="Supernet evaluator: epochs of the supernet.")
-    @click.option("--rerank-top", type=int, default=4, show_default=True,
+    @click.option("--rerank-top", type=int, default=DEFAULTS.rerank_top, show_default=True,
                   help="Supernet evaluator: best candidates per budget re-ranked by proxy distillation (0: none).")
-    @click.option("--rerank-examples", type=int, default=500, show_default=True,
+    @click.option("--rerank-examples", type=int, default=DEFAULTS.rerank_examples, show_default=True,
                   help="Proxy examples of the first re-ranking rung (doubled for each later rung).")
-    @click.option("--rerank-epochs", type=float, default=2.0, show_default=True,
+    @click.option("--rerank-epochs", type=float, default=DEFAULTS.rerank_epochs, show_default=True,
                   help="Epochs of each re-ranking proxy distillation.")
     @budget_mb_option("Peak resident memory budget (MiB) of one forward pass at --batch × --seq: a second hard "
                       "constraint, from the predictor's memory model (measured after --final).")
-    @click.option("--head-dim", help="Only candidates of this head size (hidden / heads): a number, or 'teacher' for "
-                  "the teacher's own, so inherited students keep whole teacher heads.")
+    @click.option("--head-dim", help="Only candidates of this head size (hidden / heads): a number, 'teacher' for the "
+                  "teacher's own, so inherited students keep whole teacher heads (+1.41 points on SST-2), or 'any'. "
+                  "Default: 'teacher' when students inherit the teacher's weights (supernet, or --init inherit), else any.")
     @predictors_option()
     @speed_option
     @click.option("--teacher-examples", type=int, default=DEFAULTS.teacher_examples, show_default=True,
@@ -225,23 +229,27 @@ def register(cli: click.Group) -> None:
                        "pick each budget's winner from it, re-scoring this many points along it by proxy distillation "
                        "(0: the search's scores only).")
     @json_option("Print the result as JSON.")
-    def search(device_id: str, backend: str, threads: int, budget: tuple[float, ...], task: str, text_file: str | None,
+    def search(device_id: str, backend: str, threads: int, budget: tuple[float, ...], task: Any, text_file: str | None,
                teacher: str | None,
-               data_dir: str | None, strategy: str, episodes: int, candidates: int, proxy_examples: int,
+               data_dir: str | None, strategy: str, episodes: int | None, candidates: int | None, proxy_examples: int,
                proxy_epochs: float, losses: str | None, seed: int, run_dir: str | None, executor: str,
                ray_address: str | None, final: bool, final_examples: int | None, final_epochs: float, seq: int,
                batch: int, reward_w: float, mode: str, space_path: str | None, table: str | None,
-               predictors_dir: str | None, teacher_examples: int, evaluator_kind: str, init: str,
+               predictors_dir: str | None, teacher_examples: int, evaluator_kind: str | None, init: str,
                supernet_dir: str | None, supernet_examples: int, supernet_epochs: float, rerank_top: int,
                rerank_examples: int, rerank_epochs: float, budget_mb: float | None, head_dim: str | None,
                front_points: int | None, accelerator: str, gpus_per_candidate: float | None, speed: str,
                as_json: bool) -> None:
-        """Search the student arch with KD-NAS: predicted latency + proxy-distillation accuracy.
+        """Search the student arch with KD-NAS: predicted latency + the accuracy of each candidate.
+
+        By default the measured best recipe: a weight-sharing supernet scores every candidate of the teacher's head
+        size in seconds, and the best ones per budget are re-ranked by proxy distillation. --evaluator proxy is the
+        paper's path (every candidate distilled; 15 x 20 by default).
 
         \b
         Example:
-          kdnas-bench search --device intel-xeon-processor-2c-cfff2f --backend torch --budget-ms 15 \\
-            --task sst2 --data-dir ../shared/data/glue --episodes 2 --candidates 3 --proxy-examples 300
+          kdnas-bench search --device amd-epyc-2c-243f6e --backend torch --budget-ms 13 --task sst2 \\
+            --data-dir ../shared/data/glue --teacher runs/teacher-sst2
         """
         from ..keys import DatasetKey
         from ..search.api import FinalOptions, SearchRequest, SupernetOptions, parse_head_dim, run_search
@@ -255,6 +263,16 @@ def register(cli: click.Group) -> None:
             positive(name, value)
         if rerank_top < 0:
             raise KdnasError(f"--rerank-top must be 0 or more, got {rerank_top}")
+        agnostic = isinstance(task, str) and task.strip().lower() == "agnostic"
+        if evaluator_kind is None:  # the measured best recipe; a table or unlabeled text has no supernet
+            evaluator_kind = "proxy" if table or agnostic else DEFAULTS.search_evaluator
+        oneshot = evaluator_kind == "supernet"
+        if episodes is None:
+            episodes = DEFAULTS.oneshot_episodes if oneshot else DEFAULTS.proxy_episodes
+        if candidates is None:
+            candidates = DEFAULTS.oneshot_candidates if oneshot else DEFAULTS.proxy_candidates
+        if head_dim is None:  # inherited students keep whole teacher heads only at the teacher's head size
+            head_dim = "teacher" if not table and not agnostic and (oneshot or init == "inherit") else "any"
         if front_points is not None and front_points < 0:
             raise KdnasError(f"--front must be 0 or more, got {front_points}")
         finals = FinalOptions(final_examples, final_epochs) if final else None
@@ -268,8 +286,8 @@ def register(cli: click.Group) -> None:
                                      rerank_epochs),
             final=None if front_points is not None else finals, space=space_path,
             predictors=predictors_dir, run_dir=run_dir, executor=executor, ray_address=ray_address, budget_mb=budget_mb,
-            head_dim=parse_head_dim(head_dim), accelerator=accelerator, gpus_per_candidate=gpus_per_candidate,
-            speed=speed)
+            head_dim=None if head_dim.strip().lower() == "any" else parse_head_dim(head_dim), accelerator=accelerator,
+            gpus_per_candidate=gpus_per_candidate, speed=speed)
         out = err_console if as_json else console
         outcome = run_search(req, Progress(out, req), progress=not as_json)
         if front_points is not None:  # the winners come from the front (and --final distils those)

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from .common import accelerator_option, check_accelerator, console, err_console, positive, print_json
 from .options import arch_option, data_dir_option, json_option, seed_option, space_option, threads_option
+from .task_options import task_options
 
 
 def register(cli: click.Group) -> None:
@@ -18,8 +19,7 @@ def register(cli: click.Group) -> None:
 
     @supernet_group.command("train")
     @click.option("--teacher", required=True, help="Fine-tuned teacher folder (its shape is the largest sub-network).")
-    @click.option("--task", required=True, help="GLUE task the teacher was fine-tuned on.")
-    @data_dir_option()
+    @task_options(task_help="GLUE task the teacher was fine-tuned on.")
     @space_option("Space TOML of the teacher's students, or 'auto' (the default): derived from the teacher's shape "
                   "and written to OUT/space.toml.")
     @click.option("--out", required=True, type=click.Path(), help="Supernet folder (resumes an unfinished training).")
@@ -33,7 +33,7 @@ def register(cli: click.Group) -> None:
     @threads_option("torch CPU threads for training.")
     @accelerator_option("supernet training")
     @json_option("Print the supernet's document as JSON.")
-    def train_cmd(teacher: str, task: str, data_dir: str | None, space_path: str | None, out: str, examples: int,
+    def train_cmd(teacher: str, task: Any, data_dir: str | None, space_path: str | None, out: str, examples: int,
                   epochs: float, batch_size: int, lr: float, random_subnets: int, seed: int, threads: int,
                   accelerator: str, as_json: bool) -> None:
         """Train (or resume, or reuse) a supernet with the sandwich rule and in-place distillation.
@@ -110,7 +110,7 @@ def register(cli: click.Group) -> None:
         net, doc = load(folder)
         for a in parsed:
             net.check(a)
-        task = get_task(doc["recipe"]["task"])
+        task = get_task(doc["recipe"].get("data") or doc["recipe"]["task"])  # "data": a task of one's own
         tokenizer = load_teacher(doc["recipe"]["teacher"]).tokenizer
         dev = encode(load_split(task, "dev", data_dir), tokenizer)
         rows = []

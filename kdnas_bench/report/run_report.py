@@ -69,6 +69,17 @@ class RunStory:
                 "budgets": self.budget_checks()}
 
 
+def _field(key: str, value: Any) -> str:
+    """An evaluator field for the setup line; a task of one's own (``data``) as its source, columns and labels."""
+    if key != "data" or not isinstance(value, dict):
+        return f"{key} {value}"
+    src = value.get("dataset") or " + ".join(Path(str(value.get(k))).name for k in ("train_file", "validation_file"))
+    labels = value.get("labels") or []
+    kind = f"labels {', '.join(map(str, labels))}" if labels else "regression"
+    return (f"data {src} (content hash {value.get('data_hash')}; text {', '.join(value.get('text_columns') or [])}; "
+            f"label column {value.get('label_column')}: {kind})")
+
+
 def load_run(run_dir: str | Path) -> RunStory:
     """The story of a run folder (finished, or unfinished with its winners so far)."""
     folder = RunFolder(Path(run_dir))

@@ -24,7 +24,7 @@ class FinalJob:
     Each student starts from ``init``, or from its sub-network of ``supernet`` when given."""
 
     teacher: str | None
-    task: str
+    task: Any  # a GLUE name, "agnostic", or a Task of one's own
     key: DatasetKey
     shape: Shape
     losses: str

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..defaults import DEFAULTS, INITS
 from ..distill.data import AGNOSTIC
@@ -79,7 +80,7 @@ class SearchRequest:
 
     key: DatasetKey
     budgets_ms: tuple[float, ...]
-    task: str
+    task: Any  # a GLUE name, "agnostic", or a Task of one's own (distill.taskfiles.own_task)
     reward_w: float = DEFAULTS.reward_w
     mode: str = "hard"
     shape: Shape = field(default_factory=lambda: Shape(DEFAULTS.batch, DEFAULTS.seq))
@@ -133,7 +134,7 @@ class SearchRequest:
 
     @property
     def agnostic(self) -> bool:
-        return self.task.strip().lower() == AGNOSTIC
+        return isinstance(self.task, str) and self.task.strip().lower() == AGNOSTIC
 
 
 def parse_head_dim(text: str | None) -> int | str | None:
