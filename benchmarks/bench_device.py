@@ -178,6 +178,7 @@ def main() -> None:
     ap.add_argument("--backend", default="torch")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--store", default="profiles")
+    ap.add_argument("--predictors", help="predictors folder for the held-out section (default: predictors/)")
     ap.add_argument("--sections", default="curve,floor,heldout,target,transfer,load")
     ap.add_argument("--transfer-from", default="intel-xeon-processor-2c-cfff2f")
     ap.add_argument("--k", type=int, default=30)
@@ -207,7 +208,7 @@ def main() -> None:
               f"normalised {fmt(floor.get('normalised') and {**floor['normalised'], 'mape': floor['normalised']['median_abs']})}"
               " (MAPE column: median |change|)")
     if "heldout" in sections and fresh is not None:
-        p = load_predictor(args.device, args.backend, args.threads)
+        p = load_predictor(args.device, args.backend, args.threads, root=args.predictors)
         ref = (p.meta.get("drift") or {}).get("reference_canary_ms")
         res["heldout_fresh_window"] = {"rows": len(fresh), **judge(p.predict(fresh), fresh, ref),
                                        "predictor_rows": p.meta.get("rows"),

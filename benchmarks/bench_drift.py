@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=150.0, help="total measuring time")
     ap.add_argument("--backend", default="torch")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--modes", default="call,chunk")
+    ap.add_argument("--modes", default="call,burst", help="interleave modes, e.g. call,burst,burst@0.03")
     ap.add_argument("--canary-seq", default="32", help="canary sequence lengths to compare, e.g. 32,128")
     ap.add_argument("--out", default="benchmarks/results/drift_interleave.json")
     args = ap.parse_args()
@@ -45,7 +46,8 @@ def main() -> None:
     canaries = {}
     for seq in (int(v) for v in args.canary_seq.split(",")):
         for mode in args.modes.split(","):
-            c = Canary(make_backend(args.backend, args.threads), mode)
+            name, _, secs = mode.partition("@")  # e.g. burst@0.03: bursts of 30 ms
+            c = Canary(make_backend(args.backend, args.threads), name, burst_seconds=float(secs) if secs else None)
             c.shape = Shape(1, seq)
             canaries[f"{mode}" if args.canary_seq == "32" else f"{mode}-seq{seq}"] = c
     rows: dict[tuple[int, str], list[tuple[float, float, float]]] = {}
@@ -76,7 +78,8 @@ def main() -> None:
               f"(spread {r['ratio']['max_over_min']:.1%}) · {r['seconds_per_row']:.2f} s/row")
     env = environment(bk.name, args.threads)
     doc = {"device_id": env["device_id"], "backend": bk.name, "threads": args.threads, "seconds": args.seconds,
-           "command": f"/work/tools/quiet python benchmarks/bench_drift.py --seconds {args.seconds:g}",
+           "command": f"../shared/tools/quiet .venv/bin/python benchmarks/bench_drift.py --seconds {args.seconds:g} "
+                      f"--backend {args.backend} --modes {args.modes}", "load_after": os.getloadavg(),
            "results": results, "rows": raw_rows}
     Path(args.out).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")

@@ -28,6 +28,19 @@ class Defaults:
     seq: int = 128
     batch: int = 1
     reward_w: float = -0.07
+    # ``kdnas-bench search`` without --evaluator: the one-shot path (supernet scores, the best re-ranked by proxy,
+    # candidates of the teacher's head size), at a scale a 2-core CPU finishes in minutes; ``--evaluator proxy``: the
+    # paper's scale (15 x 20 proxy distillations). The library's SearchRequest keeps its own explicit defaults.
+    search_evaluator: str = "supernet"
+    oneshot_episodes: int = 10
+    oneshot_candidates: int = 10
+    proxy_episodes: int = 15
+    proxy_candidates: int = 20
+    supernet_examples: int = 2000
+    supernet_epochs: float = 1.0
+    rerank_top: int = 4
+    rerank_examples: int = 500
+    rerank_epochs: float = 2.0
 
     def search_losses_for(self, agnostic: bool) -> str:
         """The KD losses of a search's proxy and final distillation."""

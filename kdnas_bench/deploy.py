@@ -45,7 +45,7 @@ def _session(path: Path, threads: int) -> Any:
     return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
 
 
-def evaluate_onnx(path: str | Path, task: str, *, data_dir: str | Path | None, tokenizer_dir: str | Path,
+def evaluate_onnx(path: str | Path, task: Any, *, data_dir: str | Path | None, tokenizer_dir: str | Path,
                   threads: int = 1, batch_size: int = 64, max_length: int = 128) -> dict[str, float]:
     """The task's dev metrics of an exported model run by ONNX Runtime (fp32 or int8)."""
     from transformers import AutoTokenizer
@@ -90,7 +90,7 @@ def measure_onnx(path: str | Path, arch: Arch, shape: Shape, *, backend: str = "
     return out
 
 
-def deploy_int8(student_dir: str | Path, *, task: str, data_dir: str | Path | None, fp32_metrics: dict[str, float],
+def deploy_int8(student_dir: str | Path, *, task: Any, data_dir: str | Path | None, fp32_metrics: dict[str, float],
                 threads: int = 1) -> dict[str, Any]:
     """Quantize a saved student, score the int8 model on dev, and write ``quantized.json`` beside it (and a
     ``quantized`` entry into its ``metrics.json``). ``fp32_metrics``: the student's own dev metrics."""
@@ -99,7 +99,7 @@ def deploy_int8(student_dir: str | Path, *, task: str, data_dir: str | Path | No
     folder = Path(student_dir)
     t = get_task(task)
     int8 = quantize_student(folder)
-    metrics = evaluate_onnx(int8, t.name, data_dir=data_dir, tokenizer_dir=folder, threads=threads)
+    metrics = evaluate_onnx(int8, t, data_dir=data_dir, tokenizer_dir=folder, threads=threads)
     key = t.primary_metric
     report: dict[str, Any] = {
         "precision": "int8", "onnx": str(int8), "method": "onnxruntime quantize_dynamic, per-channel int8 weights",

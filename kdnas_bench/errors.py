@@ -21,3 +21,11 @@ class PredictorError(KdnasError):
 
 class BackendError(KdnasError):
     """An unknown or unavailable backend."""
+
+
+def did_you_mean(name: str, known: list[str] | tuple[str, ...]) -> str:
+    """``" (did you mean 'x'?)"`` for the closest known names to a mistyped one (difflib), else ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=2, cutoff=0.6)
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""

@@ -38,9 +38,9 @@ FOLDER_CASES: list[Case] = [
         "unknown device id 'nowhere'",
     ),
     Case(
-        "predict-several",
-        ("predict", "--device", DEV, "--predictors", "{ws}/preds", "--arch", "1,64,2,128", "--seq", "8", "--batch", "1"),
-        "several predictors",
+        "predict-no-such-threads",
+        ("predict", "--device", DEV, "--predictors", "{ws}/preds", "--arch", "1,64,2,128", "--threads", "3"),
+        "no predictor for",
     ),
     Case("model-truncated-was-segfault", PREDICT_ARCH, "corrupt predictor model", edit_model(_cut(95)), subprocess=True),
     Case(

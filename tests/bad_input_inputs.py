@@ -217,7 +217,7 @@ INPUT_CASES: list[Case] = [
     ),
     # predict: options and configs files
     Case("predict-arch-and-configs", (*PREDICT_ARCH, "--configs", "{ws}/configs.json"), "give either"),
-    Case("predict-arch-no-seq", (*PREDICT, "--arch", "2,128,2,512"), "--arch needs --seq and --batch"),
+    Case("predict-seq-with-configs", (*PREDICT, "--configs", "{ws}/configs.json", "--seq", "64"), "--seq and --batch go with"),
     Case("predict-seq-zero", (*PREDICT, "--arch", "2,128,2,512", "--seq", "0", "--batch", "1"), "--seq must be positive"),
     Case("predict-threads-zero", opt(PREDICT_ARCH, "--threads", "0"), "--threads must be positive"),
     Case("configs-missing", (*PREDICT, "--configs", "{ws}/nope.json"), "configs file not found"),

@@ -195,7 +195,8 @@ OPTION_CASES: list[Case] = [
         "reference 'nobody'",
     ),
     Case("measure-no-gpu", ("measure", "--arch", "1,64,2,128", "--seq", "8", "--batch", "1", "--backend", "torch-cuda"), "CUDA"),
-    Case("predict-unknown-backend", opt(PREDICT_ARCH, "--backend", "nope"), "no predictor for"),
+    Case("predict-unknown-backend", opt(PREDICT_ARCH, "--backend", "nope"), "'nope' is not one of"),
+    Case("predict-unfitted-backend", opt(PREDICT_ARCH, "--backend", "torch-cuda"), "no predictor for"),
     Case("report-html-name-too-long", ("report", "{ws}/run", "--html", "{ws}/" + "x" * 300 + "/r.html"), "File name too long"),
     # issue 13: memory budget, quantization, deployment matrix
     Case("search-budget-mb-nan", (*SEARCH, "--budget-ms", "10", "--budget-mb", "nan"), "--budget-mb must be a finite number"),
@@ -206,5 +207,5 @@ OPTION_CASES: list[Case] = [
     Case("compare-budget-mb-alone", ("compare", "--students", "bert-tiny", "--budget-mb", "100", "--no-measure"),
          "--budget-mb goes with --budget-ms"),
     Case("compare-budget-ms-inf", ("compare", "--students", "bert-tiny", "--budget-ms", "inf", "--no-measure"),
-         "--budget-ms must be a finite number"),
+         "--budget-ms values must be positive finite numbers"),
 ]

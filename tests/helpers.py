@@ -135,5 +135,6 @@ def search_args(preds: Path, teacher: Path, glue: Path, run: Path, *extra: str) 
     """``kdnas-bench search`` on the tiny space with the real proxy evaluator, 3 x 3 candidates."""
     return ["search", "--device", DEV, "--backend", "torch", "--budget-ms", "50", "--task", "sst2",
             "--teacher", str(teacher), "--data-dir", str(glue), "--space", str(TINY_SPACE), "--predictors", str(preds),
-            "--episodes", "3", "--candidates", "3", "--proxy-examples", "300", "--proxy-epochs", "1", "--seed", "3",
+            "--episodes", "3", "--candidates", "3", "--evaluator", "proxy", "--head-dim", "any", "--proxy-examples",
+            "300", "--proxy-epochs", "1", "--seed", "3",
             "--run", str(run), "--json", *extra]

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from .bad_input_data import DATA_CASES, GOOD_OWN
 from .bad_input_folders import FOLDER_CASES
 from .bad_input_inputs import INPUT_CASES
 from .bad_input_options import OPTION_CASES
@@ -32,7 +33,7 @@ from .bad_input_support import CONFIG, DEV, GOOD_TSV, SEARCH, STORE_DEV, Case, _
 from .conftest import ROOT, cli_subprocess_cmd
 from .helpers import real_rows, write_store
 
-CASES: list[Case] = [*OPTION_CASES, *INPUT_CASES, *FOLDER_CASES]
+CASES: list[Case] = [*OPTION_CASES, *INPUT_CASES, *FOLDER_CASES, *DATA_CASES]
 
 
 # -- the workspace -------------------------------------------------------------------------------------
@@ -51,6 +52,9 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for split in ("train", "dev"):
         (ws / "glue" / "SST-2").mkdir(parents=True, exist_ok=True)
         (ws / "glue" / "SST-2" / f"{split}.tsv").write_bytes(_tsv(GOOD_TSV))
+    (ws / "own").mkdir()
+    for name in ("train.csv", "dev.csv"):  # a task of one's own: a CSV with renamed columns and text labels
+        (ws / "own" / name).write_text("\n".join(GOOD_OWN) + "\n")
     argv = [a.replace("{ws}", str(ws)) for a in (*SEARCH, "--budget-ms", "5,10", "--json")]
     try:
         main(argv)
@@ -89,7 +93,7 @@ def test_the_table_covers_every_verb_and_file_kind() -> None:
     commands = {name for name, cmd in cli.commands.items() if not hasattr(cmd, "commands")}
     commands |= {f"{g} {n}" for g, grp in cli.commands.items() for n in getattr(grp, "commands", {})}
     assert commands - {"predictors"} <= verbs, commands - verbs  # `predictors` lists broken ones, see below
-    kinds = ("space", "devices", "configs", "model", "meta", "table", "log", "run-json", "result", "tsv")
+    kinds = ("space", "devices", "configs", "model", "meta", "table", "log", "run-json", "result", "tsv", "own-")
     assert all(any(k in c.id for c in CASES) for k in kinds)
     assert len(CASES) >= 100
 

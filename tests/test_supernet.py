@@ -67,6 +67,8 @@ def test_extracted_subnetwork_saved_as_bert_gives_the_supernets_logits(parts, tr
         standalone = BertForSequenceClassification.from_pretrained(tmp_path / str(arch).replace(",", "-")).eval()
         with torch.no_grad():
             torch.testing.assert_close(standalone(**inputs).logits, net.logits(arch, inputs), atol=1e-6, rtol=1e-6)
+    later = net.skeleton(Arch(2, 32, 4, 64))  # not the first skeleton: built on meta, without weights or their init
+    assert all(p.is_meta for p in later.parameters()) and not any(b.is_meta for b in later.buffers())
     with pytest.raises(SupernetError, match="not a sub-network"):
         net.extract(Arch(3, 64, 4, 128))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import warnings
 from typing import Any
 
 import click
@@ -15,6 +16,7 @@ from rich.markup import escape
 
 from .. import __version__
 from ..errors import KdnasError
+from ..progress import quiet_third_party
 from .common import err_console
 
 
@@ -41,6 +43,7 @@ def _register() -> None:
 def _guard(cmd: click.Command, path: str) -> None:
     """Every command checks its options (finite, int64, ranges, writable outputs) before its body runs."""
     from ..validate import check_options
+    from .options import apply_aliases
 
     if isinstance(cmd, click.Group):
         for name, sub in cmd.commands.items():
@@ -52,6 +55,7 @@ def _guard(cmd: click.Command, path: str) -> None:
 
     @functools.wraps(body)
     def checked(**kwargs: Any) -> Any:
+        apply_aliases(kwargs)
         check_options(path, cmd.params, kwargs)
         return body(**kwargs)
 
@@ -67,8 +71,22 @@ def error_line(message: str) -> str:
     return escape(" ".join(part.strip() for part in str(message).splitlines() if part.strip()))
 
 
+def _show_warning(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None,
+                  line: str | None = None) -> None:
+    """A library warning meant for the user (e.g. a predictor used on another CPU) as one line on stderr."""
+    if getattr(category, "__module__", "").startswith("kdnas_bench"):
+        err_console.print(f"[yellow]warning:[/] {error_line(str(message))}", highlight=False, soft_wrap=True)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
+_default_showwarning = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    warnings.showwarning = _show_warning
+    quiet_third_party()  # no third-party bars in our output ("Writing model shards: 0%|…")
     try:
         cli.main(args=argv, prog_name="kdnas-bench", standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt):

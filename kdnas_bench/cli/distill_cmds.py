@@ -7,13 +7,13 @@ from typing import Any
 import click
 from rich.table import Table
 
-from ..defaults import DEFAULTS, INITS
+from ..defaults import DEFAULTS
 from ..deploy import QUANTIZE
 from ..distill.data import BATCHING
 from ..errors import KdnasError
-from .common import accelerator_option, check_accelerator, console, parse_arch, positive, print_json
-
-TASK_HELP = "GLUE task: cola, sst2, mrpc, stsb, qqp, mnli-m, mnli-mm, qnli, rte."
+from .common import accelerator_option, check_accelerator, console, positive, print_json
+from .options import INIT_CHOICES, arch_option, json_option, seed_option, threads_option
+from .task_options import task_options
 
 
 def _metrics_table(title: str, result: dict[str, Any]) -> Table:
@@ -34,20 +34,19 @@ def _metrics_table(title: str, result: dict[str, Any]) -> Table:
 def register(cli: click.Group) -> None:
     @cli.command("distill")
     @click.option("--teacher", required=True, help="Fine-tuned teacher: local folder or hub name.")
-    @click.option("--task", required=True, help=TASK_HELP)
-    @click.option("--arch", required=True, help="Student as L,H,A,FFN (layers, hidden, heads, FFN), e.g. 4,256,4,1024.")
-    @click.option("--data-dir", type=click.Path(), help="GLUE TSV folder (e.g. ../shared/data/glue); default: the hub.")
+    @task_options()
+    @arch_option(required=True)
     @click.option("--max-examples", type=int, help="Proxy mode: a stratified seeded subset of N train examples.")
     @click.option("--epochs", type=float, default=3.0, show_default=True, help="Training epochs (may be fractional).")
     @click.option("--losses", default=DEFAULTS.distill_losses, show_default=True,
                   help="Comma-separated KD losses with optional weights: logits, hidden, hidden-uniform, attn, ce "
                        "(e.g. logits,hidden:0.5,attn).")
     @click.option("--out", type=click.Path(), help="Save the student here (HF layout, safetensors, ONNX, metrics.json).")
-    @click.option("--seed", type=int, default=0, show_default=True, help="Seed (init, dropout, data order, subset).")
+    @seed_option("Seed (init, dropout, data order, subset).")
     @click.option("--lr", type=float, default=DEFAULTS.distill_lr, show_default=True, help="Peak learning rate.")
     @click.option("--batch-size", type=int, default=32, show_default=True, help="Training batch size.")
     @click.option("--temperature", type=float, default=1.0, show_default=True, help="Logits KD temperature.")
-    @click.option("--init", type=click.Choice([*INITS, "auto"]), default="inherit",
+    @click.option("--init", type=click.Choice(INIT_CHOICES), default="inherit",
                   show_default=True, help="inherit: every weight from the teacher, rewired by importance on task data "
                   "and sliced; embeddings (old 'auto'): teacher embeddings, layers only when widths match; random.")
     @click.option("--supernet", "supernet_dir", type=click.Path(),
@@ -55,14 +54,14 @@ def register(cli: click.Group) -> None:
     @click.option("--batching", type=click.Choice(BATCHING), default="random", show_default=True,
                   help="Training batches: plain random, or length-grouped (2.9x less padding on SST-2; for "
                        "large sets: on 2,000 examples it cost 3.7 pts for a 2L/256 student).")
-    @click.option("--threads", type=int, help="torch CPU threads (default: torch's choice).")
+    @threads_option("torch CPU threads for training.")
     @accelerator_option("distillation")
     @click.option("--quantize", type=click.Choice(QUANTIZE), help="Also export the student quantized (int8: ONNX "
                   "Runtime dynamic quantization, model.int8.onnx) and report its dev metric beside fp32. Needs --out.")
-    @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-    def distill_cmd(teacher: str, task: str, arch: str, data_dir: str | None, max_examples: int | None,
+    @json_option("Print the result as JSON.")
+    def distill_cmd(teacher: str, task: Any, arch: Any, data_dir: str | None, max_examples: int | None,
                     epochs: float, losses: str, out: str | None, seed: int, lr: float, batch_size: int,
-                    temperature: float, init: str, supernet_dir: str | None, batching: str, threads: int | None,
+                    temperature: float, init: str, supernet_dir: str | None, batching: str, threads: int,
                     accelerator: str, quantize: str | None, as_json: bool) -> None:
         """Distil a student from a fine-tuned teacher and evaluate it on dev.
 
@@ -77,7 +76,7 @@ def register(cli: click.Group) -> None:
 
         from ..distill import distill, get_task, parse_losses
 
-        student = parse_arch(arch)
+        student = arch
         get_task(task)
         parse_losses(losses)
         for name, value in (("--max-examples", max_examples), ("--epochs", epochs), ("--lr", lr),
@@ -94,7 +93,7 @@ def register(cli: click.Group) -> None:
 
             start = load(supernet_dir)[0].extract(student)
         result = distill(teacher, task, student, data_dir=data_dir, max_examples=max_examples, epochs=epochs,
-                         losses=losses, seed=seed, out=out, progress=not as_json and console.is_terminal,
+                         losses=losses, seed=seed, out=out, progress=not as_json,
                          lr=lr, batch_size=batch_size, temperature=temperature, init=init,
                          batching=batching, init_model=start, accelerator=accelerator).to_dict()
         if supernet_dir:
@@ -120,30 +119,30 @@ def register(cli: click.Group) -> None:
 
     @teacher_group.command("finetune")
     @click.option("--backbone", help="Hub name or local folder (default: the packaged all-MiniLM-L6-v2).")
-    @click.option("--task", required=True, help=TASK_HELP)
-    @click.option("--data-dir", type=click.Path(), help="GLUE TSV folder (e.g. ../shared/data/glue); default: the hub.")
+    @task_options()
     @click.option("--max-examples", type=int, help="Fine-tune on a stratified seeded subset of N train examples.")
     @click.option("--epochs", type=float, default=1.0, show_default=True, help="Training epochs (may be fractional).")
-    @click.option("--seed", type=int, default=0, show_default=True, help="Seed (head init, dropout, data order).")
+    @seed_option("Seed (head init, dropout, data order).")
     @click.option("--lr", type=float, default=2e-4, show_default=True, help="Peak learning rate.")
     @click.option("--batch-size", type=int, default=16, show_default=True, help="Training batch size.")
     @click.option("--out", required=True, type=click.Path(), help="Save the teacher here (HF layout, safetensors).")
     @click.option("--batching", type=click.Choice(BATCHING), default="random", show_default=True,
                   help="Training batches: plain random, or length-grouped (2.9x less padding on SST-2; use it "
                        "on large sets: 79.5 % vs 80.05 % dev accuracy at 2,000 SST-2 examples).")
-    @click.option("--threads", type=int, help="torch CPU threads (default: torch's choice).")
+    @threads_option("torch CPU threads for training.")
     @accelerator_option("fine-tuning")
-    @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-    def teacher_finetune(backbone: str | None, task: str, data_dir: str | None, max_examples: int | None,
+    @json_option("Print the result as JSON.")
+    def teacher_finetune(backbone: str | None, task: Any, data_dir: str | None, max_examples: int | None,
                          epochs: float, seed: int, lr: float, batch_size: int, out: str, batching: str,
-                         threads: int | None, accelerator: str,
-                         as_json: bool) -> None:
+                         threads: int, accelerator: str, as_json: bool) -> None:
         """Fine-tune a backbone into a task teacher, save it with its dev metrics.
 
         \b
         Example:
           kdnas-bench teacher finetune --task sst2 --data-dir ../shared/data/glue \\
               --max-examples 2000 --epochs 1 --out runs/teacher-sst2
+          kdnas-bench teacher finetune --train-file train.csv --validation-file dev.csv \\
+              --text-columns review --label-column sentiment --out runs/teacher-reviews
         """
         import torch
 
@@ -158,7 +157,7 @@ def register(cli: click.Group) -> None:
             torch.set_num_threads(threads)
         result = finetune(task, backbone=backbone, data_dir=data_dir, max_examples=max_examples, epochs=epochs,
                           seed=seed, out=out, lr=lr, batch_size=batch_size, batching=batching, accelerator=accelerator,
-                          progress=not as_json and console.is_terminal).to_dict()
+                          progress=not as_json).to_dict()
         if as_json:
             print_json(result)
             return

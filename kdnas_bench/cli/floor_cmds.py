@@ -11,26 +11,28 @@ from ..errors import KdnasError
 from ..paths import default_store
 from ..validate import check_writable
 from .common import console, err_console, positive, print_json
-from .profile_cmds import BACKEND_NAMES, CANARY_MODES, _backend, load_space
+from .options import backend_option, json_option, seed_option, space_option, store_option, threads_option
+from .profile_cmds import CANARY_MODES, _backend, load_space
 
 
 def register(cli: click.Group) -> None:
     @cli.command("remeasure")
-    @click.option("--backend", type=click.Choice(BACKEND_NAMES), default="torch", show_default=True)
-    @click.option("--threads", type=int, default=1, show_default=True)
+    @backend_option("Backend of the profile to re-measure, from the registry.")
+    @threads_option()
     @click.option("--samples", type=int, help="Stored rows to measure again [default: 50; --memory-only: every "
                   "pending row].")
     @click.option("--fresh", type=int, default=0, show_default=True,
                   help="Also measure N configs the profile does not hold (held-out rows from a new time window).")
-    @click.option("--canary", type=click.Choice(CANARY_MODES), default="call", show_default=True)
-    @click.option("--space", "space_path", type=click.Path(), help="Space TOML for --fresh (default: bert.toml).")
-    @click.option("--store", type=click.Path(), help="Profile store folder (default: the checkout's profiles/).")
-    @click.option("--seed", type=int, default=0, show_default=True)
+    @click.option("--canary", type=click.Choice(CANARY_MODES), default="burst", show_default=True,
+                  help="How the canary is interleaved (left at its default: as the stored rows were).")
+    @space_option("Search-space TOML for --fresh (default: search/spaces/bert.toml).")
+    @store_option()
+    @seed_option("Seed of the rows picked to re-measure.")
     @click.option("--onnx-cache", type=click.Path(), help="Folder for exported ONNX models.")
     @click.option("--memory-only", is_flag=True, help="Measure the memory of stored rows again with the current "
                   "method (rows whose memory an older method measured), leaving their latency as it is; resumable.")
     @click.option("--include-unmeasured", is_flag=True, help="--memory-only: also the ok rows without memory.")
-    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    @json_option()
     @click.pass_context
     def remeasure_cmd(ctx: click.Context, backend: str, threads: int, samples: int | None, fresh: int, canary: str,
                       space_path: str | None, store: str | None, seed: int, onnx_cache: str | None, memory_only: bool,
@@ -74,6 +76,9 @@ def register(cli: click.Group) -> None:
         if not dataset.path.exists():
             raise KdnasError(f"no profile of this device ({env['device_id']} {bk.name} t{threads}) in "
                              f"{dataset.path.parent.parent}; run `kdnas-bench profile` first")
+        if ctx.get_parameter_source("canary") == click.core.ParameterSource.DEFAULT:  # like with like
+            modes = dataset.read().get("interleave")
+            canary = str(modes.dropna().mode().iloc[0]) if modes is not None and modes.notna().any() else "burst"
         can = Canary(_backend(backend, threads, onnx_cache), canary) if canary != "none" else None
         with (err_console if as_json else console).status(f"re-measuring {samples} stored + {fresh} fresh configs…"):
             doc = remeasure(dataset, bk, samples=samples, fresh=fresh, space=space, canary=can, seed=seed)

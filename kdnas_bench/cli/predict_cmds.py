@@ -17,9 +17,26 @@ from rich.table import Table
 from ..errors import KdnasError
 from ..predictors.transfer_methods import AUTO, TRANSFER_METHODS
 from ..validate import check_writable
-from .common import console, err_console, parse_arch, positive, print_json
+from .common import console, err_console, positive, print_json
+from .options import (
+    BACKEND_NAMES,
+    THREADS,
+    Choice,
+    arch_option,
+    backend_option,
+    batch_option,
+    device_option,
+    json_option,
+    predictors_option,
+    seed_option,
+    seq_option,
+    store_option,
+    threads_option,
+)
+from .tables import KEY, Col, fit_table
 
 MAX_TABLE_ROWS = 25
+SPEED_CHOICES = ("reference", "now")  # kdnas_bench.predictors.lookup.SPEEDS, without importing pandas at start-up
 
 
 def _memory_lines(memory: dict[str, Any]) -> None:
@@ -65,6 +82,67 @@ def _floor_cell(floor: dict[str, Any] | None, drift: str | None) -> str:
     return f"{_pct(a.get('within_5pct'))} / {_pct(a.get('within_10pct'))}" if a else "-"
 
 
+def speed_option(f: Any) -> Any:
+    """``--speed reference|now``: predictions at the profile's reference speed, or this machine's now."""
+    return click.option("--speed", type=click.Choice(SPEED_CHOICES), default="reference", show_default=True,
+                        help="Latencies at the profile's reference speed, or at this machine's speed now (times the "
+                        "canary for ~3 s; only on the predictor's device).")(f)
+
+
+def measure_speed_options(f: Any) -> Any:
+    """``measure --speed-factor/--no-speed-factor --predictors DIR``: the speed factor beside the median."""
+    f = predictors_option("Predictor folder for the speed factor's reference (default: the checkout's predictors/).")(f)
+    return click.option("--speed-factor/--no-speed-factor", "speed", default=True, show_default=True,
+                        help="Time the canary in bursts with it: speed factor = canary / the reference of this "
+                        "device's predictor (in --predictors).")(f)
+
+
+def calibrate(predictor: Any, speed: str, out: Any) -> Any:
+    """The predictor at ``speed`` (``now``: the canary timed here, the factor printed on ``out``)."""
+    if speed != "now":
+        return predictor
+    with out.status("timing the canary for the machine's speed now (~3 s)…"):
+        predictor = predictor.at_speed_now()
+    cal = predictor.calibration
+    out.print(cal.describe(), markup=False, highlight=False)
+    if cal.note:
+        out.print(f"[yellow]note:[/] {escape(cal.note)}", highlight=False)
+    return predictor
+
+
+def speed_fields(canary_ms: float | None, median_ms: float, device_id: str, backend: str, threads: int,
+                 predictors_dir: str | None) -> dict[str, Any]:
+    """``canary_ms`` and, when this device has a canary-normalised predictor, ``speed_factor`` (canary over its
+    reference), ``speed_reference_ms`` and ``at_reference_ms`` (the median at the reference speed)."""
+    if canary_ms is None:
+        return {}
+    from ..predictors.calibrate import reference_of
+    from ..predictors.registry import load_predictor
+
+    try:
+        pred = load_predictor(device_id, backend, threads, root=Path(predictors_dir) if predictors_dir else None)
+        ref = reference_of(pred.meta, "its predictor")
+    except KdnasError as exc:
+        return {"canary_ms": canary_ms, "speed_factor": None, "speed_note": f"no speed factor: {exc}"}
+    factor = canary_ms / ref
+    from ..predictors.identity import speed_warning, warn_once
+
+    warn_once(pred.key, "speed", speed_warning(pred.key, pred.meta, factor))
+    return {"canary_ms": canary_ms, "speed_factor": factor, "speed_reference_ms": ref,
+            "at_reference_ms": median_ms / factor}
+
+
+def print_speed(out: dict[str, Any]) -> None:
+    """The speed factor line of `kdnas-bench measure`."""
+    if out.get("speed_factor") is not None:
+        console.print(f"speed factor ×{out['speed_factor']:.3f} (canary {out['canary_ms']:.3f} ms vs "
+                      f"{out['speed_reference_ms']:.3f} ms, the reference of this device's predictor): at the "
+                      f"reference speed this is {out['at_reference_ms']:.3f} ms", highlight=False, markup=False)
+    elif out.get("canary_ms") is not None:
+        console.print(f"canary {out['canary_ms']:.3f} ms in the same seconds ({out['speed_note']})", highlight=False,
+                      markup=False)
+
+
 def _load_configs(path: str) -> list[Any]:
     from ..filechecks import read_configs_file
 
@@ -73,14 +151,14 @@ def _load_configs(path: str) -> list[Any]:
 
 def register(cli: click.Group) -> None:
     @cli.command("fit")
-    @click.option("--device", "device_id", required=True, help="Device id (see `kdnas-bench devices`).")
-    @click.option("--backend", required=True, help="Backend of the profile dataset, e.g. torch or onnxruntime.")
-    @click.option("--threads", type=int, default=1, show_default=True)
-    @click.option("--store", type=click.Path(), help="Profile store folder (default: the checkout's profiles/).")
+    @device_option("Device id of the profile dataset (see `kdnas-bench devices`).")
+    @backend_option("Backend of the profile dataset, from the registry.")
+    @threads_option("Threads of the profile dataset.")
+    @store_option()
     @click.option("--out", type=click.Path(), help="Predictor folder to write into (default: the checkout's predictors/).")
     @click.option("--from-device", help="Few-shot transfer: start from this device's predictor.")
-    @click.option("--from-backend", help="Backend of the source predictor (default: --backend).")
-    @click.option("--from-threads", type=int, help="Threads of the source predictor (default: --threads).")
+    @click.option("--from-backend", type=Choice(BACKEND_NAMES), help="Backend of the source predictor (default: --backend).")
+    @click.option("--from-threads", type=THREADS, help="Threads of the source predictor (default: --threads).")
     @click.option("--samples", type=int, help="Rows of the target to fit on (transfer: K; otherwise a random subset).")
     @click.option("--predictors", "source_root", type=click.Path(), help="Where the source predictor is (default: --out).")
     @click.option("--transfer-method", type=click.Choice([*TRANSFER_METHODS, AUTO]),
@@ -94,8 +172,8 @@ def register(cli: click.Group) -> None:
     @click.option("--reference-ms", type=float, help="Reference canary time the predictions are at [default: the "
                   "rows' median canary]; pass a quiet profile's (its meta.json drift.reference_canary_ms) to fit "
                   "rows measured on a busy machine at the device's quiet speed.")
-    @click.option("--seed", type=int, default=0, show_default=True)
-    @click.option("--json", "as_json", is_flag=True, help="Print the metadata written as JSON.")
+    @seed_option("Seed of the held-out split, CV folds and LightGBM.")
+    @json_option("Print the metadata written as JSON.")
     @click.option("--memory-only", is_flag=True, help="Fit only the memory model (memory.json) of an existing "
                   "predictor from the rows that carry memory, leaving its latency model as it is.")
     def fit_cmd(device_id: str, backend: str, threads: int, store: str | None, out: str | None,
@@ -183,19 +261,26 @@ def register(cli: click.Group) -> None:
         console.print(f"saved {folder}", markup=False)
 
     @cli.command("predict")
-    @click.option("--device", "device_id", required=True, help="Device id (see `kdnas-bench predictors`).")
-    @click.option("--backend", help="Backend (needed when the device has several predictors).")
-    @click.option("--threads", type=int, help="Threads (needed when the device has several predictors).")
-    @click.option("--arch", help="L,H,A,FFN, e.g. 4,312,12,1200.")
-    @click.option("--seq", type=int, help="Sequence length (with --arch).")
-    @click.option("--batch", type=int, help="Batch size (with --arch).")
+    @device_option()
+    @backend_option("Backend of the predictor, from the registry.")
+    @threads_option("Threads of the predictor.")
+    @arch_option("Student(s): L,H,A,FFN (e.g. 4,312,12,1200), 4L-312H-12A-1200F or a name (tinybert-4l); "
+                 "repeat for several.", multiple=True)
+    @seq_option("Sequence length (with --arch).")
+    @batch_option("Batch size (with --arch).")
     @click.option("--configs", "configs_path", type=click.Path(),
                   help="JSON list of objects with layers, hidden, heads, ffn, seq, batch.")
-    @click.option("--predictors", "root", type=click.Path(), help="Predictor folder (default: the checkout's predictors/).")
-    @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, in input order.")
-    def predict_cmd(device_id: str, backend: str | None, threads: int | None, arch: str | None, seq: int | None,
-                    batch: int | None, configs_path: str | None, root: str | None, as_json: bool) -> None:
+    @predictors_option(dest="root")
+    @speed_option
+    @json_option("Print a JSON list, in input order.")
+    @click.pass_context
+    def predict_cmd(ctx: click.Context, device_id: str, backend: str, threads: int, arch: tuple[Any, ...], seq: int,
+                    batch: int, configs_path: str | None, root: str | None, speed: str, as_json: bool) -> None:
         """Predict latency (median, with a 90 % interval) of configs on a device, without measuring.
+
+        Latencies are at the speed of the device's profile; with --speed now (on that device), the canary is
+        timed for ~3 s and they are scaled to this machine's speed now (factor and uncertainty printed, and
+        in --json as speed_factor / speed_factor_rel_sd; the interval widens with the uncertainty).
 
         \b
         Examples:
@@ -206,19 +291,19 @@ def register(cli: click.Group) -> None:
         from ..predictors.registry import load_predictor
 
         positive("--threads", threads)
-        if (arch is None) == (configs_path is None):
-            raise KdnasError("give either --arch L,H,A,FFN with --seq and --batch, or --configs FILE.json")
-        if arch is not None:
-            if seq is None or batch is None:
-                raise KdnasError("--arch needs --seq and --batch")
-            positive("--seq", seq)
-            positive("--batch", batch)
-            configs: list[Any] = [{**parse_arch(arch).to_dict(), "seq": seq, "batch": batch}]
+        positive("--seq", seq)
+        positive("--batch", batch)
+        if bool(arch) == (configs_path is not None):
+            raise KdnasError("give either --arch L,H,A,FFN (with --seq and --batch), or --configs FILE.json")
+        if arch:
+            configs: list[Any] = [{**a.to_dict(), "seq": seq, "batch": batch} for a in arch]
         else:
-            if seq is not None or batch is not None:
+            given = click.core.ParameterSource.COMMANDLINE
+            if given in (ctx.get_parameter_source("seq"), ctx.get_parameter_source("batch")):
                 raise KdnasError("--seq and --batch go with --arch; put them in the configs file instead")
             configs = _load_configs(str(configs_path))
         predictor = load_predictor(device_id, backend, threads, root=Path(root) if root else None)
+        predictor = calibrate(predictor, speed, err_console if as_json else console)
         frame = predictor.frame(configs)
         n_out = int(frame["out_of_range"].sum())
         if n_out:
@@ -235,21 +320,21 @@ def register(cli: click.Group) -> None:
             return
         records = frame.head(MAX_TABLE_ROWS).to_dict("records")
         k = predictor.key
-        table = Table(title=f"predicted latency · {k.device_id} · {k.backend} · {k.threads} thread(s)")
-        for col in ("layers", "hidden", "heads", "ffn", "seq", "batch", "ms", "90 % interval", "in range"):
-            table.add_column(col, justify="right")
-        for r in records:
-            table.add_row(*(str(r[c]) for c in ("layers", "hidden", "heads", "ffn", "seq", "batch")),
-                          f"{r['latency_ms']:.2f}", f"{r['latency_ms_low']:.2f} – {r['latency_ms_high']:.2f}",
-                          "[yellow]no[/]" if r["out_of_range"] else "yes")
-        console.print(table)
+        console.print(f"predicted latency on {k.device_id} · {k.backend} · {k.threads} thread(s)", markup=False,
+                      highlight=False, soft_wrap=True)
+        cols = [Col("arch", KEY), Col("seq", KEY, "right"), Col("batch", KEY, "right"), Col("ms", KEY, "right"),
+                Col("90 % interval", 1, "right"), Col("in range", 2)]
+        rows = [[f"{r['layers']},{r['hidden']},{r['heads']},{r['ffn']}", str(r["seq"]), str(r["batch"]),
+                 f"{r['latency_ms']:.2f}", f"{r['latency_ms_low']:.2f} – {r['latency_ms_high']:.2f}",
+                 "no" if r["out_of_range"] else "yes"] for r in records]
+        console.print(fit_table(None, cols, rows, console.width))
         if len(frame) > MAX_TABLE_ROWS:
             console.print(f"… {len(frame) - MAX_TABLE_ROWS:,} more; use --json for all")
 
     @cli.command("predictors")
-    @click.option("--predictors", "root", type=click.Path(), help="Predictor folder (default: the checkout's predictors/).")
-    @click.option("--store", type=click.Path(), help="Profile store with the devices' noise floors (default: profiles/).")
-    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    @predictors_option(dest="root")
+    @store_option("Profile store with the devices' noise floors (default: the checkout's profiles/).")
+    @json_option()
     def predictors_cmd(root: str | None, store: str | None, as_json: bool) -> None:
         """List the fitted predictors with their held-out accuracy, interval coverage and the device's
         noise floor (re-measured rows within ±5 % / ±10 %, from `kdnas-bench remeasure`): a predictor
@@ -265,20 +350,21 @@ def register(cli: click.Group) -> None:
         if as_json:
             print_json(entries)
             return
-        table = Table(title="fitted latency predictors (held-out metrics)")
-        for col in ("device_id", "backend", "threads", "rows", "type", "±5 %", "±10 %", "±15 %", "MAPE", "τ",
-                    "interval cover", "floor ±5 / ±10 %", "memory ±10 %"):
-            table.add_column(col)
+        cols = [Col("device_id", KEY), Col("backend", KEY), Col("threads", KEY, "right"), Col("rows", 3, "right"),
+                Col("type", 4), Col("±5 %", 6, "right"), Col("±10 %", 1, "right"), Col("±15 %", 8, "right"),
+                Col("MAPE", 2, "right"), Col("τ", 9, "right"), Col("interval cover", 5, "right"),
+                Col("floor ±5 / ±10 %", 7, "right"), Col("memory ±10 %", 10, "right")]
+        rows = []
         for e in entries:
             m = e["metrics"] or {}
-            table.add_row(e["device_id"], e["backend"], str(e["threads"]), str(e["rows"]),
-                          str(e.get("type") or f"[red]{escape(str(e.get('error')))}[/]"), _pct(m.get("within_5pct")),
-                          _pct(m.get("within_10pct")), _pct(m.get("within_15pct")), _pct(m.get("mape")),
-                          f"{m['kendall_tau']:.3f}" if m.get("kendall_tau") is not None else "-",
-                          _pct(m.get("interval_coverage")), _floor_cell(e.get("floor"), e.get("drift")),
-                          _pct(e.get("memory_within_10pct"))
-                          + (f" (m{e['memory_method']})" if e.get("memory_method") else ""))
-        console.print(table)
+            rows.append([e["device_id"], e["backend"], str(e["threads"]), str(e["rows"]),
+                         str(e.get("type") or f"error: {e.get('error')}"), _pct(m.get("within_5pct")),
+                         _pct(m.get("within_10pct")), _pct(m.get("within_15pct")), _pct(m.get("mape")),
+                         f"{m['kendall_tau']:.3f}" if m.get("kendall_tau") is not None else "-",
+                         _pct(m.get("interval_coverage")), _floor_cell(e.get("floor"), e.get("drift")),
+                         _pct(e.get("memory_within_10pct"))
+                         + (f" (m{e['memory_method']})" if e.get("memory_method") else "")])
+        console.print(fit_table("fitted latency predictors (held-out metrics)", cols, rows, console.width))
         console.print("floor: stored rows measured again later (`kdnas-bench remeasure`), within ±5 / ±10 % — "
                       "drift-normalised for predictors fitted on canary-normalised rows, raw otherwise; memory: "
                       "(mN) the measuring method of its rows (1: VmRSS/VmHWM incl. library pages, 2: anonymous only)")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -15,11 +14,27 @@ from ..errors import KdnasError
 from ..paths import default_space, default_store
 from ..profiling.backends import BACKENDS
 from ..profiling.timing import INTERLEAVE_MODES
+from ..progress import LineProgress
 from ..space import SAMPLERS, SearchSpace, Shape
 from ..validate import check_writable
-from .common import console, err_console, parse_arch, parse_int_list, positive, print_json
+from .common import console, err_console, positive, print_json
+from .options import (
+    NumberList,
+    arch_option,
+    backend_option,
+    batch_option,
+    deprecated_alias,
+    json_option,
+    seed_option,
+    seq_option,
+    space_option,
+    store_option,
+    threads_option,
+)
+from .predict_cmds import measure_speed_options, print_speed, speed_fields
+from .profile_view import curve_table, dataset_summary, memory_summary
+from .tables import KEY, Col, fit_table
 
-BACKEND_NAMES = list(BACKENDS)  # the backend registry (kdnas_bench.profiling.backends)
 CANARY_MODES = [*INTERLEAVE_MODES, "none"]
 
 
@@ -57,15 +72,6 @@ def _backend(name: str, threads: int, onnx_cache: str | None = None, space: Sear
     return make_backend(name, threads, **opts)
 
 
-def _memory_summary(df: Any) -> dict[str, Any] | None:
-    ok = df[(df["status"] == "ok") & df["peak_rss_bytes"].notna()]
-    if not len(ok):
-        return None
-    return {"rows": len(ok), "peak_mb_min": float(ok["peak_rss_bytes"].min()) / 2**20,
-            "peak_mb_max": float(ok["peak_rss_bytes"].max()) / 2**20, "errors": int(df["memory_error"].notna().sum()),
-            "methods": {int(k): int(v) for k, v in ok["memory_method"].value_counts().items()}}
-
-
 def memory_probe(name: str, threads: int, onnx_cache: str | None, wanted: bool | None,
                  space: SearchSpace | None = None) -> Any:
     """A :class:`MemoryProbe` for ``--memory`` (default: on for CPU backends where Linux's VmHWM can be reset)."""
@@ -90,8 +96,8 @@ def register(cli: click.Group) -> None:
         """Inspect search spaces."""
 
     @space_group.command("show")
-    @click.option("--space", "space_path", type=click.Path(), help="Space TOML (default: search/spaces/bert.toml).")
-    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    @space_option()
+    @json_option()
     def space_show(space_path: str | None, as_json: bool) -> None:
         """Print a search space and its size.
 
@@ -121,31 +127,37 @@ def register(cli: click.Group) -> None:
         )
 
     @cli.command("profile")
-    @click.option("--space", "space_path", type=click.Path(), help="Space TOML (default: search/spaces/bert.toml).")
-    @click.option("--backend", type=click.Choice(BACKEND_NAMES), default="torch", show_default=True)
-    @click.option("--threads", type=int, default=1, show_default=True, help="Intra-op threads.")
+    @space_option()
+    @backend_option("Backend to profile, from the registry.")
+    @threads_option()
     @click.option("--samples", type=int, help="Run until the store holds N ok rows [default: 100 without "
                   "--minutes/--target; with them, a cap].")
     @click.option("--minutes", type=float, help="Adaptive profiling: rounds of refit + grouped CV + the configs the "
                   "predictor is least sure of, for at most N minutes (this run).")
-    @click.option("--target", type=float, help="Adaptive profiling: stop when the grouped-CV share within ±10 %% "
-                  "reaches this, e.g. 0.95.")
-    @click.option("--canary", type=click.Choice(CANARY_MODES), default="call", show_default=True,
-                  help="Time the canary (2L/256 at 1x32) interleaved with each config: call by call, in short "
-                  "chunks, or not at all.")
-    @click.option("--seq", "seq_list", help="Sequence lengths to profile, e.g. 32,128 (default: the space's).")
-    @click.option("--batch", "batch_list", help="Batch sizes to profile, e.g. 1,8 (default: the space's).")
-    @click.option("--store", type=click.Path(), help="Profile store folder (default: the checkout's profiles/).")
-    @click.option("--seed", type=int, default=0, show_default=True)
-    @click.option("--sampler", type=click.Choice(SAMPLERS), default="sobol", show_default=True)
+    @click.option("--target", type=float, help="Adaptive profiling: stop when the grouped-CV share within "
+                  "±10 percent reaches this, e.g. 0.95.")
+    @click.option("--canary", type=click.Choice(CANARY_MODES), default="burst", show_default=True,
+                  help="Time the canary (2L/256 at 1x32) with each config: in ~0.1 s back-to-back bursts, call by "
+                  "call (the older protocol, biased for small configs), in short chunks, or not at all.")
+    @click.option("--seqs", "seq_list", type=NumberList(int), help="Sequence lengths to profile, e.g. 32,128 "
+                  "(default: the space's).")
+    @click.option("--batches", "batch_list", type=NumberList(int), help="Batch sizes to profile, e.g. 1,8 "
+                  "(default: the space's).")
+    @deprecated_alias("--seq", "--seqs", "seq_list", NumberList(int))
+    @deprecated_alias("--batch", "--batches", "batch_list", NumberList(int))
+    @store_option()
+    @seed_option("Seed of the config sampler.")
+    @click.option("--sampler", type=click.Choice(SAMPLERS), default="sobol", show_default=True,
+                  help="How configs are drawn from the space.")
     @click.option("--shapes-per-arch", type=int, default=4, show_default=True, help="Shapes measured per built arch.")
     @click.option("--onnx-cache", type=click.Path(), help="Folder for exported ONNX models.")
     @click.option("--memory/--no-memory", default=None, help="Also measure each row's peak resident memory and "
                   "weight bytes, in a fresh child process after its timing [default: on for CPU backends on Linux].")
     @timing_options
-    @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+    @json_option("Print the summary as JSON.")
     def profile(space_path: str | None, backend: str, threads: int, samples: int | None, minutes: float | None,
-                target: float | None, canary: str, seq_list: str | None, batch_list: str | None, store: str | None,
+                target: float | None, canary: str, seq_list: tuple[int, ...] | None,
+                batch_list: tuple[int, ...] | None, store: str | None,
                 seed: int, sampler: str, shapes_per_arch: int, onnx_cache: str | None, memory: bool | None, warmup: int,
                 min_calls: int, min_seconds: float, max_seconds: float, as_json: bool) -> None:
         """Measure the latency of sampled students on this device into the profile store.
@@ -173,7 +185,8 @@ def register(cli: click.Group) -> None:
         positive("--minutes", minutes)
         positive("--target", target)
         adaptive = minutes is not None or target is not None
-        space = load_space(space_path).restrict_shapes(parse_int_list(seq_list, "--seq"), parse_int_list(batch_list, "--batch"))
+        space = load_space(space_path).restrict_shapes(list(seq_list) if seq_list else None,
+                                                           list(batch_list) if batch_list else None)
         timing = make_timing(warmup, min_calls, min_seconds, max_seconds)
         acfg = ccfg = None
         if adaptive:
@@ -198,8 +211,11 @@ def register(cli: click.Group) -> None:
                   f" · {mode} · canary {canary} · memory {'on' if probe else 'off'}", markup=False)
         started = time.perf_counter()
         total = samples or (ccfg.samples if ccfg else 0)
-        with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TextColumn("{task.fields[noise]}"), TimeElapsedColumn(), console=out, transient=False) as bar:
+        bar_or_lines: Any = (Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
+                                      MofNCompleteColumn(), TextColumn("{task.fields[noise]}"), TimeElapsedColumn(),
+                                      console=out, transient=False)
+                             if out.is_terminal else LineProgress("profiling"))  # a log: a line every ~15 s
+        with bar_or_lines as bar:
             task = bar.add_task("profiling", total=total or None, noise="")
 
             def on_progress(res: CampaignResult, m: Measurement | None) -> None:
@@ -231,18 +247,18 @@ def register(cli: click.Group) -> None:
             "seconds": elapsed, "rows_per_minute": 60 * result.measured / elapsed if result.measured else 0.0,
             "exhausted": result.exhausted, "canary": canary, "drift_flagged_now": result.flagged, "drift": drift,
             "adaptive": adaptive, "stopped_by": result.stopped_by, "curve": result.curve if adaptive else None,
-            "memory": _memory_summary(dataset.read()) if probe else None,
+            "memory": memory_summary(dataset.read()) if probe else None,
         }
         if as_json:
             print_json(summary)
             return
-        table = Table(title="profile summary")
-        for col in ("device", "backend", "threads", "rows", "measured now", "failed", "noisy", "median CV", "rows/min"):
-            table.add_column(col)
-        table.add_row(env["device_id"], bk.name, str(threads), f"{result.rows_before} → {result.rows_after}",
-                      str(result.measured), str(result.failed), str(result.noisy),
-                      f"{result.median_cv:.2%}" if result.cvs else "-", f"{summary['rows_per_minute']:.1f}")
-        console.print(table)
+        cols = [Col("device", KEY), Col("backend", KEY), Col("threads", KEY, "right"), Col("rows", 1, "right"),
+                Col("measured now", 2, "right"), Col("failed", 4, "right"), Col("noisy", 5, "right"),
+                Col("median CV", 3, "right"), Col("rows/min", 6, "right")]
+        console.print(fit_table("profile summary", cols, [[
+            env["device_id"], bk.name, str(threads), f"{result.rows_before} → {result.rows_after}", str(result.measured),
+            str(result.failed), str(result.noisy), f"{result.median_cv:.2%}" if result.cvs else "-",
+            f"{summary['rows_per_minute']:.1f}"]], console.width))
         if drift is not None:
             lo, hi = drift["canary_p5_p95"]
             console.print(f"drift: canary {drift['reference_canary_ms']:.2f} ms median over {drift['rows']} rows, "
@@ -261,19 +277,22 @@ def register(cli: click.Group) -> None:
             console.print("[yellow]the space has no unmeasured configs left; the store holds fewer rows than asked[/]")
 
     @cli.command("measure")
-    @click.option("--arch", required=True, help="L,H,A,FFN, e.g. 4,312,12,1200.")
-    @click.option("--seq", type=int, required=True, help="Sequence length.")
-    @click.option("--batch", type=int, required=True, help="Batch size.")
-    @click.option("--backend", type=click.Choice(BACKEND_NAMES), default="torch", show_default=True)
-    @click.option("--threads", type=int, default=1, show_default=True)
+    @arch_option(required=True)
+    @seq_option()
+    @batch_option()
+    @backend_option("Backend to measure on, from the registry.")
+    @threads_option()
     @click.option("--onnx-cache", type=click.Path(), help="Folder for exported ONNX models.")
-    @click.option("--memory", is_flag=True, help="Also measure the peak resident memory of a forward pass and the "
-                  "weight bytes (a fresh child process).")
+    @click.option("--memory/--no-memory", default=None, help="Also measure the peak resident memory of a forward "
+                  "pass and the weight bytes (a fresh child process) [default: off].")
+    @measure_speed_options
     @timing_options
-    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-    def measure_cmd(arch: str, seq: int, batch: int, backend: str, threads: int, onnx_cache: str | None, memory: bool,
+    @json_option()
+    def measure_cmd(arch: Any, seq: int, batch: int, backend: str, threads: int, onnx_cache: str | None,
+                    memory: bool | None, speed: bool, predictors_dir: str | None,
                     warmup: int, min_calls: int, min_seconds: float, max_seconds: float, as_json: bool) -> None:
-        """Measure one student at one shape on this device, now.
+        """Measure one student at one shape on this device, now, with the machine's speed factor (×1.10: 10 % slower
+        than its profile's reference) and the median at the reference speed.
 
         \b
         Example:
@@ -281,9 +300,9 @@ def register(cli: click.Group) -> None:
         """
         from ..models import count_params, flops
         from ..profiling.device import environment
-        from ..profiling.runner import measure
+        from ..profiling.runner import Canary, measure
 
-        a = parse_arch(arch)
+        a = arch
         positive("--seq", seq)
         positive("--batch", batch)
         positive("--threads", threads)
@@ -293,16 +312,17 @@ def register(cli: click.Group) -> None:
         bk = _backend(backend, threads, onnx_cache)
         env = environment(bk.name, threads)
         probe = memory_probe(backend, threads, onnx_cache, True) if memory else None
-        m = measure(bk, a, shape, make_timing(warmup, min_calls, min_seconds, max_seconds), memory=probe)
-        bk.close()
-        if probe is not None:
-            probe.close()
+        can = Canary(_backend(backend, threads, onnx_cache)) if speed else None
+        m = measure(bk, a, shape, make_timing(warmup, min_calls, min_seconds, max_seconds), canary=can, memory=probe)
+        for done in (x for x in (bk, can, probe) if x is not None):
+            done.close()
         if m.timing is None:
             raise KdnasError(f"measuring {a} at {batch}x{seq} on {bk.name} failed: {m.error}")
         out: dict[str, Any] = {
             "arch": a.to_dict(), "seq": seq, "batch": batch, "backend": bk.name, "threads": threads,
             "device_id": env["device_id"], **m.timing.stats(), "params": count_params(a),
             "flops": flops(a, shape).total, "load_before": m.load_before, "load_after": m.load_after,
+            **speed_fields(m.canary_ms, m.timing.median_ms, env["device_id"], bk.name, threads, predictors_dir),
         }
         if memory:
             from ..profiling.memory import METHOD
@@ -319,6 +339,7 @@ def register(cli: click.Group) -> None:
         table.add_row(f"{t.median_ms:.3f}", f"{t.mean_ms:.3f}", f"{t.p90_ms:.3f}", f"{t.p99_ms:.3f}", f"{t.cv:.2%}",
                       f"{t.iqr_ratio:.2%}", str(t.n), "yes" if t.noisy else "no")
         console.print(table)
+        print_speed(out)
         if m.memory is not None:
             r = m.memory
             from ..profiling.memory import METHOD, method_label
@@ -330,8 +351,8 @@ def register(cli: click.Group) -> None:
             console.print(f"memory: not measured ({m.memory_error})", markup=False)
 
     @cli.command("devices")
-    @click.option("--store", type=click.Path(), help="Profile store folder (default: the checkout's profiles/).")
-    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    @store_option()
+    @json_option()
     def devices(store: str | None, as_json: bool) -> None:
         """List the profiled devices and backends in a store.
 
@@ -345,50 +366,17 @@ def register(cli: click.Group) -> None:
         if as_json:
             print_json(entries)
             return
-        table = Table(title="profiled devices")
-        for col in ("device_id", "backend", "threads", "rows", "failed", "median CV", "canary CV · flagged", "first",
-                    "last", "cpu / gpu"):
-            table.add_column(col)
+        cols = [Col("device_id", KEY), Col("backend", KEY), Col("threads", KEY, "right"), Col("rows", 1, "right"),
+                Col("failed", 4, "right"), Col("median CV", 2, "right"), Col("canary CV · flagged", 5),
+                Col("first", 6), Col("last", 3), Col("cpu / gpu", 7)]
+        rows = []
         for e in entries:
             env = e["environment"] or {}
-            table.add_row(e["device_id"], e["backend"], str(e["threads"]), str(e["rows"]), str(e["failed_rows"]),
-                          f"{e['median_cv']:.2%}" if e["median_cv"] is not None else "-",
-                          f"{e['drift']['canary_cv']:.1%} · {e['drift']['flagged_rows']}" if e["drift"] else "no canary",
-                          str(e["first_timestamp"])[:19], str(e["last_timestamp"])[:19],
-                          str(env.get("gpu_name") or env.get("cpu_model", "")))
-        console.print(table)
+            rows.append([e["device_id"], e["backend"], str(e["threads"]), str(e["rows"]), str(e["failed_rows"]),
+                         f"{e['median_cv']:.2%}" if e["median_cv"] is not None else "-",
+                         f"{e['drift']['canary_cv']:.1%} · {e['drift']['flagged_rows']}" if e["drift"] else "no canary",
+                         str(e["first_timestamp"])[:10], str(e["last_timestamp"])[:10],
+                         str(env.get("gpu_name") or env.get("cpu_model", ""))])
+        console.print(fit_table("profiled devices", cols, rows, console.width))
         if not entries:
             console.print("no profiles yet: run `kdnas-bench profile`")
-
-
-def curve_table(curve: list[dict[str, Any]]) -> Table:
-    table = Table(title="adaptive profiling: rows vs accuracy (CV grouped by arch, drift-normalised)")
-    for col in ("round", "rows", "archs", "profiling min", "±5 %", "±10 %", "MAPE"):
-        table.add_column(col, justify="right")
-    for p in curve:
-        m = p.get("cv_grouped_by_arch") or {}
-        secs = p.get("profiling_seconds")
-        table.add_row(str(p["round"]), str(p["rows"]), str(p["archs"]), f"{secs / 60:.1f}" if secs else "-",
-                      *(f"{m[k]:.1%}" if m.get(k) is not None else "-" for k in ("within_5pct", "within_10pct", "mape")))
-    return table
-
-
-def dataset_summary(d: Any) -> dict[str, Any]:
-    from ..profiling.canary import drift_summary
-    df = d.read()
-    ok = df[df["status"] == "ok"] if len(df) else df
-    env = json.loads(df["env"].iloc[-1]) if len(df) else None
-    return {
-        "device_id": d.key.device_id,
-        "backend": d.key.backend,
-        "threads": d.key.threads,
-        "rows": len(ok),
-        "failed_rows": len(df) - len(ok),
-        "noisy_rows": int(ok["noisy"].sum()) if len(ok) else 0,
-        "median_cv": float(ok["cv"].median()) if len(ok) else None,
-        "first_timestamp": df["timestamp"].min().isoformat() if len(df) else None,
-        "last_timestamp": df["timestamp"].max().isoformat() if len(df) else None,
-        "environment": env,
-        "path": str(d.path),
-        "drift": drift_summary(ok) if len(ok) else None,
-    }

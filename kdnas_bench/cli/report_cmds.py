@@ -14,6 +14,19 @@ from rich.text import Text
 
 from ..errors import KdnasError
 from .common import console, err_console, positive, print_json
+from .compare_view import add_matrix, compare_pngs, measuring, print_compare
+from .options import (
+    batch_option,
+    budget_mb_option,
+    budget_ms_option,
+    json_option,
+    list_items,
+    predictors_option,
+    seq_option,
+    store_option,
+)
+from .predict_cmds import speed_option
+from .tables import KEY, Col, fit_table
 
 
 def rich_table(table: Any, title: str) -> RichTable:
@@ -56,96 +69,73 @@ def write_outputs(doc_fn: Any, png: str | None, html_path: str | None, md_path: 
 
 def register(cli: click.Group) -> None:
     @cli.command("compare")
-    @click.option("--students", help="Names (bert-base, distilbert, minilm-l6, minilm-l12, tinybert-4l, tinybert-6l, "
-                                     "bert-medium/small/mini/tiny), L,H,A,FFN;... archs, a search run folder or a saved "
-                                     "model folder; mix with ';'. Default: the six well-known students.")
+    @click.option("--students", help="Comma-separated students: names (bert-base, distilbert, minilm-l6, minilm-l12, "
+                  "tinybert-4l, tinybert-6l, bert-medium/small/mini/tiny), archs as L,H,A,FFN or 4L-312H-12A-1200F, "
+                  "search run folders or saved model folders. Default: the six well-known students.")
     @click.option("--devices", help="Comma-separated device ids (default: every device with a fitted predictor).")
-    @click.option("--seq", type=int, default=128, show_default=True, help="Sequence length.")
-    @click.option("--batch", type=int, default=1, show_default=True, help="Batch size.")
+    @seq_option()
+    @batch_option()
     @click.option("--reference", help="Student the speedups are against (default: the run's teacher, else the first).")
-    @click.option("--measure/--no-measure", default=True, show_default=True,
-                  help="Measure the students on this machine where a predictor is for it (CPU backends).")
-    @click.option("--predictors", "predictors_dir", type=click.Path(), help="Predictors folder (default: predictors/).")
-    @click.option("--store", type=click.Path(), help="Profile store for the predicted-vs-measured plots.")
-    @click.option("--budget-ms", type=float, help="Deployment matrix: for each device x backend, the best student "
-                  "whose predicted upper latency is within this budget (with measured latency, memory and metric).")
-    @click.option("--budget-mb", type=float, help="Deployment matrix: also a peak-memory budget (MiB, predicted).")
-    @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+    @click.option("--measure/--no-measure", default=False, show_default=True,
+                  help="Also time the students on this machine where a predictor is for it (CPU backends; minutes, "
+                  "with progress).")
+    @click.option("--detail", is_flag=True, help="Also print one table per predictor: interval, speedup, params, "
+                  "FLOPs, metric; and the predictors' accuracy.")
+    @predictors_option()
+    @store_option("Profile store for the predicted-vs-measured plots (default: the checkout's profiles/).")
+    @budget_ms_option("Deployment matrix: for each device × backend and each budget (ms, comma-separated), the best "
+                      "student whose predicted upper latency is within it.")
+    @budget_mb_option("Deployment matrix: also a peak-memory budget (MiB, predicted).")
+    @speed_option
+    @json_option("Print the rows (and the deployment matrix) as JSON.")
     @click.option("--html", "html_path", type=click.Path(), help="Write a self-contained HTML report here.")
     @click.option("--md", "md_path", type=click.Path(), help="Write a Markdown report here.")
     @click.option("--png", type=click.Path(), help="Write the PNG plots into this folder.")
     def compare_cmd(students: str | None, devices: str | None, seq: int, batch: int, reference: str | None,
-                    measure: bool, predictors_dir: str | None, store: str | None, budget_ms: float | None,
-                    budget_mb: float | None, as_json: bool, html_path: str | None, md_path: str | None,
-                    png: str | None) -> None:
-        """Compare students side by side across devices: predicted latency and interval, measured latency on this
-        machine, speedup, params, FLOPs and the task metric when known.
+                    measure: bool, detail: bool, predictors_dir: str | None, store: str | None,
+                    budget_ms: tuple[float, ...] | None, budget_mb: float | None, speed: str, as_json: bool,
+                    html_path: str | None, md_path: str | None, png: str | None) -> None:
+        """Compare students across devices: one view of students × (device, backend) with predicted latency
+        (and, with --measure, latency measured on this machine); --budget-ms adds the deployment matrix,
+        --detail the per-predictor tables (interval, speedup, params, FLOPs, task metric).
 
         \b
-        Example:
-          kdnas-bench compare --students bert-base,minilm-l6,tinybert-4l --json --html r.html --png out/
+        Examples:
+          kdnas-bench compare --students bert-base,minilm-l6,tinybert-4l
+          kdnas-bench compare --students tinybert-4l,4,256,4,1024 --budget-ms 5,10 --html r.html --png out/
         """
-        from ..report import plots
         from ..report.compare import compare
         from ..report.render import compare_document
         from ..report.students import resolve_students
         from ..space import Shape
 
-        positive("--seq", seq)
-        positive("--batch", batch)
-        positive("--budget-ms", budget_ms)
-        positive("--budget-mb", budget_mb)
+        for name, value in (("--seq", seq), ("--batch", batch), ("--budget-mb", budget_mb)):
+            positive(name, value)
         if budget_mb is not None and budget_ms is None:
             raise KdnasError("--budget-mb goes with --budget-ms (the deployment matrix)")
+        if students and ";" in students:
+            err_console.print("note: ';' in --students is deprecated; separate students with ',' (an arch is four "
+                              "numbers L,H,A,FFN, or 4L-256H-4A-1024F)", highlight=False, markup=False)
         studs = resolve_students(students)
-        dev_list = [d.strip() for d in devices.split(",") if d.strip()] if devices else None
-
-        def on_measure(name: str, label: str) -> None:
-            if not as_json:
-                err_console.print(f"measuring {name} on {label} ...", highlight=False, markup=False)
-
-        result = compare(studs, shape=Shape(batch, seq), devices=dev_list, reference=reference, measure=measure,
-                         predictors_root=Path(predictors_dir) if predictors_dir else None, on_measure=on_measure)
-
+        with measuring(measure) as on_measure:
+            result = compare(studs, shape=Shape(batch, seq), devices=list_items(devices), reference=reference,
+                             measure=measure, predictors_root=Path(predictors_dir) if predictors_dir else None,
+                             on_measure=on_measure, speed=speed)
+        for p in result.models.values() if speed == "now" else ():
+            note = p.calibration.describe() if p.calibration else "at its reference speed (not calibrated: another " \
+                "machine's predictor, or fitted on raw medians)"
+            err_console.print(f"{p.key}: {note}", highlight=False, markup=False)
         if budget_ms is not None:
-            from ..profiling.measure import measure_memory
-            from ..report.deployment import deployment_matrix
-
-            def mem(arch: Any, backend: str, threads: int) -> float | None:
-                if not as_json:
-                    err_console.print(f"measuring peak memory of {arch} on {backend} ...", highlight=False, markup=False)
-                return measure_memory(arch, Shape(batch, seq), backend, threads).get("measured_peak_mb")
-
-            result.matrix = deployment_matrix(result, budget_ms, budget_mb, mem if measure else None)
-            result.matrix_budget = (budget_ms, budget_mb)
-
-        def make(folder: Path) -> list[Path]:
-            store_path = Path(store) if store else None
-            extra = []
-            if result.matrix and budget_ms is not None:
-                from ..report.deployment import matrix_png
-
-                extra = [matrix_png(result.matrix, folder, budget_ms=budget_ms, budget_mb=budget_mb)]
-            return [*extra, *plots.pareto_pngs(result, folder), *plots.pred_vs_measured_pngs(result, folder, store_path),
-                    *plots.seq_pngs(result, folder)]
-
-        images = write_outputs(lambda imgs: compare_document(result, imgs), png, html_path, md_path, make)
+            add_matrix(result, tuple(budget_ms), budget_mb, measure, quiet=as_json)
+        images = write_outputs(lambda imgs: compare_document(result, imgs), png, html_path, md_path,
+                               lambda folder: compare_pngs(result, folder, Path(store) if store else None))
         if as_json:
             if result.matrix:
                 print_json({"rows": [r.to_dict() for r in result.rows], "matrix": [c.to_dict() for c in result.matrix]})
             else:
                 print_json([r.to_dict() for r in result.rows])
             return
-        doc = compare_document(result, images)
-        students_section = doc.sections[1] if result.matrix else doc.sections[0]
-        if result.matrix:
-            console.print(rich_table(doc.sections[0].tables[0], "deployment matrix"))
-        for table in students_section.tables:
-            console.print(rich_table(table, "students"))
-        for p in students_section.paragraphs[:2]:
-            console.print(p, highlight=False, markup=False)
-        for path in images:
-            console.print(f"plot: {path}", highlight=False, markup=False)
+        print_compare(result, images, detail)
         for written, name in ((html_path, "HTML"), (md_path, "Markdown")):
             if written:
                 console.print(f"{name} report: {written}", highlight=False, markup=False)
@@ -175,8 +165,12 @@ def register(cli: click.Group) -> None:
         doc = run_document(story, images)
         for p in doc.sections[0].paragraphs:
             console.print(p, highlight=False, markup=False)
-        console.print(rich_table(doc.sections[1].tables[0], "episodes"))
-        console.print(rich_table(doc.sections[2].tables[0], "chosen students per budget"))
+        for sec in doc.sections[1:]:
+            for t in sec.tables:
+                keys = {"episode", "budget ms", "arch", "rung"}
+                cols = [Col(h, KEY if h in keys else (1 if "metric" in h else i + 1), "left" if h == "arch" else "right")
+                        for i, h in enumerate(t.headers)]
+                console.print(fit_table(sec.title.lower(), cols, t.rows, console.width))
         for path in images:
             console.print(f"plot: {path}", highlight=False, markup=False)
         for written, name in ((html_path, "HTML"), (md_path, "Markdown")):

@@ -10,23 +10,30 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from ..defaults import DEFAULTS, INITS
+from ..defaults import DEFAULTS
 from ..errors import KdnasError
+from ..progress import LineProgress
 from ..search.evaluators import EVALUATORS
 from ..search.executor import EXECUTORS
 from ..search.reward import MODES
 from ..search.strategies import STRATEGIES
 from .common import accelerator_option, console, err_console, positive, print_json
-
-
-def _budgets(text: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(v) for v in text.replace(" ", "").split(",") if v)
-    except ValueError:
-        raise KdnasError(f"--budget-ms must be numbers separated by commas, got {text!r}") from None
-    if not values:
-        raise KdnasError("--budget-ms needs at least one latency budget")
-    return values
+from .options import (
+    INIT_CHOICES,
+    backend_option,
+    batch_option,
+    budget_mb_option,
+    budget_ms_option,
+    device_option,
+    json_option,
+    predictors_option,
+    seed_option,
+    seq_option,
+    space_option,
+    threads_option,
+)
+from .predict_cmds import speed_option
+from .task_options import task_options
 
 
 def _view(state: dict[str, Any]) -> Group:
@@ -87,6 +94,8 @@ class Progress:
         self.out = out
         self.req = req
         self.live: Live | None = None
+        self.lines: LineProgress | None = None  # not a terminal: a plain line every ~15 s instead of the live table
+        self.task = 0
         self.state: dict[str, Any] = {"episode": 0, "episodes": req.episodes, "evaluations": 0, "rows": [],
                                       "best": {f"{b:g}": None for b in req.budgets_ms}}
 
@@ -101,6 +110,10 @@ class Progress:
                            f"{', '.join(f'{b:g}' for b in req.budgets_ms)} ms ({req.mode}, batch {req.shape.batch} "
                            f"× seq {req.shape.seq}) on {key.device_id}/{key.backend}/t{key.threads} · run {data['run']}",
                            markup=False)
+            if not self.out.is_terminal:
+                self.lines = LineProgress("search")
+                self.task = self.lines.add_task("search", total=req.episodes * req.candidates, best="")
+                return
             self.live = Live(_view(state), console=self.out, refresh_per_second=4, transient=False)
             self.live.start()
             return
@@ -108,6 +121,9 @@ class Progress:
             if self.live is not None:
                 self.live.stop()
                 self.live = None
+            if self.lines is not None:
+                self.lines.__exit__(None, None, None)
+                self.lines = None
             return
         if kind == "episode":
             state["episode"] = data["episode"]
@@ -123,95 +139,117 @@ class Progress:
                     state["best"][k] = v
         elif kind == "episode_done":
             state["evaluations"] = data["evaluations"]
-        elif kind == "note" and self.live is not None:
-            self.live.console.print(f"note: {data['text']}", highlight=False, markup=False)
+        elif kind == "note":
+            (self.live.console if self.live else self.out).print(f"note: {data['text']}", highlight=False, markup=False)
+        if self.lines is not None and kind == "evaluation":
+            t = self.lines.tasks[self.task]
+            best = ", ".join(f"{k} ms: {v:.4f}" for k, v in state["best"].items() if v is not None)
+            self.lines.update(self.task, completed=state["evaluations"], total=max(t["total"], state["evaluations"]),
+                              description=f"search episode {state['episode'] + 1}/{state['episodes']}",
+                              best=f"best reward {best}" if best else "")
         if self.live is not None:
             self.live.update(_view(state))
 
 
 def register(cli: click.Group) -> None:
     @cli.command("search")
-    @click.option("--device", "device_id", required=True, help="Device id whose latency predictor scores candidates.")
-    @click.option("--backend", required=True, help="Backend of that predictor (torch, onnxruntime, ...).")
-    @click.option("--threads", type=int, default=1, show_default=True)
-    @click.option("--budget-ms", "budget", required=True, help="Latency budget(s) in ms, e.g. 20 or 10,20,40.")
-    @click.option("--task", required=True, help="GLUE task (sst2, mrpc, rte, cola, stsb, qnli, qqp, mnli), or "
-                                                "'agnostic': task-agnostic KD on unlabeled text (no labels needed).")
+    @device_option("Device id whose latency predictor scores candidates (see `kdnas-bench predictors`).")
+    @backend_option("Backend of that predictor, from the registry.")
+    @threads_option("Threads of that predictor.")
+    @budget_ms_option(required=True, dest="budget")
+    @task_options(task_help="GLUE task (sst2, mrpc, rte, cola, stsb, qnli, qqp, mnli), or 'agnostic': task-agnostic "
+                            "KD on unlabeled text (no labels needed).", data_dir_help="Local GLUE folder (e.g. "
+                            "../shared/data/glue).")
     @click.option("--text", "text_file", type=click.Path(),
                   help="--task agnostic: unlabeled text, one passage per line (default: Python stdlib docstrings).")
     @click.option("--teacher", help="Teacher folder or hub name (default: fine-tune the packaged MiniLM into RUN/teacher).")
-    @click.option("--data-dir", type=click.Path(), help="Local GLUE folder (e.g. ../shared/data/glue).")
-    @click.option("--strategy", type=click.Choice(list(STRATEGIES)), default="kdnas", show_default=True)
-    @click.option("--episodes", type=int, default=15, show_default=True)
-    @click.option("--candidates", type=int, default=20, show_default=True, help="Proxy distillations per episode.")
-    @click.option("--proxy-examples", type=int, default=DEFAULTS.proxy_examples, show_default=True)
-    @click.option("--proxy-epochs", type=float, default=DEFAULTS.proxy_epochs, show_default=True)
+    @click.option("--strategy", type=click.Choice(list(STRATEGIES)), default="kdnas", show_default=True,
+                  help="Search strategy: kdnas (the paper's controller), random or evolution.")
+    @click.option("--episodes", type=int, help=f"Episodes (default: {DEFAULTS.oneshot_episodes} with the supernet "
+                  f"evaluator, {DEFAULTS.proxy_episodes} with proxy, the paper's).")
+    @click.option("--candidates", type=int, help=f"Candidates per episode (default: {DEFAULTS.oneshot_candidates} "
+                  f"one-shot scores with the supernet evaluator, {DEFAULTS.proxy_candidates} proxy distillations).")
+    @click.option("--proxy-examples", type=int, default=DEFAULTS.proxy_examples, show_default=True,
+                  help="Train examples of each proxy distillation.")
+    @click.option("--proxy-epochs", type=float, default=DEFAULTS.proxy_epochs, show_default=True,
+                  help="Epochs of each proxy distillation.")
     @click.option("--losses", help="KD losses for proxy and final distillation (default: logits,ce, the proxy recipe "
                                    "that ranked students best; hidden,attn for --task agnostic).")
-    @click.option("--seed", type=int, default=0, show_default=True)
+    @seed_option("Seed of the strategy, the data subsets and the distillations.")
     @click.option("--run", "run_dir", type=click.Path(), help="Run folder (resumable; default runs/search-<task>-<seed>).")
-    @click.option("--executor", type=click.Choice(list(EXECUTORS)), default="local", show_default=True)
+    @click.option("--executor", type=click.Choice(list(EXECUTORS)), default="local", show_default=True,
+                  help="Where candidates are evaluated: in this process, or on a Ray cluster.")
     @click.option("--ray-address", help="Address of an existing Ray cluster (default: start a local Ray).")
     @accelerator_option("training (teacher, supernet, candidates, re-ranking, final)")
     @click.option("--gpus-per-candidate", type=float, help="--executor ray: each candidate's GPU share (fractions "
                   "allowed, e.g. 0.25: four per GPU; default 1 when training on a GPU, else 0).")
     @click.option("--final", is_flag=True, help="Fully distil, export and (on this device) measure each winner.")
     @click.option("--final-examples", type=int, help="Train examples for --final (default: the whole train set).")
-    @click.option("--final-epochs", type=float, default=3.0, show_default=True)
-    @click.option("--seq", type=int, default=DEFAULTS.seq, show_default=True, help="Sequence length the budget applies to.")
-    @click.option("--batch", type=int, default=DEFAULTS.batch, show_default=True, help="Batch size the budget applies to.")
+    @click.option("--final-epochs", type=float, default=3.0, show_default=True, help="Epochs of --final.")
+    @seq_option("Sequence length the budget applies to.")
+    @batch_option("Batch size the budget applies to.")
     @click.option("--reward-w", type=float, default=DEFAULTS.reward_w, show_default=True,
                   help="Latency exponent w of A·(lat/T)^w.")
     @click.option("--mode", type=click.Choice(MODES), default="hard", show_default=True,
                   help="hard: reject candidates whose predicted upper bound exceeds the budget.")
-    @click.option("--space", "space_path", help="Space TOML, or 'auto' (the default, except with --table): the "
-                  "teacher's students, derived from its shape and written to RUN/space.toml.")
+    @space_option("Space TOML, or 'auto' (the default, except with --table): the teacher's students, derived from "
+                  "its shape and written to RUN/space.toml.")
     @click.option("--table", type=click.Path(), help="Score candidates from a table of precomputed accuracies instead.")
-    @click.option("--evaluator", "evaluator_kind", type=click.Choice(list(EVALUATORS)), default="proxy",
-                  show_default=True, help="proxy: distil every candidate (the paper); supernet: score its sub-network "
-                                          "of a weight-sharing supernet (seconds), then re-rank the best by proxy; "
-                                          "table (with --table) and agnostic (with --task agnostic) are chosen by those.")
-    @click.option("--init", type=click.Choice(INITS), default="inherit",
+    @click.option("--evaluator", "evaluator_kind", type=click.Choice(list(EVALUATORS)),
+                  help=f"Default {DEFAULTS.search_evaluator} (proxy with --table or --task agnostic, where table and "
+                  "agnostic take over). supernet: score each candidate's sub-network of a weight-sharing supernet "
+                  "(seconds), then re-rank the best by proxy distillation (the measured best recipe); proxy: distil "
+                  "every candidate (the paper's path, hours on a CPU).")
+    @click.option("--init", type=click.Choice(INIT_CHOICES), default="inherit",
                   show_default=True, help="Student init for proxy and final distillation (supernet evaluator: the "
                                           "supernet's weights): inherit = teacher weights rewired by importance.")
     @click.option("--supernet", "supernet_dir", type=click.Path(),
                   help="Supernet folder (default RUN/supernet; trained there when missing, reused when it matches).")
-    @click.option("--supernet-examples", type=int, default=4000, show_default=True)
-    @click.option("--supernet-epochs", type=float, default=2.0, show_default=True)
-    @click.option("--rerank-top", type=int, default=4, show_default=True,
+    @click.option("--supernet-examples", type=int, default=DEFAULTS.supernet_examples, show_default=True,
+                  help="Supernet evaluator: train examples of the supernet.")
+    @click.option("--supernet-epochs", type=float, default=DEFAULTS.supernet_epochs, show_default=True,
+                  help="Supernet evaluator: epochs of the supernet.")
+    @click.option("--rerank-top", type=int, default=DEFAULTS.rerank_top, show_default=True,
                   help="Supernet evaluator: best candidates per budget re-ranked by proxy distillation (0: none).")
-    @click.option("--rerank-examples", type=int, default=500, show_default=True,
+    @click.option("--rerank-examples", type=int, default=DEFAULTS.rerank_examples, show_default=True,
                   help="Proxy examples of the first re-ranking rung (doubled for each later rung).")
-    @click.option("--rerank-epochs", type=float, default=2.0, show_default=True)
-    @click.option("--budget-mb", type=float, help="Peak resident memory budget (MiB) of one forward pass at --batch × "
-                  "--seq: a second hard constraint, from the predictor's memory model (measured after --final).")
-    @click.option("--head-dim", help="Only candidates of this head size (hidden / heads): a number, or 'teacher' for "
-                  "the teacher's own, so inherited students keep whole teacher heads.")
-    @click.option("--predictors", "predictors_dir", type=click.Path(), help="Predictor folder (default: predictors/).")
+    @click.option("--rerank-epochs", type=float, default=DEFAULTS.rerank_epochs, show_default=True,
+                  help="Epochs of each re-ranking proxy distillation.")
+    @budget_mb_option("Peak resident memory budget (MiB) of one forward pass at --batch × --seq: a second hard "
+                      "constraint, from the predictor's memory model (measured after --final).")
+    @click.option("--head-dim", help="Only candidates of this head size (hidden / heads): a number, 'teacher' for the "
+                  "teacher's own, so inherited students keep whole teacher heads (+1.41 points on SST-2), or 'any'. "
+                  "Default: 'teacher' when students inherit the teacher's weights (supernet, or --init inherit), else any.")
+    @predictors_option()
+    @speed_option
     @click.option("--teacher-examples", type=int, default=DEFAULTS.teacher_examples, show_default=True,
                   help="Examples for the default teacher fine-tune.")
     @click.option("--front", "front_points", type=int, default=None,
                   help="Return the accuracy-latency front (RUN/front.json, one RUN/front-<device>.png per device) and "
                        "pick each budget's winner from it, re-scoring this many points along it by proxy distillation "
                        "(0: the search's scores only).")
-    @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-    def search(device_id: str, backend: str, threads: int, budget: str, task: str, text_file: str | None,
+    @json_option("Print the result as JSON.")
+    def search(device_id: str, backend: str, threads: int, budget: tuple[float, ...], task: Any, text_file: str | None,
                teacher: str | None,
-               data_dir: str | None, strategy: str, episodes: int, candidates: int, proxy_examples: int,
+               data_dir: str | None, strategy: str, episodes: int | None, candidates: int | None, proxy_examples: int,
                proxy_epochs: float, losses: str | None, seed: int, run_dir: str | None, executor: str,
                ray_address: str | None, final: bool, final_examples: int | None, final_epochs: float, seq: int,
                batch: int, reward_w: float, mode: str, space_path: str | None, table: str | None,
-               predictors_dir: str | None, teacher_examples: int, evaluator_kind: str, init: str,
+               predictors_dir: str | None, teacher_examples: int, evaluator_kind: str | None, init: str,
                supernet_dir: str | None, supernet_examples: int, supernet_epochs: float, rerank_top: int,
                rerank_examples: int, rerank_epochs: float, budget_mb: float | None, head_dim: str | None,
-               front_points: int | None, accelerator: str, gpus_per_candidate: float | None,
+               front_points: int | None, accelerator: str, gpus_per_candidate: float | None, speed: str,
                as_json: bool) -> None:
-        """Search the student arch with KD-NAS: predicted latency + proxy-distillation accuracy.
+        """Search the student arch with KD-NAS: predicted latency + the accuracy of each candidate.
+
+        By default the measured best recipe: a weight-sharing supernet scores every candidate of the teacher's head
+        size in seconds, and the best ones per budget are re-ranked by proxy distillation. --evaluator proxy is the
+        paper's path (every candidate distilled; 15 x 20 by default).
 
         \b
         Example:
-          kdnas-bench search --device intel-xeon-processor-2c-cfff2f --backend torch --budget-ms 15 \\
-            --task sst2 --data-dir ../shared/data/glue --episodes 2 --candidates 3 --proxy-examples 300
+          kdnas-bench search --device amd-epyc-2c-243f6e --backend torch --budget-ms 13 --task sst2 \\
+            --data-dir ../shared/data/glue --teacher runs/teacher-sst2
         """
         from ..keys import DatasetKey
         from ..search.api import FinalOptions, SearchRequest, SupernetOptions, parse_head_dim, run_search
@@ -225,20 +263,31 @@ def register(cli: click.Group) -> None:
             positive(name, value)
         if rerank_top < 0:
             raise KdnasError(f"--rerank-top must be 0 or more, got {rerank_top}")
+        agnostic = isinstance(task, str) and task.strip().lower() == "agnostic"
+        if evaluator_kind is None:  # the measured best recipe; a table or unlabeled text has no supernet
+            evaluator_kind = "proxy" if table or agnostic else DEFAULTS.search_evaluator
+        oneshot = evaluator_kind == "supernet"
+        if episodes is None:
+            episodes = DEFAULTS.oneshot_episodes if oneshot else DEFAULTS.proxy_episodes
+        if candidates is None:
+            candidates = DEFAULTS.oneshot_candidates if oneshot else DEFAULTS.proxy_candidates
+        if head_dim is None:  # inherited students keep whole teacher heads only at the teacher's head size
+            head_dim = "teacher" if not table and not agnostic and (oneshot or init == "inherit") else "any"
         if front_points is not None and front_points < 0:
             raise KdnasError(f"--front must be 0 or more, got {front_points}")
         finals = FinalOptions(final_examples, final_epochs) if final else None
         req = SearchRequest(
-            key=DatasetKey(device_id, backend, threads), budgets_ms=_budgets(budget), task=task, reward_w=reward_w,
+            key=DatasetKey(device_id, backend, threads), budgets_ms=tuple(budget), task=task, reward_w=reward_w,
             mode=mode, shape=Shape(batch, seq), strategy=strategy, episodes=episodes, candidates=candidates, seed=seed,
             evaluator=evaluator_kind, table=table, teacher=teacher, teacher_examples=teacher_examples,
             data_dir=data_dir, text=text_file, proxy_examples=proxy_examples, proxy_epochs=proxy_epochs,
-            losses=losses, init=init,
+            losses=losses, init="embeddings" if init == "auto" else init,
             supernet=SupernetOptions(supernet_dir, supernet_examples, supernet_epochs, rerank_top, rerank_examples,
                                      rerank_epochs),
             final=None if front_points is not None else finals, space=space_path,
             predictors=predictors_dir, run_dir=run_dir, executor=executor, ray_address=ray_address, budget_mb=budget_mb,
-            head_dim=parse_head_dim(head_dim), accelerator=accelerator, gpus_per_candidate=gpus_per_candidate)
+            head_dim=None if head_dim.strip().lower() == "any" else parse_head_dim(head_dim), accelerator=accelerator,
+            gpus_per_candidate=gpus_per_candidate, speed=speed)
         out = err_console if as_json else console
         outcome = run_search(req, Progress(out, req), progress=not as_json)
         if front_points is not None:  # the winners come from the front (and --final distils those)

@@ -7,7 +7,9 @@ from typing import Any
 import click
 from rich.table import Table
 
-from .common import accelerator_option, check_accelerator, console, err_console, parse_arch, positive, print_json
+from .common import accelerator_option, check_accelerator, console, err_console, positive, print_json
+from .options import arch_option, data_dir_option, json_option, seed_option, space_option, threads_option
+from .task_options import task_options
 
 
 def register(cli: click.Group) -> None:
@@ -17,23 +19,21 @@ def register(cli: click.Group) -> None:
 
     @supernet_group.command("train")
     @click.option("--teacher", required=True, help="Fine-tuned teacher folder (its shape is the largest sub-network).")
-    @click.option("--task", required=True, help="GLUE task the teacher was fine-tuned on.")
-    @click.option("--data-dir", type=click.Path(), help="GLUE TSV folder (e.g. ../shared/data/glue).")
-    @click.option("--space", "space_path", default="auto", show_default=True,
-                  help="Space TOML of the teacher's students, or 'auto': derived from the teacher's shape and "
-                       "written to OUT/space.toml.")
+    @task_options(task_help="GLUE task the teacher was fine-tuned on.")
+    @space_option("Space TOML of the teacher's students, or 'auto' (the default): derived from the teacher's shape "
+                  "and written to OUT/space.toml.")
     @click.option("--out", required=True, type=click.Path(), help="Supernet folder (resumes an unfinished training).")
     @click.option("--examples", type=int, default=4000, show_default=True, help="Training examples (stratified).")
-    @click.option("--epochs", type=float, default=2.0, show_default=True)
-    @click.option("--batch-size", type=int, default=32, show_default=True)
-    @click.option("--lr", type=float, default=1e-4, show_default=True)
+    @click.option("--epochs", type=float, default=2.0, show_default=True, help="Training epochs (may be fractional).")
+    @click.option("--batch-size", type=int, default=32, show_default=True, help="Training batch size.")
+    @click.option("--lr", type=float, default=1e-4, show_default=True, help="Peak learning rate.")
     @click.option("--random-subnets", type=int, default=2, show_default=True,
                   help="Random sub-networks per step besides the largest and the smallest.")
-    @click.option("--seed", type=int, default=0, show_default=True)
-    @click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads.")
+    @seed_option("Seed (sub-network draws, data order).")
+    @threads_option("torch CPU threads for training.")
     @accelerator_option("supernet training")
-    @click.option("--json", "as_json", is_flag=True, help="Print the supernet's document as JSON.")
-    def train_cmd(teacher: str, task: str, data_dir: str | None, space_path: str, out: str, examples: int,
+    @json_option("Print the supernet's document as JSON.")
+    def train_cmd(teacher: str, task: Any, data_dir: str | None, space_path: str | None, out: str, examples: int,
                   epochs: float, batch_size: int, lr: float, random_subnets: int, seed: int, threads: int,
                   accelerator: str, as_json: bool) -> None:
         """Train (or resume, or reuse) a supernet with the sandwich rule and in-place distillation.
@@ -57,6 +57,7 @@ def register(cli: click.Group) -> None:
         from ..autospace import resolve_space
         from ..distill.teacher import load_teacher
 
+        space_path = space_path or "auto"  # --space left out: the teacher's students
         config = load_teacher(teacher).model.config if space_path.strip().lower() == "auto" else None
         space, _ = resolve_space(space_path, config, out, teacher=teacher)
         torch.set_num_threads(threads)
@@ -68,8 +69,7 @@ def register(cli: click.Group) -> None:
                               f"{random_subnets} random", highlight=False)
 
         _, doc = ensure_supernet(teacher, task, space, out, data_dir=data_dir, cfg=cfg,
-                                 progress=not as_json and console.is_terminal, on_start=started,
-                                 accelerator=accelerator)
+                                 progress=not as_json, on_start=started, accelerator=accelerator)
         if as_json:
             print_json(doc)
             return
@@ -88,11 +88,12 @@ def register(cli: click.Group) -> None:
 
     @supernet_group.command("evaluate")
     @click.option("--supernet", "folder", required=True, type=click.Path(), help="Trained supernet folder.")
-    @click.option("--arch", "archs", required=True, multiple=True, help="Sub-network L,H,A,FFN (repeatable).")
-    @click.option("--data-dir", type=click.Path(), help="GLUE TSV folder (e.g. ../shared/data/glue).")
-    @click.option("--threads", type=int, default=1, show_default=True)
-    @click.option("--json", "as_json", is_flag=True)
-    def evaluate_cmd(folder: str, archs: tuple[str, ...], data_dir: str | None, threads: int, as_json: bool) -> None:
+    @arch_option("Sub-network: L,H,A,FFN, 4L-312H-12A-1200F or a name; repeat for several.", required=True,
+                 multiple=True)
+    @data_dir_option()
+    @threads_option("torch CPU threads.")
+    @json_option()
+    def evaluate_cmd(folder: str, arch: tuple[Any, ...], data_dir: str | None, threads: int, as_json: bool) -> None:
         """Score sub-networks of a supernet on the task's dev set (the one-shot evaluator)."""
         import time
 
@@ -103,20 +104,20 @@ def register(cli: click.Group) -> None:
         from ..distill.training import evaluate
         from ..supernet import load
 
-        parsed = [parse_arch(a) for a in archs]
+        parsed = list(arch)
         positive("--threads", threads)
         torch.set_num_threads(threads)
         net, doc = load(folder)
-        for arch in parsed:
-            net.check(arch)
-        task = get_task(doc["recipe"]["task"])
+        for a in parsed:
+            net.check(a)
+        task = get_task(doc["recipe"].get("data") or doc["recipe"]["task"])  # "data": a task of one's own
         tokenizer = load_teacher(doc["recipe"]["teacher"]).tokenizer
         dev = encode(load_split(task, "dev", data_dir), tokenizer)
         rows = []
-        for arch in parsed:
+        for a in parsed:
             t0 = time.perf_counter()
-            metrics = evaluate(net.extract(arch), dev, task)
-            rows.append({"arch": arch.to_dict(), "name": str(arch), "metrics": metrics, "metric": metrics[task.primary_metric],
+            metrics = evaluate(net.extract(a), dev, task)
+            rows.append({"arch": a.to_dict(), "name": str(a), "metrics": metrics, "metric": metrics[task.primary_metric],
                          "seconds": round(time.perf_counter() - t0, 3)})
         if as_json:
             print_json(rows)

@@ -1,16 +1,18 @@
-"""GLUE tasks: registry, metrics, loading (hub or local TSV), tokenisation, proxy subsets, batching.
+"""Tasks: the GLUE registry, metrics, loading (hub or local TSV), tokenisation, proxy subsets, batching.
 
-A task's data comes from the Hugging Face hub (``datasets.load_dataset("glue", ...)``) when no
+A GLUE task's data comes from the Hugging Face hub (``datasets.load_dataset("glue", ...)``) when no
 ``data_dir`` is given, or from a folder in the original GLUE TSV layout (``SST-2/train.tsv``, ...).
 Offline without ``data_dir`` fails at once instead of sitting through the hub's retries.
+
+A task of the user's own (train and validation files, or a ``datasets`` name) is the same :class:`Task`
+with ``source`` "files" or "dataset", built and read by :mod:`.taskfiles`; its :meth:`Task.spec` (a JSON
+object with the files' content hash) travels wherever a GLUE task's name does.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import os
-import socket
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -19,87 +21,16 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import KdnasError
+from .metrics import METRICS
+from .taskspec import DataError, Examples, Task, hub_reachable
 
 AGNOSTIC = "agnostic"  # the task name of task-agnostic distillation (unlabeled text; see .agnostic)
 
-
-class DataError(KdnasError):
-    """Unknown task, missing or malformed data file, no way to reach the data."""
-
-
-# -- metrics ---------------------------------------------------------------------------------------
-def _accuracy(pred: np.ndarray, gold: np.ndarray) -> float:
-    return float((pred == gold).mean()) if len(gold) else float("nan")
+__all__ = ["AGNOSTIC", "BATCHING", "METRICS", "TASKS", "DataError", "Encoded", "Examples", "Task", "batch_order", "batches",
+           "collate", "encode", "get_task", "hub_reachable", "load_split", "proxy_indices", "read_tsv"]
 
 
-def _f1(pred: np.ndarray, gold: np.ndarray) -> float:
-    tp = float(((pred == 1) & (gold == 1)).sum())
-    fp = float(((pred == 1) & (gold != 1)).sum())
-    fn = float(((pred != 1) & (gold == 1)).sum())
-    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
-
-
-def _matthews(pred: np.ndarray, gold: np.ndarray) -> float:
-    from sklearn.metrics import matthews_corrcoef
-
-    return float(matthews_corrcoef(gold, pred))
-
-
-def _pearson(pred: np.ndarray, gold: np.ndarray) -> float:
-    from scipy.stats import pearsonr
-
-    if np.std(pred) == 0 or np.std(gold) == 0:
-        return 0.0
-    return float(pearsonr(pred, gold)[0])
-
-
-def _spearman(pred: np.ndarray, gold: np.ndarray) -> float:
-    from scipy.stats import spearmanr
-
-    if np.std(pred) == 0 or np.std(gold) == 0:
-        return 0.0
-    return float(spearmanr(pred, gold)[0])
-
-
-METRICS = {"accuracy": _accuracy, "f1": _f1, "matthews": _matthews, "pearson": _pearson, "spearman": _spearman}
-
-
-# -- the registry ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Task:
-    """One GLUE task: where its data is, how to read it, and how it is scored."""
-
-    name: str  # canonical, e.g. "sst2", "mnli-m"
-    hub_config: str  # datasets "glue" config
-    hub_dev_split: str
-    text_fields: tuple[str, ...]  # hub column names
-    labels: tuple[str, ...]  # label names in hub order (index = class id); () for regression
-    metrics: tuple[str, ...]  # first one is the primary metric
-    folder: str  # GLUE TSV folder
-    dev_file: str
-    tsv_text: tuple[str, ...]  # TSV column names (or indexes for header-less files)
-    tsv_label: str
-    header: tuple[str, ...] | None = None  # column names of a header-less file
-    encoding: str = "utf-8"
-
-    @property
-    def num_labels(self) -> int:
-        return 1 if self.is_regression else len(self.labels)
-
-    @property
-    def is_regression(self) -> bool:
-        return not self.labels
-
-    @property
-    def primary_metric(self) -> str:
-        return self.metrics[0]
-
-    def score(self, predictions: np.ndarray, gold: np.ndarray) -> dict[str, float]:
-        """The task's metrics for class ids (or scores, for regression) against the gold labels."""
-        return {name: METRICS[name](np.asarray(predictions), np.asarray(gold)) for name in self.metrics}
-
-
+# -- the GLUE registry -----------------------------------------------------------------------------
 _NLI = ("entailment", "not_entailment")
 TASKS: dict[str, Task] = {
     t.name: t
@@ -130,34 +61,22 @@ _ALIASES = {"mnli": "mnli-m", "mnlim": "mnli-m", "mnlimatched": "mnli-m", "mnlim
             "mnlimismatched": "mnli-mm"}
 
 
-def get_task(name: str | Task) -> Task:
-    """A task by name, forgiving about case, dashes and underscores (``SST-2``, ``sst2``, ``MNLI-mm``)."""
+def get_task(name: str | Task | dict[str, Any]) -> Task:
+    """A GLUE task by name, forgiving about case, dashes and underscores (``SST-2``, ``sst2``, ``MNLI-mm``);
+    a :class:`Task` as it is; a task spec (:meth:`Task.spec`) read back."""
     if isinstance(name, Task):
         return name
+    if isinstance(name, dict):
+        return Task.from_spec(name)
     key = str(name).lower().replace("-", "").replace("_", "")
     for task in TASKS.values():
         if task.name.replace("-", "") == key:
             return task
     if key in _ALIASES:
         return TASKS[_ALIASES[key]]
-    raise DataError(f"unknown task {name!r} (choose from {', '.join(TASKS)})")
+    from ..errors import did_you_mean
 
-
-# -- raw examples ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Examples:
-    """Texts (one or two fields) and labels (class ids as int64, or float32 scores)."""
-
-    texts: tuple[tuple[str, ...], ...]  # one tuple per text field, each of length n
-    labels: np.ndarray
-    source: str = ""
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def subset(self, idx: Sequence[int] | np.ndarray) -> Examples:
-        idx = np.asarray(idx, dtype=np.int64)
-        return Examples(tuple(tuple(f[i] for i in idx) for f in self.texts), self.labels[idx], self.source)
+    raise DataError(f"unknown task {name!r}{did_you_mean(str(name).lower(), list(TASKS))} (choose from {', '.join(TASKS)})")
 
 
 def _label_id(task: Task, raw: str, where: str) -> int | float:
@@ -212,18 +131,6 @@ def read_tsv(task: Task, path: Path) -> Examples:
     return Examples(tuple(tuple(t) for t in texts), np.asarray(labels, dtype=dtype), str(path))
 
 
-def hub_reachable(timeout: float = 1.5) -> bool:
-    """False at once when HF_HUB_OFFLINE / HF_DATASETS_OFFLINE is set or huggingface.co cannot be reached."""
-    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        if os.environ.get(var, "").strip().lower() in ("1", "true", "yes", "on"):
-            return False
-    try:
-        with socket.create_connection(("huggingface.co", 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def _from_hub(task: Task, split: str) -> Examples:
     if not hub_reachable():
         raise DataError(
@@ -242,11 +149,15 @@ def _from_hub(task: Task, split: str) -> Examples:
     return Examples(texts, np.asarray(ds["label"], dtype=dtype), f"hub:glue/{task.hub_config}/{split}")
 
 
-def load_split(task: str | Task, split: str, data_dir: str | Path | None = None) -> Examples:
+def load_split(task: str | Task | dict[str, Any], split: str, data_dir: str | Path | None = None) -> Examples:
     """``split`` is ``"train"`` or ``"dev"``."""
     task = get_task(task)
     if split not in ("train", "dev"):
         raise DataError(f"split must be 'train' or 'dev', got {split!r}")
+    if not task.is_glue:
+        from .taskfiles import load_own_split
+
+        return load_own_split(task, split)
     if data_dir is None:
         return _from_hub(task, "train" if split == "train" else task.hub_dev_split)
     root = Path(data_dir)

@@ -30,9 +30,13 @@ class FinetuneResult(PrimaryMetric):
     primary_metric: str
     out: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] | None = None  # a task of one's own: its spec (files, columns, label map, content hash)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if d["data"] is None:
+            d.pop("data")
+        return d
 
 
 def finetune(
@@ -82,6 +86,7 @@ def finetune(
         epochs=epochs, seed=seed, train_seconds=round(seconds, 3), metrics=metrics,
         primary_metric=t.primary_metric, config={"lr": lr, "batch_size": batch_size, "max_length": max_length,
                                                     "batching": batching, **(acc.describe() if acc.on_device else {})},
+        data=t.spec(),
     )
     if out is not None:
         out_dir = Path(out)

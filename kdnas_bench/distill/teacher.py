@@ -159,4 +159,8 @@ def load_teacher(
                 f"teacher {teacher.name} has {teacher.num_labels} output label(s) but task {t.name} needs "
                 f"{t.num_labels}: fine-tune a teacher for {t.name} first (kdnas-bench teacher finetune --task {t.name})"
             )
+        names = [str(teacher.model.config.id2label.get(i, "")) for i in range(teacher.num_labels)]
+        if t.labels and not t.is_glue and names != list(t.labels) and names != [f"LABEL_{i}" for i in range(len(names))]:
+            raise TeacherError(f"teacher {teacher.name} predicts the labels {', '.join(names)}, but task {t.name} has "
+                               f"{', '.join(t.labels)} (in this order): fine-tune a teacher on this data first")
     return teacher

@@ -117,11 +117,14 @@ class DistillResult(PrimaryMetric):
     teacher_cache_seconds: float | None = None  # None: live teacher forwards, no cache
     out: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] | None = None  # a task of one's own: its spec (files, columns, label map, content hash)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["losses"] = [{"name": n, "weight": w} for n, w in self.losses]
         d["primary"] = self.primary
+        if d["data"] is None:
+            d.pop("data")
         return d
 
 
@@ -220,6 +223,7 @@ def _run(src: _Source, arch: Arch | str, opts: DistillOptions, *, out: str | Pat
         losses=[(loss.name, loss.weight) for loss in loss_fns],
         seed=opts.seed, teacher=src.teacher.name,
         teacher_cache_seconds=None if cache_seconds is None else round(cache_seconds, 3), config=config,
+        data=src.task.spec(),
     )
     if out is not None:
         save_student(student, src.teacher.tokenizer, Path(out), result)

@@ -16,6 +16,7 @@ from ..paths import default_predictors, default_store
 from .drift import normalise_rows
 from .evaluate import coverage, holdout_split, metrics
 from .features import featurize
+from .identity import machine_meta
 from .io import library_versions, rows_sha256, save_folder
 from .latency import LatencyPredictor
 from .lookup import load_predictor, predictor_dir
@@ -175,6 +176,7 @@ def fit_and_save(device_id: str, backend: str, threads: int = 1, *, store: Path 
         files |= t_files
     meta["data"]["selection"] = selection
     meta["drift"] = drift_info
+    meta["machine"] = machine_meta(all_rows, drift_info.get("reference_canary_ms"))
     try:
         mem = fit_memory_if_measured(all_rows, seed)
     except KdnasError as exc:  # too few rows of the newest memory method: the latency fit goes on

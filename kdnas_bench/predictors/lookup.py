@@ -3,16 +3,17 @@ threads), and :class:`Predictor`, a loaded one with its metadata."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..errors import KdnasError, PredictorError
+from ..errors import KdnasError, PredictorError, did_you_mean
 from ..keys import DatasetKey
 from ..paths import default_predictors
+from .calibrate import Calibration, apply
 from .drift import device_floor
 from .features import CONFIG_KEYS
 from .files import META_FILE
@@ -22,6 +23,7 @@ from .memory import MemoryModel, load_memory
 from .transfer import TransferPredictor
 
 PredictorKey = DatasetKey
+SPEEDS = ("reference", "now")  # what `--speed` takes: the profile's reference speed, or this machine's now
 
 
 @dataclass
@@ -33,6 +35,18 @@ class Predictor:
     model: LatencyPredictor | TransferPredictor
     path: Path | None = None
     memory: dict[str, MemoryModel] | None = None  # memory.json: peak RSS and weight bytes (profiled with --memory)
+    calibration: Calibration | None = None  # set: latencies at the machine's speed when it was measured
+
+    def with_calibration(self, calibration: Calibration | None) -> Predictor:
+        """This predictor with its latencies scaled by ``calibration`` (``None``: at the reference speed)."""
+        return replace(self, calibration=calibration)
+
+    def at_speed_now(self, seconds: float | None = None, bursts: int | None = None) -> Predictor:
+        """This predictor calibrated to this machine's speed now: the canary is timed for ``seconds`` (default
+        3) in ``bursts`` and the latencies scaled by canary_now / reference (see :mod:`.calibrate`)."""
+        from .calibrate import measure_calibration
+
+        return self.with_calibration(measure_calibration(self, seconds=seconds, bursts=bursts))
 
     @property
     def memory_method(self) -> int | None:
@@ -48,13 +62,15 @@ class Predictor:
         return self.memory["peak_rss_bytes"].predict_mb(pd.DataFrame(config_columns(configs)))
 
     def predict(self, configs: Any) -> np.ndarray:
-        return self.model.predict(configs)
+        mid = self.model.predict(configs)
+        return mid * self.calibration.factor if self.calibration is not None else mid
 
     def predict_interval(self, configs: Any) -> Prediction:
         """Latencies in ms, vectorised: unpacks as ``low, mid, high``; ``.out_of_range`` flags configs
         outside the training ranges. ``configs``: a DataFrame or mapping of columns layers, hidden,
-        heads, ffn, seq, batch; a list of such dicts; or a list of (Arch, Shape)."""
-        return self.model.predict_interval(configs)
+        heads, ffn, seq, batch; a list of such dicts; or a list of (Arch, Shape). Calibrated: at the
+        measured speed, the interval widened by the factor's uncertainty."""
+        return apply(self.model.predict_interval(configs), self.calibration)
 
     def frame(self, configs: Any) -> pd.DataFrame:
         """One row per config, in input order: layers, hidden, heads, ffn, seq, batch, latency_ms,
@@ -62,10 +78,12 @@ class Predictor:
         from .features import config_columns, features_from_columns
 
         cols = config_columns(configs)
-        pred = interval(self.model, features_from_columns(cols))
+        pred = apply(interval(self.model, features_from_columns(cols)), self.calibration)
         out = pd.DataFrame({k: cols[k] for k in CONFIG_KEYS})
         out["latency_ms"], out["latency_ms_low"], out["latency_ms_high"] = pred.mid, pred.low, pred.high
         out["out_of_range"] = pred.out_of_range
+        if self.calibration is not None:
+            out["speed_factor"], out["speed_factor_rel_sd"] = self.calibration.factor, self.calibration.rel_sd
         if self.memory:
             out["peak_mb"] = self.memory["peak_rss_bytes"].predict_mb(out)
             out["weight_mb"] = self.memory["weight_bytes"].predict_mb(out)
@@ -94,7 +112,8 @@ def resolve_key(root: Path, device_id: str, backend: str | None, threads: int | 
         raise PredictorError(f"no fitted predictors in {root}; run `kdnas-bench fit --device ID --backend B`")
     devices = sorted({k.device_id for k in keys})
     if device_id not in devices:
-        raise PredictorError(f"unknown device id '{device_id}' (known: {', '.join(devices)})")
+        raise PredictorError(f"unknown device id '{device_id}'{did_you_mean(device_id, devices)} "
+                             f"(known: {', '.join(devices)})")
     match = [k for k in keys if k.device_id == device_id and (backend is None or k.backend == backend)
              and (threads is None or k.threads == threads)]
     if len(match) == 1:
@@ -102,7 +121,8 @@ def resolve_key(root: Path, device_id: str, backend: str | None, threads: int | 
     have = ", ".join(f"{k.backend} t{k.threads}" for k in keys if k.device_id == device_id)
     if not match:
         raise PredictorError(f"no predictor for {device_id} backend {backend or 'any'} threads "
-                             f"{threads if threads is not None else 'any'} (fitted: {have})")
+                             f"{threads if threads is not None else 'any'} (fitted: {have}; pass --backend and "
+                             "--threads of one of them)")
     raise PredictorError(f"several predictors for {device_id} ({have}); pass --backend and --threads")
 
 
@@ -135,11 +155,20 @@ def load_folder(folder: Path) -> Predictor:
 
 
 def load_predictor(device_id: str, backend: str | None = None, threads: int | None = None,
-                   root: Path | str | None = None) -> Predictor:
-    """The fitted predictor for a device (backend / threads may be left out when only one matches)."""
+                   root: Path | str | None = None, *, speed: str = "reference") -> Predictor:
+    """The fitted predictor for a device (backend / threads may be left out when only one matches).
+    ``speed="now"``: calibrated to this machine's speed now (:meth:`Predictor.at_speed_now`); ``"reference"``:
+    at its profile's reference speed. Used on a machine with its device id but another CPU fingerprint, it
+    warns once (:class:`~kdnas_bench.predictors.identity.MachineWarning`)."""
+    from .identity import fingerprint_warning, warn_once
+
+    if speed not in SPEEDS:
+        raise PredictorError(f"unknown speed {speed!r} (choose from {', '.join(SPEEDS)})")
     root = Path(root or default_predictors())
     key = resolve_key(root, device_id, backend, threads)
-    return load_folder(predictor_dir(root, key))
+    pred = load_folder(predictor_dir(root, key))
+    warn_once(key, "fingerprint", fingerprint_warning(key, pred.meta))
+    return pred.at_speed_now() if speed == "now" else pred
 
 
 def list_predictors(root: Path | str | None = None, store: Path | str | None = None) -> list[dict[str, Any]]:

@@ -66,6 +66,7 @@ def normalise(df: pd.DataFrame, reference: float | None = None) -> tuple[pd.Data
         "reference_canary_ms": ref,
         "rows_normalised": int(mask.sum()),
         "rows_without_canary": int((~mask).sum()),
+        "interleave": sorted(str(v) for v in df.loc[mask, "interleave"].dropna().unique()) if "interleave" in df else [],
         "note": "predictions are latencies at the reference canary speed; multiply by canary_now / reference "
                 "for the machine's speed now",
     }

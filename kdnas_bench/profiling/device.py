@@ -4,7 +4,9 @@
 and library upgrades, e.g. ``intel-xeon-processor-2c-1f3a9c``. Backend and thread count are separate
 keys of every dataset and predictor (the CLI takes ``--device ID --backend B --threads N``); the full
 environment — backend, threads, library versions, governor, load — is stamped on every profile row
-and hashed into ``env_id`` so rows from different software stacks can be told apart.
+and hashed into ``env_id`` so rows from different software stacks can be told apart. The CPU's
+fingerprint (:mod:`.fingerprint`: ISA extensions, cache sizes, family / model) is stamped beside the id,
+outside ``env_id``, since a VM's model name may be masked.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from dataclasses import asdict, dataclass
 from functools import cache
 from importlib import metadata
 from typing import Any
+
+from .fingerprint import cpu_fingerprint
 
 
 def _cpu_model() -> str:
@@ -117,7 +121,8 @@ def environment(backend: str, threads: int, *, with_gpu: bool | None = None) -> 
         "transformers": _version("transformers"),
         "governor": _governor(),
     }
-    stable = {k: v for k, v in env.items() if k != "governor"}
+    stable = {k: v for k, v in env.items() if k != "governor"}  # the fingerprint stays out: ids do not move
+    env["fingerprint"] = cpu_fingerprint()
     env["env_id"] = hashlib.sha256(json.dumps(stable, sort_keys=True).encode()).hexdigest()[:12]
     return env
 

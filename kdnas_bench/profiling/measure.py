@@ -19,20 +19,33 @@ def this_machine_is(device_id: str, backend: str) -> bool:
     return hardware(with_gpu=is_gpu(backend)).device_id == device_id
 
 
-def measure_latency(arch: Arch, shape: Shape, backend: str, threads: int) -> dict[str, Any]:
+def measure_latency(arch: Arch, shape: Shape, backend: str, threads: int, *,
+                    reference_ms: float | None = None) -> dict[str, Any]:
     """``measured_latency_ms`` (median), ``measured_p90_ms`` and ``measured_cv`` of ``arch`` at ``shape``, or
-    ``measured_latency_ms: None`` and ``measure_error`` when it failed."""
+    ``measured_latency_ms: None`` and ``measure_error`` when it failed. With ``reference_ms`` (a predictor's
+    reference canary time) the config is timed in bursts with the canary, as the profiler does, and the
+    machine's speed in those seconds is reported beside it: ``measured_speed_factor`` (canary / reference)
+    and ``measured_at_reference_ms`` (the median at the predictor's reference speed)."""
     from .backends import make_backend
-    from .runner import measure
+    from .runner import Canary, measure
 
     bk = make_backend(backend, threads)
+    canary = Canary(make_backend(backend, threads)) if reference_ms else None
     try:
-        m = measure(bk, arch, shape, CHECK_TIMING)
+        m = measure(bk, arch, shape, CHECK_TIMING, canary)
     finally:
         bk.close()
+        if canary is not None:
+            canary.close()
     if m.timing is None:
         return {"measured_latency_ms": None, "measure_error": m.error}
-    return {"measured_latency_ms": m.timing.median_ms, "measured_p90_ms": m.timing.p90_ms, "measured_cv": m.timing.cv}
+    out: dict[str, Any] = {"measured_latency_ms": m.timing.median_ms, "measured_p90_ms": m.timing.p90_ms,
+                           "measured_cv": m.timing.cv}
+    if reference_ms and m.canary_ms:
+        factor = m.canary_ms / reference_ms
+        out |= {"measured_canary_ms": m.canary_ms, "measured_speed_factor": factor,
+                "measured_at_reference_ms": m.timing.median_ms / factor}
+    return out
 
 
 def measure_memory(arch: Arch, shape: Shape, backend: str, threads: int) -> dict[str, Any]:

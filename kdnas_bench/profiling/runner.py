@@ -25,13 +25,15 @@ from .timing import INTERLEAVE_MODES, PairedTiming, Timing, TimingConfig, time_c
 @dataclass
 class Canary:
     """The canary config loaded on its own backend instance (so the profiled model can change under
-    it), timed interleaved with every config: call by call (``mode="call"``) or in short chunks."""
+    it), timed interleaved with every config: in back-to-back bursts (``mode="burst"``, see :mod:`.timing`),
+    call by call (``"call"``, the older protocol) or in short chunks."""
 
     backend: Backend
-    mode: str = "call"
+    mode: str = "burst"
     handle: Any = None
     arch: Arch = canary_mod.CANARY_ARCH
     shape: Shape = canary_mod.CANARY_SHAPE
+    burst_seconds: float | None = None  # seconds per burst / chunk (None: the mode's default)
 
     def __post_init__(self) -> None:
         if self.mode not in INTERLEAVE_MODES:
@@ -82,7 +84,7 @@ def measure(backend: Backend, arch: Arch, shape: Shape, config: TimingConfig | N
         if canary is not None:
             canary.run()  # loaded (and warm) before the row's window starts
             paired = time_interleaved(lambda: backend.run(handle), canary.run, backend.clock(), config,
-                                      mode=canary.mode)
+                                      mode=canary.mode, chunk_seconds=canary.burst_seconds)
             timing: Timing | None = paired.target
         else:
             timing = time_callable(lambda: backend.run(handle), backend.clock(), config)

@@ -100,7 +100,7 @@ SCHEMA = pa.schema(
         ("canary_shift", pa.float64()),  # canary median, 2nd half of the row over 1st half, minus 1
         ("ratio", pa.float64()),  # median_ms / canary_ms: what drift leaves unchanged
         ("drift_flag", pa.bool_()),  # the canary moved strongly during the row
-        ("interleave", pa.string()),  # "call" or "chunk"; null: measured without a canary
+        ("interleave", pa.string()),  # "burst", "call" or "chunk"; null: without a canary
         ("round", pa.int32()),  # adaptive profiling round (null: a plain campaign)
         ("wall_seconds", pa.float32()),  # seconds spent measuring the row (canary included)
         # schema 3: memory (kdnas_bench.profiling.memory: a fresh child process per row, anonymous peak RSS)

@@ -185,7 +185,11 @@ def time_callable(fn: Callable[[], object], clock: Clock | None = None, config: 
 
 
 # -- drift-aware timing: the config interleaved with a fixed canary --------------------------------
-INTERLEAVE_MODES = ("call", "chunk")
+INTERLEAVE_MODES = ("burst", "call", "chunk")
+# "burst": alternate back-to-back bursts of about BURST_SECONDS of the config and of the canary, each burst
+# opened by one untimed call; every timed call then runs as in a plain back-to-back loop (warm caches), so
+# small configs are not slowed by the canary evicting their weights between calls as in "call" mode
+BURST_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -228,7 +232,13 @@ def _interleaved_run(fn: Callable[[], object], ref: Callable[[], object], clock:
     elapsed = 0.0
     k_t = k_c = 1
     while True:
+        if mode == "burst":  # the first bursts are one call each; later ones sized from the calls so far
+            if target:
+                k_t, k_c = _burst_sizes(target, canary, cfg, elapsed, chunk_seconds)
+            fn()  # untimed: the first call after the canary's burst runs on the canary's caches
         t = clock.time_calls(fn, k_t)
+        if mode == "burst":
+            ref()
         c = clock.time_calls(ref, k_c)
         target.extend(t)
         canary.extend(c)
@@ -244,16 +254,32 @@ def _interleaved_run(fn: Callable[[], object], ref: Callable[[], object], clock:
             k_c = int(max(1, chunk_seconds / max(per_c, 1e-9)))
 
 
+def _burst_sizes(target: list[float], canary: list[float], cfg: TimingConfig, elapsed: float,
+                 burst_seconds: float) -> tuple[int, int]:
+    """Calls in the next bursts of the config and of the canary: about ``burst_seconds`` each, less when the
+    row's minimums (calls, seconds — split between the two) are nearly met, never past ``max_calls``."""
+    n = len(target)
+    per_t, per_c = max(sum(target) / n, 1e-9), max(sum(canary) / len(canary), 1e-9)
+    seconds = min(burst_seconds, max((cfg.min_seconds - elapsed) / 2, 0.0))
+    k_t = int(max(1, min(max(cfg.min_calls - n, seconds / per_t), burst_seconds / per_t, cfg.max_calls - n)))
+    k_c = int(max(1, min(burst_seconds, k_t * per_t) / per_c))
+    return k_t, k_c
+
+
 def time_interleaved(fn: Callable[[], object], ref: Callable[[], object], clock: Clock | None = None,
-                     config: TimingConfig | None = None, *, mode: str = "call",
-                     chunk_seconds: float = 0.05) -> PairedTiming:
-    """Time ``fn`` interleaved with the canary ``ref``: one call each in turn (``mode="call"``) or
-    alternating blocks of about ``chunk_seconds`` (``"chunk"``). Same warm-up, stopping rule (the window
-    counts both) and noisy re-measurement as :func:`time_callable`."""
+                     config: TimingConfig | None = None, *, mode: str = "burst",
+                     chunk_seconds: float | None = None) -> PairedTiming:
+    """Time ``fn`` interleaved with the canary ``ref``: back-to-back bursts of about ``chunk_seconds`` (default
+    ``BURST_SECONDS``) each opened by one untimed call (``mode="burst"``, the default), one call each in turn
+    (``"call"``), or alternating blocks of about ``chunk_seconds`` (default 0.05 s) without the untimed call
+    (``"chunk"``). Same warm-up, stopping rule (the window counts both) and noisy re-measurement as
+    :func:`time_callable`."""
     if mode not in INTERLEAVE_MODES:
         raise ValueError(f"unknown interleave mode {mode!r} (choose from {', '.join(INTERLEAVE_MODES)})")
     clock = clock or PerfCounterClock()
     cfg = config or TimingConfig()
+    if chunk_seconds is None:
+        chunk_seconds = BURST_SECONDS if mode == "burst" else 0.05
     t0 = time.perf_counter()
     best: tuple[Timing, Timing] | None = None
     attempt = 0

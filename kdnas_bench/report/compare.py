@@ -49,6 +49,8 @@ class CompareRow:
     measured_speedup: float | None = None
     reference: str | None = None
     source: str = ""
+    speed_factor: float | None = None  # --speed now: the predictions are at this machine's speed (factor × reference)
+    speed_factor_rel_sd: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,8 +78,8 @@ class CompareResult:
     seq_sweep: dict[str, dict[str, list[tuple[int, float, float, float]]]] = field(default_factory=dict)
     models: dict[str, Any] = field(default_factory=dict, repr=False)  # predictor label -> loaded Predictor
     measured: bool = True  # whether measuring was asked for
-    matrix: list[Any] = field(default_factory=list)  # deployment matrix cells (compare --budget-ms)
-    matrix_budget: tuple[float, float | None] | None = None  # (ms, MiB or None)
+    matrix: list[Any] = field(default_factory=list)  # deployment matrix cells (compare --budget-ms), each with its budget
+    matrix_budget: tuple[tuple[float, ...], float | None] | None = None  # (ms budgets, MiB or None)
 
     def to_dict(self) -> dict[str, Any]:
         return {"shape": {"batch": self.shape.batch, "seq": self.shape.seq}, "reference": self.reference,
@@ -112,12 +114,15 @@ def _load_predictors(root: Path | None, devices: list[str] | None) -> list[Any]:
 
 def compare(students: list[Student], *, shape: Shape = DEFAULT_SHAPE, devices: list[str] | None = None,
             reference: str | None = None, measure: bool = True, predictors_root: Path | None = None,
-            seqs: tuple[int, ...] = SEQS, on_measure: Callable[[str, str], None] | None = None) -> CompareResult:
+            seqs: tuple[int, ...] = SEQS, on_measure: Callable[[int, int, str, str], None] | None = None,
+            speed: str = "reference") -> CompareResult:
     """Predict (and, on this machine, measure) every student on every fitted predictor.
 
     ``reference``: the student speedups are against (default: the teacher when a search run supplied one,
     else the first student). ``measure``: time the students on this machine's CPU backends (torch eager,
-    ONNX Runtime) with the project's timing primitive."""
+    ONNX Runtime) with the project's timing primitive; ``on_measure(done, total, student, predictor)`` is called
+    before each measurement (for progress with an ETA). ``speed="now"``: this machine's predictors are calibrated
+    to its speed now (the canary timed a few seconds; other devices' stay at their reference speed)."""
     from ..profiling.device import hardware
     from ..profiling.measure import measure_latency
 
@@ -130,9 +135,13 @@ def compare(students: list[Student], *, shape: Shape = DEFAULT_SHAPE, devices: l
         raise KdnasError(f"reference {reference!r} is not among the students ({', '.join(names)})")
     this = hardware(with_gpu=False).device_id
     preds = _load_predictors(predictors_root, devices)
+    if speed == "now":
+        preds = [_at_speed_now(p) if p.key.device_id == this and p.key.backend in CPU_BACKENDS else p for p in preds]
     rows: list[CompareRow] = []
     infos: list[PredictorInfo] = []
     sweep: dict[str, dict[str, list[tuple[int, float, float, float]]]] = {}
+    n_local = sum(measure and p.key.device_id == this and p.key.backend in CPU_BACKENDS for p in preds)
+    done = 0
     for p in preds:
         key = p.key
         local = measure and key.device_id == this and key.backend in CPU_BACKENDS
@@ -147,8 +156,9 @@ def compare(students: list[Student], *, shape: Shape = DEFAULT_SHAPE, devices: l
         if local:
             for s in students:
                 if on_measure:
-                    on_measure(s.name, label)
+                    on_measure(done, n_local * len(students), s.name, label)
                 measured[s.name] = measure_latency(s.arch, shape, key.backend, key.threads)
+                done += 1
         ref_i = names.index(reference)
         ref_meas = (measured.get(reference) or {}).get("measured_latency_ms")
         for i, s in enumerate(students):
@@ -162,10 +172,22 @@ def compare(students: list[Student], *, shape: Shape = DEFAULT_SHAPE, devices: l
                 seq=shape.seq, batch=shape.batch, out_of_range=bool(oor[i]), metric=s.metric,
                 metric_name=s.metric_name, measured_cv=m.get("measured_cv"),
                 measured_speedup=(ref_meas / meas) if (ref_meas and meas) else None,
-                reference=reference, source=s.source))
+                reference=reference, source=s.source,
+                speed_factor=p.calibration.factor if p.calibration else None,
+                speed_factor_rel_sd=p.calibration.rel_sd if p.calibration else None))
         sweep[label] = seq_sweep(p, [s.arch for s in students], names, shape.batch, seqs)
     return CompareResult(rows, students, infos, shape, reference, this, sweep,
                          {predictor_label(p.key.device_id, p.key.backend, p.key.threads): p for p in preds}, measure)
+
+
+def _at_speed_now(predictor: Any) -> Any:
+    """This machine's predictor at its speed now; one fitted on raw medians (no canary reference) stays as it is."""
+    from ..errors import PredictorError
+
+    try:
+        return predictor.at_speed_now()
+    except PredictorError:
+        return predictor
 
 
 def seq_sweep(predictor: Any, archs: list[Arch], names: list[str], batch: int,

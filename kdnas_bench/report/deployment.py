@@ -39,6 +39,12 @@ class MatrixCell:
     metric_precision: str | None = None  # the precision the metric was measured in ("fp32", "int8")
     note: str | None = None  # why the cell is empty other than the budget
     memory_method: int | None = None  # the measuring method of the memory model's rows (predicted peak)
+    budget_ms: float | None = None
+
+    @property
+    def chosen_by(self) -> str:
+        """Why this student: the best known metric, or (no metric known) the fastest within the budget."""
+        return "metric" if self.metric is not None else "fastest"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,12 +78,12 @@ def deployment_matrix(result: CompareResult, budget_ms: float, budget_mb: float 
         precision = BACKENDS[p.backend].precision if p.backend in BACKENDS else "fp32"
         if budget_mb is not None and not peak:
             cells.append(MatrixCell(p.device_id, p.backend, p.threads, precision, 0,
-                                    note="no memory model (profile with --memory, then fit)"))
+                                    note="no memory model (profile with --memory, then fit)", budget_ms=budget_ms))
             continue
         ok = [r for r in rows if r.latency_ms_high <= budget_ms
               and (budget_mb is None or (r.student in peak and peak[r.student] <= budget_mb))]
         if not ok:
-            cells.append(MatrixCell(p.device_id, p.backend, p.threads, precision, 0))
+            cells.append(MatrixCell(p.device_id, p.backend, p.threads, precision, 0, budget_ms=budget_ms))
             continue
 
         def key(r: CompareRow, precision: str = precision) -> tuple[float, float]:
@@ -92,7 +98,8 @@ def deployment_matrix(result: CompareResult, budget_ms: float, budget_mb: float 
         cells.append(MatrixCell(p.device_id, p.backend, p.threads, precision, len(ok), best.student, best.arch,
                                 best.latency_ms, best.latency_ms_high, best.measured_ms, peak.get(best.student),
                                 measured_peak, metric, best.metric_name, metric_precision,
-                                memory_method=getattr(model, "memory_method", None) if peak else None))
+                                memory_method=getattr(model, "memory_method", None) if peak else None,
+                                budget_ms=budget_ms))
     return cells
 
 
@@ -101,58 +108,96 @@ def matrix_table_rows(cells: list[MatrixCell]) -> tuple[list[str], list[list[str
     def f(v: float | None, fmt: str) -> str:
         return "-" if v is None else format(v, fmt)
 
-    headers = ["device", "backend", "threads", "best student", "arch", "predicted ms (upper)", "measured ms",
-               "peak MiB predicted", "peak MiB measured", "metric", "feasible"]
+    budgets = len({c.budget_ms for c in cells}) > 1
+    headers = ["device", "backend", "threads", *(["budget ms"] if budgets else []), "student", "chosen by",
+               "predicted ms (upper)", "measured ms", "metric", "arch", "peak MiB predicted", "peak MiB measured",
+               "feasible"]
     rows = []
     for c in cells:
         a = c.arch
         metric = "-" if c.metric is None else f"{c.metric:.4f} {c.metric_name or ''} ({c.metric_precision})"
-        rows.append([c.device_id, c.backend, str(c.threads), c.student or c.note or "none within budget",
-                     "-" if a is None else f"{a['layers']}L/{a['hidden']}H/{a['heads']}A/{a['ffn']}F",
+        chosen = "-" if c.student is None else (f"best {c.metric_name or 'metric'}" if c.chosen_by == "metric"
+                                                else "fastest (no metric)")
+        rows.append([c.device_id, c.backend, str(c.threads), *([f"{c.budget_ms:g}"] if budgets else []),
+                     c.student or c.note or "none within budget", chosen,
                      "-" if c.latency_ms is None else f"{c.latency_ms:.2f} ({c.latency_ms_high:.2f})",
-                     f(c.measured_ms, ".2f"),
+                     f(c.measured_ms, ".2f"), metric,
+                     "-" if a is None else f"{a['layers']}L/{a['hidden']}H/{a['heads']}A/{a['ffn']}F",
                      f(c.peak_mb, ".1f") + (f" (m{c.memory_method})" if c.memory_method and c.peak_mb is not None else ""),
-                     f(c.measured_peak_mb, ".1f"), metric,
-                     str(c.feasible)])
+                     f(c.measured_peak_mb, ".1f"), str(c.feasible)])
     return headers, rows
 
 
-def matrix_png(cells: list[MatrixCell], out: Any, *, budget_ms: float, budget_mb: float | None) -> Any:
-    """One PNG: devices as rows, backends as columns; each cell the best student with its latency, memory and
-    metric, coloured by the metric (grey: none within the budget)."""
+def matrix_png(cells: list[MatrixCell], out: Any, *, budget_ms: float, budget_mb: float | None,
+               shape: Any = None, name: str = "deployment-matrix.png") -> Any:
+    """One PNG, an annotated heatmap: devices as rows, backends as columns; each cell the chosen student with
+    its latency, memory and metric. Coloured by the task metric (with a colour bar naming it); when no metric
+    is known, by latency (the fastest student under the budget is chosen). Grey: none within the budget."""
     from pathlib import Path
+
+    from matplotlib.colors import Normalize
 
     from .plots import _plt, save
 
     plt = _plt()
     devices = sorted({c.device_id for c in cells})
     columns = sorted({(c.backend, c.threads) for c in cells})
-    fig, ax = plt.subplots(figsize=(2.3 * len(columns) + 1.5, 1.3 * len(devices) + 1.2))
-    known = [c.metric for c in cells if c.metric is not None]
-    lo, hi = (min(known), max(known)) if known else (0.0, 1.0)
-    cmap = plt.get_cmap("viridis")
-    for c in cells:
-        x, y = columns.index((c.backend, c.threads)), devices.index(c.device_id)
-        shade = 0.5 if hi == lo else (c.metric - lo) / (hi - lo) if c.metric is not None else None
-        ax.add_patch(plt.Rectangle((x, y), 1, 1, color=cmap(0.25 + 0.6 * shade) if shade is not None else "0.85"))
+    by_metric = any(c.metric is not None for c in cells)
+    names = sorted({f"{c.metric_name or 'metric'} ({c.metric_precision})" for c in cells if c.metric is not None})
+
+    def value(c: MatrixCell) -> float | None:
         if c.student is None:
-            text = "no memory\nmodel" if c.note else "none within\nthe budget"
+            return None
+        if by_metric:
+            return c.metric
+        return c.measured_ms if c.measured_ms is not None else c.latency_ms
+
+    grid = np.full((len(devices), len(columns)), np.nan)
+    for c in cells:
+        v = value(c)
+        if v is not None:
+            grid[devices.index(c.device_id), columns.index((c.backend, c.threads))] = v
+    fig, ax = plt.subplots(figsize=(max(6.0, 2.2 * len(columns) + 2.8), 1.1 * len(devices) + 2.0))
+    cmap = plt.get_cmap("viridis" if by_metric else "viridis_r").with_extremes(bad="0.88")
+    finite = grid[np.isfinite(grid)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if hi - lo < 1e-9:
+        lo, hi = lo - 0.5 * max(abs(lo), 1e-3), hi + 0.5 * max(abs(hi), 1e-3)
+    norm = Normalize(lo, hi)
+    im = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, norm=norm, aspect="auto")
+    bar_label = ("task metric: " + ", ".join(names)) if by_metric else "latency (ms), measured here else predicted"
+    fig.colorbar(im, ax=ax, label=bar_label, fraction=0.046, pad=0.03)
+    for c in cells:
+        y, x = devices.index(c.device_id), columns.index((c.backend, c.threads))
+        v = value(c)
+        if c.student is None:
+            text, colour = ("no memory\nmodel" if c.note else "none within\nthe budget"), "0.3"
         else:
             ms = c.measured_ms if c.measured_ms is not None else c.latency_ms
             mb = c.measured_peak_mb if c.measured_peak_mb is not None else c.peak_mb
-            text = (f"{c.student}\n{ms:.1f} ms{' (pred.)' if c.measured_ms is None else ''}"
-                    + ("" if mb is None else f" · {mb:.0f} MiB")
-                    + ("" if c.metric is None else f"\n{c.metric:.3f} ({c.metric_precision})"))
-        ax.text(x + 0.5, y + 0.5, text, ha="center", va="center", fontsize=7)
-    ax.set_xlim(0, len(columns))
-    ax.set_ylim(0, len(devices))
-    ax.set_xticks([i + 0.5 for i in range(len(columns))], [f"{b}\n{t} thread(s)" for b, t in columns], fontsize=7)
-    ax.set_yticks([i + 0.5 for i in range(len(devices))], devices, fontsize=7)
+            text = (f"{c.student}\n{ms:.1f} ms {'measured' if c.measured_ms is not None else 'predicted'}"
+                    + ("" if mb is None else f"\n{mb:.0f} MiB")
+                    + ("" if c.metric is None else f"\n{c.metric_name or 'metric'} {c.metric:.3f}"))
+            r, g, b, _ = cmap(norm(v)) if v is not None else (1, 1, 1, 1)
+            colour = "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
+        ax.text(x, y, text, ha="center", va="center", fontsize=7.5, color=colour)
+    ax.set_xticks(range(len(columns)), [f"{b}\n{t} thread{'s' if t > 1 else ''}" for b, t in columns], fontsize=8)
+    ax.set_yticks(range(len(devices)), devices, fontsize=8)
+    ax.set_xticks(np.arange(-0.5, len(columns)), minor=True)
+    ax.set_yticks(np.arange(-0.5, len(devices)), minor=True)
+    ax.grid(which="minor", color="white", linewidth=2)
+    ax.tick_params(which="minor", length=0)
     ax.set_xlabel("backend")
     ax.set_ylabel("device")
-    budget = f"≤ {budget_ms:g} ms" + ("" if budget_mb is None else f", ≤ {budget_mb:g} MiB")
-    ax.set_title(f"deployment matrix: best student {budget} (measured where this machine)", fontsize=9)
+    budget = f"≤ {budget_ms:g} ms" + ("" if budget_mb is None else f" and ≤ {budget_mb:g} MiB")
+    at = "" if shape is None else f", batch {shape.batch} × seq {shape.seq}"
+    chosen = (f"best {', '.join(sorted({c.metric_name or 'metric' for c in cells if c.metric is not None}))}"
+              if by_metric else "fastest student (no task metric known)")
+    ax.set_title(f"deployment matrix: {chosen} under {budget}{at}", fontsize=9)
     fig.tight_layout()
-    path = Path(out) / "deployment-matrix.png"
+    path = Path(out) / name
     return save(fig, path, {"kind": "deployment-matrix", "cells": len(cells), "devices": len(devices),
-                            "backends": len(columns), "budget_ms": budget_ms, "budget_mb": budget_mb})
+                            "backends": len(columns), "budget_ms": budget_ms, "budget_mb": budget_mb,
+                            "colour": "metric" if by_metric else "latency", "colorbar": bar_label,
+                            "metric": names or None, "seq": None if shape is None else shape.seq,
+                            "batch": None if shape is None else shape.batch})

@@ -69,6 +69,17 @@ class RunStory:
                 "budgets": self.budget_checks()}
 
 
+def _field(key: str, value: Any) -> str:
+    """An evaluator field for the setup line; a task of one's own (``data``) as its source, columns and labels."""
+    if key != "data" or not isinstance(value, dict):
+        return f"{key} {value}"
+    src = value.get("dataset") or " + ".join(Path(str(value.get(k))).name for k in ("train_file", "validation_file"))
+    labels = value.get("labels") or []
+    kind = f"labels {', '.join(map(str, labels))}" if labels else "regression"
+    return (f"data {src} (content hash {value.get('data_hash')}; text {', '.join(value.get('text_columns') or [])}; "
+            f"label column {value.get('label_column')}: {kind})")
+
+
 def load_run(run_dir: str | Path) -> RunStory:
     """The story of a run folder (finished, or unfinished with its winners so far)."""
     folder = RunFolder(Path(run_dir))
@@ -81,9 +92,26 @@ def load_run(run_dir: str | Path) -> RunStory:
     return RunStory(folder.path, config, evals, folder.winners(evals), history, folder.finished, skipped=skipped)
 
 
+def score_label(config: dict[str, Any], metric_name: str) -> str:
+    """What the candidates' scores are: one-shot sub-network scores (supernet) or proxy-distillation ones."""
+    kind = (config.get("evaluator") or {}).get("kind")
+    if kind == "supernet":
+        return f"one-shot {metric_name} (supernet sub-network)"
+    if kind == "table":
+        return f"{metric_name} (from a table)"
+    if kind == "agnostic-distill":
+        return f"proxy {metric_name} (task-agnostic KD)"
+    return f"proxy {metric_name} (proxy distillation)"
+
+
 def run_pngs(story: RunStory, out: Path) -> list[Path]:
-    """The reward curve (best reward so far per budget, every candidate's reward) and the candidates'
-    proxy metric against predicted latency with the budgets."""
+    """The reward curve (best reward so far per budget, every candidate's reward), the candidates' scores against
+    predicted latency with the budgets, and, after a supernet search, the re-ranking rungs."""
+    from matplotlib.colors import BoundaryNorm
+    from matplotlib.ticker import FuncFormatter
+
+    from .axes import integer_axis, place_labels, plain_log_axis
+
     eps = story.episodes()
     x = [e["episode"] for e in eps]
     series = {f"best reward, {b:g} ms": [e["best_reward_so_far"][budget_key(b)] or float("nan") for e in eps]
@@ -94,30 +122,114 @@ def run_pngs(story: RunStory, out: Path) -> list[Path]:
         evs = [(e.episode, e.rewards[k]) for e in story.evaluations if e.rewards.get(k) is not None]
         points[f"candidates, {b:g} ms"] = ([float(ep) for ep, _ in evs], [float(r) for _, r in evs if r is not None])
     paths = [plots.line_png(out / "reward-curve.png", x, series, points=points, title=f"reward by episode: {story.run_dir.name}",
-                            xlabel="episode", ylabel="reward")]
+                            xlabel="episode", ylabel="reward", integer_x=True)]
     plt = plots._plt()
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    fig, ax = plt.subplots(figsize=(7.2, 4.6))
     lat = [e.latency_ms for e in story.evaluations]
     met = [e.metric for e in story.evaluations]
-    sc = ax.scatter(lat, met, c=[e.episode for e in story.evaluations], cmap="viridis", s=18, label="candidates")
-    fig.colorbar(sc, ax=ax, label="episode")
+    n_ep = max(e.episode for e in story.evaluations) + 1
+    cmap = plt.get_cmap("viridis", n_ep)
+    sc = ax.scatter(lat, met, c=[e.episode for e in story.evaluations], cmap=cmap,
+                    norm=BoundaryNorm([i - 0.5 for i in range(n_ep + 1)], n_ep), s=18, label="candidates")
+    bar = fig.colorbar(sc, ax=ax, label="episode", ticks=range(0, n_ep, max(1, -(-n_ep // 12))))
+    bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{round(v)}"))
     for b in story.budgets:
         ax.axvline(b, ls="--", color="gray", lw=0.8)
         ax.annotate(f"budget {b:g} ms", (b, min(met)), rotation=90, fontsize=7, va="bottom", ha="right")
-    for w in story.winners:
-        ax.scatter([w["predicted_latency_ms"]], [w["proxy_metric"]], marker="*", s=160, color="tab:red",
+    oneshot = (story.config.get("evaluator") or {}).get("kind") == "supernet"
+    for w in story.winners:  # on the candidates' own score (a re-ranked winner's one-shot score)
+        y = w.get("oneshot_metric", w["proxy_metric"]) if oneshot else w["proxy_metric"]
+        ax.scatter([w["predicted_latency_ms"]], [y], marker="*", s=160, color="tab:red",
                    label=f"winner @ {float(w['budget_ms']):g} ms")
     metric_name = story.evaluations[0].metric_name or "metric"
     ax.set_xscale("log")
+    plain_log_axis(ax, "x")
     ax.set_xlabel(f"predicted latency (ms) on {story.config.get('device_id')} / {story.config.get('backend')}")
-    ax.set_ylabel(f"proxy {metric_name}")
-    ax.set_title("evaluated candidates", fontsize=9)
+    ax.set_ylabel(score_label(story.config, metric_name))
+    ax.set_title("evaluated candidates" + (" (one-shot scores; winners re-ranked by proxy)" if oneshot else ""),
+                 fontsize=9)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
     paths.append(plots.save(fig, out / "candidates.png", {"kind": "candidates", "points": len(lat),
-                                                           "winners": len(story.winners), "budgets": story.budgets}))
+                                                           "winners": len(story.winners), "budgets": story.budgets,
+                                                           "score": "one-shot" if oneshot else "proxy"}))
+    trails = [w for w in story.winners if w.get("rerank")]
+    if trails:
+        paths.append(_rerank_png(story, trails, out, metric_name, place_labels, integer_axis))
     return paths
+
+
+def _rerank_png(story: RunStory, winners: list[dict[str, Any]], out: Path, metric_name: str, place_labels: Any,
+                integer_axis: Any) -> Path:
+    """Per budget: each re-ranked candidate's one-shot score, then its proxy metric at each rung of successive
+    halving (more examples per rung), the survivor in red."""
+    plt = plots._plt()
+    oneshot = {str(e.arch): e.metric for e in story.evaluations}
+    ncols = min(2, len(winners))
+    nrows = -(-len(winners) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(6.0 * ncols, 4.2 * nrows), squeeze=False)
+    info = []
+    for k, ax in enumerate(axes.flat):
+        if k >= len(winners):
+            ax.set_visible(False)
+            continue
+        w = winners[k]
+        rungs = w["rerank"]
+        final = str(Arch.from_dict(w["arch"]))
+        archs = list(dict.fromkeys(c["arch"] for c in rungs[0]["candidates"]))
+        ends = []
+        for arch in archs:
+            xs, ys = [0], [oneshot.get(arch, float("nan"))]
+            for r in rungs:
+                c = next((c for c in r["candidates"] if c["arch"] == arch), None)
+                if c is not None:
+                    xs.append(r["rung"] + 1)
+                    ys.append(c["metric"])
+            won = arch == final
+            ax.plot(xs, ys, marker="o", ms=4, lw=2.2 if won else 1, color="tab:red" if won else "tab:gray",
+                    alpha=1 if won else 0.7, label="survivor" if won else None)
+            ends.append(((xs[-1], ys[-1]), arch))
+        ax.set_xticks(range(len(rungs) + 1), ["one-shot\n(supernet)",
+                      *(f"rung {r['rung']}\n{r['examples']} ex x {r['epochs']:g} ep" for r in rungs)], fontsize=7)
+        ax.set_ylabel(f"{metric_name}: one-shot, then proxy per rung")
+        ax.plot([], [], marker="o", ms=4, lw=1, color="tab:gray", label="dropped at a rung")
+        ax.set_title(f"re-ranking for the {float(w['budget_ms']):g} ms budget: {len(archs)} candidates, "
+                     f"{len(rungs)} rung{'s' if len(rungs) > 1 else ''}", fontsize=9)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7, loc="lower left")
+        info.append({"budget_ms": float(w["budget_ms"]), "rungs": len(rungs), "candidates": len(archs),
+                     "survivor": final})
+    fig.tight_layout()
+    for ax, w in zip(axes.flat, winners, strict=False):
+        rungs = w["rerank"]
+        last = [(r["rung"] + 1, c["metric"], c["arch"]) for r in rungs for c in r["candidates"]
+                if not any(c["arch"] == d["arch"] for r2 in rungs if r2["rung"] > r["rung"] for d in r2["candidates"])]
+        place_labels(ax, [(x, y) for x, y, _ in last], [a for _, _, a in last])
+    return plots.save(fig, out / "rerank.png", {"kind": "rerank", "budgets": info})
+
+
+def describe_evaluator(ev: dict[str, Any]) -> str:
+    """The evaluator of ``run.json`` in words."""
+    kind = ev.get("kind")
+    if kind == "supernet":
+        rr = ev.get("rerank") or {}
+        rer = (f" The best {rr.get('top')} per budget were re-ranked by proxy distillation in rungs of successive "
+               f"halving: {rr.get('examples')} examples x {rr.get('epochs', 0):g} epochs first, x{rr.get('eta', 2)} "
+               "examples per rung, half kept each time." if rr.get("top") else " No proxy re-ranking.")
+        return (f"Scores: one-shot, each candidate scored as a sub-network of the supernet in {ev.get('supernet')} "
+                f"(teacher {ev.get('teacher')}, task {ev.get('task')}, losses {ev.get('losses')}).{rer}")
+    if kind == "proxy-distill":
+        return (f"Scores: proxy distillation of each candidate from teacher {ev.get('teacher')} on "
+                f"{ev.get('proxy_examples')} {ev.get('task')} examples x {float(ev.get('epochs') or 0):g} epochs "
+                f"(losses {ev.get('losses')}, learning rate {ev.get('lr')}, init {ev.get('init', 'inherit')}).")
+    if kind == "agnostic-distill":
+        return (f"Scores: task-agnostic distillation (kd_score) from {ev.get('teacher') or 'the packaged MiniLM'} on "
+                f"{ev.get('proxy_examples')} passages of {ev.get('text') or 'Python stdlib docstrings'} x "
+                f"{float(ev.get('epochs') or 0):g} epochs (losses {ev.get('losses')}).")
+    if kind == "table":
+        return f"Scores: read from the table {ev.get('path')} ({ev.get('rows')} rows), no training."
+    return "Scores: " + "; ".join(f"{k.replace('_', ' ')} {v}" for k, v in ev.items()) + "."
 
 
 def _yes(v: bool | None) -> str:
@@ -129,13 +241,15 @@ def run_document(story: RunStory, images: list[Path]) -> Document:
     ev = c.get("evaluator") or {}
     r = c.get("reward") or {}
     shape = c.get("shape") or {}
+    hard = "hard budgets (a candidate whose predicted upper bound exceeds one scores nothing)"
     setup = [
         f"Run {story.run_dir} ({'finished' if story.finished else 'UNFINISHED: winners so far'}): strategy {c.get('strategy')}, "
         f"{c.get('episodes')} episodes x {c.get('candidates')} candidates, seed {c.get('seed')}, space {c.get('space')}.",
-        f"Latency: predictor for {c.get('device_id')} / {c.get('backend')} / {c.get('threads')} thread(s), batch "
-        f"{shape.get('batch')} x seq {shape.get('seq')}. Reward: metric x (latency / budget)^{r.get('w')}, "
-        f"{r.get('mode')} budgets {', '.join(f'{float(b):g}' for b in r.get('budgets_ms') or [])} ms.",
-        "Evaluator: " + ", ".join(f"{k} {v}" for k, v in ev.items()) + f". {len(story.evaluations)} candidates evaluated.",
+        f"Latency: predicted by the predictor of {c.get('device_id')} / {c.get('backend')} / {c.get('threads')} "
+        f"thread(s), at batch {shape.get('batch')} x seq {shape.get('seq')}. Reward: metric x (latency / budget)^"
+        f"{r.get('w')}; {hard if r.get('mode') == 'hard' else str(r.get('mode')) + ' budgets'}: "
+        f"{', '.join(f'{float(b):g}' for b in r.get('budgets_ms') or [])} ms.",
+        describe_evaluator(ev) + f" {len(story.evaluations)} candidates evaluated.",
     ]
     if story.skipped:
         setup.append(f"Skipped {story.skipped} record(s) of {story.run_dir / LOG_FILE} that could not be "
@@ -152,10 +266,29 @@ def run_document(story: RunStory, images: list[Path]) -> Document:
                        "-" if b["proxy_metric"] is None else f"{b['proxy_metric']:.4f}", final])
     return Document(f"kdnas-bench report: {story.run_dir.name}", [
         Section("Setup", setup),
-        Section("Episodes", [], [Table(["episode", "candidates", "best reward so far (per budget)", "best proxy metric",
-                                        "proxy s / candidate"], ep_rows)]),
+        Section("Episodes", [], [Table(["episode", "candidates", "best reward so far (per budget)", "best score",
+                                        "s / candidate"], ep_rows)]),
         Section("Chosen students per budget", [], [Table(
             ["budget ms", "arch", "predicted ms (upper)", "held (predicted)", "measured ms", "held (measured)",
              "proxy metric", "final metric"], b_rows)]),
+        *_rerank_sections(story),
         Section("Plots", [], [], images),
     ])
+
+
+def _rerank_sections(story: RunStory) -> list[Section]:
+    rows = []
+    for w in story.winners:
+        trail = w.get("rerank") or []
+        for r in trail:
+            for i, c in enumerate(r["candidates"]):
+                reward = c.get("reward")
+                rows.append([f"{float(w['budget_ms']):g}", str(r["rung"]), f"{r['examples']} x {r['epochs']:g}",
+                             str(c["arch"]), f"{c['metric']:.4f}", "-" if reward is None else f"{reward:.4f}",
+                             str(i + 1)])
+    if not rows:
+        return []
+    return [Section("Re-ranking by proxy distillation", [
+        "The one-shot scores rank the candidates; the best of each budget then go through rungs of proxy distillation "
+        "with more examples per rung, the better half by reward going on, until one is left: the winner."],
+        [Table(["budget ms", "rung", "examples x epochs", "arch", "proxy metric", "reward", "rank"], rows)])]

@@ -14,26 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import KdnasError, SpaceError
+from ..errors import KdnasError, SpaceError, did_you_mean
 from ..search.runfolder import RUN_FILE, RunFolder
 from ..space import Arch
+from .named import NAMED
 
-# Encoder shapes as published (layers, hidden, heads, FFN). TinyBERT-6L has DistilBERT's shape; both are listed
-# because users look for either name.
-NAMED: dict[str, tuple[Arch, str]] = {
-    "bert-base": (Arch(12, 768, 12, 3072), "BERT-base (Devlin et al., 2019)"),
-    "bert-large": (Arch(24, 1024, 16, 4096), "BERT-large (Devlin et al., 2019)"),
-    "distilbert": (Arch(6, 768, 12, 3072), "DistilBERT (Sanh et al., 2019)"),
-    "minilm-l12": (Arch(12, 384, 12, 1536), "MiniLM-L12-H384 (Wang et al., 2020)"),
-    "minilm-l6": (Arch(6, 384, 12, 1536), "MiniLM-L6-H384 / all-MiniLM-L6-v2"),
-    "tinybert-6l": (Arch(6, 768, 12, 3072), "TinyBERT-6L (Jiao et al., 2020)"),
-    "tinybert-4l": (Arch(4, 312, 12, 1200), "TinyBERT-4L (Jiao et al., 2020)"),
-    "bert-medium": (Arch(8, 512, 8, 2048), "BERT-medium (Turc et al., 2019)"),
-    "bert-small": (Arch(4, 512, 8, 2048), "BERT-small (Turc et al., 2019)"),
-    "bert-mini": (Arch(4, 256, 4, 1024), "BERT-mini (Turc et al., 2019)"),
-    "bert-tiny": (Arch(2, 128, 2, 512), "BERT-tiny (Turc et al., 2019)"),
-}
-_ARCH_RE = re.compile(r"^\s*\d+\s*,\s*\d+\s*,\s*\d+\s*,\s*\d+\s*$")
+_ARCH_NAME = re.compile(r"^(\d+)L-(\d+)H-(\d+)A-(\d+)F$", re.IGNORECASE)
+DEFAULT_STUDENTS = "bert-base,distilbert,minilm-l12,minilm-l6,tinybert-6l,tinybert-4l"
 
 
 @dataclass(frozen=True)
@@ -121,39 +108,57 @@ def students_from_run(run_dir: Path) -> list[Student]:
     return out
 
 
+def _spec_student(numbers: list[str], text: str) -> Student:
+    try:
+        arch = Arch(*(int(v) for v in numbers))
+    except SpaceError as exc:
+        raise KdnasError(f"invalid student arch {text!r}: {exc}") from None
+    return Student(arch_name(arch), arch, "spec", text)
+
+
+def _item_students(item: str) -> list[Student]:
+    """One name, arch name (4L-256H-4A-1024F), search run folder or saved model folder."""
+    path = Path(item)
+    m = _ARCH_NAME.match(item)
+    if m:
+        return [_spec_student(list(m.groups()), item)]
+    if item.lower() in NAMED:
+        arch, desc = NAMED[item.lower()]
+        return [Student(item.lower(), arch, "named", desc)]
+    if path.is_dir() and (path / RUN_FILE).is_file():
+        return students_from_run(path)
+    if path.is_dir() and (path / "config.json").is_file():
+        return [student_from_dir(path)]
+    if path.exists():
+        raise KdnasError(f"{item} is neither a search run (run.json) nor a saved model (config.json)")
+    raise KdnasError(f"unknown student {item!r}{did_you_mean(item.lower(), list(NAMED))}: use a name "
+                     f"({', '.join(NAMED)}), L,H,A,FFN, a search run folder or a saved model folder")
+
+
 def resolve_students(spec: str | None) -> list[Student]:
-    """Parse ``--students``: names (comma-separated), ``L,H,A,FFN`` archs (semicolon-separated), folders (a
-    search run or a saved model), or a mix separated by semicolons. Default: bert-base, distilbert, minilm-l12,
-    minilm-l6, tinybert-6l, tinybert-4l."""
+    """Parse ``--students``: a comma-separated list of names (``tinybert-4l``), archs (four numbers
+    ``L,H,A,FFN``, or ``4L-256H-4A-1024F``), search run folders (their winners and teacher) and saved model
+    folders. The older form that separated archs with ``;`` reads the same. Default: bert-base, distilbert,
+    minilm-l12, minilm-l6, tinybert-6l, tinybert-4l."""
     if spec is None or not spec.strip():
-        spec = "bert-base,distilbert,minilm-l12,minilm-l6,tinybert-6l,tinybert-4l"
+        spec = DEFAULT_STUDENTS
+    tokens = [t.strip() for t in re.split(r"[,;]", spec) if t.strip()]
     out: list[Student] = []
-    for part in (p.strip() for p in spec.split(";")):
-        if not part:
+    i = 0
+    while i < len(tokens):
+        if not tokens[i].isdigit():
+            out.extend(_item_students(tokens[i]))
+            i += 1
             continue
-        if _ARCH_RE.match(part):
-            try:
-                arch = Arch.parse(part)
-            except SpaceError as exc:
-                raise KdnasError(f"invalid student arch {part!r}: {exc}") from None
-            out.append(Student(arch_name(arch), arch, "spec", part))
-            continue
-        for item in (x.strip() for x in part.split(",")):
-            if not item:
-                continue
-            path = Path(item)
-            if item.lower() in NAMED:
-                arch, desc = NAMED[item.lower()]
-                out.append(Student(item.lower(), arch, "named", desc))
-            elif path.is_dir() and (path / RUN_FILE).is_file():
-                out.extend(students_from_run(path))
-            elif path.is_dir() and (path / "config.json").is_file():
-                out.append(student_from_dir(path))
-            elif path.exists():
-                raise KdnasError(f"{item} is neither a search run (run.json) nor a saved model (config.json)")
-            else:
-                raise KdnasError(f"unknown student {item!r}: use a name ({', '.join(NAMED)}), "
-                                 "L,H,A,FFN, a search run folder or a saved model folder")
+        j = i
+        while j < len(tokens) and tokens[j].isdigit():
+            j += 1
+        numbers = tokens[i:j]
+        if len(numbers) % 4:
+            raise KdnasError(f"invalid student arch {','.join(numbers)!r}: an arch is four numbers L,H,A,FFN "
+                             f"(got {len(numbers)} in a row)")
+        out.extend(_spec_student(numbers[k:k + 4], ",".join(numbers[k:k + 4])) for k in range(0, len(numbers), 4))
+        i = j
     names = [s.name for s in out]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:

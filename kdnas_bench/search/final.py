@@ -24,7 +24,7 @@ class FinalJob:
     Each student starts from ``init``, or from its sub-network of ``supernet`` when given."""
 
     teacher: str | None
-    task: str
+    task: Any  # a GLUE name, "agnostic", or a Task of one's own
     key: DatasetKey
     shape: Shape
     losses: str
@@ -38,6 +38,7 @@ class FinalJob:
     budget_mb: float | None = None
     progress: bool = False
     accelerator: str = "cpu"  # where the students train (measuring is the latency device's business)
+    reference_ms: float | None = None  # the predictor's reference canary: each winner is timed with the canary
 
 
 def _deploy(out: Path, arch: Arch, job: FinalJob, fp32_metrics: dict[str, float], local: bool) -> dict[str, Any]:
@@ -56,7 +57,9 @@ def finalize(result: SearchResult, job: FinalJob) -> SearchResult:
     """Fully distil every distinct winner into ``RUN/final/<arch>/`` (HF + safetensors + ONNX + metrics.json);
     when this machine is the named device, measure the exported student and say whether the budget held. On an
     int8 backend the student is quantized, its int8 dev metric reported beside fp32, and the *deployed* int8
-    file measured against the budget; with ``budget_mb`` the measured peak memory is held against it too.
+    file measured against the budget; with ``budget_mb`` the measured peak memory is held against it too. With
+    ``reference_ms`` each winner is timed with the canary and the machine's speed factor in those seconds is
+    recorded (``measured_speed_factor``, ``measured_at_reference_ms``).
     A winner whose final distillation runs out of GPU memory is recorded with ``final_error`` and the next one
     goes on. Returns a new result; ``result`` is left as it was."""
     from ..distill.accelerator import failure_message, free_memory  # lazy: torch
@@ -93,7 +96,7 @@ def finalize(result: SearchResult, job: FinalJob) -> SearchResult:
                 if int8:
                     info |= _deploy(out, w.arch, job, res.metrics, local)
                 elif local:
-                    info |= measure_latency(w.arch, job.shape, k.backend, k.threads)
+                    info |= measure_latency(w.arch, job.shape, k.backend, k.threads, reference_ms=job.reference_ms)
                     if job.budget_mb is not None:
                         info |= measure_memory(w.arch, job.shape, k.backend, k.threads)
                 info.setdefault("measured_latency_ms", None)

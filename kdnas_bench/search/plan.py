@@ -19,10 +19,12 @@ from ..space import Arch, SearchSpace
 from ..validate import check_writable
 from .domain import SearchError
 from .evaluators import Evaluator, EvaluatorContext, evaluator_for
+from .evaluators.base import task_name
 from .final import FinalJob, FinalStep
 from .memory_budget import MemoryStep, within_memory
 from .request import SearchRequest
 from .result import EventFn, PostStep
+from .runfolder import run_data
 from .study import LatencyTable, SearchConfig, Study, check_budgets
 
 
@@ -44,7 +46,7 @@ class SearchPlan:
 
     @property
     def task(self) -> str:
-        return self.ctx.task
+        return task_name(self.ctx.task)
 
 
 def _auto_space(req: SearchRequest) -> bool:
@@ -108,19 +110,29 @@ def prepare(req: SearchRequest, on_event: EventFn | None = None, *, progress: bo
     if acc.is_cuda:
         info = acc.describe()
         emit("message", {"text": f"training on {info['gpu']} ({info['precision']})"})
-    task = AGNOSTIC if req.agnostic else get_task(req.task).name
+    own = None if req.agnostic else get_task(req.task)
+    # evaluators and the final get a GLUE task by name (their run.json entries as ever), one's own as the Task
+    task: Any = AGNOSTIC if own is None else own.name if own.is_glue else own
+    name = AGNOSTIC if own is None else own.name
     if req.text and not req.agnostic:
         raise SearchError("--text is for --task agnostic (a GLUE task reads --data-dir)")
-    predictor = load_predictor(req.key.device_id, req.key.backend, req.key.threads, root=req.predictors)
+    predictor = load_predictor(req.key.device_id, req.key.backend, req.key.threads, root=req.predictors,
+                               speed=req.speed)
+    if predictor.calibration is not None:
+        emit("message", {"text": predictor.calibration.describe()})
     if req.budget_mb is not None and not predictor.memory:
         within_memory(predictor, [], req.shape, req.budget_mb)  # the one-line error, before any work
     auto = _auto_space(req)  # the teacher's students, once the evaluator knows its teacher
     space_file = "" if auto else req.space or str(default_space())
-    run = Path(req.run_dir) if req.run_dir else Path("runs") / f"search-{task}-{req.seed}"
+    run = Path(req.run_dir) if req.run_dir else Path("runs") / f"search-{name}-{req.seed}"
     ctx = EvaluatorContext(req, run, task, SearchSpace.load(space_file or default_space()), space_file,
                            req.losses or DEFAULTS.search_losses_for(req.agnostic), emit, progress, auto,
                            accelerator=acc.name, candidate_accelerator=candidate_acc, gpus_per_candidate=gpus)
     check_writable("--run", run)  # also the default, before a default teacher is fine-tuned into it
+    if own is not None:
+        from ..distill.taskfiles import check_run_data  # lazy: pandas
+
+        check_run_data(run_data(run), own, f"run folder {run}")  # resuming: refuse data that changed, in one line
     kind = evaluator_for(req)
     if req.final is not None and not kind.distils:
         raise SearchError("--final needs a teacher (it distils the winners); it cannot run with "
@@ -148,7 +160,8 @@ def prepare(req: SearchRequest, on_event: EventFn | None = None, *, progress: bo
     if req.final is not None:
         steps.append(FinalStep(FinalJob(evaluator.teacher, task, req.key, req.shape, ctx.losses, req.data_dir,
                                         req.text, req.final.examples, req.final.epochs, req.seed, req.init,
-                                        evaluator.supernet, req.budget_mb, progress, acc.name), emit))
+                                        evaluator.supernet, req.budget_mb, progress, acc.name,
+                                        (predictor.meta.get("drift") or {}).get("reference_canary_ms")), emit))
     if memory_mb:
         steps.append(MemoryStep(memory_mb))
     return SearchPlan(req, ctx, predictor, evaluator, Study(run, config, evaluator, latency), steps, notes)

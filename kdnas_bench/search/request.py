@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..defaults import DEFAULTS, INITS
 from ..distill.data import AGNOSTIC
@@ -79,7 +80,7 @@ class SearchRequest:
 
     key: DatasetKey
     budgets_ms: tuple[float, ...]
-    task: str
+    task: Any  # a GLUE name, "agnostic", or a Task of one's own (distill.taskfiles.own_task)
     reward_w: float = DEFAULTS.reward_w
     mode: str = "hard"
     shape: Shape = field(default_factory=lambda: Shape(DEFAULTS.batch, DEFAULTS.seq))
@@ -112,6 +113,9 @@ class SearchRequest:
     # torch sees one); ``gpus_per_candidate``: each Ray worker's GPU share (None: 1 when training on a GPU, else 0)
     accelerator: str = "cpu"
     gpus_per_candidate: float | None = None
+    # "now": predictions (and so the budget checks) at this machine's speed now, the canary timed first; the
+    # final check then records the speed factor in the seconds each winner is measured
+    speed: str = "reference"
 
     def __post_init__(self) -> None:
         check_positive(threads=self.key.threads, proxy_examples=self.proxy_examples, proxy_epochs=self.proxy_epochs,
@@ -119,7 +123,8 @@ class SearchRequest:
         check_study(episodes=self.episodes, candidates=self.candidates, budget_mb=self.budget_mb,
                     head_dim=self.head_dim)
         for name, value, allowed in (("strategy", self.strategy, tuple(STRATEGIES)), ("init", self.init, INITS),
-                                     ("executor", self.executor, tuple(EXECUTORS)), ("mode", self.mode, MODES)):
+                                     ("executor", self.executor, tuple(EXECUTORS)), ("mode", self.mode, MODES),
+                                     ("speed", self.speed, ("reference", "now"))):
             check_choice(name, value, allowed)
         self.reward  # noqa: B018 (validates budgets and w)
 
@@ -129,7 +134,7 @@ class SearchRequest:
 
     @property
     def agnostic(self) -> bool:
-        return self.task.strip().lower() == AGNOSTIC
+        return isinstance(self.task, str) and self.task.strip().lower() == AGNOSTIC
 
 
 def parse_head_dim(text: str | None) -> int | str | None:

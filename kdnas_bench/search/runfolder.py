@@ -90,6 +90,18 @@ def provisional_winner(rec: EvalRecord, budget_ms: float) -> dict[str, Any]:
             "reward": rec.reward(budget_ms)}
 
 
+def run_data(run_dir: Path) -> dict[str, Any] | None:
+    """The data spec an existing run recorded for a task of one's own (``run.json`` → evaluator → ``data``), or
+    None (no run yet, a GLUE task, or a file that the search's own checks will report)."""
+    try:
+        config = read_json_object(run_dir / RUN_FILE, "run metadata").get("config")
+    except KdnasError:
+        return None
+    evaluator = config.get("evaluator") if isinstance(config, dict) else None
+    data = evaluator.get("data") if isinstance(evaluator, dict) else None
+    return data if isinstance(data, dict) else None
+
+
 @dataclass(frozen=True)
 class RunFolder:
     """Read access to a search run folder. Every reader raises a one-line :class:`KdnasError` naming the file."""

@@ -98,6 +98,7 @@ class Supernet:
         self.params = {k: torch.nn.Parameter(v.detach().clone()) for k, v in tensors.items()}
         self.device = torch.device("cpu")
         self._skeletons: OrderedDict[Arch, Any] = OrderedDict()
+        self._buffers_ref: dict[str, torch.Tensor] | None = None
 
     def to(self, device: torch.device) -> Supernet:
         """Move the shared tensors to ``device`` (new parameters: build the optimizer after this)."""
@@ -106,6 +107,7 @@ class Supernet:
                            for k, v in self.params.items()}
             self.device = device
             self._skeletons.clear()
+            self._buffers_ref = None
         return self
 
     @classmethod
@@ -144,13 +146,33 @@ class Supernet:
         return model
 
     def skeleton(self, arch: Arch) -> Any:
-        """A standalone model of ``arch`` whose own weights are never used (functional_call replaces them)."""
+        """A standalone model of ``arch`` whose own weights are never used (functional_call replaces them).
+
+        Built on the meta device (no weight allocation, no random init: most of a step's host time when built
+        normally), its buffers (position / token-type ids, the same for every arch) copied from the first
+        skeleton, built normally; parameters stay on meta, so one functional_call does not replace fails loudly."""
         if arch not in self._skeletons:
             if len(self._skeletons) >= 8:
                 self._skeletons.popitem(last=False)
-            self._skeletons[arch] = self._config_model(arch).to(self.device)
+            self._skeletons[arch] = self._meta_skeleton(arch)
         self._skeletons.move_to_end(arch)
         return self._skeletons[arch]
+
+    def _meta_skeleton(self, arch: Arch) -> Any:
+        if self._buffers_ref is None:
+            model = self._config_model(arch).to(self.device)
+            self._buffers_ref = {n: b.detach().clone() for n, b in model.named_buffers()}
+            return model
+        with torch.device("meta"):
+            model = self._config_model(arch)
+        buffers = dict(model.named_buffers())
+        ref = self._buffers_ref
+        if set(buffers) != set(ref) or any(b.shape != ref[n].shape or b.dtype != ref[n].dtype for n, b in buffers.items()):
+            return self._config_model(arch).to(self.device)  # arch-dependent buffers: build it normally
+        for name in buffers:
+            owner, _, leaf = name.rpartition(".")
+            model.get_submodule(owner)._buffers[leaf] = ref[name].clone()
+        return model
 
     def logits(self, arch: Arch, batch: dict[str, Any], *, train: bool = False) -> torch.Tensor:
         """The sub-network's logits on a batch; gradients flow into the shared tensors."""

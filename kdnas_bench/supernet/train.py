@@ -60,8 +60,9 @@ class SupernetConfig:
 
 
 def make_recipe(teacher: Teacher, task: Task, space: SearchSpace, train_data: Any, cfg: SupernetConfig) -> dict[str, Any]:
+    own = {"data": task.spec()} if not task.is_glue else {}  # a task of one's own: its files and content hash
     return {"teacher": teacher.name, "teacher_hash": tensors_hash(teacher.model.state_dict()), "task": task.name,
-            "data_hash": data_hash(train_data), "train_examples": len(train_data), "space": space_dims(space),
+            **own, "data_hash": data_hash(train_data), "train_examples": len(train_data), "space": space_dims(space),
             "space_hash": space_hash(space), "config": asdict(cfg)}
 
 
@@ -70,6 +71,9 @@ def check_recipe(doc: dict[str, Any], folder: Path, *, teacher: Teacher, task: T
     rec = doc["recipe"]
     if rec.get("task") != task.name:
         raise SupernetError(f"supernet {folder} was trained for task {rec.get('task')}, not {task.name}")
+    from ..distill.taskfiles import check_run_data
+
+    check_run_data(rec.get("data"), task, f"supernet {folder}")
     if rec.get("teacher_hash") != tensors_hash(teacher.model.state_dict()):
         raise SupernetError(f"supernet {folder} was trained from another teacher ({rec.get('teacher')}, weights "
                             f"{rec.get('teacher_hash')}), not {teacher.name}")

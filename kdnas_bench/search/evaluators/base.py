@@ -29,7 +29,7 @@ class EvaluatorContext:
 
     request: SearchRequest
     run: Path
-    task: str
+    task: Any  # the GLUE task's name, "agnostic", or a Task of one's own (distill.taskfiles)
     space: SearchSpace
     space_file: str
     losses: str
@@ -69,7 +69,7 @@ class EvaluatorContext:
         return teacher
 
 
-def default_teacher(run: Path, task: str, data_dir: str | None, examples: int, seed: int, emit: EventFn,
+def default_teacher(run: Path, task: Any, data_dir: str | None, examples: int, seed: int, emit: EventFn,
                     accelerator: str = "cpu") -> str:
     """No teacher given: fine-tune the packaged all-MiniLM-L6-v2 on the task once, into RUN/teacher."""
     from ...distill.finetuning import finetune  # lazy: torch
@@ -77,10 +77,22 @@ def default_teacher(run: Path, task: str, data_dir: str | None, examples: int, s
     folder = run / "teacher"
     if (folder / "config.json").is_file():
         return str(folder)
-    emit("message", {"text": f"no --teacher: fine-tuning the packaged all-MiniLM-L6-v2 on {task} ({examples} "
+    emit("message", {"text": f"no --teacher: fine-tuning the packaged all-MiniLM-L6-v2 on {task_name(task)} ({examples} "
                              f"examples, 1 epoch) into {folder}"})
     finetune(task, data_dir=data_dir, max_examples=examples, epochs=1.0, seed=seed, out=folder, accelerator=accelerator)
     return str(folder)
+
+
+def task_name(task: Any) -> str:
+    """A task's name: a GLUE name or "agnostic" as it is, a Task of one's own by its ``name``."""
+    return str(getattr(task, "name", task))
+
+
+def task_fields(task: Any) -> dict[str, Any]:
+    """How ``run.json`` records a task: its name, and for a task of one's own its spec as ``data`` (files, content
+    hash), so a GLUE run's entry is what it always was and a resumed run can check its data."""
+    spec = task.spec() if hasattr(task, "spec") else None
+    return {"task": task_name(task), **({"data": spec} if spec else {})}
 
 
 def no_cpu(described: dict[str, Any]) -> dict[str, Any]:

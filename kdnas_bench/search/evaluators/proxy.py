@@ -12,7 +12,7 @@ from ...distill.teacher import load_teacher
 from ...space import Arch
 from ..request import SearchRequest
 from ..result import Evaluation
-from .base import Evaluator, EvaluatorContext, extract, no_cpu
+from .base import Evaluator, EvaluatorContext, extract, no_cpu, task_fields
 
 
 def timed(threads: int, run: Any) -> Evaluation:
@@ -35,7 +35,7 @@ class ProxyDistillEvaluator(Evaluator):
     name = "proxy"
 
     teacher: str | None = field()  # required (the base's None is its default for evaluators without one)
-    task: str
+    task: Any  # a GLUE name, or a Task of one's own
     data_dir: str | None = None
     proxy_examples: int | None = DEFAULTS.proxy_examples
     epochs: float = DEFAULTS.proxy_epochs
@@ -76,4 +76,4 @@ class ProxyDistillEvaluator(Evaluator):
 
     def describe(self) -> dict[str, Any]:
         """What ``run.json`` records (its keys as before the evaluators had a registry, so old runs resume)."""
-        return no_cpu({"kind": "proxy-distill", **asdict(self)})
+        return no_cpu({"kind": "proxy-distill", **asdict(self), **task_fields(self.task)})

@@ -17,7 +17,7 @@ from ..domain import SearchError
 from ..request import SearchRequest
 from ..rerank import RerankConfig, RerankStep
 from ..result import Evaluation, PostStep
-from .base import Evaluator, EvaluatorContext, extract, no_cpu
+from .base import Evaluator, EvaluatorContext, extract, no_cpu, task_fields
 from .proxy import ProxyDistillEvaluator
 
 
@@ -31,7 +31,7 @@ class SupernetEvaluator(Evaluator):
 
     supernet: str = field()  # type: ignore[assignment]  # required (the base's None is for the others)
     teacher: str = field()  # type: ignore[assignment]
-    task: str
+    task: Any  # a GLUE name, or a Task of one's own
     space: str
     data_dir: str | None = None
     threads: int = 1
@@ -118,4 +118,5 @@ class SupernetEvaluator(Evaluator):
         d = asdict(self)
         rerank, losses = d.pop("rerank"), d.pop("losses")
         d.pop("seed")
-        return no_cpu({"kind": "supernet", **d, **({"rerank": rerank, "losses": losses} if rerank else {})})
+        extra = {"rerank": rerank, "losses": losses} if rerank else {}
+        return no_cpu({"kind": "supernet", **d, **task_fields(self.task), **extra})

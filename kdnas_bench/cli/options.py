@@ -1,0 +1,213 @@
+"""One vocabulary for every verb: the options that name the same thing are declared here once, with one name,
+type, separator and default, and every verb uses these decorators.
+
+* lists are comma-separated (``--budget-ms 10,20``, ``--devices a,b``, ``--seqs 32,128``);
+* an arch is ``L,H,A,FFN`` (``4,312,12,1200``), its name ``4L-312H-12A-1200F`` or a named student
+  (``tinybert-4l``) wherever one is taken;
+* ``--backend`` is a choice from the backend registry (default torch), ``--threads`` a positive count (default 1);
+* an unknown choice gets "did you mean …".
+
+``tests/test_cli_options.py`` walks the click tree and checks that every option has a help line and that options
+of the same name agree on type, default and ``multiple`` across verbs (``RECIPE_OPTIONS`` may differ in default:
+each verb's default there is its own measured recipe)."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from ..defaults import DEFAULTS, INITS
+from ..errors import did_you_mean
+from ..profiling.backends import BACKENDS
+from ..space import Arch
+
+BACKEND_NAMES = list(BACKENDS)  # the backend registry (kdnas_bench.profiling.backends)
+
+# options whose default is each verb's own recipe (a toy-scale quickstart, a teacher's vs a student's epochs)
+RECIPE_OPTIONS = frozenset({"--epochs", "--lr", "--batch-size", "--episodes", "--candidates", "--proxy-examples",
+                            "--proxy-epochs", "--final-examples", "--evaluator", "--losses", "--out"})
+
+# options that some verbs take repeated (several students at once) and others once
+MAY_REPEAT = frozenset({"--arch"})
+
+Decorator = Callable[[Any], Any]
+
+
+class Choice(click.Choice):
+    """``click.Choice`` that answers a near miss with "did you mean …"."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter:
+            choices = [str(c) for c in self.choices]
+            self.fail(f"{value!r} is not one of {', '.join(choices)}{did_you_mean(str(value), choices)}", param, ctx)
+
+
+_ARCH_NAME = re.compile(r"^(\d+)L-(\d+)H-(\d+)A-(\d+)F$", re.IGNORECASE)
+
+
+def parse_arch_text(text: str) -> Arch:
+    """An arch from ``L,H,A,FFN``, ``4L-312H-12A-1200F`` or a named student; KdnasError otherwise."""
+    from ..errors import KdnasError, SpaceError
+    from ..report.named import NAMED
+
+    raw = str(text).strip()
+    if raw.lower() in NAMED:
+        return NAMED[raw.lower()][0]
+    m = _ARCH_NAME.match(raw)
+    try:
+        return Arch(*(int(v) for v in m.groups())) if m else Arch.parse(raw)
+    except SpaceError as exc:
+        hint = did_you_mean(raw.lower(), list(NAMED)) if not any(c.isdigit() for c in raw[:1]) else ""
+        raise KdnasError(f"invalid arch {raw!r}: {exc}{hint} (give L,H,A,FFN such as 4,312,12,1200, "
+                         f"or a name: {', '.join(NAMED)})") from None
+
+
+class ArchType(click.ParamType):
+    name = "arch"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from ..errors import KdnasError
+
+        if isinstance(value, Arch):
+            return value
+        try:
+            return parse_arch_text(value)
+        except KdnasError as exc:
+            self.fail(str(exc).removeprefix(f"invalid arch {str(value).strip()!r}: "), param, ctx)
+
+
+class NumberList(click.ParamType):
+    """Comma-separated positive numbers (``10,20,40``), as a tuple."""
+
+    def __init__(self, kind: type = float) -> None:
+        self.kind = kind
+        self.name = "n,n,…" if kind is int else "x,x,…"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, tuple):
+            return value
+        name = max(getattr(param, "opts", None) or ["the list"], key=len)
+        try:
+            values = tuple(self.kind(v) for v in str(value).replace(" ", "").split(",") if v)
+        except ValueError:
+            self.fail(f"{name} must be {'integers' if self.kind is int else 'numbers'} separated by commas, got "
+                      f"{value!r}", param, ctx)
+        if not values:
+            self.fail(f"{name} needs at least one value", param, ctx)
+        if any(not (v > 0 and math.isfinite(v)) for v in values):
+            self.fail(f"{name} values must be positive finite numbers, got {value!r}", param, ctx)
+        return values
+
+    def __eq__(self, other: object) -> bool:  # the consistency test compares types across verbs
+        return isinstance(other, NumberList) and other.kind is self.kind
+
+    def __hash__(self) -> int:
+        return hash((NumberList, self.kind))
+
+
+ARCH = ArchType()
+INIT_CHOICES = [*INITS, "auto"]  # auto: the older name of embeddings
+THREADS = int  # checked where used (``positive``), so every verb says "--threads must be positive"
+
+
+def _opt(*decls: str, **kw: Any) -> Decorator:
+    return click.option(*decls, **kw)
+
+
+def backend_option(help: str = "Backend, from the registry (see `kdnas-bench devices`).") -> Decorator:
+    return _opt("--backend", type=Choice(BACKEND_NAMES), default="torch", show_default=True, help=help)
+
+
+def threads_option(help: str = "Intra-op CPU threads.") -> Decorator:
+    return _opt("--threads", type=THREADS, default=1, show_default=True, help=help)
+
+
+def device_option(help: str = "Device id (see `kdnas-bench predictors`).") -> Decorator:
+    return _opt("--device", "device_id", required=True, help=help)
+
+
+def seed_option(help: str = "Random seed.") -> Decorator:
+    return _opt("--seed", type=int, default=0, show_default=True, help=help)
+
+
+def seq_option(help: str = "Sequence length.") -> Decorator:
+    return _opt("--seq", type=int, default=DEFAULTS.seq, show_default=True, help=help)
+
+
+def batch_option(help: str = "Batch size.") -> Decorator:
+    return _opt("--batch", type=int, default=DEFAULTS.batch, show_default=True, help=help)
+
+
+def arch_option(help: str = "Student: L,H,A,FFN (e.g. 4,312,12,1200), 4L-312H-12A-1200F or a name (tinybert-4l).",
+                *, required: bool = False, multiple: bool = False) -> Decorator:
+    return _opt("--arch", type=ARCH, required=required, multiple=multiple, help=help)
+
+
+def budget_ms_option(help: str = "Latency budget(s) in ms, comma-separated, e.g. 20 or 10,20,40.", *,
+                     required: bool = False, dest: str = "budget_ms") -> Decorator:
+    return _opt("--budget-ms", dest, type=NumberList(float), required=required, help=help)
+
+
+def budget_mb_option(help: str = "Peak-memory budget in MiB (predicted by the predictor's memory model).") -> Decorator:
+    return _opt("--budget-mb", type=float, help=help)
+
+
+def json_option(help: str = "Print JSON instead of tables.") -> Decorator:
+    return _opt("--json", "as_json", is_flag=True, help=help)
+
+
+def store_option(help: str = "Profile store folder (default: the checkout's profiles/).") -> Decorator:
+    return _opt("--store", type=click.Path(), help=help)
+
+
+def predictors_option(help: str = "Predictor folder (default: the checkout's predictors/).", *,
+                      dest: str = "predictors_dir") -> Decorator:
+    return _opt("--predictors", dest, type=click.Path(), help=help)
+
+
+def space_option(help: str = "Search-space TOML (default: search/spaces/bert.toml).", *, required: bool = False) -> Decorator:
+    return _opt("--space", "space_path", type=click.Path(), required=required, help=help)
+
+
+def data_dir_option(help: str = "GLUE TSV folder (e.g. ../shared/data/glue).") -> Decorator:
+    return _opt("--data-dir", type=click.Path(), help=help)
+
+
+def list_items(text: str | None) -> list[str] | None:
+    """A comma-separated list of names (``--devices a,b``), blanks dropped; None when not given."""
+    if text is None:
+        return None
+    return [t.strip() for t in str(text).split(",") if t.strip()]
+
+
+ALIASES_KEY = "kdnas_deprecated_aliases"
+
+
+def deprecated_alias(old: str, new: str, dest: str, type: Any = None) -> Decorator:
+    """A hidden ``old`` option that still works, says it is deprecated and gives its value to ``new``'s ``dest``
+    (the command wrapper in :mod:`kdnas_bench.cli` applies it); ``type`` as ``new``'s."""
+
+    def forward(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        if value is None:
+            return
+        from .common import err_console
+
+        err_console.print(f"note: {old} is deprecated here; use {new}", highlight=False, markup=False)
+        ctx.meta.setdefault(ALIASES_KEY, {})[dest] = value
+
+    return _opt(old, f"_alias_{dest}", type=type, hidden=True, expose_value=False, callback=forward,
+                help=f"Deprecated: use {new}.")
+
+
+def apply_aliases(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The values given through :func:`deprecated_alias` options, put where the command reads them."""
+    ctx = click.get_current_context(silent=True)
+    for dest, value in ((ctx.meta.get(ALIASES_KEY) or {}) if ctx is not None else {}).items():
+        kwargs[dest] = value
+    return kwargs

@@ -1,0 +1,103 @@
+"""The task options every verb that trains on a task shares: a GLUE ``--task`` (with ``--data-dir``) or a task of
+one's own (``--train-file``/``--validation-file`` or ``--dataset``, ``--text-columns``, ``--label-column``,
+``--metric``). :func:`task_options` adds them to a command and hands its body one ``task``: a GLUE name (or
+"agnostic", as typed) or a checked :class:`~kdnas_bench.distill.data.Task`, built before any work."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from ..distill.metrics import TASK_METRICS
+from ..errors import KdnasError
+
+OWN = ("train_file", "validation_file", "dataset", "text_columns", "label_column", "metric")
+GLUE_HELP = "GLUE task: cola, sst2, mrpc, stsb, qqp, mnli-m, mnli-mm, qnli, rte"
+
+
+def resolve_task(task: str | None, data_dir: str | None, *, train_file: str | None = None,
+                 validation_file: str | None = None, dataset: str | None = None, text_columns: str | None = None,
+                 label_column: str | None = None, metric: str | None = None, required: bool = True) -> Any:
+    """The task the options name: a GLUE name (checked by the verb), or a task of one's own, read and checked."""
+    from ..distill.data import TASKS, get_task
+
+    own = train_file or validation_file or dataset
+    if not own:
+        extra = [f"--{n.replace('_', '-')}" for n, v in (("text_columns", text_columns), ("label_column", label_column),
+                                                         ("metric", metric)) if v is not None]
+        if extra:
+            raise KdnasError(f"{', '.join(extra)}: for a task of your own (--train-file and --validation-file, or "
+                             "--dataset); a GLUE --task has its own columns and metric")
+        if task is None and required:
+            raise KdnasError("give the task: --task (a GLUE task) with --data-dir, or your own data with --train-file "
+                             "and --validation-file (or --dataset NAME[:CONFIG])")
+        return task
+    if data_dir is not None:
+        raise KdnasError("--data-dir is for GLUE tasks; your own data comes from --train-file/--validation-file or "
+                         "--dataset")
+    if task is not None:
+        key = task.lower().replace("-", "").replace("_", "")
+        glue = key in {t.replace("-", "") for t in TASKS} or key == "agnostic"
+        if glue:
+            raise KdnasError(f"--task {task} names a GLUE task (or the task-agnostic mode); with your own data --task "
+                             "only names the task: pick another name or leave it out")
+    columns = None
+    if text_columns is not None:
+        columns = tuple(c.strip() for c in text_columns.split(",") if c.strip())
+        if not columns:
+            raise KdnasError(f"--text-columns needs one or two column names, got {text_columns!r}")
+    from ..distill.taskfiles import own_task
+
+    return get_task(own_task(train_file=train_file, validation_file=validation_file, dataset=dataset,
+                             text_columns=columns, label_column=label_column, metric=metric, name=task))
+
+
+def task_options(*, required: bool = True, task_help: str = GLUE_HELP + ".",
+                 data_dir_help: str = "GLUE TSV folder (e.g. ../shared/data/glue); default: the hub.") -> Callable[..., Any]:
+    """Add the task options to a command; its body gets ``task`` (resolved) and ``data_dir``, not the others."""
+
+    def wrap(f: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(f)
+        def body(**kwargs: Any) -> Any:
+            own = {k: kwargs.pop(k) for k in OWN}
+            kwargs["task"] = resolve_task(kwargs.get("task"), kwargs.get("data_dir"), required=required, **own)
+            return f(**kwargs)
+
+        options = [
+            click.option("--task", help=f"{task_help} With your own data (--train-file): a name for it (default: "
+                                        "from the file name)."),
+            click.option("--data-dir", type=click.Path(), help=data_dir_help),
+            click.option("--train-file", type=click.Path(), help="Your own training data: CSV, TSV, JSON Lines "
+                                                                 "(.json/.jsonl) or Parquet, with a header of columns."),
+            click.option("--validation-file", type=click.Path(), help="Your own validation data (same columns); "
+                                                                      "reported metrics are on it."),
+            click.option("--dataset", help="A `datasets` name NAME[:CONFIG] (hub, or the local cache offline) with "
+                                           "train and validation splits, instead of files."),
+            click.option("--text-columns", help="Your data: one or two text columns, e.g. review or "
+                                                "question,passage (default: sentence1,sentence2, sentence or text)."),
+            click.option("--label-column", help="Your data: the label column (default: label). Text or integer "
+                                                "labels: classification; numbers with a fraction: regression."),
+            click.option("--metric", type=click.Choice(TASK_METRICS), help="Your data: the primary metric (default: "
+                                                                           "accuracy; pearson for regression)."),
+        ]
+        for option in reversed(options):
+            body = option(body)
+        return body
+
+    return wrap
+
+
+def task_args(task: Any, data_dir: str | None) -> list[str]:
+    """The CLI options that name ``task`` again (for the commands a pipeline prints as its steps)."""
+    from ..distill.data import Task
+
+    if not isinstance(task, Task) or task.is_glue:
+        name = task.name if isinstance(task, Task) else str(task)
+        return ["--task", name, *(["--data-dir", str(data_dir)] if data_dir else [])]
+    out = (["--dataset", str(task.dataset)] if task.dataset else
+           ["--train-file", str(task.train_file), "--validation-file", str(task.validation_file)])
+    return [*out, "--task", task.name, "--text-columns", ",".join(task.text_fields), "--label-column",
+            task.label_column, "--metric", task.primary_metric]
