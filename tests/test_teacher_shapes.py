@@ -145,7 +145,8 @@ def test_inheritance_into_every_kind_of_student(shape: Arch, teachers: dict[Arch
 def _search(preds: Path, teacher: Path, glue: Path, run: Path, *extra: str) -> list[str]:
     return ["search", "--device", DEV, "--backend", "torch", "--budget-ms", "1000", "--task", "sst2",
             "--teacher", str(teacher), "--data-dir", str(glue), "--predictors", str(preds), "--episodes", "2",
-            "--candidates", "2", "--proxy-examples", "48", "--proxy-epochs", "1", "--run", str(run), "--evaluator", "proxy", "--json", *extra]
+            "--candidates", "2", "--proxy-examples", "48", "--proxy-epochs", "1", "--run", str(run), "--evaluator", "proxy",
+            "--json", *extra]
 
 
 ONESHOT = ("--evaluator", "supernet", "--supernet-examples", "64", "--supernet-epochs", "1", "--rerank-top", "1",
