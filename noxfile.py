@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tomllib
 
 import nox
 
@@ -46,13 +45,8 @@ def lint(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """The documentation site, built with warnings as errors into site/ (`-- serve` to browse it live).
 
-    The CLI reference is generated from the click commands, which import only click, rich and numpy, so the
-    package goes in without its heavy dependencies (torch, transformers, ...)."""
-    with open("pyproject.toml", "rb") as f:
-        project = tomllib.load(f)["project"]
-    light = [d for d in project["dependencies"] if d.split(">")[0].split("=")[0].strip() in {"click", "rich", "numpy"}]
-    session.install(*light, *project["optional-dependencies"]["docs"])
-    session.install("--no-deps", "-e", ".")
+    The CLI reference and the API page import the package, so it goes in with its dependencies (CPU torch)."""
+    _install(session, "docs")
     if session.posargs[:1] == ["serve"]:
         session.run("mkdocs", "serve", *session.posargs[1:], env={**OFFLINE, "NO_MKDOCS_2_WARNING": "1"})
         return
