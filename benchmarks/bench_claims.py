@@ -311,7 +311,8 @@ def report(args: argparse.Namespace) -> None:
                  "source": args.front_source, "plots": sorted(str(p) for p in Path(plots).glob("front-*.png")) if plots
                  else []}
     build_report(Path(args.root), args.tasks.split(","), Path(args.out), extra=_extra(args),
-                 apart=[t for t in (args.apart or "").split(",") if t], command=" ".join(sys.argv), front=front)
+                 apart=[t for t in (args.apart or "").split(",") if t], command=" ".join(sys.argv), front=front,
+                 add_to_earlier=[t for t in (args.add_to_earlier or "").split(",") if t])
 
 
 def main() -> None:
@@ -358,6 +359,8 @@ def main() -> None:
                     help="Written in place; tasks with no plan under --root keep their earlier entry, marked.")
     rp.add_argument("--extra", action="append", help="NAME=ARCH: report another student's finals too (repeatable).")
     rp.add_argument("--apart", help="Tasks reported apart and left out of the averages (teacher near chance).")
+    rp.add_argument("--add-to-earlier", help="Tasks whose earlier entry (in --out) keeps its students and gets this "
+                    "run's ones added, every latency from this run's timing (e.g. a baseline the earlier run lacked).")
     rp.add_argument("--front", help="FRONT_JSON[:PLOTS_DIR]: a search's front (kdnas-bench search --front) to record.")
     rp.add_argument("--front-source", help="How that front was made (recorded with it).")
     for p in (tr, me, rp):

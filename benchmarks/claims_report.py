@@ -148,6 +148,53 @@ def _carried(prev: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
+def merged(prev: dict[str, Any], new: dict[str, Any] | None, lat_path: Path) -> dict[str, Any]:
+    """An earlier entry with this run's students added (e.g. a baseline the earlier run lacked) and, where this
+    run timed them, every student's latency and the budget taken from this run's interleaved timing (the
+    earlier students' names passed to ``measure --extra``), so the budget comparison holds on one timing run.
+    Shares of the teacher stay relative to the teacher each student was distilled from."""
+    entry = _carried(prev)
+    entry["students"] = {k: dict(v) for k, v in entry["students"].items()}
+    if new is not None:
+        added = {k: dict(v, added=True) for k, v in new["students"].items()}
+        entry["students"].update(added)
+        old_t, new_t = entry["teacher"], new["teacher"]
+        entry["added"] = {"students": sorted(added), "plan": new["plan"], "teacher": new_t,
+                          "same_teacher_metric": abs((old_t.get("metric") or 0) - new_t["metric"]) < 1e-9}
+        entry["source"] += "; " + ", ".join(sorted(added)) + " added by this run"
+    if lat_path.is_file():
+        lat = json.loads(lat_path.read_text())
+        teacher_ms = lat["ms"].get("teacher")
+        if teacher_ms is not None:
+            entry["earlier_latency"] = {"teacher_ms": entry.get("teacher_ms"), "budget_ms": entry.get("budget_ms"),
+                                        "latency": entry.get("latency"),
+                                        "students_ms": {k: v.get("measured_ms") for k, v in entry["students"].items()}}
+            entry["teacher_ms"] = teacher_ms
+            entry["budget_ms"] = teacher_ms / 3
+            entry["teacher"] = dict(entry["teacher"], measured_ms=teacher_ms)
+            entry["latency"] = {k: lat.get(k) for k in ("device_id", "method")}
+            for name, st in entry["students"].items():
+                st["measured_ms"] = lat["ms"].get(name)
+                st["within_budget"] = None if st["measured_ms"] is None else st["measured_ms"] <= entry["budget_ms"]
+    return entry
+
+
+def _unmerged(entry: dict[str, Any]) -> dict[str, Any]:
+    """The earlier run's own entry back from a merged one (a report run twice merges once)."""
+    if "added" not in entry:
+        return entry
+    base = {k: v for k, v in entry.items() if k not in ("added", "earlier_latency")}
+    base["students"] = {k: dict(v) for k, v in entry["students"].items() if not v.get("added")}
+    base["source"] = entry["source"].split("; ")[0]
+    if "earlier_latency" in entry:
+        was = entry["earlier_latency"]
+        base.update(teacher_ms=was["teacher_ms"], budget_ms=was["budget_ms"], latency=was.get("latency"))
+        base["teacher"] = dict(entry["teacher"], measured_ms=was["teacher_ms"])
+        for name, st in base["students"].items():
+            st["measured_ms"] = was["students_ms"].get(name)
+    return base
+
+
 def judge(task: str, entry: dict[str, Any], gold: Any) -> None:
     """Comparisons of the searched student with every other one, and claim (b) against the best hand-crafted
     student within the measured budget (by prediction when latency was not measured, said so)."""
@@ -213,12 +260,16 @@ def table(tasks: dict[str, dict[str, Any]]) -> str:
 
 
 def build_report(root: Path, tasks: list[str], out: Path, *, extra: dict[str, str], apart: list[str], command: str,
-                 data_dir: Path = Path("../shared/data/glue"), front: dict[str, Any] | None = None) -> dict[str, Any]:
+                 data_dir: Path = Path("../shared/data/glue"), front: dict[str, Any] | None = None,
+                 add_to_earlier: list[str] | None = None) -> dict[str, Any]:
     prev = json.loads(out.read_text()) if out.is_file() else {}
     prev_tasks = prev.get("tasks", prev) if prev.get("schema") == 2 else prev
     result: dict[str, dict[str, Any]] = {}
     for task in tasks:
         entry = _task_entry(root, task, extra, data_dir)
+        if task in (add_to_earlier or []) and task in prev_tasks:
+            base = _unmerged(prev_tasks[task])
+            entry = merged(base, entry, root / task / "latency.json")
         if entry is None and task in prev_tasks:
             entry = _carried(prev_tasks[task])
         if entry is None:

@@ -10,7 +10,7 @@
 # Environment: ROOT (work area, default runs/claims), ACCEL (cpu), PY, GLUE (../shared/data/glue), MINILM (a
 # backbone folder; default the packaged all-MiniLM-L6-v2), SEEDS (3), STUDENTS (all), OUT (copy the small result
 # files there: plans, finals, teacher figures), RTE_START (the intermediate task for RTE: mrpc), TEACHER_ONLY
-# (comma list of tasks that get their teacher and no students).
+# (comma list of tasks that get their teacher and no students), RTE_LRS / RTE_EPOCHS (RTE's recipe grid).
 # RTE's candidates include an intermediate-task start from the MRPC teacher, so put mrpc before rte.
 set -uo pipefail
 ROOT=${ROOT:-runs/claims}; ACCEL=${ACCEL:-cpu}; PY=${PY:-.venv/bin/python}; GLUE=${GLUE:-../shared/data/glue}
@@ -37,8 +37,8 @@ for task in "$@"; do
     mrpc|stsb) "$PY" benchmarks/bench_teachers.py --task "$task" "${common[@]}" "${bb[@]}" --lrs 1e-4 --epochs 3 ;;
     rte) starts=(--start backbone)
          [ -f "$ROOT/teachers/$RTE_START/config.json" ] && starts+=(--start "$RTE_START=$ROOT/teachers/$RTE_START")
-         "$PY" benchmarks/bench_teachers.py --task rte "${common[@]}" "${bb[@]}" "${starts[@]}" --lrs 3e-5,1e-4 \
-             --epochs 3,6 ;;
+         "$PY" benchmarks/bench_teachers.py --task rte "${common[@]}" "${bb[@]}" "${starts[@]}" --lrs "${RTE_LRS:-3e-5,1e-4}" \
+             --epochs "${RTE_EPOCHS:-3,6}" ;;
     cola) "$PY" benchmarks/bench_teachers.py --task cola "${common[@]}" "${bb[@]}" --lrs 5e-5,1e-4,2e-4 --epochs 3,6 ;;
     *) echo "unknown task $task (mrpc, stsb, rte, cola)" >&2; exit 2 ;;
   esac || { echo "$task: teacher failed" >&2; continue; }

@@ -1,0 +1,78 @@
+"""The claims report (benchmarks/claims_report.py): a baseline added to an earlier task entry keeps the earlier
+students, takes every latency and the budget from the new timing run, and a second report does not merge twice."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+claims_report = pytest.importorskip("claims_report")
+
+
+def _earlier() -> dict:
+    def st(arch: str, values: list[float], ms: float) -> dict:
+        return {"arch": arch, "params": 1, "values": values, "seeds": len(values), "metric_mean": sum(values) / len(values),
+                "metric_std": 0.01, "measured_ms": ms, "share_of_teacher": 0.9}
+    return {"task": "sst2", "metric_name": "accuracy", "teacher_metric": 0.90, "teacher_ms": 40.0, "budget_ms": 40 / 3,
+            "teacher": {"metric": 0.90, "measured_ms": 40.0},
+            "plan": {"budget_ms": 12.75, "final": {"train_total": 100, "epochs": 1.0}},
+            "students": {"searched": st("3,384,12,256", [0.87, 0.871, 0.869], 10.6),
+                         "minilm-scaled": st("6,160,5,640", [0.85, 0.851, 0.852], 9.7)}}
+
+
+def _new_run(root: Path, teacher_metric: float, dropped: list[float], lat: dict[str, float]) -> None:
+    teacher = root / "teachers" / "sst2"
+    teacher.mkdir(parents=True)
+    (teacher / "metrics.json").write_text(json.dumps({"primary_metric": "accuracy",
+                                                      "metrics": {"accuracy": teacher_metric}}))
+    final = {"examples": 100, "train_total": 100, "epochs": 1.0, "losses": "logits,ce", "lr": 2e-4, "batching": "length",
+             "init": "inherited (importance-rewired teacher)", "seeds": 3}
+    work = root / "sst2"
+    work.mkdir()
+    (work / "plan.json").write_text(json.dumps({
+        "task": "sst2", "budget_ms": 12.75, "teacher_ms": 38.26, "teacher": str(teacher), "final": final,
+        "students": {"layer-dropped": {"arch": "1,384,12,1536", "predicted_ms": 6.9, "params": 2}}}))
+    from bench_claims import _recipe
+
+    with (work / "finals.jsonl").open("w") as fh:
+        for seed, v in enumerate(dropped):
+            fh.write(json.dumps({"name": "layer-dropped", "arch": "1,384,12,1536", "seed": seed, "metric": v,
+                                 "recipe": _recipe(final)}) + "\n")
+    (work / "latency.json").write_text(json.dumps({"device_id": "dev-x", "method": "interleaved", "ms": lat}))
+
+
+def test_a_baseline_added_to_an_earlier_entry_takes_the_new_timing(tmp_path: Path) -> None:
+    out = tmp_path / "claims.json"
+    out.write_text(json.dumps({"schema": 2, "tasks": {"sst2": _earlier()}, "commands": []}))
+    root = tmp_path / "work"
+    _new_run(root, 0.90, [0.84, 0.845, 0.842], {"teacher": 30.0, "searched": 8.0, "minilm-scaled": 10.5,
+                                                 "layer-dropped": 5.0})
+    for _ in range(2):  # the second report starts again from the earlier run's own entry
+        doc = claims_report.build_report(root, ["sst2"], out, extra={}, apart=[], command="report",
+                                         data_dir=tmp_path / "no-data", add_to_earlier=["sst2"])
+    e = doc["tasks"]["sst2"]
+    assert set(e["students"]) == {"searched", "minilm-scaled", "layer-dropped"}
+    assert e["teacher_ms"] == 30.0 and e["budget_ms"] == pytest.approx(10.0)
+    assert e["earlier_latency"]["teacher_ms"] == 40.0 and e["earlier_latency"]["students_ms"]["searched"] == 10.6
+    assert e["students"]["searched"]["measured_ms"] == 8.0
+    assert e["students"]["minilm-scaled"]["within_budget"] is False  # 10.5 ms > 30 / 3 on the new timing
+    assert e["students"]["layer-dropped"]["added"] and e["students"]["layer-dropped"]["seeds"] == 3
+    assert e["added"]["same_teacher_metric"] is True
+    assert e["source"].count("added by this run") == 1
+    # claim (b)'s rival: the only hand-crafted student within the new budget is the layer-dropped teacher
+    assert e["claim_b"]["best_hand"] == "layer-dropped"
+    assert e["claim_b"]["verdict"] == "ahead"
+
+
+def test_without_a_new_run_the_earlier_entry_is_carried(tmp_path: Path) -> None:
+    out = tmp_path / "claims.json"
+    out.write_text(json.dumps({"schema": 2, "tasks": {"sst2": _earlier()}, "commands": []}))
+    doc = claims_report.build_report(tmp_path / "empty", ["sst2"], out, extra={}, apart=[], command="report",
+                                     data_dir=tmp_path / "no-data", add_to_earlier=["sst2"])
+    e = doc["tasks"]["sst2"]
+    assert set(e["students"]) == {"searched", "minilm-scaled"}
+    assert e["teacher_ms"] == 40.0 and e["students"]["searched"]["measured_ms"] == 10.6
