@@ -63,6 +63,8 @@ def main() -> None:
     ap.add_argument("--methods", default="supernet,proxy-inherit,proxy-embeddings,reference")
     ap.add_argument("--accelerator", help="Handed to the package's training functions where they take it.")
     ap.add_argument("--losses", default="logits,ce")
+    ap.add_argument("--shard", help="K/N: compute only every N-th student from the K-th (0-based), and no table: "
+                    "N processes sharing one --work split the students (run once more without it for the table).")
     ap.add_argument("--work", default="runs/rank")
     ap.add_argument("--out", default="benchmarks/results/rank_fidelity.json")
     args = ap.parse_args()
@@ -119,9 +121,18 @@ def main() -> None:
         return rec
 
     archs = students(args.n)
+    mine = archs
+    if args.shard:
+        k, _, n = args.shard.partition("/")
+        if not (k.isdigit() and n.isdigit() and 0 <= int(k) < int(n)):
+            sys.exit(f"--shard: expected K/N with 0 <= K < N, got {args.shard}")
+        mine = archs[int(k)::int(n)]
     for method in methods:  # cheap ones first: a partial run already tells something
-        for arch in archs:
+        for arch in mine:
             run(method, arch)
+    if args.shard:
+        return
+    done.update({(r["method"], r["arch"]): r for r in map(json.loads, log.read_text().splitlines())})  # other shards
     table = {m: [done[(m, str(a))]["metric"] for a in archs] for m in methods}
     out: dict[str, Any] = {
         "task": args.task, "teacher": args.teacher, "students": [str(a) for a in archs],
