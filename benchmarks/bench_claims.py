@@ -168,8 +168,14 @@ def train(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     work = Path(args.work or Path(args.root) / args.task)
     work.mkdir(parents=True, exist_ok=True)
-    budget = round(args.teacher_ms / 3, 2)
     pred = load_predictor(args.device, "torch", 1, root=args.predictors)
+    teacher_pred = float(pred.predict_interval([(TEACHER_ARCH, SHAPE)]).mid[0])
+    if args.budget_basis == "given":
+        if args.teacher_ms is None:
+            sys.exit("--budget-basis given needs --teacher-ms")
+        budget = round(args.teacher_ms / 3, 2)
+    else:  # the shapes are scaled in the predictor's units: so is the budget (a measured ms from another day is not)
+        budget = round(teacher_pred / 3, 2)
     teacher = load_teacher(args.teacher, task=args.task)
     net = None
     if args.searched:
@@ -199,7 +205,8 @@ def train(args: argparse.Namespace) -> None:
     bad = [s for s in wanted if s not in ("searched", *HAND, "fast-match")]
     if bad:
         sys.exit(f"--students: unknown {', '.join(bad)} (known: searched, fast-match, {', '.join(HAND)})")
-    students = {"searched": winner, **{n: scaled_to_budget(FAMILIES[n][1](), budget, predicted) for n in HAND}}
+    hand_budget = budget * (1 - args.scale_margin)
+    students = {"searched": winner, **{n: scaled_to_budget(FAMILIES[n][1](), hand_budget, predicted) for n in HAND}}
     students["layer-dropped-third"] = FAMILIES["layer-dropped-third"][1]()[0]
     if "fast-match" in wanted and net is not None and not args.searched:  # claim (c): as in session 5
         evals = _jsonl(work / "search" / "evaluations.jsonl")
@@ -212,7 +219,9 @@ def train(args: argparse.Namespace) -> None:
             students["fast-match"] = min(cands, key=predicted)
     students = {k: v for k, v in students.items() if k in wanted}
     init_name = "supernet sub-network" if args.init == "supernet" else "inherited (importance-rewired teacher)"
-    plan = {"task": args.task, "budget_ms": budget, "teacher_ms": args.teacher_ms, "teacher": str(args.teacher),
+    plan = {"task": args.task, "budget_ms": budget, "budget_basis": args.budget_basis, "teacher_ms": args.teacher_ms,
+            "teacher_predicted_ms": teacher_pred, "hand_scaled_to_ms": round(hand_budget, 2),
+            "teacher": str(args.teacher),
             **info, "students": {k: {"arch": str(a), "predicted_ms": predicted(a), "params": count_params(a),
                                      "oneshot": oneshot(a), "family": FAMILIES[k][0] if k in FAMILIES else k}
                                  for k, a in students.items()},
@@ -321,7 +330,14 @@ def main() -> None:
     tr = sub.add_parser("train")
     tr.add_argument("--task", required=True)
     tr.add_argument("--teacher", required=True)
-    tr.add_argument("--teacher-ms", type=float, required=True, help="The teacher's measured latency here (1x128, t1).")
+    tr.add_argument("--teacher-ms", type=float, help="The teacher's measured latency here (1x128, t1); the budget with "
+                    "--budget-basis given.")
+    tr.add_argument("--scale-margin", type=float, default=0.05,
+                    help="Hand-crafted shapes are scaled to the budget less this share, so that they meet the budget "
+                    "when measured (the predictor's error on one shape is a few percent).")
+    tr.add_argument("--budget-basis", choices=("predicted", "given"), default="predicted",
+                    help="The budget the shapes are scaled to: the teacher's predicted latency / 3 (default: the same "
+                    "units as the students' predictions), or --teacher-ms / 3.")
     tr.add_argument("--device", required=True, help="Whose latency predictor scales the shapes to the budget.")
     tr.add_argument("--predictors", default="predictors")
     tr.add_argument("--data-dir", default="../shared/data/glue")
