@@ -44,7 +44,7 @@ TEACHER_ARCH = Arch(6, 384, 12, 1536)
 SHAPE = Shape(1, 128)
 ART = Path("runs/claims")  # default --root
 HAND = ("minilm-scaled", "minilm-l3-scaled", "tinybert-scaled", "tinybert-whole-heads", "layer-dropped",
-        "layer-dropped-third")
+        "layer-dropped-bottom", "layer-dropped-third")
 
 
 def _ffn(h: int, ratio: float) -> int:
@@ -63,6 +63,8 @@ FAMILIES: dict[str, tuple[str, Callable[[], list[Arch]]]] = {
                              lambda: [Arch(4, h, h // 32, _ffn(h, 1200 / 312)) for h in range(64, 385, 32)]),
     "layer-dropped": ("the teacher with layers dropped (full width, evenly spread layers, teacher weights)",
                       lambda: [Arch(k, 384, 12, 1536) for k in range(1, 7)]),
+    "layer-dropped-bottom": ("the teacher with its top layers dropped (full width, its first layers, teacher weights)",
+                             lambda: [Arch(k, 384, 12, 1536) for k in range(1, 7)]),
     # not scaled by the predictor: a third of the layers for a third of the latency, the rule of thumb; whether
     # it meets the measured budget is for the report to say
     "layer-dropped-third": ("the teacher with a third of its layers (full width, teacher weights), unscaled",
@@ -242,7 +244,8 @@ def train(args: argparse.Namespace) -> None:
             if (name, str(arch), seed) in done:
                 continue
             if name.startswith("layer-dropped"):
-                init_model = layer_dropped(teacher.model, arch.layers)
+                init_model = layer_dropped(teacher.model, arch.layers,
+                                           keep="bottom" if name == "layer-dropped-bottom" else "spread")
             else:
                 init_model = net.extract(arch) if net is not None and args.init == "supernet" else None
             kept: list[Any] = []

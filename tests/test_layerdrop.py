@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from kdnas_bench.distill import get_task, load_teacher, prepare_data
-from kdnas_bench.distill.layerdrop import dropped_arch, layer_dropped, layers_for_budget
+from kdnas_bench.distill.layerdrop import dropped_arch, kept_layers, layer_dropped, layers_for_budget
 from kdnas_bench.distill.trainer import init_student
 from kdnas_bench.errors import KdnasError
 from kdnas_bench.models import build_model, make_inputs
@@ -41,6 +41,21 @@ def test_layer_dropped_keeps_full_width_and_copies_the_kept_layers() -> None:
     with torch.no_grad():
         full = layer_dropped(teacher, 6)(**inputs).logits
         torch.testing.assert_close(full, teacher(**inputs).logits)
+
+
+def test_bottom_keeps_the_first_layers_and_drops_the_top() -> None:
+    teacher = build_model(Arch(6, 64, 4, 128), seed=5)
+    assert kept_layers(1, 6) == [5] and kept_layers(2, 6) == [2, 5]  # spread: ends with the last layer
+    assert kept_layers(1, 6, "bottom") == [0] and kept_layers(3, 6, "bottom") == [0, 1, 2]
+    student = layer_dropped(teacher, 2, keep="bottom")
+    t, s = teacher.state_dict(), student.state_dict()
+    for si in (0, 1):
+        for k, v in s.items():
+            if k.startswith(f"bert.encoder.layer.{si}."):
+                assert torch.equal(v, t[k]), k
+    assert not any(k.startswith("bert.encoder.layer.2.") for k in s)
+    with pytest.raises(KdnasError, match="keep must be one of"):
+        layer_dropped(teacher, 2, keep="top")
 
 
 def test_layer_dropped_rejects_bad_counts() -> None:

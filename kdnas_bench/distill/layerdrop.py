@@ -7,7 +7,8 @@ pooler and classifier. Inheriting ``Arch(k, H, A, F)`` through :func:`~kdnas_ben
 gives the same function (the importance rewiring is a permutation and the width is the teacher's): this module
 builds it without measuring importance.
 
-:func:`layers_for_budget` scales it to a latency budget: the deepest such model whose predicted latency fits.
+``keep="bottom"`` keeps the first ``k`` layers instead (the top ones dropped). :func:`layers_for_budget` scales
+it to a latency budget: the deepest such model whose predicted latency fits.
 """
 
 from __future__ import annotations
@@ -31,16 +32,29 @@ def dropped_arch(teacher_config: Any, layers: int) -> Arch:
     return Arch(layers, shape.hidden, shape.heads, shape.ffn)
 
 
+KEEP = ("spread", "bottom")
+
+
+def kept_layers(layers: int, teacher_layers: int, keep: str = "spread") -> list[int]:
+    """The teacher layers (0-based) a ``layers``-deep layer-dropped teacher keeps: ``spread`` — evenly spread,
+    ending with the last (DistilBERT-style; 6 -> 1 keeps the last layer alone) — or ``bottom`` — the first
+    ``layers`` ones, i.e. the top layers dropped, the strategy that kept the most accuracy in layer-dropping
+    studies of fine-tuned BERTs (6 -> 1 keeps the first layer, which still sees the embeddings it was trained on)."""
+    if keep not in KEEP:
+        raise KdnasError(f"keep must be one of {', '.join(KEEP)}, got {keep!r}")
+    return depth_map(layers, teacher_layers) if keep == "spread" else list(range(layers))
+
+
 @torch.no_grad()
-def layer_dropped(teacher_model: Any, layers: int) -> Any:
-    """A standalone copy of ``teacher_model`` (a BERT classifier) that keeps ``layers`` of its encoder layers,
-    evenly spread; the teacher is left untouched."""
+def layer_dropped(teacher_model: Any, layers: int, keep: str = "spread") -> Any:
+    """A standalone copy of ``teacher_model`` (a BERT classifier) that keeps ``layers`` of its encoder layers
+    (:func:`kept_layers`: evenly spread by default, or the bottom ones); the teacher is left untouched."""
     if getattr(teacher_model.config, "model_type", "") != "bert" or not hasattr(teacher_model, "bert"):
         raise KdnasError(f"a layer-dropped teacher needs a BERT classifier, got {teacher_model.config.model_type!r}")
     dropped_arch(teacher_model.config, layers)  # validates the count
-    keep = depth_map(layers, int(teacher_model.config.num_hidden_layers))
+    kept = kept_layers(layers, int(teacher_model.config.num_hidden_layers), keep)
     student = copy.deepcopy(teacher_model)
-    student.bert.encoder.layer = torch.nn.ModuleList([student.bert.encoder.layer[i] for i in keep])
+    student.bert.encoder.layer = torch.nn.ModuleList([student.bert.encoder.layer[i] for i in kept])
     student.config.num_hidden_layers = layers
     for i, layer in enumerate(student.bert.encoder.layer):  # newer transformers index KV caches by layer
         attn = getattr(layer.attention, "self", None)
