@@ -302,13 +302,15 @@ def measure(args: argparse.Namespace) -> None:
     (work / "latency.json").write_text(json.dumps(out, indent=2) + "\n")
 
 
-def _extra(args: argparse.Namespace) -> dict[str, str]:
-    """``--extra NAME=ARCH``: more students to time and report (e.g. an earlier search's winner, distilled with the
-    same recipe into the same finals.jsonl)."""
+def _extra(args: argparse.Namespace, rows: bool = False) -> dict[str, str]:
+    """``--extra NAME=ARCH[@ROWS]``: more students to time and report (e.g. an earlier search's winner, distilled
+    with the same recipe into the same finals.jsonl, its finals recorded under the name ROWS, e.g. searched).
+    ``rows=True``: the name each one's finals carry instead of its arch."""
     out = {}
     for item in args.extra or []:
-        name, _, arch = item.partition("=")
-        out[name] = str(Arch.parse(arch))
+        name, _, spec = item.partition("=")
+        arch, _, row = spec.partition("@")
+        out[name] = (row or name) if rows else str(Arch.parse(arch))
     return out
 
 
@@ -322,7 +324,7 @@ def report(args: argparse.Namespace) -> None:
         front = {"file": path, "points": len(doc["front"]), "budgets_ms": doc.get("budgets_ms"), "picks": doc.get("picks"),
                  "source": args.front_source, "plots": sorted(str(p) for p in Path(plots).glob("front-*.png")) if plots
                  else []}
-    build_report(Path(args.root), args.tasks.split(","), Path(args.out), extra=_extra(args),
+    build_report(Path(args.root), args.tasks.split(","), Path(args.out), extra=_extra(args), extra_rows=_extra(args, True),
                  apart=[t for t in (args.apart or "").split(",") if t], command=" ".join(sys.argv), front=front,
                  add_to_earlier=[t for t in (args.add_to_earlier or "").split(",") if t])
 
@@ -376,7 +378,7 @@ def main() -> None:
     rp.add_argument("--tasks", default="sst2,mrpc,rte,stsb")
     rp.add_argument("--out", default="benchmarks/results/claims.json",
                     help="Written in place; tasks with no plan under --root keep their earlier entry, marked.")
-    rp.add_argument("--extra", action="append", help="NAME=ARCH: report another student's finals too (repeatable).")
+    rp.add_argument("--extra", action="append", help="NAME=ARCH[@ROWS]: report another student's finals too, recorded under the name ROWS (default NAME; repeatable).")
     rp.add_argument("--apart", help="Tasks reported apart and left out of the averages (teacher near chance).")
     rp.add_argument("--add-to-earlier", help="Tasks whose earlier entry (in --out) keeps its students and gets this "
                     "run's ones added, every latency from this run's timing (e.g. a baseline the earlier run lacked).")

@@ -92,7 +92,8 @@ def compare(task: str, a: dict[str, Any], b: dict[str, Any], gold: Any) -> dict[
     return out
 
 
-def _task_entry(root: Path, task: str, extra: dict[str, str], data_dir: Path) -> dict[str, Any] | None:
+def _task_entry(root: Path, task: str, extra: dict[str, str], data_dir: Path,
+                extra_rows: dict[str, str] | None = None) -> dict[str, Any] | None:
     work = root / task
     if not (work / "plan.json").is_file():
         return None
@@ -122,7 +123,8 @@ def _task_entry(root: Path, task: str, extra: dict[str, str], data_dir: Path) ->
         "budget_ms": budget, "search_budget_ms": plan["budget_ms"], "teacher_ms": teacher_ms,
         "latency": {k: lat.get(k) for k in ("device_id", "method")},
         "students": {}, "plan": plan}
-    more = {n: {"arch": a, "params": count_params(Arch.parse(a)), "extra": True} for n, a in extra.items()}
+    more = {n: {"arch": a, "params": count_params(Arch.parse(a)), "extra": True, "alias": (extra_rows or {}).get(n, n)}
+            for n, a in extra.items()}
     for name, st in {**plan["students"], **more}.items():
         rows = [r for r in finals if r["arch"] == st["arch"] and r.get("name", name) in (name, st.get("alias", name))]
         s = _student(st, rows, lat["ms"].get(name), budget, teacher_metric)
@@ -261,12 +263,12 @@ def table(tasks: dict[str, dict[str, Any]]) -> str:
 
 def build_report(root: Path, tasks: list[str], out: Path, *, extra: dict[str, str], apart: list[str], command: str,
                  data_dir: Path = Path("../shared/data/glue"), front: dict[str, Any] | None = None,
-                 add_to_earlier: list[str] | None = None) -> dict[str, Any]:
+                 add_to_earlier: list[str] | None = None, extra_rows: dict[str, str] | None = None) -> dict[str, Any]:
     prev = json.loads(out.read_text()) if out.is_file() else {}
     prev_tasks = prev.get("tasks", prev) if prev.get("schema") == 2 else prev
     result: dict[str, dict[str, Any]] = {}
     for task in tasks:
-        entry = _task_entry(root, task, extra, data_dir)
+        entry = _task_entry(root, task, extra, data_dir, extra_rows)
         if task in (add_to_earlier or []) and task in prev_tasks:
             base = _unmerged(prev_tasks[task])
             entry = merged(base, entry, root / task / "latency.json")
