@@ -378,7 +378,8 @@ def main() -> None:
     rp.add_argument("--tasks", default="sst2,mrpc,rte,stsb")
     rp.add_argument("--out", default="benchmarks/results/claims.json",
                     help="Written in place; tasks with no plan under --root keep their earlier entry, marked.")
-    rp.add_argument("--extra", action="append", help="NAME=ARCH[@ROWS]: report another student's finals too, recorded under the name ROWS (default NAME; repeatable).")
+    rp.add_argument("--extra", action="append", help="NAME=ARCH[@ROWS]: report another student's finals too, recorded "
+                    "under the name ROWS (default NAME; repeatable).")
     rp.add_argument("--apart", help="Tasks reported apart and left out of the averages (teacher near chance).")
     rp.add_argument("--add-to-earlier", help="Tasks whose earlier entry (in --out) keeps its students and gets this "
                     "run's ones added, every latency from this run's timing (e.g. a baseline the earlier run lacked).")
