@@ -71,6 +71,14 @@ def test_pick_takes_the_best_front_point_within_the_budget() -> None:
     assert pick(front, 0.1) is None
 
 
+def test_a_budget_picks_among_re_scored_points_when_one_fits() -> None:
+    front = [FrontPoint(Arch(1, 128, 4, 256), 1.0, 1.1, 0.81, 0.81), FrontPoint(Arch(2, 192, 6, 768), 3.0, 3.3, 0.82, 0.78),
+             FrontPoint(Arch(2, 192, 6, 1536), 4.5, 5.0, 0.825, None)]  # its one-shot score, never re-scored
+    assert pick(front, 10.0).arch == Arch(2, 192, 6, 1536)  # mixed scales: the un-re-scored point wins
+    assert pick(front, 10.0, rescored_only=True).arch == Arch(1, 128, 4, 256)  # proxy 0.81 beats proxy 0.78
+    assert pick(front[2:], 10.0, rescored_only=True).arch == Arch(2, 192, 6, 1536)  # none re-scored: all compete
+
+
 def test_spread_reaches_both_ends_without_repeats() -> None:
     front = pareto_front(_records(200, seed=3))
     s = spread(front, 4)

@@ -102,12 +102,17 @@ def spread(front: Sequence[FrontPoint], k: int) -> list[FrontPoint]:
     return sorted(chosen, key=lambda p: p.latency_ms)
 
 
-def pick(front: Sequence[FrontPoint], budget_ms: float, *, by_high: bool = True) -> FrontPoint | None:
+def pick(front: Sequence[FrontPoint], budget_ms: float, *, by_high: bool = True,
+         rescored_only: bool = False) -> FrontPoint | None:
     """The best point of the front within ``budget_ms`` (its upper bound with ``by_high``, as a hard budget
-    holds it), by :attr:`FrontPoint.score`; ties to the faster one. None when no point fits."""
+    holds it), by :attr:`FrontPoint.score`; ties to the faster one. None when no point fits. ``rescored_only``:
+    only the re-scored points compete where one fits (a search score and a re-scored one are on different
+    scales: one-shot scores run higher than proxy distillation's, so an un-re-scored point would win unfairly)."""
     fits = [p for p in front if (p.latency_ms_high if by_high else p.latency_ms) <= budget_ms]
     if not fits:
         return None
+    if rescored_only:
+        fits = [p for p in fits if p.rerank_metric is not None] or fits
     return max(fits, key=lambda p: (p.score, -p.latency_ms))
 
 
@@ -128,11 +133,12 @@ def front_step(result: Any, records: Iterable[Any], *, budgets_ms: Sequence[floa
     front = pareto_front(records)
     if not front:
         raise KdnasError("the search has no scored candidate: no front to pick from")
-    if rescore is not None and points > 0:
-        front = rescored(front, rescore, points)
+    rescoring = rescore is not None and points > 0
+    if rescoring:
+        front = rescored(front, rescore, points)  # type: ignore[arg-type]
     winners = []
     for b in budgets_ms:
-        p = pick(front, b, by_high=by_high)
+        p = pick(front, b, by_high=by_high, rescored_only=rescoring)
         if p is None:
             raise KdnasError(f"no point of the front fits {b:g} ms (fastest: {front[0].latency_ms_high:.2f} ms upper "
                              f"bound)")
