@@ -263,7 +263,8 @@ def table(tasks: dict[str, dict[str, Any]]) -> str:
 
 def build_report(root: Path, tasks: list[str], out: Path, *, extra: dict[str, str], apart: list[str], command: str,
                  data_dir: Path = Path("../shared/data/glue"), front: dict[str, Any] | None = None,
-                 add_to_earlier: list[str] | None = None, extra_rows: dict[str, str] | None = None) -> dict[str, Any]:
+                 add_to_earlier: list[str] | None = None, extra_rows: dict[str, str] | None = None,
+                 rank_fidelity: dict[str, Any] | None = None) -> dict[str, Any]:
     prev = json.loads(out.read_text()) if out.is_file() else {}
     prev_tasks = prev.get("tasks", prev) if prev.get("schema") == 2 else prev
     result: dict[str, dict[str, Any]] = {}
@@ -288,6 +289,7 @@ def build_report(root: Path, tasks: list[str], out: Path, *, extra: dict[str, st
                                            if (e.get("latency") or {}).get("device_id")), None),
            "tasks": result, "claims": _summary(result, apart),
            "front": front if front is not None else prev.get("front") if prev.get("schema") == 2 else None,
+           "rank_fidelity": rank_fidelity if rank_fidelity is not None else prev.get("rank_fidelity"),
            "commands": sorted({*prev.get("commands", []), command}) if prev.get("schema") == 2 else [command]}
     out.write_text(json.dumps(doc, indent=2) + "\n")
     print(table(result))

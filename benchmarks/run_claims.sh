@@ -44,7 +44,7 @@ for task in "$@"; do
   esac || { echo "$task: teacher failed" >&2; continue; }
   case ",${TEACHER_ONLY:-}," in *",$task,"*) copy_out; continue ;; esac   # e.g. MRPC's teacher only, for RTE's start
   "$PY" benchmarks/bench_claims.py train --task "$task" --root "$ROOT" --teacher "$ROOT/teachers/$task" \
-      --teacher-ms 38.26 --device amd-epyc-2c-243f6e --searched "${SEARCHED[$task]}" \
+      --device amd-epyc-2c-243f6e --searched "${SEARCHED[$task]}" \
       --searched-from "the earlier search's winner (benchmarks/results/claims.json, head size 32)" \
       ${STUDENTS:+--students "$STUDENTS"} --init inherit --final-epochs 3 --final-lr 2e-4 --final-batching length \
       --seeds "$SEEDS" --accelerator "$ACCEL" || echo "$task: students failed" >&2
