@@ -315,7 +315,7 @@ def _extra(args: argparse.Namespace, rows: bool = False) -> dict[str, str]:
 
 
 def report(args: argparse.Namespace) -> None:
-    from claims_report import build_report
+    from claims_report import build_report, rank_fidelity_entry
 
     front = None
     if args.front:  # FRONT.json[:PLOTS_DIR]: a search's front file and where its per-device plots are
@@ -324,14 +324,8 @@ def report(args: argparse.Namespace) -> None:
         front = {"file": path, "points": len(doc["front"]), "budgets_ms": doc.get("budgets_ms"), "picks": doc.get("picks"),
                  "source": args.front_source, "plots": sorted(str(p) for p in Path(plots).glob("front-*.png")) if plots
                  else []}
-    rank = None
-    if args.rank_fidelity:  # bench_rank_fidelity.py's output: Kendall tau of each cheap score against the reference
-        doc = json.loads(Path(args.rank_fidelity).read_text())
-        rank = {"file": args.rank_fidelity, "task": doc["task"], "students": doc["students"], "metric": doc["metric"],
-                "supernet": {k: doc["supernet"].get(k) for k in ("examples", "epochs", "steps", "train_seconds")},
-                "reference": doc["reference"], "methods": doc["methods"], "goal": "kendall_tau >= 0.8 on >= 12 students"}
     build_report(Path(args.root), args.tasks.split(","), Path(args.out), extra=_extra(args), extra_rows=_extra(args, True),
-                 rank_fidelity=rank,
+                 rank_fidelity=[rank_fidelity_entry(f) for f in args.rank_fidelity or []],
                  apart=[t for t in (args.apart or "").split(",") if t], command=" ".join(sys.argv), front=front,
                  add_to_earlier=[t for t in (args.add_to_earlier or "").split(",") if t])
 
@@ -387,7 +381,8 @@ def main() -> None:
                     help="Written in place; tasks with no plan under --root keep their earlier entry, marked.")
     rp.add_argument("--extra", action="append", help="NAME=ARCH[@ROWS]: report another student's finals too, recorded "
                     "under the name ROWS (default NAME; repeatable).")
-    rp.add_argument("--rank-fidelity", help="A bench_rank_fidelity.py output file to record (tau per cheap score).")
+    rp.add_argument("--rank-fidelity", action="append", help="A bench_rank_fidelity.py output file to record (tau per "
+                    "cheap score; repeatable, one per task; tasks not given keep their earlier record).")
     rp.add_argument("--apart", help="Tasks reported apart and left out of the averages (teacher near chance).")
     rp.add_argument("--add-to-earlier", help="Tasks whose earlier entry (in --out) keeps its students and gets this "
                     "run's ones added, every latency from this run's timing (e.g. a baseline the earlier run lacked).")

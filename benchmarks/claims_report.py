@@ -261,10 +261,36 @@ def table(tasks: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+RANK_GOAL = 0.8  # Kendall tau of a cheap score against full-set finals, on at least RANK_MIN_STUDENTS students
+RANK_MIN_STUDENTS = 12
+
+
+def rank_fidelity_entry(path: str) -> dict[str, Any]:
+    """The claims record of one bench_rank_fidelity.py output: tau per cheap score, and whether the goal is met."""
+    doc = json.loads(Path(path).read_text())
+    methods = doc["methods"]
+    taus = {m: v["kendall_tau"] for m, v in methods.items() if v.get("kendall_tau") is not None}
+    best = max(taus, key=lambda m: taus[m]) if taus else None
+    return {"file": path, "task": doc["task"], "students": doc["students"], "metric": doc["metric"],
+            "supernet": {k: doc["supernet"].get(k) for k in ("examples", "epochs", "steps", "train_seconds")},
+            "reference": doc["reference"], "methods": methods,
+            "goal": f"kendall_tau >= {RANK_GOAL} on >= {RANK_MIN_STUDENTS} students",
+            "best": best, "met": bool(best is not None and taus[best] >= RANK_GOAL
+                                      and len(doc["students"]) >= RANK_MIN_STUDENTS)}
+
+
+def _rank_list(new: list[dict[str, Any]] | None, prev: Any) -> list[dict[str, Any]]:
+    """This report's rank-fidelity records, one per task; tasks not given again keep their earlier record (an
+    earlier report kept a single record, not a list)."""
+    earlier = [prev] if isinstance(prev, dict) else list(prev or [])
+    given = {r["task"] for r in new or []}
+    return [*(r for r in earlier if r.get("task") not in given), *(new or [])]
+
+
 def build_report(root: Path, tasks: list[str], out: Path, *, extra: dict[str, str], apart: list[str], command: str,
                  data_dir: Path = Path("../shared/data/glue"), front: dict[str, Any] | None = None,
                  add_to_earlier: list[str] | None = None, extra_rows: dict[str, str] | None = None,
-                 rank_fidelity: dict[str, Any] | None = None) -> dict[str, Any]:
+                 rank_fidelity: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     prev = json.loads(out.read_text()) if out.is_file() else {}
     prev_tasks = prev.get("tasks", prev) if prev.get("schema") == 2 else prev
     result: dict[str, dict[str, Any]] = {}
@@ -289,7 +315,7 @@ def build_report(root: Path, tasks: list[str], out: Path, *, extra: dict[str, st
                                            if (e.get("latency") or {}).get("device_id")), None),
            "tasks": result, "claims": _summary(result, apart),
            "front": front if front is not None else prev.get("front") if prev.get("schema") == 2 else None,
-           "rank_fidelity": rank_fidelity if rank_fidelity is not None else prev.get("rank_fidelity"),
+           "rank_fidelity": _rank_list(rank_fidelity, prev.get("rank_fidelity")),
            "commands": sorted({*prev.get("commands", []), command}) if prev.get("schema") == 2 else [command]}
     out.write_text(json.dumps(doc, indent=2) + "\n")
     print(table(result))

@@ -76,3 +76,36 @@ def test_without_a_new_run_the_earlier_entry_is_carried(tmp_path: Path) -> None:
     e = doc["tasks"]["sst2"]
     assert set(e["students"]) == {"searched", "minilm-scaled"}
     assert e["teacher_ms"] == 40.0 and e["students"]["searched"]["measured_ms"] == 10.6
+
+
+def _rank_file(path: Path, task: str, taus: dict[str, float], n: int = 12) -> str:
+    methods = {m: {"kendall_tau": t, "spearman": t, "cpu_seconds_per_candidate": 1.0} for m, t in taus.items()}
+    methods["reference"] = {"cpu_seconds_per_candidate": 100.0}
+    path.write_text(json.dumps({"task": task, "students": [f"{i + 1},128,2,256" for i in range(n)], "metric": "pearson",
+                                "supernet": {"examples": 10, "epochs": 2.0, "steps": 3, "train_seconds": 1.0},
+                                "reference": {"examples": 10, "epochs": 3.0}, "methods": methods}))
+    return str(path)
+
+
+def test_rank_fidelity_goal_needs_tau_and_twelve_students(tmp_path: Path) -> None:
+    met = claims_report.rank_fidelity_entry(_rank_file(tmp_path / "a.json", "stsb", {"supernet": 0.82, "proxy": 0.5}))
+    assert met["best"] == "supernet" and met["met"] is True
+    low = claims_report.rank_fidelity_entry(_rank_file(tmp_path / "b.json", "mrpc", {"supernet": 0.64, "proxy": 0.79}))
+    assert low["best"] == "proxy" and low["met"] is False
+    few = claims_report.rank_fidelity_entry(_rank_file(tmp_path / "c.json", "rte", {"supernet": 0.9}, n=8))
+    assert few["met"] is False
+
+
+def test_rank_fidelity_records_one_per_task_and_keep_earlier_tasks(tmp_path: Path) -> None:
+    out = tmp_path / "claims.json"
+    mrpc = claims_report.rank_fidelity_entry(_rank_file(tmp_path / "m.json", "mrpc", {"supernet": 0.64}))
+    out.write_text(json.dumps({"schema": 2, "tasks": {"sst2": _earlier()}, "commands": [], "rank_fidelity": mrpc}))
+    stsb = claims_report.rank_fidelity_entry(_rank_file(tmp_path / "s.json", "stsb", {"supernet": 0.7}))
+    kw = dict(extra={}, apart=[], command="report", data_dir=tmp_path / "no-data")
+    doc = claims_report.build_report(tmp_path / "empty", ["sst2"], out, rank_fidelity=[stsb], **kw)
+    assert [r["task"] for r in doc["rank_fidelity"]] == ["mrpc", "stsb"]  # the earlier single record kept
+    again = claims_report.rank_fidelity_entry(_rank_file(tmp_path / "s2.json", "stsb", {"supernet": 0.85}))
+    doc = claims_report.build_report(tmp_path / "empty", ["sst2"], out, rank_fidelity=[again], **kw)
+    assert [(r["task"], r["met"]) for r in doc["rank_fidelity"]] == [("mrpc", False), ("stsb", True)]
+    doc = claims_report.build_report(tmp_path / "empty", ["sst2"], out, **kw)  # no new file: both carried
+    assert [r["task"] for r in doc["rank_fidelity"]] == ["mrpc", "stsb"]
