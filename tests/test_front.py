@@ -23,6 +23,7 @@ from kdnas_bench.search.front import (
     pareto_front,
     pick,
     plot_fronts,
+    plotted_pick,
     read_front,
     spread,
 )
@@ -77,6 +78,10 @@ def test_a_budget_picks_among_re_scored_points_when_one_fits() -> None:
     assert pick(front, 10.0).arch == Arch(2, 192, 6, 1536)  # mixed scales: the un-re-scored point wins
     assert pick(front, 10.0, rescored_only=True).arch == Arch(1, 128, 4, 256)  # proxy 0.81 beats proxy 0.78
     assert pick(front[2:], 10.0, rescored_only=True).arch == Arch(2, 192, 6, 1536)  # none re-scored: all compete
+    # the plot marks what the search picked, never the mixed-scale winner
+    assert plotted_pick(front, 10.0).arch == Arch(1, 128, 4, 256)
+    assert plotted_pick(front, 10.0, Arch(2, 192, 6, 768)).arch == Arch(2, 192, 6, 768)
+    assert plotted_pick(front, 10.0, Arch(6, 384, 12, 1536)).arch == Arch(1, 128, 4, 256)  # not on this front
 
 
 def test_spread_reaches_both_ends_without_repeats() -> None:

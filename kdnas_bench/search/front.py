@@ -176,11 +176,24 @@ def fronts_for_devices(records: Iterable[Any], predictors: dict[str, Any], shape
     return out
 
 
+def plotted_pick(front: Sequence[FrontPoint], budget_ms: float, picked: Arch | None = None) -> FrontPoint | None:
+    """The point a front plot marks as the budget's pick: ``picked`` (the search's own winner) where it lies on
+    the front, else what :func:`pick` takes, among the re-scored points where the front has any (as the search
+    picks)."""
+    if picked is not None:
+        mine = next((p for p in front if p.arch == picked), None)
+        if mine is not None:
+            return mine
+    return pick(front, budget_ms, rescored_only=any(p.rerank_metric is not None for p in front))
+
+
 def plot_fronts(fronts: dict[str, list[FrontPoint]], out_dir: Path, *, metric_name: str = "metric",
                 everything: dict[str, list[FrontPoint]] | None = None, budgets_ms: dict[str, float] | None = None,
-                title: str = "", backends: dict[str, str] | None = None) -> list[Path]:
+                title: str = "", backends: dict[str, str] | None = None,
+                picks: dict[str, Arch] | None = None) -> list[Path]:
     """One PNG per device: every scored candidate (grey), the front (line), re-ranked points (ringed) and the
-    budget's pick. Returns the files written (``front-<device>.png``)."""
+    budget's pick (``picks``: device -> the search's winner; else :func:`plotted_pick`). Returns the files written
+    (``front-<device>.png``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -202,7 +215,7 @@ def plot_fronts(fronts: dict[str, list[FrontPoint]], out_dir: Path, *, metric_na
         budget = (budgets_ms or {}).get(device)
         if budget is not None:
             ax.axvline(budget, color="C2", ls="--", lw=1, label=f"budget {budget:g} ms")
-            best = pick(front, budget)
+            best = plotted_pick(front, budget, (picks or {}).get(device))
             if best is not None:
                 ax.annotate(str(best.arch), (best.latency_ms, best.score), textcoords="offset points", xytext=(5, -12),
                             fontsize=8)
@@ -274,5 +287,6 @@ def front_for_search(outcome: Any, req: Any, *, points: int, final: Any = None, 
     metric = (records[0].metric_name if records else None) or "metric"
     plot_fronts(fronts, run, metric_name=metric, everything=every,
                 budgets_ms={req.key.device_id: max(req.budgets_ms)}, title=f"{outcome.task}: accuracy–latency front",
+                picks={req.key.device_id: max(result.winners, key=lambda w: w.budget_ms).arch},
                 backends={d: f"{k.backend}, {k.threads} thread(s)" for d, k in keys.items()})
     return result
