@@ -25,7 +25,9 @@ from kdnas_bench.search.front import (
     plot_fronts,
     plotted_pick,
     read_front,
+    repick,
     spread,
+    write_front,
 )
 from kdnas_bench.search.runfolder import RunFolder
 from kdnas_bench.search.study import SearchResult, Winner
@@ -82,6 +84,24 @@ def test_a_budget_picks_among_re_scored_points_when_one_fits() -> None:
     assert plotted_pick(front, 10.0).arch == Arch(1, 128, 4, 256)
     assert plotted_pick(front, 10.0, Arch(2, 192, 6, 768)).arch == Arch(2, 192, 6, 768)
     assert plotted_pick(front, 10.0, Arch(6, 384, 12, 1536)).arch == Arch(1, 128, 4, 256)  # not on this front
+
+
+def test_repick_rewrites_an_old_runs_picks_and_winners(tmp_path: Path) -> None:
+    front = [FrontPoint(Arch(1, 128, 4, 256), 1.0, 1.1, 0.81, 0.81), FrontPoint(Arch(2, 192, 6, 768), 3.0, 3.3, 0.82, 0.78),
+             FrontPoint(Arch(2, 192, 6, 1536), 4.5, 5.0, 0.825, None)]
+    write_front(tmp_path / FRONT_FILE, front, budgets_ms=[10.0, 2.0], picks=[Arch(2, 192, 6, 1536), Arch(1, 128, 4, 256)])
+    (tmp_path / "result.json").write_text(json.dumps({"winners": [{"arch": "old"}], "history": [1, 2]}))
+    winners = repick(tmp_path)
+    assert [str(w.arch) for w in winners] == ["1,128,4,256", "1,128,4,256"]
+    doc = json.loads((tmp_path / FRONT_FILE).read_text())
+    assert doc["picks"] == ["1,128,4,256", "1,128,4,256"] and doc["budgets_ms"] == [10.0, 2.0]
+    assert read_front(tmp_path / FRONT_FILE) == front  # the re-scored figures kept
+    res = json.loads((tmp_path / "result.json").read_text())
+    assert res["history"] == [1, 2] and res["winners"][0]["arch"]["layers"] == 1
+    assert res["winners"][0]["rerank_metric"] == 0.81
+    write_front(tmp_path / FRONT_FILE, front, budgets_ms=[0.5])
+    with pytest.raises(KdnasError, match="no point of the front fits"):
+        repick(tmp_path)
 
 
 def test_spread_reaches_both_ends_without_repeats() -> None:

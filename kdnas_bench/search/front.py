@@ -128,25 +128,54 @@ def front_step(result: Any, records: Iterable[Any], *, budgets_ms: Sequence[floa
     """A search post-step: the front of ``records`` (optionally ``points`` of it re-scored), written to
     ``RUN/front.json``; the result's winners replaced by each budget's pick from the front (``extra`` keeps the
     search's score and the re-ranked one). ``result`` is a :class:`~kdnas_bench.search.study.SearchResult`."""
-    from .study import Winner
-
     front = pareto_front(records)
     if not front:
         raise KdnasError("the search has no scored candidate: no front to pick from")
     rescoring = rescore is not None and points > 0
     if rescoring:
         front = rescored(front, rescore, points)  # type: ignore[arg-type]
+    winners = _front_winners(front, budgets_ms, by_high=by_high, rescored_only=rescoring)
+    folder = Path(run_dir or result.run_dir)
+    write_front(folder / FRONT_FILE, front, budgets_ms=budgets_ms, picks=[w.arch for w in winners])
+    return replace(result, winners=winners)
+
+
+def _front_winners(front: Sequence[FrontPoint], budgets_ms: Sequence[float], *, by_high: bool,
+                   rescored_only: bool) -> list[Any]:
+    from .study import Winner
+
     winners = []
     for b in budgets_ms:
-        p = pick(front, b, by_high=by_high, rescored_only=rescoring)
+        p = pick(front, b, by_high=by_high, rescored_only=rescored_only)
         if p is None:
             raise KdnasError(f"no point of the front fits {b:g} ms (fastest: {front[0].latency_ms_high:.2f} ms upper "
                              f"bound)")
         winners.append(Winner(float(b), p.arch, p.latency_ms, p.latency_ms_high, p.score, p.score,
                               {"from_front": True, "search_metric": p.metric, "rerank_metric": p.rerank_metric}))
-    folder = Path(run_dir or result.run_dir)
-    write_front(folder / FRONT_FILE, front, budgets_ms=budgets_ms, picks=[w.arch for w in winners])
-    return replace(result, winners=winners)
+    return winners
+
+
+def repick(run: str | Path, *, by_high: bool = True) -> list[Any]:
+    """Pick each budget's winner again from a finished run's ``front.json`` (its re-scored points kept) with
+    today's rule, and write the picks back to ``front.json`` and the winners to ``result.json``: for a run made
+    before a change to :func:`pick`. Returns the winners."""
+    from .runfolder import RESULT_FILE
+
+    run = Path(run)
+    front = read_front(run / FRONT_FILE)
+    doc = json.loads((run / FRONT_FILE).read_text())
+    budgets = [float(b) for b in doc.get("budgets_ms") or []]
+    if not front or not budgets:
+        raise KdnasError(f"{run / FRONT_FILE}: no front or no budgets to pick for")
+    winners = _front_winners(front, budgets, by_high=by_high,
+                             rescored_only=any(p.rerank_metric is not None for p in front))
+    write_front(run / FRONT_FILE, front, **{**{k: v for k, v in doc.items() if k != "front"},
+                                            "picks": [w.arch for w in winners]})
+    if (run / RESULT_FILE).is_file():
+        res = json.loads((run / RESULT_FILE).read_text())
+        res["winners"] = [w.to_dict() for w in winners]
+        (run / RESULT_FILE).write_text(json.dumps(res, indent=2, default=str) + "\n")
+    return winners
 
 
 def write_front(path: Path, front: Sequence[FrontPoint], **info: Any) -> None:
@@ -241,8 +270,6 @@ def front_for_search(outcome: Any, req: Any, *, points: int, final: Any = None, 
     ``RUN/front-<device>.png`` for every device with a predictor of the search's backend and threads (the same
     scores, that device's predicted latency). Returns the new result (also written to ``RUN/result.json``)."""
     from ..defaults import DEFAULTS
-    from ..paths import default_predictors
-    from ..predictors.lookup import fitted_keys, load_predictor
     from .evaluators.proxy import ProxyDistillEvaluator
     from .final import FinalJob, finalize
     from .runfolder import RESULT_FILE, RunFolder
@@ -267,26 +294,40 @@ def front_for_search(outcome: Any, req: Any, *, points: int, final: Any = None, 
                                            req.text, final.examples, final.epochs, req.seed, req.init, supernet,
                                            req.budget_mb, progress, accelerator))
     (run / RESULT_FILE).write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
-    root = Path(req.predictors or default_predictors())
+    draw_fronts(run, records, key=req.key, shape=req.shape, budget_ms=max(req.budgets_ms),
+                predictors=req.predictors, task=str(outcome.task),
+                picked=max(result.winners, key=lambda w: w.budget_ms).arch)
+    return result
+
+
+def draw_fronts(run: Path, records: Sequence[Any], *, key: Any, shape: Shape, budget_ms: float,
+                predictors: str | Path | None = None, task: str = "", picked: Arch | None = None) -> list[Path]:
+    """``RUN/front-<device>.png`` for the search's device (its front: ``RUN/front.json``, re-scored points
+    included) and every other device with a predictor of the search's backend and threads (else its accelerator
+    variant, one thread): the same scores, that device's predicted latency. ``key``: the search's predictor key;
+    ``picked``: the search's winner at ``budget_ms`` (marked on its device's plot)."""
+    from ..paths import default_predictors
+    from ..predictors.lookup import fitted_keys, load_predictor
+
+    root = Path(predictors or default_predictors())
     keys: dict[str, Any] = {}  # per device: the search's backend and threads, else its accelerator variant
     for k in fitted_keys(root):
-        exact = (k.backend, k.threads) == (req.key.backend, req.key.threads)
-        if exact or (k.device_id not in keys and k.backend.startswith(f"{req.key.backend}-") and k.threads == 1
+        exact = (k.backend, k.threads) == (key.backend, key.threads)
+        if exact or (k.device_id not in keys and k.backend.startswith(f"{key.backend}-") and k.threads == 1
                      and not k.backend.endswith(("bf16", "int8"))):
             keys[k.device_id] = k
-    keys[req.key.device_id] = req.key
+    keys[key.device_id] = key
     preds = {d: load_predictor(k.device_id, k.backend, k.threads, root=root) for d, k in keys.items()}
-    fronts = fronts_for_devices(records, preds, req.shape)
-    fronts[req.key.device_id] = read_front(run / FRONT_FILE)  # the search's own, with the re-scored points
+    fronts = fronts_for_devices(records, preds, shape)
+    fronts[key.device_id] = read_front(run / FRONT_FILE)  # the search's own, with the re-scored points
     pts = _points(records)
     every = {}
     for device, pred in preds.items():
-        p = pred.predict_interval([(x.arch, req.shape) for x in pts])
+        p = pred.predict_interval([(x.arch, shape) for x in pts])
         every[device] = [replace(x, latency_ms=float(m), latency_ms_high=float(h))
                          for x, m, h in zip(pts, p.mid, p.high, strict=True)]
-    metric = (records[0].metric_name if records else None) or "metric"
-    plot_fronts(fronts, run, metric_name=metric, everything=every,
-                budgets_ms={req.key.device_id: max(req.budgets_ms)}, title=f"{outcome.task}: accuracy–latency front",
-                picks={req.key.device_id: max(result.winners, key=lambda w: w.budget_ms).arch},
-                backends={d: f"{k.backend}, {k.threads} thread(s)" for d, k in keys.items()})
-    return result
+    metric = (getattr(records[0], "metric_name", None) if records else None) or "metric"
+    return plot_fronts(fronts, run, metric_name=metric, everything=every, budgets_ms={key.device_id: budget_ms},
+                       title=f"{task}: accuracy–latency front" if task else "",
+                       backends={d: f"{k.backend}, {k.threads} thread(s)" for d, k in keys.items()},
+                       picks={key.device_id: picked} if picked is not None else None)
