@@ -53,6 +53,8 @@ def main() -> None:
     ap.add_argument("--supernet", required=True)
     ap.add_argument("--supernet-examples", type=int, default=4000)
     ap.add_argument("--supernet-epochs", type=float, default=1.0)
+    ap.add_argument("--supernet-losses", default="logits,ce", help="The supernet's losses (e.g. logits,ce,hidden: "
+                    "each sub-network layer also against the teacher layer it inherits).")
     ap.add_argument("--n", type=int, default=12)
     ap.add_argument("--proxy-examples", type=int, default=500)
     ap.add_argument("--proxy-epochs", type=float, default=2.0)
@@ -90,7 +92,7 @@ def main() -> None:
             except json.JSONDecodeError:
                 continue
     space = SearchSpace.load(SPACE)
-    cfg = SupernetConfig(examples=full["supernet"], epochs=args.supernet_epochs, seed=0)
+    cfg = SupernetConfig(examples=full["supernet"], epochs=args.supernet_epochs, losses=args.supernet_losses, seed=0)
     net, doc = ensure_supernet(args.teacher, args.task, space, args.supernet, data_dir=args.data_dir, cfg=cfg,
                                progress=True, **accelerator_kwargs(ensure_supernet, args.accelerator))
     teacher = load_teacher(args.teacher, task=args.task)
@@ -137,7 +139,8 @@ def main() -> None:
     out: dict[str, Any] = {
         "task": args.task, "teacher": args.teacher, "students": [str(a) for a in archs],
         "supernet": {"folder": args.supernet, "train_seconds": doc.get("train_seconds"), "steps": doc.get("steps"),
-                     "examples": doc["recipe"]["train_examples"], "epochs": args.supernet_epochs},
+                     "examples": doc["recipe"]["train_examples"], "epochs": args.supernet_epochs,
+                     "losses": args.supernet_losses},
         "proxy": {"examples": args.proxy_examples, "epochs": args.proxy_epochs, "losses": args.losses},
         "reference": {"examples": len(ref.train), "epochs": args.ref_epochs, "init": "inherit", "lr": args.ref_lr,
                       "batching": args.ref_batching},

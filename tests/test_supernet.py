@@ -161,3 +161,46 @@ def test_cli_supernet_bad_input_is_one_line(preds: Path, tiny_teacher: Path, tin
         code, _, err = run_cli(*search_args(preds, tiny_teacher, tiny_glue, tmp_path / "r", *extra))
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (message, err)
         assert not (tmp_path / "r" / "supernet").exists()
+    code, _, err = run_cli("supernet", "train", "--teacher", str(tiny_teacher), "--task", "sst2", "--data-dir",
+                           str(tiny_glue), "--out", str(tmp_path / "sn"), "--losses", "logits,attn")
+    assert code == 2 and "supernet losses must be" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "sn").exists()
+
+
+def test_hidden_targets_are_the_teachers_own_channels(parts) -> None:
+    """The largest sub-network is the rewired teacher: at the start its layers match their targets (the teacher's
+    hidden states in importance order) up to the fp16 cache; a shallower, narrower one does not."""
+    from kdnas_bench.distill.cache import cache_teacher
+    from kdnas_bench.distill.inherit import measure_importance
+    from kdnas_bench.supernet.model import Supernet
+    from kdnas_bench.supernet.train import subnet_hidden_loss
+
+    teacher, data, _ = parts
+    imp = measure_importance(teacher.model, data.train, examples=32, regression=False, seed=0)
+    net = Supernet.from_teacher(teacher.model, imp, regression=False)
+    cache = cache_teacher(teacher, data.train, frozenset({"hidden"}))
+    batch = next(batches(data.train, 16, shuffle=False))
+    t_out = cache.outputs(batch)
+    assert not torch.equal(imp.hidden, torch.arange(len(imp.hidden)))  # a real permutation, not the identity
+    with torch.no_grad():
+        full = Arch(2, 64, 4, 128)
+        out = net.forward(full, batch, hidden=True)
+        targets = net.teacher_hidden_targets(full, t_out.hidden)
+        assert [t.shape[-1] for t in targets] == [64, 64]
+        assert float(subnet_hidden_loss(net, full, out.hidden_states, t_out, batch)) < 1e-4
+        small = Arch(1, 32, 2, 64)
+        out = net.forward(small, batch, hidden=True)
+        assert [t.shape[-1] for t in net.teacher_hidden_targets(small, t_out.hidden)] == [32]
+        assert float(subnet_hidden_loss(net, small, out.hidden_states, t_out, batch)) > 1e-3
+
+
+def test_supernet_trained_with_the_hidden_term(parts, trained, tmp_path: Path) -> None:
+    teacher, data, space = parts
+    net0, _, _ = trained
+    cfg = SupernetConfig(examples=96, epochs=1.0, batch_size=16, importance_examples=64, losses="logits,ce,hidden:0.5")
+    net, doc = train_supernet(teacher, SST2, space, tmp_path, train_data=data.train, cfg=cfg)  # type: ignore[misc]
+    assert doc["complete"] and doc["recipe"]["config"]["losses"] == "logits,ce,hidden:0.5"
+    assert any(not torch.equal(net.params[k], net0.params[k]) for k in net.params)  # the term moved the weights
+    for bad in ("hidden", "attn,logits"):
+        with pytest.raises(Exception, match="supernet losses"):
+            SupernetConfig(losses=bad)

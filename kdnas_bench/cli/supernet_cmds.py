@@ -7,6 +7,7 @@ from typing import Any
 import click
 from rich.table import Table
 
+from ..defaults import DEFAULTS
 from .common import accelerator_option, check_accelerator, console, err_console, positive, print_json
 from .options import arch_option, data_dir_option, json_option, seed_option, space_option, threads_option
 from .task_options import task_options
@@ -29,12 +30,17 @@ def register(cli: click.Group) -> None:
     @click.option("--lr", type=float, default=1e-4, show_default=True, help="Peak learning rate.")
     @click.option("--random-subnets", type=int, default=2, show_default=True,
                   help="Random sub-networks per step besides the largest and the smallest.")
+    @click.option("--losses", default=DEFAULTS.search_losses, show_default=True,
+                  help="Distillation losses with optional weights: logits and/or ce, plus hidden (each sub-network "
+                       "layer against the teacher layer it inherits, in the teacher's channels), e.g. "
+                       "logits,ce,hidden:0.5.")
     @seed_option("Seed (sub-network draws, data order).")
     @threads_option("torch CPU threads for training.")
     @accelerator_option("supernet training")
     @json_option("Print the supernet's document as JSON.")
     def train_cmd(teacher: str, task: Any, data_dir: str | None, space_path: str | None, out: str, examples: int,
-                  epochs: float, batch_size: int, lr: float, random_subnets: int, seed: int, threads: int,
+                  epochs: float, batch_size: int, lr: float, random_subnets: int, losses: str, seed: int,
+                  threads: int,
                   accelerator: str, as_json: bool) -> None:
         """Train (or resume, or reuse) a supernet with the sandwich rule and in-place distillation.
 
@@ -52,7 +58,7 @@ def register(cli: click.Group) -> None:
                             ("--lr", lr), ("--threads", threads)):
             positive(name, value)
         cfg = SupernetConfig(examples=examples, epochs=epochs, batch_size=batch_size, lr=lr,
-                             random_subnets=random_subnets, seed=seed)
+                             random_subnets=random_subnets, losses=losses, seed=seed)
         accelerator = check_accelerator(accelerator)
         from ..autospace import resolve_space
         from ..distill.teacher import load_teacher

@@ -176,12 +176,28 @@ class Supernet:
 
     def logits(self, arch: Arch, batch: dict[str, Any], *, train: bool = False) -> torch.Tensor:
         """The sub-network's logits on a batch; gradients flow into the shared tensors."""
+        return self.forward(arch, batch, train=train).logits
+
+    def forward(self, arch: Arch, batch: dict[str, Any], *, train: bool = False, hidden: bool = False) -> Any:
+        """The sub-network's model output on a batch (``hidden``: with its hidden states: the embeddings' and
+        one per layer, ``arch.hidden`` wide); gradients flow into the shared tensors."""
         from torch.func import functional_call
 
         model = self.skeleton(arch)
         model.train(train)
         inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
-        return functional_call(model, self.sub_params(arch), args=(), kwargs=inputs, strict=False).logits
+        return functional_call(model, self.sub_params(arch), args=(), kwargs={**inputs, "output_hidden_states": hidden},
+                               strict=False)
+
+    def teacher_hidden_targets(self, arch: Arch, teacher_hidden: tuple[torch.Tensor, ...]) -> list[torch.Tensor]:
+        """What each layer of sub-network ``arch`` is distilled towards: the output of the teacher layer it
+        inherits (:func:`~kdnas_bench.distill.inherit.depth_map`), in the supernet's (importance) channel order
+        and cut to the sub-network's first ``arch.hidden`` channels — no projection needed, the channels are
+        the teacher's own. ``teacher_hidden``: the teacher's hidden states (embeddings + one per layer)."""
+        from ..distill.inherit import depth_map
+
+        order = self.importance.hidden[: arch.hidden].to(teacher_hidden[0].device)
+        return [teacher_hidden[t + 1].index_select(-1, order) for t in depth_map(arch.layers, self.teacher.layers)]
 
     @torch.no_grad()
     def extract(self, arch: Arch) -> Any:

@@ -1,11 +1,12 @@
 """Train a supernet once per (teacher, task, space): sandwich rule with in-place distillation.
 
 Each step trains the largest and the smallest arch of the space plus ``random_subnets`` random ones on
-one batch, every one against the teacher's cached logits (and the labels with ``ce``), their gradients
-summed into the shared tensors before one AdamW step. Resumable: a checkpoint (tensors, optimizer state,
-step) is written every ``checkpoint_seconds``; the data order, the sampled sub-networks and dropout are
-seeded per step, so a killed training resumed from its checkpoint ends with the same tensors as an
-uninterrupted one.
+one batch, every one against the teacher's cached logits (and the labels with ``ce``; with ``hidden`` each
+sub-network layer's output also against the teacher layer it inherits, in the teacher's own channels: no
+projection), their gradients summed into the shared tensors before one AdamW step. Resumable: a checkpoint
+(tensors, optimizer state, step) is written every ``checkpoint_seconds``; the data order, the sampled
+sub-networks and dropout are seeded per step, so a killed training resumed from its checkpoint ends with the
+same tensors as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ class SupernetConfig:
         if not 0 <= self.warmup < 1:
             raise KdnasError(f"warmup must be in [0, 1), got {self.warmup}")
         names = {n for n, _ in parse_losses(self.losses)}
-        if not names <= {"logits", "ce"}:
-            raise KdnasError(f"supernet losses must be logits and/or ce, got {self.losses!r}")
+        if not names <= {"logits", "ce", "hidden"} or names == {"hidden"}:
+            raise KdnasError(f"supernet losses must be logits and/or ce, plus hidden if wanted, got {self.losses!r}")
 
 
 def make_recipe(teacher: Teacher, task: Task, space: SearchSpace, train_data: Any, cfg: SupernetConfig) -> dict[str, Any]:
@@ -94,6 +95,19 @@ def _lr(step: int, total: int, cfg: SupernetConfig) -> float:
     warm = int(cfg.warmup * total)
     factor = (step + 1) / warm if step < warm else max(0.0, (total - step) / max(1, total - warm))
     return cfg.lr * factor
+
+
+def subnet_hidden_loss(net: Supernet, arch: Any, hidden: tuple[torch.Tensor, ...], teacher: Outputs,
+                       batch: dict[str, Any]) -> torch.Tensor:
+    """Mean over the sub-network's layers of the MSE (over real tokens) between each layer's output and the
+    output of the teacher layer it inherits, cut to its channels (:meth:`Supernet.teacher_hidden_targets`)."""
+    assert teacher.hidden is not None
+    targets = net.teacher_hidden_targets(arch, teacher.hidden)
+    mask = batch["attention_mask"].to(hidden[1].dtype)
+    total = hidden[1].new_zeros(())
+    for h, t in zip(hidden[1:], targets, strict=True):
+        total = total + ((h - t.to(h.dtype)).pow(2).mean(-1) * mask).sum() / mask.sum().clamp_min(1.0)
+    return total / len(targets)
 
 
 def train_supernet(teacher: Teacher, task: Task, space: SearchSpace, out: str | Path, *, train_data: Any,
@@ -134,11 +148,14 @@ def train_supernet(teacher: Teacher, task: Task, space: SearchSpace, out: str | 
     opt = _optimizer(net, cfg, acc.is_cuda)
     if opt_state is not None:
         opt.load_state_dict(opt_state)
-    losses = build_losses(cfg.losses, student_config=teacher.model.config, teacher_config=teacher.model.config,
-                          regression=task.is_regression)
+    specs = parse_losses(cfg.losses)
+    hidden_w = next((w for n, w in specs if n == "hidden"), 0.0)
+    losses = build_losses([(n, w) for n, w in specs if n != "hidden"], student_config=teacher.model.config,
+                          teacher_config=teacher.model.config, regression=task.is_regression)
+    needs = frozenset({"hidden"}) if hidden_w else frozenset()
     cache = train_data.teacher_cache
-    if cache is None or not cache.covers(teacher, frozenset(), acc.name):
-        cache = cache_teacher(teacher, train_data, frozenset(), accelerator=acc)
+    if cache is None or not cache.covers(teacher, needs, acc.name):
+        cache = cache_teacher(teacher, train_data, needs, accelerator=acc)
     per_epoch = math.ceil(len(train_data) / cfg.batch_size)
     total = max(1, math.ceil(per_epoch * cfg.epochs))
     big, small = extremes(space)
@@ -166,8 +183,11 @@ def train_supernet(teacher: Teacher, task: Task, space: SearchSpace, out: str | 
             value: Any = 0.0
             for arch in [big, small, *(archs[int(i)] for i in picks)]:
                 with acc.autocast():
-                    s_out = Outputs(net.logits(arch, batch, train=True))
+                    fwd = net.forward(arch, batch, train=True, hidden=bool(hidden_w))
+                    s_out = Outputs(fwd.logits)
                     loss = sum(fn.weight * fn(s_out, t_out, batch) for fn in losses)
+                    if hidden_w:
+                        loss = loss + hidden_w * subnet_hidden_loss(net, arch, fwd.hidden_states, t_out, batch)
                 loss.backward()  # type: ignore[union-attr]
                 value = value + (loss.detach() if acc.is_cuda else float(loss.detach()))  # type: ignore[union-attr]
             torch.nn.utils.clip_grad_norm_([p for p in net.parameters() if p.requires_grad], 1.0)
