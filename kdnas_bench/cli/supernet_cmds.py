@@ -40,8 +40,7 @@ def register(cli: click.Group) -> None:
     @json_option("Print the supernet's document as JSON.")
     def train_cmd(teacher: str, task: Any, data_dir: str | None, space_path: str | None, out: str, examples: int,
                   epochs: float, batch_size: int, lr: float, random_subnets: int, losses: str, seed: int,
-                  threads: int,
-                  accelerator: str, as_json: bool) -> None:
+                  threads: int, accelerator: str, as_json: bool) -> None:
         """Train (or resume, or reuse) a supernet with the sandwich rule and in-place distillation.
 
         \b
