@@ -138,7 +138,8 @@ def main() -> None:
     table = {m: [done[(m, str(a))]["metric"] for a in archs] for m in methods}
     out: dict[str, Any] = {
         "task": args.task, "teacher": args.teacher, "students": [str(a) for a in archs],
-        "supernet": {"folder": args.supernet, "train_seconds": doc.get("train_seconds"), "steps": doc.get("steps"),
+        "supernet": {"folder": args.supernet, "train_seconds": doc.get("train_seconds"),
+                     "train_cpu_seconds": doc.get("train_cpu_seconds"), "steps": doc.get("steps"),
                      "examples": doc["recipe"]["train_examples"], "epochs": args.supernet_epochs,
                      "losses": args.supernet_losses},
         "proxy": {"examples": args.proxy_examples, "epochs": args.proxy_epochs, "losses": args.losses},

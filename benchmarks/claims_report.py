@@ -272,7 +272,8 @@ def rank_fidelity_entry(path: str) -> dict[str, Any]:
     taus = {m: v["kendall_tau"] for m, v in methods.items() if v.get("kendall_tau") is not None}
     best = max(taus, key=lambda m: taus[m]) if taus else None
     return {"file": path, "task": doc["task"], "students": doc["students"], "metric": doc["metric"],
-            "supernet": {k: doc["supernet"].get(k) for k in ("examples", "epochs", "steps", "train_seconds")},
+            "supernet": {k: doc["supernet"].get(k) for k in ("examples", "epochs", "steps", "train_seconds",
+                                                             "train_cpu_seconds", "losses")},
             "reference": doc["reference"], "methods": methods,
             "goal": f"kendall_tau >= {RANK_GOAL} on >= {RANK_MIN_STUDENTS} students",
             "best": best, "met": bool(best is not None and taus[best] >= RANK_GOAL
