@@ -2,11 +2,18 @@
 distillations (cached teacher with hidden states and attention relations; live teacher) and a supernet, all
 tiny and seeded, against figures written by the code before that change (tests/data/cpu_pinned.json).
 
-Metrics are compared exactly (dev accuracy on 120 examples moves in steps of 1/120); weights through their
-sum and sum of absolute values, to a relative 1e-6: any change of data order, seed use, precision (autocast)
-or step count moves them far more, while a different CPU's float rounding does not.
+Everywhere, metrics are compared exactly (dev accuracy on 120 examples moves in steps of 1/120) and weights
+through their sum and sum of absolute values, to a relative 1e-6: any change of data order, seed use, precision
+(autocast) or step count moves them far more, while a different CPU's float rounding does not.
 
-Regenerate (only when a change of numbers is intended): ``python -m tests.test_cpu_pinned --write``."""
+Bits depend on the CPU's kernels as well as the code, so the fixture also keeps weight hashes *per CPU kernel
+class* (``pins``: torch version, torch's CPU capability and the CPU fingerprint of
+:mod:`kdnas_bench.profiling.fingerprint` — vendor, family / model / stepping, ISA extensions, caches). On a CPU
+with a pin the weights must be bit-exact; on any other CPU the sums above still catch a behaviour change.
+
+Regenerate (only when a change of numbers is intended): ``python -m tests.test_cpu_pinned --write`` (drops the
+other CPUs' pins: their bits are unknown after the change). Add this CPU's pin without changing the numbers:
+``python -m tests.test_cpu_pinned --pin`` (refused unless the sums and metrics match the fixture)."""
 
 from __future__ import annotations
 
@@ -68,30 +75,88 @@ def compute(work: Path, **accel: Any) -> dict[str, Any]:
 
 
 def environment() -> dict[str, str]:
-    """What bit-exact CPU numbers depend on besides the code: torch's version and the CPU kernels it picks."""
+    """What bit-exact CPU numbers depend on besides the code: torch's version, the CPU kernels it picks and the
+    CPU itself (two CPUs with the same capability, e.g. AVX512 on an AMD and an Intel VM, round differently)."""
     import torch
 
-    return {"torch": torch.__version__.split("+")[0], "cpu_capability": str(torch.backends.cpu.get_cpu_capability())}
+    from kdnas_bench.profiling.fingerprint import cpu_fingerprint
+
+    return {"torch": torch.__version__.split("+")[0], "cpu_capability": str(torch.backends.cpu.get_cpu_capability()),
+            "cpu": cpu_fingerprint()["id"]}
 
 
-def _close(a: Any, b: Any, path: str, exact: bool) -> None:
+def pinned_shas(fixture: dict[str, Any], env: dict[str, str]) -> dict[str, str] | None:
+    """The weight hashes pinned for this kernel class, or None when this CPU has no pin."""
+    for pin in fixture.get("pins", []):
+        if pin["environment"] == env:
+            return dict(pin["shas"])
+    return None
+
+
+def _cpu_seen() -> str:
+    """A reader's name for the pinned CPU (not compared)."""
+    from kdnas_bench.profiling.device import hardware
+    from kdnas_bench.profiling.fingerprint import cpu_fingerprint
+
+    fp, hw = cpu_fingerprint(), hardware(with_gpu=False)
+    return f"{hw.cpu_model} family {fp.get('family')} model {fp.get('model')} ({hw.device_id})"
+
+
+def _close(a: Any, b: Any, path: str) -> None:
     key = path.split(".")[-1]
     if isinstance(a, dict):
         assert set(a) == set(b), f"{path}: keys {sorted(a)} != {sorted(b)}"
         for k in a:
-            _close(a[k], b[k], f"{path}.{k}", exact)
-    elif key == "sha":
-        assert not exact or a == b, f"{path}: weights {a} != pinned {b} (same torch and CPU kernels: must be bit-exact)"
+            _close(a[k], b[k], f"{path}.{k}")
     elif isinstance(a, float) and key in ("sum", "abs_sum"):
         assert math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-6), f"{path}: {a!r} != pinned {b!r}"
     else:
         assert a == b, f"{path}: {a!r} != pinned {b!r}"
 
 
-def check(runs: dict[str, Any]) -> None:
-    """Bit-exact weights where torch and the CPU kernels are the pinned ones; sums to 1e-6 and metrics anywhere."""
-    pinned = json.loads(FIXTURE.read_text(encoding="utf-8"))
-    _close(runs, pinned["runs"], "runs", exact=pinned["environment"] == environment())
+def _without_shas(runs: dict[str, Any]) -> dict[str, Any]:
+    return {name: {**run, "weights": {k: v for k, v in run["weights"].items() if k != "sha"}} for name, run in runs.items()}
+
+
+def shas(runs: dict[str, Any]) -> dict[str, str]:
+    return {name: run["weights"]["sha"] for name, run in runs.items()}
+
+
+def check(runs: dict[str, Any], *, env: dict[str, str] | None = None) -> str:
+    """Sums to 1e-6 and metrics on any CPU; bit-exact weights where this CPU's kernel class has a pin.
+    Returns ``"bit-exact"`` or ``"sums"`` (what was compared)."""
+    fixture = json.loads(FIXTURE.read_text(encoding="utf-8"))
+    _close(_without_shas(runs), fixture["runs"], "runs")
+    pinned = pinned_shas(fixture, environment() if env is None else env)
+    if pinned is None:
+        return "sums"
+    for name, sha in shas(runs).items():
+        assert sha == pinned[name], (f"runs.{name}.weights.sha: weights {sha} != pinned {pinned[name]} "
+                                     "(same torch, CPU kernels and CPU: must be bit-exact)")
+    return "bit-exact"
+
+
+def test_the_fixture_pins_bits_per_cpu_and_judges_other_cpus_by_sums() -> None:
+    """The comparison's own logic, without training: a pinned CPU must match bit for bit; a CPU without a pin
+    (another vendor's kernels) passes on sums, yet still fails on a changed sum or metric."""
+    fixture = json.loads(FIXTURE.read_text(encoding="utf-8"))
+    assert fixture["pins"], "the fixture pins at least one CPU"
+    pin = fixture["pins"][0]
+    runs = {name: {**run, "weights": {**run["weights"], "sha": pin["shas"][name]}} for name, run in fixture["runs"].items()}
+    assert check(runs, env=pin["environment"]) == "bit-exact"
+    other = {**pin["environment"], "cpu": "00000000"}
+    flipped = {name: {**run, "weights": {**run["weights"], "sha": "0" * 16}} for name, run in runs.items()}
+    assert check(flipped, env=other) == "sums"
+    with pytest.raises(AssertionError, match="bit-exact"):
+        check(flipped, env=pin["environment"])
+    moved = json.loads(json.dumps(flipped))
+    moved["finetune"]["weights"]["sum"] *= 1 + 1e-5
+    with pytest.raises(AssertionError, match=r"finetune\.weights\.sum"):
+        check(moved, env=other)
+    moved = json.loads(json.dumps(flipped))
+    moved["supernet"]["steps"] += 1
+    with pytest.raises(AssertionError, match=r"supernet\.steps"):
+        check(moved, env=other)
 
 
 def test_cpu_training_gives_the_pinned_numbers(tmp_path: Path) -> None:
@@ -122,18 +187,27 @@ def test_bf16_autocast_on_the_device_path_trains_and_changes_the_numbers(tmp_pat
 
     from kdnas_bench.distill.accelerator import Accelerator
 
-    runs = compute(tmp_path, accelerator=Accelerator(torch.device("cpu"), bf16=True, staged=True))
+    runs = compute(tmp_path / "bf16", accelerator=Accelerator(torch.device("cpu"), bf16=True, staged=True))
+    fp32 = compute(tmp_path / "fp32")  # the same runs without autocast, on this CPU
     pinned = json.loads(FIXTURE.read_text(encoding="utf-8"))["runs"]
     for name, run in runs.items():
         assert math.isfinite(run["weights"]["sum"]) and run["weights"]["tensors"] == pinned[name]["weights"]["tensors"]
-        assert run["weights"]["sha"] != pinned[name]["weights"]["sha"], name
+        assert run["weights"]["sha"] != fp32[name]["weights"]["sha"], name
 
 
-if __name__ == "__main__" and "--write" in sys.argv:
+if __name__ == "__main__" and ("--write" in sys.argv or "--pin" in sys.argv):
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         runs = compute(Path(tmp))
-    FIXTURE.write_text(json.dumps({"about": "CPU numbers of tests/test_cpu_pinned.py (torch.set_num_threads(1))",
-                                   "environment": environment(), "runs": runs}, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(runs, indent=2))
+    env = environment()
+    if "--pin" in sys.argv:
+        fixture = json.loads(FIXTURE.read_text(encoding="utf-8"))
+        _close(_without_shas(runs), fixture["runs"], "runs")  # the numbers must be the pinned ones
+        pins = [p for p in fixture.get("pins", []) if p["environment"] != env]
+        fixture["pins"] = [*pins, {"environment": env, "shas": shas(runs), "cpu_seen": _cpu_seen()}]
+    else:
+        fixture = {"about": "CPU numbers of tests/test_cpu_pinned.py (torch.set_num_threads(1)); weight hashes per CPU",
+                   "runs": _without_shas(runs), "pins": [{"environment": env, "shas": shas(runs), "cpu_seen": _cpu_seen()}]}
+    FIXTURE.write_text(json.dumps(fixture, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(fixture, indent=2))
