@@ -13,7 +13,7 @@ from ..distill.data import BATCHING
 from ..errors import KdnasError
 from .common import accelerator_option, check_accelerator, console, positive, print_json
 from .options import INIT_CHOICES, arch_option, json_option, seed_option, threads_option
-from .task_options import task_options
+from .task_options import task_options, teacher_fit_option
 
 
 def _metrics_table(title: str, result: dict[str, Any]) -> Table:
@@ -35,6 +35,7 @@ def register(cli: click.Group) -> None:
     @cli.command("distill")
     @click.option("--teacher", required=True, help="Fine-tuned teacher: local folder or hub name.")
     @task_options()
+    @teacher_fit_option()
     @arch_option(required=True)
     @click.option("--max-examples", type=int, help="Proxy mode: a stratified seeded subset of N train examples.")
     @click.option("--epochs", type=float, default=3.0, show_default=True, help="Training epochs (may be fractional).")

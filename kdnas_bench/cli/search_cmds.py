@@ -33,7 +33,7 @@ from .options import (
     threads_option,
 )
 from .predict_cmds import speed_option
-from .task_options import task_options
+from .task_options import task_options, teacher_fit_option
 
 
 def _view(state: dict[str, Any]) -> Group:
@@ -160,6 +160,7 @@ def register(cli: click.Group) -> None:
     @task_options(task_help="GLUE task (sst2, mrpc, rte, cola, stsb, qnli, qqp, mnli), or 'agnostic': task-agnostic "
                             "KD on unlabeled text (no labels needed).", data_dir_help="Local GLUE folder (e.g. "
                             "../shared/data/glue).")
+    @teacher_fit_option()
     @click.option("--text", "text_file", type=click.Path(),
                   help="--task agnostic: unlabeled text, one passage per line (default: Python stdlib docstrings).")
     @click.option("--teacher", help="Teacher folder or hub name (default: fine-tune the packaged MiniLM into RUN/teacher).")

@@ -10,7 +10,7 @@ from rich.table import Table
 from ..defaults import DEFAULTS
 from .common import accelerator_option, check_accelerator, console, err_console, positive, print_json
 from .options import arch_option, data_dir_option, json_option, seed_option, space_option, threads_option
-from .task_options import task_options
+from .task_options import task_options, teacher_fit_option
 
 
 def register(cli: click.Group) -> None:
@@ -21,6 +21,7 @@ def register(cli: click.Group) -> None:
     @supernet_group.command("train")
     @click.option("--teacher", required=True, help="Fine-tuned teacher folder (its shape is the largest sub-network).")
     @task_options(task_help="GLUE task the teacher was fine-tuned on.")
+    @teacher_fit_option()
     @space_option("Space TOML of the teacher's students, or 'auto' (the default): derived from the teacher's shape "
                   "and written to OUT/space.toml.")
     @click.option("--out", required=True, type=click.Path(), help="Supernet folder (resumes an unfinished training).")

@@ -101,3 +101,22 @@ def task_args(task: Any, data_dir: str | None) -> list[str]:
            ["--train-file", str(task.train_file), "--validation-file", str(task.validation_file)])
     return [*out, "--task", task.name, "--text-columns", ",".join(task.text_fields), "--label-column",
             task.label_column, "--metric", task.primary_metric]
+
+
+def teacher_fit_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Add ``--force`` to a verb that takes a ``--teacher`` and a task (put it below :func:`task_options`, so the
+    task is resolved): before the body runs, a local teacher folder is checked against the task from its files
+    (head size and class names always; the text columns its metrics.json records, unless ``--force``)."""
+
+    def wrap(f: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(f)
+        def body(**kwargs: Any) -> Any:
+            from ..distill.teacher import check_teacher_before_work
+
+            check_teacher_before_work(kwargs.get("teacher"), kwargs.get("task"), force=kwargs.pop("force"))
+            return f(**kwargs)
+
+        return click.option("--force", is_flag=True, help="Use the teacher although its metrics.json records other "
+                                                          "text columns than the task's.")(body)
+
+    return wrap

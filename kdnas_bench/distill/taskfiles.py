@@ -19,17 +19,21 @@ that resumes refuses data that changed (:func:`check_run_data`).
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
 import math
 import os
 import re
+import stat
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from .metrics import REGRESSION_METRICS, TASK_METRICS
 from .taskspec import DataError, Examples, Task, hub_reachable
@@ -48,25 +52,134 @@ def _decode(raw: bytes, path: Path) -> str:
         raise DataError(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x})") from None
 
 
-def _json_rows(text: str, path: Path) -> list[Any]:
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise DataError(f"the key '{key}' appears twice in one object")
+        seen.add(key)
+    return dict(pairs)
+
+
+def _json_value(text: str) -> Any:
+    return json.loads(text, object_pairs_hook=_no_duplicate_keys)
+
+
+def _json_rows(text: str, path: Path) -> tuple[list[Any], list[int] | None]:
+    """The rows of a JSON array or JSON Lines file, and each row's line (None for an array)."""
     if text.lstrip().startswith("["):  # one JSON array of objects
         try:
-            rows = json.loads(text)
+            rows = _json_value(text)
         except json.JSONDecodeError as exc:
             raise DataError(f"{path}: not valid JSON ({exc})") from None
+        except DataError as exc:
+            raise DataError(f"{path}: {exc}: rename one") from None
         numbered = list(enumerate(rows, start=1))
     else:  # JSON Lines
         numbered = []
         for n, line in enumerate(text.splitlines(), start=1):
             if line.strip():
                 try:
-                    numbered.append((n, json.loads(line)))
+                    numbered.append((n, _json_value(line)))
                 except json.JSONDecodeError as exc:
                     raise DataError(f"{path}:{n}: not a JSON line ({exc.msg})") from None
+                except DataError as exc:
+                    raise DataError(f"{path}:{n}: {exc}: rename one") from None
     for n, row in numbered:
         if not isinstance(row, dict):
             raise DataError(f"{path}:{n}: each line must be a JSON object, got {type(row).__name__}")
-    return [row for _, row in numbered]
+    lines = None if text.lstrip().startswith("[") else [n for n, _ in numbered]
+    return [row for _, row in numbered], lines
+
+
+_HINTS = {"csv": "an unquoted comma inside a text? quote that cell", "tsv": "a tab inside a text?"}
+
+
+def _delimited(text: str, path: Path, kind: str) -> tuple[list[str], list[list[str]], list[int]]:
+    """Header, rows and each row's line of a CSV (RFC 4180 quoting) or TSV (no quoting, as GLUE's files) file.
+    Every row must have the header's field count, and a CSV cell may not run over lines: a stray quote that would
+    merge rows is refused with its line."""
+    csv.field_size_limit(sys.maxsize)
+    tsv = kind == "tsv"
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if tsv else ",",
+                        quoting=csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL, strict=not tsv)
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    last = 0
+    try:
+        for record in reader:
+            start, last = last + 1, reader.line_num
+            if not record or (len(record) == 1 and not record[0].strip()):
+                continue  # a blank line
+            if last > start:
+                raise DataError(f"{path}:{start}: a quoted cell runs on to line {last} (a stray '\"'?); a cell may not "
+                                "hold a line break")
+            if header is None:
+                header = record
+            elif len(record) != len(header):
+                raise DataError(f"{path}:{start}: {len(record)} fields, the header has {len(header)} "
+                                f"({_HINTS[kind]})")
+            else:
+                rows.append(record)
+                lines.append(start)
+    except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            raise DataError(f"{path}:{last + 1}: not valid CSV: a quoted cell opened on this line is never closed "
+                            "(a stray '\"'?)") from None
+        raise DataError(f"{path}:{last + 1}: not valid CSV ({exc}; a stray '\"'?)") from None
+    if header is None:
+        raise DataError(f"{path}: empty file (no header, no data rows)")
+    return header, rows, lines
+
+
+def _check_columns_unique(columns: list[str], path: Path) -> None:
+    seen: dict[str, int] = {}
+    for i, name in enumerate(columns, start=1):
+        if name in seen:
+            raise DataError(f"{path}: two columns are named '{name}' (columns {seen[name]} and {i}): rename one")
+        seen[name] = i
+
+
+_SPECIAL = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+            (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def regular_file(path: Path, what: str = "data file") -> None:
+    """Refuse ``path`` unless it is a regular file (a FIFO would block the read forever), in one line."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise DataError(f"{what} not found: {path}") from None
+    except OSError as exc:
+        raise DataError(f"cannot read {what} {path}: {exc.strerror}") from None
+    if stat.S_ISDIR(mode):
+        raise DataError(f"{what} {path} is a folder")
+    if not stat.S_ISREG(mode):
+        special = next((name for test, name in _SPECIAL if test(mode)), "a special file")
+        raise DataError(f"{what} {path} is {special}, not a regular file")
+
+
+def _frame(path: Path, kind: str, raw: bytes) -> pd.DataFrame:
+    """The table of one file; ``attrs["lines"]`` holds each row's line where the file has lines."""
+    lines: list[int] | None = None
+    if kind == "parquet":
+        try:
+            _check_columns_unique([str(c) for c in pq.read_schema(io.BytesIO(raw)).names], path)
+            df = pd.read_parquet(io.BytesIO(raw))
+        except DataError:
+            raise
+        except Exception as exc:  # pyarrow raises many kinds; all mean "not a Parquet file we can read"
+            raise DataError(f"{path}: not a readable Parquet file ({' '.join(str(exc).split())[:200]})") from None
+    elif kind == "json":
+        rows, lines = _json_rows(_decode(raw, path), path)
+        df = pd.DataFrame(rows, dtype=object)
+    else:
+        header, cells, lines = _delimited(_decode(raw, path), path, kind)
+        _check_columns_unique(header, path)
+        df = pd.DataFrame(cells, columns=header, dtype=object)
+    df.attrs["lines"] = lines
+    return df
 
 
 def read_table(path: str | Path) -> tuple[pd.DataFrame, bytes]:
@@ -76,30 +189,12 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, bytes]:
     if kind is None:
         raise DataError(f"{path}: unknown data file type '{path.suffix or '(none)'}' (use .csv, .tsv, .json, .jsonl "
                         "or .parquet)")
+    regular_file(path)
     try:
         raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"data file not found: {path}") from None
-    except IsADirectoryError:
-        raise DataError(f"data file {path} is a folder") from None
     except OSError as exc:
         raise DataError(f"cannot read data file {path}: {exc.strerror}") from None
-    if kind == "parquet":
-        try:
-            df = pd.read_parquet(io.BytesIO(raw))
-        except Exception as exc:  # pyarrow raises many kinds; all mean "not a Parquet file we can read"
-            raise DataError(f"{path}: not a readable Parquet file ({' '.join(str(exc).split())[:200]})") from None
-    elif kind == "json":
-        df = pd.DataFrame(_json_rows(_decode(raw, path), path), dtype=object)
-    else:
-        text = _decode(raw, path)
-        try:
-            df = pd.read_csv(io.StringIO(text), sep="\t" if kind == "tsv" else ",", dtype=str, keep_default_na=False,
-                             na_filter=False, skip_blank_lines=True)
-        except pd.errors.EmptyDataError:
-            raise DataError(f"{path}: empty file (no header, no data rows)") from None
-        except (pd.errors.ParserError, ValueError) as exc:
-            raise DataError(f"{path}: not valid {kind.upper()} ({' '.join(str(exc).split())[:200]})") from None
+    df = _frame(path, kind, raw)
     if len(df) == 0:
         raise DataError(f"{path}: no data rows")
     df.columns = [str(c) for c in df.columns]
@@ -107,9 +202,25 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, bytes]:
 
 
 # -- labels ----------------------------------------------------------------------------------------------
+_NOT_SCALAR = (list, tuple, dict, set, np.ndarray)
+
+
+def _at(where: str, lines: list[int] | None, n: int) -> str:
+    """Where row ``n`` (from 1) is: "train.csv row 12 (line 14)"."""
+    return f"{where} row {n}" + (f" (line {lines[n - 1]})" if lines else "")
+
+
+def _scalar(v: Any, at: str, what: str, column: str) -> None:
+    if isinstance(v, _NOT_SCALAR):
+        kind = "list" if isinstance(v, list | tuple | set | np.ndarray) else "JSON object"
+        shown = v.tolist() if isinstance(v, np.ndarray) else v
+        raise DataError(f"{at}: the {what} in column '{column}' is a {kind} ({str(shown)[:40]}); a {what} must be a "
+                        "single value")
+
+
 def _kind(v: Any) -> str | None:
     """"int", "float" or "str" for a label value; None when it is missing."""
-    if v is None:
+    if v is None or v is pd.NA:
         return None
     if isinstance(v, bool | np.bool_):
         return "str"
@@ -142,13 +253,14 @@ def _columns(df: pd.DataFrame, where: str, needed: tuple[str, ...]) -> None:
 
 
 def _label_scheme(values: list[Any], where: str, column: str, metric: str | None,
-                  order: tuple[str, ...] | None) -> tuple[str, tuple[str, ...]]:
+                  order: tuple[str, ...] | None, lines: list[int] | None = None) -> tuple[str, tuple[str, ...]]:
     """(label type, label names; () for regression) of the training labels."""
     first: dict[str, tuple[int, Any]] = {}
     for n, v in enumerate(values, start=1):
+        _scalar(v, _at(where, lines, n), "label", column)
         k = _kind(v)
         if k is None:
-            raise DataError(f"{where} row {n}: no label in column '{column}'")
+            raise DataError(f"{_at(where, lines, n)}: no label in column '{column}'")
         first.setdefault(k, (n, v))
     if "str" in first and len(first) > 1:
         (n1, v1), (n2, v2) = first["str"], first.get("int") or first["float"]
@@ -201,38 +313,55 @@ def _default_text_columns(df: pd.DataFrame, where: str, label: str) -> tuple[str
 
 
 # -- a split's examples ------------------------------------------------------------------------------------
+def _texts(df: pd.DataFrame, where: str, col: str) -> tuple[str, ...]:
+    """Column ``col``'s texts: each one a value with more than whitespace."""
+    lines = df.attrs.get("lines")
+    values = df[col].tolist()
+    for n, v in enumerate(values, start=1):
+        _scalar(v, _at(where, lines, n), "text", col)
+        if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+            raise DataError(f"{_at(where, lines, n)}: no text in column '{col}'")
+        if not str(v).strip():
+            what = "an empty text" if not str(v) else "only whitespace"
+            raise DataError(f"{_at(where, lines, n)}: {what} in column '{col}'; every row needs a text")
+    return tuple(str(v) for v in values)
+
+
+def _class_ids(task: Task, raw: list[Any], where: str, split: str, lines: list[int] | None) -> np.ndarray:
+    index = {name: i for i, name in enumerate(task.labels)}
+    ids = []
+    for n, v in enumerate(raw, start=1):
+        at = _at(where, lines, n)
+        _scalar(v, at, "label", task.label_column)
+        k = _kind(v)
+        if k is None:
+            raise DataError(f"{at}: no label in column '{task.label_column}'")
+        name = _label_text(v)
+        if name not in index or (k == "str") != (task.label_type == "str"):
+            what = "never seen in training" if split == "dev" else "not in the label map"
+            raise DataError(f"{at}: label {str(v).strip()!r} is {what} (training labels: "
+                            f"{', '.join(task.labels[:10])}{' …' if len(task.labels) > 10 else ''})")
+        ids.append(index[name])
+    return np.asarray(ids, dtype=np.int64)
+
+
+def _scores(task: Task, raw: list[Any], where: str, lines: list[int] | None) -> np.ndarray:
+    scores = []
+    for n, v in enumerate(raw, start=1):
+        _scalar(v, _at(where, lines, n), "label", task.label_column)
+        if _kind(v) not in ("int", "float"):
+            raise DataError(f"{_at(where, lines, n)}: label {v!r} in column '{task.label_column}' is not a number")
+        scores.append(float(str(v).strip()))
+    return np.asarray(scores, dtype=np.float32)
+
+
 def _examples(task: Task, df: pd.DataFrame, where: str, split: str) -> Examples:
     _columns(df, where, (*task.text_fields, task.label_column))
-    texts = []
-    for col in task.text_fields:
-        values = df[col].tolist()
-        for n, v in enumerate(values, start=1):
-            if v is None or (isinstance(v, float) and math.isnan(v)):
-                raise DataError(f"{where} row {n}: no text in column '{col}'")
-        texts.append(tuple(str(v) for v in values))
+    texts = tuple(_texts(df, where, col) for col in task.text_fields)
     raw = df[task.label_column].tolist()
-    if task.labels:
-        index = {name: i for i, name in enumerate(task.labels)}
-        ids = []
-        for n, v in enumerate(raw, start=1):
-            k = _kind(v)
-            if k is None:
-                raise DataError(f"{where} row {n}: no label in column '{task.label_column}'")
-            name = _label_text(v)
-            if name not in index or (k == "str") != (task.label_type == "str"):
-                what = "never seen in training" if split == "dev" else "not in the label map"
-                raise DataError(f"{where} row {n}: label {str(v).strip()!r} is {what} (training labels: "
-                                f"{', '.join(task.labels[:10])}{' …' if len(task.labels) > 10 else ''})")
-            ids.append(index[name])
-        labels = np.asarray(ids, dtype=np.int64)
-    else:
-        scores = []
-        for n, v in enumerate(raw, start=1):
-            if _kind(v) not in ("int", "float"):
-                raise DataError(f"{where} row {n}: label {v!r} in column '{task.label_column}' is not a number")
-            scores.append(float(str(v).strip()))
-        labels = np.asarray(scores, dtype=np.float32)
-    return Examples(tuple(texts), labels, where)
+    lines = df.attrs.get("lines")
+    labels = _class_ids(task, raw, where, split, lines) if task.labels else _scores(task, raw, where, lines)
+    return Examples(texts, labels, where)
 
 
 # -- the data behind a task, read once per process and version ----------------------------------------------
@@ -343,7 +472,7 @@ def own_task(*, train_file: str | None = None, validation_file: str | None = Non
     columns = text_columns or _default_text_columns(train, where, label)
     for split in ("train", "dev"):
         _columns(frames[split][0], frames[split][1], (*columns, label))
-    kind, labels = _label_scheme(train[label].tolist(), where, label, metric, order)
+    kind, labels = _label_scheme(train[label].tolist(), where, label, metric, order, train.attrs.get("lines"))
     task = Task(name or _name(train_file, dataset), "", "", tuple(columns), labels, _metrics(labels, metric), "", "",
                 tuple(columns), label, source=probe.source, train_file=probe.train_file,
                 validation_file=probe.validation_file, dataset=dataset, label_column=label, label_type=kind,

@@ -3,6 +3,7 @@ record. Turning a backbone into a task teacher is :func:`~kdnas_bench.distill.fi
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,20 +70,186 @@ class Teacher:
         return int(self.model.config.num_hidden_layers)
 
 
-def _resolve(name_or_path: str | Path) -> str:
+# any of these makes a tokenizer; tokenizer_config.json alone gives a tokenizer of the special tokens only
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model",
+                   "tokenizer.model")
+MIN_VOCAB = 100  # fewer tokens than this is no real tokenizer (transformers makes one of 5 from an empty folder)
+
+
+def _resolve(name_or_path: str | Path, what: str = "teacher") -> str:
     text = str(name_or_path)
     path = Path(text).expanduser()
     if path.exists():
         if not (path / "config.json").is_file():
-            raise TeacherError(f"teacher folder {path} has no config.json (not a Hugging Face checkpoint)")
+            raise TeacherError(f"{what} folder {path} has no config.json (not a Hugging Face checkpoint)")
+        if not any((path / f).is_file() for f in TOKENIZER_FILES):
+            raise TeacherError(f"{what} folder {path} has no tokenizer files (vocab.txt, tokenizer.json, ...): copy "
+                               "the tokenizer of the model it was trained from into it")
         return str(path)
     looks_like_path = text.startswith((".", "/", "~")) or text.count("/") > 1 or text.endswith(("/", "\\"))
     if looks_like_path:
-        raise TeacherError(f"teacher path not found: {text}")
+        raise TeacherError(f"{what} path not found: {text}")
     if not hub_reachable():
-        raise TeacherError(f"teacher path not found: {text} (and the hub is offline, so it is not tried as a hub "
+        raise TeacherError(f"{what} path not found: {text} (and the hub is offline, so it is not tried as a hub "
                            "name): pass a local checkpoint folder")
     return text
+
+
+def _is_head(key: str) -> bool:
+    return key.startswith(("classifier.", "score."))
+
+
+def _shape(size: Any) -> str:
+    return "x".join(str(int(d)) for d in size)
+
+
+def _check_loaded(model: Any, tokenizer: Any, info: dict[str, Any], what: str, name: str, fresh_head: bool) -> None:
+    """The weights fit the config (a new head excepted when fine-tuning) and the tokenizer fits the embeddings."""
+    for key, stored, wanted in sorted(info.get("mismatched_keys") or (), key=lambda m: str(m[0])):
+        if fresh_head and _is_head(str(key)):
+            continue  # fine-tuning a backbone for a task of another class count: a fresh head of that size
+        hint = " (its vocab_size?)" if "word_embeddings" in str(key) else " (its num_labels / id2label?)" if \
+            _is_head(str(key)) else ""
+        raise TeacherError(f"{what} {name}: its weights do not fit its config.json: {key} is {_shape(stored)} in the "
+                           f"weights but {_shape(wanted)} by config.json{hint}")
+    tokens, vocab = len(tokenizer), int(getattr(model.config, "vocab_size", 0) or 0)
+    if tokens < MIN_VOCAB:
+        raise TeacherError(f"{what} {name}: its tokenizer has only {tokens} tokens (no real vocabulary): copy the "
+                           "tokenizer of the model it was trained from into its folder")
+    if vocab and tokens > vocab:
+        raise TeacherError(f"{what} {name}: its tokenizer has {tokens:,} tokens but the model's vocab_size is "
+                           f"{vocab:,}: {tokens - vocab:,} token ids would have no embedding; use the tokenizer the "
+                           "model was trained with")
+
+
+def _load_checkpoint(source: str, name: str, num_labels: int | None) -> tuple[Any, Any]:
+    """Model and tokenizer of ``source``, checked: a teacher keeps its own head (``num_labels`` None); a
+    backbone gets one of ``num_labels`` outputs, fresh when its own head has another size."""
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+    what = "teacher" if num_labels is None else "backbone"
+    if num_labels is None:  # a teacher to distil: its family is checked before its weights load
+        check_layout(AutoConfig.from_pretrained(source), name)
+    kwargs: dict[str, Any] = {} if num_labels is None else {"num_labels": num_labels}
+    model, info = AutoModelForSequenceClassification.from_pretrained(source, ignore_mismatched_sizes=True,
+                                                                     output_loading_info=True, **kwargs)
+    if any(p.is_floating_point() and p.dtype != torch.float32 for p in model.parameters()):
+        model = model.float()  # a bf16/fp16 checkpoint (transformers 5 keeps its dtype): train in fp32
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    _check_loaded(model, tokenizer, info, what, name, fresh_head=num_labels is not None)
+    return model, tokenizer
+
+
+# the names GLUE teachers on the hub give each class, besides the task's own label and LABEL_<i>
+GLUE_LABEL_NAMES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "cola": (("unacceptable",), ("acceptable",)),
+    "sst2": (("negative", "neg"), ("positive", "pos")),
+    "mrpc": (("not_equivalent",), ("equivalent",)),
+    "qqp": (("not_duplicate",), ("duplicate",)),
+}
+
+
+def _norm(name: str) -> str:
+    return name.strip().lower().replace(" ", "_").replace("-", "_")
+
+
+def teacher_label_names(config: Any) -> list[str]:
+    """The class names a checkpoint's ``id2label`` gives, in class order."""
+    id2label = {int(k): str(v) for k, v in (getattr(config, "id2label", None) or {}).items()}
+    return [id2label.get(i, "") for i in range(int(getattr(config, "num_labels", len(id2label))))]
+
+
+def _fits(names: list[str], task: Task) -> bool:
+    generic = [f"label_{i}" for i in range(len(names))]
+    if [_norm(n) for n in names] == generic or not task.labels:
+        return True  # a checkpoint that does not name its classes; or a regression head (one output)
+    if not task.is_glue:
+        return names == list(task.labels)
+    aliases = GLUE_LABEL_NAMES.get(task.name.split("-")[0], ())
+    return len(names) == len(task.labels) and all(
+        _norm(n) in {_norm(task.labels[i]), f"label_{i}", *(aliases[i] if aliases else ())} for i, n in enumerate(names))
+
+
+def check_label_names(names: list[str], task: Task, name: str) -> None:
+    """One line when a teacher's classes (``id2label``) are not the task's, in the task's order."""
+    if not _fits(names, task):
+        mine = ", ".join(f"{i}={n}" for i, n in enumerate(names))
+        theirs = ", ".join(f"{i}={n}" for i, n in enumerate(task.labels))
+        raise TeacherError(f"teacher {name} predicts the labels {mine}, but task {task.name} has {theirs}: a teacher "
+                           f"trained for other classes (or another order); fine-tune a teacher for {task.name} first")
+
+
+def check_fits_task(config: Any, task: Task, name: str) -> None:
+    """One line unless a checkpoint's head (its size and ``id2label``) is the task's."""
+    n = int(config.num_labels)
+    if n != task.num_labels:
+        what = f"{task.num_labels} classes" if task.labels else "one score (regression)"
+        raise TeacherError(f"teacher {name} has {n} output label(s) but task {task.name} needs {task.num_labels} "
+                           f"({what}): fine-tune a teacher for {task.name} first (kdnas-bench teacher finetune)")
+    check_label_names(teacher_label_names(config), task, name)
+
+
+def recorded_text_columns(folder: Path) -> tuple[tuple[str, ...], bool] | None:
+    """The text columns a model folder's ``metrics.json`` says it was trained on, and whether they are the
+    columns of one's own data (True) or a GLUE task's (False); None when it records neither."""
+    from .data import TASKS
+
+    try:
+        doc = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # no metrics.json (a hub checkpoint, a copied folder): nothing to compare
+    if not isinstance(doc, dict):
+        return None
+    data = doc.get("data")
+    if isinstance(data, dict) and isinstance(data.get("text_columns"), list):
+        return tuple(str(c) for c in data["text_columns"]), True
+    task = doc.get("task")
+    return (TASKS[task].text_fields, False) if isinstance(task, str) and task in TASKS else None
+
+
+def _texts(columns: tuple[str, ...]) -> str:
+    return f"{'one text' if len(columns) == 1 else 'pairs of texts'} ({', '.join(columns)})"
+
+
+def check_text_columns(folder: Path, task: Task, name: str) -> None:
+    """One line when ``task`` reads other text columns than the teacher in ``folder`` was trained on: other
+    names or order (both tasks of one's own), or another count (a GLUE task on either side)."""
+    recorded = recorded_text_columns(folder)
+    if recorded is None:
+        return
+    columns, own = recorded
+    now = tuple(task.text_fields)
+    if own and not task.is_glue:
+        if columns == now:
+            return
+        how = "the same columns swapped" if sorted(columns) == sorted(now) else "other columns"
+        raise TeacherError(f"teacher {name} was trained on the text columns {', '.join(columns)} (its metrics.json); "
+                           f"this task reads {', '.join(now)}: {how}. Pass --text-columns {','.join(columns)}, or "
+                           "--force to use this teacher anyway")
+    if len(columns) != len(now):
+        raise TeacherError(f"teacher {name} was trained on {_texts(columns)} (its metrics.json); task {task.name} has "
+                           f"{_texts(now)}: fine-tune a teacher for this task, or pass --force to use it anyway")
+
+
+def check_teacher_before_work(teacher: str | None, task: Any, *, force: bool = False) -> None:
+    """A local teacher folder checked against the task from its files alone (no weights loaded): its head
+    (size, class names) and, unless ``force``, the text columns its ``metrics.json`` records."""
+    if teacher is None or task is None:
+        return
+    folder = Path(str(teacher)).expanduser()
+    if not (folder / "config.json").is_file():
+        return  # a hub name, or not a checkpoint: loading it says what is wrong
+    try:
+        t = get_task(task)
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(str(folder))
+    except Exception:  # an unknown task or an unreadable config: the verb's own checks name it
+        return
+    check_fits_task(config, t, str(teacher))
+    if not force:
+        check_text_columns(folder, t, str(teacher))
 
 
 SUPPORTED_TEACHERS = ("BERT-layout sequence classifiers: model_type 'bert' (BERT, MiniLM, TinyBERT, BioBERT, ...) "
@@ -124,22 +291,14 @@ def load_teacher(
         if num_labels is None:
             check_layout(teacher.model.config, teacher.name)
     else:
-        import torch
-        from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
-        source = _resolve(name_or_path)
+        source = _resolve(name_or_path, "teacher" if num_labels is None else "backbone")
         verbosity = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()  # "newly initialised head" notices are expected in finetune
         hf_logging.disable_progress_bar()
         try:
-            if num_labels is None:  # a teacher to distil: its family is checked before its weights load
-                check_layout(AutoConfig.from_pretrained(source), str(name_or_path))
-            kwargs: dict[str, Any] = {} if num_labels is None else {"num_labels": num_labels}
-            model = AutoModelForSequenceClassification.from_pretrained(source, **kwargs)
-            if any(p.is_floating_point() and p.dtype != torch.float32 for p in model.parameters()):
-                model = model.float()  # a bf16/fp16 checkpoint (transformers 5 keeps its dtype): train in fp32
-            tokenizer = AutoTokenizer.from_pretrained(source)
+            model, tokenizer = _load_checkpoint(source, str(name_or_path), num_labels)
         except TeacherError:
             raise
         except Exception as exc:  # a checkpoint fails to load in many ways (JSON, typed config, weights): all user errors
@@ -153,14 +312,5 @@ def load_teacher(
             model = as_bert(model)
         teacher = Teacher(model.eval(), tokenizer, str(name_or_path))
     if task is not None:
-        t = get_task(task)
-        if teacher.num_labels != t.num_labels:
-            raise TeacherError(
-                f"teacher {teacher.name} has {teacher.num_labels} output label(s) but task {t.name} needs "
-                f"{t.num_labels}: fine-tune a teacher for {t.name} first (kdnas-bench teacher finetune --task {t.name})"
-            )
-        names = [str(teacher.model.config.id2label.get(i, "")) for i in range(teacher.num_labels)]
-        if t.labels and not t.is_glue and names != list(t.labels) and names != [f"LABEL_{i}" for i in range(len(names))]:
-            raise TeacherError(f"teacher {teacher.name} predicts the labels {', '.join(names)}, but task {t.name} has "
-                               f"{', '.join(t.labels)} (in this order): fine-tune a teacher on this data first")
+        check_fits_task(teacher.model.config, get_task(task), teacher.name)
     return teacher
