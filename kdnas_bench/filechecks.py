@@ -1,13 +1,15 @@
 """Checks of the small input files a user hands to a verb, before the verb does any work.
 
 * ``predict --configs FILE.json``: at most ``MAX_CONFIG_BYTES`` on disk and ``MAX_CONFIGS`` configs (so
-  memory stays bounded: 2,000,000 configs used to take 2.1 GB), UTF-8 JSON, a list. Each config's keys
-  and integer values are checked by the predictor's feature code, which names the config and the field.
+  memory stays bounded: 2,000,000 configs used to take 2.1 GB), a regular file (a FIFO would block the read),
+  UTF-8 JSON, a list. Each config's keys and integer values are checked by the predictor's feature code,
+  which names the config and the field.
 """
 
 from __future__ import annotations
 
 import json
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,10 @@ MAX_CONFIG_BYTES = 48 * 2**20
 def read_json_bytes(path: Path, what: str, max_bytes: int) -> Any:
     """Parse a JSON file of at most ``max_bytes``; one-line errors naming ``what`` and the file."""
     try:
-        size = path.stat().st_size
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
+            raise KdnasError(f"{what} {path} is not a regular file (a pipe or a device); give a file")
+        size = st.st_size
         if size > max_bytes:
             raise KdnasError(f"{what} {path} is {size / 2**20:.0f} MiB, more than the {max_bytes // 2**20} MiB "
                              "this verb reads; split it")

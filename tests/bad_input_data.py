@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
-from .bad_input_support import DISTILL, SEARCH, Case, Setup, both, drop, opt, write
+import json
+import os
+from pathlib import Path
+
+from .bad_input_support import DISTILL, FINETUNE, SEARCH, Case, Setup, both, drop, opt, write
 
 GOOD_OWN = ["id,review,sentiment", *[f"{i},a {'fine' if i % 2 else 'dull'} film number {i},"
                                       f"{'positive' if i % 2 else 'negative'}" for i in range(12)]]
@@ -24,6 +28,57 @@ def _rows(*extra: str) -> list[str]:
     return [*GOOD_OWN, *extra]
 
 
+PAIRS = ["first,second,label", *[f"a claim {i},{'the same' if i % 2 else 'another'} claim {i},{'yes' if i % 2 else 'no'}"
+                                 for i in range(12)]]
+PAIR_OWN = ("--train-file", "{ws}/own/pairs.csv", "--validation-file", "{ws}/own/pairs.csv")
+
+
+def _parquet_list_labels(ws: Path) -> None:
+    import pandas as pd
+
+    pd.DataFrame({"review": [f"a film {i}" for i in range(6)], "sentiment": [[i % 2] for i in range(6)]}).to_parquet(
+        ws / "own" / "train.parquet")
+
+
+def _fifo(ws: Path) -> None:
+    os.mkfifo(ws / "own" / "pipe.csv")
+
+
+def teacher(rel: str, labels: tuple[str, ...], columns: tuple[str, ...] | None = None, *, tokenizer: bool = True,
+            config: dict[str, object] | None = None) -> Setup:
+    """A tiny teacher folder: class names ``labels``, a metrics.json recording its text ``columns`` (a task of one's
+    own), without tokenizer files, or with ``config`` fields changed after saving."""
+
+    def _do(ws: Path) -> None:
+        from .helpers import TOKENIZER_FILES, save_tiny
+
+        folder = save_tiny(ws / rel, len(labels))
+        doc = json.loads((folder / "config.json").read_text())
+        doc.update(id2label={str(i): n for i, n in enumerate(labels)}, label2id={n: i for i, n in enumerate(labels)},
+                   **(config or {}))
+        (folder / "config.json").write_text(json.dumps(doc))
+        if columns is not None:
+            data = {"name": "own", "text_columns": list(columns), "labels": list(labels)}
+            (folder / "metrics.json").write_text(json.dumps({"task": "own", "data": data}))
+        for name in () if tokenizer else TOKENIZER_FILES:
+            (folder / name).unlink()
+
+    return _do
+
+
+def _small_vocab_teacher(ws: Path) -> None:
+    """A checkpoint really built with 1,000 token ids, beside a tokenizer of 30,522."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from .helpers import TOKENIZER_FILES, minilm_path
+
+    cfg = BertConfig(vocab_size=1000, hidden_size=64, num_hidden_layers=1, num_attention_heads=2, intermediate_size=128)
+    folder = ws / "smallvocab"
+    BertForSequenceClassification(cfg).save_pretrained(folder)
+    for name in TOKENIZER_FILES:
+        (folder / name).write_bytes((minilm_path() / name).read_bytes())
+
+
 DATA_CASES: list[Case] = [
     # columns
     Case("own-missing-label-column", opt(FINETUNE_OWN, "--label-column", "stars"), "missing column(s) stars"),
@@ -38,12 +93,37 @@ DATA_CASES: list[Case] = [
     # rows and splits
     Case("own-empty-validation-split", SUPERNET_OWN, "dev.csv: no data rows", csv("own/dev.csv", ["id,review,sentiment"])),
     Case("own-zero-byte-train", FINETUNE_OWN, "train.csv: empty file", write("own/train.csv", b"")),
-    Case("own-missing-label-value", FINETUNE_OWN, "train.csv row 13: no label in column 'sentiment'",
+    Case("own-missing-label-value", FINETUNE_OWN, "train.csv row 13 (line 14): no label in column 'sentiment'",
          csv("own/train.csv", _rows("12,a film,"))),
     Case("own-json-missing-text", opt(FINETUNE_OWN, "--train-file", "{ws}/own/train.jsonl"),
-         "train.jsonl row 2: no text in column 'review'",
+         "train.jsonl row 2 (line 2): no text in column 'review'",
          write("own/train.jsonl", b'{"review": "a film", "sentiment": "positive"}\n{"sentiment": "negative"}\n')),
+    Case("own-empty-text-cell", FINETUNE_OWN, "train.csv row 13 (line 14): an empty text in column 'review'",
+         csv("own/train.csv", _rows("12,,positive"))),
+    Case("own-whitespace-text-cell", DISTILL_OWN, "dev.csv row 3 (line 5): only whitespace in column 'review'",
+         csv("own/dev.csv", [*GOOD_OWN[:3], "", "3,  ,negative", *GOOD_OWN[4:]])),
+    Case("own-json-empty-text", opt(FINETUNE_OWN, "--train-file", "{ws}/own/train.jsonl"),
+         "train.jsonl row 2 (line 3): an empty text in column 'review'",
+         write("own/train.jsonl", b'{"review": "a", "sentiment": "positive"}\n\n{"review": "", "sentiment": "negative"}\n')),
+    # rows that do not parse: refused with their line, never merged
+    Case("own-csv-stray-quote-merges-rows", FINETUNE_OWN, "train.csv:4: a quoted cell runs on to line 7 (a stray '\"'?)",
+         csv("own/train.csv", [*GOOD_OWN[:3], '2,"a film, with a stray quote,positive', *GOOD_OWN[4:6], '5,the end",negative',
+                               *GOOD_OWN[7:]])),
+    Case("own-tsv-tab-in-text", opt(FINETUNE_OWN, "--train-file", "{ws}/own/train.tsv"),
+         "train.tsv:4: 4 fields, the header has 3 (a tab inside a text?)",
+         write("own/train.tsv", "".join(line.replace(",", "\t") + "\n" for line in _rows())
+               .replace("a dull film number 2", "a dull\tfilm number 2"))),
+    Case("own-duplicate-column", FINETUNE_OWN, "train.csv: two columns are named 'review' (columns 2 and 3): rename one",
+         csv("own/train.csv", [line + ",x" if i else "id,review,review,sentiment" for i, line in enumerate(GOOD_OWN)])),
+    Case("own-json-duplicate-key", opt(FINETUNE_OWN, "--train-file", "{ws}/own/train.jsonl"),
+         "train.jsonl:1: the key 'review' appears twice in one object: rename one",
+         write("own/train.jsonl", b'{"review": "a", "review": "b", "sentiment": "positive"}\n')),
+    Case("own-fifo-train-file", opt(FINETUNE_OWN, "--train-file", "{ws}/own/pipe.csv"),
+         "pipe.csv is a named pipe (FIFO), not a regular file", _fifo),
     # labels
+    Case("own-parquet-list-labels", opt(FINETUNE_OWN, "--train-file", "{ws}/own/train.parquet"),
+         "train.parquet row 1: the label in column 'sentiment' is a list ([0]); a label must be a single value",
+         _parquet_list_labels),
     Case("own-unseen-validation-label", QUICKSTART_OWN, "label 'neutral' is never seen in training",
          csv("own/dev.csv", _rows("12,a film,neutral"))),
     Case("own-mixed-label-types", FINETUNE_OWN, "mixed label types in column 'sentiment'",
@@ -69,8 +149,34 @@ DATA_CASES: list[Case] = [
          write("own/train.jsonl", b'["a film", "positive"]\n')),
     Case("own-bad-parquet", opt(FINETUNE_OWN, "--train-file", "{ws}/own/train.parquet"), "not a readable Parquet file",
          write("own/train.parquet", b"PAR1 but not really")),
-    Case("own-csv-unbalanced-quote", FINETUNE_OWN, "train.csv: not valid CSV",
+    Case("own-csv-unbalanced-quote", FINETUNE_OWN,
+         "train.csv:2: not valid CSV: a quoted cell opened on this line is never closed",
          write("own/train.csv", b'id,review,sentiment\n1,"a film,positive\n2,b,negative\n')),
+    # teachers against the task: their recorded text columns, their label map, their tokenizer and vocabulary
+    Case("own-teacher-text-columns-swapped", (*opt(drop(DISTILL_OWN, "--label-column"), "--teacher", "{ws}/pairteacher"),
+                                              *PAIR_OWN, "--text-columns", "second,first"),
+         "teacher {ws}/pairteacher was trained on the text columns first, second (its metrics.json); this task reads "
+         "second, first: the same columns swapped", both(csv("own/pairs.csv", PAIRS),
+                                                        teacher("pairteacher", ("no", "yes"), ("first", "second")))),
+    Case("own-teacher-text-columns-other", (*SEARCH_OWN, "--teacher", "{ws}/textteacher"),
+         "this task reads review: other columns. Pass --text-columns text, or --force",
+         teacher("textteacher", ("negative", "positive"), ("text",))),
+    Case("glue-task-pair-teacher", ("supernet", "train", "--teacher", "{ws}/pairteacher", "--task", "sst2", "--data-dir",
+                                    "{ws}/glue", "--space", "{ws}/tiny.toml", "--out", "{ws}/sn"),
+         "was trained on pairs of texts (first, second) (its metrics.json); task sst2 has one text (sentence)",
+         teacher("pairteacher", ("LABEL_0", "LABEL_1"), ("first", "second"))),
+    Case("glue-task-yes-no-teacher", opt(DISTILL, "--teacher", "{ws}/yesno"),
+         "teacher {ws}/yesno predicts the labels 0=no, 1=yes, but task sst2 has 0=0, 1=1",
+         teacher("yesno", ("no", "yes"), ("sentence",))),
+    Case("teacher-no-tokenizer", opt(DISTILL, "--teacher", "{ws}/notok"),
+         "teacher folder {ws}/notok has no tokenizer files", teacher("notok", ("0", "1"), tokenizer=False)),
+    Case("finetune-backbone-no-tokenizer", (*FINETUNE, "--backbone", "{ws}/notok"),
+         "backbone folder {ws}/notok has no tokenizer files", teacher("notok", ("0", "1"), tokenizer=False)),
+    Case("teacher-vocab-size-edited", opt(DISTILL, "--teacher", "{ws}/edited"),
+         "its weights do not fit its config.json: bert.embeddings.word_embeddings.weight is 30522x64 in the weights "
+         "but 1000x64 by config.json (its vocab_size?)", teacher("edited", ("0", "1"), config={"vocab_size": 1000})),
+    Case("teacher-vocab-smaller-than-tokenizer", opt(DISTILL, "--teacher", "{ws}/smallvocab"),
+         "its tokenizer has 30,522 tokens but the model's vocab_size is 1,000", _small_vocab_teacher),
     # how the options combine
     Case("own-train-without-validation", drop(FINETUNE_OWN, "--validation-file"),
          "needs --train-file and --validation-file"),

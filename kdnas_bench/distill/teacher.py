@@ -82,9 +82,6 @@ def _resolve(name_or_path: str | Path, what: str = "teacher") -> str:
     if path.exists():
         if not (path / "config.json").is_file():
             raise TeacherError(f"{what} folder {path} has no config.json (not a Hugging Face checkpoint)")
-        if not any((path / f).is_file() for f in TOKENIZER_FILES):
-            raise TeacherError(f"{what} folder {path} has no tokenizer files (vocab.txt, tokenizer.json, ...): copy "
-                               "the tokenizer of the model it was trained from into it")
         return str(path)
     looks_like_path = text.startswith((".", "/", "~")) or text.count("/") > 1 or text.endswith(("/", "\\"))
     if looks_like_path:
@@ -129,8 +126,13 @@ def _load_checkpoint(source: str, name: str, num_labels: int | None) -> tuple[An
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
     what = "teacher" if num_labels is None else "backbone"
+    config = AutoConfig.from_pretrained(source)
     if num_labels is None:  # a teacher to distil: its family is checked before its weights load
-        check_layout(AutoConfig.from_pretrained(source), name)
+        check_layout(config, name)
+    folder = Path(source)
+    if folder.is_dir() and not any((folder / f).is_file() for f in TOKENIZER_FILES):
+        raise TeacherError(f"{what} folder {folder} has no tokenizer files (vocab.txt, tokenizer.json, ...): copy the "
+                           "tokenizer of the model it was trained from into it")
     kwargs: dict[str, Any] = {} if num_labels is None else {"num_labels": num_labels}
     model, info = AutoModelForSequenceClassification.from_pretrained(source, ignore_mismatched_sizes=True,
                                                                      output_loading_info=True, **kwargs)
