@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from .bad_input_support import (
     ARCH,
     CONFIG,
@@ -222,6 +224,8 @@ INPUT_CASES: list[Case] = [
     Case("predict-threads-zero", opt(PREDICT_ARCH, "--threads", "0"), "--threads must be positive"),
     Case("configs-missing", (*PREDICT, "--configs", "{ws}/nope.json"), "configs file not found"),
     Case("configs-folder", (*PREDICT, "--configs", "{ws}/preds"), "is a folder"),
+    Case("configs-fifo", (*PREDICT, "--configs", "{ws}/pipe.json"), "pipe.json is not a regular file (a pipe or a device)",
+         lambda ws: os.mkfifo(ws / "pipe.json")),
     Case("configs-not-json", (*PREDICT, "--configs", "{ws}/configs.json"), "is not valid JSON", write("configs.json", "[{")),
     Case(
         "configs-not-utf8",
