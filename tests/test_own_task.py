@@ -180,7 +180,7 @@ def test_a_teacher_of_other_labels_is_refused(tiny_glue: Path, tiny_teacher: Pat
         path.write_text(path.read_text().replace("negative", "bad").replace("positive", "good"))
     code, _, err = run_cli("distill", "--teacher", str(tmp_path / "teacher"), *_own(train, dev), "--arch", "1,32,2,64",
                            "--epochs", "0.1")
-    assert code == 2 and "predicts the labels negative, positive, but task reviews has bad, good" in err, err
+    assert code == 2 and "predicts the labels 0=negative, 1=positive, but task reviews has 0=bad, 1=good" in err, err
 
 
 def test_changed_data_under_a_task_is_refused_when_read(tiny_glue: Path, tmp_path: Path) -> None:
