@@ -46,6 +46,16 @@ def test_a_stray_quote_in_a_tsv_keeps_every_row(tmp_path: Path) -> None:
     assert len(train) == 200 and train.texts[0][7] == 'sentence 7 with a "stray quote' and train.texts[0][8] == "sentence 8"
 
 
+def test_a_tsv_written_by_pandas_reads_back_its_texts(tmp_path: Path) -> None:
+    import pandas as pd
+
+    texts = ['he said "hi" twice', '"quoted" at the start', "plain", 'a 5" screen', "o'clock"]
+    pd.DataFrame({"text": texts, "label": [0, 1, 0, 1, 0]}).to_csv(tmp_path / "t.tsv", sep="\t", index=False)
+    assert '"he said ""hi"" twice"' in (tmp_path / "t.tsv").read_text()  # pandas quotes a cell holding a quote
+    train = load_split(own_task(train_file=str(tmp_path / "t.tsv"), validation_file=str(tmp_path / "t.tsv")), "train")
+    assert train.texts[0] == tuple(texts)
+
+
 def test_a_csv_keeps_quoted_commas_and_doubled_quotes(tmp_path: Path) -> None:
     lines = ["review,label", '"good, really",1', '"a ""quoted"" word",0', 'a 5" screen,1', "plain,0"]
     (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")

@@ -93,12 +93,18 @@ def _json_rows(text: str, path: Path) -> tuple[list[Any], list[int] | None]:
 
 
 _HINTS = {"csv": "an unquoted comma inside a text? quote that cell", "tsv": "a tab inside a text?"}
+# a TSV cell as pandas or Python's csv write a text holding '"': quoted, every inner quote doubled (no GLUE text is)
+_QUOTED_TSV_CELL = re.compile(r'"(?:[^"]|"")*""(?:[^"]|"")*"', re.S)
+
+
+def _tsv_cell(cell: str) -> str:
+    return cell[1:-1].replace('""', '"') if _QUOTED_TSV_CELL.fullmatch(cell) else cell
 
 
 def _delimited(text: str, path: Path, kind: str) -> tuple[list[str], list[list[str]], list[int]]:
-    """Header, rows and each row's line of a CSV (RFC 4180 quoting) or TSV (no quoting, as GLUE's files) file.
-    Every row must have the header's field count, and a CSV cell may not run over lines: a stray quote that would
-    merge rows is refused with its line."""
+    """Header, rows and each row's line of a CSV (RFC 4180 quoting) or TSV (no quoting, as GLUE's files; a cell
+    that pandas quoted, ``"a ""b"" c"``, is read back as its text) file. Every row must have the header's field
+    count, and a CSV cell may not run over lines: a stray quote that would merge rows is refused with its line."""
     csv.field_size_limit(sys.maxsize)
     tsv = kind == "tsv"
     reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if tsv else ",",
@@ -121,7 +127,7 @@ def _delimited(text: str, path: Path, kind: str) -> tuple[list[str], list[list[s
                 raise DataError(f"{path}:{start}: {len(record)} fields, the header has {len(header)} "
                                 f"({_HINTS[kind]})")
             else:
-                rows.append(record)
+                rows.append([_tsv_cell(c) for c in record] if tsv else record)
                 lines.append(start)
     except csv.Error as exc:
         if "unexpected end of data" in str(exc):
