@@ -9,9 +9,12 @@
   labels a regression target too.
 * Metric: accuracy (classification; then f1 of the second label and Matthews correlation when there are two
   labels) or pearson (regression) unless ``--metric`` names another.
-* Every problem is a one-line :class:`~kdnas_bench.distill.data.DataError` naming the file, row and column:
-  unknown extension, non-UTF-8 text, unparsable file, no data rows, a missing column or value, labels of
-  mixed types, a validation label never seen in training, a single class.
+* Reading: CSV with RFC 4180 quoting, TSV with quoting off (as GLUE writes them, so its TSVs load as own files);
+  every row has the header's field count and no CSV cell runs over lines, so a stray quote never merges rows.
+* Every problem is a one-line :class:`~kdnas_bench.distill.data.DataError` naming the file, row (and line) and
+  column: unknown extension, not a regular file (a FIFO would block), non-UTF-8 text, unparsable file or row, two
+  columns of one name, no data rows, a missing column or value, an empty or whitespace-only text, a label that is
+  not a single value, labels of mixed types, a validation label never seen in training, a single class.
 
 The task records a content hash of its data (``Task.data_hash``); reading the data again checks it, so a run
 that resumes refuses data that changed (:func:`check_run_data`).
@@ -28,6 +31,7 @@ import os
 import re
 import stat
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -101,17 +105,12 @@ def _tsv_cell(cell: str) -> str:
     return cell[1:-1].replace('""', '"') if _QUOTED_TSV_CELL.fullmatch(cell) else cell
 
 
-def _delimited(text: str, path: Path, kind: str) -> tuple[list[str], list[list[str]], list[int]]:
-    """Header, rows and each row's line of a CSV (RFC 4180 quoting) or TSV (no quoting, as GLUE's files; a cell
-    that pandas quoted, ``"a ""b"" c"``, is read back as its text) file. Every row must have the header's field
-    count, and a CSV cell may not run over lines: a stray quote that would merge rows is refused with its line."""
-    csv.field_size_limit(sys.maxsize)
+def _records(text: str, path: Path, kind: str) -> Iterator[tuple[int, list[str]]]:
+    """(line, fields) of each record that is not blank; a CSV record over several lines (a stray quote would
+    merge the rows after it) or with broken quoting is refused with its line."""
     tsv = kind == "tsv"
     reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if tsv else ",",
                         quoting=csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL, strict=not tsv)
-    header: list[str] | None = None
-    rows: list[list[str]] = []
-    lines: list[int] = []
     last = 0
     try:
         for record in reader:
@@ -121,19 +120,29 @@ def _delimited(text: str, path: Path, kind: str) -> tuple[list[str], list[list[s
             if last > start:
                 raise DataError(f"{path}:{start}: a quoted cell runs on to line {last} (a stray '\"'?); a cell may not "
                                 "hold a line break")
-            if header is None:
-                header = record
-            elif len(record) != len(header):
-                raise DataError(f"{path}:{start}: {len(record)} fields, the header has {len(header)} "
-                                f"({_HINTS[kind]})")
-            else:
-                rows.append([_tsv_cell(c) for c in record] if tsv else record)
-                lines.append(start)
+            yield start, record
     except csv.Error as exc:
         if "unexpected end of data" in str(exc):
             raise DataError(f"{path}:{last + 1}: not valid CSV: a quoted cell opened on this line is never closed "
                             "(a stray '\"'?)") from None
         raise DataError(f"{path}:{last + 1}: not valid CSV ({exc}; a stray '\"'?)") from None
+
+
+def _delimited(text: str, path: Path, kind: str) -> tuple[list[str], list[list[str]], list[int]]:
+    """Header, rows and each row's line of a CSV (RFC 4180 quoting) or TSV (no quoting, as GLUE's files; a cell
+    that pandas quoted, ``"a ""b"" c"``, is read back as its text) file; every row has the header's field count."""
+    csv.field_size_limit(sys.maxsize)
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    for line, record in _records(text, path, kind):
+        if header is None:
+            header = record
+        elif len(record) != len(header):
+            raise DataError(f"{path}:{line}: {len(record)} fields, the header has {len(header)} ({_HINTS[kind]})")
+        else:
+            rows.append([_tsv_cell(c) for c in record] if kind == "tsv" else record)
+            lines.append(line)
     if header is None:
         raise DataError(f"{path}: empty file (no header, no data rows)")
     return header, rows, lines

@@ -96,6 +96,13 @@ def _is_head(key: str) -> bool:
     return key.startswith(("classifier.", "score."))
 
 
+def _suspect(key: str) -> str:
+    """The config.json field a mismatched weight points at."""
+    if "word_embeddings" in key:
+        return " (its vocab_size?)"
+    return " (its num_labels / id2label?)" if _is_head(key) else ""
+
+
 def _shape(size: Any) -> str:
     return "x".join(str(int(d)) for d in size)
 
@@ -105,10 +112,8 @@ def _check_loaded(model: Any, tokenizer: Any, info: dict[str, Any], what: str, n
     for key, stored, wanted in sorted(info.get("mismatched_keys") or (), key=lambda m: str(m[0])):
         if fresh_head and _is_head(str(key)):
             continue  # fine-tuning a backbone for a task of another class count: a fresh head of that size
-        hint = " (its vocab_size?)" if "word_embeddings" in str(key) else " (its num_labels / id2label?)" if \
-            _is_head(str(key)) else ""
         raise TeacherError(f"{what} {name}: its weights do not fit its config.json: {key} is {_shape(stored)} in the "
-                           f"weights but {_shape(wanted)} by config.json{hint}")
+                           f"weights but {_shape(wanted)} by config.json{_suspect(str(key))}")
     tokens, vocab = len(tokenizer), int(getattr(model.config, "vocab_size", 0) or 0)
     if tokens < MIN_VOCAB:
         raise TeacherError(f"{what} {name}: its tokenizer has only {tokens} tokens (no real vocabulary): copy the "
