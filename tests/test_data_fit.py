@@ -71,6 +71,17 @@ def test_a_backbone_with_another_head_size_gets_a_fresh_head(tiny_teacher: Path)
         load_teacher(tiny_teacher, task=own_task_of_classes(tiny_teacher.parent / "three", 3))
 
 
+def test_teacher_finetune_of_a_two_class_backbone_on_three_classes(tiny_teacher: Path, tmp_path: Path, run_cli) -> None:
+    task = own_task_of_classes(tmp_path / "data", 3)
+    code, out, err = run_cli("teacher", "finetune", "--backbone", str(tiny_teacher), "--train-file", str(task.train_file),
+                             "--validation-file", str(task.validation_file), "--epochs", "0.5", "--out",
+                             str(tmp_path / "teacher"), "--json")
+    assert code == 0, err
+    config = json.loads((tmp_path / "teacher" / "config.json").read_text())
+    assert config["id2label"] == {"0": "c0", "1": "c1", "2": "c2"} and "accuracy" in json.loads(out)["metrics"]
+    assert load_teacher(tmp_path / "teacher", task=task).num_labels == 3
+
+
 def own_task_of_classes(folder: Path, classes: int) -> Task:
     folder.mkdir(parents=True, exist_ok=True)
     rows = [f"text {i},c{i % classes}" for i in range(4 * classes)]
