@@ -28,9 +28,10 @@ def _metrics_table(title: str, result: dict[str, Any]) -> Table:
         table.add_row(f"dev {name}{mark}", f"{value:.4f}" + (" (below trivial)" if below else ""))
     for name, (value, answer) in trivial.items():
         table.add_row(Text(f"trivial {name} ({answer})"), f"{value:.4f}")
-    teacher = (result.get("baseline") or {}).get("teacher_score")
-    if teacher is not None:
-        table.add_row(f"teacher {result['primary_metric']}", f"{teacher:.4f}")
+    if "teacher_score" in (result.get("baseline") or {}):  # a student: its teacher's recorded score
+        teacher = result["baseline"]["teacher_score"]
+        said = "not recorded (not judged)" if teacher is None else f"{teacher:.4f}"
+        table.add_row(f"teacher {result['primary_metric']}", said + (" (weak)" if result["baseline"].get("weak") else ""))
     table.add_row("params", f"{result['params']:,}")
     table.add_row("train examples", f"{result['train_examples']:,}")
     table.add_row("train seconds", f"{result['train_seconds']:.1f}")
@@ -105,7 +106,7 @@ def register(cli: click.Group) -> None:
         accelerator = check_accelerator(accelerator)
         # a weak teacher: refused here, before any work (one line naming both scores)
         checked = check_teacher(teacher, task, data_dir, allow_weak_teacher=allow_weak_teacher)
-        if checked.weak or checked.score is None:
+        if checked.weak:  # allowed: said once (a teacher without a recorded score shows so in the table)
             click.echo(checked.message, err=True)
         if threads:
             torch.set_num_threads(threads)
