@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -142,6 +143,22 @@ def test_search_refuses_a_weak_teacher_unless_allowed(weak_teacher: Path, tiny_g
     code, out, err = run_cli("report", str(run), "--json")
     assert code == 0, err
     assert json.loads(out)["baseline"]["trivial"] == pytest.approx(result["baseline"]["trivial"])
+    code, out, err = run_cli("report", str(run))
+    assert code == 0 and "Trivial baseline: dev accuracy" in out and "does NOT beat it" in out, err
+
+    from kdnas_bench.report.render import metric_cells, trivial_note
+    from kdnas_bench.report.students import students_from_run
+
+    students = students_from_run(run)  # what compare shows: the teacher and the winners, each with the trivial score
+    trivial = result["baseline"]["trivial"]
+    assert [s.source for s in students] == ["teacher", "search-winner"]
+    assert all(s.extra["trivial"] == pytest.approx(trivial) for s in students)
+    shown = SimpleNamespace(students=students)
+    cells = metric_cells(shown)  # type: ignore[arg-type]
+    assert cells is not None and "< trivial" not in cells[0]  # the teacher is not a student below it
+    winner = students[1]
+    assert cells[1].endswith("< trivial") == (winner.metric is not None and winner.metric < trivial)
+    assert f"sst2 accuracy {trivial:.4f}" in trivial_note(shown)  # type: ignore[arg-type]
 
 
 def test_a_strong_or_unrecorded_teacher_goes_on(tiny_teacher: Path, tiny_glue: Path, tmp_path: Path) -> None:
