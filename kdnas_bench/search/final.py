@@ -60,10 +60,10 @@ def finalize(result: SearchResult, job: FinalJob) -> SearchResult:
     budget (:func:`~kdnas_bench.profiling.verdict.judge`: held, over, or not judged on a noisy machine;
     ``budget_held`` None when not judged). On an int8 backend the student is quantized, its int8 dev metric
     reported beside fp32, and the *deployed* int8 file measured against the budget; with ``budget_mb`` the
-    measured peak memory is held against it too. With ``reference_ms`` each winner is timed with the canary and the machine's speed factor in those seconds is
-    recorded (``measured_speed_factor``, ``measured_at_reference_ms``).
-    A winner whose final distillation runs out of GPU memory is recorded with ``final_error`` and the next one
-    goes on. Returns a new result; ``result`` is left as it was."""
+    measured peak memory is held against it too. With ``reference_ms`` each winner is timed with the canary and
+    the machine's speed factor in those seconds is recorded (``measured_speed_factor``,
+    ``measured_at_reference_ms``). A winner whose final distillation runs out of GPU memory is recorded with
+    ``final_error`` and the next one goes on. Returns a new result; ``result`` is left as it was."""
     from ..distill.accelerator import failure_message, free_memory  # lazy: torch
     from ..distill.trainer import distill  # lazy: torch
     from ..supernet import load as load_supernet  # lazy: torch
