@@ -17,6 +17,7 @@ under ../shared/tools/quiet):
   python benchmarks/bench_claims.py train   --task mrpc --teacher T --teacher-ms 38.3 ...   # resumable
   python benchmarks/bench_claims.py measure --task mrpc                                  # latency here
   python benchmarks/bench_claims.py report  --tasks sst2,mrpc,rte,stsb                   # table + JSON
+  python benchmarks/bench_claims.py table                                               # the table of claims.json
 State lives in ``--root``/<task>/ (plan.json, finals.jsonl, latency.json). ``--accelerator`` is handed to the
 package's training functions unchanged (they place the work); the figures of record are the CPU ones.
 """
@@ -388,9 +389,16 @@ def main() -> None:
                     "run's ones added, every latency from this run's timing (e.g. a baseline the earlier run lacked).")
     rp.add_argument("--front", help="FRONT_JSON[:PLOTS_DIR]: a search's front (kdnas-bench search --front) to record.")
     rp.add_argument("--front-source", help="How that front was made (recorded with it).")
+    tb = sub.add_parser("table", help="Print the Markdown table of a written claims.json (offline, nothing re-run).")
+    tb.add_argument("--claims", default="benchmarks/results/claims.json")
     for p in (tr, me, rp):
         p.add_argument("--root", default=str(ART), help="Work area; one folder per task below it.")
     args = ap.parse_args()
+    if args.phase == "table":
+        from claims_report import table_from
+
+        print(table_from(Path(args.claims)))
+        return
     if args.phase == "train":
         if args.seeds < 1 or args.final_epochs <= 0:
             sys.exit("--seeds must be >= 1 and --final-epochs positive")

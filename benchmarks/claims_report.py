@@ -38,22 +38,14 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def majority_baseline(task: str, data_dir: Path) -> float | None:
-    """The primary dev metric of always predicting the training set's majority class (0 for regression)."""
-    import numpy as np
+    """The task's trivial score on dev: the primary metric of the best constant answer (the majority class; 0 for
+    regression), :func:`kdnas_bench.distill.baseline.trivial_baseline`."""
+    from kdnas_bench.distill.baseline import trivial_baseline
 
-    from kdnas_bench.distill.data import get_task, load_split
-
-    t = get_task(task)
     try:
-        dev, train = load_split(t, "dev", data_dir), load_split(t, "train", data_dir)
+        return trivial_baseline(task, data_dir).primary
     except Exception:
         return None
-    if t.is_regression:
-        return 0.0
-    labels = np.asarray(train.labels)
-    major = int(np.bincount(labels.astype(int)).argmax())
-    gold = np.asarray(dev.labels)
-    return float(task_metric(t.name)(np.full(len(gold), major), gold))
 
 
 def _dev_gold(task: str, data_dir: Path) -> Any:
@@ -242,7 +234,17 @@ def _fmt(x: float | None, scale: float = 100.0, nd: int = 2) -> str:
     return "–" if x is None else f"{scale * x:.{nd}f}"
 
 
+def below_trivial(entry: dict[str, Any], student: dict[str, Any]) -> bool | None:
+    """Whether a student's mean dev metric is below the task's trivial score (the constant answer); None: unknown."""
+    trivial = entry["teacher"].get("majority_baseline")
+    if trivial is None or student.get("metric_mean") is None:
+        return None
+    return bool(student["metric_mean"] < trivial)
+
+
 def table(tasks: dict[str, dict[str, Any]]) -> str:
+    """The claims table; a student whose mean is below the trivial score (the majority class, or the mean for
+    regression) is marked "below the constant answer"."""
     lines = ["| task | student | arch | dev metric, mean ± std (seeds) | of teacher | measured ms | params | "
              "searched minus this one: points, searched is … (Welch over seeds; paired bootstrap over dev) |",
              "|---|---|---|---|---|---|---|---|"]
@@ -251,18 +253,25 @@ def table(tasks: dict[str, dict[str, Any]]) -> str:
         lines.append(f"| {task} | teacher | 6,384,12,1536 | {_fmt(t['metric'])} | 100 % | {_fmt(t.get('measured_ms'), 1)} "
                      f"| 22.7 M | majority class {_fmt(t.get('majority_baseline'))} |")
         for name, s in e["students"].items():
+            mark = " **below the constant answer**" if below_trivial(e, s) else ""
             c = (e.get("comparisons") or {}).get(name)
             vs = "–" if c is None else f"{_fmt(c['diff'])}: {c['verdict']}" + (
                 f"; over dev examples: {c['bootstrap']['verdict']}" if c.get("bootstrap") else "")
             over = "" if s.get("within_budget") is not False else " (over the budget)"
             lines.append(f"| {task} | {name} | {s['arch']} | {_fmt(s['metric_mean'])} ± {_fmt(s['metric_std'])} "
-                         f"({s['seeds']}) | {_fmt(s['share_of_teacher'], 100, 1)} % | {_fmt(s.get('measured_ms'), 1)}{over} "
-                         f"| {s['params'] / 1e6:.1f} M | {vs} |")
+                         f"({s['seeds']}){mark} | {_fmt(s['share_of_teacher'], 100, 1)} % "
+                         f"| {_fmt(s.get('measured_ms'), 1)}{over} | {s['params'] / 1e6:.1f} M | {vs} |")
     return "\n".join(lines)
 
 
 RANK_GOAL = 0.8  # Kendall tau of a cheap score against full-set finals, on at least RANK_MIN_STUDENTS students
 RANK_MIN_STUDENTS = 12
+
+
+def table_from(path: Path) -> str:
+    """The claims table of a written ``claims.json``, offline (no work area, no data, nothing re-run)."""
+    doc = json.loads(path.read_text())
+    return table(doc.get("tasks", doc) if doc.get("schema") == 2 else doc)
 
 
 def rank_fidelity_entry(path: str) -> dict[str, Any]:
@@ -311,6 +320,7 @@ def build_report(root: Path, tasks: list[str], out: Path, *, extra: dict[str, st
         judge(task, entry, _dev_gold(task, data_dir))
         for s in entry["students"].values():
             s.pop("predictions", None)  # they stay in finals.jsonl; the summary keeps the tests' outcomes
+            s["below_trivial"] = below_trivial(entry, s)
         result[task] = entry
     doc = {"schema": 2, "device_id": next((e["latency"]["device_id"] for e in result.values()
                                            if (e.get("latency") or {}).get("device_id")), None),

@@ -78,6 +78,8 @@ def measure_onnx(path: str | Path, arch: Arch, shape: Shape, *, backend: str = "
     finally:
         bk.close()
     out: dict[str, Any] = {"measured_latency_ms": m.timing.median_ms if m.timing else None, "measure_error": m.error}
+    if m.timing is not None:  # the spread: a search's budget check judges nothing on a noisy timing
+        out |= {"measured_p90_ms": m.timing.p90_ms, "measured_cv": m.timing.cv, "measured_iqr_ratio": m.timing.iqr_ratio}
     if memory and unsupported() is None:
         probe = MemoryProbe(backend, threads, opts)
         try:

@@ -185,6 +185,12 @@ OPTION_CASES: list[Case] = [
     ),
     Case("distill-teacher-missing", DISTILL, "teacher path not found"),
     Case(
+        "distill-teacher-weak",  # its recorded dev score does not beat always answering the majority class
+        opt(DISTILL, "--teacher", "{ws}/weakteacher"),
+        "the trivial answer scores accuracy",
+        write("weakteacher/metrics.json", '{"task": "sst2", "primary_metric": "accuracy", "metrics": {"accuracy": 0.0}}'),
+    ),
+    Case(
         "compare-unknown-device",
         ("compare", "--no-measure", "--predictors", "{ws}/preds", "--devices", "nowhere"),
         "no predictor for device nowhere",

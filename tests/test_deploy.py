@@ -125,6 +125,8 @@ def test_final_on_an_int8_backend_measures_the_deployed_int8_model(tiny_teacher:
     student = Path(w["student_dir"])
     assert w["deployed"] == str(student / INT8_FILE) and (student / INT8_FILE).is_file()
     assert w["deployed_metric"] == w["quantized"]["metric"] and w["quantized"]["fp32_metric"] == w["final_metric"]
-    assert w["measured_latency_ms"] > 0 and w["budget_held"] is True  # the int8 file itself, timed here
+    assert w["measured_latency_ms"] > 0 and "measured_cv" in w  # the int8 file itself, timed here
+    judged = w["budget_verdict"] != "not judged"  # a noisy machine's timing judges no budget
+    assert w["budget_held"] is (True if judged else None), w["budget_verdict_text"]
     assert 0 < w["measured_peak_mb"] <= 2000 and w["memory_held"] is True
     assert w["weight_mb"] < 0.5 * (student / "model.onnx").stat().st_size / 2**20  # int8 weights were deployed

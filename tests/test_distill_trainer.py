@@ -101,7 +101,8 @@ def test_finetune_saves_a_teacher_that_distill_accepts(tiny_teacher: Path, tiny_
     out = tmp_path / "ft"
     r = finetune("sst2", backbone=tiny_teacher, data_dir=tiny_glue, max_examples=64, epochs=1, out=out)
     assert (out / "model.safetensors").is_file() and json.loads((out / "metrics.json").read_text())["metrics"] == r.metrics
-    assert distill(out, "sst2", STUDENT, data_dir=tiny_glue, max_examples=32, **FAST).task == "sst2"
+    # a tiny teacher learns next to nothing: distil it anyway (test_trivial_baseline checks the refusal)
+    assert distill(out, "sst2", STUDENT, data_dir=tiny_glue, max_examples=32, allow_weak_teacher=True, **FAST).task == "sst2"
 
 
 @pytest.mark.slow

@@ -47,8 +47,11 @@ def test_quickstart_runs_the_whole_pipeline_without_task_data(tmp_path: Path, ru
     assert w["predicted_latency_ms_high"] <= summary["budget_ms"]
     assert w["measured_on_this_machine"] and w["measured_latency_ms"] > 0
     held = w["budget_held"]
-    assert isinstance(held, bool)  # measured here, so a yes or a no (never "not this device")
-    assert f"vs budget {summary['budget_ms']:g} ms: {'held' if held else 'NOT held'}" in stdout
+    judged = w["budget_verdict"] != "not judged"  # a noisy machine's timing judges nothing, and says so
+    assert isinstance(held, bool) == judged  # measured here: a yes, a no, or "not judged" (never "not this device")
+    assert w["measured_rounds"] >= 1 and "measured_cv" in w and "measured_p90_ms" in w
+    said = ("held" if held else "NOT held") if judged else w["budget_verdict_text"]
+    assert f"vs budget {summary['budget_ms']:g} ms: {said}" in stdout or "outside the predicted" in stdout
     assert 0 < w["final_metric"] <= 1  # kd_score
     student = Path(w["student_dir"])
     assert (student / "model.safetensors").is_file() and (student / "model.onnx").is_file()
@@ -68,4 +71,4 @@ def test_quickstart_runs_the_whole_pipeline_without_task_data(tmp_path: Path, ru
     story = parse_html(rep / "search.html")
     chosen = next(t for t in story.tables if t[0][0] == "budget ms")
     assert chosen[1][3] == "yes"  # predicted upper bound within the budget: the hard mode's guarantee
-    assert chosen[1][5] == ("yes" if held else "NO")  # the report tells what the run measured
+    assert chosen[1][5].startswith(("yes" if held else "NO") if judged else "not judged")  # what the run measured

@@ -6,29 +6,46 @@ from typing import Any
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from ..defaults import DEFAULTS
 from ..deploy import QUANTIZE
 from ..distill.data import BATCHING
 from ..errors import KdnasError
 from .common import accelerator_option, check_accelerator, console, positive, print_json
-from .options import INIT_CHOICES, arch_option, json_option, seed_option, threads_option
+from .options import INIT_CHOICES, allow_weak_teacher_option, arch_option, json_option, seed_option, threads_option
 from .task_options import task_options, teacher_fit_option
 
 
 def _metrics_table(title: str, result: dict[str, Any]) -> Table:
-    table = Table(title=title)
+    table = Table(title=Text(title))
     table.add_column("field")
     table.add_column("value")
+    trivial = trivial_scores(result)
     for name, value in result["metrics"].items():
         mark = " (primary)" if name == result.get("primary_metric") else ""
-        table.add_row(f"dev {name}{mark}", f"{value:.4f}")
+        below = name in trivial and value < trivial[name][0]
+        table.add_row(f"dev {name}{mark}", f"{value:.4f}" + (" (below trivial)" if below else ""))
+    for name, (value, answer) in trivial.items():
+        table.add_row(Text(f"trivial {name} ({answer})"), f"{value:.4f}")
+    if "teacher_score" in (result.get("baseline") or {}):  # a student: its teacher's recorded score
+        teacher = result["baseline"]["teacher_score"]
+        said = "not recorded (not judged)" if teacher is None else f"{teacher:.4f}"
+        table.add_row(f"teacher {result['primary_metric']}", said + (" (weak)" if result["baseline"].get("weak") else ""))
     table.add_row("params", f"{result['params']:,}")
     table.add_row("train examples", f"{result['train_examples']:,}")
     table.add_row("train seconds", f"{result['train_seconds']:.1f}")
     if result.get("out"):
         table.add_row("saved to", result["out"])
     return table
+
+
+def trivial_scores(result: dict[str, Any]) -> dict[str, tuple[float, str]]:
+    """metric -> (trivial score, its constant answer) from a teacher's or student's result, if it has a baseline."""
+    base = result.get("baseline") or {}
+    base = base.get("baseline", base)  # a student's: the teacher check around the baseline
+    answers = base.get("answers") or {}
+    return {m: (float(v), str(answers.get(m, "a constant"))) for m, v in (base.get("metrics") or {}).items()}
 
 
 def register(cli: click.Group) -> None:
@@ -59,11 +76,12 @@ def register(cli: click.Group) -> None:
     @accelerator_option("distillation")
     @click.option("--quantize", type=click.Choice(QUANTIZE), help="Also export the student quantized (int8: ONNX "
                   "Runtime dynamic quantization, model.int8.onnx) and report its dev metric beside fp32. Needs --out.")
+    @allow_weak_teacher_option()
     @json_option("Print the result as JSON.")
     def distill_cmd(teacher: str, task: Any, arch: Any, data_dir: str | None, max_examples: int | None,
                     epochs: float, losses: str, out: str | None, seed: int, lr: float, batch_size: int,
                     temperature: float, init: str, supernet_dir: str | None, batching: str, threads: int,
-                    accelerator: str, quantize: str | None, as_json: bool) -> None:
+                    accelerator: str, quantize: str | None, allow_weak_teacher: bool, as_json: bool) -> None:
         """Distil a student from a fine-tuned teacher and evaluate it on dev.
 
         Proxy mode with --max-examples (what KD-NAS scores candidates with), full mode without.
@@ -76,6 +94,7 @@ def register(cli: click.Group) -> None:
         import torch
 
         from ..distill import distill, get_task, parse_losses
+        from ..distill.baseline import check_teacher
 
         student = arch
         get_task(task)
@@ -86,6 +105,10 @@ def register(cli: click.Group) -> None:
         if quantize and not out:
             raise KdnasError("--quantize needs --out (the quantized model is saved beside the student)")
         accelerator = check_accelerator(accelerator)
+        # a weak teacher: refused here, before any work (one line naming both scores)
+        checked = check_teacher(teacher, task, data_dir, allow_weak_teacher=allow_weak_teacher)
+        if checked.weak:  # allowed: said once (a teacher without a recorded score shows so in the table)
+            click.echo(checked.message, err=True)
         if threads:
             torch.set_num_threads(threads)
         start = None
@@ -96,7 +119,8 @@ def register(cli: click.Group) -> None:
         result = distill(teacher, task, student, data_dir=data_dir, max_examples=max_examples, epochs=epochs,
                          losses=losses, seed=seed, out=out, progress=not as_json,
                          lr=lr, batch_size=batch_size, temperature=temperature, init=init,
-                         batching=batching, init_model=start, accelerator=accelerator).to_dict()
+                         batching=batching, init_model=start, accelerator=accelerator,
+                         allow_weak_teacher=allow_weak_teacher).to_dict()
         if supernet_dir:
             result["config"]["init"] = f"supernet:{supernet_dir}"
         if quantize:
@@ -158,8 +182,11 @@ def register(cli: click.Group) -> None:
             torch.set_num_threads(threads)
         result = finetune(task, backbone=backbone, data_dir=data_dir, max_examples=max_examples, epochs=epochs,
                           seed=seed, out=out, lr=lr, batch_size=batch_size, batching=batching, accelerator=accelerator,
-                          progress=not as_json).to_dict()
+                          progress=not as_json)
+        warning = result.weak_warning()
+        if warning:
+            click.echo(warning, err=True)
         if as_json:
-            print_json(result)
+            print_json(result.to_dict())
             return
-        console.print(_metrics_table(f"{result['task']} teacher from {result['backbone']}", result))
+        console.print(_metrics_table(f"{result.task} teacher from {result.backbone}", result.to_dict()))

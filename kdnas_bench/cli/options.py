@@ -158,6 +158,12 @@ def budget_mb_option(help: str = "Peak-memory budget in MiB (predicted by the pr
     return _opt("--budget-mb", type=float, help=help)
 
 
+def allow_weak_teacher_option() -> Decorator:
+    return _opt("--allow-weak-teacher", is_flag=True,
+                help="Go on with a teacher whose recorded dev score does not beat the task's trivial answer (majority "
+                     "class, or the mean) by 2 points; refused by default, since its students only learn a constant.")
+
+
 def json_option(help: str = "Print JSON instead of tables.") -> Decorator:
     return _opt("--json", "as_json", is_flag=True, help=help)
 

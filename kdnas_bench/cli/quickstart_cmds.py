@@ -26,7 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..errors import KdnasError
 from ..search.evaluators import EVALUATORS
 from .common import accelerator_option, check_accelerator, console, positive
-from .options import seed_option
+from .options import allow_weak_teacher_option, seed_option
 from .task_options import task_args, task_options
 
 TEACHER_ARCH = "6,384,12,1536"  # all-MiniLM-L6-v2
@@ -141,10 +141,11 @@ def register(cli: click.Group) -> None:
                                           "candidate. Without task data always proxy.")
     @seed_option()
     @accelerator_option("training (teacher, supernet, candidates, final; profiling stays on the CPU)")
+    @allow_weak_teacher_option()
     def quickstart(out: str, task: Any, data_dir: str | None, text_file: str | None, profile_rows: int,
                    transfer_rows: int, teacher_examples: int, episodes: int, candidates: int, proxy_examples: int,
                    proxy_epochs: float, final_examples: int, speedup: float, compare_students: str, evaluator_kind: str,
-                   seed: int, accelerator: str) -> None:
+                   seed: int, accelerator: str, allow_weak_teacher: bool) -> None:
         """Run the whole pipeline on this machine, offline: profile, fit, search, distil, measure, report.
 
         \b
@@ -244,6 +245,8 @@ def register(cli: click.Group) -> None:
                                  "--accelerator", accelerator, "--out", str(teacher_dir)], teach)
                 console.print(f"teacher {teacher_dir}: dev {res.primary_metric} {res.primary:.4f}", highlight=False,
                               markup=False)
+                if res.weak_warning():
+                    console.print(res.weak_warning(), highlight=False, markup=False)
 
         # 4. the budget: the teacher's predicted latency on this machine / speedup
         p = load_predictor(here, "torch", 1, root=preds)
@@ -273,7 +276,8 @@ def register(cli: click.Group) -> None:
             search += ["--text", text_file] if text_file else []
         else:
             search += ["--teacher", str(teacher_dir), *(["--data-dir", str(data_dir)] if data_dir else []),
-                       "--evaluator", evaluator_kind, "--head-dim", "any"]
+                       "--evaluator", evaluator_kind, "--head-dim", "any",
+                       *(["--allow-weak-teacher"] if allow_weak_teacher else [])]
             if oneshot:
                 search += ["--supernet-examples", str(teacher_examples), "--supernet-epochs",
                            "1", "--rerank-top", "2", "--rerank-examples", str(max(1, proxy_examples // 2)),
@@ -288,7 +292,7 @@ def register(cli: click.Group) -> None:
                                       rerank_examples=max(1, proxy_examples // 2), rerank_epochs=proxy_epochs)
                       if oneshot else SupernetOptions()),
             final=FinalOptions(final_examples, 1.0), space=space_file, predictors=str(preds), run_dir=str(run_dir),
-            accelerator=accelerator)
+            accelerator=accelerator, allow_weak_teacher=allow_weak_teacher)
         outcome = steps.run(search, lambda: run_search(req, Progress(console, req), progress=True))
         console.print(winners_table(outcome))
 
@@ -309,6 +313,8 @@ def register(cli: click.Group) -> None:
                                                            ("search_md", "search.md"), ("compare_md", "compare.md"))}}
         (o / "quickstart.json").write_text(json.dumps(summary, indent=2) + "\n")
         held = {True: "held", False: "NOT held", None: "not measured"}[w.get("budget_held")]
+        if w.get("budget_verdict") == "not judged" or "outside" in str(w.get("budget_verdict_text", "")):
+            held = str(w["budget_verdict_text"]).replace("over", "NOT held", 1)  # the timing's spread says why
         console.rule("[bold]done")
         console.print(f"winner {w['arch']} · final {w.get('final_metric', float('nan')):.4f} · measured "
                       f"{w.get('measured_latency_ms') or float('nan'):.2f} ms vs budget {budget:g} ms: {held}\n"

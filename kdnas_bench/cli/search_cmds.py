@@ -20,6 +20,7 @@ from ..search.strategies import STRATEGIES
 from .common import accelerator_option, console, err_console, positive, print_json
 from .options import (
     INIT_CHOICES,
+    allow_weak_teacher_option,
     backend_option,
     batch_option,
     budget_mb_option,
@@ -54,10 +55,46 @@ def _view(state: dict[str, Any]) -> Group:
     return Group(head, table)
 
 
+def metric_cell(value: float | None, trivial: float | None) -> str:
+    """A student's score, marked when it is below the task's trivial score (the constant answer)."""
+    if value is None or value != value:
+        return "-" if value is None else "nan"
+    return f"{value:.4f}" + (" < trivial" if trivial is not None and value < trivial else "")
+
+
+def verdict_cell(extra: dict[str, Any], held: dict[bool | None, str]) -> str:
+    """The budget check of a measured winner: yes / NO only for a trusted timing, else why it judges nothing."""
+    text = extra.get("budget_verdict_text")
+    if text is None or extra.get("measured_latency_ms") is None:
+        return held[extra.get("budget_held")]
+    spread = f" (cv {extra['measured_cv']:.2f}, p90 {extra['measured_p90_ms']:.2f} ms)" if "measured_cv" in extra else ""
+    if extra.get("budget_verdict") == "not judged":
+        return str(text)
+    return {"held": "yes", "over": "NO"}[str(extra["budget_verdict"])] + str(text)[len(extra["budget_verdict"]):] + spread
+
+
+def baseline_line(baseline: dict[str, Any] | None) -> str | None:
+    """The teacher's dev score beside the task's trivial one (from a search result's ``baseline``)."""
+    if not baseline:
+        return None
+    base = baseline.get("baseline") or {}
+    answer = (base.get("answers") or {}).get(baseline["metric"], "a constant")
+    teacher = baseline.get("teacher_score")
+    said = "not recorded" if teacher is None else f"{teacher:.4f}"
+    weak = " (WEAK: does not beat it by 2 points)" if baseline.get("weak") else ""
+    return (f"{baseline['metric']}: teacher {said}{weak} · trivial {baseline['trivial']:.4f} ({answer}); "
+            "'< trivial' marks a student below the constant answer")
+
+
 def winners_table(outcome: Any) -> Table:
-    """The winners of a :class:`~kdnas_bench.search.api.SearchOutcome`, one row per budget."""
+    """The winners of a :class:`~kdnas_bench.search.api.SearchOutcome`, one row per budget, with the teacher's and
+    the trivial score in the caption and students below the trivial score marked."""
     result = outcome.result
-    t = Table(title=Text(f"winners · {result.evaluations} evaluations · {outcome.run_dir}"))
+    base = getattr(result, "baseline", None)
+    trivial = None if not base else float(base["trivial"])
+    caption = baseline_line(base)
+    t = Table(title=Text(f"winners · {result.evaluations} evaluations · {outcome.run_dir}"),
+              caption=Text(caption) if caption else None)
     memory = any("predicted_peak_mb" in w.extra for w in result.winners)  # search --budget-mb
     cols = ["budget ms", "arch", "pred ms", "pred high ms", "proxy metric", "reward"]
     if memory:
@@ -71,15 +108,15 @@ def winners_table(outcome: Any) -> Table:
     held = {True: "yes", False: "NO", None: "not this device"}
     for w in result.winners:
         row = [f"{w.budget_ms:g}", str(w.arch), f"{w.predicted_latency_ms:.2f}", f"{w.predicted_latency_ms_high:.2f}",
-               f"{w.proxy_metric:.4f}", f"{w.reward:.4f}"]
+               metric_cell(w.proxy_metric, trivial), f"{w.reward:.4f}"]
         if memory:
             row += [f"{w.extra.get('predicted_peak_mb', float('nan')):.1f}"]
         if outcome.final:
             m = w.extra.get("measured_latency_ms")
-            metric = f"{w.extra.get('final_metric', float('nan')):.4f}"
+            metric = metric_cell(w.extra.get("final_metric", float("nan")), trivial)
             if "deployed_metric" in w.extra:  # an int8 backend: the deployed (quantized) model's metric
                 metric += f" (int8 {w.extra['deployed_metric']:.4f})"
-            row += [metric, "-" if m is None else f"{m:.2f}", held[w.extra.get("budget_held")]]
+            row += [metric, "-" if m is None else f"{m:.2f}", verdict_cell(w.extra, held)]
             if memory:
                 pk = w.extra.get("measured_peak_mb")
                 row += ["-" if pk is None else f"{pk:.1f}", held[w.extra.get("memory_held")]]
@@ -229,6 +266,7 @@ def register(cli: click.Group) -> None:
                   help="Return the accuracy-latency front (RUN/front.json, one RUN/front-<device>.png per device) and "
                        "pick each budget's winner from it, re-scoring this many points along it by proxy distillation "
                        "(0: the search's scores only).")
+    @allow_weak_teacher_option()
     @json_option("Print the result as JSON.")
     def search(device_id: str, backend: str, threads: int, budget: tuple[float, ...], task: Any, text_file: str | None,
                teacher: str | None,
@@ -240,7 +278,7 @@ def register(cli: click.Group) -> None:
                supernet_dir: str | None, supernet_examples: int, supernet_epochs: float, rerank_top: int,
                rerank_examples: int, rerank_epochs: float, budget_mb: float | None, head_dim: str | None,
                front_points: int | None, accelerator: str, gpus_per_candidate: float | None, speed: str,
-               as_json: bool) -> None:
+               allow_weak_teacher: bool, as_json: bool) -> None:
         """Search the student arch with KD-NAS: predicted latency + the accuracy of each candidate.
 
         By default the measured best recipe: a weight-sharing supernet scores every candidate of the teacher's head
@@ -288,7 +326,7 @@ def register(cli: click.Group) -> None:
             final=None if front_points is not None else finals, space=space_path,
             predictors=predictors_dir, run_dir=run_dir, executor=executor, ray_address=ray_address, budget_mb=budget_mb,
             head_dim=None if head_dim.strip().lower() == "any" else parse_head_dim(head_dim), accelerator=accelerator,
-            gpus_per_candidate=gpus_per_candidate, speed=speed)
+            gpus_per_candidate=gpus_per_candidate, speed=speed, allow_weak_teacher=allow_weak_teacher)
         out = err_console if as_json else console
         outcome = run_search(req, Progress(out, req), progress=not as_json)
         if front_points is not None:  # the winners come from the front (and --final distils those)

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from .baseline import Baseline, baseline_of, weak_teacher_line
 from .data import Task, get_task
 from .losses import GroundTruth
 from .teacher import DEFAULT_BACKBONE, PrimaryMetric, default_backbone_path, load_teacher
@@ -31,12 +32,29 @@ class FinetuneResult(PrimaryMetric):
     out: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] | None = None  # a task of one's own: its spec (files, columns, label map, content hash)
+    baseline: dict[str, Any] | None = None  # the dev set's trivial scores (:func:`.baseline.baseline_of`)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        if d["data"] is None:
-            d.pop("data")
+        for key in ("data", "baseline"):
+            if d[key] is None:
+                d.pop(key)
+        if self.baseline is not None:
+            d["weak"] = self.weak
         return d
+
+    @property
+    def weak(self) -> bool:
+        """Whether the teacher does not beat its dev set's trivial score by the margin (2 points)."""
+        return self.baseline is not None and not Baseline.from_dict(self.baseline).beaten_by(self.primary)
+
+    def weak_warning(self) -> str | None:
+        """One line for the user when the teacher is weak (``distill`` and ``search`` will refuse it)."""
+        if not self.weak or self.baseline is None:
+            return None
+        line = weak_teacher_line(self.out or "(not saved)", self.primary_metric, self.primary,
+                                 Baseline.from_dict(self.baseline))
+        return f"warning: {line}; distill and search refuse it unless --allow-weak-teacher"
 
 
 def finetune(
@@ -56,7 +74,9 @@ def finetune(
     accelerator: str | None = None,
 ) -> FinetuneResult:
     """Fine-tune ``backbone`` on the task's train set (or a stratified ``max_examples`` subset) with
-    cross-entropy (MSE for STS-B), evaluate on dev, and save it (HF layout, safetensors, metrics JSON).
+    cross-entropy (MSE for STS-B), evaluate on dev, and save it (HF layout, safetensors, metrics JSON). The dev
+    set's trivial baseline is recorded beside the metrics (``baseline``, and ``weak`` when the teacher does not
+    beat it by 2 points: :meth:`FinetuneResult.weak_warning`).
     ``accelerator``: ``"cpu"`` (None), ``"cuda"`` or ``"auto"`` (:mod:`.accelerator`)."""
     from .accelerator import resolve
 
@@ -86,7 +106,7 @@ def finetune(
         epochs=epochs, seed=seed, train_seconds=round(seconds, 3), metrics=metrics,
         primary_metric=t.primary_metric, config={"lr": lr, "batch_size": batch_size, "max_length": max_length,
                                                     "batching": batching, **(acc.describe() if acc.on_device else {})},
-        data=t.spec(),
+        data=t.spec(), baseline=baseline_of(t, data.dev.labels).to_dict(),
     )
     if out is not None:
         out_dir = Path(out)

@@ -26,6 +26,7 @@ from ..models import build_model, teacher_extras
 from ..space import Arch
 from .accelerator import CandidateFailure, resolve
 from .agnostic import TASK, TextData, default_teacher, kd_loss, load_text, prepare_text
+from .baseline import check_teacher
 from .cache import cache_bytes, cache_teacher
 from .data import AGNOSTIC, Encoded, Task, get_task, proxy_indices
 from .losses import DEFAULT_LOSSES, KDLoss, build_losses, needs_of, needs_teacher
@@ -118,14 +119,26 @@ class DistillResult(PrimaryMetric):
     out: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] | None = None  # a task of one's own: its spec (files, columns, label map, content hash)
+    # the teacher against the dev set's trivial score (:meth:`.baseline.TeacherCheck.to_dict`), from :func:`distill`
+    baseline: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["losses"] = [{"name": n, "weight": w} for n, w in self.losses]
         d["primary"] = self.primary
-        if d["data"] is None:
-            d.pop("data")
+        for key in ("data", "baseline"):
+            if d[key] is None:
+                d.pop(key)
+        if self.baseline is not None:
+            d["below_trivial"] = self.below_trivial
         return d
+
+    @property
+    def below_trivial(self) -> bool | None:
+        """Whether the student scores below its dev set's trivial answer (None: no baseline known)."""
+        if self.baseline is None:
+            return None
+        return bool(self.primary < float(self.baseline["trivial"]))
 
 
 @dataclass(frozen=True)
@@ -287,17 +300,25 @@ def distill_text(teacher: str | Path | Teacher | None, arch: Arch | str,
 def distill(teacher: str | Path | Teacher | None, task: str | Task, arch: Arch | str, *,
             data_dir: str | Path | None = None, data: Any | None = None, text: str | Path | None = None,
             max_examples: int | None = None, out: str | Path | None = None, progress: bool = False,
-            init_model: Any | None = None, **options: Any) -> DistillResult:
+            init_model: Any | None = None, allow_weak_teacher: bool = False, **options: Any) -> DistillResult:
     """:func:`distill_task`, or :func:`distill_text` when ``task`` is ``"agnostic"``; ``options`` are the
-    fields of :class:`DistillOptions` (``epochs`` default 3)."""
+    fields of :class:`DistillOptions` (``epochs`` default 3). A task teacher is first held against the dev set's
+    trivial score (:func:`~.baseline.check_teacher`): a weak one is refused unless ``allow_weak_teacher``, and
+    the result records both scores (``baseline``)."""
     opts = DistillOptions(**options)
     if isinstance(task, str) and task.strip().lower() == AGNOSTIC:
         return distill_text(teacher, arch, opts, data=data, text=text, max_examples=max_examples, out=out,
                             progress=progress, init_model=init_model)
     if teacher is None:
         raise KdnasError("a task distillation needs a teacher fine-tuned on the task")
-    return distill_task(teacher, task, arch, opts, data=data, data_dir=data_dir, max_examples=max_examples, out=out,
-                        progress=progress, init_model=init_model)
+    labels = data.dev.labels if isinstance(data, TaskData) else None
+    checked = check_teacher(teacher, task, data_dir, dev_labels=labels, allow_weak_teacher=allow_weak_teacher)
+    result = distill_task(teacher, task, arch, opts, data=data, data_dir=data_dir, max_examples=max_examples, out=out,
+                          progress=progress, init_model=init_model)
+    result.baseline = checked.to_dict()
+    if result.out is not None:  # the student's metrics.json with the baseline beside its score
+        (Path(result.out) / "metrics.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    return result
 
 
 def distill_agnostic(teacher: str | Path | Teacher | None, arch: Arch | str, *, data: Any | None = None,

@@ -20,32 +20,48 @@ def this_machine_is(device_id: str, backend: str) -> bool:
 
 
 def measure_latency(arch: Arch, shape: Shape, backend: str, threads: int, *,
-                    reference_ms: float | None = None) -> dict[str, Any]:
-    """``measured_latency_ms`` (median), ``measured_p90_ms`` and ``measured_cv`` of ``arch`` at ``shape``, or
-    ``measured_latency_ms: None`` and ``measure_error`` when it failed. With ``reference_ms`` (a predictor's
-    reference canary time) the config is timed in bursts with the canary, as the profiler does, and the
-    machine's speed in those seconds is reported beside it: ``measured_speed_factor`` (canary / reference)
-    and ``measured_at_reference_ms`` (the median at the predictor's reference speed)."""
+                    reference_ms: float | None = None, until_quiet: bool = False) -> dict[str, Any]:
+    """``measured_latency_ms`` (median), ``measured_p90_ms``, ``measured_cv`` and ``measured_iqr_ratio`` of ``arch``
+    at ``shape``, or ``measured_latency_ms: None`` and ``measure_error`` when it failed. With ``reference_ms`` (a
+    predictor's reference canary time) the config is timed in bursts with the canary, as the profiler does, and
+    the machine's speed in those seconds is reported beside it: ``measured_speed_factor`` (canary / reference)
+    and ``measured_at_reference_ms`` (the median at the predictor's reference speed). ``until_quiet``: measured in
+    rounds until one is quiet or a cap is hit (:func:`.verdict.measure_until_quiet`: the budget check of a search),
+    with ``measured_rounds`` and ``measured_quiet`` added."""
     from .backends import make_backend
-    from .runner import Canary, measure
+    from .runner import Canary
+    from .verdict import measure_until_quiet
 
     bk = make_backend(backend, threads)
     canary = Canary(make_backend(backend, threads)) if reference_ms else None
     try:
-        m = measure(bk, arch, shape, CHECK_TIMING, canary)
+        once = _Once(bk, canary, arch, shape, reference_ms)
+        return measure_until_quiet(once) if until_quiet else once()
     finally:
         bk.close()
         if canary is not None:
             canary.close()
-    if m.timing is None:
-        return {"measured_latency_ms": None, "measure_error": m.error}
-    out: dict[str, Any] = {"measured_latency_ms": m.timing.median_ms, "measured_p90_ms": m.timing.p90_ms,
-                           "measured_cv": m.timing.cv}
-    if reference_ms and m.canary_ms:
-        factor = m.canary_ms / reference_ms
-        out |= {"measured_canary_ms": m.canary_ms, "measured_speed_factor": factor,
-                "measured_at_reference_ms": m.timing.median_ms / factor}
-    return out
+
+
+class _Once:
+    """One measurement of ``arch`` (interleaved with ``canary`` when given), as :func:`measure_latency`'s fields."""
+
+    def __init__(self, bk: Any, canary: Any, arch: Arch, shape: Shape, reference_ms: float | None) -> None:
+        self.bk, self.canary, self.arch, self.shape, self.reference_ms = bk, canary, arch, shape, reference_ms
+
+    def __call__(self) -> dict[str, Any]:
+        from .runner import measure
+
+        m = measure(self.bk, self.arch, self.shape, CHECK_TIMING, self.canary)
+        if m.timing is None:
+            return {"measured_latency_ms": None, "measure_error": m.error}
+        out: dict[str, Any] = {"measured_latency_ms": m.timing.median_ms, "measured_p90_ms": m.timing.p90_ms,
+                               "measured_cv": m.timing.cv, "measured_iqr_ratio": m.timing.iqr_ratio}
+        if self.reference_ms and m.canary_ms:
+            factor = m.canary_ms / self.reference_ms
+            out |= {"measured_canary_ms": m.canary_ms, "measured_speed_factor": factor,
+                    "measured_at_reference_ms": m.timing.median_ms / factor}
+        return out
 
 
 def measure_memory(arch: Arch, shape: Shape, backend: str, threads: int) -> dict[str, Any]:

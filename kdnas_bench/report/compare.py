@@ -51,6 +51,7 @@ class CompareRow:
     source: str = ""
     speed_factor: float | None = None  # --speed now: the predictions are at this machine's speed (factor × reference)
     speed_factor_rel_sd: float | None = None
+    trivial: float | None = None  # the task's trivial score (a constant answer) of ``metric_name``, when recorded
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -174,7 +175,7 @@ def compare(students: list[Student], *, shape: Shape = DEFAULT_SHAPE, devices: l
                 measured_speedup=(ref_meas / meas) if (ref_meas and meas) else None,
                 reference=reference, source=s.source,
                 speed_factor=p.calibration.factor if p.calibration else None,
-                speed_factor_rel_sd=p.calibration.rel_sd if p.calibration else None))
+                speed_factor_rel_sd=p.calibration.rel_sd if p.calibration else None, trivial=s.extra.get("trivial")))
         sweep[label] = seq_sweep(p, [s.arch for s in students], names, shape.batch, seqs)
     return CompareResult(rows, students, infos, shape, reference, this, sweep,
                          {predictor_label(p.key.device_id, p.key.backend, p.key.threads): p for p in preds}, measure)

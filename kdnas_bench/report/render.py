@@ -93,17 +93,36 @@ def pivot(result: CompareResult) -> tuple[list[str], list[tuple[str, str, int, l
 
 
 def metric_cells(result: CompareResult) -> list[str] | None:
-    """The students' task metric (device-independent), or None when no student has one."""
+    """The students' task metric (device-independent), marked "< trivial" when below their task's trivial
+    score (a constant answer), or None when no student has one."""
     if all(s.metric is None for s in result.students):
         return None
-    return ["-" if s.metric is None else f"{s.metric:.4f}" for s in result.students]
+    out = []
+    for s in result.students:
+        trivial = s.extra.get("trivial")
+        below = s.metric is not None and trivial is not None and s.source != "teacher" and s.metric < trivial
+        out.append("-" if s.metric is None else f"{s.metric:.4f}" + (" < trivial" if below else ""))
+    return out
+
+
+def trivial_note(result: CompareResult) -> str:
+    """The trivial score (constant answer) of each task the students carry one for, as a caption part."""
+    seen: dict[str, float] = {}
+    for s in result.students:
+        if s.extra.get("trivial") is not None:
+            seen.setdefault(f"{s.task or 'task'} {s.metric_name or 'metric'}", float(s.extra["trivial"]))
+    if not seen:
+        return ""
+    said = ", ".join(f"{k} {v:.4f}" for k, v in seen.items())
+    return f"; trivial score (a constant answer): {said}, '< trivial' marks a student below it"
 
 
 def pivot_note(result: CompareResult) -> str:
     measured = any(r.measured_ms is not None for r in result.rows)
     return (f"predicted latency in ms at batch {result.shape.batch} x seq {result.shape.seq}"
             + ("; (measured on this machine)" if measured else "")
-            + ("; * outside the predictor's training ranges" if any(r.out_of_range for r in result.rows) else ""))
+            + ("; * outside the predictor's training ranges" if any(r.out_of_range for r in result.rows) else "")
+            + trivial_note(result))
 
 
 def matrix_sections(result: CompareResult) -> list[Section]:

@@ -4,6 +4,7 @@ whether each budget held, predicted (upper bound for hard budgets) and measured 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,12 @@ class RunStory:
     history: list[dict[str, Any]]
     finished: bool
     skipped: int = 0  # log lines that could not be read (torn by a crash): counted, never silently
+    baseline: dict[str, Any] | None = None  # result.json's teacher score beside the task's trivial score
+
+    @property
+    def trivial(self) -> float | None:
+        """The task's trivial score of the primary metric (a constant answer), when the run recorded it."""
+        return None if not self.baseline else float(self.baseline["trivial"])
 
     @property
     def budgets(self) -> list[float]:
@@ -58,15 +65,25 @@ class RunStory:
             measured = w.get("measured_latency_ms")
             out.append({"budget_ms": b, "arch": w["arch"], "predicted_ms": w["predicted_latency_ms"],
                         "predicted_high_ms": w["predicted_latency_ms_high"], "predicted_held": bool(bound <= b),
-                        "measured_ms": measured, "measured_held": None if measured is None else bool(measured <= b),
+                        "measured_ms": measured, "measured_held": _measured_held(w, measured, b),
                         "proxy_metric": w.get("proxy_metric"), "final_metric": w.get("final_metric"),
-                        "reward": w.get("reward"), "student_dir": w.get("student_dir")})
+                        "reward": w.get("reward"), "student_dir": w.get("student_dir"),
+                        "verdict": w.get("budget_verdict"), "verdict_text": w.get("budget_verdict_text"),
+                        "measured_cv": w.get("measured_cv"), "measured_p90_ms": w.get("measured_p90_ms"),
+                        "measured_rounds": w.get("measured_rounds"), "below_trivial": self._below(w)})
         return out
+
+    def _below(self, w: dict[str, Any]) -> bool | None:
+        """Whether the winner's final (else proxy) metric is below the trivial score; None: no baseline."""
+        score = w.get("final_metric", w.get("proxy_metric"))
+        if self.trivial is None or score is None:
+            return None
+        return bool(score < self.trivial)
 
     def to_dict(self) -> dict[str, Any]:
         return {"run_dir": str(self.run_dir), "finished": self.finished, "config": self.config,
                 "evaluations": len(self.evaluations), "skipped_records": self.skipped, "episodes": self.episodes(),
-                "budgets": self.budget_checks()}
+                "budgets": self.budget_checks(), "baseline": self.baseline}
 
 
 def _field(key: str, value: Any) -> str:
@@ -89,7 +106,31 @@ def load_run(run_dir: str | Path) -> RunStory:
         raise KdnasError(f"{folder.path} has no evaluations yet"
                          + (f" ({skipped} unreadable line(s) skipped)" if skipped else ""))
     history = folder.result()[1] if folder.finished else []
-    return RunStory(folder.path, config, evals, folder.winners(evals), history, folder.finished, skipped=skipped)
+    return RunStory(folder.path, config, evals, folder.winners(evals), history, folder.finished, skipped=skipped,
+                    baseline=_baseline(folder.path))
+
+
+def _measured_held(w: dict[str, Any], measured: float | None, budget: float) -> bool | None:
+    """The measured budget check: the run's verdict when it has one (None when not judged), else the bare
+    comparison (runs from before verdicts)."""
+    if measured is None:
+        return None
+    if "budget_verdict" in w:
+        return {"held": True, "over": False}.get(str(w["budget_verdict"]))
+    return bool(measured <= budget)
+
+
+def _baseline(run: Path) -> dict[str, Any] | None:
+    """``result.json``'s ``baseline`` (the teacher's score and the trivial one), when the run recorded it."""
+    from ..search.runfolder import RESULT_FILE
+
+    try:
+        doc = json.loads((run / RESULT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    base = doc.get("baseline") if isinstance(doc, dict) else None
+    ok = isinstance(base, dict) and isinstance(base.get("trivial"), int | float) and isinstance(base.get("metric"), str)
+    return base if ok else None
 
 
 def score_label(config: dict[str, Any], metric_name: str) -> str:
@@ -236,6 +277,39 @@ def _yes(v: bool | None) -> str:
     return "-" if v is None else ("yes" if v else "NO")
 
 
+def measured_verdict(check: dict[str, Any]) -> str:
+    """The measured budget check: yes / NO for a trusted timing, else the verdict that says why it judges nothing
+    (a noisy machine) or that the measurement left the predicted interval."""
+    verdict, text = check.get("verdict"), check.get("verdict_text")
+    if verdict is None or text is None:
+        return _yes(check["measured_held"])
+    if verdict == "not judged":
+        return str(text)
+    return {"held": "yes", "over": "NO"}.get(str(verdict), str(verdict)) + str(text)[len(str(verdict)):]
+
+
+def metric_text(value: float | None, trivial: float | None) -> str:
+    """A student's score, marked when below the trivial score (the constant answer)."""
+    if value is None:
+        return "-"
+    return f"{value:.4f}" + (" (below trivial)" if trivial is not None and value < trivial else "")
+
+
+def baseline_sentence(baseline: dict[str, Any] | None) -> str | None:
+    """The teacher's dev score beside the task's trivial score, in words."""
+    if not baseline:
+        return None
+    base = baseline.get("baseline") or {}
+    answer = (base.get("answers") or {}).get(baseline["metric"], "a constant answer")
+    teacher = baseline.get("teacher_score")
+    said = "not recorded (not judged)" if teacher is None else f"{teacher:.4f}"
+    weak = (" The teacher does NOT beat it by 2 points: it learned next to nothing (allowed by --allow-weak-teacher)."
+            if baseline.get("weak") else "")
+    note = f" ({base['note']})" if base.get("note") else ""
+    return (f"Trivial baseline: dev {baseline['metric']} {baseline['trivial']:.4f} by {answer}{note}; teacher "
+            f"{said}.{weak} Students below the trivial score are marked \"below trivial\".")
+
+
 def run_document(story: RunStory, images: list[Path]) -> Document:
     c = story.config
     ev = c.get("evaluator") or {}
@@ -251,6 +325,9 @@ def run_document(story: RunStory, images: list[Path]) -> Document:
         f"{', '.join(f'{float(b):g}' for b in r.get('budgets_ms') or [])} ms.",
         describe_evaluator(ev) + f" {len(story.evaluations)} candidates evaluated.",
     ]
+    trivial_line = baseline_sentence(story.baseline)
+    if trivial_line:
+        setup.append(trivial_line)
     if story.skipped:
         setup.append(f"Skipped {story.skipped} record(s) of {story.run_dir / LOG_FILE} that could not be "
                      "read (a line torn by a crash); the search redoes those evaluations when resumed.")
@@ -260,10 +337,9 @@ def run_document(story: RunStory, images: list[Path]) -> Document:
     b_rows = []
     for b in story.budget_checks():
         a = Arch.from_dict(b["arch"])
-        final = "-" if b["final_metric"] is None else f"{b['final_metric']:.4f}"
         b_rows.append([f"{b['budget_ms']:g}", arch_name(a), f"{fmt_ms(b['predicted_ms'])} (<= {fmt_ms(b['predicted_high_ms'])})",
-                       _yes(b["predicted_held"]), fmt_ms(b["measured_ms"]), _yes(b["measured_held"]),
-                       "-" if b["proxy_metric"] is None else f"{b['proxy_metric']:.4f}", final])
+                       _yes(b["predicted_held"]), fmt_ms(b["measured_ms"]), measured_verdict(b),
+                       metric_text(b["proxy_metric"], story.trivial), metric_text(b["final_metric"], story.trivial)])
     return Document(f"kdnas-bench report: {story.run_dir.name}", [
         Section("Setup", setup),
         Section("Episodes", [], [Table(["episode", "candidates", "best reward so far (per budget)", "best score",

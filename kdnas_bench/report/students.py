@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import KdnasError, SpaceError, did_you_mean
-from ..search.runfolder import RUN_FILE, RunFolder
+from ..search.runfolder import RESULT_FILE, RUN_FILE, RunFolder
 from ..space import Arch
 from .named import NAMED
 
@@ -74,7 +74,28 @@ def student_from_dir(folder: Path, *, name: str | None = None, source: str = "st
         q = m.get("quantized")
         if isinstance(q, dict) and q.get("precision") == "int8":  # distill --quantize int8
             extra["int8_metric"] = q.get("metric")
+        trivial = trivial_score(m.get("baseline"))
+        if trivial is not None:
+            extra["trivial"] = trivial
     return Student(name or folder.name, arch, source, str(folder), metric, metric_name, task, extra)
+
+
+def trivial_score(baseline: Any) -> float | None:
+    """The trivial score of the primary metric from a recorded ``baseline``: a teacher's (``primary``, from
+    ``teacher finetune``) or a student's or search's (``trivial``, the teacher check); None when absent."""
+    if not isinstance(baseline, dict):
+        return None
+    value = baseline.get("trivial", baseline.get("primary"))
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _run_trivial(run_dir: Path) -> float | None:
+    """``result.json``'s trivial score (a search with a task teacher records it)."""
+    try:
+        doc = json.loads((run_dir / RESULT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return trivial_score(doc.get("baseline")) if isinstance(doc, dict) else None
 
 
 def students_from_run(run_dir: Path) -> list[Student]:
@@ -95,6 +116,7 @@ def students_from_run(run_dir: Path) -> list[Student]:
     for w in folder.result()[0]:
         by_arch.setdefault(Arch.from_dict(w["arch"]), []).append(w)
     metric_name = folder.metric_name()
+    trivial = _run_trivial(Path(run_dir))
     for arch, ws in by_arch.items():
         w = ws[0]
         final = w.get("final_metric")
@@ -104,7 +126,8 @@ def students_from_run(run_dir: Path) -> list[Student]:
         out.append(Student(name, arch, "search-winner", arch_name(arch), metric,
                            metric_name, task,
                            {"metric_kind": "final" if final is not None else "proxy", "budgets_ms": budgets,
-                            "int8_metric": w.get("deployed_metric")}))
+                            "int8_metric": w.get("deployed_metric"),
+                            **({"trivial": trivial} if trivial is not None else {})}))
     return out
 
 

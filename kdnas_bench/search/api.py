@@ -11,7 +11,7 @@ each post-step refines the result (re-ranking, final distillation, memory figure
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,8 @@ def run_search(req: SearchRequest, on_event: EventFn | None = None, *, progress:
     result = _study(plan, emit)
     for step in plan.steps:
         result = step(result)
+    if plan.ctx.teacher_check is not None:  # the teacher's score and the trivial one, for every report
+        result = replace(result, baseline=plan.ctx.teacher_check.to_dict())
     write_result(plan.run, result)
     outcome = SearchOutcome(result, plan.run, plan.task, plan.evaluator.teacher, req.final is not None,
                             plan.predictor.memory_method if req.budget_mb is not None else None)

@@ -12,6 +12,7 @@ from ..distill.data import AGNOSTIC
 from ..keys import DatasetKey
 from ..profiling.backends import BACKENDS
 from ..profiling.measure import measure_latency, measure_memory, this_machine_is
+from ..profiling.verdict import judge
 from ..space import Arch, Shape
 from .result import EventFn, SearchResult
 
@@ -55,13 +56,14 @@ def _deploy(out: Path, arch: Arch, job: FinalJob, fp32_metrics: dict[str, float]
 
 def finalize(result: SearchResult, job: FinalJob) -> SearchResult:
     """Fully distil every distinct winner into ``RUN/final/<arch>/`` (HF + safetensors + ONNX + metrics.json);
-    when this machine is the named device, measure the exported student and say whether the budget held. On an
-    int8 backend the student is quantized, its int8 dev metric reported beside fp32, and the *deployed* int8
-    file measured against the budget; with ``budget_mb`` the measured peak memory is held against it too. With
-    ``reference_ms`` each winner is timed with the canary and the machine's speed factor in those seconds is
-    recorded (``measured_speed_factor``, ``measured_at_reference_ms``).
-    A winner whose final distillation runs out of GPU memory is recorded with ``final_error`` and the next one
-    goes on. Returns a new result; ``result`` is left as it was."""
+    when this machine is the named device, measure the exported student (in rounds until quiet) and judge the
+    budget (:func:`~kdnas_bench.profiling.verdict.judge`: held, over, or not judged on a noisy machine;
+    ``budget_held`` None when not judged). On an int8 backend the student is quantized, its int8 dev metric
+    reported beside fp32, and the *deployed* int8 file measured against the budget; with ``budget_mb`` the
+    measured peak memory is held against it too. With ``reference_ms`` each winner is timed with the canary and
+    the machine's speed factor in those seconds is recorded (``measured_speed_factor``,
+    ``measured_at_reference_ms``). A winner whose final distillation runs out of GPU memory is recorded with
+    ``final_error`` and the next one goes on. Returns a new result; ``result`` is left as it was."""
     from ..distill.accelerator import failure_message, free_memory  # lazy: torch
     from ..distill.trainer import distill  # lazy: torch
     from ..supernet import load as load_supernet  # lazy: torch
@@ -80,7 +82,8 @@ def finalize(result: SearchResult, job: FinalJob) -> SearchResult:
                 res = distill(job.teacher, job.task, w.arch, data_dir=job.data_dir, text=job.text,
                               max_examples=job.examples, epochs=job.epochs, losses=job.losses, seed=job.seed, out=out,
                               progress=job.progress, init=job.init, accelerator=job.accelerator,
-                              init_model=None if net is None else net.extract(w.arch))
+                              init_model=None if net is None else net.extract(w.arch),
+                              allow_weak_teacher=True)  # the search checked its teacher before any work
             except Exception as exc:
                 message = failure_message(exc)
                 if message is None:
@@ -96,14 +99,17 @@ def finalize(result: SearchResult, job: FinalJob) -> SearchResult:
                 if int8:
                     info |= _deploy(out, w.arch, job, res.metrics, local)
                 elif local:
-                    info |= measure_latency(w.arch, job.shape, k.backend, k.threads, reference_ms=job.reference_ms)
+                    info |= measure_latency(w.arch, job.shape, k.backend, k.threads, reference_ms=job.reference_ms,
+                                            until_quiet=True)
                     if job.budget_mb is not None:
                         info |= measure_memory(w.arch, job.shape, k.backend, k.threads)
                 info.setdefault("measured_latency_ms", None)
                 done[w.arch] = info
         extra = dict(done[w.arch])
-        measured = extra.get("measured_latency_ms")
-        extra["budget_held"] = None if measured is None else bool(measured <= w.budget_ms)
+        verdict = judge(extra, w.budget_ms, w.predicted_latency_ms_high)  # a noisy timing judges nothing
+        extra["budget_held"] = None if verdict is None or verdict.kind == "not judged" else verdict.kind == "held"
+        if verdict is not None:
+            extra |= verdict.to_extra()
         if job.budget_mb is not None:
             peak = extra.get("measured_peak_mb")
             extra["budget_mb"] = job.budget_mb

@@ -144,6 +144,8 @@ def prepare(req: SearchRequest, on_event: EventFn | None = None, *, progress: bo
     latency = LatencyTable(predictor, archs, req.shape)
     check_budgets(latency, req.reward)
     notes = []  # said after the evaluator's setup, so a bad-input error stays one line
+    if ctx.teacher_check is not None:
+        notes.append(ctx.teacher_check.message)
     if auto:
         notes.append(f"student space derived from the teacher ({ctx.space.name}: {ctx.space.size} archs), written to "
                      f"{ctx.space_file}; repeat with --space {ctx.space_file}")

@@ -116,6 +116,9 @@ class SearchRequest:
     # "now": predictions (and so the budget checks) at this machine's speed now, the canary timed first; the
     # final check then records the speed factor in the seconds each winner is measured
     speed: str = "reference"
+    # go on with a teacher whose recorded dev score does not beat the task's trivial score by 2 points (refused by
+    # default: :func:`~kdnas_bench.distill.baseline.check_teacher`); not part of the run's identity
+    allow_weak_teacher: bool = False
 
     def __post_init__(self) -> None:
         check_positive(threads=self.key.threads, proxy_examples=self.proxy_examples, proxy_epochs=self.proxy_epochs,

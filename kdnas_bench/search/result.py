@@ -51,10 +51,14 @@ class SearchResult:
     run_dir: str
     history: list[dict[str, Any]]
     evaluated_now: int = 0
+    # the teacher's dev score beside the task's trivial one (distill.baseline.TeacherCheck.to_dict); None: no task
+    # teacher (a table, task-agnostic KD)
+    baseline: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"winners": [w.to_dict() for w in self.winners], "evaluations": self.evaluations,
-                "run_dir": self.run_dir, "evaluated_now": self.evaluated_now, "history": self.history}
+        out = {"winners": [w.to_dict() for w in self.winners], "evaluations": self.evaluations,
+               "run_dir": self.run_dir, "evaluated_now": self.evaluated_now, "history": self.history}
+        return out | ({"baseline": self.baseline} if self.baseline is not None else {})
 
 
 class PostStep(Protocol):

@@ -39,6 +39,7 @@ class EvaluatorContext:
     accelerator: str = "cpu"  # where this process trains (default teacher, supernet, re-ranking, final)
     candidate_accelerator: str = "cpu"  # where candidates train (a Ray GPU share makes it "cuda")
     gpus_per_candidate: float = 0.0  # each Ray worker's GPU share
+    teacher_check: Any = None  # the task teacher against the trivial baseline (distill.baseline.TeacherCheck)
 
     def say(self, text: str) -> None:
         self.emit("message", {"text": text})
@@ -58,13 +59,19 @@ class EvaluatorContext:
         self.auto_space = False
 
     def task_teacher(self) -> str:
-        """The request's teacher, checked against the task; none given: the packaged all-MiniLM-L6-v2 fine-tuned
-        on the task once, into ``RUN/teacher``. With ``auto_space`` the space is the teacher's students from here."""
+        """The request's teacher, checked against the task and its trivial baseline (a weak one refused unless
+        ``allow_weak_teacher``; what was found is kept in ``teacher_check``); none given: the packaged
+        all-MiniLM-L6-v2 fine-tuned on the task once, into ``RUN/teacher``. With ``auto_space`` the space is the
+        teacher's students from here."""
 
         req = self.request
         teacher = req.teacher or default_teacher(self.run, self.task, req.data_dir, req.teacher_examples, req.seed,
                                                  self.emit, self.accelerator)
         load_teacher(teacher, task=self.task)  # fail fast on a missing or mismatched teacher
+        from ...distill.baseline import check_teacher  # lazy: pandas
+
+        # a teacher that does not beat the trivial answer: refused here, before the supernet or any candidate
+        self.teacher_check = check_teacher(teacher, self.task, req.data_dir, allow_weak_teacher=req.allow_weak_teacher)
         self.teacher_space(teacher)
         return teacher
 
