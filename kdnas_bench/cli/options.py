@@ -14,6 +14,7 @@ each verb's default there is its own measured recipe)."""
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Callable
 from typing import Any
@@ -162,17 +163,28 @@ def json_option(help: str = "Print JSON instead of tables.") -> Decorator:
     return _opt("--json", "as_json", is_flag=True, help=help)
 
 
-def store_option(help: str = "Profile store folder (default: the checkout's profiles/).") -> Decorator:
+def store_option(help: str = "Profile store folder (default: the checkout's profiles/, else the installed one).") -> Decorator:
     return _opt("--store", type=click.Path(), help=help)
 
 
-def predictors_option(help: str = "Predictor folder (default: the checkout's predictors/).", *,
+def predictors_option(help: str = "Predictor folder (default: the checkout's predictors/, else the installed one).", *,
                       dest: str = "predictors_dir") -> Decorator:
     return _opt("--predictors", dest, type=click.Path(), help=help)
 
 
+def shipped_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A path option's value; a checkout path such as ``search/spaces/minilm-students.toml`` that is not here
+    names the copy shipped in the package (an installed kdnas-bench, run outside a checkout)."""
+    from ..paths import data_file
+
+    if value is None:
+        return None
+    found = data_file(value)
+    return str(found) if found.is_absolute() and not os.path.isabs(value) else value
+
+
 def space_option(help: str = "Search-space TOML (default: search/spaces/bert.toml).", *, required: bool = False) -> Decorator:
-    return _opt("--space", "space_path", type=click.Path(), required=required, help=help)
+    return _opt("--space", "space_path", type=click.Path(), required=required, callback=shipped_path, help=help)
 
 
 def data_dir_option(help: str = "GLUE TSV folder (e.g. ../shared/data/glue).") -> Decorator:
