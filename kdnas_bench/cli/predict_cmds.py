@@ -265,8 +265,8 @@ def register(cli: click.Group) -> None:
     @device_option()
     @backend_option("Backend of the predictor, from the registry.")
     @threads_option("Threads of the predictor.")
-    @arch_option("Student(s): L,H,A,FFN (e.g. 4,312,12,1200), 4L-312H-12A-1200F or a name (tinybert-4l); "
-                 "repeat for several.", multiple=True)
+    @arch_option("Student(s): L,H,A,FFN (e.g. 4,312,12,1200), 4L-312H-12A-1200F, a name (tinybert-4l) or a saved "
+                 "model folder; repeat for several.", multiple=True)
     @seq_option("Sequence length (with --arch).")
     @batch_option("Batch size (with --arch).")
     @click.option("--configs", "configs_path", type=click.Path(),
