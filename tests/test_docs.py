@@ -15,9 +15,12 @@ from pathlib import Path
 import click
 import pytest
 
+from kdnas_bench.cli import options as cli_options
+
 from .docs_examples import (
     ROOT,
     Block,
+    _lenient_arch_folder,
     _lenient_path_convert,
     all_blocks,
     argparse_options,
@@ -104,6 +107,7 @@ def _check_parsed(argv: list[str], where: str) -> None:
     if prog == "kdnas-bench":
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(click.Path, "convert", _lenient_path_convert(click.Path.convert))
+            mp.setattr(cli_options, "arch_of_folder", _lenient_arch_folder(cli_options.arch_of_folder))
             try:
                 parse_kdnas(args)
             except click.exceptions.Exit as exc:  # --help / --version

@@ -107,3 +107,27 @@ def test_installed_fit_writes_to_the_data_home(installed: Path, tmp_path: Path) 
     listed = _run(installed, tmp_path, "predictors", "--json")
     assert listed.returncode == 0, listed.stderr
     assert len(json.loads(listed.stdout)) == len(list((ROOT / "predictors").glob("*/*/meta.json")))
+
+
+def test_data_home_starts_as_the_shipped_data_and_keeps_its_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outside a checkout: reads use the shipped folder until the data home exists; a writer starts the data home
+    with the shipped device folders; shipped folders it lacks are added later, its own are never replaced."""
+    from kdnas_bench import paths
+
+    shipped = tmp_path / "shipped"
+    (shipped / "predictors" / "dev-a" / "torch-t1").mkdir(parents=True)
+    (shipped / "predictors" / "dev-a" / "torch-t1" / "meta.json").write_text("shipped a", encoding="utf-8")
+    monkeypatch.setattr(paths, "SHIPPED", shipped)
+    monkeypatch.setattr(paths, "project_root", lambda: None)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    home = tmp_path / "xdg" / "kdnas-bench" / "predictors"
+
+    assert paths.default_predictors() == shipped / "predictors" and not home.exists()
+    assert paths.default_predictors(writable=True) == home
+    assert (home / "dev-a" / "torch-t1" / "meta.json").read_text(encoding="utf-8") == "shipped a"
+    (home / "dev-a" / "torch-t1" / "meta.json").write_text("refitted a", encoding="utf-8")  # the user's own fit
+    (shipped / "predictors" / "dev-b" / "torch-t1").mkdir(parents=True)  # a newer package ships another device
+    assert paths.default_predictors() == home
+    assert sorted(p.name for p in home.iterdir()) == ["dev-a", "dev-b"]
+    assert (home / "dev-a" / "torch-t1" / "meta.json").read_text(encoding="utf-8") == "refitted a"
+    assert not [p for p in (home / "dev-b").iterdir() if p.name.startswith(".")]  # no staging copy left
