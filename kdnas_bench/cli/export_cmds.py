@@ -46,8 +46,9 @@ def register(cli: click.Group) -> None:
         """Export a saved model folder to ONNX, and quantize it to int8, on its own.
 
         A model with a classification head exports its logits, a backbone its last hidden state. With a task
-        (--task and --data-dir, or your own --validation-file), each exported file is scored on the dev set by
-        ONNX Runtime, so the accuracy lost to int8 is stated. Every input is checked before the export starts;
+        (--task and --data-dir, or your own --train-file and --validation-file, as the model was trained on:
+        the labels' order comes from the training file), each exported file is scored on the dev set by ONNX
+        Runtime, so the accuracy lost to int8 is stated. Every input is checked before the export starts;
         --out appears whole or not at all, and an existing one is kept unless --overwrite.
 
         \b
