@@ -4,12 +4,16 @@ model on the task's dev set (beside the fp32 score), and measure the deployed fi
     >>> report = deploy_int8("runs/student", task="sst2", data_dir="../shared/data/glue")
     >>> report["metric"], report["fp32_metric"], report["drop_points"]
 
-Used by ``kdnas-bench distill --quantize int8`` and by ``search --final`` on an int8 backend."""
+Used by ``kdnas-bench distill --quantize int8`` and by ``search --final`` on an int8 backend. Any saved model
+folder (a student, a teacher, a BERT-style backbone) is exported on its own by :func:`export_folder`
+(``kdnas-bench export``)."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +126,155 @@ def _write_json(path: Path, doc: Any) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
+
+
+# -- a saved model folder on its own: ``kdnas-bench export`` ------------------------------------------------
+EXPORT_REPORT = "export.json"
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")  # either makes a BERT tokenizer
+
+
+def check_model_folder(folder: str | Path) -> Path:
+    """A saved model folder fit to export (config.json of a BERT-style encoder, model.safetensors, a tokenizer),
+    else one line naming what is missing. Reads no weights."""
+    from .models import arch_of_model_dir
+
+    path = Path(folder).expanduser()
+    if not path.exists():
+        raise KdnasError(f"--model {folder}: no such folder")
+    if not path.is_dir():
+        raise KdnasError(f"--model {folder} is a file; give a saved model folder (config.json, model.safetensors)")
+    if not (path / "config.json").is_file():
+        raise KdnasError(f"--model {folder} has no config.json: not a saved model folder")
+    arch_of_model_dir(path)
+    if not any(path.glob("model*.safetensors")):
+        raise KdnasError(f"--model {folder} has no model.safetensors (weights are read from safetensors only)")
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        raise KdnasError(f"--model {folder} has no tokenizer ({' or '.join(TOKENIZER_FILES)})")
+    return path
+
+
+def check_export_out(out: str | Path, model_dir: Path, overwrite: bool) -> Path:
+    """The folder an export goes to: new (or empty), or replaced with ``overwrite``; never the model's own."""
+    path = Path(out).expanduser()
+    here, src = path.resolve(), model_dir.resolve()
+    if here == src or here in src.parents:
+        raise KdnasError(f"--out {out} holds the model folder {model_dir}; write the export elsewhere")
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise KdnasError(f"--out {out} already exists and is not empty; pass --overwrite to replace it")
+    return path
+
+
+def _load_for_export(folder: Path) -> tuple[Any, Any, str]:
+    """(model in fp32 eval mode, tokenizer, its ONNX output): a sequence classifier's logits, else an encoder's
+    last hidden state."""
+    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        config = AutoConfig.from_pretrained(str(folder))
+        head = any(a.endswith("ForSequenceClassification") for a in (config.architectures or []))
+        loader = AutoModelForSequenceClassification if head else AutoModel
+        model = loader.from_pretrained(str(folder), config=config)
+        tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    except Exception as exc:  # a checkpoint fails to load in many ways (JSON, typed config, weights): user errors
+        why = " ".join(str(exc).split())[:300] or type(exc).__name__
+        raise KdnasError(f"cannot load --model {folder}: {why}") from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    return model.float().eval(), tokenizer, "logits" if head else "last_hidden_state"
+
+
+def _onnx_vs_torch(model: Any, onnx_path: Path, output: str) -> float:
+    """The largest absolute difference between the ONNX file's output and the torch model's, on seeded inputs."""
+    import torch
+
+    from .export import INPUT_NAMES
+    from .models import make_inputs
+
+    inputs = make_inputs(Shape(2, 16), vocab_size=model.config.vocab_size)
+    with torch.no_grad():
+        ref = getattr(model(**inputs), output).numpy()
+    got = _session(onnx_path, 1).run(None, {k: inputs[k].numpy() for k in INPUT_NAMES})[0]
+    return float(np.abs(got - ref).max())
+
+
+def _check_task(task: Any, model_dir: Path, data_dir: str | Path | None) -> Any:
+    """The task of the accuracy check, checked against the model's head, its dev data read now (before any export)."""
+    from .distill.data import get_task, load_split
+
+    t = get_task(task)
+    cfg = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    if not any(str(a).endswith("ForSequenceClassification") for a in cfg.get("architectures") or []):
+        raise KdnasError(f"--model {model_dir} has no classification head (a backbone): there is no {t.name} "
+                         "accuracy to check; export it without --task, or fine-tune it first (kdnas-bench teacher finetune)")
+    labels = int(cfg.get("num_labels") or len(cfg.get("id2label") or {}) or 2)
+    if labels != t.num_labels:
+        raise KdnasError(f"--model {model_dir} has {labels} output label(s) but task {t.name} needs {t.num_labels}")
+    load_split(t, "dev", data_dir)
+    return t
+
+
+def _accuracy(folder: Path, files: dict[str, str], task: Any, data_dir: str | Path | None, threads: int) -> dict[str, Any]:
+    """fp32 and int8 dev metrics of the exported files (ONNX Runtime), and the drop."""
+    metrics = {p: evaluate_onnx(folder / f, task, data_dir=data_dir, tokenizer_dir=folder, threads=threads)
+               for p, f in files.items()}
+    key = task.primary_metric
+    out: dict[str, Any] = {"task": task.name, "primary_metric": key, "metrics": metrics,
+                           "fp32_metric": metrics["fp32"][key]}
+    if "int8" in metrics:
+        out |= {"int8_metric": metrics["int8"][key], "drop_points": 100 * (metrics["fp32"][key] - metrics["int8"][key])}
+    return out
+
+
+def _publish(staging: Path, out: Path) -> None:
+    """``staging`` becomes ``out``; an existing ``out`` is removed only once the new one is in place."""
+    if not out.exists():
+        staging.rename(out)
+        return
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    out.rename(old)
+    staging.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def export_folder(model_dir: str | Path, out: str | Path, *, quantize: str | None = None, task: Any = None,
+                  data_dir: str | Path | None = None, threads: int = 1, overwrite: bool = False) -> dict[str, Any]:
+    """Export a saved model folder to ONNX (``model.onnx``; with ``quantize="int8"`` also ``model.int8.onnx``,
+    dynamic quantization) into ``out`` with its tokenizer and config.json, and ``export.json``: the files, the
+    fp32 file's largest difference from the torch model and, with ``task`` (and ``data_dir``), the dev metric of
+    each file. Every input is checked before the export; ``out`` appears whole or not at all."""
+    from .export import export_onnx
+    from .models import arch_of_model_dir
+    from .profiling.backends.ort_int8 import quantize_onnx
+
+    if quantize is not None and quantize not in QUANTIZE:
+        raise KdnasError(f"unknown --quantize {quantize!r} (choose from {', '.join(QUANTIZE)})")
+    src = check_model_folder(model_dir)
+    target = check_export_out(out, src, overwrite)
+    t = _check_task(task, src, data_dir) if task is not None else None
+    model, tokenizer, output = _load_for_export(src)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        files = {"fp32": FP32_FILE} | ({"int8": INT8_FILE} if quantize else {})
+        export_onnx(model, staging / FP32_FILE, output=output)
+        if quantize:
+            quantize_onnx(staging / FP32_FILE, staging / INT8_FILE)
+        tokenizer.save_pretrained(str(staging))
+        model.config.save_pretrained(str(staging))
+        report: dict[str, Any] = {
+            "model": str(src), "arch": arch_of_model_dir(src).to_dict(), "output": output, "files": files,
+            "onnx_bytes": {p: (staging / f).stat().st_size for p, f in files.items()},
+            "fp32_max_abs_diff_vs_torch": _onnx_vs_torch(model, staging / FP32_FILE, output),
+        }
+        if quantize:
+            report["quantization"] = "onnxruntime quantize_dynamic, per-channel int8 weights"
+        if t is not None:
+            report["accuracy"] = _accuracy(staging, files, t, data_dir, threads)
+        _write_json(staging / EXPORT_REPORT, report)
+        _publish(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return {**report, "out": str(target)}

@@ -1,4 +1,5 @@
-"""Export a student: ONNX (beside the HF folder a distillation saves, and for the ONNX Runtime backend)."""
+"""Export a student: ONNX (beside the HF folder a distillation saves, for the ONNX Runtime backend, and for
+``kdnas-bench export``)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,12 @@ from .space import Shape
 INPUT_NAMES = ["input_ids", "attention_mask", "token_type_ids"]
 
 
-def export_onnx(model: Any, path: Path, *, seq: int = 16, opset: int = 17) -> Path:
-    """Export a sequence-classification model to ONNX atomically (temp file, then rename)."""
+OUTPUTS = ("logits", "last_hidden_state")  # a sequence classifier's output; an encoder's (a backbone without head)
+
+
+def export_onnx(model: Any, path: Path, *, seq: int = 16, opset: int = 17, output: str = "logits") -> Path:
+    """Export a sequence-classification model (``output="logits"``) or a bare encoder (``"last_hidden_state"``)
+    to ONNX atomically (temp file, then rename)."""
     import torch
 
     class _Wrapper(torch.nn.Module):
@@ -24,9 +29,8 @@ def export_onnx(model: Any, path: Path, *, seq: int = 16, opset: int = 17) -> Pa
             self.inner = inner
 
         def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            return self.inner(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).logits
+            out = self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+            return getattr(out, output)
 
     wrapper = _Wrapper(model.cpu()).eval()
     inputs = make_inputs(Shape(2, seq), vocab_size=model.config.vocab_size)
@@ -42,8 +46,9 @@ def export_onnx(model: Any, path: Path, *, seq: int = 16, opset: int = 17) -> Pa
                 tuple(inputs[k] for k in INPUT_NAMES),
                 tmp,
                 input_names=INPUT_NAMES,
-                output_names=["logits"],
-                dynamic_axes={**{k: {0: "batch", 1: "seq"} for k in INPUT_NAMES}, "logits": {0: "batch"}},
+                output_names=[output],
+                dynamic_axes={**{k: {0: "batch", 1: "seq"} for k in INPUT_NAMES},
+                              output: {0: "batch"} if output == "logits" else {0: "batch", 1: "seq"}},
                 opset_version=opset,
                 dynamo=False,
             )

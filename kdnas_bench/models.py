@@ -6,9 +6,12 @@ them against the real model (parameter count) and torch's FLOP counter (matmul +
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from .errors import KdnasError, SpaceError
 from .space import Arch, Shape
 
 VOCAB_SIZE = 30522
@@ -150,3 +153,17 @@ def make_inputs(shape: Shape, *, vocab_size: int = VOCAB_SIZE, seed: int = 0) ->
         "attention_mask": torch.ones_like(ids),
         "token_type_ids": torch.zeros_like(ids),
     }
+
+
+def arch_of_model_dir(folder: str | Path) -> Arch:
+    """The encoder shape of a saved Hugging Face BERT-style model folder (its config.json); one line otherwise."""
+    path = Path(folder) / "config.json"
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise KdnasError(f"cannot read {path}: {exc}") from None
+    try:
+        return Arch(int(cfg["num_hidden_layers"]), int(cfg["hidden_size"]), int(cfg["num_attention_heads"]),
+                    int(cfg["intermediate_size"]))
+    except (KeyError, TypeError, ValueError, SpaceError) as exc:
+        raise KdnasError(f"{path} is not a BERT-style encoder config ({exc})") from None

@@ -35,6 +35,7 @@ OUTPUTS: dict[str, dict[str, str]] = {
     "search": {"run_dir": "folder", "supernet_dir": "folder"},
     "supernet train": {"out": "folder"},
     "distill": {"out": "folder"},
+    "export": {"out": "folder"},
     "teacher finetune": {"out": "folder"},
     "compare": {"html_path": "file", "md_path": "file", "png": "folder"},
     "report": {"html_path": "file", "md_path": "file", "png": "folder"},

@@ -3,12 +3,16 @@ teacher finetune (checkpoints, TSVs)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from .bad_input_support import (
     DEV,
     DISTILL,
     FINETUNE,
     GOOD_TSV,
     PRED,
+    PREDICT,
     PREDICT_ARCH,
     SEARCH,
     SHAPES,
@@ -29,6 +33,16 @@ from .bad_input_support import (
     space,
     write,
 )
+
+# a saved model folder as export reads it before loading any weights (config.json, safetensors, a tokenizer)
+MODEL_CONFIG = {"model_type": "bert", "num_hidden_layers": 1, "hidden_size": 64, "num_attention_heads": 2,
+                "intermediate_size": 128, "architectures": ["BertForSequenceClassification"]}
+
+
+def _saved_model(ws: Path) -> None:
+    for name, data in (("config.json", json.dumps(MODEL_CONFIG)), ("model.safetensors", "weights"), ("vocab.txt", "[PAD]")):
+        write(f"m/{name}", data)(ws)
+
 
 FOLDER_CASES: list[Case] = [
     # predictor folders
@@ -251,4 +265,20 @@ FOLDER_CASES: list[Case] = [
         "tsv-bad-label", FINETUNE, "label 'maybe' is not one of", write("glue/SST-2/train.tsv", _tsv([*GOOD_TSV, "odd\tmaybe"]))
     ),
     Case("tsv-missing-column", FINETUNE, "missing column(s)", write("glue/SST-2/train.tsv", b"text\tlabel\nhello\t1\n")),
+    # export (a saved model folder) and a model folder given as --arch: checked before any weights load
+    Case("export-no-model", ("export", "--model", "{ws}/nomodel", "--out", "{ws}/onnx"), "no such folder"),
+    Case("export-model-is-file", ("export", "--model", "{ws}/afile", "--out", "{ws}/onnx"), "is a file"),
+    Case("export-no-config", ("export", "--model", "{ws}/glue", "--out", "{ws}/onnx"), "has no config.json"),
+    Case("export-not-bert", ("export", "--model", "{ws}/m", "--out", "{ws}/onnx"), "not a BERT-style encoder config",
+         write("m/config.json", '{"model_type": "gpt2", "n_layer": 2}')),
+    Case("export-no-weights", ("export", "--model", "{ws}/m", "--out", "{ws}/onnx"), "has no model.safetensors",
+         write("m/config.json", json.dumps(MODEL_CONFIG))),
+    Case("export-out-not-empty", ("export", "--model", "{ws}/m", "--out", "{ws}/preds"), "pass --overwrite",
+         _saved_model),
+    Case("export-out-is-model", ("export", "--model", "{ws}/m", "--out", "{ws}", "--overwrite"),
+         "holds the model folder", _saved_model),
+    Case("predict-arch-folder-no-config", (*PREDICT, "--arch", "{ws}/glue", "--seq", "16", "--batch", "1"),
+         "a folder without config.json"),
+    Case("predict-arch-folder-missing", (*PREDICT, "--arch", "{ws}/nomodel/", "--seq", "16", "--batch", "1"),
+         "no such model folder"),
 ]

@@ -143,6 +143,19 @@ def _lenient_path_convert(original):  # type: ignore[no-untyped-def]
     return convert
 
 
+def _lenient_arch_folder(original):  # type: ignore[no-untyped-def]
+    """``--arch FOLDER`` without the folder: an example names a model folder the reader will have saved (its arch
+    is a placeholder); a folder that is there is read as usual."""
+    from kdnas_bench.space import Arch
+
+    def arch_of_folder(text):  # type: ignore[no-untyped-def]
+        if "/" in text and not Path(text).exists():
+            return Arch(1, 64, 2, 128)
+        return original(text)
+
+    return arch_of_folder
+
+
 def parse_kdnas(argv: list[str]) -> str:
     """Parse ``kdnas-bench ARGS`` down the click tree as the real command would, then run the option checks
     every command runs before its body (finite numbers, ranges, writable outputs, in the current folder).

@@ -15,9 +15,12 @@ from pathlib import Path
 import click
 import pytest
 
+from kdnas_bench.cli import options as cli_options
+
 from .docs_examples import (
     ROOT,
     Block,
+    _lenient_arch_folder,
     _lenient_path_convert,
     all_blocks,
     argparse_options,
@@ -104,6 +107,7 @@ def _check_parsed(argv: list[str], where: str) -> None:
     if prog == "kdnas-bench":
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(click.Path, "convert", _lenient_path_convert(click.Path.convert))
+            mp.setattr(cli_options, "arch_of_folder", _lenient_arch_folder(cli_options.arch_of_folder))
             try:
                 parse_kdnas(args)
             except click.exceptions.Exit as exc:  # --help / --version
@@ -244,9 +248,25 @@ def test_cli_reference_is_generated() -> None:
                 walk(sub, [*path, name])
 
     walk(cli, [])
+    index = text.split("\n\n", 1)[0]
+    assert "..." not in index and "…" not in index  # the commands' summaries whole, never cut
     for _, line in help_examples():
         assert line.split()[1] in text
     assert text.count("```bash") >= len({c for c, _ in help_examples()})
+
+
+def test_site_works_from_disk() -> None:
+    """The built site opens from disk as well as served: page.html links (not page/ folders, which file:// shows
+    as a directory listing), the search index bundled with the pages (Material's offline plugin) and its Web
+    Worker shim shipped with the site, not fetched from the network."""
+    import yaml
+
+    conf = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
+    assert conf["use_directory_urls"] is False
+    plugins = [p if isinstance(p, str) else next(iter(p)) for p in conf["plugins"]]
+    assert "search" in plugins and "offline" in plugins
+    polyfills = conf["extra"]["polyfills"]
+    assert polyfills and all("://" not in p and (ROOT / "docs" / p).is_file() for p in polyfills)
 
 
 def test_mkdocs_nav_names_existing_pages() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import inspect
+import re
 from typing import Any
 
 import click
@@ -44,6 +45,16 @@ def _help_markdown(text: str) -> str:
     return "\n\n".join(out)
 
 
+def _summary(cmd: click.Command) -> str:
+    """A command's summary for the index: its short help, else its help's first sentence, whole (click's
+    ``--help`` listing cuts it to the terminal with "...")."""
+    if cmd.short_help:
+        return cmd.short_help
+    first = " ".join(inspect.cleandoc(cmd.help or "").split("\n\n")[0].split())
+    sentence = re.match(r".*?\.(?=\s|$)", first)
+    return sentence.group(0) if sentence else first
+
+
 def _section(cmd: click.Command, path: list[str], ctx: click.Context) -> list[str]:
     name = " ".join([PROG, *path])
     level = "#" * min(2 + max(len(path) - 1, 0), 4)
@@ -75,7 +86,7 @@ def generate(cli: click.Command | None = None) -> str:
         ctx = click.Context(cmd, info_name=path[-1] if path else PROG, parent=parent, max_content_width=100)
         if path:
             name = " ".join([PROG, *path])
-            index.append(f"| [`{name}`](#{name.replace(' ', '-')}) | {_cell(cmd.get_short_help_str(limit=120))} |")
+            index.append(f"| [`{name}`](#{name.replace(' ', '-')}) | {_cell(_summary(cmd))} |")
         lines.extend(_section(cmd, path, ctx))
         if isinstance(cmd, click.Group):
             for sub_name, sub in sorted(cmd.commands.items()):

@@ -32,10 +32,20 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import distill_cmds, floor_cmds, predict_cmds, profile_cmds, quickstart_cmds, report_cmds, search_cmds, supernet_cmds
+    from . import (
+        distill_cmds,
+        export_cmds,
+        floor_cmds,
+        predict_cmds,
+        profile_cmds,
+        quickstart_cmds,
+        report_cmds,
+        search_cmds,
+        supernet_cmds,
+    )
 
-    for module in (profile_cmds, floor_cmds, predict_cmds, distill_cmds, supernet_cmds, search_cmds, report_cmds,
-                   quickstart_cmds):
+    for module in (profile_cmds, floor_cmds, predict_cmds, distill_cmds, export_cmds, supernet_cmds, search_cmds,
+                   report_cmds, quickstart_cmds):
         module.register(cli)
     _guard(cli, "")
 

@@ -113,7 +113,7 @@ def _memory_only(ctx: click.Context, backend: str, threads: int, samples: int | 
     positive("--samples", samples)
     model_space = load_space(space_path)  # the models the profile measured: the space's vocabulary and labels
     env = environment(backend, threads)
-    store_path = check_writable("--store", Path(store) if store else default_store())
+    store_path = check_writable("--store", Path(store) if store else default_store(writable=True))
     dataset = ProfileStore(store_path).dataset(env["device_id"], backend, threads)
     if not dataset.path.exists():
         raise KdnasError(f"no profile of this device ({env['device_id']} {backend} t{threads}) in "

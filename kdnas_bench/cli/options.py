@@ -2,8 +2,8 @@
 type, separator and default, and every verb uses these decorators.
 
 * lists are comma-separated (``--budget-ms 10,20``, ``--devices a,b``, ``--seqs 32,128``);
-* an arch is ``L,H,A,FFN`` (``4,312,12,1200``), its name ``4L-312H-12A-1200F`` or a named student
-  (``tinybert-4l``) wherever one is taken;
+* an arch is ``L,H,A,FFN`` (``4,312,12,1200``), its name ``4L-312H-12A-1200F``, a named student
+  (``tinybert-4l``) or a saved model folder (the shape in its config.json) wherever one is taken;
 * ``--backend`` is a choice from the backend registry (default torch), ``--threads`` a positive count (default 1);
 * an unknown choice gets "did you mean …".
 
@@ -14,6 +14,7 @@ each verb's default there is its own measured recipe)."""
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Callable
 from typing import Any
@@ -51,8 +52,26 @@ class Choice(click.Choice):
 _ARCH_NAME = re.compile(r"^(\d+)L-(\d+)H-(\d+)A-(\d+)F$", re.IGNORECASE)
 
 
+def arch_of_folder(text: str) -> Arch | None:
+    """The arch of a saved model folder (its config.json), None when ``text`` names no folder."""
+    from pathlib import Path
+
+    from ..errors import KdnasError
+    from ..models import arch_of_model_dir
+
+    folder = Path(text).expanduser()
+    if not folder.is_dir():
+        if "/" in text or os.sep in text:
+            raise KdnasError(f"{text}: no such model folder (a saved model folder holds config.json)")
+        return None
+    if not (folder / "config.json").is_file():
+        raise KdnasError(f"{text} is a folder without config.json: not a saved model")
+    return arch_of_model_dir(folder)
+
+
 def parse_arch_text(text: str) -> Arch:
-    """An arch from ``L,H,A,FFN``, ``4L-312H-12A-1200F`` or a named student; KdnasError otherwise."""
+    """An arch from ``L,H,A,FFN``, ``4L-312H-12A-1200F``, a named student or a saved model folder (the shape in
+    its config.json); KdnasError otherwise."""
     from ..errors import KdnasError, SpaceError
     from ..report.named import NAMED
 
@@ -60,12 +79,16 @@ def parse_arch_text(text: str) -> Arch:
     if raw.lower() in NAMED:
         return NAMED[raw.lower()][0]
     m = _ARCH_NAME.match(raw)
+    looks_like_arch = m is not None or raw[:1].isdigit()
+    from_folder = None if looks_like_arch else arch_of_folder(raw)
+    if from_folder is not None:
+        return from_folder
     try:
         return Arch(*(int(v) for v in m.groups())) if m else Arch.parse(raw)
     except SpaceError as exc:
         hint = did_you_mean(raw.lower(), list(NAMED)) if not any(c.isdigit() for c in raw[:1]) else ""
-        raise KdnasError(f"invalid arch {raw!r}: {exc}{hint} (give L,H,A,FFN such as 4,312,12,1200, "
-                         f"or a name: {', '.join(NAMED)})") from None
+        raise KdnasError(f"invalid arch {raw!r}: {exc}{hint} (give L,H,A,FFN such as 4,312,12,1200, a saved model "
+                         f"folder, or a name: {', '.join(NAMED)})") from None
 
 
 class ArchType(click.ParamType):
@@ -144,7 +167,8 @@ def batch_option(help: str = "Batch size.") -> Decorator:
     return _opt("--batch", type=int, default=DEFAULTS.batch, show_default=True, help=help)
 
 
-def arch_option(help: str = "Student: L,H,A,FFN (e.g. 4,312,12,1200), 4L-312H-12A-1200F or a name (tinybert-4l).",
+def arch_option(help: str = "Student: L,H,A,FFN (e.g. 4,312,12,1200), 4L-312H-12A-1200F, a name (tinybert-4l) or a saved "
+                "model folder (its config.json).",
                 *, required: bool = False, multiple: bool = False) -> Decorator:
     return _opt("--arch", type=ARCH, required=required, multiple=multiple, help=help)
 
@@ -168,17 +192,28 @@ def json_option(help: str = "Print JSON instead of tables.") -> Decorator:
     return _opt("--json", "as_json", is_flag=True, help=help)
 
 
-def store_option(help: str = "Profile store folder (default: the checkout's profiles/).") -> Decorator:
+def store_option(help: str = "Profile store folder (default: the checkout's profiles/, else the installed one).") -> Decorator:
     return _opt("--store", type=click.Path(), help=help)
 
 
-def predictors_option(help: str = "Predictor folder (default: the checkout's predictors/).", *,
+def predictors_option(help: str = "Predictor folder (default: the checkout's predictors/, else the installed one).", *,
                       dest: str = "predictors_dir") -> Decorator:
     return _opt("--predictors", dest, type=click.Path(), help=help)
 
 
+def shipped_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A path option's value; a checkout path such as ``search/spaces/minilm-students.toml`` that is not here
+    names the copy shipped in the package (an installed kdnas-bench, run outside a checkout)."""
+    from ..paths import data_file
+
+    if value is None:
+        return None
+    found = data_file(value)
+    return str(found) if found.is_absolute() and not os.path.isabs(value) else value
+
+
 def space_option(help: str = "Search-space TOML (default: search/spaces/bert.toml).", *, required: bool = False) -> Decorator:
-    return _opt("--space", "space_path", type=click.Path(), required=required, help=help)
+    return _opt("--space", "space_path", type=click.Path(), required=required, callback=shipped_path, help=help)
 
 
 def data_dir_option(help: str = "GLUE TSV folder (e.g. ../shared/data/glue).") -> Decorator:

@@ -210,14 +210,15 @@ def register(cli: click.Group) -> None:
         from_key = None
         if from_device is not None:
             from_key = PredictorKey(from_device, from_backend or backend, from_threads or threads)
-            same_root = Path(source_root or out or default_predictors()).resolve() == Path(out or default_predictors()).resolve()
+            target = out or default_predictors(writable=True)
+            same_root = Path(source_root or target).resolve() == Path(target).resolve()
             if from_key == PredictorKey(device_id, backend, threads) and same_root:
                 # recalibrating a predictor to fresh rows of its own device is fine, but not in place
                 raise KdnasError("--from-device/--from-backend/--from-threads name the dataset being fitted "
                                  "(to recalibrate it on fresh rows, write to another --out)")
         elif from_backend or from_threads:
             raise KdnasError("--from-backend and --from-threads need --from-device")
-        check_writable("--out", out or default_predictors())
+        check_writable("--out", out or default_predictors(writable=True))
         if memory_only:
             from ..predictors.registry import fit_memory_only
 
@@ -264,8 +265,8 @@ def register(cli: click.Group) -> None:
     @device_option()
     @backend_option("Backend of the predictor, from the registry.")
     @threads_option("Threads of the predictor.")
-    @arch_option("Student(s): L,H,A,FFN (e.g. 4,312,12,1200), 4L-312H-12A-1200F or a name (tinybert-4l); "
-                 "repeat for several.", multiple=True)
+    @arch_option("Student(s): L,H,A,FFN (e.g. 4,312,12,1200), 4L-312H-12A-1200F, a name (tinybert-4l) or a saved "
+                 "model folder; repeat for several.", multiple=True)
     @seq_option("Sequence length (with --arch).")
     @batch_option("Batch size (with --arch).")
     @click.option("--configs", "configs_path", type=click.Path(),

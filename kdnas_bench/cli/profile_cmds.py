@@ -197,7 +197,7 @@ def register(cli: click.Group) -> None:
                                   timing=timing)
         bk = _backend(backend, threads, onnx_cache, space)
         env = environment(bk.name, threads)
-        store_path = check_writable("--store", Path(store) if store else default_store())
+        store_path = check_writable("--store", Path(store) if store else default_store(writable=True))
         dataset = ProfileStore(store_path).dataset(env["device_id"], bk.name, threads)
         can = Canary(_backend(backend, threads, onnx_cache), canary) if canary != "none" else None
         probe = memory_probe(backend, threads, onnx_cache, memory, space)

@@ -157,7 +157,7 @@ def register(cli: click.Group) -> None:
         from ..distill.data import Task, get_task, load_split
         from ..distill.finetuning import finetune
         from ..keys import DatasetKey
-        from ..paths import default_predictors, project_root
+        from ..paths import default_predictors, default_space
         from ..predictors.registry import fit_and_save, load_predictor
         from ..profiling.device import hardware
         from ..search.api import FinalOptions, SearchRequest, SupernetOptions, run_search
@@ -174,9 +174,6 @@ def register(cli: click.Group) -> None:
         if transfer_rows >= profile_rows:
             raise KdnasError(f"--transfer-rows ({transfer_rows}) must be below --profile-rows ({profile_rows}): "
                              "the rest are the predictor's held-out check")
-        root = project_root()
-        if root is None:
-            raise KdnasError("run the quickstart from a kdnas-bench checkout (it uses search/spaces and predictors/)")
         start = time.perf_counter()
         o = Path(out)
         o.mkdir(parents=True, exist_ok=True)
@@ -254,7 +251,7 @@ def register(cli: click.Group) -> None:
         budget = round(teacher_ms / speedup, 2)
         console.print(f"budget: teacher {TEACHER_ARCH} predicted {teacher_ms:.2f} ms (torch, 1 thread, batch 1 x seq "
                       f"128) / {speedup:g} = {budget:g} ms", highlight=False)
-        space_file = str(root / "search" / "spaces" / "minilm-students.toml")
+        space_file = str(default_space().with_name("minilm-students.toml"))  # the checkout's or the shipped one
         students = SearchSpace.load(space_file).archs
         fastest = float(p.predict_interval([(a, Shape(1, 128)) for a in students]).high.min())
         if budget < fastest:  # rows measured on a loaded machine can make the few-shot predictor pessimistic

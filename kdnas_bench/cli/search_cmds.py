@@ -30,6 +30,7 @@ from .options import (
     predictors_option,
     seed_option,
     seq_option,
+    shipped_path,
     space_option,
     threads_option,
 )
@@ -232,7 +233,8 @@ def register(cli: click.Group) -> None:
                   help="hard: reject candidates whose predicted upper bound exceeds the budget.")
     @space_option("Space TOML, or 'auto' (the default, except with --table): the teacher's students, derived from "
                   "its shape and written to RUN/space.toml.")
-    @click.option("--table", type=click.Path(), help="Score candidates from a table of precomputed accuracies instead.")
+    @click.option("--table", type=click.Path(), callback=shipped_path,
+                  help="Score candidates from a table of precomputed accuracies instead.")
     @click.option("--evaluator", "evaluator_kind", type=click.Choice(list(EVALUATORS)),
                   help=f"Default {DEFAULTS.search_evaluator} (proxy with --table or --task agnostic, where table and "
                   "agnostic take over). supernet: score each candidate's sub-network of a weight-sharing supernet "

@@ -144,7 +144,7 @@ def fit_and_save(device_id: str, backend: str, threads: int = 1, *, store: Path 
     reference canary speed, see :mod:`kdnas_bench.profiling.canary`); ``"none"`` fits the raw medians.
     ``reference_ms``: that reference (default: the median canary of the rows fitted)."""
     store = Path(store or default_store())
-    out = Path(out or default_predictors())
+    out = Path(out or default_predictors(writable=True))
     key = PredictorKey(device_id, backend, int(threads))
     all_rows = load_rows(device_id, backend, threads, store)
     df, loaded, selection = select_rows(all_rows, threads, max_load)
@@ -199,7 +199,7 @@ def fit_memory_only(device_id: str, backend: str, threads: int = 1, *, store: Pa
     from .files import META_FILE
     from .io import read_folder
 
-    out = Path(out or default_predictors())
+    out = Path(out or default_predictors(writable=True))
     key = PredictorKey(device_id, backend, int(threads))
     folder = predictor_dir(out, key)
     _, meta = read_folder(folder)  # an existing, valid predictor

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import KdnasError, SpaceError, did_you_mean
+from ..models import arch_of_model_dir
 from ..search.runfolder import RESULT_FILE, RUN_FILE, RunFolder
 from ..space import Arch
 from .named import NAMED
@@ -49,16 +50,6 @@ def _read_json(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise KdnasError(f"{path} does not hold a JSON object")
     return data
-
-
-def arch_of_model_dir(folder: Path) -> Arch:
-    """The encoder shape of a saved HF BERT-style model (its config.json)."""
-    cfg = _read_json(folder / "config.json")
-    try:
-        return Arch(int(cfg["num_hidden_layers"]), int(cfg["hidden_size"]), int(cfg["num_attention_heads"]),
-                    int(cfg["intermediate_size"]))
-    except (KeyError, TypeError, ValueError, SpaceError) as exc:
-        raise KdnasError(f"{folder / 'config.json'} is not a BERT-style encoder config ({exc})") from None
 
 
 def student_from_dir(folder: Path, *, name: str | None = None, source: str = "student-dir") -> Student:
