@@ -80,8 +80,8 @@ def _free_port() -> int:
 
 
 def _cmd(out: Path, teacher: Path, glue: Path, batch_size: int) -> list[str]:
-    return ["torchrun", "--nproc_per_node", "2", "--master_port", str(_free_port()), "-m", "kdnas_bench", "supernet",
-            "train", "--teacher", str(teacher), "--task", "sst2", "--data-dir", str(glue), "--space", str(TINY_SPACE),
+    return ["torchrun", "--nproc_per_node", "2", "--master_port", str(_free_port()), "-m", "kdnas_bench", "--",
+            "supernet", "train", "--teacher", str(teacher), "--task", "sst2", "--data-dir", str(glue), "--space", str(TINY_SPACE),
             "--out", str(out), "--examples", "64", "--epochs", "1", "--batch-size", str(batch_size), "--json"]
 
 
@@ -162,3 +162,22 @@ def test_supernet_train_under_torchrun_writes_one_supernet(tiny_teacher: Path, t
                          timeout=600, check=False)
     assert odd.returncode != 0 and "--batch-size 1 is smaller than the 2 data-parallel processes" in odd.stderr
     assert not (tmp_path / "odd" / "supernet.json").exists()
+
+
+@pytest.mark.skipif(shutil.which("torchrun") is None, reason="torchrun is not on PATH")
+def test_a_search_under_torchrun_trains_its_supernet_on_both_processes(preds: Path, tiny_teacher: Path,
+                                                                       tiny_glue: Path, tmp_path: Path) -> None:
+    from .helpers import search_args
+
+    run = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    args = search_args(preds, tiny_teacher, tiny_glue, run, "--evaluator", "supernet", "--supernet-examples", "64",
+                       "--supernet-epochs", "1", "--rerank-top", "0", "--episodes", "1", "--candidates", "2")
+    # "--": torchrun would read the search's --run as its own --run-path
+    cmd = ["torchrun", "--nproc_per_node", "2", "--master_port", str(_free_port()), "-m", "kdnas_bench", "--", *args]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)  # one document: process 0 alone searches and prints
+    assert result["winners"] and (run / "result.json").is_file()
+    doc = json.loads((run / "supernet" / "supernet.json").read_text())
+    assert doc["processes"] == 2 and doc["complete"]
