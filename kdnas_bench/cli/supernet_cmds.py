@@ -48,7 +48,7 @@ def register(cli: click.Group) -> None:
           kdnas-bench supernet train --teacher runs/teacher-sst2 --task sst2 --data-dir ../shared/data/glue \\
               --out runs/supernet-sst2 --examples 2000 --epochs 1
 
-        Under torchrun (torchrun --nproc_per_node N -m kdnas_bench supernet train ...) it trains data-parallel:
+        Under torchrun (torchrun --nproc_per_node N -m kdnas_bench -- supernet train ...) it trains data-parallel:
         each process takes its share of every --batch-size batch; process 0 writes --out and prints.
         """
         import torch

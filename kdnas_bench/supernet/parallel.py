@@ -76,6 +76,20 @@ class Group:
         torch.distributed.all_reduce(out)
         return out
 
+    def same(self, value: int, what: str) -> None:
+        """One line on every rank when the ranks see different ``value`` (what each found in the supernet
+        folder: its ranks must all read one folder, e.g. on a file system every machine mounts)."""
+        if not self.active:
+            return
+        both = torch.tensor([value, -value], dtype=torch.int64)
+        if torch.distributed.get_backend() == "nccl":
+            both = both.cuda()
+        torch.distributed.all_reduce(both, op=torch.distributed.ReduceOp.MAX)
+        high, low = int(both[0]), -int(both[1])
+        if high != low:
+            raise ParallelError(f"the data-parallel processes see different {what} ({low} and {high}): the supernet "
+                                "folder must be one folder every process reads (a file system all machines share)")
+
     def sum_gradients(self, params: list[torch.nn.Parameter]) -> None:
         """Sum every trainable tensor's gradient over the ranks, in one flat all-reduce. A tensor no rank
         touched this step keeps ``grad is None`` (AdamW then skips it, as on one process); one touched on

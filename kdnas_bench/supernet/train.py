@@ -131,6 +131,7 @@ def train_supernet(teacher: Teacher, task: Task, space: SearchSpace, out: str | 
     shape = TeacherShape.of(teacher.model.config)
     space_fits(space, shape)
     recipe = make_recipe(teacher, task, space, train_data, cfg)
+    ranks.same(int((folder / store.RECIPE).is_file()), "finished supernets in --out")
     if (folder / store.RECIPE).is_file():
         doc = store.read_json(folder / store.RECIPE)
         if doc["recipe"] != recipe:
@@ -148,6 +149,7 @@ def train_supernet(teacher: Teacher, task: Task, space: SearchSpace, out: str | 
         net, opt_state = Supernet.from_teacher(teacher.model, imp, task.is_regression), None
         start, spent, spent_cpu = 0, 0.0, 0.0
     net.to(acc.device)
+    ranks.same(start, "checkpoint steps in --out")
     ranks.share_start(net)
     if cfg.freeze_embeddings:
         net.params["bert.embeddings.word_embeddings.weight"].requires_grad_(False)
