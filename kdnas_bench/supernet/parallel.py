@@ -138,6 +138,8 @@ def join(acc: Accelerator) -> tuple[Group, Accelerator]:
     and nobody started it yet (NCCL on GPUs, gloo on the CPU), and the accelerator of this rank (on GPUs:
     the one of its ``LOCAL_RANK``). :data:`SINGLE` and ``acc`` unchanged for a single process."""
     dist = torch.distributed
+    if launched() and not dist.is_available():
+        raise ParallelError("started by torchrun, but this torch was built without torch.distributed: run one process")
     if not (dist.is_available() and (dist.is_initialized() or launched())):
         return SINGLE, acc
     if acc.is_cuda:

@@ -189,10 +189,10 @@ def train_supernet(teacher: Teacher, task: Task, space: SearchSpace, out: str | 
             tokens = ranks.total(batch["attention_mask"].sum()) if ranks.active and hidden_w else None
             rng = np.random.default_rng([cfg.seed, step])
             picks = rng.choice(len(archs), size=min(cfg.random_subnets, len(archs)), replace=False)
-            torch.manual_seed(cfg.seed * 1_000_003 + step)
+            torch.manual_seed(cfg.seed * 1_000_003 + step + ranks.rank * 7_919_000_003)  # dropout: each rank its own masks
             opt.zero_grad(set_to_none=True)
             sandwich = [big, small, *(archs[int(i)] for i in picks)] if share > 0 else []  # no rows: no forwards
-            t_out = cache.outputs(batch) if sandwich else None
+            t_out: Any = cache.outputs(batch) if sandwich else None  # a rank with no rows of a short last batch
             value: Any = 0.0
             for arch in sandwich:
                 with acc.autocast():
