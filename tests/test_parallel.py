@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,17 @@ def _rank(rank: int, port: int, teacher_dir: Path, glue: Path, folder: Path, kil
         store.save_checkpoint = save_then_die  # type: ignore[assignment]
     _train(teacher_dir, glue, folder, checkpoint_steps=1 if kill_at else None)
     torch.distributed.destroy_process_group()
+
+
+def _rank_refused(rank: int, port: int, teacher_dir: Path, glue: Path, folders: list[Path]) -> None:
+    """A rank training into its own folder; exit code 3 when it stops with the one-line ParallelError."""
+    from kdnas_bench.supernet.parallel import ParallelError
+
+    torch.distributed.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    try:
+        _train(teacher_dir, glue, folders[rank])
+    except ParallelError as exc:
+        sys.exit(3 if "must be one folder every process reads" in str(exc) else 4)
 
 
 def _free_port() -> int:
@@ -181,3 +193,17 @@ def test_a_search_under_torchrun_trains_its_supernet_on_both_processes(preds: Pa
     assert result["winners"] and (run / "result.json").is_file()
     doc = json.loads((run / "supernet" / "supernet.json").read_text())
     assert doc["processes"] == 2 and doc["complete"]
+
+
+def test_processes_that_see_different_supernet_folders_stop_in_one_line(single: Path, tiny_teacher: Path,
+                                                                         tiny_glue: Path, tmp_path: Path) -> None:
+    """Rank 1 finds a finished supernet where rank 0 finds none (no shared file system): both stop, nothing written."""
+    ctx = torch.multiprocessing.get_context("spawn")
+    port, folders = _free_port(), [tmp_path / "empty", single]
+    procs = [ctx.Process(target=_rank_refused, args=(r, port, tiny_teacher, tiny_glue, folders)) for r in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=300)
+    assert [p.exitcode for p in procs] == [3, 3]
+    assert not (tmp_path / "empty").exists()
