@@ -125,6 +125,12 @@ def _check_parsed(argv: list[str], where: str) -> None:
     elif prog in {"python", "python3"} and args[:1] == ["-m"]:
         assert args[1:2] == ["kdnas_bench"], f"{where}: unexpected module {args[1:2]}"
         _check_parsed(["kdnas-bench", *args[2:]], where)
+    elif prog == "torchrun":  # torchrun [its options] -m kdnas_bench -- VERB ...: the kdnas-bench part must parse
+        assert "-m" in args and args[args.index("-m") + 1 : args.index("-m") + 3] == ["kdnas_bench", "--"], \
+            f"{where}: torchrun runs `-m kdnas_bench -- VERB ...` (without --, torchrun reads --run as its --run-path)"
+        _check_parsed(["kdnas-bench", *args[args.index("-m") + 3 :]], where)
+    elif prog == "ray":
+        assert args[:1] in (["start"], ["stop"], ["status"]), f"{where}: unexpected ray command {args[:1]}"
     elif prog == "nox":
         if "-s" in args:
             session = args[args.index("-s") + 1]

@@ -48,6 +48,9 @@ def register(cli: click.Group) -> None:
         Example:
           kdnas-bench supernet train --teacher runs/teacher-sst2 --task sst2 --data-dir ../shared/data/glue \\
               --out runs/supernet-sst2 --examples 2000 --epochs 1
+
+        Under torchrun (torchrun --nproc_per_node N -m kdnas_bench -- supernet train ...) it trains data-parallel:
+        each process takes its share of every --batch-size batch; process 0 writes --out and prints.
         """
         import torch
 
@@ -61,11 +64,19 @@ def register(cli: click.Group) -> None:
                              random_subnets=random_subnets, losses=losses, seed=seed)
         accelerator = check_accelerator(accelerator)
         from ..autospace import resolve_space
+        from ..distill.accelerator import resolve
         from ..distill.teacher import load_teacher
+        from ..supernet import parallel
 
+        ranks, _ = parallel.join(resolve(accelerator))  # several processes under torchrun
+        parallel.check_batch(ranks, batch_size)
         space_path = space_path or "auto"  # --space left out: the teacher's students
         config = load_teacher(teacher).model.config if space_path.strip().lower() == "auto" else None
+        if not ranks.writer:
+            ranks.barrier()  # process 0 writes OUT/space.toml first
         space, _ = resolve_space(space_path, config, out, teacher=teacher)
+        if ranks.writer:
+            ranks.barrier()
         torch.set_num_threads(threads)
         out_console = err_console if as_json else console
 
@@ -76,6 +87,8 @@ def register(cli: click.Group) -> None:
 
         _, doc = ensure_supernet(teacher, task, space, out, data_dir=data_dir, cfg=cfg,
                                  progress=not as_json, on_start=started, accelerator=accelerator)
+        if not ranks.writer:
+            return
         if as_json:
             print_json(doc)
             return

@@ -6,6 +6,10 @@ the evaluator from :data:`~.evaluators.EVALUATORS`, candidates and their predict
 against the fastest) -> the evaluator's setup (a supernet is trained here) -> the study runs the episodes ->
 each post-step refines the result (re-ranking, final distillation, memory figures) -> ``RUN/result.json`` and
 ``RUN/summary.json``, written once.
+
+Under ``torchrun`` (several processes) only the supernet step is shared: every process trains the supernet
+data-parallel (:mod:`kdnas_bench.supernet.parallel`), then process 0 goes on with the search alone and the
+others exit.
 """
 
 from __future__ import annotations
@@ -55,16 +59,44 @@ def _study(plan: SearchPlan, emit: EventFn) -> SearchResult:
         emit("end", {})
 
 
+def _ranks(req: SearchRequest) -> Any:
+    """This process's place among the processes ``torchrun`` launched (a single process: nothing shared)."""
+    from ..supernet import parallel  # lazy: torch
+
+    if not parallel.launched():
+        return parallel.SINGLE
+    from ..distill.accelerator import resolve  # lazy: torch
+
+    return parallel.join(resolve(req.accelerator))[0]
+
+
+def _prepare(req: SearchRequest, emit: EventFn, progress: bool, ranks: Any) -> SearchPlan:
+    """The plan; under torchrun process 0 lays the run out first (a default teacher, a derived space), the others
+    then read it, silently."""
+    if not ranks.writer:
+        ranks.barrier()
+        return prepare(req, None, progress=False)
+    plan = prepare(req, emit, progress=progress)
+    ranks.barrier()
+    return plan
+
+
 def run_search(req: SearchRequest, on_event: EventFn | None = None, *, progress: bool = False) -> SearchOutcome:
     """Run the search ``req`` describes, resumably, in its run folder; return its winners.
 
     ``on_event(kind, data)`` sees ``message`` (a line for the user), ``start`` (before the episodes),
     ``note``, ``episode``, ``evaluation``, ``episode_done`` (the study's events), ``end`` (after the
     episodes) and ``rerank`` (a re-ranking evaluation). Bad input raises :class:`~kdnas_bench.errors.KdnasError`
-    before any expensive work."""
+    before any expensive work. Under torchrun, the processes other than process 0 exit (``SystemExit(0)``) once
+    they have taken their part in the supernet training."""
     emit: EventFn = on_event or (lambda kind, data: None)
-    plan = prepare(req, emit, progress=progress)
+    ranks = _ranks(req)
+    plan = _prepare(req, emit, progress, ranks)
+    if not ranks.writer and plan.evaluator.name != "supernet":
+        raise SystemExit(0)  # nothing to share: the search is process 0's
     plan.evaluator.setup(plan.ctx)
+    if not ranks.writer:
+        raise SystemExit(0)  # the rest of the search is process 0's
     for note in plan.notes:
         emit("message", {"text": note})
     result = _study(plan, emit)

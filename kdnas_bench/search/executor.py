@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any, Protocol
 
 from ..space import Arch
@@ -78,7 +79,10 @@ class _Worker:
         self.evaluator = evaluator
 
     def evaluate(self, arch: Arch) -> tuple[Arch, Evaluation]:
-        return arch, evaluate_candidate(self.evaluator, arch)
+        import ray
+
+        evaluation = evaluate_candidate(self.evaluator, arch)
+        return arch, replace(evaluation, node=ray.get_runtime_context().get_node_id())  # where it ran
 
 
 def remote_worker(ray: Any, gpus_per_candidate: float = 0.0) -> Any:
@@ -89,7 +93,7 @@ def remote_worker(ray: Any, gpus_per_candidate: float = 0.0) -> Any:
 class RayExecutor:
     """Evaluations on Ray actors (one CPU each, plus ``gpus_per_candidate`` of a GPU; as many as the cluster
     has CPUs, and GPU shares, at most one per candidate), which live as long as the search. A local Ray by
-    default; ``address`` joins a cluster."""
+    default; ``address`` joins a cluster. Each evaluation records the id of the Ray node that ran it."""
 
     name = "ray"
 

@@ -26,6 +26,7 @@ class Evaluation:
     metrics: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     error: str | None = None  # the candidate's own failure (out of GPU memory, cannot be built), recorded as such
+    node: str | None = None  # the Ray node that ran it (the ray executor); None: this process
 
 
 @dataclass

@@ -138,6 +138,8 @@ class Study:
                "latency_ms_high": high, "out_of_range": oor, "rewards": rewards}
         if ev.error:
             rec["error"] = ev.error
+        if ev.node:
+            rec["node"] = ev.node
         return rec
 
     def _winners(self) -> list[Winner]:

@@ -25,11 +25,11 @@ def _write_json(path: Path, doc: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _write_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+def _write_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
     from safetensors.torch import save_file
 
     tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
     os.replace(tmp, path)
 
 
@@ -101,7 +101,7 @@ def save_checkpoint(net: Supernet, optimizer: torch.optim.Optimizer, folder: Pat
     for idx, st in state["state"].items():
         for key, value in st.items():
             tensors[f"opt.{idx}.{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
-    _write_tensors(folder / CKPT_WEIGHTS, tensors)
+    _write_tensors(folder / CKPT_WEIGHTS, tensors, {"step": str(step)})  # a kill between the two writes: they disagree
     _write_json(folder / CKPT_META, {"schema": SCHEMA, "recipe": recipe, "meta": _meta(net), "step": step,
                                       "seconds": seconds, "cpu_seconds": cpu_seconds, "param_groups": state["param_groups"]})
 
@@ -116,6 +116,8 @@ def load_checkpoint(folder: Path, recipe: dict[str, Any]) -> tuple[Supernet, dic
         tensors = _read_tensors(folder / CKPT_WEIGHTS)
     except SupernetError:
         return None
+    if _tensors_step(folder / CKPT_WEIGHTS) not in (None, str(doc.get("step"))):
+        return None  # killed between writing the tensors and the JSON of a checkpoint: restart cleanly
     if doc["recipe"] != recipe:
         raise SupernetError(f"{folder} holds the checkpoint of another supernet training (teacher, task, space or "
                             "options differ); pass another --supernet folder or delete it")
@@ -126,6 +128,14 @@ def load_checkpoint(folder: Path, recipe: dict[str, Any]) -> tuple[Supernet, dic
             _, idx, name = key.split(".", 2)
             opt_state.setdefault(int(idx), {})[name] = value
     return net, {"state": opt_state, "param_groups": doc["param_groups"]}, doc
+
+
+def _tensors_step(path: Path) -> str | None:
+    """The step a checkpoint's tensors were written at (None in files from before it was recorded)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        return (f.metadata() or {}).get("step")
 
 
 def clear_checkpoint(folder: Path) -> None:

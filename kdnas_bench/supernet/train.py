@@ -30,7 +30,7 @@ from ..distill.teacher import Teacher
 from ..errors import KdnasError
 from ..models import tensors_hash
 from ..space import SearchSpace
-from . import store
+from . import parallel, store
 from .model import Supernet, SupernetError, data_hash, extremes, space_dims, space_fits, space_hash
 
 
@@ -98,15 +98,18 @@ def _lr(step: int, total: int, cfg: SupernetConfig) -> float:
 
 
 def subnet_hidden_loss(net: Supernet, arch: Any, hidden: tuple[torch.Tensor, ...], teacher: Outputs,
-                       batch: dict[str, Any]) -> torch.Tensor:
+                       batch: dict[str, Any], tokens: torch.Tensor | None = None) -> torch.Tensor:
     """Mean over the sub-network's layers of the MSE (over real tokens) between each layer's output and the
-    output of the teacher layer it inherits, cut to its channels (:meth:`Supernet.teacher_hidden_targets`)."""
+    output of the teacher layer it inherits, cut to its channels (:meth:`Supernet.teacher_hidden_targets`).
+    ``tokens``: the real tokens to average over (default the batch's; a data-parallel shard passes the
+    global batch's, so the shards' terms add up to the whole batch's)."""
     assert teacher.hidden is not None
     targets = net.teacher_hidden_targets(arch, teacher.hidden)
     mask = batch["attention_mask"].to(hidden[1].dtype)
+    count = mask.sum().clamp_min(1.0) if tokens is None else tokens.to(mask.dtype).clamp_min(1.0)
     total = hidden[1].new_zeros(())
     for h, t in zip(hidden[1:], targets, strict=True):
-        total = total + ((h - t.to(h.dtype)).pow(2).mean(-1) * mask).sum() / mask.sum().clamp_min(1.0)
+        total = total + ((h - t.to(h.dtype)).pow(2).mean(-1) * mask).sum() / count
     return total / len(targets)
 
 
@@ -118,14 +121,17 @@ def train_supernet(teacher: Teacher, task: Task, space: SearchSpace, out: str | 
     Returns (supernet, its JSON document); None when ``stop_after`` steps stopped it early (a test hook).
     ``accelerator`` (None: the CPU): on a GPU the shared tensors, the teacher's cached logits and the batches
     live there and forwards run under its autocast; importance is measured on the CPU teacher, and files and
-    the returned supernet are the same format either way."""
+    the returned supernet are the same format either way. Under ``torchrun`` (several processes) it trains
+    data-parallel (:mod:`kdnas_bench.supernet.parallel`): rank 0 alone writes ``out`` and reports progress."""
     from ..distill.training import progress_bar
 
-    acc = resolve(accelerator)
+    ranks, acc = parallel.join(resolve(accelerator))
+    parallel.check_batch(ranks, cfg.batch_size)
     folder = Path(out)
     shape = TeacherShape.of(teacher.model.config)
     space_fits(space, shape)
     recipe = make_recipe(teacher, task, space, train_data, cfg)
+    ranks.same(int((folder / store.RECIPE).is_file()), "finished supernets in --out")
     if (folder / store.RECIPE).is_file():
         doc = store.read_json(folder / store.RECIPE)
         if doc["recipe"] != recipe:
@@ -143,6 +149,8 @@ def train_supernet(teacher: Teacher, task: Task, space: SearchSpace, out: str | 
         net, opt_state = Supernet.from_teacher(teacher.model, imp, task.is_regression), None
         start, spent, spent_cpu = 0, 0.0, 0.0
     net.to(acc.device)
+    ranks.same(start, "checkpoint steps in --out")
+    ranks.share_start(net)
     if cfg.freeze_embeddings:
         net.params["bert.embeddings.word_embeddings.weight"].requires_grad_(False)
     opt = _optimizer(net, cfg, acc.is_cuda)
@@ -160,12 +168,13 @@ def train_supernet(teacher: Teacher, task: Task, space: SearchSpace, out: str | 
     total = max(1, math.ceil(per_epoch * cfg.epochs))
     big, small = extremes(space)
     archs = list(space.archs)
-    if on_start is not None:
+    if on_start is not None and ranks.writer:
         on_start({"start": start, "total": total, "largest": big, "smallest": small})
     t0, c0, last_ckpt = time.perf_counter(), time.process_time(), time.perf_counter()
     it: Any = None
     it_epoch = -1
-    with progress_bar(progress, f"supernet {task.name}", total) as bar:
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    with progress_bar(progress and ranks.writer, f"supernet {task.name}", total) as bar:
         job = bar.add_task(f"supernet {task.name}", total=total, completed=start, loss=float("nan"), rate=0.0)
         for step in range(start, total):
             epoch = step // per_epoch
@@ -174,23 +183,30 @@ def train_supernet(teacher: Teacher, task: Task, space: SearchSpace, out: str | 
                 for _ in range(step - epoch * per_epoch):  # resuming mid-epoch: skip the batches already seen
                     next(it)
                 it_epoch = epoch
-            batch = next(it)
+            batch, share = next(it), 1.0
+            if ranks.active:
+                batch, share = ranks.shard(batch)
+            tokens = ranks.total(batch["attention_mask"].sum()) if ranks.active and hidden_w else None
             rng = np.random.default_rng([cfg.seed, step])
             picks = rng.choice(len(archs), size=min(cfg.random_subnets, len(archs)), replace=False)
-            torch.manual_seed(cfg.seed * 1_000_003 + step)
+            torch.manual_seed(cfg.seed * 1_000_003 + step + ranks.rank * 7_919_000_003)  # dropout: each rank its own masks
             opt.zero_grad(set_to_none=True)
-            t_out = cache.outputs(batch)
+            sandwich = [big, small, *(archs[int(i)] for i in picks)] if share > 0 else []  # no rows: no forwards
+            t_out: Any = cache.outputs(batch) if sandwich else None  # a rank with no rows of a short last batch
             value: Any = 0.0
-            for arch in [big, small, *(archs[int(i)] for i in picks)]:
+            for arch in sandwich:
                 with acc.autocast():
                     fwd = net.forward(arch, batch, train=True, hidden=bool(hidden_w))
                     s_out = Outputs(fwd.logits)
                     loss = sum(fn.weight * fn(s_out, t_out, batch) for fn in losses)
+                    if ranks.active:
+                        loss = loss * share  # the shard's part of the global batch's mean
                     if hidden_w:
-                        loss = loss + hidden_w * subnet_hidden_loss(net, arch, fwd.hidden_states, t_out, batch)
+                        loss = loss + hidden_w * subnet_hidden_loss(net, arch, fwd.hidden_states, t_out, batch, tokens)
                 loss.backward()  # type: ignore[union-attr]
                 value = value + (loss.detach() if acc.is_cuda else float(loss.detach()))  # type: ignore[union-attr]
-            torch.nn.utils.clip_grad_norm_([p for p in net.parameters() if p.requires_grad], 1.0)
+            ranks.sum_gradients(trainable)
+            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
             for group in opt.param_groups:
                 group["lr"] = _lr(step, total, cfg)
             opt.step()
@@ -200,7 +216,7 @@ def train_supernet(teacher: Teacher, task: Task, space: SearchSpace, out: str | 
             bar.update(job, advance=1, rate=(done - start) * cfg.batch_size / (time.perf_counter() - t0))
             now = time.perf_counter()
             due = (checkpoint_steps is not None and done % checkpoint_steps == 0) or now - last_ckpt >= checkpoint_seconds
-            if done < total and (due or (stop_after is not None and done >= stop_after)):
+            if ranks.writer and done < total and (due or (stop_after is not None and done >= stop_after)):
                 store.save_checkpoint(net, opt, folder, recipe, done, spent + now - t0,
                                       spent_cpu + time.process_time() - c0)
                 last_ckpt = now
@@ -211,9 +227,11 @@ def train_supernet(teacher: Teacher, task: Task, space: SearchSpace, out: str | 
     info = {"complete": True, "steps": total, "train_seconds": round(seconds, 3), **acc.describe(),
             "train_cpu_seconds": round(spent_cpu + time.process_time() - c0, 3),
             "teacher_cache_seconds": round(cache.seconds, 3), "largest": str(big), "smallest": str(small),
-            "resumed_from_step": start or None}
-    store.save(net, folder, recipe, info)
-    store.clear_checkpoint(folder)
+            "resumed_from_step": start or None, **({"processes": ranks.world} if ranks.active else {})}
+    if ranks.writer:
+        store.save(net, folder, recipe, info)
+        store.clear_checkpoint(folder)
+    ranks.barrier()  # the others read what rank 0 wrote
     return store.load(folder)
 
 
