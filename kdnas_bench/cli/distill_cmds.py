@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from ..defaults import DEFAULTS
 from ..deploy import QUANTIZE
 from ..distill.data import BATCHING
 from ..errors import KdnasError
-from .common import accelerator_option, check_accelerator, console, positive, print_json
+from .common import accelerator_option, check_accelerator, console, out_folder, overwrite_option, positive, print_json
 from .options import INIT_CHOICES, arch_option, json_option, seed_option, threads_option
 from .task_options import task_options
 
 
 def _metrics_table(title: str, result: dict[str, Any]) -> Table:
-    table = Table(title=title)
+    table = Table(title=Text(title))
     table.add_column("field")
     table.add_column("value")
     for name, value in result["metrics"].items():
@@ -27,8 +29,16 @@ def _metrics_table(title: str, result: dict[str, Any]) -> Table:
     table.add_row("train examples", f"{result['train_examples']:,}")
     table.add_row("train seconds", f"{result['train_seconds']:.1f}")
     if result.get("out"):
-        table.add_row("saved to", result["out"])
+        table.add_row("saved to", Text(str(result["out"])))
     return table
+
+
+def task_inputs(task: Any, data_dir: str | None) -> list[tuple[str, str | None]]:
+    """The local files and folders ``task`` reads (an output folder may hold none of them)."""
+    files = [("--data-dir", data_dir)]
+    for name in ("train_file", "validation_file"):
+        files.append((f"--{name.replace('_', '-')}", getattr(task, name, None)))
+    return [(n, None if v is None else str(v)) for n, v in files]
 
 
 def register(cli: click.Group) -> None:
@@ -42,6 +52,7 @@ def register(cli: click.Group) -> None:
                   help="Comma-separated KD losses with optional weights: logits, hidden, hidden-uniform, attn, ce "
                        "(e.g. logits,hidden:0.5,attn).")
     @click.option("--out", type=click.Path(), help="Save the student here (HF layout, safetensors, ONNX, metrics.json).")
+    @overwrite_option("a student or teacher saved there")
     @seed_option("Seed (init, dropout, data order, subset).")
     @click.option("--lr", type=float, default=DEFAULTS.distill_lr, show_default=True, help="Peak learning rate.")
     @click.option("--batch-size", type=int, default=32, show_default=True, help="Training batch size.")
@@ -60,7 +71,7 @@ def register(cli: click.Group) -> None:
                   "Runtime dynamic quantization, model.int8.onnx) and report its dev metric beside fp32. Needs --out.")
     @json_option("Print the result as JSON.")
     def distill_cmd(teacher: str, task: Any, arch: Any, data_dir: str | None, max_examples: int | None,
-                    epochs: float, losses: str, out: str | None, seed: int, lr: float, batch_size: int,
+                    epochs: float, losses: str, out: str | None, overwrite: bool, seed: int, lr: float, batch_size: int,
                     temperature: float, init: str, supernet_dir: str | None, batching: str, threads: int,
                     accelerator: str, quantize: str | None, as_json: bool) -> None:
         """Distil a student from a fine-tuned teacher and evaluate it on dev.
@@ -85,6 +96,8 @@ def register(cli: click.Group) -> None:
         if quantize and not out:
             raise KdnasError("--quantize needs --out (the quantized model is saved beside the student)")
         accelerator = check_accelerator(accelerator)
+        inputs = [("--teacher", teacher), ("--supernet", supernet_dir), *task_inputs(task, data_dir)]
+        lock: AbstractContextManager[Any] = out_folder(out, overwrite=overwrite, inputs=inputs) if out else nullcontext()
         if threads:
             torch.set_num_threads(threads)
         start = None
@@ -92,17 +105,18 @@ def register(cli: click.Group) -> None:
             from ..supernet import load
 
             start = load(supernet_dir)[0].extract(student)
-        result = distill(teacher, task, student, data_dir=data_dir, max_examples=max_examples, epochs=epochs,
-                         losses=losses, seed=seed, out=out, progress=not as_json,
-                         lr=lr, batch_size=batch_size, temperature=temperature, init=init,
-                         batching=batching, init_model=start, accelerator=accelerator).to_dict()
+        with lock:
+            result = distill(teacher, task, student, data_dir=data_dir, max_examples=max_examples, epochs=epochs,
+                             losses=losses, seed=seed, out=out, progress=not as_json,
+                             lr=lr, batch_size=batch_size, temperature=temperature, init=init,
+                             batching=batching, init_model=start, accelerator=accelerator).to_dict()
+            if quantize:
+                from ..deploy import deploy_int8
+
+                result["quantized"] = deploy_int8(str(out), task=task, data_dir=data_dir,
+                                                  fp32_metrics=result["metrics"], threads=threads or 1)
         if supernet_dir:
             result["config"]["init"] = f"supernet:{supernet_dir}"
-        if quantize:
-            from ..deploy import deploy_int8
-
-            result["quantized"] = deploy_int8(str(out), task=task, data_dir=data_dir, fp32_metrics=result["metrics"],
-                                              threads=threads or 1)
         if as_json:
             print_json(result)
             return
@@ -126,6 +140,7 @@ def register(cli: click.Group) -> None:
     @click.option("--lr", type=float, default=2e-4, show_default=True, help="Peak learning rate.")
     @click.option("--batch-size", type=int, default=16, show_default=True, help="Training batch size.")
     @click.option("--out", required=True, type=click.Path(), help="Save the teacher here (HF layout, safetensors).")
+    @overwrite_option("a teacher saved there")
     @click.option("--batching", type=click.Choice(BATCHING), default="random", show_default=True,
                   help="Training batches: plain random, or length-grouped (2.9x less padding on SST-2; use it "
                        "on large sets: 79.5 % vs 80.05 % dev accuracy at 2,000 SST-2 examples).")
@@ -133,7 +148,7 @@ def register(cli: click.Group) -> None:
     @accelerator_option("fine-tuning")
     @json_option("Print the result as JSON.")
     def teacher_finetune(backbone: str | None, task: Any, data_dir: str | None, max_examples: int | None,
-                         epochs: float, seed: int, lr: float, batch_size: int, out: str, batching: str,
+                         epochs: float, seed: int, lr: float, batch_size: int, out: str, overwrite: bool, batching: str,
                          threads: int, accelerator: str, as_json: bool) -> None:
         """Fine-tune a backbone into a task teacher, save it with its dev metrics.
 
@@ -153,11 +168,13 @@ def register(cli: click.Group) -> None:
                             ("--batch-size", batch_size), ("--threads", threads)):
             positive(name, value)
         accelerator = check_accelerator(accelerator)
+        lock = out_folder(out, overwrite=overwrite, inputs=[("--backbone", backbone), *task_inputs(task, data_dir)])
         if threads:
             torch.set_num_threads(threads)
-        result = finetune(task, backbone=backbone, data_dir=data_dir, max_examples=max_examples, epochs=epochs,
-                          seed=seed, out=out, lr=lr, batch_size=batch_size, batching=batching, accelerator=accelerator,
-                          progress=not as_json).to_dict()
+        with lock:
+            result = finetune(task, backbone=backbone, data_dir=data_dir, max_examples=max_examples, epochs=epochs,
+                              seed=seed, out=out, lr=lr, batch_size=batch_size, batching=batching,
+                              accelerator=accelerator, progress=not as_json).to_dict()
         if as_json:
             print_json(result)
             return

@@ -51,8 +51,12 @@ class SupernetConfig:
     def __post_init__(self) -> None:
         if self.examples is not None and self.examples <= 0:
             raise KdnasError(f"supernet examples must be positive, got {self.examples}")
-        if self.epochs <= 0 or self.batch_size <= 0 or self.lr <= 0 or self.random_subnets < 0:
-            raise KdnasError(f"supernet epochs, batch size and lr must be positive, random sub-networks >= 0: {self}")
+        for name, value in (("epochs", self.epochs), ("batch size", self.batch_size), ("lr", self.lr)):
+            if value <= 0:
+                raise KdnasError(f"supernet {name} must be positive, got {value}")
+        if self.random_subnets < 0:
+            raise KdnasError(f"--random-subnets must be 0 or more (random sub-networks per step besides the largest "
+                             f"and the smallest), got {self.random_subnets}")
         if not 0 <= self.warmup < 1:
             raise KdnasError(f"warmup must be in [0, 1), got {self.warmup}")
         names = {n for n, _ in parse_losses(self.losses)}
