@@ -34,19 +34,19 @@ def _checked_out(teacher: str, task: Any, data_dir: str | None, space_path: str 
 
     check_writable("--out", out)
     check_not_an_input("--out", out, [("--teacher", teacher), *task_inputs(task, data_dir)])
-    space_path = space_path or "auto"  # --space left out: the teacher's students
-    loaded = load_teacher(teacher)
-    config = loaded.model.config if space_path.strip().lower() == "auto" else None
-    space, _ = resolve_space(space_path, config, out, teacher=teacher, write=False)
     folder = Path(out)
     names = folder_entries(folder)
-    if (folder / "supernet.json").is_file():
-        t = get_task(task)
-        check_recipe(load(folder)[1], folder, teacher=load_teacher(teacher, task=t), task=t, space=space)
-    elif names and not overwrite and not set(names) & set(SUPERNET_FILES) - {"space.toml"}:
+    if names and not overwrite and not set(names) & set(SUPERNET_FILES):
         shown = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
         raise KdnasError(f"--out {out} exists and holds no supernet ({shown}): pass --overwrite to train one into it, "
                          "or another folder")
+    space_path = space_path or "auto"  # --space left out: the teacher's students
+    t = get_task(task)
+    loaded = load_teacher(teacher, task=t)
+    config = loaded.model.config if space_path.strip().lower() == "auto" else None
+    space, _ = resolve_space(space_path, config, out, teacher=teacher, write=False)
+    if (folder / "supernet.json").is_file():  # reused when it matches: refused here when it does not
+        check_recipe(load(folder)[1], folder, teacher=loaded, task=t, space=space)
     return space
 
 
