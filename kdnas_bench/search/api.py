@@ -100,6 +100,7 @@ def _write(plan: SearchPlan, result: SearchResult) -> SearchOutcome:
 def stored_result(run: Path) -> SearchResult:
     """The result a finished run stored in ``RUN/result.json`` (its winners with every extra field they carry)."""
     folder = RunFolder(run)
+    records, _ = folder.evaluations()  # read only: a log record with a wrong type is still refused, naming its line
     winners, history = folder.result()
     doc = read_json_object(run / RESULT_FILE, "run result")
     base = ("budget_ms", "arch", "predicted_latency_ms", "predicted_latency_ms_high", "proxy_metric", "reward")
@@ -107,8 +108,7 @@ def stored_result(run: Path) -> SearchResult:
                   float(w["predicted_latency_ms_high"]), float(w.get("proxy_metric") or math.nan),
                   float(w.get("reward") or math.nan), {k: v for k, v in w.items() if k not in base}) for w in winners]
     evaluations = doc.get("evaluations")
-    return SearchResult(out, int(evaluations) if isinstance(evaluations, int) else len(folder.evaluations()[0]),
-                        str(run), history, 0)
+    return SearchResult(out, int(evaluations) if isinstance(evaluations, int) else len(records), str(run), history, 0)
 
 
 def _finished(plan: SearchPlan, emit: EventFn) -> SearchOutcome:
