@@ -7,6 +7,7 @@
   ``O_CREAT | O_EXCL`` and holds the owner's pid and host; a second live writer is refused in one line naming
   the pid; a lock left by a dead process on this host (a kill) is taken over with a note. The lock file goes when
   the writer ends, and so does a folder the lock itself created that stayed empty (a refused run leaves nothing).
+  A process that holds a folder's lock may lock it again (a no-op: the outer holder releases it).
 """
 
 from __future__ import annotations
@@ -128,6 +129,8 @@ class FolderLock:
             owner = _read_owner(self.path)
             if owner is None:
                 continue
+            if owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname():
+                return self  # this process holds it already (a verb that locks a folder its library call locks too)
             self._refuse_or_take(owner)
         raise KdnasError(f"{self.what} {self.folder} is being locked and unlocked by other processes; try again")
 
@@ -138,7 +141,7 @@ class FolderLock:
             self.release_created()
             raise KdnasError(f"{self.what} {self.folder} is in use by pid {pid} on host {host} ({self.path}); "
                              "wait for it, or delete that file if it is gone")
-        if isinstance(pid, int) and pid != os.getpid() and _alive(pid):
+        if isinstance(pid, int) and _alive(pid):
             self.release_created()
             raise KdnasError(f"{self.what} {self.folder} is in use by another kdnas-bench process (pid {pid}): one "
                              "writer at a time; wait for it or pass another folder")

@@ -236,3 +236,24 @@ def test_redo_final_redoes_only_the_final_step(preds: Path, tiny_teacher: Path, 
     student = Path(redone["winners"][0]["student_dir"])
     assert (student / "model.safetensors").stat().st_mtime_ns > before[str(student.relative_to(run) / "model.safetensors")][1]
     assert json.loads(out)["evaluated_now"] == 0
+
+
+def test_a_process_may_lock_a_folder_it_holds_again(tmp_path: Path) -> None:
+    with FolderLock(tmp_path / "out"):
+        with FolderLock(tmp_path / "out"):  # e.g. supernet train's --out, locked again by the training itself
+            pass
+        assert (tmp_path / "out" / LOCK_FILE).is_file()  # still held by the outer one
+    assert not (tmp_path / "out").exists()
+
+
+def test_two_trainers_of_one_supernet_folder_the_second_is_refused(tiny_teacher: Path, tiny_glue: Path,
+                                                                    tmp_path: Path) -> None:
+    from kdnas_bench.space import SearchSpace
+    from kdnas_bench.supernet import SupernetConfig
+    from kdnas_bench.supernet.train import ensure_supernet
+
+    folder = tmp_path / "supernet"
+    _lock(folder, os.getppid())  # a search sharing this --supernet is training it
+    with pytest.raises(KdnasError, match=f"--supernet {folder} is in use by another kdnas-bench process"):
+        ensure_supernet(str(tiny_teacher), "sst2", SearchSpace.load(TINY_SPACE), folder, data_dir=tiny_glue,
+                        cfg=SupernetConfig(examples=16, epochs=0.01))

@@ -29,6 +29,7 @@ from ..distill.losses import Outputs, build_losses, parse_losses
 from ..distill.teacher import Teacher
 from ..errors import KdnasError
 from ..models import tensors_hash
+from ..outdirs import FolderLock
 from ..space import SearchSpace
 from . import store
 from .model import Supernet, SupernetError, data_hash, extremes, space_dims, space_fits, space_hash
@@ -241,7 +242,8 @@ def ensure_supernet(teacher: str | Teacher, task: str | Task, space: SearchSpace
         check_recipe(doc, folder, teacher=loaded, task=t, space=space)
         return net, doc
     data = prepare_data(loaded.tokenizer, t, data_dir=data_dir, max_examples=cfg.examples, seed=cfg.seed)
-    result = train_supernet(loaded, t, space, folder, train_data=data.train, cfg=cfg, progress=progress,
-                            on_start=on_start, accelerator=accelerator)
+    with FolderLock(folder, "--supernet"):  # one trainer per supernet folder (two searches sharing --supernet)
+        result = train_supernet(loaded, t, space, folder, train_data=data.train, cfg=cfg, progress=progress,
+                                on_start=on_start, accelerator=accelerator)
     assert result is not None
     return result
