@@ -257,3 +257,41 @@ def test_two_trainers_of_one_supernet_folder_the_second_is_refused(tiny_teacher:
     with pytest.raises(KdnasError, match=f"--supernet {folder} is in use by another kdnas-bench process"):
         ensure_supernet(str(tiny_teacher), "sst2", SearchSpace.load(TINY_SPACE), folder, data_dir=tiny_glue,
                         cfg=SupernetConfig(examples=16, epochs=0.01))
+
+
+def test_a_finished_search_is_not_replayed_on_other_latencies(tmp_path: Path, run_cli) -> None:
+    """Re-run against latencies that moved (another predictor for the same device, or ``--speed now`` on a busier
+    machine), a finished search used to replay its episodes on the new numbers, evaluate new candidates and rewrite
+    ``result.json`` with an episode-0 history twice as long and another winner. Now its stored result stands."""
+    from kdnas_bench.predictors.registry import fit_and_save
+    from kdnas_bench.space import SearchSpace, sample_archs
+
+    from .helpers import DEV, real_rows, write_store
+    from .test_search import table_metric
+
+    rows = real_rows()
+    for name, factor in (("a", 1.0), ("b", 1.6)):  # the same rows, measured 1.6 times slower
+        write_store(tmp_path / f"store-{name}", DEV, rows.assign(median_ms=rows["median_ms"] * factor))
+        fit_and_save(DEV, "torch", 1, store=tmp_path / f"store-{name}", out=tmp_path / f"preds-{name}")
+    archs = sorted(set(sample_archs(SearchSpace.load(ROOT / "search" / "spaces" / "bert.toml"), 160, sampler="sobol",
+                                    seed=5)))
+    table = tmp_path / "table.json"
+    table.write_text(json.dumps([{**a.to_dict(), "metric": table_metric(a), "metric_name": "accuracy"} for a in archs]))
+    run = tmp_path / "run"
+
+    def search(preds: str) -> tuple[int, str, str]:
+        return run_cli("search", "--device", DEV, "--backend", "torch", "--budget-ms", "30", "--task", "sst2", "--table",
+                       str(table), "--predictors", str(tmp_path / preds), "--episodes", "1", "--candidates", "3",
+                       "--run", str(run), "--json")
+
+    code, out, err = search("preds-a")
+    assert code == 0, err
+    stored = (run / "result.json").read_bytes()
+    code, out, err = search("preds-b")
+    assert code == 0, err
+    assert (run / "result.json").read_bytes() == stored
+    assert json.loads(out)["winners"] == json.loads(stored)["winners"] and json.loads(out)["evaluated_now"] == 0
+    assert len((run / "evaluations.jsonl").read_text().splitlines()) == json.loads(stored)["evaluations"]
+    (run / "result.json").unlink()  # unfinished: resumed, and the user is told the latencies moved under it
+    code, out, err = search("preds-b")
+    assert code == 0 and "3 of 3 stored evaluations were scored on other predicted latencies" in err, err

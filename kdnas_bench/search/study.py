@@ -71,6 +71,7 @@ class LatencyTable:
         frame = pd.DataFrame({**cols, "seq": shape.seq, "batch": shape.batch})
         pred = predictor.predict_interval(frame)
         self.archs = archs
+        self.archs_set = frozenset(archs)
         self._rows = {
             a: (float(pred.mid[i]), float(pred.low[i]), float(pred.high[i]), bool(pred.out_of_range[i]))
             for i, a in enumerate(archs)
@@ -131,6 +132,17 @@ class Study:
                 raise SearchError(f"{self.run_dir / LOG_FILE}: a record of {rec['arch']} lacks the reward for "
                                   f"budget(s) {', '.join(k for k in keys if k not in rec['rewards'])} ms")
             self.records[Arch.from_dict(rec["arch"])] = rec
+        self._note_moved_latencies()
+
+    def _note_moved_latencies(self) -> None:
+        """A note when the stored evaluations were scored on other predicted latencies than this run's (a refitted
+        predictor, or ``--speed now`` on a busier machine): the replayed episodes may then ask other candidates."""
+        known = [(a, rec) for a, rec in self.records.items() if a in self.latency.archs_set]
+        moved = sum(not math.isclose(rec["latency_ms"], self.latency[a][0], rel_tol=1e-6) for a, rec in known)
+        if moved:
+            self.notes.append(f"{self.run_dir / LOG_FILE}: {moved} of {len(known)} stored evaluations were scored on "
+                              "other predicted latencies (a refitted predictor or --speed now); the resumed episodes "
+                              "use this run's and may evaluate other candidates")
 
     def _append(self, rec: dict[str, Any]) -> None:
         with open(self.run_dir / LOG_FILE, "a", encoding="utf-8") as fh:
