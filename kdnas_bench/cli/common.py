@@ -25,6 +25,14 @@ def overwrite_option(what: str) -> Any:
                              "without it such a folder is refused.")
 
 
+def task_inputs(task: Any, data_dir: str | None) -> list[tuple[str, str | None]]:
+    """The local files and folders ``task`` reads (an output folder may hold none of them)."""
+    files = [("--data-dir", data_dir)]
+    for name in ("train_file", "validation_file"):
+        files.append((f"--{name.replace('_', '-')}", getattr(task, name, None)))
+    return [(n, None if v is None else str(v)) for n, v in files]
+
+
 def out_folder(out: str, *, overwrite: bool, inputs: list[tuple[str, str | None]]) -> Any:
     """Check ``--out`` (new or empty unless ``overwrite``; none of ``inputs``) and return its lock, to hold while
     writing (one writer per folder)."""

@@ -13,7 +13,16 @@ from ..defaults import DEFAULTS
 from ..deploy import QUANTIZE
 from ..distill.data import BATCHING
 from ..errors import KdnasError
-from .common import accelerator_option, check_accelerator, console, out_folder, overwrite_option, positive, print_json
+from .common import (
+    accelerator_option,
+    check_accelerator,
+    console,
+    out_folder,
+    overwrite_option,
+    positive,
+    print_json,
+    task_inputs,
+)
 from .options import INIT_CHOICES, arch_option, json_option, seed_option, threads_option
 from .task_options import task_options
 
@@ -31,14 +40,6 @@ def _metrics_table(title: str, result: dict[str, Any]) -> Table:
     if result.get("out"):
         table.add_row("saved to", Text(str(result["out"])))
     return table
-
-
-def task_inputs(task: Any, data_dir: str | None) -> list[tuple[str, str | None]]:
-    """The local files and folders ``task`` reads (an output folder may hold none of them)."""
-    files = [("--data-dir", data_dir)]
-    for name in ("train_file", "validation_file"):
-        files.append((f"--{name.replace('_', '-')}", getattr(task, name, None)))
-    return [(n, None if v is None else str(v)) for n, v in files]
 
 
 def register(cli: click.Group) -> None:

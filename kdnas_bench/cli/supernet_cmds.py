@@ -10,7 +10,16 @@ from rich.text import Text
 
 from ..defaults import DEFAULTS
 from ..errors import KdnasError
-from .common import accelerator_option, check_accelerator, console, err_console, overwrite_option, positive, print_json
+from .common import (
+    accelerator_option,
+    check_accelerator,
+    console,
+    err_console,
+    overwrite_option,
+    positive,
+    print_json,
+    task_inputs,
+)
 from .options import arch_option, data_dir_option, json_option, seed_option, space_option, threads_option
 from .task_options import task_options
 
@@ -30,7 +39,6 @@ def _checked_out(teacher: str, task: Any, data_dir: str | None, space_path: str 
     from ..supernet import load
     from ..supernet.train import check_recipe
     from ..validate import check_writable
-    from .distill_cmds import task_inputs
 
     check_writable("--out", out)
     check_not_an_input("--out", out, [("--teacher", teacher), *task_inputs(task, data_dir)])
