@@ -55,6 +55,6 @@ RUN_CASES: list[Case] = [
     Case("markup-brackets-in-path", (*PREDICT, "--configs", "{ws}/[bold]x[/bold].json"),
          "configs file not found: {ws}/[bold]x[/bold].json"),
     # --accelerator cuda:N: accepted as a name, refused without that GPU
-    Case("accelerator-cuda-index-without-gpu", (*DISTILL, "--accelerator", "cuda:7"), "--accelerator cuda"),
+    Case("accelerator-cuda-index-without-gpu", (*DISTILL, "--accelerator", "cuda:99"), "--accelerator cuda"),
     Case("accelerator-bad-name", (*DISTILL, "--accelerator", "cuda:x"), "is not one of auto, cpu, cuda, cuda:N"),
 ]
