@@ -219,10 +219,14 @@ def test_redo_final_redoes_only_the_final_step(preds: Path, tiny_teacher: Path, 
                                                run_cli) -> None:
     run = tmp_path / "run"
     final = ["--final", "--final-examples", "32", "--final-epochs", "1"]
-    code, out, err = run_cli(*search_args(preds, tiny_teacher, tiny_glue, run, *final))
+    code, out, err = run_cli(*search_args(preds, tiny_teacher, tiny_glue, run))  # finished without --final
     assert code == 0, err
+    searched = json.loads((run / "result.json").read_text())
+    code, out, err = run_cli(*search_args(preds, tiny_teacher, tiny_glue, run, *final))  # --final added: the step only
+    assert code == 0 and "adding the final step" in err, err
     first = json.loads(out)
     stored = json.loads((run / "result.json").read_text())
+    assert stored["history"] == searched["history"] and "final_metric" in stored["winners"][0]
     before = _files(run)
     code, out, err = run_cli(*search_args(preds, tiny_teacher, tiny_glue, run, *final))  # finished: a no-op
     assert code == 0 and json.loads(out)["winners"] == first["winners"] and _files(run) == before, err

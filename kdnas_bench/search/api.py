@@ -97,6 +97,10 @@ def _write(plan: SearchPlan, result: SearchResult) -> SearchOutcome:
     return outcome
 
 
+def _number(value: Any) -> float:
+    return math.nan if value is None else float(value)  # a metric of 0.0 stays 0.0
+
+
 def stored_result(run: Path) -> SearchResult:
     """The result a finished run stored in ``RUN/result.json`` (its winners with every extra field they carry)."""
     folder = RunFolder(run)
@@ -105,8 +109,8 @@ def stored_result(run: Path) -> SearchResult:
     doc = read_json_object(run / RESULT_FILE, "run result")
     base = ("budget_ms", "arch", "predicted_latency_ms", "predicted_latency_ms_high", "proxy_metric", "reward")
     out = [Winner(float(w["budget_ms"]), Arch.from_dict(w["arch"]), float(w["predicted_latency_ms"]),
-                  float(w["predicted_latency_ms_high"]), float(w.get("proxy_metric") or math.nan),
-                  float(w.get("reward") or math.nan), {k: v for k, v in w.items() if k not in base}) for w in winners]
+                  float(w["predicted_latency_ms_high"]), _number(w.get("proxy_metric")), _number(w.get("reward")),
+                  {k: v for k, v in w.items() if k not in base}) for w in winners]
     evaluations = doc.get("evaluations")
     return SearchResult(out, int(evaluations) if isinstance(evaluations, int) else len(records), str(run), history, 0)
 
@@ -117,12 +121,13 @@ def _finished(plan: SearchPlan, emit: EventFn) -> SearchOutcome:
     req = plan.request
     result = stored_result(plan.run)
     method = plan.predictor.memory_method if req.budget_mb is not None else None
-    if req.redo != "final":
+    final = all("final_metric" in w.extra for w in result.winners)
+    if req.redo != "final" and (final or req.final is None):
         emit("message", {"text": f"{plan.run} holds this search, finished: its stored result ({result.evaluations} "
                                  "evaluations), nothing redone (--final --redo final re-does the final step)"})
-        final = any("final_metric" in w.extra for w in result.winners)
         return SearchOutcome(result, plan.run, plan.task, plan.evaluator.teacher, final, method, stored=True)
-    emit("message", {"text": f"{plan.run} holds this search, finished: re-doing its final step only"})
+    what = "re-doing its final step only" if final else "adding the final step (--final) to its stored winners"
+    emit("message", {"text": f"{plan.run} holds this search, finished: {what}"})
     for step in plan.steps:
         if isinstance(step, FinalStep | MemoryStep):
             result = step(result)
