@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -119,14 +120,13 @@ def space_toml(space: SearchSpace) -> str:
     return "\n".join(lines)
 
 
-def write_space(space: SearchSpace, folder: str | Path) -> Path:
-    """``FOLDER/space.toml`` (atomic). A different space already there is an error: that folder holds the run of
-    another teacher, and overwriting it would lose how that run was made."""
+def check_space_folder(space: SearchSpace, folder: str | Path) -> Path:
+    """``FOLDER/space.toml`` may hold ``space``: the folder is a folder (or new), and a space already there is the
+    same grid (a different one means the folder holds the run of another teacher). Nothing is written."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise SpaceError(f"{folder} is a file, not a folder to write {SPACE_FILE} into")
     path = folder / SPACE_FILE
-    text = space_toml(space)
     if path.is_file():
         try:
             old = SearchSpace.load(path)
@@ -135,10 +135,17 @@ def write_space(space: SearchSpace, folder: str | Path) -> Path:
         if old is None or _grid_of(old) != _grid_of(space):
             raise SpaceError(f"{path} holds another space ('{old.name if old else 'unreadable'}', not "
                              f"'{space.name}'): pass another folder, or --space {path} to repeat that run")
+    return path
+
+
+def write_space(space: SearchSpace, folder: str | Path) -> Path:
+    """``FOLDER/space.toml`` (atomic), checked first by :func:`check_space_folder` (an equal one is kept)."""
+    path = check_space_folder(space, folder)
+    if path.is_file():
         return path
-    folder.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
+    tmp.write_text(space_toml(space), encoding="utf-8")
     os.replace(tmp, path)
     return path
 
@@ -147,10 +154,12 @@ def _grid_of(space: SearchSpace) -> tuple[Any, ...]:
     return (space.archs, space.shapes, space.vocab_size, space.max_position, space.num_labels)
 
 
-def resolve_space(spec: str | None, config: Any | None, folder: str | Path, *, teacher: str = "") -> tuple[SearchSpace, str]:
+def resolve_space(spec: str | None, config: Any | None, folder: str | Path, *, teacher: str = "",
+                  write: bool = True) -> tuple[SearchSpace, str]:
     """The space a command uses and its file: ``spec`` a TOML path loads it; ``auto`` (or None with a teacher
-    ``config``) derives the teacher's space and writes it to ``FOLDER/space.toml``; None without a teacher: the
-    default space."""
+    ``config``) derives the teacher's space and writes it to ``FOLDER/space.toml`` (with ``write=False`` only
+    checks that it may: the caller writes it with :func:`write_space` once every other check passed); None without
+    a teacher: the default space."""
     from .paths import default_space
 
     if spec is not None and spec.strip().lower() != AUTO:
@@ -161,8 +170,10 @@ def resolve_space(spec: str | None, config: Any | None, folder: str | Path, *, t
         path = default_space()
         return SearchSpace.load(path), str(path)
     space = derive_space(config, teacher=teacher)
-    path = write_space(space, folder)
-    return SearchSpace.load(path), str(path)
+    path = write_space(space, folder) if write else check_space_folder(space, folder)
+    if path.is_file():
+        return SearchSpace.load(path), str(path)
+    return SearchSpace.from_dict(tomllib.loads(space_toml(space)), source=str(path)), str(path)
 
 
-__all__ = ["AUTO", "SPACE_FILE", "derive_space", "resolve_space", "space_toml", "write_space"]
+__all__ = ["AUTO", "SPACE_FILE", "check_space_folder", "derive_space", "resolve_space", "space_toml", "write_space"]

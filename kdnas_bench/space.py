@@ -171,6 +171,9 @@ class SearchSpace:
     @classmethod
     def load(cls, path: str | Path) -> SearchSpace:
         path = Path(path)
+        if path.is_dir():
+            inside = " (it holds space.toml: pass that file)" if (path / "space.toml").is_file() else ""
+            raise SpaceError(f"space file {path} is a folder; --space takes a space TOML file or 'auto'{inside}")
         if not path.is_file():
             raise SpaceError(f"space file not found: {path}")
         try:

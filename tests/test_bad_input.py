@@ -29,11 +29,12 @@ from .bad_input_data import DATA_CASES, GOOD_OWN
 from .bad_input_folders import FOLDER_CASES
 from .bad_input_inputs import INPUT_CASES
 from .bad_input_options import OPTION_CASES
+from .bad_input_runs import RUN_CASES
 from .bad_input_support import CONFIG, DEV, GOOD_TSV, SEARCH, STORE_DEV, Case, _same_run, _tsv, snapshot
 from .conftest import ROOT, cli_subprocess_cmd
 from .helpers import real_rows, write_store
 
-CASES: list[Case] = [*OPTION_CASES, *INPUT_CASES, *FOLDER_CASES, *DATA_CASES]
+CASES: list[Case] = [*OPTION_CASES, *INPUT_CASES, *FOLDER_CASES, *DATA_CASES, *RUN_CASES]
 MACHINE_ADVICE = ("warning: this machine has device id ", "warning: the canary runs ")
 
 

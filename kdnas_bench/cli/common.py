@@ -12,19 +12,60 @@ from rich.console import Console
 from ..errors import KdnasError, SpaceError
 from ..space import Arch
 
-console = Console()
-err_console = Console(stderr=True)
+# user text (paths, messages, file contents) is printed as it is: no ":100:" or ":thumbs_up:" turned into emoji;
+# rich markup in it is escaped where it is printed with markup (error_line, escape)
+console = Console(emoji=False)
+err_console = Console(stderr=True, emoji=False)
+
+
+def overwrite_option(what: str) -> Any:
+    """``--overwrite``: let ``--out`` name an existing non-empty folder (refused without it, before any work)."""
+    return click.option("--overwrite", is_flag=True,
+                        help=f"Write into --out even when it exists and is not empty (replacing {what}); "
+                             "without it such a folder is refused.")
+
+
+def task_inputs(task: Any, data_dir: str | None) -> list[tuple[str, str | None]]:
+    """The local files and folders ``task`` reads (an output folder may hold none of them)."""
+    files = [("--data-dir", data_dir)]
+    for name in ("train_file", "validation_file"):
+        files.append((f"--{name.replace('_', '-')}", getattr(task, name, None)))
+    return [(n, None if v is None else str(v)) for n, v in files]
+
+
+def out_folder(out: str, *, overwrite: bool, inputs: list[tuple[str, str | None]]) -> Any:
+    """Check ``--out`` (new or empty unless ``overwrite``; none of ``inputs``) and return its lock, to hold while
+    writing (one writer per folder)."""
+    from ..outdirs import FolderLock, check_out_folder
+
+    check_out_folder("--out", out, overwrite=overwrite, inputs=inputs)
+    return FolderLock(out, "--out", note=lambda text: err_console.print(f"note: {text}", markup=False,
+                                                                        highlight=False))
+
+
+class AcceleratorName(click.ParamType):
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (the GPU of that index), lower-cased; anything else refused."""
+
+    name = "auto|cpu|cuda|cuda:N"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value).strip().lower()
+        if text in ("auto", "cpu", "cuda") or (text.startswith("cuda:") and text[5:].isdigit()):
+            return text
+        self.fail(f"{value!r} is not one of auto, cpu, cuda, cuda:N (N: a GPU index, e.g. cuda:1)", param, ctx)
 
 
 def accelerator_option(what: str = "training") -> Any:
-    """``--accelerator auto|cpu|cuda`` (``--device`` names the latency device; this is where training runs)."""
-    return click.option("--accelerator", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+    """``--accelerator auto|cpu|cuda|cuda:N`` (``--device`` names the latency device; this is where training runs)."""
+    return click.option("--accelerator", type=AcceleratorName(), default="auto", show_default=True,
                         help=f"Where {what} runs: auto = the GPU when torch sees one (bf16 autocast where it has "
-                             "bf16), else the CPU; cuda without a GPU is an error. CPU numbers are unchanged.")
+                             "bf16), else the CPU; cuda (or cuda:N, the GPU of index N) without a GPU is an error. "
+                             "CPU numbers are unchanged.")
 
 
 def check_accelerator(name: str) -> str:
-    """``name`` resolved ("cpu" or "cuda"): the one-line error for cuda without a GPU, before any work."""
+    """``name`` resolved ("cpu", "cuda" or "cuda:N"): the one-line error for cuda without a GPU (or without GPU N),
+    before any work."""
     from ..distill.accelerator import resolve
 
     return resolve(name).name

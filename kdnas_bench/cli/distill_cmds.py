@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import click
@@ -12,7 +13,16 @@ from ..defaults import DEFAULTS
 from ..deploy import QUANTIZE
 from ..distill.data import BATCHING
 from ..errors import KdnasError
-from .common import accelerator_option, check_accelerator, console, positive, print_json
+from .common import (
+    accelerator_option,
+    check_accelerator,
+    console,
+    out_folder,
+    overwrite_option,
+    positive,
+    print_json,
+    task_inputs,
+)
 from .options import INIT_CHOICES, allow_weak_teacher_option, arch_option, json_option, seed_option, threads_option
 from .task_options import task_options, teacher_fit_option
 
@@ -36,7 +46,7 @@ def _metrics_table(title: str, result: dict[str, Any]) -> Table:
     table.add_row("train examples", f"{result['train_examples']:,}")
     table.add_row("train seconds", f"{result['train_seconds']:.1f}")
     if result.get("out"):
-        table.add_row("saved to", result["out"])
+        table.add_row("saved to", Text(str(result["out"])))
     return table
 
 
@@ -60,6 +70,7 @@ def register(cli: click.Group) -> None:
                   help="Comma-separated KD losses with optional weights: logits, hidden, hidden-uniform, attn, ce "
                        "(e.g. logits,hidden:0.5,attn).")
     @click.option("--out", type=click.Path(), help="Save the student here (HF layout, safetensors, ONNX, metrics.json).")
+    @overwrite_option("a student or teacher saved there")
     @seed_option("Seed (init, dropout, data order, subset).")
     @click.option("--lr", type=float, default=DEFAULTS.distill_lr, show_default=True, help="Peak learning rate.")
     @click.option("--batch-size", type=int, default=32, show_default=True, help="Training batch size.")
@@ -79,7 +90,7 @@ def register(cli: click.Group) -> None:
     @allow_weak_teacher_option()
     @json_option("Print the result as JSON.")
     def distill_cmd(teacher: str, task: Any, arch: Any, data_dir: str | None, max_examples: int | None,
-                    epochs: float, losses: str, out: str | None, seed: int, lr: float, batch_size: int,
+                    epochs: float, losses: str, out: str | None, overwrite: bool, seed: int, lr: float, batch_size: int,
                     temperature: float, init: str, supernet_dir: str | None, batching: str, threads: int,
                     accelerator: str, quantize: str | None, allow_weak_teacher: bool, as_json: bool) -> None:
         """Distil a student from a fine-tuned teacher and evaluate it on dev.
@@ -109,6 +120,8 @@ def register(cli: click.Group) -> None:
         checked = check_teacher(teacher, task, data_dir, allow_weak_teacher=allow_weak_teacher)
         if checked.weak:  # allowed: said once (a teacher without a recorded score shows so in the table)
             click.echo(checked.message, err=True)
+        inputs = [("--teacher", teacher), ("--supernet", supernet_dir), *task_inputs(task, data_dir)]
+        lock: AbstractContextManager[Any] = out_folder(out, overwrite=overwrite, inputs=inputs) if out else nullcontext()
         if threads:
             torch.set_num_threads(threads)
         start = None
@@ -116,18 +129,19 @@ def register(cli: click.Group) -> None:
             from ..supernet import load
 
             start = load(supernet_dir)[0].extract(student)
-        result = distill(teacher, task, student, data_dir=data_dir, max_examples=max_examples, epochs=epochs,
-                         losses=losses, seed=seed, out=out, progress=not as_json,
-                         lr=lr, batch_size=batch_size, temperature=temperature, init=init,
-                         batching=batching, init_model=start, accelerator=accelerator,
-                         allow_weak_teacher=allow_weak_teacher).to_dict()
+        with lock:
+            result = distill(teacher, task, student, data_dir=data_dir, max_examples=max_examples, epochs=epochs,
+                             losses=losses, seed=seed, out=out, progress=not as_json,
+                             lr=lr, batch_size=batch_size, temperature=temperature, init=init,
+                             batching=batching, init_model=start, accelerator=accelerator,
+                             allow_weak_teacher=allow_weak_teacher).to_dict()
+            if quantize:
+                from ..deploy import deploy_int8
+
+                result["quantized"] = deploy_int8(str(out), task=task, data_dir=data_dir,
+                                                  fp32_metrics=result["metrics"], threads=threads or 1)
         if supernet_dir:
             result["config"]["init"] = f"supernet:{supernet_dir}"
-        if quantize:
-            from ..deploy import deploy_int8
-
-            result["quantized"] = deploy_int8(str(out), task=task, data_dir=data_dir, fp32_metrics=result["metrics"],
-                                              threads=threads or 1)
         if as_json:
             print_json(result)
             return
@@ -151,6 +165,7 @@ def register(cli: click.Group) -> None:
     @click.option("--lr", type=float, default=2e-4, show_default=True, help="Peak learning rate.")
     @click.option("--batch-size", type=int, default=16, show_default=True, help="Training batch size.")
     @click.option("--out", required=True, type=click.Path(), help="Save the teacher here (HF layout, safetensors).")
+    @overwrite_option("a teacher saved there")
     @click.option("--batching", type=click.Choice(BATCHING), default="random", show_default=True,
                   help="Training batches: plain random, or length-grouped (2.9x less padding on SST-2; use it "
                        "on large sets: 79.5 % vs 80.05 % dev accuracy at 2,000 SST-2 examples).")
@@ -158,7 +173,7 @@ def register(cli: click.Group) -> None:
     @accelerator_option("fine-tuning")
     @json_option("Print the result as JSON.")
     def teacher_finetune(backbone: str | None, task: Any, data_dir: str | None, max_examples: int | None,
-                         epochs: float, seed: int, lr: float, batch_size: int, out: str, batching: str,
+                         epochs: float, seed: int, lr: float, batch_size: int, out: str, overwrite: bool, batching: str,
                          threads: int, accelerator: str, as_json: bool) -> None:
         """Fine-tune a backbone into a task teacher, save it with its dev metrics.
 
@@ -178,11 +193,13 @@ def register(cli: click.Group) -> None:
                             ("--batch-size", batch_size), ("--threads", threads)):
             positive(name, value)
         accelerator = check_accelerator(accelerator)
+        lock = out_folder(out, overwrite=overwrite, inputs=[("--backbone", backbone), *task_inputs(task, data_dir)])
         if threads:
             torch.set_num_threads(threads)
-        result = finetune(task, backbone=backbone, data_dir=data_dir, max_examples=max_examples, epochs=epochs,
-                          seed=seed, out=out, lr=lr, batch_size=batch_size, batching=batching, accelerator=accelerator,
-                          progress=not as_json)
+        with lock:
+            result = finetune(task, backbone=backbone, data_dir=data_dir, max_examples=max_examples, epochs=epochs,
+                              seed=seed, out=out, lr=lr, batch_size=batch_size, batching=batching,
+                              accelerator=accelerator, progress=not as_json)
         warning = result.weak_warning()
         if warning:
             click.echo(warning, err=True)

@@ -93,7 +93,7 @@ def register(cli: click.Group) -> None:
                               f"median new/stored {a['median_ratio']:.3f}")
         if doc["fresh"]:
             console.print(f"{len(doc['fresh'])} fresh configs measured (held-out rows for `predictors`)")
-        console.print(f"saved {dataset.path / '_floor.json'}")
+        console.print(f"saved {dataset.path / '_floor.json'}", markup=False)
 
 
 def _memory_only(ctx: click.Context, backend: str, threads: int, samples: int | None, fresh: int,

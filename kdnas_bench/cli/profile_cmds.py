@@ -9,6 +9,7 @@ from typing import Any
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from ..errors import KdnasError
 from ..paths import default_space, default_store
@@ -110,7 +111,7 @@ def register(cli: click.Group) -> None:
         if as_json:
             print_json(info)
             return
-        table = Table(title=f"search space '{space.name}' ({space.source})")
+        table = Table(title=Text(f"search space '{space.name}' ({space.source})"))
         table.add_column("dimension")
         table.add_column("values")
         for key in ("layers", "hidden", "heads", "ffn", "seq", "batch"):

@@ -223,6 +223,8 @@ def register(cli: click.Group) -> None:
     @click.option("--gpus-per-candidate", type=float, help="--executor ray: each candidate's GPU share (fractions "
                   "allowed, e.g. 0.25: four per GPU; default 1 when training on a GPU, else 0).")
     @click.option("--final", is_flag=True, help="Fully distil, export and (on this device) measure each winner.")
+    @click.option("--redo", type=click.Choice(["final"]), help="A finished run is not redone (its stored result is "
+                  "printed): --redo final re-does its final step (with --final).")
     @click.option("--final-examples", type=int, help="Train examples for --final (default: the whole train set).")
     @click.option("--final-epochs", type=float, default=3.0, show_default=True, help="Epochs of --final.")
     @seq_option("Sequence length the budget applies to.")
@@ -280,7 +282,7 @@ def register(cli: click.Group) -> None:
                supernet_dir: str | None, supernet_examples: int, supernet_epochs: float, rerank_top: int,
                rerank_examples: int, rerank_epochs: float, budget_mb: float | None, head_dim: str | None,
                front_points: int | None, accelerator: str, gpus_per_candidate: float | None, speed: str,
-               allow_weak_teacher: bool, as_json: bool) -> None:
+               allow_weak_teacher: bool, redo: str | None, as_json: bool) -> None:
         """Search the student arch with KD-NAS: predicted latency + the accuracy of each candidate.
 
         By default the measured best recipe: a weight-sharing supernet scores every candidate of the teacher's head
@@ -328,10 +330,10 @@ def register(cli: click.Group) -> None:
             final=None if front_points is not None else finals, space=space_path,
             predictors=predictors_dir, run_dir=run_dir, executor=executor, ray_address=ray_address, budget_mb=budget_mb,
             head_dim=None if head_dim.strip().lower() == "any" else parse_head_dim(head_dim), accelerator=accelerator,
-            gpus_per_candidate=gpus_per_candidate, speed=speed, allow_weak_teacher=allow_weak_teacher)
+            gpus_per_candidate=gpus_per_candidate, speed=speed, allow_weak_teacher=allow_weak_teacher, redo=redo)
         out = err_console if as_json else console
         outcome = run_search(req, Progress(out, req), progress=not as_json)
-        if front_points is not None:  # the winners come from the front (and --final distils those)
+        if front_points is not None and not outcome.stored:  # the winners come from the front (--final distils those)
             from dataclasses import replace
 
             from ..search.front import front_for_search

@@ -6,11 +6,56 @@ from typing import Any
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from ..defaults import DEFAULTS
-from .common import accelerator_option, check_accelerator, console, err_console, positive, print_json
+from ..errors import KdnasError
+from .common import (
+    accelerator_option,
+    check_accelerator,
+    console,
+    err_console,
+    overwrite_option,
+    positive,
+    print_json,
+    task_inputs,
+)
 from .options import arch_option, data_dir_option, json_option, seed_option, space_option, threads_option
 from .task_options import task_options, teacher_fit_option
+
+SUPERNET_FILES = ("supernet.json", "supernet.safetensors", "checkpoint.json", "checkpoint.safetensors", "space.toml")
+
+
+def _checked_out(teacher: str, task: Any, data_dir: str | None, space_path: str | None, out: str,
+                 overwrite: bool) -> Any:
+    """The space, with ``--out`` checked before anything is written: not the teacher or a data file, a supernet
+    folder (trained for this teacher, task and space: reused; unfinished: resumed), new, empty, or ``--overwrite``."""
+    from pathlib import Path
+
+    from ..autospace import resolve_space
+    from ..distill.data import get_task
+    from ..distill.teacher import load_teacher
+    from ..outdirs import check_not_an_input, folder_entries
+    from ..supernet import load
+    from ..supernet.train import check_recipe
+    from ..validate import check_writable
+
+    check_writable("--out", out)
+    check_not_an_input("--out", out, [("--teacher", teacher), *task_inputs(task, data_dir)])
+    folder = Path(out)
+    names = folder_entries(folder)
+    if names and not overwrite and not set(names) & set(SUPERNET_FILES):
+        shown = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
+        raise KdnasError(f"--out {out} exists and holds no supernet ({shown}): pass --overwrite to train one into it, "
+                         "or another folder")
+    space_path = space_path or "auto"  # --space left out: the teacher's students
+    t = get_task(task)
+    loaded = load_teacher(teacher, task=t)
+    config = loaded.model.config if space_path.strip().lower() == "auto" else None
+    space, _ = resolve_space(space_path, config, out, teacher=teacher, write=False)
+    if (folder / "supernet.json").is_file():  # reused when it matches: refused here when it does not
+        check_recipe(load(folder)[1], folder, teacher=loaded, task=t, space=space)
+    return space
 
 
 def register(cli: click.Group) -> None:
@@ -25,6 +70,7 @@ def register(cli: click.Group) -> None:
     @space_option("Space TOML of the teacher's students, or 'auto' (the default): derived from the teacher's shape "
                   "and written to OUT/space.toml.")
     @click.option("--out", required=True, type=click.Path(), help="Supernet folder (resumes an unfinished training).")
+    @overwrite_option("files of something other than a supernet")
     @click.option("--examples", type=int, default=4000, show_default=True, help="Training examples (stratified).")
     @click.option("--epochs", type=float, default=2.0, show_default=True, help="Training epochs (may be fractional).")
     @click.option("--batch-size", type=int, default=32, show_default=True, help="Training batch size.")
@@ -39,7 +85,8 @@ def register(cli: click.Group) -> None:
     @threads_option("torch CPU threads for training.")
     @accelerator_option("supernet training")
     @json_option("Print the supernet's document as JSON.")
-    def train_cmd(teacher: str, task: Any, data_dir: str | None, space_path: str | None, out: str, examples: int,
+    def train_cmd(teacher: str, task: Any, data_dir: str | None, space_path: str | None, out: str, overwrite: bool,
+                  examples: int,
                   epochs: float, batch_size: int, lr: float, random_subnets: int, losses: str, seed: int,
                   threads: int, accelerator: str, as_json: bool) -> None:
         """Train (or resume, or reuse) a supernet with the sandwich rule and in-place distillation.
@@ -54,6 +101,8 @@ def register(cli: click.Group) -> None:
         """
         import torch
 
+        from ..autospace import write_space
+        from ..outdirs import FolderLock
         from ..supernet import SupernetConfig
         from ..supernet.train import ensure_supernet
 
@@ -63,20 +112,14 @@ def register(cli: click.Group) -> None:
         cfg = SupernetConfig(examples=examples, epochs=epochs, batch_size=batch_size, lr=lr,
                              random_subnets=random_subnets, losses=losses, seed=seed)
         accelerator = check_accelerator(accelerator)
-        from ..autospace import resolve_space
         from ..distill.accelerator import resolve
-        from ..distill.teacher import load_teacher
         from ..supernet import parallel
 
         ranks, _ = parallel.join(resolve(accelerator))  # several processes under torchrun
         parallel.check_batch(ranks, batch_size)
-        space_path = space_path or "auto"  # --space left out: the teacher's students
-        config = load_teacher(teacher).model.config if space_path.strip().lower() == "auto" else None
         if not ranks.writer:
-            ranks.barrier()  # process 0 writes OUT/space.toml first
-        space, _ = resolve_space(space_path, config, out, teacher=teacher)
-        if ranks.writer:
-            ranks.barrier()
+            ranks.barrier()  # process 0 checks --out and writes OUT/space.toml first
+        space = _checked_out(teacher, task, data_dir, space_path, out, overwrite)
         torch.set_num_threads(threads)
         out_console = err_console if as_json else console
 
@@ -85,14 +128,19 @@ def register(cli: click.Group) -> None:
                               f"{info['total']} steps, sandwich {info['largest']} + {info['smallest']} + "
                               f"{random_subnets} random", highlight=False)
 
-        _, doc = ensure_supernet(teacher, task, space, out, data_dir=data_dir, cfg=cfg,
-                                 progress=not as_json, on_start=started, accelerator=accelerator)
+        with FolderLock(out, "--out", note=lambda text: err_console.print(f"note: {text}", markup=False)):
+            if ranks.writer and (space_path is None or space_path.strip().lower() == "auto"):
+                write_space(space, out)
+            if ranks.writer:
+                ranks.barrier()
+            _, doc = ensure_supernet(teacher, task, space, out, data_dir=data_dir, cfg=cfg,
+                                     progress=not as_json, on_start=started, accelerator=accelerator)
         if not ranks.writer:
             return
         if as_json:
             print_json(doc)
             return
-        table = Table(title=f"supernet {out}")
+        table = Table(title=Text(f"supernet {out}"))
         table.add_column("field")
         table.add_column("value")
         rec = doc["recipe"]
@@ -102,7 +150,7 @@ def register(cli: click.Group) -> None:
                 ("steps", str(doc.get("steps"))), ("train seconds", f"{doc.get('train_seconds', 0):.1f}"),
                 ("largest / smallest", f"{doc.get('largest')} / {doc.get('smallest')}")]
         for label, text in rows:
-            table.add_row(label, text)
+            table.add_row(label, Text(text))
         console.print(table)
 
     @supernet_group.command("evaluate")
@@ -141,7 +189,7 @@ def register(cli: click.Group) -> None:
         if as_json:
             print_json(rows)
             return
-        table = Table(title=f"{task.name} dev, sub-networks of {folder}")
+        table = Table(title=Text(f"{task.name} dev, sub-networks of {folder}"))
         for col in ("arch", task.primary_metric, "seconds"):
             table.add_column(col, justify="right")
         for r in rows:

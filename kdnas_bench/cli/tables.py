@@ -52,7 +52,7 @@ def fit_table(title: str | None, cols: Sequence[Col], rows: Sequence[Sequence[An
     """A rich table of ``rows`` no wider than ``width`` where possible: columns are left out by priority (highest
     number first, the rightmost first among equals) until the rest fits on one line per row."""
     keep = list(range(len(cols)))
-    probe = Console(width=10_000, file=open("/dev/null", "w"), color_system=None)  # noqa: SIM115 - measuring only
+    probe = Console(width=10_000, file=open("/dev/null", "w"), color_system=None, emoji=False)  # noqa: SIM115 - measuring
     try:
         while True:
             table = _build(title, cols, rows, keep, None)
@@ -97,7 +97,7 @@ def pivot_tables(title: str, students: Sequence[str], rows: Sequence[tuple[str, 
                                                                                          k + 2 == len(labels)))
         return table
 
-    probe = Console(width=10_000, file=open("/dev/null", "w"), color_system=None)  # noqa: SIM115 - measuring only
+    probe = Console(width=10_000, file=open("/dev/null", "w"), color_system=None, emoji=False)  # noqa: SIM115 - measuring
     chunks: list[list[int]] = []
     try:
         rest = list(range(len(students)))

@@ -52,7 +52,10 @@ class Accelerator:
 
     @property
     def name(self) -> str:
-        return "cpu-staged" if self.staged and self.device.type == "cpu" else self.device.type
+        """"cpu", "cpu-staged", "cuda", or "cuda:N" when a GPU was named by its index (resolved to it again)."""
+        if self.staged and self.device.type == "cpu":
+            return "cpu-staged"
+        return str(self.device) if self.is_cuda and self.device.index is not None else self.device.type
 
     @property
     def is_cuda(self) -> bool:

@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..autospace import AUTO
+from ..autospace import AUTO, write_space
 from ..defaults import DEFAULTS
 from ..distill.data import AGNOSTIC, get_task
 from ..distill.teacher import load_teacher
+from ..outdirs import FolderLock
 from ..paths import default_space
 from ..predictors.registry import load_predictor
 from ..space import Arch, SearchSpace
@@ -39,6 +40,8 @@ class SearchPlan:
     study: Study
     steps: list[PostStep]
     notes: list[str] = field(default_factory=list)  # lines for the user once the evaluator is set up
+    lock: FolderLock | None = None  # held on the run folder from the checks until the search ends
+    resumed: bool = False  # the run folder already holds this search (run.json)
 
     @property
     def run(self) -> Path:
@@ -133,6 +136,19 @@ def prepare(req: SearchRequest, on_event: EventFn | None = None, *, progress: bo
         from ..distill.taskfiles import check_run_data  # lazy: pandas
 
         check_run_data(run_data(run), own, f"run folder {run}")  # resuming: refuse data that changed, in one line
+    lock = FolderLock(run, "--run", note=lambda text: emit("message", {"text": f"note: {text}"})).acquire()
+    try:
+        return _lay_out(req, emit, ctx, own, predictor, acc, lock, progress)
+    except BaseException:
+        lock.release()  # a refused search leaves no file behind (a run folder it created goes too)
+        raise
+
+
+def _lay_out(req: SearchRequest, emit: EventFn, ctx: EvaluatorContext, own: Any, predictor: Any, acc: Any,
+             lock: FolderLock, progress: bool) -> SearchPlan:
+    """The rest of :func:`prepare`, with the run folder locked: the evaluator, the candidates, the budgets, the
+    study (checked against a ``run.json`` already there) and the post-steps. Written last: the derived space."""
+    run, task, auto = ctx.run, ctx.task, ctx.auto_space
     kind = evaluator_for(req)
     if req.final is not None and not kind.distils:
         raise SearchError("--final needs a teacher (it distils the winners); it cannot run with "
@@ -166,4 +182,8 @@ def prepare(req: SearchRequest, on_event: EventFn | None = None, *, progress: bo
                                         (predictor.meta.get("drift") or {}).get("reference_canary_ms")), emit))
     if memory_mb:
         steps.append(MemoryStep(memory_mb))
-    return SearchPlan(req, ctx, predictor, evaluator, Study(run, config, evaluator, latency), steps, notes)
+    study = Study(run, config, evaluator, latency)
+    resumed = study.check_run()  # a different search in the folder: refused here, naming what differs
+    if auto:
+        write_space(ctx.space, run)
+    return SearchPlan(req, ctx, predictor, evaluator, study, steps, notes, lock, resumed)

@@ -119,8 +119,14 @@ class SearchRequest:
     # go on with a teacher whose recorded dev score does not beat the task's trivial score by 2 points (refused by
     # default: :func:`~kdnas_bench.distill.baseline.check_teacher`); not part of the run's identity
     allow_weak_teacher: bool = False
+    # A finished run re-run returns its stored result; "final": re-do only the final step (needs ``final``)
+    redo: str | None = None
 
     def __post_init__(self) -> None:
+        if self.redo is not None and self.redo != "final":
+            raise SearchError(f"--redo must be 'final' (the only step a finished search re-does), got {self.redo!r}")
+        if self.redo is not None and self.final is None:
+            raise SearchError("--redo final re-does the final distillation and measurement: pass --final too")
         check_positive(threads=self.key.threads, proxy_examples=self.proxy_examples, proxy_epochs=self.proxy_epochs,
                        teacher_examples=self.teacher_examples)
         check_study(episodes=self.episodes, candidates=self.candidates, budget_mb=self.budget_mb,

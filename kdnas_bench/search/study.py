@@ -71,6 +71,7 @@ class LatencyTable:
         frame = pd.DataFrame({**cols, "seq": shape.seq, "batch": shape.batch})
         pred = predictor.predict_interval(frame)
         self.archs = archs
+        self.archs_set = frozenset(archs)
         self._rows = {
             a: (float(pred.mid[i]), float(pred.low[i]), float(pred.high[i]), bool(pred.out_of_range[i]))
             for i, a in enumerate(archs)
@@ -100,14 +101,26 @@ class Study:
         self.notes: list[str] = []  # what opening the run repaired (a torn last log line), for the user
 
     # -- persistence ------------------------------------------------------------------------------
+    def check_run(self) -> bool:
+        """Whether the run folder already holds this search (``run.json``); a different search there is refused in
+        one line naming the options that differ, stored vs asked. Nothing is written."""
+        meta = self.run_dir / RUN_FILE
+        if not meta.exists():
+            return False
+        wanted = json.loads(json.dumps({"schema": RUN_SCHEMA, "config": self.config.to_dict()}))
+        stored = read_json_object(meta, "run metadata")
+        if stored != wanted:
+            diffs = config_diff(stored, wanted)
+            shown = "; ".join(diffs[:4]) + (f"; and {len(diffs) - 4} more" if len(diffs) > 4 else "")
+            raise SearchError(f"run dir {self.run_dir} holds a different search ({shown or 'run.json differs'}); "
+                              "pass another --run or the same options")
+        return True
+
     def _open_run(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         meta = self.run_dir / RUN_FILE
         wanted = {"schema": RUN_SCHEMA, "config": self.config.to_dict()}
-        if meta.exists():
-            if read_json_object(meta, "run metadata") != json.loads(json.dumps(wanted)):
-                raise SearchError(f"run dir {self.run_dir} holds a different search; pass another --run or the same options")
-        else:
+        if not self.check_run():
             tmp = meta.with_suffix(".json.tmp")
             tmp.write_text(json.dumps(wanted, indent=2) + "\n", encoding="utf-8")
             os.replace(tmp, meta)
@@ -119,6 +132,17 @@ class Study:
                 raise SearchError(f"{self.run_dir / LOG_FILE}: a record of {rec['arch']} lacks the reward for "
                                   f"budget(s) {', '.join(k for k in keys if k not in rec['rewards'])} ms")
             self.records[Arch.from_dict(rec["arch"])] = rec
+        self._note_moved_latencies()
+
+    def _note_moved_latencies(self) -> None:
+        """A note when the stored evaluations were scored on other predicted latencies than this run's (a refitted
+        predictor, or ``--speed now`` on a busier machine): the replayed episodes may then ask other candidates."""
+        known = [(a, rec) for a, rec in self.records.items() if a in self.latency.archs_set]
+        moved = sum(not math.isclose(rec["latency_ms"], self.latency[a][0], rel_tol=1e-6) for a, rec in known)
+        if moved:
+            self.notes.append(f"{self.run_dir / LOG_FILE}: {moved} of {len(known)} stored evaluations were scored on "
+                              "other predicted latencies (a refitted predictor or --speed now); the resumed episodes "
+                              "use this run's and may evaluate other candidates")
 
     def _append(self, rec: dict[str, Any]) -> None:
         with open(self.run_dir / LOG_FILE, "a", encoding="utf-8") as fh:
@@ -204,6 +228,46 @@ class Study:
 
     def write_result(self, result: SearchResult) -> None:
         write_result(self.run_dir, result)
+
+
+# run.json fields under the option that sets them (the others are named by their path in run.json)
+OPTION_OF = {"device_id": "--device", "backend": "--backend", "threads": "--threads", "shape.batch": "--batch",
+             "shape.seq": "--seq", "reward.budgets_ms": "--budget-ms", "reward.w": "--reward-w",
+             "reward.mode": "--mode", "strategy": "--strategy", "episodes": "--episodes", "candidates": "--candidates",
+             "seed": "--seed", "space": "--space", "budget_mb": "--budget-mb", "head_dim": "--head-dim",
+             "evaluator.kind": "--evaluator", "evaluator.teacher": "--teacher", "evaluator.path": "--table",
+             "evaluator.proxy_examples": "--proxy-examples", "evaluator.epochs": "--proxy-epochs",
+             "evaluator.losses": "--losses", "evaluator.init": "--init", "evaluator.supernet": "--supernet"}
+
+
+def _flat(doc: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(doc, dict):
+        return {prefix: doc}
+    out: dict[str, Any] = {}
+    for k, v in doc.items():
+        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def config_diff(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    """``"--seed 0 (stored) vs 1 (now)"`` for each ``run.json`` field that differs (an option's name where one sets
+    it; a field one side lacks shows as "unset")."""
+    old = _flat(stored.get("config")) if isinstance(stored.get("config"), dict) else {"config": stored.get("config")}
+    new = _flat(wanted["config"])
+    diffs = []
+    for key in sorted(set(old) | set(new), key=lambda k: (k not in OPTION_OF, k)):
+        if old.get(key, "unset") != new.get(key, "unset"):
+            name = OPTION_OF.get(key, key)
+            diffs.append(f"{name} {_shown(old.get(key, 'unset'))} (stored) vs {_shown(new.get(key, 'unset'))} (now)")
+    if stored.get("schema") != wanted.get("schema"):
+        diffs.append(f"schema {stored.get('schema')} (stored) vs {wanted.get('schema')} (now)")
+    return diffs
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _choices(archs: list[Arch]) -> dict[str, tuple[int, ...]]:

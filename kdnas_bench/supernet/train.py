@@ -29,6 +29,7 @@ from ..distill.losses import Outputs, build_losses, parse_losses
 from ..distill.teacher import Teacher
 from ..errors import KdnasError
 from ..models import tensors_hash
+from ..outdirs import FolderLock
 from ..space import SearchSpace
 from . import parallel, store
 from .model import Supernet, SupernetError, data_hash, extremes, space_dims, space_fits, space_hash
@@ -51,8 +52,12 @@ class SupernetConfig:
     def __post_init__(self) -> None:
         if self.examples is not None and self.examples <= 0:
             raise KdnasError(f"supernet examples must be positive, got {self.examples}")
-        if self.epochs <= 0 or self.batch_size <= 0 or self.lr <= 0 or self.random_subnets < 0:
-            raise KdnasError(f"supernet epochs, batch size and lr must be positive, random sub-networks >= 0: {self}")
+        for name, value in (("epochs", self.epochs), ("batch size", self.batch_size), ("lr", self.lr)):
+            if value <= 0:
+                raise KdnasError(f"supernet {name} must be positive, got {value}")
+        if self.random_subnets < 0:
+            raise KdnasError(f"--random-subnets must be 0 or more (random sub-networks per step besides the largest "
+                             f"and the smallest), got {self.random_subnets}")
         if not 0 <= self.warmup < 1:
             raise KdnasError(f"warmup must be in [0, 1), got {self.warmup}")
         names = {n for n, _ in parse_losses(self.losses)}
@@ -255,7 +260,8 @@ def ensure_supernet(teacher: str | Teacher, task: str | Task, space: SearchSpace
         check_recipe(doc, folder, teacher=loaded, task=t, space=space)
         return net, doc
     data = prepare_data(loaded.tokenizer, t, data_dir=data_dir, max_examples=cfg.examples, seed=cfg.seed)
-    result = train_supernet(loaded, t, space, folder, train_data=data.train, cfg=cfg, progress=progress,
-                            on_start=on_start, accelerator=accelerator)
+    with FolderLock(folder, "--supernet"):  # one trainer per supernet folder (two searches sharing --supernet)
+        result = train_supernet(loaded, t, space, folder, train_data=data.train, cfg=cfg, progress=progress,
+                                on_start=on_start, accelerator=accelerator)
     assert result is not None
     return result

@@ -46,7 +46,7 @@ class EvaluatorContext:
 
     def teacher_space(self, teacher: str | None) -> None:
         """With ``auto_space``: the space becomes the students of ``teacher`` (None: the packaged backbone),
-        derived from its config and written to ``RUN/space.toml`` (:mod:`kdnas_bench.autospace`)."""
+        derived from its config, to be written to ``RUN/space.toml`` (:mod:`kdnas_bench.autospace`)."""
         if not self.auto_space:
             return
         if teacher is None:
@@ -55,7 +55,8 @@ class EvaluatorContext:
             config = AutoConfig.from_pretrained(str(default_backbone_path()))
         else:
             config = load_teacher(teacher).model.config
-        self.space, self.space_file = resolve_space(AUTO, config, self.run, teacher=teacher or "all-MiniLM-L6-v2")
+        self.space, self.space_file = resolve_space(AUTO, config, self.run, teacher=teacher or "all-MiniLM-L6-v2",
+                                                    write=False)  # written once the search passed every check
         self.auto_space = False
 
     def task_teacher(self) -> str:
