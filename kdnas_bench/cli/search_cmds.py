@@ -15,7 +15,7 @@ from ..errors import KdnasError
 from ..progress import LineProgress
 from ..search.evaluators import EVALUATORS
 from ..search.executor import EXECUTORS
-from ..search.reward import MODES
+from ..search.reward import FORMS, MODES
 from ..search.strategies import STRATEGIES
 from .common import accelerator_option, console, err_console, positive, print_json
 from .options import (
@@ -107,7 +107,7 @@ class Progress:
         if kind == "start":
             key = req.key
             self.out.print(f"search {data['task']} · {req.strategy} · budgets "
-                           f"{', '.join(f'{b:g}' for b in req.budgets_ms)} ms ({req.mode}, batch {req.shape.batch} "
+                           f"{', '.join(f'{b:g}' for b in req.budgets_ms)} ms ({req.reward_form} reward, batch {req.shape.batch} "
                            f"× seq {req.shape.seq}) on {key.device_id}/{key.backend}/t{key.threads} · run {data['run']}",
                            markup=False)
             if not self.out.is_terminal:
@@ -188,10 +188,15 @@ def register(cli: click.Group) -> None:
     @click.option("--final-epochs", type=float, default=3.0, show_default=True, help="Epochs of --final.")
     @seq_option("Sequence length the budget applies to.")
     @batch_option("Batch size the budget applies to.")
+    @click.option("--reward", "reward_form", type=click.Choice(FORMS), default="hard", show_default=True,
+                  help="hard: the most accurate student whose latency fits the budget (R = A; candidates whose "
+                       "predicted interval straddles it are measured on this device before the pick); soft: the "
+                       "KD-NAS reward A·(lat/T)^w, which pays students below the budget.")
     @click.option("--reward-w", type=float, default=DEFAULTS.reward_w, show_default=True,
-                  help="Latency exponent w of A·(lat/T)^w.")
+                  help="--reward soft: latency exponent w of A·(lat/T)^w.")
     @click.option("--mode", type=click.Choice(MODES), default="hard", show_default=True,
-                  help="hard: reject candidates whose predicted upper bound exceeds the budget.")
+                  help="--reward soft: hard rejects candidates whose predicted upper bound exceeds the budget; soft "
+                       "keeps them.")
     @space_option("Space TOML, or 'auto' (the default, except with --table): the teacher's students, derived from "
                   "its shape and written to RUN/space.toml.")
     @click.option("--table", type=click.Path(), help="Score candidates from a table of precomputed accuracies instead.")
@@ -234,7 +239,7 @@ def register(cli: click.Group) -> None:
                data_dir: str | None, strategy: str, episodes: int | None, candidates: int | None, proxy_examples: int,
                proxy_epochs: float, losses: str | None, seed: int, run_dir: str | None, executor: str,
                ray_address: str | None, final: bool, final_examples: int | None, final_epochs: float, seq: int,
-               batch: int, reward_w: float, mode: str, space_path: str | None, table: str | None,
+               batch: int, reward_form: str, reward_w: float, mode: str, space_path: str | None, table: str | None,
                predictors_dir: str | None, teacher_examples: int, evaluator_kind: str | None, init: str,
                supernet_dir: str | None, supernet_examples: int, supernet_epochs: float, rerank_top: int,
                rerank_examples: int, rerank_epochs: float, budget_mb: float | None, head_dim: str | None,
@@ -278,7 +283,8 @@ def register(cli: click.Group) -> None:
         finals = FinalOptions(final_examples, final_epochs) if final else None
         req = SearchRequest(
             key=DatasetKey(device_id, backend, threads), budgets_ms=tuple(budget), task=task, reward_w=reward_w,
-            mode=mode, shape=Shape(batch, seq), strategy=strategy, episodes=episodes, candidates=candidates, seed=seed,
+            mode=mode, reward_form=reward_form, shape=Shape(batch, seq), strategy=strategy, episodes=episodes,
+            candidates=candidates, seed=seed,
             evaluator=evaluator_kind, table=table, teacher=teacher, teacher_examples=teacher_examples,
             data_dir=data_dir, text=text_file, proxy_examples=proxy_examples, proxy_epochs=proxy_epochs,
             losses=losses, init="embeddings" if init == "auto" else init,

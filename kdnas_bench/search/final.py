@@ -13,6 +13,7 @@ from ..keys import DatasetKey
 from ..profiling.backends import BACKENDS
 from ..profiling.measure import measure_latency, measure_memory, this_machine_is
 from ..space import Arch, Shape
+from .budgetcheck import budget_share
 from .result import EventFn, SearchResult
 
 
@@ -104,6 +105,7 @@ def finalize(result: SearchResult, job: FinalJob) -> SearchResult:
         extra = dict(done[w.arch])
         measured = extra.get("measured_latency_ms")
         extra["budget_held"] = None if measured is None else bool(measured <= w.budget_ms)
+        extra |= {} if measured is None else budget_share(measured, w.budget_ms, "measured (final)")
         if job.budget_mb is not None:
             peak = extra.get("measured_peak_mb")
             extra["budget_mb"] = job.budget_mb

@@ -17,6 +17,7 @@ from ..paths import default_space
 from ..predictors.registry import load_predictor
 from ..space import Arch, SearchSpace
 from ..validate import check_writable
+from . import budgetcheck
 from .domain import SearchError
 from .evaluators import Evaluator, EvaluatorContext, evaluator_for
 from .evaluators.base import task_name
@@ -157,11 +158,14 @@ def prepare(req: SearchRequest, on_event: EventFn | None = None, *, progress: bo
                           candidates=req.candidates, seed=req.seed, evaluator=described,
                           space=evaluator.space_label(ctx.space), budget_mb=req.budget_mb, head_dim=head_dim)
     steps = evaluator.post_steps(ctx)
+    reference_ms = (predictor.meta.get("drift") or {}).get("reference_canary_ms")
+    measure = budgetcheck.make_measurer(req.key.device_id, req.shape, req.key.backend, req.key.threads,
+                                        reference_ms if req.speed == "reference" else None) if req.reward.hard else None
+    steps.append(budgetcheck.BudgetStep(run, req.reward, measure, emit))
     if req.final is not None:
         steps.append(FinalStep(FinalJob(evaluator.teacher, task, req.key, req.shape, ctx.losses, req.data_dir,
                                         req.text, req.final.examples, req.final.epochs, req.seed, req.init,
-                                        evaluator.supernet, req.budget_mb, progress, acc.name,
-                                        (predictor.meta.get("drift") or {}).get("reference_canary_ms")), emit))
+                                        evaluator.supernet, req.budget_mb, progress, acc.name, reference_ms), emit))
     if memory_mb:
         steps.append(MemoryStep(memory_mb))
     return SearchPlan(req, ctx, predictor, evaluator, Study(run, config, evaluator, latency), steps, notes)

@@ -16,7 +16,7 @@ from ..keys import DatasetKey
 from ..space import Shape
 from .domain import SearchError
 from .executor import EXECUTORS
-from .reward import MODES, RewardSpec
+from .reward import FORMS, MODES, RewardSpec
 from .strategies import STRATEGIES
 
 
@@ -83,6 +83,8 @@ class SearchRequest:
     task: Any  # a GLUE name, "agnostic", or a Task of one's own (distill.taskfiles.own_task)
     reward_w: float = DEFAULTS.reward_w
     mode: str = "hard"
+    # "hard": R = A within the budget (straddling candidates measured before the pick); "soft": A·(lat/T)^w
+    reward_form: str = "hard"
     shape: Shape = field(default_factory=lambda: Shape(DEFAULTS.batch, DEFAULTS.seq))
     strategy: str = "kdnas"
     episodes: int = 15
@@ -124,13 +126,14 @@ class SearchRequest:
                     head_dim=self.head_dim)
         for name, value, allowed in (("strategy", self.strategy, tuple(STRATEGIES)), ("init", self.init, INITS),
                                      ("executor", self.executor, tuple(EXECUTORS)), ("mode", self.mode, MODES),
+                                     ("reward", self.reward_form, FORMS),
                                      ("speed", self.speed, ("reference", "now"))):
             check_choice(name, value, allowed)
         self.reward  # noqa: B018 (validates budgets and w)
 
     @property
     def reward(self) -> RewardSpec:
-        return RewardSpec(tuple(self.budgets_ms), w=self.reward_w, mode=self.mode)
+        return RewardSpec(tuple(self.budgets_ms), w=self.reward_w, mode=self.mode, form=self.reward_form)
 
     @property
     def agnostic(self) -> bool:

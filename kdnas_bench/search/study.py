@@ -59,7 +59,7 @@ class SearchConfig:
             if d[optional] is None:
                 d.pop(optional)
         d["shape"] = {"batch": self.shape.batch, "seq": self.shape.seq}
-        d["reward"] = {"budgets_ms": list(self.reward.budgets_ms), "w": self.reward.w, "mode": self.reward.mode}
+        d["reward"] = self.reward.to_dict()
         return d
 
 
@@ -164,8 +164,8 @@ class Study:
         spec = cfg.reward
         domains = {}
         for b in spec.budgets_ms:
-            feasible = [a for a in self.latency.archs if spec.feasible(b, self.latency[a][2])]
-            factor = {a: (self.latency[a][0] / b) ** spec.w for a in feasible}
+            feasible = [a for a in self.latency.archs if spec.feasible(b, self.latency[a][0], self.latency[a][2])]
+            factor = {a: spec.factor(self.latency[a][0], b) for a in feasible}
             domains[b] = Domain(feasible, choices=_choices(self.latency.archs), latency_factor=factor)
         strategies = {b: make_strategy(cfg.strategy, domains[b], seed=cfg.seed + 7919 * i, **cfg.strategy_params)
                       for i, b in enumerate(spec.budgets_ms)}
@@ -210,7 +210,7 @@ def _choices(archs: list[Arch]) -> dict[str, tuple[int, ...]]:
 
 def check_budgets(latency: LatencyTable, spec: RewardSpec) -> None:
     """A budget below the fastest candidate is an error that names the fastest predicted latency."""
-    by_high = spec.mode == "hard"
+    by_high = not spec.hard and spec.mode == "hard"
     arch, fastest = latency.fastest(by_high)
     for b in spec.budgets_ms:
         if b < fastest:
