@@ -2,8 +2,9 @@
 
 Successive halving: the ``top`` candidates of each budget by supernet reward enter rung 0 (proxy
 distillation on ``examples`` training examples for ``epochs``, each starting from its supernet weights);
-the best ``1/eta`` by the same reward go on to the next rung with ``eta`` times the examples, until one is
-left, which becomes the budget's winner. Rung evaluations are shared across budgets and appended to
+the best ``1/eta`` by the same reward go on to the next rung with ``eta`` times the examples, until the next
+rung would hold a single candidate (it would decide nothing, so it is skipped): the best of the last rung
+becomes the budget's winner; a budget with a single candidate to re-rank keeps its one-shot winner. Rung evaluations are shared across budgets and appended to
 ``RUN/rerank.jsonl`` as they finish, so a rerun resumes.
 """
 
@@ -13,7 +14,7 @@ import json
 import math
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,12 @@ class RerankConfig:
             raise SearchError(f"re-ranking needs top >= 1, examples >= 1, epochs > 0 and eta >= 2, got {self}")
 
     def rungs(self) -> int:
-        return max(1, math.ceil(math.log(self.top, self.eta))) if self.top > 1 else 1
+        """Rungs of a full first rung: none of a single candidate; the last holds at least two."""
+        n, rungs = self.top, 0
+        while n > 1:
+            rungs += 1
+            n = math.ceil(n / self.eta)
+        return rungs
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,6 +81,9 @@ def rerank(records: list[EvalRecord], spec: RewardSpec, result: SearchResult, cf
     for w in result.winners:
         order = ranked((r, a) for a, rec in by_arch.items() if (r := rec.reward(w.budget_ms)) is not None)
         alive = [a for _, a in order[: cfg.top]]
+        if len(alive) <= 1:  # a rung of one candidate decides nothing: the one-shot winner stays
+            winners.append(replace(w, extra={**w.extra, "rerank": [], "rerank_skipped": "a single candidate"}))
+            continue
         trail: list[dict[str, Any]] = []
         rung = 0
         last: dict[Arch, dict[str, Any]] = {}
@@ -100,9 +109,9 @@ def rerank(records: list[EvalRecord], spec: RewardSpec, result: SearchResult, cf
             scored = ranked(scored)
             trail.append({"rung": rung, "examples": examples, "epochs": cfg.epochs,
                           "candidates": [{"arch": str(a), "reward": r, "metric": last[a]["metric"]} for r, a in scored]})
-            if len(scored) <= 1:
-                break
             alive = [a for _, a in scored[: max(1, math.ceil(len(scored) / cfg.eta))]]
+            if len(alive) <= 1:  # the next rung would hold a single candidate: it would decide nothing
+                break
             rung += 1
         best_reward, best = scored[0]
         if last[best].get("error"):  # every re-ranked candidate failed: the one-shot winner stays
