@@ -26,6 +26,9 @@ class Evaluation:
     metrics: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     error: str | None = None  # the candidate's own failure (out of GPU memory, cannot be built), recorded as such
+    # a finer score that breaks ties of ``metric`` (higher is better; None: the evaluator has none)
+    secondary: float | None = None
+    secondary_name: str | None = None
 
 
 @dataclass

@@ -136,6 +136,8 @@ class Study:
         rec = {"arch": arch.to_dict(), "episode": episode, "metric": ev.metric, "metric_name": ev.metric_name,
                "metrics": ev.metrics, "seconds": ev.seconds, "latency_ms": mid, "latency_ms_low": low,
                "latency_ms_high": high, "out_of_range": oor, "rewards": rewards}
+        if ev.secondary is not None:  # the tie-breaker of equal metrics
+            rec |= {"secondary": ev.secondary, "secondary_name": ev.secondary_name}
         if ev.error:
             rec["error"] = ev.error
         return rec
