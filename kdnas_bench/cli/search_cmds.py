@@ -59,7 +59,7 @@ def winners_table(outcome: Any) -> Table:
     result = outcome.result
     t = Table(title=Text(f"winners · {result.evaluations} evaluations · {outcome.run_dir}"))
     memory = any("predicted_peak_mb" in w.extra for w in result.winners)  # search --budget-mb
-    cols = ["budget ms", "arch", "pred ms", "pred high ms", "proxy metric", "reward"]
+    cols = ["budget ms", "arch", "pred ms", "pred high ms", "proxy metric", "reward", "latency / budget"]
     if memory:
         cols += ["pred peak MiB"]
     if outcome.final:
@@ -71,7 +71,7 @@ def winners_table(outcome: Any) -> Table:
     held = {True: "yes", False: "NO", None: "not this device"}
     for w in result.winners:
         row = [f"{w.budget_ms:g}", str(w.arch), f"{w.predicted_latency_ms:.2f}", f"{w.predicted_latency_ms_high:.2f}",
-               f"{w.proxy_metric:.4f}", f"{w.reward:.4f}"]
+               f"{w.proxy_metric:.4f}", f"{w.reward:.4f}", _share(w.extra.get("budget_share"), w.extra)]
         if memory:
             row += [f"{w.extra.get('predicted_peak_mb', float('nan')):.1f}"]
         if outcome.final:
@@ -85,6 +85,39 @@ def winners_table(outcome: Any) -> Table:
                 row += ["-" if pk is None else f"{pk:.1f}", held[w.extra.get("memory_held")]]
         t.add_row(*row)
     return t
+
+
+def baselines_table(outcome: Any) -> Table:
+    """Per budget, the searched student against each hand-crafted baseline scaled to the same budget."""
+    t = Table(title="did the search pay off? searched vs the shapes a person would pick, same budget, same recipe")
+    for c in ("budget ms", "student", "arch", "final metric", "latency / budget", "gap", "verdict"):
+        t.add_column(c, justify="right")
+    for w in outcome.result.winners:
+        rows = w.extra.get("baselines") or []
+        if not rows:
+            continue
+        searched = w.extra.get("searched_metrics") or [w.extra.get("final_metric")]
+        share = w.extra.get("budget_share")
+        t.add_row(f"{w.budget_ms:g}", "searched", str(w.arch), _mean(searched), _share(share, w.extra), "", "")
+        for r in rows:
+            if "error" in r:
+                t.add_row("", r["name"], "-", "-", "-", "-", r["error"])
+                continue
+            p = f" (p {r['p_value']:.3f})" if "p_value" in r else ""
+            t.add_row("", r["name"], r["arch"], _mean(r["metrics"]), _share(r["budget_share"], r),
+                      f"{r['gap']:+.4f}", f"{r['verdict']}{p}")
+    return t
+
+
+def _mean(values: list[Any]) -> str:
+    vals = [float(v) for v in values if v is not None]
+    if not vals:
+        return "-"
+    return f"{sum(vals) / len(vals):.4f}" + (f" ({len(vals)} seeds)" if len(vals) > 1 else "")
+
+
+def _share(share: float | None, where: dict[str, Any]) -> str:
+    return "-" if share is None else f"{100 * share:.0f} % ({str(where.get('budget_share_from', '')).split()[0]})"
 
 
 class Progress:
@@ -186,6 +219,12 @@ def register(cli: click.Group) -> None:
     @click.option("--final", is_flag=True, help="Fully distil, export and (on this device) measure each winner.")
     @click.option("--final-examples", type=int, help="Train examples for --final (default: the whole train set).")
     @click.option("--final-epochs", type=float, default=3.0, show_default=True, help="Epochs of --final.")
+    @click.option("--baselines", "baselines_text", help="--final: the hand-crafted shapes scaled to each budget and "
+                  "distilled with the same recipe, to show whether the search beat them: names separated by commas "
+                  "(minilm, minilm-l3, tinybert, tinybert-whole-heads, layerdrop, layerdrop-bottom), or none "
+                  "(default: minilm,tinybert,layerdrop).")
+    @click.option("--baseline-seeds", type=int, default=1, show_default=True,
+                  help="--final: seeds of each baseline and of the winner; 2 or more give the gap's significance.")
     @seq_option("Sequence length the budget applies to.")
     @batch_option("Batch size the budget applies to.")
     @click.option("--reward", "reward_form", type=click.Choice(FORMS), default="hard", show_default=True,
@@ -238,7 +277,8 @@ def register(cli: click.Group) -> None:
                teacher: str | None,
                data_dir: str | None, strategy: str, episodes: int | None, candidates: int | None, proxy_examples: int,
                proxy_epochs: float, losses: str | None, seed: int, run_dir: str | None, executor: str,
-               ray_address: str | None, final: bool, final_examples: int | None, final_epochs: float, seq: int,
+               ray_address: str | None, final: bool, final_examples: int | None, final_epochs: float,
+               baselines_text: str | None, baseline_seeds: int, seq: int,
                batch: int, reward_form: str, reward_w: float, mode: str, space_path: str | None, table: str | None,
                predictors_dir: str | None, teacher_examples: int, evaluator_kind: str | None, init: str,
                supernet_dir: str | None, supernet_examples: int, supernet_epochs: float, rerank_top: int,
@@ -258,6 +298,7 @@ def register(cli: click.Group) -> None:
         """
         from ..keys import DatasetKey
         from ..search.api import FinalOptions, SearchRequest, SupernetOptions, parse_head_dim, run_search
+        from ..search.baselines import parse_baselines
         from ..space import Shape
 
         for name, value in (("--threads", threads), ("--episodes", episodes), ("--candidates", candidates),
@@ -280,7 +321,10 @@ def register(cli: click.Group) -> None:
             head_dim = "teacher" if not table and not agnostic and (oneshot or init == "inherit") else "any"
         if front_points is not None and front_points < 0:
             raise KdnasError(f"--front must be 0 or more, got {front_points}")
-        finals = FinalOptions(final_examples, final_epochs) if final else None
+        if not final and (baselines_text is not None or baseline_seeds != 1):
+            raise KdnasError("--baselines and --baseline-seeds compare the final students: add --final")
+        finals = FinalOptions(final_examples, final_epochs, parse_baselines(baselines_text), baseline_seeds) \
+            if final else None
         req = SearchRequest(
             key=DatasetKey(device_id, backend, threads), budgets_ms=tuple(budget), task=task, reward_w=reward_w,
             mode=mode, reward_form=reward_form, shape=Shape(batch, seq), strategy=strategy, episodes=episodes,
@@ -308,6 +352,8 @@ def register(cli: click.Group) -> None:
             print_json(outcome.summary() | ({"memory_method": method} if budget_mb is not None else {}))
             return
         console.print(winners_table(outcome))
+        if any(w.extra.get("baselines") for w in outcome.result.winners):
+            console.print(baselines_table(outcome))
         if budget_mb is not None:
             from ..profiling.memory import method_label
 

@@ -79,7 +79,7 @@ def _order(w: Winner, records: dict[Arch, EvalRecord]) -> list[tuple[Arch, float
             if c["reward"] is not None and math.isfinite(c["reward"]):
                 out.append((Arch.parse(c["arch"]), float(c["metric"]), float(c["reward"])))
     scored = [(r, a) for a, rec in records.items() if (r := rec.reward(w.budget_ms)) is not None]
-    out += [(a, records[a].metric, r) for r, a in ranked(scored)]
+    out += [(a, records[a].metric, r) for r, a in ranked(scored, {a: rec.secondary for a, rec in records.items()})]
     seen: set[Arch] = set()
     return [t for t in out if not (t[0] in seen or seen.add(t[0]))]  # type: ignore[func-returns-value]
 

@@ -18,6 +18,7 @@ from ..predictors.registry import load_predictor
 from ..space import Arch, SearchSpace
 from ..validate import check_writable
 from . import budgetcheck
+from .baselines import BaselineStep
 from .domain import SearchError
 from .evaluators import Evaluator, EvaluatorContext, evaluator_for
 from .evaluators.base import task_name
@@ -103,6 +104,17 @@ def accelerators(req: SearchRequest) -> tuple[Any, str, float]:
     return acc, "cuda" if gpus > 0 else acc.name, float(gpus)
 
 
+def _baselines(req: SearchRequest, job: FinalJob, predictor: Any, measure: Any, emit: EventFn) -> BaselineStep:
+    """The hand-crafted shapes, scaled by the search's predictor to each budget (its prediction, as the hard
+    reward judges it), distilled with the final's recipe."""
+    assert req.final is not None
+
+    def predicted(arch: Arch) -> float:
+        return float(predictor.predict_interval([(arch, req.shape)]).mid[0])
+
+    return BaselineStep(job, req.final.baselines, req.final.baseline_seeds, predicted, measure, emit)
+
+
 def prepare(req: SearchRequest, on_event: EventFn | None = None, *, progress: bool = False) -> SearchPlan:
     """Check ``req`` against everything it names and lay the search out. Nothing expensive runs here except
     the default teacher's fine-tuning (when no teacher is given, and only after the request's own checks)."""
@@ -163,9 +175,12 @@ def prepare(req: SearchRequest, on_event: EventFn | None = None, *, progress: bo
                                         reference_ms if req.speed == "reference" else None) if req.reward.hard else None
     steps.append(budgetcheck.BudgetStep(run, req.reward, measure, emit))
     if req.final is not None:
-        steps.append(FinalStep(FinalJob(evaluator.teacher, task, req.key, req.shape, ctx.losses, req.data_dir,
-                                        req.text, req.final.examples, req.final.epochs, req.seed, req.init,
-                                        evaluator.supernet, req.budget_mb, progress, acc.name, reference_ms), emit))
+        job = FinalJob(evaluator.teacher, task, req.key, req.shape, ctx.losses, req.data_dir, req.text,
+                       req.final.examples, req.final.epochs, req.seed, req.init, evaluator.supernet, req.budget_mb,
+                       progress, acc.name, reference_ms)
+        steps.append(FinalStep(job, emit))
+        if req.final.baselines and not req.agnostic:  # task-agnostic KD has no task head to compare
+            steps.append(_baselines(req, job, predictor, measure, emit))
     if memory_mb:
         steps.append(MemoryStep(memory_mb))
     return SearchPlan(req, ctx, predictor, evaluator, Study(run, config, evaluator, latency), steps, notes)

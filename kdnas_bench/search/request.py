@@ -14,6 +14,7 @@ from ..defaults import DEFAULTS, INITS
 from ..distill.data import AGNOSTIC
 from ..keys import DatasetKey
 from ..space import Shape
+from .baselines import BASELINES, FAMILY_NAMES
 from .domain import SearchError
 from .executor import EXECUTORS
 from .reward import FORMS, MODES, RewardSpec
@@ -61,13 +62,20 @@ class SupernetOptions:
 
 @dataclass(frozen=True)
 class FinalOptions:
-    """Final distillation of each winner: ``examples`` None is the whole train set."""
+    """Final distillation of each winner: ``examples`` None is the whole train set. ``baselines``: the
+    hand-crafted families (:mod:`~kdnas_bench.search.baselines`) scaled to each budget and distilled with the same
+    recipe, ``baseline_seeds`` seeds each (the winner too, for the gap's significance); () turns them off."""
 
     examples: int | None = None
     epochs: float = 3.0
+    baselines: tuple[str, ...] = BASELINES
+    baseline_seeds: int = 1
 
     def __post_init__(self) -> None:
-        check_positive(examples=self.examples, epochs=self.epochs)
+        check_positive(examples=self.examples, epochs=self.epochs, baseline_seeds=self.baseline_seeds)
+        bad = [n for n in self.baselines if n not in FAMILY_NAMES]
+        if bad:
+            raise SearchError(f"--baselines: unknown {', '.join(bad)} (choose from {', '.join(FAMILY_NAMES)}, or none)")
 
 
 @dataclass(frozen=True)
