@@ -305,7 +305,8 @@ def register(cli: click.Group) -> None:
                             ("--proxy-examples", proxy_examples), ("--seq", seq), ("--batch", batch),
                             ("--final-examples", final_examples), ("--supernet-examples", supernet_examples),
                             ("--supernet-epochs", supernet_epochs), ("--rerank-examples", rerank_examples),
-                            ("--rerank-epochs", rerank_epochs), ("--budget-mb", budget_mb)):
+                            ("--rerank-epochs", rerank_epochs), ("--budget-mb", budget_mb),
+                            ("--baseline-seeds", baseline_seeds)):
             positive(name, value)
         if rerank_top < 0:
             raise KdnasError(f"--rerank-top must be 0 or more, got {rerank_top}")
