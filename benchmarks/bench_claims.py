@@ -129,7 +129,8 @@ def _search(args: argparse.Namespace, work: Path, budget: float) -> tuple[Arch, 
     net, doc = ensure_supernet(args.teacher, args.task, space, work / "supernet", data_dir=args.data_dir, cfg=cfg,
                                progress=True, **accelerator_kwargs(ensure_supernet, args.accelerator))
     req = SearchRequest(DatasetKey(args.device, "torch", 1), (budget,), args.task, reward_w=args.reward_w,
-                        shape=SHAPE, episodes=args.episodes, candidates=args.candidates, evaluator="supernet",
+                        reward_form=args.reward, shape=SHAPE, episodes=args.episodes, candidates=args.candidates,
+                        evaluator="supernet",
                         teacher=args.teacher, data_dir=args.data_dir, space=SPACE, predictors=args.predictors,
                         supernet=SupernetOptions(str(work / "supernet"), args.supernet_examples, args.supernet_epochs,
                                                  args.rerank_top, args.rerank_examples, args.rerank_epochs),
@@ -344,7 +345,9 @@ def main() -> None:
     tr.add_argument("--rerank-top", type=int, default=4)
     tr.add_argument("--rerank-examples", type=int, default=500)
     tr.add_argument("--rerank-epochs", type=float, default=2.0)
-    tr.add_argument("--reward-w", type=float, default=0.0)
+    tr.add_argument("--reward", choices=("hard", "soft"), default="hard",
+                    help="The search's reward: hard (the metric within the budget, the tool's default) or soft.")
+    tr.add_argument("--reward-w", type=float, default=0.0, help="--reward soft: the latency exponent w.")
     tr.add_argument("--final-examples", type=int, default=None)
     tr.add_argument("--final-epochs", type=float, default=1.0)
     tr.add_argument("--losses", default="logits,ce")
