@@ -38,7 +38,8 @@ def test_the_families_scale_to_the_budget() -> None:
 
 @pytest.mark.skipif(not (GLUE / "SST-2" / "dev.tsv").is_file(), reason="../shared/data/glue not present")
 def test_final_distils_the_scaled_baselines_with_the_search_recipe(preds: Path, tiny_teacher: Path, tiny_glue: Path,
-                                                                  tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                  tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  run_cli) -> None:
     calls: list[dict[str, Any]] = []
     real = trainer.distill
 
@@ -69,6 +70,11 @@ def test_final_distils_the_scaled_baselines_with_the_search_recipe(preds: Path, 
         assert 0 <= r["p_value"] <= 1 and r["verdict"] and r["predicted_latency_ms"] <= 50
         assert r["budget_share_from"] == "predicted" and 0 < r["budget_share"] <= 1
     assert outcome.result.winners[0].extra["baselines"][0]["name"] == "minilm"
+    code, _, err = run_cli("report", str(tmp_path / "run"), "--md", str(tmp_path / "report.md"))
+    assert code == 0, err
+    md = (tmp_path / "report.md").read_text()
+    gap = f"{rows['layerdrop']['gap']:+.4f}"
+    assert "Did the search pay off?" in md and "layerdrop" in md and gap in md and "latency / budget" in md
 
 
 def test_baselines_options_on_the_command_line(preds: Path, tiny_teacher: Path, tiny_glue: Path, tmp_path: Path,

@@ -116,7 +116,8 @@ class BudgetCheck:
             mid, high = (w.predicted_latency_ms, w.predicted_latency_ms_high) if rec is None else \
                 (rec.latency_ms, rec.latency_ms_high)
             if not self.spec.straddles(w.budget_ms, mid, high) or self.measure is None:
-                note = "predicted interval within the budget" if high <= w.budget_ms else "not this device: predicted"
+                note = ("predicted interval within the budget" if high <= w.budget_ms
+                        else "not this device: predicted" if self.spec.hard else "soft reward: predicted")
                 return self._winner(w, arch, metric, reward, rec, checks, mid, "predicted", note)
             ms = self.measured(arch)
             checks.append({"arch": str(arch), "measured_ms": ms, "over": ms is not None and ms > w.budget_ms})
