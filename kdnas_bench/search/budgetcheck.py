@@ -80,8 +80,10 @@ def _order(w: Winner, records: dict[Arch, EvalRecord]) -> list[tuple[Arch, float
                 out.append((Arch.parse(c["arch"]), float(c["metric"]), float(c["reward"])))
     scored = [(r, a) for a, rec in records.items() if (r := rec.reward(w.budget_ms)) is not None]
     out += [(a, records[a].metric, r) for r, a in ranked(scored, {a: rec.secondary for a, rec in records.items()})]
-    seen: set[Arch] = set()
-    return [t for t in out if not (t[0] in seen or seen.add(t[0]))]  # type: ignore[func-returns-value]
+    first: dict[Arch, tuple[Arch, float, float]] = {}
+    for t in out:  # each arch once, at its best-informed (earliest) place
+        first.setdefault(t[0], t)
+    return list(first.values())
 
 
 @dataclass
