@@ -58,7 +58,7 @@ def test_hard_reward_pays_no_bonus_below_the_budget() -> None:
 
 def test_soft_reward_formula_and_its_budget() -> None:
     spec = RewardSpec((10.0,), w=-0.07, mode="hard", form="soft")
-    assert "form" not in spec.to_dict()  # written as before, so soft runs from before resume
+    assert spec.to_dict()["form"] == "soft"
     assert spec.reward(0.9, 5.0, 10.0, 8.0) == pytest.approx(0.9 * 0.5**-0.07)
     assert spec.reward(0.9, 9.0, 10.0, 11.0) is None  # upper bound over budget: infeasible
     assert not spec.straddles(10.0, 9.0, 11.0)  # the soft reward never measures

@@ -69,9 +69,8 @@ class RewardSpec:
         return float(metric * self.factor(latency_ms, budget_ms))
 
     def to_dict(self) -> dict[str, object]:
-        """``run.json``'s reward; the soft form is written as before the hard one existed, so its runs resume."""
-        d: dict[str, object] = {"budgets_ms": list(self.budgets_ms), "w": self.w, "mode": self.mode}
-        return d | ({"form": self.form} if self.hard else {})
+        """``run.json``'s reward (a run folder from before the hard form has no ``form``: it was soft)."""
+        return {"budgets_ms": list(self.budgets_ms), "w": self.w, "mode": self.mode, "form": self.form}
 
 
 def budget_key(budget_ms: float) -> str:

@@ -105,7 +105,7 @@ class Study:
         meta = self.run_dir / RUN_FILE
         wanted = {"schema": RUN_SCHEMA, "config": self.config.to_dict()}
         if meta.exists():
-            if read_json_object(meta, "run metadata") != json.loads(json.dumps(wanted)):
+            if _with_form(read_json_object(meta, "run metadata")) != json.loads(json.dumps(wanted)):
                 raise SearchError(f"run dir {self.run_dir} holds a different search; pass another --run or the same options")
         else:
             tmp = meta.with_suffix(".json.tmp")
@@ -204,6 +204,15 @@ class Study:
 
     def write_result(self, result: SearchResult) -> None:
         write_result(self.run_dir, result)
+
+
+def _with_form(meta: dict[str, Any]) -> dict[str, Any]:
+    """A run folder written before the hard reward existed ran the soft one: its ``run.json`` says so now."""
+    config = meta.get("config")
+    reward = config.get("reward") if isinstance(config, dict) else None
+    if isinstance(reward, dict):
+        reward.setdefault("form", "soft")
+    return meta
 
 
 def _choices(archs: list[Arch]) -> dict[str, tuple[int, ...]]:
