@@ -162,7 +162,7 @@ class BaselineStep:
 
     def _row(self, name: str, text: str, arch: Arch, budget: float, metrics: list[float],
              searched: list[float]) -> dict[str, Any]:
-        from ..report.significance import welch
+        from ..significance import welch
 
         pred = self.predicted(arch)
         row: dict[str, Any] = {"name": name, "family": text, "arch": str(arch), "predicted_latency_ms": pred,
