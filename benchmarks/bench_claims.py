@@ -35,9 +35,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from kdnas_bench.distill.inherit import TeacherShape
 from kdnas_bench.keys import DatasetKey
 from kdnas_bench.models import count_params
 from kdnas_bench.search.api import SearchRequest, SupernetOptions, parse_head_dim, run_search
+from kdnas_bench.search.baselines import families, scaled_to_budget
 from kdnas_bench.space import Arch, SearchSpace, Shape
 
 SPACE = "search/spaces/minilm-students.toml"
@@ -48,35 +50,17 @@ HAND = ("minilm-scaled", "minilm-l3-scaled", "tinybert-scaled", "tinybert-whole-
         "layer-dropped-bottom", "layer-dropped-third")
 
 
-def _ffn(h: int, ratio: float) -> int:
-    return round(h * ratio / 4) * 4
-
-
+# the benchmark's names of the library's families (kdnas_bench.search.baselines), for the MiniLM teacher's shape
+_LIBRARY = {"minilm-scaled": "minilm", "minilm-l3-scaled": "minilm-l3", "tinybert-scaled": "tinybert",
+            "tinybert-whole-heads": "tinybert-whole-heads", "layer-dropped": "layerdrop",
+            "layer-dropped-bottom": "layerdrop-bottom"}
+_SHAPES = families(TeacherShape(TEACHER_ARCH.layers, TEACHER_ARCH.hidden, TEACHER_ARCH.heads, TEACHER_ARCH.ffn))
 FAMILIES: dict[str, tuple[str, Callable[[], list[Arch]]]] = {
-    "minilm-scaled": ("MiniLM-L6 (6 layers, heads = hidden/32, FFN 4h)",
-                      lambda: [Arch(6, h, h // 32, 4 * h) for h in range(64, 385, 32)]),
-    "minilm-l3-scaled": ("MiniLM-L3 (3 layers, heads = hidden/32, FFN 4h)",
-                         lambda: [Arch(3, h, h // 32, 4 * h) for h in range(64, 385, 32)]),
-    "tinybert-scaled": ("TinyBERT-4L (4 layers, 12 heads, FFN 3.85h)",
-                        lambda: [Arch(4, h, 12 if h // 12 >= 16 else max(a for a in (2, 4, 6) if h % a == 0),
-                                      _ffn(h, 1200 / 312)) for h in range(96, 385, 12)]),
-    "tinybert-whole-heads": ("TinyBERT-4L with whole teacher heads (4 layers, heads = hidden/32, FFN 3.85h)",
-                             lambda: [Arch(4, h, h // 32, _ffn(h, 1200 / 312)) for h in range(64, 385, 32)]),
-    "layer-dropped": ("the teacher with layers dropped (full width, evenly spread layers, teacher weights)",
-                      lambda: [Arch(k, 384, 12, 1536) for k in range(1, 7)]),
-    "layer-dropped-bottom": ("the teacher with its top layers dropped (full width, its first layers, teacher weights)",
-                             lambda: [Arch(k, 384, 12, 1536) for k in range(1, 7)]),
-    # not scaled by the predictor: a third of the layers for a third of the latency, the rule of thumb; whether
-    # it meets the measured budget is for the report to say
-    "layer-dropped-third": ("the teacher with a third of its layers (full width, teacher weights), unscaled",
-                            lambda: [Arch(TEACHER_ARCH.layers // 3, 384, 12, 1536)]),
-}
-
-
-def scaled_to_budget(family: list[Arch], budget: float, predicted: Callable[[Arch], float]) -> Arch:
-    """The slowest member of a family whose predicted latency fits the budget (the fastest when none does)."""
-    fits = [a for a in family if predicted(a) <= budget]
-    return max(fits, key=predicted) if fits else min(family, key=predicted)
+    name: (_SHAPES[lib][0], lambda lib=lib: list(_SHAPES[lib][1])) for name, lib in _LIBRARY.items()}
+# not scaled by the predictor: a third of the layers for a third of the latency, the rule of thumb; whether it meets
+# the measured budget is for the report to say
+FAMILIES["layer-dropped-third"] = ("the teacher with a third of its layers (full width, teacher weights), unscaled",
+                                   lambda: [Arch(TEACHER_ARCH.layers // 3, 384, 12, 1536)])
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
@@ -146,7 +130,8 @@ def _search(args: argparse.Namespace, work: Path, budget: float) -> tuple[Arch, 
     net, doc = ensure_supernet(args.teacher, args.task, space, work / "supernet", data_dir=args.data_dir, cfg=cfg,
                                progress=True, **accelerator_kwargs(ensure_supernet, args.accelerator))
     req = SearchRequest(DatasetKey(args.device, "torch", 1), (budget,), args.task, reward_w=args.reward_w,
-                        shape=SHAPE, episodes=args.episodes, candidates=args.candidates, evaluator="supernet",
+                        reward_form=args.reward, shape=SHAPE, episodes=args.episodes, candidates=args.candidates,
+                        evaluator="supernet",
                         teacher=args.teacher, data_dir=args.data_dir, space=SPACE, predictors=args.predictors,
                         supernet=SupernetOptions(str(work / "supernet"), args.supernet_examples, args.supernet_epochs,
                                                  args.rerank_top, args.rerank_examples, args.rerank_epochs),
@@ -361,7 +346,9 @@ def main() -> None:
     tr.add_argument("--rerank-top", type=int, default=4)
     tr.add_argument("--rerank-examples", type=int, default=500)
     tr.add_argument("--rerank-epochs", type=float, default=2.0)
-    tr.add_argument("--reward-w", type=float, default=0.0)
+    tr.add_argument("--reward", choices=("hard", "soft"), default="hard",
+                    help="The search's reward: hard (the metric within the budget, the tool's default) or soft.")
+    tr.add_argument("--reward-w", type=float, default=0.0, help="--reward soft: the latency exponent w.")
     tr.add_argument("--final-examples", type=int, default=None)
     tr.add_argument("--final-epochs", type=float, default=1.0)
     tr.add_argument("--losses", default="logits,ce")

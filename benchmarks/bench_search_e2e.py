@@ -39,7 +39,9 @@ def main() -> None:
     ap.add_argument("--proxy-epochs", type=float, default=2.0)
     ap.add_argument("--final-examples", type=int, default=8000)
     ap.add_argument("--final-epochs", type=float, default=1.0)
-    ap.add_argument("--reward-w", type=float, default=-0.07)
+    ap.add_argument("--reward", choices=("hard", "soft"), default="hard",
+                    help="The search's reward: hard (the metric within the budget, the tool's default) or soft.")
+    ap.add_argument("--reward-w", type=float, default=-0.07, help="--reward soft: the latency exponent w.")
     ap.add_argument("--run", default="runs/e2e-sst2")
     ap.add_argument("--out", default="benchmarks/results/search_e2e.json")
     args = ap.parse_args()
@@ -48,7 +50,8 @@ def main() -> None:
     budget = round(teacher_ms / 3, 2)
     print(f"teacher {TEACHER_ARCH}: {teacher_ms:.2f} ms measured (1 thread, 1x128) -> budget {budget} ms", flush=True)
     req = SearchRequest(DatasetKey(device, "torch", 1), (budget,), "sst2", reward_w=args.reward_w, shape=SHAPE,
-                        teacher=args.teacher, data_dir=args.data_dir, space="search/spaces/minilm-students.toml",
+                        reward_form=args.reward, teacher=args.teacher, data_dir=args.data_dir,
+                        space="search/spaces/minilm-students.toml",
                         episodes=args.episodes, candidates=args.candidates, proxy_examples=args.proxy_examples,
                         proxy_epochs=args.proxy_epochs, final=FinalOptions(args.final_examples, args.final_epochs),
                         run_dir=args.run)
@@ -73,7 +76,7 @@ def main() -> None:
                     "train_examples": teacher_meta.get("train_examples")},
         "budget_ms": budget, "search": {k: args.__dict__[k] for k in ("episodes", "candidates", "proxy_examples",
                                                                      "proxy_epochs", "final_examples", "final_epochs",
-                                                                     "reward_w")},
+                                                                     "reward", "reward_w")},
         "evaluations": res["evaluations"],
         "winner": {**w, "share_of_teacher": w["final_metric"] / teacher_acc,
                    "speedup_vs_teacher": teacher_ms / w["measured_latency_ms"]},

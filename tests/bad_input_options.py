@@ -214,4 +214,10 @@ OPTION_CASES: list[Case] = [
          "--budget-mb goes with --budget-ms"),
     Case("compare-budget-ms-inf", ("compare", "--students", "bert-tiny", "--budget-ms", "inf", "--no-measure"),
          "--budget-ms values must be positive finite numbers"),
+    # the hard reward, the baselines
+    Case("search-mode-soft-hard-reward", (*SEARCH, "--budget-ms", "10", "--mode", "soft"), "pass --reward soft"),
+    Case("search-reward-unknown", (*SEARCH, "--budget-ms", "10", "--reward", "medium"), "'medium' is not one of"),
+    Case("search-baselines-without-final", (*SEARCH, "--budget-ms", "10", "--baselines", "minilm"), "add --final"),
+    Case("search-baseline-seeds-zero", (*SEARCH, "--budget-ms", "10", "--final", "--baseline-seeds", "0"),
+         "--baseline-seeds must be positive"),
 ]

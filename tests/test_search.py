@@ -46,14 +46,27 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 # -- reward ----------------------------------------------------------------------------------------
-def test_reward_formula_and_hard_budget() -> None:
-    spec = RewardSpec((10.0,), w=-0.07, mode="hard")
+def test_hard_reward_pays_no_bonus_below_the_budget() -> None:
+    spec = RewardSpec((10.0,))
+    assert spec.hard and spec.to_dict()["form"] == "hard"
+    # half the budget earns exactly what the budget earns: the metric; latency below it is worth nothing
+    assert spec.reward(0.9, 5.0, 10.0, 8.0) == spec.reward(0.9, 10.0, 10.0, 12.0) == 0.9
+    assert spec.reward(0.91, 10.0, 10.0, 12.0) > spec.reward(0.9, 2.0, 10.0, 3.0)  # the more accurate one wins
+    assert spec.reward(0.9, 10.5, 10.0, 12.0) is None  # the prediction over the budget: infeasible
+    assert spec.straddles(10.0, 9.0, 11.0) and not spec.straddles(10.0, 9.0, 9.5) and not spec.straddles(10.0, 11.0, 12.0)
+
+
+def test_soft_reward_formula_and_its_budget() -> None:
+    spec = RewardSpec((10.0,), w=-0.07, mode="hard", form="soft")
+    assert spec.to_dict()["form"] == "soft"
     assert spec.reward(0.9, 5.0, 10.0, 8.0) == pytest.approx(0.9 * 0.5**-0.07)
     assert spec.reward(0.9, 9.0, 10.0, 11.0) is None  # upper bound over budget: infeasible
-    soft = RewardSpec((10.0,), mode="soft")
+    assert not spec.straddles(10.0, 9.0, 11.0)  # the soft reward never measures
+    soft = RewardSpec((10.0,), mode="soft", form="soft")
     assert soft.reward(0.9, 20.0, 10.0, 25.0) == pytest.approx(0.9 * 2**-0.07)
     for bad in [dict(budgets_ms=()), dict(budgets_ms=(-1.0,)), dict(budgets_ms=(5.0,), w=0.1),
-                dict(budgets_ms=(5.0,), mode="medium"), dict(budgets_ms=(5.0, 5.0))]:
+                dict(budgets_ms=(5.0,), mode="medium"), dict(budgets_ms=(5.0, 5.0)), dict(budgets_ms=(5.0,), form="x"),
+                dict(budgets_ms=(5.0,), mode="soft")]:
         with pytest.raises(SearchError.__mro__[1]):
             RewardSpec(**bad)
 
@@ -127,7 +140,7 @@ def test_study_finds_feasible_winners_per_budget(env: dict, tmp_path: Path) -> N
     study.write_result(result)
     assert [w.budget_ms for w in result.winners] == [8.0, 20.0]
     for w in result.winners:
-        assert w.predicted_latency_ms_high <= w.budget_ms
+        assert w.predicted_latency_ms <= w.budget_ms  # the hard reward judges the prediction (straddlers: measured)
         assert w.proxy_metric == table_metric(w.arch)
     assert result.evaluations == ev.calls <= 4 * 6
     saved = json.loads((tmp_path / "run" / "result.json").read_text())

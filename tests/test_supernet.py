@@ -134,8 +134,9 @@ def test_cli_search_with_the_supernet_evaluator(preds: Path, tiny_teacher: Path,
     data = json.loads(out)
     (w,) = data["winners"]
     assert w["rerank"][0]["examples"] == 64 and len(w["rerank"][0]["candidates"]) == 2
+    assert len(w["rerank"]) == 1  # a second rung would hold the one survivor: skipped
     assert w["final_init"] == "supernet" and (Path(w["student_dir"]) / "model.safetensors").is_file()
-    assert (run / "supernet" / "supernet.json").is_file() and len((run / "rerank.jsonl").read_text().splitlines()) == 3
+    assert (run / "supernet" / "supernet.json").is_file() and len((run / "rerank.jsonl").read_text().splitlines()) == 2
     evals = [json.loads(x) for x in (run / "evaluations.jsonl").read_text().splitlines()]
     assert all(e["seconds"] < 30 for e in evals)
     code2, out2, _ = run_cli(*search_args(preds, tiny_teacher, tiny_glue, run, *extra))  # resume: nothing redone

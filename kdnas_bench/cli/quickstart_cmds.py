@@ -162,7 +162,7 @@ def register(cli: click.Group) -> None:
         from ..profiling.device import hardware
         from ..search.api import FinalOptions, SearchRequest, SupernetOptions, run_search
         from ..space import Arch, SearchSpace, Shape
-        from .search_cmds import Progress, winners_table
+        from .search_cmds import Progress, baselines_table, winners_table
 
         for name, value in (("--profile-rows", profile_rows), ("--transfer-rows", transfer_rows),
                             ("--episodes", episodes), ("--candidates", candidates),
@@ -266,7 +266,7 @@ def register(cli: click.Group) -> None:
                   *task_args(mode, None), "--space", space_file,
                   "--episodes", str(episodes), "--candidates", str(candidates), "--proxy-examples", str(proxy_examples),
                   "--proxy-epochs", f"{proxy_epochs:g}", "--final", "--final-examples", str(final_examples),
-                  "--final-epochs", "1",
+                  "--final-epochs", "1", *([] if mode == AGNOSTIC else ["--baselines", "minilm"]),
                   "--predictors", str(preds), "--run", str(run_dir), "--seed", str(seed), "--accelerator", accelerator]
         oneshot = mode != AGNOSTIC and evaluator_kind == "supernet"
         if mode == AGNOSTIC:
@@ -288,10 +288,12 @@ def register(cli: click.Group) -> None:
             supernet=(SupernetOptions(examples=teacher_examples, epochs=1.0, rerank_top=2,
                                       rerank_examples=max(1, proxy_examples // 2), rerank_epochs=proxy_epochs)
                       if oneshot else SupernetOptions()),
-            final=FinalOptions(final_examples, 1.0), space=space_file, predictors=str(preds), run_dir=str(run_dir),
-            accelerator=accelerator, allow_weak_teacher=allow_weak_teacher)
+            final=FinalOptions(final_examples, 1.0, ("minilm",)), space=space_file, predictors=str(preds),
+            run_dir=str(run_dir), accelerator=accelerator, allow_weak_teacher=allow_weak_teacher)
         outcome = steps.run(search, lambda: run_search(req, Progress(console, req), progress=True))
         console.print(winners_table(outcome))
+        if any(w.extra.get("baselines") for w in outcome.result.winners):  # did the search beat a MiniLM shape?
+            console.print(baselines_table(outcome))
 
         # 6. the run's story, 7. the winner next to the teacher and well-known students, across devices
         rep = o / "report"

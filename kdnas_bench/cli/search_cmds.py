@@ -15,7 +15,7 @@ from ..errors import KdnasError
 from ..progress import LineProgress
 from ..search.evaluators import EVALUATORS
 from ..search.executor import EXECUTORS
-from ..search.reward import MODES
+from ..search.reward import FORMS, MODES
 from ..search.strategies import STRATEGIES
 from .common import accelerator_option, console, err_console, positive, print_json
 from .options import (
@@ -97,7 +97,7 @@ def winners_table(outcome: Any) -> Table:
     t = Table(title=Text(f"winners · {result.evaluations} evaluations · {outcome.run_dir}"),
               caption=Text(caption) if caption else None)
     memory = any("predicted_peak_mb" in w.extra for w in result.winners)  # search --budget-mb
-    cols = ["budget ms", "arch", "pred ms", "pred high ms", "proxy metric", "reward"]
+    cols = ["budget ms", "arch", "pred ms", "pred high ms", "proxy metric", "reward", "latency / budget"]
     if memory:
         cols += ["pred peak MiB"]
     if outcome.final:
@@ -109,7 +109,7 @@ def winners_table(outcome: Any) -> Table:
     held = {True: "yes", False: "NO", None: "not this device"}
     for w in result.winners:
         row = [f"{w.budget_ms:g}", str(w.arch), f"{w.predicted_latency_ms:.2f}", f"{w.predicted_latency_ms_high:.2f}",
-               metric_cell(w.proxy_metric, trivial), f"{w.reward:.4f}"]
+               metric_cell(w.proxy_metric, trivial), f"{w.reward:.4f}", _share(w.extra.get("budget_share"), w.extra)]
         if memory:
             row += [f"{w.extra.get('predicted_peak_mb', float('nan')):.1f}"]
         if outcome.final:
@@ -123,6 +123,39 @@ def winners_table(outcome: Any) -> Table:
                 row += ["-" if pk is None else f"{pk:.1f}", held[w.extra.get("memory_held")]]
         t.add_row(*row)
     return t
+
+
+def baselines_table(outcome: Any) -> Table:
+    """Per budget, the searched student against each hand-crafted baseline scaled to the same budget."""
+    t = Table(title="did the search pay off? searched vs the shapes a person would pick, same budget, same recipe")
+    for c in ("budget ms", "student", "arch", "final metric", "latency / budget", "gap", "verdict"):
+        t.add_column(c, justify="right")
+    for w in outcome.result.winners:
+        rows = w.extra.get("baselines") or []
+        if not rows:
+            continue
+        searched = w.extra.get("searched_metrics") or [w.extra.get("final_metric")]
+        share = w.extra.get("budget_share")
+        t.add_row(f"{w.budget_ms:g}", "searched", str(w.arch), _mean(searched), _share(share, w.extra), "", "")
+        for r in rows:
+            if "error" in r:
+                t.add_row("", r["name"], "-", "-", "-", "-", r["error"])
+                continue
+            p = f" (p {r['p_value']:.3f})" if "p_value" in r else ""
+            t.add_row("", r["name"], r["arch"], _mean(r["metrics"]), _share(r["budget_share"], r),
+                      f"{r['gap']:+.4f}", f"{r['verdict']}{p}")
+    return t
+
+
+def _mean(values: list[Any]) -> str:
+    vals = [float(v) for v in values if v is not None]
+    if not vals:
+        return "-"
+    return f"{sum(vals) / len(vals):.4f}" + (f" ({len(vals)} seeds)" if len(vals) > 1 else "")
+
+
+def _share(share: float | None, where: dict[str, Any]) -> str:
+    return "-" if share is None else f"{100 * share:.0f} % ({str(where.get('budget_share_from', '')).split()[0]})"
 
 
 class Progress:
@@ -145,7 +178,7 @@ class Progress:
         if kind == "start":
             key = req.key
             self.out.print(f"search {data['task']} · {req.strategy} · budgets "
-                           f"{', '.join(f'{b:g}' for b in req.budgets_ms)} ms ({req.mode}, batch {req.shape.batch} "
+                           f"{', '.join(f'{b:g}' for b in req.budgets_ms)} ms ({req.reward_form} reward, batch {req.shape.batch} "
                            f"× seq {req.shape.seq}) on {key.device_id}/{key.backend}/t{key.threads} · run {data['run']}",
                            markup=False)
             if not self.out.is_terminal:
@@ -227,12 +260,23 @@ def register(cli: click.Group) -> None:
                   "printed): --redo final re-does its final step (with --final).")
     @click.option("--final-examples", type=int, help="Train examples for --final (default: the whole train set).")
     @click.option("--final-epochs", type=float, default=3.0, show_default=True, help="Epochs of --final.")
+    @click.option("--baselines", "baselines_text", help="--final: the hand-crafted shapes scaled to each budget and "
+                  "distilled with the same recipe, to show whether the search beat them: names separated by commas "
+                  "(minilm, minilm-l3, tinybert, tinybert-whole-heads, layerdrop, layerdrop-bottom), or none "
+                  "(default: minilm,tinybert,layerdrop).")
+    @click.option("--baseline-seeds", type=int, default=1, show_default=True,
+                  help="--final: seeds of each baseline and of the winner; 2 or more give the gap's significance.")
     @seq_option("Sequence length the budget applies to.")
     @batch_option("Batch size the budget applies to.")
+    @click.option("--reward", "reward_form", type=click.Choice(FORMS), default="hard", show_default=True,
+                  help="hard: the most accurate student whose latency fits the budget (R = A; candidates whose "
+                       "predicted interval straddles it are measured on this device before the pick); soft: the "
+                       "KD-NAS reward A·(lat/T)^w, which pays students below the budget.")
     @click.option("--reward-w", type=float, default=DEFAULTS.reward_w, show_default=True,
-                  help="Latency exponent w of A·(lat/T)^w.")
+                  help="--reward soft: latency exponent w of A·(lat/T)^w.")
     @click.option("--mode", type=click.Choice(MODES), default="hard", show_default=True,
-                  help="hard: reject candidates whose predicted upper bound exceeds the budget.")
+                  help="--reward soft: hard rejects candidates whose predicted upper bound exceeds the budget; soft "
+                       "keeps them.")
     @space_option("Space TOML, or 'auto' (the default, except with --table): the teacher's students, derived from "
                   "its shape and written to RUN/space.toml.")
     @click.option("--table", type=click.Path(), callback=shipped_path,
@@ -276,8 +320,9 @@ def register(cli: click.Group) -> None:
                teacher: str | None,
                data_dir: str | None, strategy: str, episodes: int | None, candidates: int | None, proxy_examples: int,
                proxy_epochs: float, losses: str | None, seed: int, run_dir: str | None, executor: str,
-               ray_address: str | None, final: bool, final_examples: int | None, final_epochs: float, seq: int,
-               batch: int, reward_w: float, mode: str, space_path: str | None, table: str | None,
+               ray_address: str | None, final: bool, final_examples: int | None, final_epochs: float,
+               baselines_text: str | None, baseline_seeds: int, seq: int,
+               batch: int, reward_form: str, reward_w: float, mode: str, space_path: str | None, table: str | None,
                predictors_dir: str | None, teacher_examples: int, evaluator_kind: str | None, init: str,
                supernet_dir: str | None, supernet_examples: int, supernet_epochs: float, rerank_top: int,
                rerank_examples: int, rerank_epochs: float, budget_mb: float | None, head_dim: str | None,
@@ -296,13 +341,15 @@ def register(cli: click.Group) -> None:
         """
         from ..keys import DatasetKey
         from ..search.api import FinalOptions, SearchRequest, SupernetOptions, parse_head_dim, run_search
+        from ..search.baselines import parse_baselines
         from ..space import Shape
 
         for name, value in (("--threads", threads), ("--episodes", episodes), ("--candidates", candidates),
                             ("--proxy-examples", proxy_examples), ("--seq", seq), ("--batch", batch),
                             ("--final-examples", final_examples), ("--supernet-examples", supernet_examples),
                             ("--supernet-epochs", supernet_epochs), ("--rerank-examples", rerank_examples),
-                            ("--rerank-epochs", rerank_epochs), ("--budget-mb", budget_mb)):
+                            ("--rerank-epochs", rerank_epochs), ("--budget-mb", budget_mb),
+                            ("--baseline-seeds", baseline_seeds)):
             positive(name, value)
         if rerank_top < 0:
             raise KdnasError(f"--rerank-top must be 0 or more, got {rerank_top}")
@@ -318,10 +365,14 @@ def register(cli: click.Group) -> None:
             head_dim = "teacher" if not table and not agnostic and (oneshot or init == "inherit") else "any"
         if front_points is not None and front_points < 0:
             raise KdnasError(f"--front must be 0 or more, got {front_points}")
-        finals = FinalOptions(final_examples, final_epochs) if final else None
+        if not final and (baselines_text is not None or baseline_seeds != 1):
+            raise KdnasError("--baselines and --baseline-seeds compare the final students: add --final")
+        finals = FinalOptions(final_examples, final_epochs, parse_baselines(baselines_text), baseline_seeds) \
+            if final else None
         req = SearchRequest(
             key=DatasetKey(device_id, backend, threads), budgets_ms=tuple(budget), task=task, reward_w=reward_w,
-            mode=mode, shape=Shape(batch, seq), strategy=strategy, episodes=episodes, candidates=candidates, seed=seed,
+            mode=mode, reward_form=reward_form, shape=Shape(batch, seq), strategy=strategy, episodes=episodes,
+            candidates=candidates, seed=seed,
             evaluator=evaluator_kind, table=table, teacher=teacher, teacher_examples=teacher_examples,
             data_dir=data_dir, text=text_file, proxy_examples=proxy_examples, proxy_epochs=proxy_epochs,
             losses=losses, init="embeddings" if init == "auto" else init,
@@ -345,6 +396,8 @@ def register(cli: click.Group) -> None:
             print_json(outcome.summary() | ({"memory_method": method} if budget_mb is not None else {}))
             return
         console.print(winners_table(outcome))
+        if any(w.extra.get("baselines") for w in outcome.result.winners):
+            console.print(baselines_table(outcome))
         if budget_mb is not None:
             from ..profiling.memory import method_label
 

@@ -31,7 +31,20 @@ from .cache import cache_bytes, cache_teacher
 from .data import AGNOSTIC, Encoded, Task, get_task, proxy_indices
 from .losses import DEFAULT_LOSSES, KDLoss, build_losses, needs_of, needs_teacher
 from .teacher import PrimaryMetric, Teacher, load_teacher
-from .training import TaskData, TrainConfig, evaluate, predict, prepare_data, save_model, train
+from .training import (
+    TaskData,
+    TrainConfig,
+    evaluate,
+    logits_of,
+    predict,
+    predictions,
+    prepare_data,
+    save_model,
+    teacher_fidelity,
+    train,
+)
+
+FIDELITY = "teacher_fidelity"  # the metrics key of distill_task(fidelity_to=...)
 
 
 def _pca_projection(weight: torch.Tensor, width: int) -> torch.Tensor:
@@ -246,10 +259,13 @@ def _run(src: _Source, arch: Arch | str, opts: DistillOptions, *, out: str | Pat
 def distill_task(teacher: str | Path | Teacher, task: str | Task, arch: Arch | str,
                  opts: DistillOptions | None = None, *, data: TaskData | None = None,
                  data_dir: str | Path | None = None, max_examples: int | None = None, out: str | Path | None = None,
-                 progress: bool = False, init_model: Any | None = None) -> DistillResult:
+                 progress: bool = False, init_model: Any | None = None,
+                 fidelity_to: np.ndarray | None = None) -> DistillResult:
     """Distil ``arch`` on a GLUE task's labelled examples (``data_dir``, or prepared ``data``; ``max_examples``:
     proxy mode on a stratified seeded subset, None: all of it) and score it by the task's dev metrics.
-    ``init_model``: start from a copy of this model (e.g. a supernet's sub-network) instead of ``opts.init``."""
+    ``init_model``: start from a copy of this model (e.g. a supernet's sub-network) instead of ``opts.init``.
+    ``fidelity_to``: the teacher's dev logits; the student's closeness to them is added to the metrics as
+    ``teacher_fidelity`` (:func:`~.training.teacher_fidelity`, the search's tie-breaker)."""
     opts = opts or DistillOptions()
     t = get_task(task)
     loaded = load_teacher(teacher, task=t)
@@ -263,7 +279,13 @@ def distill_task(teacher: str | Path | Teacher, task: str | Task, arch: Arch | s
                         data.train_total or len(data.train))
     mode = data.mode if data.train_total else ("full" if max_examples is None else "proxy")
     dev = data.dev
-    src = _Source(t, loaded, data.train, dev, mode, opts.init, lambda student, _: evaluate(student, dev, t),
+    def score(student: Any, _: Any) -> dict[str, float]:
+        if fidelity_to is None:
+            return evaluate(student, dev, t)
+        logits = logits_of(student, dev)
+        return {**t.score(predictions(logits, t), dev.labels), FIDELITY: teacher_fidelity(logits, fidelity_to, t)}
+
+    src = _Source(t, loaded, data.train, dev, mode, opts.init, score,
                   {"temperature": opts.temperature, "init": opts.init, "max_length": opts.max_length,
                    "freeze_embeddings": opts.freeze_embeddings, "batching": opts.batching},
                   opts.losses or DEFAULT_LOSSES)

@@ -188,6 +188,41 @@ def evaluate(model: Any, data: Encoded, task: Task) -> dict[str, float]:
     return task.score(predict(model, data, task), data.labels)
 
 
+@torch.no_grad()
+def logits_of(model: Any, data: Encoded, *, batch_size: int = 128) -> np.ndarray:
+    """The model's logits (float32, one row per example) on the device the model is on."""
+    model.eval()
+    acc = accelerator_of(model)
+    rows: list[np.ndarray] = []
+    order: list[np.ndarray] = []
+    for batch in batches_on(data, acc, batch_size, shuffle=False):
+        with acc.autocast():
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                           token_type_ids=batch["token_type_ids"]).logits
+        rows.append(logits.float().cpu().numpy())
+        order.append(np.asarray(batch_rows(batch)))
+    out = np.zeros((len(data), rows[0].shape[1] if rows else 1), dtype=np.float32)
+    for idx, r in zip(order, rows, strict=True):
+        out[idx] = r
+    return out
+
+
+def predictions(logits: np.ndarray, task: Task) -> np.ndarray:
+    """Class ids (or scores) from :func:`logits_of`, as :func:`predict` gives them."""
+    return logits.squeeze(-1) if task.is_regression else logits.argmax(-1)
+
+
+def teacher_fidelity(student: np.ndarray, teacher: np.ndarray, task: Task) -> float:
+    """How close the student's held-out outputs are to the teacher's: minus the KD loss (the mean
+    KL(teacher ‖ student) of their softmaxes; the mean squared difference for regression). Higher is closer;
+    continuous, so it tells apart students whose task metric ties (e.g. every all-positive answer's F1)."""
+    if task.is_regression:
+        return -float(np.mean((student.squeeze(-1) - teacher.squeeze(-1)) ** 2))
+    log_s = student - np.logaddexp.reduce(student, axis=-1, keepdims=True)
+    log_t = teacher - np.logaddexp.reduce(teacher, axis=-1, keepdims=True)
+    return -float(np.mean(np.sum(np.exp(log_t) * (log_t - log_s), axis=-1)))
+
+
 # -- students --------------------------------------------------------------------------------------
 def save_model(model: Any, tokenizer: Any, out: Path, *, onnx: bool = True) -> None:
     """HF layout (config.json, model.safetensors, tokenizer files) and, with ``onnx``, model.onnx."""

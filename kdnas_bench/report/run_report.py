@@ -57,11 +57,12 @@ class RunStory:
         return out
 
     def budget_checks(self) -> list[dict[str, Any]]:
-        mode = (self.config.get("reward") or {}).get("mode", "hard")
+        reward = self.config.get("reward") or {}
+        by_high = reward.get("form", "soft") == "soft" and reward.get("mode", "hard") == "hard"
         out = []
         for w in self.winners:
             b = float(w["budget_ms"])
-            bound = w["predicted_latency_ms_high"] if mode == "hard" else w["predicted_latency_ms"]
+            bound = w["predicted_latency_ms_high"] if by_high else w["predicted_latency_ms"]
             measured = w.get("measured_latency_ms")
             out.append({"budget_ms": b, "arch": w["arch"], "predicted_ms": w["predicted_latency_ms"],
                         "predicted_high_ms": w["predicted_latency_ms_high"], "predicted_held": bool(bound <= b),
@@ -70,7 +71,9 @@ class RunStory:
                         "reward": w.get("reward"), "student_dir": w.get("student_dir"),
                         "verdict": w.get("budget_verdict"), "verdict_text": w.get("budget_verdict_text"),
                         "measured_cv": w.get("measured_cv"), "measured_p90_ms": w.get("measured_p90_ms"),
-                        "measured_rounds": w.get("measured_rounds"), "below_trivial": self._below(w)})
+                        "measured_rounds": w.get("measured_rounds"), "below_trivial": self._below(w),
+                        "budget_share": w.get("budget_share"), "budget_share_from": w.get("budget_share_from"),
+                        "baselines": w.get("baselines") or []})
         return out
 
     def _below(self, w: dict[str, Any]) -> bool | None:
@@ -315,13 +318,19 @@ def run_document(story: RunStory, images: list[Path]) -> Document:
     ev = c.get("evaluator") or {}
     r = c.get("reward") or {}
     shape = c.get("shape") or {}
-    hard = "hard budgets (a candidate whose predicted upper bound exceeds one scores nothing)"
+    if r.get("form") == "hard":
+        rule = ("Reward: the metric within the budget (hard constraint: latency below it earns nothing; a candidate "
+                "predicted over it scores nothing, one whose predicted interval straddles it is measured on the device "
+                "before it is picked)")
+    else:
+        hard = "hard budgets (a candidate whose predicted upper bound exceeds one scores nothing)"
+        rule = (f"Reward: metric x (latency / budget)^{r.get('w')}; "
+                f"{hard if r.get('mode') == 'hard' else str(r.get('mode')) + ' budgets'}")
     setup = [
         f"Run {story.run_dir} ({'finished' if story.finished else 'UNFINISHED: winners so far'}): strategy {c.get('strategy')}, "
         f"{c.get('episodes')} episodes x {c.get('candidates')} candidates, seed {c.get('seed')}, space {c.get('space')}.",
         f"Latency: predicted by the predictor of {c.get('device_id')} / {c.get('backend')} / {c.get('threads')} "
-        f"thread(s), at batch {shape.get('batch')} x seq {shape.get('seq')}. Reward: metric x (latency / budget)^"
-        f"{r.get('w')}; {hard if r.get('mode') == 'hard' else str(r.get('mode')) + ' budgets'}: "
+        f"thread(s), at batch {shape.get('batch')} x seq {shape.get('seq')}. {rule}: "
         f"{', '.join(f'{float(b):g}' for b in r.get('budgets_ms') or [])} ms.",
         describe_evaluator(ev) + f" {len(story.evaluations)} candidates evaluated.",
     ]
@@ -339,17 +348,44 @@ def run_document(story: RunStory, images: list[Path]) -> Document:
         a = Arch.from_dict(b["arch"])
         b_rows.append([f"{b['budget_ms']:g}", arch_name(a), f"{fmt_ms(b['predicted_ms'])} (<= {fmt_ms(b['predicted_high_ms'])})",
                        _yes(b["predicted_held"]), fmt_ms(b["measured_ms"]), measured_verdict(b),
-                       metric_text(b["proxy_metric"], story.trivial), metric_text(b["final_metric"], story.trivial)])
+                       metric_text(b["proxy_metric"], story.trivial), metric_text(b["final_metric"], story.trivial),
+                       _share(b)])
     return Document(f"kdnas-bench report: {story.run_dir.name}", [
         Section("Setup", setup),
         Section("Episodes", [], [Table(["episode", "candidates", "best reward so far (per budget)", "best score",
                                         "s / candidate"], ep_rows)]),
         Section("Chosen students per budget", [], [Table(
             ["budget ms", "arch", "predicted ms (upper)", "held (predicted)", "measured ms", "held (measured)",
-             "proxy metric", "final metric"], b_rows)]),
+             "proxy metric", "final metric", "latency / budget"], b_rows)]),
+        *_baseline_sections(story),
         *_rerank_sections(story),
         Section("Plots", [], [], images),
     ])
+
+
+def _share(row: dict[str, Any]) -> str:
+    share = row.get("budget_share")
+    return "-" if share is None else f"{100 * share:.0f} % ({row.get('budget_share_from')})"
+
+
+def _baseline_sections(story: RunStory) -> list[Section]:
+    """Did the search pay off: the winner against the hand-crafted shapes scaled to the same budget."""
+    rows = []
+    for w in story.winners:
+        for r in w.get("baselines") or []:
+            if "error" in r:
+                rows.append([f"{float(w['budget_ms']):g}", r["name"], "-", "-", "-", "-", r["error"]])
+                continue
+            p = f" (Welch p {r['p_value']:.3f})" if "p_value" in r else ""
+            rows.append([f"{float(w['budget_ms']):g}", r["name"], r["arch"], f"{r['metric']:.4f}", _share(r),
+                         f"{r['gap']:+.4f}", f"{r['verdict']}{p}"])
+    if not rows:
+        return []
+    return [Section("Did the search pay off?", [
+        "The shapes a practitioner tries first, each scaled to the budget (the slowest of its family whose predicted "
+        "latency fits) and distilled with the winner's final recipe; gap = searched - baseline final metric (mean "
+        "over seeds)."], [Table(["budget ms", "baseline", "arch", "final metric", "latency / budget", "gap", "verdict"],
+                                rows)])]
 
 
 def _rerank_sections(story: RunStory) -> list[Section]:
@@ -366,5 +402,6 @@ def _rerank_sections(story: RunStory) -> list[Section]:
         return []
     return [Section("Re-ranking by proxy distillation", [
         "The one-shot scores rank the candidates; the best of each budget then go through rungs of proxy distillation "
-        "with more examples per rung, the better half by reward going on, until one is left: the winner."],
+        "with more examples per rung, the better half by reward going on, until the next rung would hold one: the best of "
+        "the last rung wins. Ties of the metric go to the closer fit to the teacher on dev."],
         [Table(["budget ms", "rung", "examples x epochs", "arch", "proxy metric", "reward", "rank"], rows)])]

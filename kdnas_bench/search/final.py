@@ -14,6 +14,7 @@ from ..profiling.backends import BACKENDS
 from ..profiling.measure import measure_latency, measure_memory, this_machine_is
 from ..profiling.verdict import judge
 from ..space import Arch, Shape
+from .budgetcheck import budget_share
 from .result import EventFn, SearchResult
 
 
@@ -110,6 +111,8 @@ def finalize(result: SearchResult, job: FinalJob) -> SearchResult:
         extra["budget_held"] = None if verdict is None or verdict.kind == "not judged" else verdict.kind == "held"
         if verdict is not None:
             extra |= verdict.to_extra()
+        measured = extra.get("measured_latency_ms")
+        extra |= {} if measured is None else budget_share(measured, w.budget_ms, "measured (final)")
         if job.budget_mb is not None:
             peak = extra.get("measured_peak_mb")
             extra["budget_mb"] = job.budget_mb

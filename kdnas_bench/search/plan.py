@@ -18,6 +18,8 @@ from ..paths import default_space
 from ..predictors.registry import load_predictor
 from ..space import Arch, SearchSpace
 from ..validate import check_writable
+from . import budgetcheck
+from .baselines import BaselineStep
 from .domain import SearchError
 from .evaluators import Evaluator, EvaluatorContext, evaluator_for
 from .evaluators.base import task_name
@@ -105,6 +107,17 @@ def accelerators(req: SearchRequest) -> tuple[Any, str, float]:
     return acc, "cuda" if gpus > 0 else acc.name, float(gpus)
 
 
+def _baselines(req: SearchRequest, job: FinalJob, predictor: Any, measure: Any, emit: EventFn) -> BaselineStep:
+    """The hand-crafted shapes, scaled by the search's predictor to each budget (its prediction, as the hard
+    reward judges it), distilled with the final's recipe."""
+    assert req.final is not None
+
+    def predicted(arch: Arch) -> float:
+        return float(predictor.predict_interval([(arch, req.shape)]).mid[0])
+
+    return BaselineStep(job, req.final.baselines, req.final.baseline_seeds, predicted, measure, emit)
+
+
 def prepare(req: SearchRequest, on_event: EventFn | None = None, *, progress: bool = False) -> SearchPlan:
     """Check ``req`` against everything it names and lay the search out. Nothing expensive runs here except
     the default teacher's fine-tuning (when no teacher is given, and only after the request's own checks)."""
@@ -175,11 +188,17 @@ def _lay_out(req: SearchRequest, emit: EventFn, ctx: EvaluatorContext, own: Any,
                           candidates=req.candidates, seed=req.seed, evaluator=described,
                           space=evaluator.space_label(ctx.space), budget_mb=req.budget_mb, head_dim=head_dim)
     steps = evaluator.post_steps(ctx)
+    reference_ms = (predictor.meta.get("drift") or {}).get("reference_canary_ms")
+    measure = budgetcheck.make_measurer(req.key.device_id, req.shape, req.key.backend, req.key.threads,
+                                        reference_ms if req.speed == "reference" else None) if req.reward.hard else None
+    steps.append(budgetcheck.BudgetStep(run, req.reward, measure, emit))
     if req.final is not None:
-        steps.append(FinalStep(FinalJob(evaluator.teacher, task, req.key, req.shape, ctx.losses, req.data_dir,
-                                        req.text, req.final.examples, req.final.epochs, req.seed, req.init,
-                                        evaluator.supernet, req.budget_mb, progress, acc.name,
-                                        (predictor.meta.get("drift") or {}).get("reference_canary_ms")), emit))
+        job = FinalJob(evaluator.teacher, task, req.key, req.shape, ctx.losses, req.data_dir, req.text,
+                       req.final.examples, req.final.epochs, req.seed, req.init, evaluator.supernet, req.budget_mb,
+                       progress, acc.name, reference_ms)
+        steps.append(FinalStep(job, emit))
+        if req.final.baselines and not req.agnostic:  # task-agnostic KD has no task head to compare
+            steps.append(_baselines(req, job, predictor, measure, emit))
     if memory_mb:
         steps.append(MemoryStep(memory_mb))
     study = Study(run, config, evaluator, latency)

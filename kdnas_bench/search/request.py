@@ -14,9 +14,10 @@ from ..defaults import DEFAULTS, INITS
 from ..distill.data import AGNOSTIC
 from ..keys import DatasetKey
 from ..space import Shape
+from .baselines import BASELINES, FAMILY_NAMES
 from .domain import SearchError
 from .executor import EXECUTORS
-from .reward import MODES, RewardSpec
+from .reward import FORMS, MODES, RewardSpec
 from .strategies import STRATEGIES
 
 
@@ -61,13 +62,20 @@ class SupernetOptions:
 
 @dataclass(frozen=True)
 class FinalOptions:
-    """Final distillation of each winner: ``examples`` None is the whole train set."""
+    """Final distillation of each winner: ``examples`` None is the whole train set. ``baselines``: the
+    hand-crafted families (:mod:`~kdnas_bench.search.baselines`) scaled to each budget and distilled with the same
+    recipe, ``baseline_seeds`` seeds each (the winner too, for the gap's significance); () turns them off."""
 
     examples: int | None = None
     epochs: float = 3.0
+    baselines: tuple[str, ...] = BASELINES
+    baseline_seeds: int = 1
 
     def __post_init__(self) -> None:
-        check_positive(examples=self.examples, epochs=self.epochs)
+        check_positive(examples=self.examples, epochs=self.epochs, baseline_seeds=self.baseline_seeds)
+        bad = [n for n in self.baselines if n not in FAMILY_NAMES]
+        if bad:
+            raise SearchError(f"--baselines: unknown {', '.join(bad)} (choose from {', '.join(FAMILY_NAMES)}, or none)")
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,8 @@ class SearchRequest:
     task: Any  # a GLUE name, "agnostic", or a Task of one's own (distill.taskfiles.own_task)
     reward_w: float = DEFAULTS.reward_w
     mode: str = "hard"
+    # "hard": R = A within the budget (straddling candidates measured before the pick); "soft": A·(lat/T)^w
+    reward_form: str = "hard"
     shape: Shape = field(default_factory=lambda: Shape(DEFAULTS.batch, DEFAULTS.seq))
     strategy: str = "kdnas"
     episodes: int = 15
@@ -133,13 +143,14 @@ class SearchRequest:
                     head_dim=self.head_dim)
         for name, value, allowed in (("strategy", self.strategy, tuple(STRATEGIES)), ("init", self.init, INITS),
                                      ("executor", self.executor, tuple(EXECUTORS)), ("mode", self.mode, MODES),
+                                     ("reward", self.reward_form, FORMS),
                                      ("speed", self.speed, ("reference", "now"))):
             check_choice(name, value, allowed)
         self.reward  # noqa: B018 (validates budgets and w)
 
     @property
     def reward(self) -> RewardSpec:
-        return RewardSpec(tuple(self.budgets_ms), w=self.reward_w, mode=self.mode)
+        return RewardSpec(tuple(self.budgets_ms), w=self.reward_w, mode=self.mode, form=self.reward_form)
 
     @property
     def agnostic(self) -> bool:

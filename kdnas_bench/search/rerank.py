@@ -2,9 +2,11 @@
 
 Successive halving: the ``top`` candidates of each budget by supernet reward enter rung 0 (proxy
 distillation on ``examples`` training examples for ``epochs``, each starting from its supernet weights);
-the best ``1/eta`` by the same reward go on to the next rung with ``eta`` times the examples, until one is
-left, which becomes the budget's winner. Rung evaluations are shared across budgets and appended to
-``RUN/rerank.jsonl`` as they finish, so a rerun resumes.
+the best ``1/eta`` by the same reward go on to the next rung with ``eta`` times the examples, until the next
+rung would hold a single candidate (it would decide nothing, so it is skipped): the best of the last rung
+becomes the budget's winner; a budget with a single candidate to re-rank keeps its one-shot winner. Ties of
+a rung's metric go to the evaluation's finer secondary score. Rung evaluations are shared across budgets and
+appended to ``RUN/rerank.jsonl`` as they finish, so a rerun resumes.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 import math
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +39,12 @@ class RerankConfig:
             raise SearchError(f"re-ranking needs top >= 1, examples >= 1, epochs > 0 and eta >= 2, got {self}")
 
     def rungs(self) -> int:
-        return max(1, math.ceil(math.log(self.top, self.eta))) if self.top > 1 else 1
+        """Rungs of a full first rung: none of a single candidate; the last holds at least two."""
+        n, rungs = self.top, 0
+        while n > 1:
+            rungs += 1
+            n = math.ceil(n / self.eta)
+        return rungs
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,8 +80,12 @@ def rerank(records: list[EvalRecord], spec: RewardSpec, result: SearchResult, cf
     by_arch = {r.arch: r for r in records}
     winners = []
     for w in result.winners:
-        order = ranked((r, a) for a, rec in by_arch.items() if (r := rec.reward(w.budget_ms)) is not None)
+        order = ranked(((r, a) for a, rec in by_arch.items() if (r := rec.reward(w.budget_ms)) is not None),
+                       {a: rec.secondary for a, rec in by_arch.items()})
         alive = [a for _, a in order[: cfg.top]]
+        if len(alive) <= 1:  # a rung of one candidate decides nothing: the one-shot winner stays
+            winners.append(replace(w, extra={**w.extra, "rerank": [], "rerank_skipped": "a single candidate"}))
+            continue
         trail: list[dict[str, Any]] = []
         rung = 0
         last: dict[Arch, dict[str, Any]] = {}
@@ -88,6 +99,7 @@ def rerank(records: list[EvalRecord], spec: RewardSpec, result: SearchResult, cf
                     ev = evaluate_candidate(evaluator, arch)  # a failed candidate (out of memory) ranks last
                     rec = {"rung": rung, "examples": examples, "epochs": cfg.epochs, "arch": arch.to_dict(),
                            "metric": ev.metric, "metrics": ev.metrics, "seconds": ev.seconds,
+                           **({"secondary": ev.secondary} if ev.secondary is not None else {}),
                            **({"error": ev.error} if ev.error else {})}
                     _append(log, rec)
                     done[(rung, arch)] = rec
@@ -97,12 +109,14 @@ def rerank(records: list[EvalRecord], spec: RewardSpec, result: SearchResult, cf
                                                                    one.latency_ms_high)
                 scored.append((reward if reward is not None else -math.inf, arch))
                 last[arch] = rec
-            scored = ranked(scored)
+            scored = ranked(scored, {a: last[a].get("secondary") for a in alive})
             trail.append({"rung": rung, "examples": examples, "epochs": cfg.epochs,
-                          "candidates": [{"arch": str(a), "reward": r, "metric": last[a]["metric"]} for r, a in scored]})
-            if len(scored) <= 1:
-                break
+                          "candidates": [{"arch": str(a), "reward": r, "metric": last[a]["metric"],
+                                          **({"secondary": last[a]["secondary"]} if "secondary" in last[a] else {})}
+                                         for r, a in scored]})
             alive = [a for _, a in scored[: max(1, math.ceil(len(scored) / cfg.eta))]]
+            if len(alive) <= 1:  # the next rung would hold a single candidate: it would decide nothing
+                break
             rung += 1
         best_reward, best = scored[0]
         if last[best].get("error"):  # every re-ranked candidate failed: the one-shot winner stays

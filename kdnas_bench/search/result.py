@@ -27,6 +27,9 @@ class Evaluation:
     seconds: float = 0.0
     error: str | None = None  # the candidate's own failure (out of GPU memory, cannot be built), recorded as such
     node: str | None = None  # the Ray node that ran it (the ray executor); None: this process
+    # a finer score that breaks ties of ``metric`` (higher is better; None: the evaluator has none)
+    secondary: float | None = None
+    secondary_name: str | None = None
 
 
 @dataclass

@@ -1,4 +1,7 @@
-"""The KD-NAS reward: MnasNet-style ``A · (lat / T)^w``, with an optional hard budget."""
+"""The search's reward. By default the hard constraint (MnasNet's form): ``R = A`` when the predicted latency
+fits the budget, infeasible above it, so latency below the budget earns nothing and the most accurate student
+that fits wins. ``form="soft"`` is the KD-NAS reward ``A · (lat / T)^w``, whose budget (``mode``) is judged on
+the predictor's upper bound (``hard``) or not at all (``soft``)."""
 
 from __future__ import annotations
 
@@ -8,17 +11,21 @@ from dataclasses import dataclass
 from ..errors import KdnasError
 
 MODES = ("hard", "soft")
+FORMS = ("hard", "soft")  # --reward: the hard constraint (default) or the soft KD-NAS reward
 
 
 @dataclass(frozen=True)
 class RewardSpec:
-    """``budgets_ms``: one or more latency targets T; ``w``: the latency exponent (negative);
-    ``mode``: ``hard`` rejects a candidate whose predicted *upper bound* exceeds T (so a budget holds
-    despite predictor error), ``soft`` only penalises through ``(lat / T)^w``."""
+    """``budgets_ms``: one or more latency targets T; ``form``: ``hard`` (``R = A`` for a predicted latency
+    within T; a candidate whose predicted interval straddles T is measured before the final pick) or ``soft``
+    (``A · (lat / T)^w``); ``w``: the latency exponent of the soft form (negative); ``mode``: the soft form's
+    budget: ``hard`` rejects a candidate whose predicted *upper bound* exceeds T, ``soft`` only penalises
+    through ``(lat / T)^w``."""
 
     budgets_ms: tuple[float, ...]
     w: float = -0.07
     mode: str = "hard"
+    form: str = "hard"
 
     def __post_init__(self) -> None:
         if not self.budgets_ms:
@@ -31,15 +38,39 @@ class RewardSpec:
             raise KdnasError(f"the latency exponent w must be <= 0 (a slower student must not earn more), got {self.w}")
         if self.mode not in MODES:
             raise KdnasError(f"unknown reward mode '{self.mode}' (choose from {', '.join(MODES)})")
+        if self.form not in FORMS:
+            raise KdnasError(f"unknown reward '{self.form}' (choose from {', '.join(FORMS)})")
+        if self.form == "hard" and self.mode == "soft":
+            raise KdnasError("--mode soft (no budget) contradicts the hard reward: pass --reward soft with it")
 
-    def feasible(self, budget_ms: float, latency_high_ms: float) -> bool:
+    @property
+    def hard(self) -> bool:
+        """The hard constraint: latency below the budget earns nothing."""
+        return self.form == "hard"
+
+    def feasible(self, budget_ms: float, latency_ms: float, latency_high_ms: float) -> bool:
+        if self.hard:
+            return latency_ms <= budget_ms
         return self.mode == "soft" or latency_high_ms <= budget_ms
+
+    def straddles(self, budget_ms: float, latency_ms: float, latency_high_ms: float) -> bool:
+        """A feasible candidate of the hard reward whose predicted interval reaches over the budget: it is
+        measured on the device before it may be picked."""
+        return self.hard and latency_ms <= budget_ms < latency_high_ms
+
+    def factor(self, latency_ms: float, budget_ms: float) -> float:
+        """What latency multiplies the metric by: 1 under the hard reward, ``(lat / T)^w`` under the soft one."""
+        return 1.0 if self.hard else float((latency_ms / budget_ms) ** self.w)
 
     def reward(self, metric: float, latency_ms: float, budget_ms: float, latency_high_ms: float) -> float | None:
         """The reward under ``budget_ms``, or None when the candidate is infeasible for it."""
-        if not self.feasible(budget_ms, latency_high_ms):
+        if not self.feasible(budget_ms, latency_ms, latency_high_ms):
             return None
-        return float(metric * (latency_ms / budget_ms) ** self.w)
+        return float(metric * self.factor(latency_ms, budget_ms))
+
+    def to_dict(self) -> dict[str, object]:
+        """``run.json``'s reward (a run folder from before the hard form has no ``form``: it was soft)."""
+        return {"budgets_ms": list(self.budgets_ms), "w": self.w, "mode": self.mode, "form": self.form}
 
 
 def budget_key(budget_ms: float) -> str:

@@ -9,7 +9,7 @@ The files are written by :class:`~kdnas_bench.search.study.Study` (and ``rerank.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ class EvalRecord:
     seconds: float = 0.0
     latency_ms_low: float | None = None
     out_of_range: bool = False
+    secondary: float | None = None  # the evaluator's tie-breaker of equal metrics (higher is better)
 
     def __post_init__(self) -> None:
         if self.episode < 0 or not (self.latency_ms > 0 and self.latency_ms_high > 0):
@@ -55,19 +56,33 @@ class EvalRecord:
         return cls(Arch.from_dict(rec["arch"]), int(rec["episode"]), float(rec["metric"]), float(rec["latency_ms"]),
                    float(rec["latency_ms_high"]), dict(rec["rewards"]), rec.get("metric_name"),
                    dict(rec.get("metrics") or {}), float(rec.get("seconds") or 0.0), rec.get("latency_ms_low"),
-                   bool(rec.get("out_of_range", False)))
+                   bool(rec.get("out_of_range", False)), _number(rec.get("secondary")))
 
     def to_dict(self) -> dict[str, Any]:
         return {"arch": self.arch.to_dict(), "episode": self.episode, "metric": self.metric,
                 "metric_name": self.metric_name, "metrics": self.metrics, "seconds": self.seconds,
                 "latency_ms": self.latency_ms, "latency_ms_low": self.latency_ms_low,
-                "latency_ms_high": self.latency_ms_high, "out_of_range": self.out_of_range, "rewards": self.rewards}
+                "latency_ms_high": self.latency_ms_high, "out_of_range": self.out_of_range, "rewards": self.rewards,
+                **({} if self.secondary is None else {"secondary": self.secondary})}
 
 
-def ranked(scored: Iterable[tuple[float, Arch]]) -> list[tuple[float, Arch]]:
-    """(reward, arch) pairs best first: the highest reward, ties to the smaller arch (fewer layers, then hidden,
-    heads, FFN). The one ordering every winner choice uses. An infeasible candidate is scored ``-inf``."""
-    return sorted(scored, key=lambda t: (-t[0] if not math.isnan(t[0]) else math.inf, t[1]))
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def ranked(scored: Iterable[tuple[float, Arch]],
+           secondary: Mapping[Arch, float | None] | None = None) -> list[tuple[float, Arch]]:
+    """(reward, arch) pairs best first: the highest reward, ties to the higher ``secondary`` score (the
+    evaluator's finer tie-breaker, e.g. fidelity to the teacher; a candidate without one after those with one),
+    then to the smaller arch (fewer layers, then hidden, heads, FFN). The one ordering every winner choice uses.
+    An infeasible candidate is scored ``-inf``."""
+    second = secondary or {}
+
+    def key(t: tuple[float, Arch]) -> tuple[float, float, Arch]:
+        s = second.get(t[1])
+        return (-t[0] if not math.isnan(t[0]) else math.inf, -s if s is not None and math.isfinite(s) else math.inf, t[1])
+
+    return sorted(scored, key=key)
 
 
 def best(records: Iterable[EvalRecord], budget_ms: float) -> EvalRecord | None:
@@ -79,7 +94,7 @@ def best(records: Iterable[EvalRecord], budget_ms: float) -> EvalRecord | None:
         if reward is not None:
             by_arch[r.arch] = r
             scored.append((reward, r.arch))
-    top = ranked(scored)
+    top = ranked(scored, {a: r.secondary for a, r in by_arch.items()})
     return by_arch[top[0][1]] if top else None
 
 

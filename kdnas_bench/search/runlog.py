@@ -69,6 +69,7 @@ def check_record(rec: Any, where: str) -> dict[str, Any]:
         _number(rec, key, where, positive=True)
     _number(rec, "latency_ms_low", where, positive=True, optional=True)
     _number(rec, "seconds", where, optional=True)
+    _number(rec, "secondary", where, optional=True)
     if rec.get("metric_name") is not None and not isinstance(rec["metric_name"], str):
         raise SearchError(f"{where}: field 'metric_name' must be a string, got {rec['metric_name']!r}")
     rewards = rec.get("rewards")

@@ -59,7 +59,7 @@ class SearchConfig:
             if d[optional] is None:
                 d.pop(optional)
         d["shape"] = {"batch": self.shape.batch, "seq": self.shape.seq}
-        d["reward"] = {"budgets_ms": list(self.reward.budgets_ms), "w": self.reward.w, "mode": self.reward.mode}
+        d["reward"] = self.reward.to_dict()
         return d
 
 
@@ -108,7 +108,7 @@ class Study:
         if not meta.exists():
             return False
         wanted = json.loads(json.dumps({"schema": RUN_SCHEMA, "config": self.config.to_dict()}))
-        stored = read_json_object(meta, "run metadata")
+        stored = _with_form(read_json_object(meta, "run metadata"))
         if stored != wanted:
             diffs = config_diff(stored, wanted)
             shown = "; ".join(diffs[:4]) + (f"; and {len(diffs) - 4} more" if len(diffs) > 4 else "")
@@ -160,6 +160,8 @@ class Study:
         rec = {"arch": arch.to_dict(), "episode": episode, "metric": ev.metric, "metric_name": ev.metric_name,
                "metrics": ev.metrics, "seconds": ev.seconds, "latency_ms": mid, "latency_ms_low": low,
                "latency_ms_high": high, "out_of_range": oor, "rewards": rewards}
+        if ev.secondary is not None:  # the tie-breaker of equal metrics
+            rec |= {"secondary": ev.secondary, "secondary_name": ev.secondary_name}
         if ev.error:
             rec["error"] = ev.error
         if ev.node:
@@ -190,8 +192,8 @@ class Study:
         spec = cfg.reward
         domains = {}
         for b in spec.budgets_ms:
-            feasible = [a for a in self.latency.archs if spec.feasible(b, self.latency[a][2])]
-            factor = {a: (self.latency[a][0] / b) ** spec.w for a in feasible}
+            feasible = [a for a in self.latency.archs if spec.feasible(b, self.latency[a][0], self.latency[a][2])]
+            factor = {a: spec.factor(self.latency[a][0], b) for a in feasible}
             domains[b] = Domain(feasible, choices=_choices(self.latency.archs), latency_factor=factor)
         strategies = {b: make_strategy(cfg.strategy, domains[b], seed=cfg.seed + 7919 * i, **cfg.strategy_params)
                       for i, b in enumerate(spec.budgets_ms)}
@@ -233,7 +235,7 @@ class Study:
 # run.json fields under the option that sets them (the others are named by their path in run.json)
 OPTION_OF = {"device_id": "--device", "backend": "--backend", "threads": "--threads", "shape.batch": "--batch",
              "shape.seq": "--seq", "reward.budgets_ms": "--budget-ms", "reward.w": "--reward-w",
-             "reward.mode": "--mode", "strategy": "--strategy", "episodes": "--episodes", "candidates": "--candidates",
+             "reward.mode": "--mode", "reward.form": "--reward", "strategy": "--strategy", "episodes": "--episodes", "candidates": "--candidates",
              "seed": "--seed", "space": "--space", "budget_mb": "--budget-mb", "head_dim": "--head-dim",
              "evaluator.kind": "--evaluator", "evaluator.teacher": "--teacher", "evaluator.path": "--table",
              "evaluator.proxy_examples": "--proxy-examples", "evaluator.epochs": "--proxy-epochs",
@@ -269,6 +271,14 @@ def _shown(value: Any) -> str:
         return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
     return f"{value:g}" if isinstance(value, float) else str(value)
 
+def _with_form(meta: dict[str, Any]) -> dict[str, Any]:
+    """A run folder written before the hard reward existed ran the soft one: its ``run.json`` says so now."""
+    config = meta.get("config")
+    reward = config.get("reward") if isinstance(config, dict) else None
+    if isinstance(reward, dict):
+        reward.setdefault("form", "soft")
+    return meta
+
 
 def _choices(archs: list[Arch]) -> dict[str, tuple[int, ...]]:
     return {d: tuple(sorted({getattr(a, d) for a in archs})) for d in ARCH_DIMS}
@@ -276,7 +286,7 @@ def _choices(archs: list[Arch]) -> dict[str, tuple[int, ...]]:
 
 def check_budgets(latency: LatencyTable, spec: RewardSpec) -> None:
     """A budget below the fastest candidate is an error that names the fastest predicted latency."""
-    by_high = spec.mode == "hard"
+    by_high = not spec.hard and spec.mode == "hard"
     arch, fastest = latency.fastest(by_high)
     for b in spec.budgets_ms:
         if b < fastest:

@@ -16,13 +16,17 @@ from .base import Evaluator, EvaluatorContext, extract, no_cpu, task_fields
 
 
 def timed(threads: int, run: Any) -> Evaluation:
-    """Run one distillation with ``threads`` torch threads (so local and Ray executors agree) and wrap its result."""
+    """Run one distillation with ``threads`` torch threads (so local and Ray executors agree) and wrap its result;
+    a ``teacher_fidelity`` among its metrics becomes the evaluation's tie-breaker (``secondary``)."""
     import torch  # lazy: torch
 
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
     res = run()
-    return Evaluation(res.primary, res.primary_metric, dict(res.metrics), time.perf_counter() - t0)
+    metrics = dict(res.metrics)
+    fidelity = metrics.pop("teacher_fidelity", None)
+    return Evaluation(res.primary, res.primary_metric, metrics, time.perf_counter() - t0, secondary=fidelity,
+                      secondary_name=None if fidelity is None else "-kd_loss")
 
 
 @dataclass(frozen=True)
@@ -53,26 +57,28 @@ class ProxyDistillEvaluator(Evaluator):
                    epochs=req.proxy_epochs, losses=ctx.losses, seed=req.seed, init=req.init,
                    accelerator=ctx.candidate_accelerator)
 
-    def _state(self) -> tuple[Any, Any, Any]:
-        def load() -> tuple[Any, Any, Any]:
-            from ...distill.training import prepare_data  # lazy: torch
+    def _state(self) -> tuple[Any, Any, Any, Any]:
+        def load() -> tuple[Any, Any, Any, Any]:
+            from ...distill.training import logits_of, prepare_data  # lazy: torch
             from ...supernet import load as load_supernet  # lazy: torch
 
             teacher = load_teacher(str(self.teacher), task=self.task)
             data = prepare_data(teacher.tokenizer, self.task, data_dir=self.data_dir, max_examples=self.proxy_examples,
                                 seed=self.seed)
-            return teacher, data, None if self.supernet is None else load_supernet(self.supernet)[0]
+            reference = logits_of(teacher.model, data.dev)  # the teacher's dev outputs: the tie-breaker's reference
+            return teacher, data, None if self.supernet is None else load_supernet(self.supernet)[0], reference
 
         return self.loaded(load)  # type: ignore[no-any-return]
 
     def evaluate(self, arch: Arch) -> Evaluation:
         from ...distill.trainer import DistillOptions, distill_task  # lazy: torch
 
-        teacher, data, supernet = self._state()
+        teacher, data, supernet, reference = self._state()
         start = None if supernet is None else extract(supernet, arch)
         opts = DistillOptions(epochs=self.epochs, losses=self.losses or DEFAULTS.search_losses, seed=self.seed,
                               lr=self.lr, init=self.init, accelerator=self.accelerator)
-        return timed(self.threads, lambda: distill_task(teacher, self.task, arch, opts, data=data, init_model=start))
+        return timed(self.threads, lambda: distill_task(teacher, self.task, arch, opts, data=data, init_model=start,
+                                                        fidelity_to=reference))
 
     def describe(self) -> dict[str, Any]:
         """What ``run.json`` records (its keys as before the evaluators had a registry, so old runs resume)."""

@@ -88,8 +88,11 @@ class SupernetEvaluator(Evaluator):
                                      proxy_examples=examples, epochs=epochs, losses=self.losses, seed=self.seed,
                                      supernet=self.supernet, accelerator=accelerator)
 
-    def _state(self) -> tuple[Any, Any]:
-        def load() -> tuple[Any, Any]:
+    def _state(self) -> tuple[Any, Any, Any]:
+        def load() -> tuple[Any, Any, Any]:
+            import torch  # lazy: torch
+
+            from ...distill.training import logits_of  # lazy: torch
             from ...supernet import check_recipe  # lazy: torch
             from ...supernet import load as load_net  # lazy: torch
 
@@ -97,22 +100,28 @@ class SupernetEvaluator(Evaluator):
             teacher = load_teacher(self.teacher, task=task)
             net, doc = load_net(self.supernet)
             check_recipe(doc, Path(self.supernet), teacher=teacher, task=task, space=SearchSpace.load(self.space))
-            return net, encode(load_split(task, "dev", self.data_dir), teacher.tokenizer)
+            dev = encode(load_split(task, "dev", self.data_dir), teacher.tokenizer)
+            torch.set_num_threads(self.threads)
+            return net, dev, logits_of(teacher.model, dev)  # the teacher's dev outputs: the tie-breaker's reference
 
         return self.loaded(load)  # type: ignore[no-any-return]
 
     def evaluate(self, arch: Arch) -> Evaluation:
+        """The sub-network's dev metrics; ties of the metric are broken by its fidelity to the teacher on the
+        same examples (``secondary``: minus the KD loss)."""
         import torch  # lazy: torch
 
         from ...distill.accelerator import resolve  # lazy: torch
-        from ...distill.training import evaluate  # lazy: torch
+        from ...distill.training import logits_of, predictions, teacher_fidelity  # lazy: torch
 
-        net, dev = self._state()
+        net, dev, teacher_logits = self._state()
         task = get_task(self.task)
         torch.set_num_threads(self.threads)
         t0 = time.perf_counter()
-        metrics = evaluate(extract(net, arch).to(resolve(self.accelerator).device), dev, task)
-        return Evaluation(metrics[task.primary_metric], task.primary_metric, metrics, time.perf_counter() - t0)
+        logits = logits_of(extract(net, arch).to(resolve(self.accelerator).device), dev)
+        metrics = task.score(predictions(logits, task), dev.labels)
+        return Evaluation(metrics[task.primary_metric], task.primary_metric, metrics, time.perf_counter() - t0,
+                          secondary=teacher_fidelity(logits, teacher_logits, task), secondary_name="-kd_loss")
 
     def describe(self) -> dict[str, Any]:
         d = asdict(self)

@@ -1,0 +1,160 @@
+"""Hardware in the loop where the predictor is unsure: under the hard reward, a winner whose predicted interval
+straddles its budget is *measured* on this machine (interleaved with the canary, so the machine's drift
+cancels) before it is picked; one measured over the budget is never picked, and the next best candidate is
+tried. Measurements are appended to ``RUN/latency_checks.jsonl`` (a rerun reuses them). Every winner records
+the latency it was judged by as a share of its budget (``budget_share``, ``budget_share_from``)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ..space import Arch, Shape
+from .domain import SearchError
+from .result import EventFn, SearchResult, Winner
+from .reward import RewardSpec
+from .runfolder import EvalRecord, RunFolder, ranked
+
+CHECKS_FILE = "latency_checks.jsonl"
+
+# arch -> the measured latency (ms, at the predictor's speed) and what else the measurement said; None: failed
+Measurer = Callable[[Arch], dict[str, Any]]
+
+
+def device_measurer(shape: Shape, backend: str, threads: int, reference_ms: float | None) -> Measurer:
+    """Time an arch on this machine with the existing check timing: interleaved in bursts with the canary when
+    the predictor has a reference canary time, and then judged at the predictor's reference speed."""
+    from ..profiling.measure import measure_latency
+
+    def measure(arch: Arch) -> dict[str, Any]:
+        info = measure_latency(arch, shape, backend, threads, reference_ms=reference_ms)
+        ms = info.get("measured_at_reference_ms", info.get("measured_latency_ms"))
+        return {**info, "latency_ms": ms}
+
+    return measure
+
+
+def make_measurer(device_id: str, shape: Shape, backend: str, threads: int,
+                  reference_ms: float | None) -> Measurer | None:
+    """The device measurer when this machine is ``device_id`` (else None: nothing can be measured here)."""
+    from ..profiling.measure import this_machine_is
+
+    return device_measurer(shape, backend, threads, reference_ms) if this_machine_is(device_id, backend) else None
+
+
+def budget_share(latency_ms: float, budget_ms: float, source: str) -> dict[str, Any]:
+    return {"budget_share": float(latency_ms / budget_ms), "budget_share_from": source}
+
+
+def _read(path: Path) -> dict[Arch, dict[str, Any]]:
+    done: dict[Arch, dict[str, Any]] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                rec = json.loads(line)
+                done[Arch.from_dict(rec["arch"])] = rec
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                continue  # a line torn by a kill: measured again
+    return done
+
+
+def _append(path: Path, rec: dict[str, Any]) -> None:
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(rec) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _order(w: Winner, records: dict[Arch, EvalRecord]) -> list[tuple[Arch, float, float]]:
+    """(arch, metric, reward) of ``w``'s budget, best first: the re-ranking's rungs, last rung first, then the
+    search's own ranking."""
+    out: list[tuple[Arch, float, float]] = [(w.arch, w.proxy_metric, w.reward)]
+    for rung in reversed(w.extra.get("rerank") or []):
+        for c in rung["candidates"]:
+            if c["reward"] is not None and math.isfinite(c["reward"]):
+                out.append((Arch.parse(c["arch"]), float(c["metric"]), float(c["reward"])))
+    scored = [(r, a) for a, rec in records.items() if (r := rec.reward(w.budget_ms)) is not None]
+    out += [(a, records[a].metric, r) for r, a in ranked(scored, {a: rec.secondary for a, rec in records.items()})]
+    first: dict[Arch, tuple[Arch, float, float]] = {}
+    for t in out:  # each arch once, at its best-informed (earliest) place
+        first.setdefault(t[0], t)
+    return list(first.values())
+
+
+@dataclass
+class BudgetCheck:
+    """Pick each budget's winner so that no measured latency exceeds it. ``measure`` None: this machine is not
+    the device, and the winners stand on their predictions (said in ``latency_check``)."""
+
+    spec: RewardSpec
+    measure: Measurer | None
+    log: Path
+    emit: EventFn
+
+    def __post_init__(self) -> None:
+        self.done = _read(self.log)
+
+    def measured(self, arch: Arch) -> float | None:
+        if arch not in self.done:
+            assert self.measure is not None
+            self.emit("message", {"text": f"measuring {arch} on this machine: its predicted latency straddles a budget"})
+            info = self.measure(arch)
+            rec = {"arch": arch.to_dict(), "latency_ms": info.get("latency_ms"),
+                   **{k: v for k, v in info.items() if k != "latency_ms"}}
+            _append(self.log, rec)
+            self.done[arch] = rec
+        ms = self.done[arch].get("latency_ms")
+        return None if ms is None else float(ms)
+
+    def pick(self, w: Winner, records: dict[Arch, EvalRecord]) -> Winner:
+        checks: list[dict[str, Any]] = []
+        for arch, metric, reward in _order(w, records):
+            rec = records.get(arch)
+            mid, high = (w.predicted_latency_ms, w.predicted_latency_ms_high) if rec is None else \
+                (rec.latency_ms, rec.latency_ms_high)
+            if not self.spec.straddles(w.budget_ms, mid, high) or self.measure is None:
+                note = ("predicted interval within the budget" if high <= w.budget_ms
+                        else "not this device: predicted" if self.spec.hard else "soft reward: predicted")
+                return self._winner(w, arch, metric, reward, rec, checks, mid, "predicted", note)
+            ms = self.measured(arch)
+            checks.append({"arch": str(arch), "measured_ms": ms, "over": ms is not None and ms > w.budget_ms})
+            if ms is None:  # the measurement failed: the prediction stands
+                return self._winner(w, arch, metric, reward, rec, checks, mid, "predicted", "measurement failed")
+            if ms <= w.budget_ms:
+                return self._winner(w, arch, metric, reward, rec, checks, ms, "measured", "measured within the budget")
+        raise SearchError(f"every candidate that fits the {w.budget_ms:g} ms budget by prediction and was measured on "
+                          f"this machine ran over it ({len(checks)} measured): raise the budget")
+
+    def _winner(self, w: Winner, arch: Arch, metric: float, reward: float, rec: EvalRecord | None,
+                checks: list[dict[str, Any]], latency_ms: float, source: str, note: str) -> Winner:
+        extra = {**w.extra, "latency_check": note, **budget_share(latency_ms, w.budget_ms, source)}
+        if checks:
+            extra["latency_checks"] = checks
+        if arch == w.arch or rec is None:
+            return replace(w, extra=extra)
+        extra["passed_over"] = [c["arch"] for c in checks if c["over"]]
+        return Winner(w.budget_ms, arch, rec.latency_ms, rec.latency_ms_high, metric, reward, extra)
+
+
+def check_winners(result: SearchResult, records: Iterable[EvalRecord], check: BudgetCheck) -> SearchResult:
+    by_arch = {r.arch: r for r in records}
+    return replace(result, winners=[check.pick(w, by_arch) for w in result.winners])
+
+
+@dataclass(frozen=True)
+class BudgetStep:
+    """The post-step: :func:`check_winners` over the evaluations in ``run``."""
+
+    run: Path
+    spec: RewardSpec
+    measure: Measurer | None
+    emit: EventFn
+
+    def __call__(self, result: SearchResult) -> SearchResult:
+        records, _ = RunFolder(self.run).evaluations()
+        return check_winners(result, records, BudgetCheck(self.spec, self.measure, self.run / CHECKS_FILE, self.emit))

@@ -1,0 +1,103 @@
+"""Filling the budget without breaking it: the hard reward pays nothing below the budget, a winner whose predicted
+interval straddles its budget is measured (a stub measurer here: tests never compare real timings), and a
+candidate measured over its budget is never picked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from kdnas_bench.keys import DatasetKey
+from kdnas_bench.search import SearchRequest, budgetcheck, run_search
+from kdnas_bench.search.domain import SearchError
+from kdnas_bench.search.result import SearchResult, Winner
+from kdnas_bench.search.reward import RewardSpec
+from kdnas_bench.search.runfolder import EvalRecord
+from kdnas_bench.space import Arch, SearchSpace, sample_archs
+
+from .helpers import DEV, ROOT
+
+
+def _table(path: Path) -> Path:
+    space = SearchSpace.load(ROOT / "search" / "spaces" / "bert.toml")
+    archs = sorted(set(sample_archs(space, 160, sampler="sobol", seed=5)))
+    rows = [{**a.to_dict(), "metric_name": "accuracy",
+             "metric": round(0.6 + 0.3 * (1 - np.exp(-a.layers * a.hidden / 1500)) + 0.02 * np.log(a.ffn / 256), 4)}
+            for a in archs]
+    path.write_text(json.dumps(rows))
+    return path
+
+
+def _search(tmp: Path, preds: Path, name: str, **kw: Any) -> Any:
+    req = SearchRequest(DatasetKey(DEV, "torch", 1), (8.0,), "sst2", table=str(_table(tmp / "table.json")),
+                        predictors=str(preds), strategy="random", episodes=3, candidates=12, seed=1,
+                        run_dir=str(tmp / name), **kw)
+    return run_search(req)
+
+
+def _rec(arch: Arch, metric: float, mid: float, high: float, spec: RewardSpec) -> EvalRecord:
+    return EvalRecord(arch, 0, metric, mid, high, {"8": spec.reward(metric, mid, 8.0, high)})
+
+
+def test_a_straddling_winner_is_measured_and_one_over_budget_is_never_picked(tmp_path: Path) -> None:
+    spec = RewardSpec((8.0,))
+    big, mid, small = Arch(4, 256, 4, 512), Arch(3, 256, 4, 512), Arch(1, 128, 2, 256)
+    records = [_rec(big, 0.90, 7.5, 9.0, spec), _rec(mid, 0.85, 7.9, 8.4, spec), _rec(small, 0.70, 3.0, 3.5, spec)]
+    seen: list[Arch] = []
+
+    def measure(arch: Arch) -> dict[str, Any]:
+        seen.append(arch)
+        return {"latency_ms": 8.6 if arch == big else 7.7}
+
+    winner = Winner(8.0, big, 7.5, 9.0, 0.90, 0.90)
+    check = budgetcheck.BudgetCheck(spec, measure, tmp_path / "checks.jsonl", lambda k, d: None)
+    result = budgetcheck.check_winners(SearchResult([winner], 3, str(tmp_path), []), records, check)
+    w = result.winners[0]
+    assert seen == [big, mid]  # both straddle 8 ms; the small one's interval is within it and is not measured
+    assert w.arch == mid and w.extra["passed_over"] == [str(big)]
+    assert w.extra["budget_share"] == pytest.approx(7.7 / 8.0) and w.extra["budget_share_from"] == "measured"
+    assert [c["over"] for c in w.extra["latency_checks"]] == [True, False]
+    # a rerun reuses the measurements in the log
+    again = budgetcheck.BudgetCheck(spec, measure, tmp_path / "checks.jsonl", lambda k, d: None)
+    assert budgetcheck.check_winners(SearchResult([winner], 3, str(tmp_path), []), records, again).winners[0].arch == mid
+    assert seen == [big, mid]
+
+
+def test_every_candidate_measured_over_the_budget_is_an_error(tmp_path: Path) -> None:
+    spec = RewardSpec((8.0,))
+    a = Arch(4, 256, 4, 512)
+    check = budgetcheck.BudgetCheck(spec, lambda arch: {"latency_ms": 9.0}, tmp_path / "c.jsonl", lambda k, d: None)
+    with pytest.raises(SearchError, match="ran over it"):
+        check.pick(Winner(8.0, a, 7.5, 9.0, 0.9, 0.9), {a: _rec(a, 0.9, 7.5, 9.0, spec)})
+
+
+def test_search_measures_straddlers_and_reports_the_share_of_the_budget(preds: Path, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    measured: dict[Arch, float] = {}
+
+    def stub(device_id: str, shape: Any, backend: str, threads: int, reference_ms: float | None) -> Any:
+        def measure(arch: Arch) -> dict[str, Any]:
+            measured[arch] = 8.5 if not measured else 7.9  # the first straddler runs over, the next fits
+            return {"latency_ms": measured[arch]}
+        return measure
+
+    monkeypatch.setattr(budgetcheck, "make_measurer", stub)
+    outcome = _search(tmp_path, preds, "hard")
+    w = outcome.result.winners[0]
+    assert measured, "the search's best candidates straddle 8 ms: at least one is measured"
+    over = [a for a, ms in measured.items() if ms > 8.0]
+    assert over and w.arch not in over and w.predicted_latency_ms <= 8.0
+    assert w.extra["passed_over"] == [str(over[0])]
+    saved = json.loads((outcome.run_dir / "result.json").read_text())["winners"][0]
+    assert saved["budget_share_from"] in ("measured", "predicted") and 0 < saved["budget_share"] <= 1.0
+    assert json.loads((outcome.run_dir / "run.json").read_text())["config"]["reward"]["form"] == "hard"
+    # the soft KD-NAS reward pays the bonus below the budget and never measures
+    measured.clear()
+    soft = _search(tmp_path, preds, "soft", reward_form="soft")
+    assert not measured and json.loads((soft.run_dir / "run.json").read_text())["config"]["reward"]["form"] == "soft"
+    assert soft.result.winners[0].reward > soft.result.winners[0].proxy_metric
+    assert outcome.result.winners[0].reward == outcome.result.winners[0].proxy_metric

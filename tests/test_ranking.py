@@ -1,0 +1,80 @@
+"""A score that ranks: ties of the metric go to the finer secondary score (fidelity to the teacher on held-out
+examples, recorded per evaluation), and a re-ranking rung that would hold a single candidate is skipped."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kdnas_bench.distill.data import get_task
+from kdnas_bench.distill.training import teacher_fidelity
+from kdnas_bench.search.rerank import RerankConfig, rerank
+from kdnas_bench.search.result import Evaluation, SearchResult, Winner
+from kdnas_bench.search.reward import RewardSpec
+from kdnas_bench.search.runfolder import EvalRecord, best, ranked
+from kdnas_bench.space import Arch
+
+SPEC = RewardSpec((8.0,))
+A, B, C, D = Arch(1, 128, 2, 256), Arch(2, 128, 2, 256), Arch(3, 128, 2, 256), Arch(4, 128, 2, 256)
+
+
+def _rec(arch: Arch, metric: float, secondary: float | None) -> EvalRecord:
+    return EvalRecord(arch, 0, metric, 5.0, 6.0, {"8": SPEC.reward(metric, 5.0, 8.0, 6.0)}, secondary=secondary)
+
+
+def test_fidelity_to_the_teacher_is_continuous_where_the_metric_ties() -> None:
+    sst2, stsb = get_task("sst2"), get_task("stsb")
+    teacher = np.array([[2.0, -1.0], [-1.0, 3.0], [0.5, 0.0]])
+    assert teacher_fidelity(teacher, teacher, sst2) == pytest.approx(0.0, abs=1e-9)
+    near, far = teacher * 0.8, teacher * 0.2  # the same argmax (so the same accuracy), different distance
+    assert teacher_fidelity(far, teacher, sst2) < teacher_fidelity(near, teacher, sst2) < 0
+    assert teacher_fidelity(np.array([[1.0], [2.0]]), np.array([[1.5], [2.0]]), stsb) == pytest.approx(-0.125)
+
+
+def test_ties_of_the_metric_are_broken_by_the_secondary_score() -> None:
+    records = [_rec(A, 0.80, -0.30), _rec(B, 0.80, -0.10), _rec(C, 0.79, 0.0)]
+    assert best(records, 8.0).arch == B  # equal metric: the one closer to the teacher, though larger
+    assert [a for _, a in ranked([(0.8, A), (0.8, B)], {A: -0.3, B: -0.1})] == [B, A]
+    assert [a for _, a in ranked([(0.8, B), (0.8, A)])] == [A, B]  # without one: the smaller arch, as before
+    assert best([_rec(A, 0.80, None), _rec(B, 0.80, -0.1)], 8.0).arch == B
+    assert EvalRecord.from_dict(_rec(B, 0.8, -0.1).to_dict()).secondary == -0.1
+
+
+class _Rungs:
+    """A stub proxy evaluator: the metric ties; the secondary score grows with the layers."""
+
+    def __init__(self, calls: list[tuple[int, Arch]], examples: int) -> None:
+        self.calls, self.examples = calls, examples
+
+    def evaluate(self, arch: Arch) -> Evaluation:
+        self.calls.append((self.examples, arch))
+        return Evaluation(0.8, "accuracy", {"accuracy": 0.8}, secondary=-1.0 / arch.layers, secondary_name="-kd_loss")
+
+
+def _rerank(tmp: Path, records: list[EvalRecord], top: int) -> tuple[Winner, list[tuple[int, Arch]]]:
+    calls: list[tuple[int, Arch]] = []
+    tmp.mkdir()
+    w0 = best(records, 8.0)
+    assert w0 is not None
+    result = SearchResult([Winner(8.0, w0.arch, 5.0, 6.0, w0.metric, 0.9)], len(records), str(tmp), [])
+    out = rerank(records, SPEC, result, RerankConfig(top=top, examples=10, epochs=1.0),
+                 lambda examples, epochs: _Rungs(calls, examples), tmp / "rerank.jsonl")
+    return out.winners[0], calls
+
+
+def test_a_rung_of_a_single_candidate_is_skipped(tmp_path: Path) -> None:
+    records = [_rec(A, 0.9, None), _rec(B, 0.8, None), _rec(C, 0.7, None), _rec(D, 0.6, None)]
+    w, calls = _rerank(tmp_path / "two", records, top=2)
+    assert [e for e, _ in calls] == [10, 10]  # rung 0 only: a rung of the one survivor would decide nothing
+    assert len(w.extra["rerank"]) == 1 and w.arch == B  # the tie of the rung's metric went to the finer score
+    assert w.extra["rerank"][0]["candidates"][0]["secondary"] == pytest.approx(-0.5)
+    lines = [json.loads(x) for x in (tmp_path / "two" / "rerank.jsonl").read_text().splitlines()]
+    assert all("secondary" in x for x in lines)
+    w, calls = _rerank(tmp_path / "four", records, top=4)
+    assert [e for e, _ in calls] == [10] * 4 + [20] * 2 and len(w.extra["rerank"]) == 2 and w.arch == D
+    assert RerankConfig(top=4).rungs() == 2 and RerankConfig(top=2).rungs() == 1 and RerankConfig(top=1).rungs() == 0
+    w, calls = _rerank(tmp_path / "one", records, top=1)
+    assert calls == [] and w.arch == A and w.extra["rerank_skipped"]
