@@ -235,7 +235,8 @@ class Study:
 # run.json fields under the option that sets them (the others are named by their path in run.json)
 OPTION_OF = {"device_id": "--device", "backend": "--backend", "threads": "--threads", "shape.batch": "--batch",
              "shape.seq": "--seq", "reward.budgets_ms": "--budget-ms", "reward.w": "--reward-w",
-             "reward.mode": "--mode", "reward.form": "--reward", "strategy": "--strategy", "episodes": "--episodes", "candidates": "--candidates",
+             "reward.mode": "--mode", "reward.form": "--reward", "strategy": "--strategy", "episodes": "--episodes",
+             "candidates": "--candidates",
              "seed": "--seed", "space": "--space", "budget_mb": "--budget-mb", "head_dim": "--head-dim",
              "evaluator.kind": "--evaluator", "evaluator.teacher": "--teacher", "evaluator.path": "--table",
              "evaluator.proxy_examples": "--proxy-examples", "evaluator.epochs": "--proxy-epochs",
