@@ -124,11 +124,11 @@ def test_teacher_finetune_never_overwrites_a_teacher_silently(tiny_teacher: Path
     assert _files(teacher) == before
 
 
-def test_two_distills_into_one_out_the_second_is_refused(tmp_path: Path, run_cli) -> None:
+def test_two_distills_into_one_out_the_second_is_refused(tiny_glue: Path, tmp_path: Path, run_cli) -> None:
     out = tmp_path / "student"
     _lock(out, os.getppid())  # a first distill still writing there
     code, _, err = run_cli("distill", "--teacher", str(tmp_path / "noteacher"), "--task", "sst2", "--arch", "1,64,2,128",
-                           "--max-examples", "8", "--out", str(out))
+                           "--data-dir", str(tiny_glue), "--max-examples", "8", "--out", str(out))
     assert code == 2 and f"--out {out} is in use by another kdnas-bench process (pid {os.getppid()})" in err
 
 
@@ -193,10 +193,10 @@ def test_a_finished_search_rerun_prints_its_stored_result_and_writes_nothing(tab
 def test_a_different_search_names_the_options_that_differ(table: Path, tmp_path: Path, run_cli) -> None:
     run = tmp_path / "run"
     assert run_cli(*_table_search(table, run))[0] == 0
-    args = _table_search(table, run, "--seed", "2", "--mode", "soft")
+    args = _table_search(table, run, "--seed", "2", "--reward", "soft")
     code, _, err = run_cli(*args)
     assert code == 2 and len(err.strip().splitlines()) == 1
-    assert "holds a different search (--mode hard (stored) vs soft (now); --seed 0 (stored) vs 2 (now))" in err
+    assert "holds a different search (--reward hard (stored) vs soft (now); --seed 0 (stored) vs 2 (now))" in err
 
 
 def test_a_refused_search_writes_nothing(preds: Path, tiny_teacher: Path, tiny_glue: Path, tmp_path: Path,
