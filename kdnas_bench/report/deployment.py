@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import KdnasError
+from ..space import arch_text
 from .compare import CompareResult, CompareRow
 
 
@@ -122,7 +123,7 @@ def matrix_table_rows(cells: list[MatrixCell]) -> tuple[list[str], list[list[str
                      c.student or c.note or "none within budget", chosen,
                      "-" if c.latency_ms is None else f"{c.latency_ms:.2f} ({c.latency_ms_high:.2f})",
                      f(c.measured_ms, ".2f"), metric,
-                     "-" if a is None else f"{a['layers']}L/{a['hidden']}H/{a['heads']}A/{a['ffn']}F",
+                     "-" if a is None else arch_text(a),
                      f(c.peak_mb, ".1f") + (f" (m{c.memory_method})" if c.memory_method and c.peak_mb is not None else ""),
                      f(c.measured_peak_mb, ".1f"), str(c.feasible)])
     return headers, rows
