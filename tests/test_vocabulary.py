@@ -116,6 +116,21 @@ def test_search_help_names_the_tasks_as_elsewhere(run_cli) -> None:
     assert code == 0 and "mnli-m, mnli-mm" in " ".join(out.split()) and "../shared" not in out
 
 
+def test_no_help_names_a_path_only_this_checkout_has() -> None:
+    """Help texts and examples use paths a user has (glue/, their own files), never the checkout's ../shared."""
+    import click
+
+    from kdnas_bench.cli import cli
+
+    def texts(cmd: click.Command) -> list[str]:
+        own = [cmd.help or "", *((p.help or "") for p in cmd.params if isinstance(p, click.Option))]
+        subs = cmd.commands.values() if isinstance(cmd, click.Group) else []
+        return own + [t for sub in subs for t in texts(sub)]
+
+    found = texts(cli)
+    assert len(found) > 150 and not [t for t in found if "../shared" in t or "shared/data" in t]
+
+
 # -- item: 80 columns and logs -----------------------------------------------------------------------------------
 def _render(table: Any, width: int = 80) -> str:
     buf = StringIO()

@@ -314,8 +314,8 @@ def register(cli: click.Group) -> None:
           kdnas-bench search --device amd-epyc-2c-243f6e --backend torch --budget-ms 13 --task sst2 \\
             --data-dir glue --teacher runs/teacher-sst2
 
-        glue/ is the GLUE download (one folder per task: glue/SST-2/train.tsv, dev.tsv); without --data-dir the
-        task comes from the Hugging Face hub. Your own data: --train-file and --validation-file.
+        glue/ is the GLUE benchmark's TSV download (one folder per task: glue/SST-2/train.tsv, dev.tsv); without
+        --data-dir the task comes from the Hugging Face hub. Your own data: --train-file and --validation-file.
         """
         from ..keys import DatasetKey
         from ..search.api import FinalOptions, SearchRequest, SupernetOptions, parse_head_dim, run_search

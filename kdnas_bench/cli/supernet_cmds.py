@@ -106,8 +106,8 @@ def register(cli: click.Group) -> None:
           kdnas-bench supernet train --teacher runs/teacher-sst2 --task sst2 --data-dir glue \\
               --out runs/supernet-sst2 --max-examples 2000 --epochs 1
 
-        glue/ is the GLUE download (one folder per task: glue/SST-2/train.tsv, dev.tsv); without --data-dir the
-        task comes from the Hugging Face hub. Your own data: --train-file and --validation-file.
+        glue/ is the GLUE benchmark's TSV download (one folder per task: glue/SST-2/train.tsv, dev.tsv); without
+        --data-dir the task comes from the Hugging Face hub. Your own data: --train-file and --validation-file.
 
         Under torchrun (torchrun --nproc_per_node N -m kdnas_bench -- supernet train ...) it trains data-parallel:
         each process takes its share of every --batch-size batch; process 0 writes --out and prints.
