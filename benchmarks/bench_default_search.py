@@ -80,10 +80,10 @@ def main() -> None:
     base = ["search", "--device", device, "--backend", "torch", "--budget-ms", f"{args.budget_ms:g}", *task,
             "--teacher", str(teacher), "--space", SPACE]
     final = ["--final", "--final-examples", str(args.final_examples), "--final-epochs", "1", "--json"]
-    default = [*base, "--run", str(root / "default")]
+    default = [*base, "--out", str(root / "default")]
     run([*default, "--json"], log, "default search")
     d = run([*default, *final], log, "default final")
-    quick = [*base, *QUICKSTART, "--supernet", str(root / "default" / "supernet"), "--run", str(root / "quickstart")]
+    quick = [*base, *QUICKSTART, "--supernet", str(root / "default" / "supernet"), "--out", str(root / "quickstart")]
     q = run([*quick, *final], log, "quickstart search + final")
     keep = ("arch", "predicted_latency_ms", "proxy_metric", "final_metric", "final_metrics", "measured_latency_ms",
             "budget_held")

@@ -64,14 +64,14 @@ if [[ " $PARTS " == *" train "* ]]; then
     --max-examples $FULL --epochs 1 --losses logits,ce --accelerator $ACCEL --out "$W/final" --json
   # (c) the supernet on the full training set (checkpoints every 60 s: a cut-short run still gives its rate)
   step supernet $(( $(left) - ${SEARCH_RESERVE:-120} )) $K supernet train --teacher "$W/teacher" --task sst2 --data-dir "$GLUE" --space $SPACE \
-    --out "$W/supernet" --examples $FULL --epochs $SN_EPOCHS --accelerator $ACCEL --json
+    --out "$W/supernet" --max-examples $FULL --epochs $SN_EPOCHS --accelerator $ACCEL --json
   # (d) a short search on the GPU (predicted latency of the 2-core CPU device: train here, deploy there)
   SN=(--supernet-examples 2000 --supernet-epochs 1)
   [ -f "$W/supernet/supernet.json" ] && SN=(--supernet "$W/supernet")
   step search 300 $K search --device amd-epyc-2c-243f6e --backend torch --budget-ms 12.75 --task sst2 \
     --teacher "$W/teacher" --data-dir "$GLUE" --space $SPACE --evaluator supernet "${SN[@]}" --head-dim teacher \
     --rerank-examples $RR --episodes $EP --candidates $CAND --final --final-examples $SEARCH_FINAL --final-epochs 1 --accelerator $ACCEL \
-    --run "$W/search" --json
+    --out "$W/search" --json
   python3 benchmarks/gpu_summary.py --work "$W" --out "$OUT" --full $FULL --supernet-epochs $SN_EPOCHS --teacher-examples $FT \
     2>&1 | tail -40
 fi

@@ -1,7 +1,7 @@
 """Deploy a distilled student in reduced precision: quantize its ONNX export to int8, score the quantized
 model on the task's dev set (beside the fp32 score), and measure the deployed file's latency and memory.
 
-    >>> report = deploy_int8("runs/student", task="sst2", data_dir="../shared/data/glue")
+    >>> report = deploy_int8("runs/student", task="sst2", data_dir="glue")
     >>> report["metric"], report["fp32_metric"], report["drop_points"]
 
 Used by ``kdnas-bench distill --quantize int8`` and by ``search --final`` on an int8 backend. Any saved model

@@ -100,7 +100,7 @@ def _follower() -> bool:
 
 
 class FolderLock:
-    """``with FolderLock(folder, "--run"):`` one writer at a time (see the module docstring). ``note`` receives
+    """``with FolderLock(folder, "--out"):`` one writer at a time (see the module docstring). ``note`` receives
     the line said when a stale lock is taken over."""
 
     def __init__(self, folder: str | os.PathLike[str], what: str = "folder",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 import tomllib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,7 +75,14 @@ class Arch:
         return {k: getattr(self, k) for k in ARCH_DIMS}
 
     def __str__(self) -> str:
-        return f"{self.layers},{self.hidden},{self.heads},{self.ffn}"
+        return arch_text(self)
+
+
+def arch_text(arch: Arch | Mapping[str, Any]) -> str:
+    """The one way an arch is written in every table, report and line: ``L,H,A,FFN`` (``4,312,12,1200``), as
+    ``--arch`` takes it. ``arch`` is an :class:`Arch` or its dict (``layers``, ``hidden``, ``heads``, ``ffn``)."""
+    values = [getattr(arch, k) for k in ARCH_DIMS] if isinstance(arch, Arch) else [arch[k] for k in ARCH_DIMS]
+    return ",".join(str(int(v)) for v in values)
 
 
 @dataclass(frozen=True, order=True)

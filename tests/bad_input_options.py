@@ -109,8 +109,8 @@ OPTION_CASES: list[Case] = [
         ("fit", "--device", STORE_DEV, "--backend", "torch", "--store", "{ws}/store", "--out", "/proc/kdnas-preds"),
         "cannot write in /proc",
     ),
-    Case("search-run-under-file", (*opt(SEARCH, "--run", "{ws}/afile/run"), "--budget-ms", "10"), "--run"),
-    Case("search-run-unwritable", (*opt(SEARCH, "--run", "/proc/kdnas-run"), "--budget-ms", "10"), "cannot write in /proc"),
+    Case("search-run-under-file", (*opt(SEARCH, "--out", "{ws}/afile/run"), "--budget-ms", "10"), "--out"),
+    Case("search-run-unwritable", (*opt(SEARCH, "--out", "/proc/kdnas-run"), "--budget-ms", "10"), "cannot write in /proc"),
     Case("distill-out-unwritable", (*DISTILL, "--out", "/proc/kdnas-student"), "--out /proc/kdnas-student: cannot write"),
     Case("distill-out-under-file", (*DISTILL, "--out", "{ws}/afile/s"), "is a file, not a folder"),
     Case("finetune-out-unwritable", opt(FINETUNE, "--out", "/proc/kdnas-teacher"), "--out /proc/kdnas-teacher: cannot write"),
@@ -192,7 +192,7 @@ OPTION_CASES: list[Case] = [
     ),
     Case(
         "compare-unknown-device",
-        ("compare", "--no-measure", "--predictors", "{ws}/preds", "--devices", "nowhere"),
+        ("compare", "--no-measure", "--predictors", "{ws}/preds", "--device", "nowhere"),
         "no predictor for device nowhere",
     ),
     Case(

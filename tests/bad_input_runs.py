@@ -40,7 +40,7 @@ RUN_CASES: list[Case] = [
          both(_same_run, _locked_by_a_live_process())),
     Case("search-run-different-names-options", (*SEARCH, "--budget-ms", "7", "--seed", "3"),
          "(--budget-ms 5,10 (stored) vs 7 (now); --seed 0 (stored) vs 3 (now))", _same_run),
-    Case("search-fresh-run-budget-too-low", (*opt(SEARCH, "--run", "{ws}/fresh"), "--budget-ms", "0.001"),
+    Case("search-fresh-run-budget-too-low", (*opt(SEARCH, "--out", "{ws}/fresh"), "--budget-ms", "0.001"),
          "below the fastest arch"),
     Case("search-redo-without-final", (*SEARCH, "--budget-ms", "5,10", "--redo", "final"),
          "--redo final re-does the final distillation and measurement: pass --final too"),

@@ -35,7 +35,7 @@ SEARCH = (
     "2",
     "--candidates",
     "3",
-    "--run",
+    "--out",
     "{ws}/run",
 )
 PREDICT = ("predict", "--device", DEV, "--backend", "torch", "--threads", "1", "--predictors", "{ws}/preds")

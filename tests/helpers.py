@@ -137,4 +137,4 @@ def search_args(preds: Path, teacher: Path, glue: Path, run: Path, *extra: str) 
             "--teacher", str(teacher), "--data-dir", str(glue), "--space", str(TINY_SPACE), "--predictors", str(preds),
             "--episodes", "3", "--candidates", "3", "--evaluator", "proxy", "--head-dim", "any", "--proxy-examples",
             "300", "--proxy-epochs", "1", "--seed", "3",
-            "--run", str(run), "--json", *extra]
+            "--out", str(run), "--json", *extra]

@@ -136,13 +136,13 @@ def test_students_one_separator_and_the_old_form(run_cli) -> None:
     import json
 
     code, out, err = run_cli("compare", "--students", "bert-tiny,4,256,4,1024,2L-128H-2A-256F", "--json",
-                             "--devices", "intel-xeon-processor-2c-cfff2f")
+                             "--device", "intel-xeon-processor-2c-cfff2f")
     assert code == 0, err
     assert "deprecated" not in err
     names = list(dict.fromkeys(r["student"] for r in json.loads(out)))
-    assert names == ["bert-tiny", "4L-256H-4A-1024F", "2L-128H-2A-256F"]
+    assert names == ["bert-tiny", "4,256,4,1024", "2,128,2,256"]
     code, out2, err = run_cli("compare", "--students", "bert-tiny;4,256,4,1024;2,128,2,256", "--json",
-                              "--devices", "intel-xeon-processor-2c-cfff2f")
+                              "--device", "intel-xeon-processor-2c-cfff2f")
     assert code == 0 and "deprecated" in err
     assert json.loads(out2) == json.loads(out)
 

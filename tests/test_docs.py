@@ -98,6 +98,7 @@ def _run_bash(script: str, cwd: Path) -> None:
                           text=True, timeout=900)
     assert proc.returncode == 0, f"exit {proc.returncode}\n--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-3000:]}"
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert cli_options.DEPRECATED not in proc.stderr, f"the example uses a deprecated form:\n{proc.stderr[-3000:]}"
     assert proc.stdout.strip() or proc.stderr.strip(), "the example printed nothing"
     assert _fingerprint() == before, "the example wrote into the committed profiles/, predictors/ or search/"
 
@@ -108,12 +109,16 @@ def _check_parsed(argv: list[str], where: str) -> None:
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(click.Path, "convert", _lenient_path_convert(click.Path.convert))
             mp.setattr(cli_options, "arch_of_folder", _lenient_arch_folder(cli_options.arch_of_folder))
+            notes: list[str] = []
+            mp.setattr(cli_options, "deprecation_note", notes.append)
             try:
                 parse_kdnas(args)
             except click.exceptions.Exit as exc:  # --help / --version
                 assert exc.exit_code == 0, where
             except (click.ClickException, Exception) as exc:
                 pytest.fail(f"{where}: `{' '.join(argv)}` does not parse: {exc}")
+            if notes:
+                pytest.fail(f"{where}: `{' '.join(argv)}` uses a deprecated form: {'; '.join(notes)}")
     elif prog in {"python", "python3"} and args and args[0].startswith("benchmarks/"):
         script = ROOT / args[0]
         assert script.is_file(), f"{where}: no script {args[0]}"
@@ -155,6 +160,28 @@ def test_examples_found() -> None:
     assert "README.md" in sources and any(s.startswith("docs/") for s in sources)
     assert sum(b.mode == "run" for b in BASH) >= 5
     assert any(verb == "predict" for verb, _ in help_examples())
+
+
+SEARCH = ["kdnas-bench", "search", "--device", "d", "--budget-ms", "5", "--task", "sst2"]
+SUPERNET = ["kdnas-bench", "supernet", "train", "--teacher", "t", "--task", "sst2", "--out", "o"]
+
+
+@pytest.mark.parametrize(("old", "new"), [
+    (["kdnas-bench", "compare", "--devices", "d"], ["kdnas-bench", "compare", "--device", "d"]),
+    (["kdnas-bench", "compare", "--students", "minilm-l6;tinybert-4l"],
+     ["kdnas-bench", "compare", "--students", "minilm-l6,tinybert-4l"]),
+    ([*SEARCH, "--run", "runs/x"], [*SEARCH, "--out", "runs/x"]),
+    ([*SUPERNET, "--examples", "10"], [*SUPERNET, "--max-examples", "10"]),
+    (["kdnas-bench", "profile", "--seq", "32"], ["kdnas-bench", "profile", "--seqs", "32"]),
+])
+def test_an_example_with_a_deprecated_form_fails(old: list[str], new: list[str], tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The docs check fails an example that prints a deprecation note (an old option spelling, the ';' separator),
+    and passes the same example in the current vocabulary."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(pytest.fail.Exception, match="deprecated form"):
+        _check_parsed(old, "probe")
+    _check_parsed(new, "probe")
 
 
 @pytest.mark.parametrize("block", [b for b in BASH if b.mode == "parse"], ids=lambda b: b.id)

@@ -163,7 +163,7 @@ def test_cli_search_front_picks_winners_from_the_front(tmp_path: Path, run_cli) 
     run = tmp_path / "run"
     code, out, err = run_cli("search", "--device", DEV, "--backend", "torch", "--budget-ms", "8,20", "--task", "sst2",
                              "--table", str(table), "--predictors", str(tmp_path / "predictors"), "--episodes", "3",
-                             "--candidates", "6", "--run", str(run), "--front", "0", "--json")
+                             "--candidates", "6", "--out", str(run), "--front", "0", "--json")
     assert code == 0, err
     front = read_front(run / FRONT_FILE)
     records, _ = RunFolder(run).evaluations()
@@ -174,6 +174,6 @@ def test_cli_search_front_picks_winners_from_the_front(tmp_path: Path, run_cli) 
         assert p is not None and w["arch"] == p.arch.to_dict() and w["from_front"] is True
     assert_real_png(run / f"front-{DEV}.png")
     code, _, err = run_cli("search", "--device", DEV, "--backend", "torch", "--budget-ms", "8", "--task", "sst2",
-                           "--table", str(table), "--predictors", str(tmp_path / "predictors"), "--run",
+                           "--table", str(table), "--predictors", str(tmp_path / "predictors"), "--out",
                            str(tmp_path / "r2"), "--front", "-1")
     assert code != 0 and "--front must be 0 or more" in err

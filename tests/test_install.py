@@ -98,7 +98,7 @@ def test_installed_tour_reads_the_shipped_data(installed: Path, tmp_path: Path, 
     listed = _run(installed, tmp_path, "predictors", "--json")
     assert listed.returncode == 0, listed.stderr
     assert len(json.loads(listed.stdout)) == len(list((ROOT / "predictors").glob("*/*/meta.json")))
-    compared = _run(installed, tmp_path, "compare", "--students", "minilm-l6,tinybert-4l,bert-mini", "--devices",
+    compared = _run(installed, tmp_path, "compare", "--students", "minilm-l6,tinybert-4l,bert-mini", "--device",
                     TOUR_DEVICE, "--no-measure")
     assert compared.returncode == 0 and "tinybert-4l" in compared.stdout, compared.stderr
     assert not (tmp_path / "data-home").exists()  # reading writes nothing

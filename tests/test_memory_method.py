@@ -199,10 +199,10 @@ def test_search_budget_mb_names_the_memory_method(tmp_path: Path, run_cli) -> No
     args = ["search", "--device", DEV, "--backend", "torch", "--budget-ms", "40", "--budget-mb", "400", "--task", "sst2",
             "--table", str(tmp_path / "t.json"), "--predictors", str(tmp_path / "pred"), "--episodes", "2",
             "--candidates", "3", "--strategy", "evolution"]
-    code, out, err = run_cli(*args, "--run", str(tmp_path / "r1"), "--json")
+    code, out, err = run_cli(*args, "--out", str(tmp_path / "r1"), "--json")
     assert code == 0, err
     doc = json.loads(out)
     assert doc["memory_method"] == 2 and all("predicted_peak_mb" in w for w in doc["winners"])
-    code, out, err = run_cli(*args, "--run", str(tmp_path / "r2"))
+    code, out, err = run_cli(*args, "--out", str(tmp_path / "r2"))
     assert code == 0, err
     assert "method 2 (anonymous memory only" in " ".join(out.split())

@@ -118,7 +118,7 @@ def test_own_file_through_teacher_search_and_final(fmt: str, tiny_glue: Path, ti
     search = ["search", "--device", DEV, "--backend", "torch", "--budget-ms", "50", *own, "--teacher",
               str(tmp_path / "teacher"), "--space", str(TINY_SPACE), "--predictors", str(preds),
               "--episodes", "1", "--candidates", "2", *evaluator, "--final", "--final-examples", "60", "--final-epochs",
-              "1", "--run", str(tmp_path / "run"), "--allow-weak-teacher", "--json"]  # a tiny teacher learns little
+              "1", "--out", str(tmp_path / "run"), "--allow-weak-teacher", "--json"]  # a tiny teacher learns little
     code, out, err = run_cli(*search)
     assert code == 0, err
     winner = json.loads(out)["winners"][0]

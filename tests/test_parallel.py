@@ -94,7 +94,7 @@ def _free_port() -> int:
 def _cmd(out: Path, teacher: Path, glue: Path, batch_size: int) -> list[str]:
     return ["torchrun", "--nproc_per_node", "2", "--master_port", str(_free_port()), "-m", "kdnas_bench", "--",
             "supernet", "train", "--teacher", str(teacher), "--task", "sst2", "--data-dir", str(glue), "--space", str(TINY_SPACE),
-            "--out", str(out), "--examples", "64", "--epochs", "1", "--batch-size", str(batch_size), "--json"]
+            "--out", str(out), "--max-examples", "64", "--epochs", "1", "--batch-size", str(batch_size), "--json"]
 
 
 def _two_ranks(teacher_dir: Path, glue: Path, folder: Path, kill_at: int | None = None) -> list[int | None]:

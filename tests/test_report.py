@@ -48,7 +48,7 @@ def local_predictors(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # -- students ---------------------------------------------------------------------------------------
 def test_named_and_spec_students() -> None:
     s = resolve_students("bert-base,minilm-l6;4,256,4,1024;tinybert-4l")
-    assert [x.name for x in s] == ["bert-base", "minilm-l6", "4L-256H-4A-1024F", "tinybert-4l"]
+    assert [x.name for x in s] == ["bert-base", "minilm-l6", "4,256,4,1024", "tinybert-4l"]
     assert s[0].arch == Arch(12, 768, 12, 3072) and s[3].arch == Arch(4, 312, 12, 1200)
     assert {x.name for x in resolve_students(None)} >= {"bert-base", "distilbert", "minilm-l6", "minilm-l12",
                                                         "tinybert-4l", "tinybert-6l"}
@@ -141,11 +141,11 @@ def test_cli_compare_writes_json_html_markdown_and_plots(local_predictors: Path,
 
     page = parse_html(html)
     pivot = next(t for t in page.tables if t and t[0][:3] == ["device", "backend", "threads"])
-    assert pivot[0][3:] == ["bert-tiny", "minilm-l6", "2L-128H-2A-256F"] and len(pivot) == 1 + n_pred
+    assert pivot[0][3:] == ["bert-tiny", "minilm-l6", "2,128,2,256"] and len(pivot) == 1 + n_pred
     assert sum("(" in c for r in pivot[1:] for c in r[3:]) == 6  # predicted (measured) where measured
     student_tables = [t for t in page.tables if t and t[0][:2] == ["student", "arch"]]
     assert len(student_tables) == n_pred
-    assert all([r[0] for r in t[1:]] == ["bert-tiny", "minilm-l6", "2L-128H-2A-256F"] for t in student_tables)
+    assert all([r[0] for r in t[1:]] == ["bert-tiny", "minilm-l6", "2,128,2,256"] for t in student_tables)
     assert len(page.images) == len(infos)
     for src in page.images:  # self-contained: the PNGs are embedded
         assert src.startswith("data:image/png;base64,")
@@ -162,7 +162,7 @@ def test_cli_compare_bad_input_is_one_line(tmp_path: Path, run_cli) -> None:
     (tmp_path / "r.html").mkdir()
     code, _, err = run_cli("compare", "--students", "minilm-l6", "--no-measure", "--html", str(tmp_path / "r.html"))
     assert code == 2 and "is a folder" in err
-    code, _, err = run_cli("compare", "--students", "minilm-l6", "--no-measure", "--devices", "no-such-device")
+    code, _, err = run_cli("compare", "--students", "minilm-l6", "--no-measure", "--device", "no-such-device")
     assert code == 2 and "no predictor for device no-such-device" in err
 
 
@@ -176,7 +176,7 @@ def table_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     try:
         main(["search", "--device", "intel-xeon-processor-2c-cfff2f", "--backend", "torch", "--budget-ms", "5,10",
               "--task", "sst2", "--table", str(TABLE), "--space", str(STUDENTS_SPACE), "--episodes", "3",
-              "--candidates", "4", "--run", str(run), "--predictors", str(COMMITTED), "--json"])
+              "--candidates", "4", "--out", str(run), "--predictors", str(COMMITTED), "--json"])
     except SystemExit as exc:
         assert not exc.code
     return run

@@ -56,7 +56,7 @@ def test_compare_report_reads_at_1400px(tmp_path: Path, run_cli) -> None:
     code, _, err = run_cli("search", "--device", "intel-xeon-processor-2c-cfff2f", "--budget-ms", "5,10", "--task",
                            "sst2", "--table", str(ROOT / "search/tables/sst2-minilm-students.json"), "--space",
                            str(ROOT / "search/spaces/minilm-students.toml"), "--episodes", "2", "--candidates", "4",
-                           "--run", str(run), "--json")
+                           "--out", str(run), "--json")
     assert code == 0, err
     html = tmp_path / "compare.html"
     code, _, err = run_cli("compare", "--students", f"{run},bert-tiny,tinybert-4l", "--budget-ms", "5",

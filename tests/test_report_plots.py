@@ -61,7 +61,7 @@ def test_deployment_heatmap_names_its_metric_shape_and_colour_bar(tmp_path: Path
     info = read_info(matrix_png(cells, tmp_path, budget_ms=6.0, budget_mb=None, shape=res.shape))
     assert_real_png(tmp_path / "deployment-matrix.png")
     heat, bar = info["axes"]
-    assert "best accuracy under ≤ 6 ms" in heat["title"] and "batch 1 × seq 128" in heat["title"]
+    assert "best accuracy\nwithin 6 ms" in heat["title"] and "batch 1 × seq 128" in heat["title"]
     assert bar["ylabel"] == "task metric: accuracy (fp32)" and info["colour"] == "metric"
     assert heat["yticks"] == ["dev-0"] and len(heat["xticks"]) == 3
     none = deployment_matrix(_result(metrics=False), budget_ms=6.0)

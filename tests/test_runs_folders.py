@@ -42,7 +42,7 @@ def _dead_pid() -> int:
 def test_a_live_writer_is_refused_naming_its_pid(tmp_path: Path) -> None:
     _lock(tmp_path / "run", os.getppid())
     with pytest.raises(KdnasError, match=rf"in use by another kdnas-bench process \(pid {os.getppid()}\)"):
-        FolderLock(tmp_path / "run", "--run").acquire()
+        FolderLock(tmp_path / "run", "--out").acquire()
     assert (tmp_path / "run" / LOCK_FILE).is_file()  # the owner's lock is left alone
 
 
@@ -50,7 +50,7 @@ def test_a_stale_lock_is_taken_over_with_a_note(tmp_path: Path) -> None:
     dead = _dead_pid()
     _lock(tmp_path / "run", dead)
     notes: list[str] = []
-    with FolderLock(tmp_path / "run", "--run", note=notes.append):
+    with FolderLock(tmp_path / "run", "--out", note=notes.append):
         owner = json.loads((tmp_path / "run" / LOCK_FILE).read_text())
         assert owner == {"pid": os.getpid(), "host": socket.gethostname()}
     assert len(notes) == 1 and f"took over a stale lock (pid {dead} is gone)" in notes[0]
@@ -138,7 +138,7 @@ def test_supernet_train_refuses_a_folder_before_writing_its_space(tiny_teacher: 
     out.mkdir()
     (out / "notes.txt").write_text("mine\n")
     code, _, err = run_cli("supernet", "train", "--teacher", str(tiny_teacher), "--task", "sst2", "--data-dir",
-                           str(tiny_glue), "--out", str(out), "--examples", "16", "--epochs", "0.01")
+                           str(tiny_glue), "--out", str(out), "--max-examples", "16", "--epochs", "0.01")
     assert code == 2 and "exists and holds no supernet (notes.txt)" in err, err
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]  # no space.toml, no lock left
 
@@ -167,7 +167,7 @@ def table(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _table_search(table: Path, run: Path, *extra: str) -> list[str]:
     return ["search", "--device", "intel-xeon-processor-2c-cfff2f", "--backend", "torch", "--task", "sst2", "--table",
             str(table), "--space", str(ROOT / "search" / "spaces" / "minilm-students.toml"), "--predictors",
-            str(ROOT / "predictors"), "--episodes", "2", "--candidates", "3", "--budget-ms", "5,10", "--run", str(run),
+            str(ROOT / "predictors"), "--episodes", "2", "--candidates", "3", "--budget-ms", "5,10", "--out", str(run),
             *extra]
 
 
@@ -286,7 +286,7 @@ def test_a_finished_search_is_not_replayed_on_other_latencies(tmp_path: Path, ru
     def search(preds: str) -> tuple[int, str, str]:
         return run_cli("search", "--device", DEV, "--backend", "torch", "--budget-ms", "30", "--task", "sst2", "--table",
                        str(table), "--predictors", str(tmp_path / preds), "--episodes", "1", "--candidates", "3",
-                       "--run", str(run), "--json")
+                       "--out", str(run), "--json")
 
     code, out, err = search("preds-a")
     assert code == 0, err

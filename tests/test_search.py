@@ -184,7 +184,7 @@ def test_cli_search_with_table(env: dict, tmp_path: Path, run_cli) -> None:
     args = ["search", "--device", DEV, "--backend", "torch", "--budget-ms", "8,20", "--task", "sst2",
             "--table", str(env["table"]), "--predictors", str(env["preds"]), "--episodes", "3", "--candidates", "4",
             "--strategy", "evolution",
-            "--run", str(tmp_path / "run"), "--json"]
+            "--out", str(tmp_path / "run"), "--json"]
     code, out, err = run_cli(*args)
     assert code == 0, err
     data = json.loads(out)
@@ -220,7 +220,7 @@ def test_run_search_is_one_library_call_that_the_cli_renders(env: dict, tmp_path
     # the CLI on the same options gives the same winners
     code, out, err = run_cli("search", "--device", DEV, "--backend", "torch", "--budget-ms", "8,20", "--task", "sst2",
                              "--table", str(env["table"]), "--predictors", str(env["preds"]), "--episodes", "3",
-                             "--candidates", "4", "--strategy", "evolution", "--run", str(tmp_path / "cli"), "--json")
+                             "--candidates", "4", "--strategy", "evolution", "--out", str(tmp_path / "cli"), "--json")
     assert code == 0, err
     assert [w["arch"] for w in json.loads(out)["winners"]] == [w.arch.to_dict() for w in outcome.result.winners]
     with pytest.raises(KdnasError, match="episodes must be positive"):
@@ -283,7 +283,7 @@ def test_the_winner_rule_breaks_ties_towards_the_smaller_arch() -> None:
 )
 def test_cli_search_bad_input(env: dict, tmp_path: Path, run_cli, extra: list[str], message: str) -> None:
     base = {"--device": DEV, "--backend": "torch", "--budget-ms": "8", "--task": "sst2", "--table": str(env["table"]),
-            "--predictors": str(env["preds"]), "--run": str(tmp_path / "run")}
+            "--predictors": str(env["preds"]), "--out": str(tmp_path / "run")}
     for k, v in zip(extra[::2], extra[1::2], strict=True):
         base[k] = v
     code, _, err = run_cli("search", *[x for kv in base.items() for x in kv])

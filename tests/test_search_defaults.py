@@ -13,7 +13,7 @@ from .helpers import DEV, TINY_SPACE
 
 def _base(preds: Path, teacher: Path, glue: Path, run: Path) -> list[str]:
     return ["search", "--device", DEV, "--backend", "torch", "--budget-ms", "50", "--task", "sst2", "--teacher",
-            str(teacher), "--data-dir", str(glue), "--space", str(TINY_SPACE), "--predictors", str(preds), "--run",
+            str(teacher), "--data-dir", str(glue), "--space", str(TINY_SPACE), "--predictors", str(preds), "--out",
             str(run), "--json"]
 
 

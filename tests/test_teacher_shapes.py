@@ -145,7 +145,7 @@ def test_inheritance_into_every_kind_of_student(shape: Arch, teachers: dict[Arch
 def _search(preds: Path, teacher: Path, glue: Path, run: Path, *extra: str) -> list[str]:
     return ["search", "--device", DEV, "--backend", "torch", "--budget-ms", "1000", "--task", "sst2",
             "--teacher", str(teacher), "--data-dir", str(glue), "--predictors", str(preds), "--episodes", "2",
-            "--candidates", "2", "--proxy-examples", "48", "--proxy-epochs", "1", "--run", str(run), "--evaluator", "proxy",
+            "--candidates", "2", "--proxy-examples", "48", "--proxy-epochs", "1", "--out", str(run), "--evaluator", "proxy",
             "--json", *extra]
 
 
@@ -193,7 +193,7 @@ def test_proxy_search_and_supernet_cli_with_the_auto_space(teachers: dict[Arch, 
     # supernet train: --space auto is the default; the space goes next to the supernet
     out_dir = tmp_path / "supernet"
     code, out, err = run_cli("supernet", "train", "--teacher", str(teachers[shape]), "--task", "sst2", "--data-dir",
-                             str(tiny_glue), "--out", str(out_dir), "--examples", "32", "--epochs", "1", "--json")
+                             str(tiny_glue), "--out", str(out_dir), "--max-examples", "32", "--epochs", "1", "--json")
     assert code == 0, err
     assert SearchSpace.load(out_dir / SPACE_FILE).archs == SearchSpace.load(run / SPACE_FILE).archs
     assert json.loads(out)["largest"] == str(shape)

@@ -129,7 +129,7 @@ def test_search_refuses_a_weak_teacher_unless_allowed(weak_teacher: Path, tiny_g
     args = ["search", "--device", DEV, "--backend", "torch", "--budget-ms", "50", "--task", "sst2", "--teacher",
             str(weak_teacher), "--data-dir", str(tiny_glue), "--space", str(TINY_SPACE), "--predictors", str(preds),
             "--episodes", "1", "--candidates", "2", "--evaluator", "proxy", "--head-dim", "any", "--proxy-examples",
-            "32", "--proxy-epochs", "1", "--run", str(run)]
+            "32", "--proxy-epochs", "1", "--out", str(run)]
     code, _, err = run_cli(*args, "--json")
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1 and "the trivial answer scores accuracy" in lines[0], err

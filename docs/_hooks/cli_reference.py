@@ -68,6 +68,10 @@ def _section(cmd: click.Command, path: list[str], ctx: click.Context) -> list[st
         parts += ["| option | description |", "|---|---|"]
         parts += [f"| <code>{_cell(opts)}</code> | {_cell(desc)} |" for opts, desc in rows]
         parts.append("")
+    old = [f"`{opt}` (use `{(p.help or '').removeprefix('Deprecated: use ').rstrip('.')}`)" for p in cmd.params
+           if isinstance(p, click.Option) and p.hidden and (p.help or "").startswith("Deprecated: use ") for opt in p.opts]
+    if old:
+        parts += [f"Old spellings still accepted, with a deprecation note: {', '.join(old)}.", ""]
     if cmd.epilog:
         parts += [_help_markdown(cmd.epilog), ""]
     return parts

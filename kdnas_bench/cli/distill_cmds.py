@@ -100,7 +100,10 @@ def register(cli: click.Group) -> None:
         \b
         Example:
           kdnas-bench distill --teacher runs/teacher-sst2 --task sst2 --arch 4,256,4,1024 \\
-              --data-dir ../shared/data/glue --max-examples 2000 --epochs 3 --json
+              --data-dir glue --max-examples 2000 --epochs 3 --json
+
+        glue/ is the GLUE benchmark's TSV download (one folder per task: glue/SST-2/train.tsv, dev.tsv); without
+        --data-dir the task comes from the Hugging Face hub. Your own data: --train-file and --validation-file.
         """
         import torch
 
@@ -179,10 +182,13 @@ def register(cli: click.Group) -> None:
 
         \b
         Example:
-          kdnas-bench teacher finetune --task sst2 --data-dir ../shared/data/glue \\
+          kdnas-bench teacher finetune --task sst2 --data-dir glue \\
               --max-examples 2000 --epochs 1 --out runs/teacher-sst2
           kdnas-bench teacher finetune --train-file train.csv --validation-file dev.csv \\
               --text-columns review --label-column sentiment --out runs/teacher-reviews
+
+        glue/ is the GLUE benchmark's TSV download (one folder per task: glue/SST-2/train.tsv, dev.tsv); without
+        --data-dir the task comes from the Hugging Face hub.
         """
         import torch
 

@@ -1,7 +1,7 @@
 """One vocabulary for every verb: the options that name the same thing are declared here once, with one name,
 type, separator and default, and every verb uses these decorators.
 
-* lists are comma-separated (``--budget-ms 10,20``, ``--devices a,b``, ``--seqs 32,128``);
+* lists are comma-separated (``--budget-ms 10,20``, ``--device a,b``, ``--seqs 32,128``);
 * an arch is ``L,H,A,FFN`` (``4,312,12,1200``), its name ``4L-312H-12A-1200F``, a named student
   (``tinybert-4l``) or a saved model folder (the shape in its config.json) wherever one is taken;
 * ``--backend`` is a choice from the backend registry (default torch), ``--threads`` a positive count (default 1);
@@ -30,7 +30,7 @@ BACKEND_NAMES = list(BACKENDS)  # the backend registry (kdnas_bench.profiling.ba
 
 # options whose default is each verb's own recipe (a toy-scale quickstart, a teacher's vs a student's epochs)
 RECIPE_OPTIONS = frozenset({"--epochs", "--lr", "--batch-size", "--episodes", "--candidates", "--proxy-examples",
-                            "--proxy-epochs", "--final-examples", "--evaluator", "--losses", "--out"})
+                            "--proxy-epochs", "--final-examples", "--evaluator", "--losses", "--out", "--max-examples"})
 
 # options that some verbs take repeated (several students at once) and others once
 MAY_REPEAT = frozenset({"--arch"})
@@ -216,18 +216,31 @@ def space_option(help: str = "Search-space TOML (default: search/spaces/bert.tom
     return _opt("--space", "space_path", type=click.Path(), required=required, callback=shipped_path, help=help)
 
 
-def data_dir_option(help: str = "GLUE TSV folder (e.g. ../shared/data/glue).") -> Decorator:
+GLUE_DIR_HELP = ("GLUE TSV folder, e.g. glue/ (one subfolder per task, as in the GLUE download: glue/SST-2/train.tsv, "
+                 "dev.tsv)")
+
+
+def data_dir_option(help: str = GLUE_DIR_HELP + ".") -> Decorator:
     return _opt("--data-dir", type=click.Path(), help=help)
 
 
 def list_items(text: str | None) -> list[str] | None:
-    """A comma-separated list of names (``--devices a,b``), blanks dropped; None when not given."""
+    """A comma-separated list of names (``--device a,b``), blanks dropped; None when not given."""
     if text is None:
         return None
     return [t.strip() for t in str(text).split(",") if t.strip()]
 
 
 ALIASES_KEY = "kdnas_deprecated_aliases"
+DEPRECATED = "is deprecated"  # every deprecation note says this (the docs test fails on an example that prints it)
+
+
+def deprecation_note(text: str) -> None:
+    """One line on stderr: ``note: <text>``, where ``text`` says what is deprecated and what to use instead.
+    Every deprecated spelling a verb still accepts goes through here (tests/test_docs.py patches it)."""
+    from .common import err_console
+
+    err_console.print(f"note: {text}", highlight=False, markup=False, soft_wrap=True)
 
 
 def deprecated_alias(old: str, new: str, dest: str, type: Any = None) -> Decorator:
@@ -237,18 +250,22 @@ def deprecated_alias(old: str, new: str, dest: str, type: Any = None) -> Decorat
     def forward(ctx: click.Context, param: click.Parameter, value: Any) -> None:
         if value is None:
             return
-        from .common import err_console
-
-        err_console.print(f"note: {old} is deprecated here; use {new}", highlight=False, markup=False)
-        ctx.meta.setdefault(ALIASES_KEY, {})[dest] = value
+        deprecation_note(f"{old} {DEPRECATED}; use {new}")
+        ctx.meta.setdefault(ALIASES_KEY, {})[dest] = (value, old, new)
 
     return _opt(old, f"_alias_{dest}", type=type, hidden=True, expose_value=False, callback=forward,
                 help=f"Deprecated: use {new}.")
 
 
 def apply_aliases(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The values given through :func:`deprecated_alias` options, put where the command reads them."""
+    """The values given through :func:`deprecated_alias` options, put where the command reads them (both spellings
+    at once: one clear line)."""
+    from ..errors import KdnasError
+
     ctx = click.get_current_context(silent=True)
-    for dest, value in ((ctx.meta.get(ALIASES_KEY) or {}) if ctx is not None else {}).items():
+    for dest, (value, old, new) in ((ctx.meta.get(ALIASES_KEY) or {}) if ctx is not None else {}).items():
+        source = ctx.get_parameter_source(dest) if ctx is not None else None
+        if source is click.core.ParameterSource.COMMANDLINE:
+            raise KdnasError(f"give {new} or its old spelling {old}, not both")
         kwargs[dest] = value
     return kwargs

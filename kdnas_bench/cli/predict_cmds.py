@@ -16,6 +16,7 @@ from rich.table import Table
 
 from ..errors import KdnasError
 from ..predictors.transfer_methods import AUTO, TRANSFER_METHODS
+from ..space import arch_text
 from ..validate import check_writable
 from .common import console, err_console, positive, print_json
 from .options import (
@@ -325,7 +326,7 @@ def register(cli: click.Group) -> None:
                       highlight=False, soft_wrap=True)
         cols = [Col("arch", KEY), Col("seq", KEY, "right"), Col("batch", KEY, "right"), Col("ms", KEY, "right"),
                 Col("90 % interval", 1, "right"), Col("in range", 2)]
-        rows = [[f"{r['layers']},{r['hidden']},{r['heads']},{r['ffn']}", str(r["seq"]), str(r["batch"]),
+        rows = [[arch_text(r), str(r["seq"]), str(r["batch"]),
                  f"{r['latency_ms']:.2f}", f"{r['latency_ms_low']:.2f} – {r['latency_ms_high']:.2f}",
                  "no" if r["out_of_range"] else "yes"] for r in records]
         console.print(fit_table(None, cols, rows, console.width))

@@ -113,7 +113,7 @@ def register(cli: click.Group) -> None:
     @cli.command("quickstart")
     @click.option("--out", default="runs/quickstart", show_default=True, type=click.Path(), help="Where everything goes.")
     @task_options(required=False, task_help="GLUE task, with --data-dir (default: sst2).",
-                  data_dir_help="GLUE TSV folder (e.g. ../shared/data/glue). Without it or your own data "
+                  data_dir_help="GLUE TSV folder, e.g. glue/ (glue/SST-2/train.tsv). Without it or your own data "
                                 "(--train-file): task-agnostic distillation on unlabeled text.")
     @click.option("--text", "text_file", type=click.Path(), help="Unlabeled text for the task-agnostic mode (one "
                                                                  "passage per line; default: Python stdlib docstrings).")
@@ -150,8 +150,11 @@ def register(cli: click.Group) -> None:
 
         \b
         Example:
-          kdnas-bench quickstart --data-dir ../shared/data/glue     # SST-2, MiniLM teacher fine-tuned on 2k
-          kdnas-bench quickstart                                     # no task data: task-agnostic KD
+          kdnas-bench quickstart --data-dir glue     # SST-2, MiniLM teacher fine-tuned on 2k
+          kdnas-bench quickstart                      # no task data: task-agnostic KD
+
+        glue/ is the GLUE benchmark's TSV download (one folder per task: glue/SST-2/train.tsv, dev.tsv). Your own
+        data: --train-file and --validation-file.
         """
         from ..distill.agnostic import AGNOSTIC, load_text
         from ..distill.data import Task, get_task, load_split
@@ -267,7 +270,7 @@ def register(cli: click.Group) -> None:
                   "--episodes", str(episodes), "--candidates", str(candidates), "--proxy-examples", str(proxy_examples),
                   "--proxy-epochs", f"{proxy_epochs:g}", "--final", "--final-examples", str(final_examples),
                   "--final-epochs", "1", *([] if mode == AGNOSTIC else ["--baselines", "minilm"]),
-                  "--predictors", str(preds), "--run", str(run_dir), "--seed", str(seed), "--accelerator", accelerator]
+                  "--predictors", str(preds), "--out", str(run_dir), "--seed", str(seed), "--accelerator", accelerator]
         oneshot = mode != AGNOSTIC and evaluator_kind == "supernet"
         if mode == AGNOSTIC:
             search += ["--text", text_file] if text_file else []
@@ -291,9 +294,9 @@ def register(cli: click.Group) -> None:
             final=FinalOptions(final_examples, 1.0, ("minilm",)), space=space_file, predictors=str(preds),
             run_dir=str(run_dir), accelerator=accelerator, allow_weak_teacher=allow_weak_teacher)
         outcome = steps.run(search, lambda: run_search(req, Progress(console, req), progress=True))
-        console.print(winners_table(outcome))
+        console.print(winners_table(outcome, console.width))
         if any(w.extra.get("baselines") for w in outcome.result.winners):  # did the search beat a MiniLM shape?
-            console.print(baselines_table(outcome))
+            console.print(baselines_table(outcome, console.width))
 
         # 6. the run's story, 7. the winner next to the teacher and well-known students, across devices
         rep = o / "report"

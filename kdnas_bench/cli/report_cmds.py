@@ -13,12 +13,14 @@ from rich.table import Table as RichTable
 from rich.text import Text
 
 from ..errors import KdnasError
+from . import options
 from .common import console, err_console, positive, print_json
 from .compare_view import add_matrix, compare_pngs, measuring, print_compare
 from .options import (
     batch_option,
     budget_mb_option,
     budget_ms_option,
+    deprecated_alias,
     json_option,
     list_items,
     predictors_option,
@@ -26,7 +28,7 @@ from .options import (
     store_option,
 )
 from .predict_cmds import speed_option
-from .tables import KEY, Col, fit_table
+from .tables import KEY, Col, fit_table, table_or_stacked
 
 
 def rich_table(table: Any, title: str) -> RichTable:
@@ -67,12 +69,23 @@ def write_outputs(doc_fn: Any, png: str | None, html_path: str | None, md_path: 
     return images
 
 
+def _semicolons(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--students`` separated by ';' (the old separator) still works, with a deprecation note."""
+    if value and ";" in value:
+        options.deprecation_note(f"';' in --students {options.DEPRECATED}; separate students with ',' (an arch is four "
+                                 "numbers L,H,A,FFN)")
+    return value
+
+
 def register(cli: click.Group) -> None:
     @cli.command("compare")
-    @click.option("--students", help="Comma-separated students: names (bert-base, distilbert, minilm-l6, minilm-l12, "
+    @click.option("--students", callback=_semicolons,
+                  help="Comma-separated students: names (bert-base, distilbert, minilm-l6, minilm-l12, "
                   "tinybert-4l, tinybert-6l, bert-medium/small/mini/tiny), archs as L,H,A,FFN or 4L-312H-12A-1200F, "
                   "search run folders or saved model folders. Default: the six well-known students.")
-    @click.option("--devices", help="Comma-separated device ids (default: every device with a fitted predictor).")
+    @click.option("--device", "devices", help="Device id(s), comma-separated (default: every device with a fitted "
+                  "predictor).")
+    @deprecated_alias("--devices", "--device", "devices")
     @seq_option()
     @batch_option()
     @click.option("--reference", help="Student the speedups are against (default: the run's teacher, else the first).")
@@ -113,9 +126,6 @@ def register(cli: click.Group) -> None:
             positive(name, value)
         if budget_mb is not None and budget_ms is None:
             raise KdnasError("--budget-mb goes with --budget-ms (the deployment matrix)")
-        if students and ";" in students:
-            err_console.print("note: ';' in --students is deprecated; separate students with ',' (an arch is four "
-                              "numbers L,H,A,FFN, or 4L-256H-4A-1024F)", highlight=False, markup=False)
         studs = resolve_students(students)
         with measuring(measure) as on_measure:
             result = compare(studs, shape=Shape(batch, seq), devices=list_items(devices), reference=reference,
@@ -170,7 +180,8 @@ def register(cli: click.Group) -> None:
                 keys = {"episode", "budget ms", "arch", "rung"}
                 cols = [Col(h, KEY if h in keys else (1 if "metric" in h else i + 1), "left" if h == "arch" else "right")
                         for i, h in enumerate(t.headers)]
-                console.print(fit_table(sec.title.lower(), cols, t.rows, console.width))
+                fit = table_or_stacked if "measured ms" in t.headers else fit_table  # budget checks: every column
+                console.print(fit(sec.title.lower(), cols, t.rows, console.width))
         for path in images:
             console.print(f"plot: {path}", highlight=False, markup=False)
         for written, name in ((html_path, "HTML"), (md_path, "Markdown")):

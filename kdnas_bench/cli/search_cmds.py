@@ -8,7 +8,6 @@ import click
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
-from rich.text import Text
 
 from ..defaults import DEFAULTS
 from ..errors import KdnasError
@@ -17,14 +16,17 @@ from ..search.evaluators import EVALUATORS
 from ..search.executor import EXECUTORS
 from ..search.reward import FORMS, MODES
 from ..search.strategies import STRATEGIES
+from ..space import arch_text
 from .common import accelerator_option, console, err_console, positive, print_json
 from .options import (
+    GLUE_DIR_HELP,
     INIT_CHOICES,
     allow_weak_teacher_option,
     backend_option,
     batch_option,
     budget_mb_option,
     budget_ms_option,
+    deprecated_alias,
     device_option,
     json_option,
     predictors_option,
@@ -35,7 +37,8 @@ from .options import (
     threads_option,
 )
 from .predict_cmds import speed_option
-from .task_options import task_options, teacher_fit_option
+from .tables import KEY, Col, table_or_stacked
+from .task_options import GLUE_HELP, task_options, teacher_fit_option
 
 
 def _view(state: dict[str, Any]) -> Group:
@@ -48,7 +51,7 @@ def _view(state: dict[str, Any]) -> Group:
         table.add_column(col, justify="right")
     for rec in state["rows"][-12:][::-1]:
         a = rec["arch"]
-        table.add_row(str(rec["episode"] + 1), f"{a['layers']},{a['hidden']},{a['heads']},{a['ffn']}",
+        table.add_row(str(rec["episode"] + 1), arch_text(a),
                       f"{rec['latency_ms']:.2f}", f"{rec['latency_ms_high']:.2f}",
                       "failed" if rec.get("error") else f"{rec['metric']:.4f}",
                       *[f"{rec['rewards'][b]:.4f}" if rec["rewards"][b] is not None else "infeasible" for b in state["best"]],
@@ -87,15 +90,13 @@ def baseline_line(baseline: dict[str, Any] | None) -> str | None:
             "'< trivial' marks a student below the constant answer")
 
 
-def winners_table(outcome: Any) -> Table:
+def winners_table(outcome: Any, width: int = 10_000) -> Table:
     """The winners of a :class:`~kdnas_bench.search.api.SearchOutcome`, one row per budget, with the teacher's and
-    the trivial score in the caption and students below the trivial score marked."""
+    the trivial score in the caption and students below the trivial score marked; stacked (one ``column  value``
+    line per cell) when the row does not fit in ``width``, never cut."""
     result = outcome.result
     base = getattr(result, "baseline", None)
     trivial = None if not base else float(base["trivial"])
-    caption = baseline_line(base)
-    t = Table(title=Text(f"winners · {result.evaluations} evaluations · {outcome.run_dir}"),
-              caption=Text(caption) if caption else None)
     memory = any("predicted_peak_mb" in w.extra for w in result.winners)  # search --budget-mb
     cols = ["budget ms", "arch", "pred ms", "pred high ms", "proxy metric", "reward", "latency / budget"]
     if memory:
@@ -104,47 +105,64 @@ def winners_table(outcome: Any) -> Table:
         cols += ["final metric", "measured ms", "budget held"]
         if memory:
             cols += ["measured MiB", "memory held"]
-    for c in cols:
-        t.add_column(c, justify="right")
+    rows = [_winner_row(w, trivial, memory, outcome.final) for w in result.winners]
+    return table_or_stacked(f"winners · {result.evaluations} evaluations · {outcome.run_dir}",
+                            [Col(c, KEY, "left" if c == "arch" else "right") for c in cols], rows, width,
+                            baseline_line(base))
+
+
+def _winner_row(w: Any, trivial: float | None, memory: bool, final: bool) -> list[str]:
     held = {True: "yes", False: "NO", None: "not this device"}
-    for w in result.winners:
-        row = [f"{w.budget_ms:g}", str(w.arch), f"{w.predicted_latency_ms:.2f}", f"{w.predicted_latency_ms_high:.2f}",
-               metric_cell(w.proxy_metric, trivial), f"{w.reward:.4f}", _share(w.extra.get("budget_share"), w.extra)]
+    row = [f"{w.budget_ms:g}", arch_text(w.arch), f"{w.predicted_latency_ms:.2f}", f"{w.predicted_latency_ms_high:.2f}",
+           metric_cell(w.proxy_metric, trivial), f"{w.reward:.4f}", _share(w.extra.get("budget_share"), w.extra)]
+    if memory:
+        row += [f"{w.extra.get('predicted_peak_mb', float('nan')):.1f}"]
+    if final:
+        m = w.extra.get("measured_latency_ms")
+        metric = metric_cell(w.extra.get("final_metric", float("nan")), trivial)
+        if "deployed_metric" in w.extra:  # an int8 backend: the deployed (quantized) model's metric
+            metric += f" (int8 {w.extra['deployed_metric']:.4f})"
+        row += [metric, "-" if m is None else f"{m:.2f}", verdict_cell(w.extra, held)]
         if memory:
-            row += [f"{w.extra.get('predicted_peak_mb', float('nan')):.1f}"]
-        if outcome.final:
-            m = w.extra.get("measured_latency_ms")
-            metric = metric_cell(w.extra.get("final_metric", float("nan")), trivial)
-            if "deployed_metric" in w.extra:  # an int8 backend: the deployed (quantized) model's metric
-                metric += f" (int8 {w.extra['deployed_metric']:.4f})"
-            row += [metric, "-" if m is None else f"{m:.2f}", verdict_cell(w.extra, held)]
-            if memory:
-                pk = w.extra.get("measured_peak_mb")
-                row += ["-" if pk is None else f"{pk:.1f}", held[w.extra.get("memory_held")]]
-        t.add_row(*row)
-    return t
+            pk = w.extra.get("measured_peak_mb")
+            row += ["-" if pk is None else f"{pk:.1f}", held[w.extra.get("memory_held")]]
+    return row
 
 
-def baselines_table(outcome: Any) -> Table:
-    """Per budget, the searched student against each hand-crafted baseline scaled to the same budget."""
-    t = Table(title="did the search pay off? searched vs the shapes a person would pick, same budget, same recipe")
-    for c in ("budget ms", "student", "arch", "final metric", "latency / budget", "gap", "verdict"):
-        t.add_column(c, justify="right")
+def candidate_line(data: dict[str, Any], state: dict[str, Any]) -> str:
+    """One plain line for an evaluated candidate (a log, CI): which one, its arch, predicted latency, score and
+    rewards, or why it failed."""
+    n = state["evaluations"]
+    head = f"candidate {n} · episode {state['episode'] + 1}/{state['episodes']} · {arch_text(data['arch'])}"
+    if data.get("error"):
+        return f"{head} failed: {' '.join(str(data['error']).split())}"
+    rewards = ", ".join(f"R@{b} ms {'infeasible' if v is None else f'{v:.4f}'}" for b, v in data["rewards"].items())
+    return (f"{head} · pred {data['latency_ms']:.2f} ms (high {data['latency_ms_high']:.2f}) · metric "
+            f"{data['metric']:.4f} · {rewards} · {data['seconds']:.1f} s")
+
+
+def baselines_table(outcome: Any, width: int = 10_000) -> Table:
+    """Per budget, the searched student against each hand-crafted baseline scaled to the same budget (stacked when
+    the rows do not fit in ``width``, never cut)."""
+    rows: list[list[str]] = []
     for w in outcome.result.winners:
-        rows = w.extra.get("baselines") or []
-        if not rows:
+        found = w.extra.get("baselines") or []
+        if not found:
             continue
         searched = w.extra.get("searched_metrics") or [w.extra.get("final_metric")]
         share = w.extra.get("budget_share")
-        t.add_row(f"{w.budget_ms:g}", "searched", str(w.arch), _mean(searched), _share(share, w.extra), "", "")
-        for r in rows:
+        rows.append([f"{w.budget_ms:g}", "searched", arch_text(w.arch), _mean(searched), _share(share, w.extra), "", ""])
+        for r in found:
             if "error" in r:
-                t.add_row("", r["name"], "-", "-", "-", "-", r["error"])
+                rows.append(["", r["name"], "-", "-", "-", "-", r["error"]])
                 continue
             p = f" (p {r['p_value']:.3f})" if "p_value" in r else ""
-            t.add_row("", r["name"], r["arch"], _mean(r["metrics"]), _share(r["budget_share"], r),
-                      f"{r['gap']:+.4f}", f"{r['verdict']}{p}")
-    return t
+            rows.append(["", r["name"], str(r["arch"]), _mean(r["metrics"]), _share(r["budget_share"], r),
+                         f"{r['gap']:+.4f}", f"{r['verdict']}{p}"])
+    cols = [Col(c, KEY, "left" if c in ("student", "arch") else "right")
+            for c in ("budget ms", "student", "arch", "final metric", "latency / budget", "gap", "verdict")]
+    return table_or_stacked("did the search pay off? searched vs the shapes a person would pick, same budget, same "
+                            "recipe", cols, rows, width)
 
 
 def _mean(values: list[Any]) -> str:
@@ -201,10 +219,13 @@ class Progress:
         elif kind == "evaluation":
             if data.get("error") and self.live is not None:
                 a = data["arch"]
-                self.live.console.print(f"candidate {a['layers']},{a['hidden']},{a['heads']},{a['ffn']} failed: "
+                self.live.console.print(f"candidate {arch_text(a)} failed: "
                                         f"{data['error']}", highlight=False, markup=False)
             state["rows"].append(data)
             state["evaluations"] += 1
+            if self.live is None:  # not a terminal (a log, CI): one plain line per candidate, failures included
+                self.out.print(candidate_line(data, state), highlight=False, markup=False,
+                               soft_wrap=True)
             for k, v in data["rewards"].items():
                 if v is not None and (state["best"][k] is None or v > state["best"][k]):
                     state["best"][k] = v
@@ -228,13 +249,12 @@ def register(cli: click.Group) -> None:
     @backend_option("Backend of that predictor, from the registry.")
     @threads_option("Threads of that predictor.")
     @budget_ms_option(required=True, dest="budget")
-    @task_options(task_help="GLUE task (sst2, mrpc, rte, cola, stsb, qnli, qqp, mnli), or 'agnostic': task-agnostic "
-                            "KD on unlabeled text (no labels needed).", data_dir_help="Local GLUE folder (e.g. "
-                            "../shared/data/glue).")
+    @task_options(task_help=f"{GLUE_HELP}; or 'agnostic': task-agnostic KD on unlabeled text (no labels needed).",
+                  data_dir_help=GLUE_DIR_HELP + ".")
     @teacher_fit_option()
     @click.option("--text", "text_file", type=click.Path(),
                   help="--task agnostic: unlabeled text, one passage per line (default: Python stdlib docstrings).")
-    @click.option("--teacher", help="Teacher folder or hub name (default: fine-tune the packaged MiniLM into RUN/teacher).")
+    @click.option("--teacher", help="Teacher folder or hub name (default: fine-tune the packaged MiniLM into OUT/teacher).")
     @click.option("--strategy", type=click.Choice(list(STRATEGIES)), default="kdnas", show_default=True,
                   help="Search strategy: kdnas (the paper's controller), random or evolution.")
     @click.option("--episodes", type=int, help=f"Episodes (default: {DEFAULTS.oneshot_episodes} with the supernet "
@@ -248,7 +268,9 @@ def register(cli: click.Group) -> None:
     @click.option("--losses", help="KD losses for proxy and final distillation (default: logits,ce, the proxy recipe "
                                    "that ranked students best; hidden,attn for --task agnostic).")
     @seed_option("Seed of the strategy, the data subsets and the distillations.")
-    @click.option("--run", "run_dir", type=click.Path(), help="Run folder (resumable; default runs/search-<task>-<seed>).")
+    @click.option("--out", "run_dir", type=click.Path(),
+                  help="Run folder (resumable; default runs/search-<task>-<seed>).")
+    @deprecated_alias("--run", "--out", "run_dir", click.Path())
     @click.option("--executor", type=click.Choice(list(EXECUTORS)), default="local", show_default=True,
                   help="Where candidates are evaluated: in this process, or on a Ray cluster.")
     @click.option("--ray-address", help="Address of an existing Ray cluster (default: start a local Ray).")
@@ -278,7 +300,7 @@ def register(cli: click.Group) -> None:
                   help="--reward soft: hard rejects candidates whose predicted upper bound exceeds the budget; soft "
                        "keeps them.")
     @space_option("Space TOML, or 'auto' (the default, except with --table): the teacher's students, derived from "
-                  "its shape and written to RUN/space.toml.")
+                  "its shape and written to OUT/space.toml.")
     @click.option("--table", type=click.Path(), callback=shipped_path,
                   help="Score candidates from a table of precomputed accuracies instead.")
     @click.option("--evaluator", "evaluator_kind", type=click.Choice(list(EVALUATORS)),
@@ -290,7 +312,7 @@ def register(cli: click.Group) -> None:
                   show_default=True, help="Student init for proxy and final distillation (supernet evaluator: the "
                                           "supernet's weights): inherit = teacher weights rewired by importance.")
     @click.option("--supernet", "supernet_dir", type=click.Path(),
-                  help="Supernet folder (default RUN/supernet; trained there when missing, reused when it matches).")
+                  help="Supernet folder (default OUT/supernet; trained there when missing, reused when it matches).")
     @click.option("--supernet-examples", type=int, default=DEFAULTS.supernet_examples, show_default=True,
                   help="Supernet evaluator: train examples of the supernet.")
     @click.option("--supernet-epochs", type=float, default=DEFAULTS.supernet_epochs, show_default=True,
@@ -311,7 +333,7 @@ def register(cli: click.Group) -> None:
     @click.option("--teacher-examples", type=int, default=DEFAULTS.teacher_examples, show_default=True,
                   help="Examples for the default teacher fine-tune.")
     @click.option("--front", "front_points", type=int, default=None,
-                  help="Return the accuracy-latency front (RUN/front.json, one RUN/front-<device>.png per device) and "
+                  help="Return the accuracy-latency front (OUT/front.json, one OUT/front-<device>.png per device) and "
                        "pick each budget's winner from it, re-scoring this many points along it by proxy distillation "
                        "(0: the search's scores only).")
     @allow_weak_teacher_option()
@@ -337,7 +359,10 @@ def register(cli: click.Group) -> None:
         \b
         Example:
           kdnas-bench search --device amd-epyc-2c-243f6e --backend torch --budget-ms 13 --task sst2 \\
-            --data-dir ../shared/data/glue --teacher runs/teacher-sst2
+            --data-dir glue --teacher runs/teacher-sst2
+
+        glue/ is the GLUE benchmark's TSV download (one folder per task: glue/SST-2/train.tsv, dev.tsv); without
+        --data-dir the task comes from the Hugging Face hub. Your own data: --train-file and --validation-file.
         """
         from ..keys import DatasetKey
         from ..search.api import FinalOptions, SearchRequest, SupernetOptions, parse_head_dim, run_search
@@ -395,9 +420,9 @@ def register(cli: click.Group) -> None:
         if as_json:
             print_json(outcome.summary() | ({"memory_method": method} if budget_mb is not None else {}))
             return
-        console.print(winners_table(outcome))
+        console.print(winners_table(outcome, console.width))
         if any(w.extra.get("baselines") for w in outcome.result.winners):
-            console.print(baselines_table(outcome))
+            console.print(baselines_table(outcome, console.width))
         if budget_mb is not None:
             from ..profiling.memory import method_label
 

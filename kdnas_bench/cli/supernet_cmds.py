@@ -20,7 +20,15 @@ from .common import (
     print_json,
     task_inputs,
 )
-from .options import arch_option, data_dir_option, json_option, seed_option, space_option, threads_option
+from .options import (
+    arch_option,
+    data_dir_option,
+    deprecated_alias,
+    json_option,
+    seed_option,
+    space_option,
+    threads_option,
+)
 from .task_options import task_options, teacher_fit_option
 
 SUPERNET_FILES = ("supernet.json", "supernet.safetensors", "checkpoint.json", "checkpoint.safetensors", "space.toml")
@@ -71,7 +79,9 @@ def register(cli: click.Group) -> None:
                   "and written to OUT/space.toml.")
     @click.option("--out", required=True, type=click.Path(), help="Supernet folder (resumes an unfinished training).")
     @overwrite_option("files of something other than a supernet")
-    @click.option("--examples", type=int, default=4000, show_default=True, help="Training examples (stratified).")
+    @click.option("--max-examples", type=int, default=4000, show_default=True,
+                  help="Train on a stratified seeded subset of N train examples.")
+    @deprecated_alias("--examples", "--max-examples", "max_examples", int)
     @click.option("--epochs", type=float, default=2.0, show_default=True, help="Training epochs (may be fractional).")
     @click.option("--batch-size", type=int, default=32, show_default=True, help="Training batch size.")
     @click.option("--lr", type=float, default=1e-4, show_default=True, help="Peak learning rate.")
@@ -86,15 +96,18 @@ def register(cli: click.Group) -> None:
     @accelerator_option("supernet training")
     @json_option("Print the supernet's document as JSON.")
     def train_cmd(teacher: str, task: Any, data_dir: str | None, space_path: str | None, out: str, overwrite: bool,
-                  examples: int,
+                  max_examples: int,
                   epochs: float, batch_size: int, lr: float, random_subnets: int, losses: str, seed: int,
                   threads: int, accelerator: str, as_json: bool) -> None:
         """Train (or resume, or reuse) a supernet with the sandwich rule and in-place distillation.
 
         \b
         Example:
-          kdnas-bench supernet train --teacher runs/teacher-sst2 --task sst2 --data-dir ../shared/data/glue \\
-              --out runs/supernet-sst2 --examples 2000 --epochs 1
+          kdnas-bench supernet train --teacher runs/teacher-sst2 --task sst2 --data-dir glue \\
+              --out runs/supernet-sst2 --max-examples 2000 --epochs 1
+
+        glue/ is the GLUE benchmark's TSV download (one folder per task: glue/SST-2/train.tsv, dev.tsv); without
+        --data-dir the task comes from the Hugging Face hub. Your own data: --train-file and --validation-file.
 
         Under torchrun (torchrun --nproc_per_node N -m kdnas_bench -- supernet train ...) it trains data-parallel:
         each process takes its share of every --batch-size batch; process 0 writes --out and prints.
@@ -106,10 +119,10 @@ def register(cli: click.Group) -> None:
         from ..supernet import SupernetConfig
         from ..supernet.train import ensure_supernet
 
-        for name, value in (("--examples", examples), ("--epochs", epochs), ("--batch-size", batch_size),
+        for name, value in (("--max-examples", max_examples), ("--epochs", epochs), ("--batch-size", batch_size),
                             ("--lr", lr), ("--threads", threads)):
             positive(name, value)
-        cfg = SupernetConfig(examples=examples, epochs=epochs, batch_size=batch_size, lr=lr,
+        cfg = SupernetConfig(examples=max_examples, epochs=epochs, batch_size=batch_size, lr=lr,
                              random_subnets=random_subnets, losses=losses, seed=seed)
         accelerator = check_accelerator(accelerator)
         from ..distill.accelerator import resolve

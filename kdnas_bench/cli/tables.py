@@ -1,12 +1,15 @@
 """Tables that fit the terminal, as ``kubectl`` and ``gh`` do: key columns (device id, backend, student) are never
 cut or wrapped; when the terminal is narrow, the least useful columns are left out (the caption says which, and
-``--json`` has everything) before anything is squeezed.
+``--json`` has everything) before anything is squeezed. When even the key columns do not fit, or a table has no
+column to spare (:func:`table_or_stacked`), each row is stacked as ``column  value`` lines instead: nothing is cut
+with "…".
 
     >>> console.print(fit_table("fitted predictors", [Col("device_id", KEY), Col("rows", 2)], rows, console.width))
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,23 +50,52 @@ def _build(title: str | None, cols: Sequence[Col], rows: Sequence[Sequence[Any]]
     return table
 
 
+def _width(table: Table) -> int:
+    """The width ``table`` needs to print every cell on one line."""
+    probe = Console(width=10_000, file=open(os.devnull, "w"), color_system=None, emoji=False)  # noqa: SIM115 - measuring
+    try:
+        return Measurement.get(probe, probe.options, table).maximum
+    finally:
+        probe.file.close()
+
+
+def stacked_table(title: str | None, headers: Sequence[str], rows: Sequence[Sequence[Any]],
+                  caption: str | None = None) -> Table:
+    """The narrow form of a table: one block per row, one ``column  value`` line per cell (a long value wraps,
+    whole, on the next lines; it is never cut)."""
+    table = Table(title=Text(title) if title else None, box=box.SIMPLE_HEAD, pad_edge=False, show_header=False,
+                  caption=caption, caption_justify="left", title_justify="left")
+    table.add_column("column", no_wrap=True, style="bold")
+    table.add_column("value", overflow="fold")
+    for r in rows:
+        for j, (header, value) in enumerate(zip(headers, r, strict=True)):
+            table.add_row(Text(header), _cell(value), end_section=j == len(headers) - 1)
+    return table
+
+
+def table_or_stacked(title: str | None, cols: Sequence[Col], rows: Sequence[Sequence[Any]], width: int,
+                     caption: str | None = None) -> Table:
+    """Every column of ``rows``: a plain table where it fits in ``width``, else :func:`stacked_table`."""
+    table = _build(title, cols, rows, list(range(len(cols))), caption)
+    if _width(table) <= width:
+        return table
+    return stacked_table(title, [c.header for c in cols], rows, caption)
+
+
 def fit_table(title: str | None, cols: Sequence[Col], rows: Sequence[Sequence[Any]], width: int,
               caption: str | None = None) -> Table:
     """A rich table of ``rows`` no wider than ``width`` where possible: columns are left out by priority (highest
-    number first, the rightmost first among equals) until the rest fits on one line per row."""
+    number first, the rightmost first among equals) until the rest fits on one line per row; when the key columns
+    alone do not fit, every column stacked (:func:`stacked_table`)."""
     keep = list(range(len(cols)))
-    probe = Console(width=10_000, file=open("/dev/null", "w"), color_system=None, emoji=False)  # noqa: SIM115 - measuring
-    try:
-        while True:
-            table = _build(title, cols, rows, keep, None)
-            need = Measurement.get(probe, probe.options, table).maximum
-            droppable = [i for i in keep if cols[i].priority != KEY]
-            if need <= width or not droppable:
-                break
-            worst = max(droppable, key=lambda i: (cols[i].priority, i))
-            keep.remove(worst)
-    finally:
-        probe.file.close()
+    while True:
+        need = _width(_build(title, cols, rows, keep, None))
+        droppable = [i for i in keep if cols[i].priority != KEY]
+        if need <= width or not droppable:
+            break
+        keep.remove(max(droppable, key=lambda i: (cols[i].priority, i)))
+    if need > width:
+        return stacked_table(title, [c.header for c in cols], rows, caption)
     left = [cols[i].header for i in range(len(cols)) if i not in keep]
     note = f"not shown at {width} columns: {', '.join(left)} (wider terminal or --json)" if left else None
     return _build(title, cols, rows, keep, "\n".join(x for x in (caption, note) if x) or None)

@@ -55,8 +55,11 @@ def resolve_task(task: str | None, data_dir: str | None, *, train_file: str | No
                              text_columns=columns, label_column=label_column, metric=metric, name=task))
 
 
+GLUE_DIR_DEFAULT_HELP = "GLUE TSV folder, e.g. glue/ (glue/SST-2/train.tsv, dev.tsv); default: the hub."
+
+
 def task_options(*, required: bool = True, task_help: str = GLUE_HELP + ".",
-                 data_dir_help: str = "GLUE TSV folder (e.g. ../shared/data/glue); default: the hub.") -> Callable[..., Any]:
+                 data_dir_help: str = GLUE_DIR_DEFAULT_HELP) -> Callable[..., Any]:
     """Add the task options to a command; its body gets ``task`` (resolved) and ``data_dir``, not the others."""
 
     def wrap(f: Callable[..., Any]) -> Callable[..., Any]:

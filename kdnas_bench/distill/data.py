@@ -135,7 +135,7 @@ def _from_hub(task: Task, split: str) -> Examples:
     if not hub_reachable():
         raise DataError(
             f"the Hugging Face hub is not reachable (offline) and no --data-dir was given: pass --data-dir "
-            f"pointing at a GLUE TSV folder (e.g. ../shared/data/glue, with {task.folder}/train.tsv)"
+            f"pointing at a GLUE TSV folder (the GLUE TSV download, e.g. glue/ with glue/{task.folder}/train.tsv)"
         )
     try:
         import datasets

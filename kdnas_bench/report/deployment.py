@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import KdnasError
+from ..space import arch_text
 from .compare import CompareResult, CompareRow
 
 
@@ -122,17 +123,19 @@ def matrix_table_rows(cells: list[MatrixCell]) -> tuple[list[str], list[list[str
                      c.student or c.note or "none within budget", chosen,
                      "-" if c.latency_ms is None else f"{c.latency_ms:.2f} ({c.latency_ms_high:.2f})",
                      f(c.measured_ms, ".2f"), metric,
-                     "-" if a is None else f"{a['layers']}L/{a['hidden']}H/{a['heads']}A/{a['ffn']}F",
+                     "-" if a is None else arch_text(a),
                      f(c.peak_mb, ".1f") + (f" (m{c.memory_method})" if c.memory_method and c.peak_mb is not None else ""),
                      f(c.measured_peak_mb, ".1f"), str(c.feasible)])
     return headers, rows
 
 
 def matrix_png(cells: list[MatrixCell], out: Any, *, budget_ms: float, budget_mb: float | None,
-               shape: Any = None, name: str = "deployment-matrix.png") -> Any:
+               shape: Any = None, name: str = "deployment-matrix.png", labels: dict[str, str] | None = None) -> Any:
     """One PNG, an annotated heatmap: devices as rows, backends as columns; each cell the chosen student with
     its latency, memory and metric. Coloured by the task metric (with a colour bar naming it); when no metric
-    is known, by latency (the fastest student under the budget is chosen). Grey: none within the budget."""
+    is known, by latency (the fastest student under the budget is chosen). A legend explains the cells without
+    a colour: grey, no student within the budget; hatched, a device × backend that was not profiled (no
+    predictor). ``labels`` renames students in the cells (e.g. a teacher folder's name to "teacher")."""
     from pathlib import Path
 
     from matplotlib.colors import Normalize
@@ -144,21 +147,13 @@ def matrix_png(cells: list[MatrixCell], out: Any, *, budget_ms: float, budget_mb
     columns = sorted({(c.backend, c.threads) for c in cells})
     by_metric = any(c.metric is not None for c in cells)
     names = sorted({f"{c.metric_name or 'metric'} ({c.metric_precision})" for c in cells if c.metric is not None})
-
-    def value(c: MatrixCell) -> float | None:
-        if c.student is None:
-            return None
-        if by_metric:
-            return c.metric
-        return c.measured_ms if c.measured_ms is not None else c.latency_ms
-
     grid = np.full((len(devices), len(columns)), np.nan)
     for c in cells:
-        v = value(c)
+        v = _cell_value(c, by_metric)
         if v is not None:
             grid[devices.index(c.device_id), columns.index((c.backend, c.threads))] = v
-    fig, ax = plt.subplots(figsize=(max(6.0, 2.2 * len(columns) + 2.8), 1.1 * len(devices) + 2.0))
-    cmap = plt.get_cmap("viridis" if by_metric else "viridis_r").with_extremes(bad="0.88")
+    fig, ax = plt.subplots(figsize=(min(11.0, max(6.5, 1.75 * len(columns) + 3.0)), 1.2 * len(devices) + 2.6))
+    cmap = plt.get_cmap("viridis" if by_metric else "viridis_r").with_extremes(bad=EMPTY_GREY)
     finite = grid[np.isfinite(grid)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     if hi - lo < 1e-9:
@@ -167,37 +162,97 @@ def matrix_png(cells: list[MatrixCell], out: Any, *, budget_ms: float, budget_mb
     im = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, norm=norm, aspect="auto")
     bar_label = ("task metric: " + ", ".join(names)) if by_metric else "latency (ms), measured here else predicted"
     fig.colorbar(im, ax=ax, label=bar_label, fraction=0.046, pad=0.03)
+    texts: list[str] = []
     for c in cells:
         y, x = devices.index(c.device_id), columns.index((c.backend, c.threads))
-        v = value(c)
-        if c.student is None:
-            text, colour = ("no memory\nmodel" if c.note else "none within\nthe budget"), "0.3"
-        else:
-            ms = c.measured_ms if c.measured_ms is not None else c.latency_ms
-            mb = c.measured_peak_mb if c.measured_peak_mb is not None else c.peak_mb
-            text = (f"{c.student}\n{ms:.1f} ms {'measured' if c.measured_ms is not None else 'predicted'}"
-                    + ("" if mb is None else f"\n{mb:.0f} MiB")
-                    + ("" if c.metric is None else f"\n{c.metric_name or 'metric'} {c.metric:.3f}"))
-            r, g, b, _ = cmap(norm(v)) if v is not None else (1, 1, 1, 1)
-            colour = "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
-        ax.text(x, y, text, ha="center", va="center", fontsize=7.5, color=colour)
-    ax.set_xticks(range(len(columns)), [f"{b}\n{t} thread{'s' if t > 1 else ''}" for b, t in columns], fontsize=8)
-    ax.set_yticks(range(len(devices)), devices, fontsize=8)
-    ax.set_xticks(np.arange(-0.5, len(columns)), minor=True)
-    ax.set_yticks(np.arange(-0.5, len(devices)), minor=True)
-    ax.grid(which="minor", color="white", linewidth=2)
-    ax.tick_params(which="minor", length=0)
-    ax.set_xlabel("backend")
-    ax.set_ylabel("device")
-    budget = f"≤ {budget_ms:g} ms" + ("" if budget_mb is None else f" and ≤ {budget_mb:g} MiB")
+        v = _cell_value(c, by_metric)
+        r, g, b, _ = cmap(norm(v)) if v is not None else (0.9, 0.9, 0.9, 1)
+        colour = "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
+        texts.append(_cell_text(c, labels or {}))
+        ax.text(x, y, texts[-1], ha="center", va="center", fontsize=8.5, color=colour)
+    missing = _hatch_missing(ax, cells, devices, columns)
+    _axes_text(ax, devices, columns)
+    _legend(ax, missing > 0, any(c.student is None for c in cells))
+    budget = f"{budget_ms:g} ms" + ("" if budget_mb is None else f" and {budget_mb:g} MiB")
     at = "" if shape is None else f", batch {shape.batch} × seq {shape.seq}"
-    chosen = (f"best {', '.join(sorted({c.metric_name or 'metric' for c in cells if c.metric is not None}))}"
-              if by_metric else "fastest student (no task metric known)")
-    ax.set_title(f"deployment matrix: {chosen} under {budget}{at}", fontsize=9)
+    chosen = (f"the student with the best {', '.join(sorted({c.metric_name or 'metric' for c in cells if c.metric is not None}))}"
+              if by_metric else "the fastest student (no task metric known)")
+    ax.set_title(f"Deployment matrix: {chosen}\nwithin {budget} (predicted upper bound){at}", fontsize=11)
     fig.tight_layout()
     path = Path(out) / name
     return save(fig, path, {"kind": "deployment-matrix", "cells": len(cells), "devices": len(devices),
                             "backends": len(columns), "budget_ms": budget_ms, "budget_mb": budget_mb,
                             "colour": "metric" if by_metric else "latency", "colorbar": bar_label,
                             "metric": names or None, "seq": None if shape is None else shape.seq,
-                            "batch": None if shape is None else shape.batch})
+                            "batch": None if shape is None else shape.batch, "not_measured": missing,
+                            "cell_texts": texts})
+
+
+EMPTY_GREY = "0.86"  # a cell with no student within the budget
+
+
+def _cell_value(c: MatrixCell, by_metric: bool) -> float | None:
+    if c.student is None:
+        return None
+    if by_metric:
+        return c.metric
+    return c.measured_ms if c.measured_ms is not None else c.latency_ms
+
+
+def _cell_text(c: MatrixCell, labels: dict[str, str]) -> str:
+    """The chosen student, its latency (measured or predicted), peak memory and metric, one per line."""
+    if c.student is None:
+        return "no memory\nmodel" if c.note else "none within\nthe budget"
+    ms = c.measured_ms if c.measured_ms is not None else c.latency_ms
+    mb = c.measured_peak_mb if c.measured_peak_mb is not None else c.peak_mb
+    lines = [labels.get(c.student, c.student), f"{ms:.1f} ms {'measured' if c.measured_ms is not None else 'predicted'}"]
+    if mb is not None:
+        lines.append(f"{mb:.0f} MiB")
+    if c.metric is not None:
+        lines.append(f"{c.metric_name or 'metric'} {c.metric:.3f}")
+        if c.metric_precision not in (None, "fp32"):
+            lines[-1] += f"\n(of the {c.metric_precision} model)"
+    return "\n".join(lines)
+
+
+def _hatch_missing(ax: Any, cells: list[MatrixCell], devices: list[str], columns: list[tuple[str, int]]) -> int:
+    """Hatch the device × backend pairs without a predictor (never profiled); how many there were."""
+    from matplotlib.patches import Rectangle
+
+    have = {(c.device_id, c.backend, c.threads) for c in cells}
+    missing = 0
+    for y, d in enumerate(devices):
+        for x, (b, t) in enumerate(columns):
+            if (d, b, t) not in have:
+                missing += 1
+                ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, facecolor="white", edgecolor="0.7", hatch="///",
+                                       linewidth=0))
+    return missing
+
+
+def _axes_text(ax: Any, devices: list[str], columns: list[tuple[str, int]]) -> None:
+    def column(backend: str, threads: int) -> str:
+        return backend if "cuda" in backend else f"{backend}\n{threads} thread{'s' if threads > 1 else ''}"
+
+    ax.set_xticks(range(len(columns)), [column(b, t) for b, t in columns], fontsize=9)
+    ax.set_yticks(range(len(devices)), devices, fontsize=9)
+    ax.set_xticks(np.arange(-0.5, len(columns)), minor=True)
+    ax.set_yticks(np.arange(-0.5, len(devices)), minor=True)
+    ax.grid(which="minor", color="white", linewidth=2)
+    ax.tick_params(which="minor", length=0)
+    ax.set_xlabel("backend")
+    ax.set_ylabel("device")
+
+
+def _legend(ax: Any, missing: bool, empty: bool) -> None:
+    from matplotlib.patches import Patch
+
+    handles = []
+    if empty:
+        handles.append(Patch(facecolor=EMPTY_GREY, edgecolor="0.6", label="no student within the budget"))
+    if missing:
+        handles.append(Patch(facecolor="white", edgecolor="0.6", hatch="///",
+                             label="not measured (this device × backend was not profiled)"))
+    if handles:
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=len(handles), frameon=False,
+                  fontsize=9)

@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..space import arch_text
 from .compare import CompareResult, CompareRow
 
 
@@ -68,7 +69,7 @@ def compare_tables(result: CompareResult) -> list[Table]:
                 speed += f" ({r.measured_speedup:.2f}x measured)"
             metric = "-" if r.metric is None else f"{r.metric:.4f} {r.metric_name or ''}".strip()
             a = r.arch
-            rows.append([r.student, f"{a['layers']}L/{a['hidden']}H/{a['heads']}A/{a['ffn']}F", interval,
+            rows.append([r.student, arch_text(a), interval,
                          fmt_ms(r.measured_ms), speed, fmt_num(r.params), fmt_num(r.flops), metric])
         tables.append(Table(headers, rows, f"{p.label}, batch {result.shape.batch}, seq {result.shape.seq}"))
     return tables

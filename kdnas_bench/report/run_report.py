@@ -13,10 +13,9 @@ from ..errors import KdnasError
 from ..search.reward import budget_key
 from ..search.runfolder import EvalRecord, RunFolder
 from ..search.runlog import LOG_FILE
-from ..space import Arch
+from ..space import Arch, arch_text
 from . import plots
 from .render import Document, Section, Table, fmt_ms
-from .students import arch_name
 
 
 @dataclass
@@ -346,7 +345,7 @@ def run_document(story: RunStory, images: list[Path]) -> Document:
     b_rows = []
     for b in story.budget_checks():
         a = Arch.from_dict(b["arch"])
-        b_rows.append([f"{b['budget_ms']:g}", arch_name(a), f"{fmt_ms(b['predicted_ms'])} (<= {fmt_ms(b['predicted_high_ms'])})",
+        b_rows.append([f"{b['budget_ms']:g}", arch_text(a), f"{fmt_ms(b['predicted_ms'])} (<= {fmt_ms(b['predicted_high_ms'])})",
                        _yes(b["predicted_held"]), fmt_ms(b["measured_ms"]), measured_verdict(b),
                        metric_text(b["proxy_metric"], story.trivial), metric_text(b["final_metric"], story.trivial),
                        _share(b)])
@@ -395,8 +394,9 @@ def _rerank_sections(story: RunStory) -> list[Section]:
         for r in trail:
             for i, c in enumerate(r["candidates"]):
                 reward = c.get("reward")
+                arch = arch_text(c["arch"]) if isinstance(c["arch"], dict) else str(c["arch"])
                 rows.append([f"{float(w['budget_ms']):g}", str(r["rung"]), f"{r['examples']} x {r['epochs']:g}",
-                             str(c["arch"]), f"{c['metric']:.4f}", "-" if reward is None else f"{reward:.4f}",
+                             arch, f"{c['metric']:.4f}", "-" if reward is None else f"{reward:.4f}",
                              str(i + 1)])
     if not rows:
         return []

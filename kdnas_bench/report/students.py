@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import KdnasError, SpaceError, did_you_mean
 from ..models import arch_of_model_dir
 from ..search.runfolder import RESULT_FILE, RUN_FILE, RunFolder
-from ..space import Arch
+from ..space import Arch, arch_text
 from .named import NAMED
 
 _ARCH_NAME = re.compile(r"^(\d+)L-(\d+)H-(\d+)A-(\d+)F$", re.IGNORECASE)
@@ -39,7 +39,8 @@ class Student:
 
 
 def arch_name(arch: Arch) -> str:
-    return f"{arch.layers}L-{arch.hidden}H-{arch.heads}A-{arch.ffn}F"
+    """A student named by its arch: written as every table writes an arch (:func:`~kdnas_bench.space.arch_text`)."""
+    return arch_text(arch)
 
 
 def _read_json(path: Path) -> dict[str, Any]:

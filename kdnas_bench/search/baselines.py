@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..space import Arch
+from ..space import Arch, arch_text
 from .budgetcheck import Measurer, budget_share
 from .domain import SearchError
 from .result import EventFn, SearchResult, Winner
@@ -165,7 +165,7 @@ class BaselineStep:
         from ..significance import welch
 
         pred = self.predicted(arch)
-        row: dict[str, Any] = {"name": name, "family": text, "arch": str(arch), "predicted_latency_ms": pred,
+        row: dict[str, Any] = {"name": name, "family": text, "arch": arch_text(arch), "predicted_latency_ms": pred,
                                "metrics": metrics, "metric": statistics.fmean(metrics),
                                "gap": statistics.fmean(searched) - statistics.fmean(metrics)}
         latency, source = pred, "predicted"

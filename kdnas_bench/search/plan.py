@@ -144,12 +144,12 @@ def prepare(req: SearchRequest, on_event: EventFn | None = None, *, progress: bo
     ctx = EvaluatorContext(req, run, task, SearchSpace.load(space_file or default_space()), space_file,
                            req.losses or DEFAULTS.search_losses_for(req.agnostic), emit, progress, auto,
                            accelerator=acc.name, candidate_accelerator=candidate_acc, gpus_per_candidate=gpus)
-    check_writable("--run", run)  # also the default, before a default teacher is fine-tuned into it
+    check_writable("--out", run)  # also the default, before a default teacher is fine-tuned into it
     if own is not None:
         from ..distill.taskfiles import check_run_data  # lazy: pandas
 
         check_run_data(run_data(run), own, f"run folder {run}")  # resuming: refuse data that changed, in one line
-    lock = FolderLock(run, "--run", note=lambda text: emit("message", {"text": f"note: {text}"})).acquire()
+    lock = FolderLock(run, "--out", note=lambda text: emit("message", {"text": f"note: {text}"})).acquire()
     try:
         return _lay_out(req, emit, ctx, own, predictor, acc, lock, progress)
     except BaseException:

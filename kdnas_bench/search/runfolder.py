@@ -125,7 +125,7 @@ class RunFolder:
 
     def __post_init__(self) -> None:
         if not (self.path / RUN_FILE).is_file():
-            raise KdnasError(f"{self.path} is not a search run (no {RUN_FILE}): pass the --run folder of "
+            raise KdnasError(f"{self.path} is not a search run (no {RUN_FILE}): pass the --out folder of "
                              "`kdnas-bench search`")
 
     def config(self) -> dict[str, Any]:

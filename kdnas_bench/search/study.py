@@ -4,7 +4,7 @@ Persistence (``RUN/``): ``run.json`` (what was asked for), ``evaluations.jsonl``
 evaluation, fsynced as it lands); the caller writes ``result.json`` (:func:`~.result.write_result`) once its
 post-steps are done. Resuming replays the seeded strategies and
 takes finished evaluations from the file instead of redoing them, so a killed search rerun with the
-same ``--run`` ends with the same winners.
+same ``--out`` ends with the same winners.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ class Study:
             diffs = config_diff(stored, wanted)
             shown = "; ".join(diffs[:4]) + (f"; and {len(diffs) - 4} more" if len(diffs) > 4 else "")
             raise SearchError(f"run dir {self.run_dir} holds a different search ({shown or 'run.json differs'}); "
-                              "pass another --run or the same options")
+                              "pass another --out or the same options")
         return True
 
     def _open_run(self) -> None:
