@@ -44,14 +44,15 @@ def test_quickstart_runs_the_whole_pipeline_without_task_data(tmp_path: Path, ru
     assert summary["device_id"] == here
     assert [s["command"].split()[1] for s in summary["steps"]] == ["profile", "fit", "search", "report", "compare"]
     w = summary["winner"]
-    assert w["predicted_latency_ms_high"] <= summary["budget_ms"]
+    assert w["predicted_latency_ms"] <= summary["budget_ms"]  # the hard reward judges the prediction
     assert w["measured_on_this_machine"] and w["measured_latency_ms"] > 0
     held = w["budget_held"]
     judged = w["budget_verdict"] != "not judged"  # a noisy machine's timing judges nothing, and says so
     assert isinstance(held, bool) == judged  # measured here: a yes, a no, or "not judged" (never "not this device")
     assert w["measured_rounds"] >= 1 and "measured_cv" in w and "measured_p90_ms" in w
     said = ("held" if held else "NOT held") if judged else w["budget_verdict_text"]
-    assert f"vs budget {summary['budget_ms']:g} ms: {said}" in stdout or "outside the predicted" in stdout
+    flat = " ".join(stdout.split())  # lines wrapped at the terminal's width
+    assert f"vs budget {summary['budget_ms']:g} ms: {said}" in flat or "outside the predicted" in flat
     assert 0 < w["final_metric"] <= 1  # kd_score
     student = Path(w["student_dir"])
     assert (student / "model.safetensors").is_file() and (student / "model.onnx").is_file()

@@ -56,7 +56,7 @@ def _nodes(address: str, env: dict[str, str]) -> list[dict[str, object]]:
             "print(json.dumps([{'id': n['NodeID'], 'resources': n['Resources']} for n in ray.nodes() if n['Alive']]))")
     try:
         out = subprocess.run([sys.executable, "-c", code % address], env=env, capture_output=True, text=True,
-                             timeout=60, check=False)
+                             timeout=120, check=False)
     except subprocess.TimeoutExpired:
         return []
     return json.loads(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 and out.stdout.strip() else []
@@ -66,7 +66,7 @@ def _wait_for(count: int, address: str, env: dict[str, str], procs: list[subproc
               logs: list[Path]) -> list[dict[str, object]]:
     """The cluster's live nodes once there are ``count``; the test fails with a node's log when one exits."""
     nodes: list[dict[str, object]] = []
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 420  # a loaded 2-core machine starts Ray slowly
     while time.monotonic() < deadline:
         for p, log in zip(procs, logs, strict=True):
             if p.poll() is not None:
