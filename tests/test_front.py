@@ -33,7 +33,7 @@ from kdnas_bench.search.runfolder import RunFolder
 from kdnas_bench.search.study import SearchResult, Winner
 from kdnas_bench.space import Arch, SearchSpace, Shape, sample_archs
 
-from .helpers import DEV, ROOT, assert_real_png, real_rows, write_store
+from .helpers import DEV, ROOT, TINY_SPACE, assert_real_png, real_rows, write_store
 
 
 def _records(n: int = 60, seed: int = 0) -> list[FrontPoint]:
@@ -177,3 +177,38 @@ def test_cli_search_front_picks_winners_from_the_front(tmp_path: Path, run_cli) 
                            "--table", str(table), "--predictors", str(tmp_path / "predictors"), "--out",
                            str(tmp_path / "r2"), "--front", "-1")
     assert code != 0 and "--front must be 0 or more" in err
+
+
+def test_front_with_final_is_one_plan_one_final_job_with_the_reference_canary(tmp_path: Path, tiny_teacher: Path,
+                                                                              tiny_glue: Path) -> None:
+    """``--front K --final``: the front is a post-step of the search's plan, before the budget check and the one
+    final step, whose job carries the predictor's reference canary time (so front winners are timed with the
+    canary and keep ``measured_speed_factor`` like a plain ``--final``)."""
+    from kdnas_bench.keys import DatasetKey
+    from kdnas_bench.predictors.lookup import load_predictor
+    from kdnas_bench.search.api import FinalOptions, SearchRequest, prepare
+    from kdnas_bench.search.budgetcheck import BudgetStep
+    from kdnas_bench.search.final import FinalStep
+    from kdnas_bench.search.front import FrontStep
+
+    from .test_drift import scripted_profile
+
+    scripted_profile(tmp_path / "p", 30)
+    fit_and_save("dev", "torch", 1, store=tmp_path / "p", out=tmp_path / "pred")
+    reference = load_predictor("dev", "torch", 1, root=tmp_path / "pred").meta["drift"]["reference_canary_ms"]
+    req = SearchRequest(DatasetKey("dev", "torch", 1), (50.0,), "sst2", episodes=1, candidates=2, seed=0,
+                        evaluator="proxy", teacher=str(tiny_teacher), data_dir=str(tiny_glue), space=str(TINY_SPACE),
+                        final=FinalOptions(32, 1.0, ()), front=0, predictors=str(tmp_path / "pred"),
+                        run_dir=str(tmp_path / "run"), allow_weak_teacher=True)
+    plan = prepare(req)
+    try:
+        kinds = [type(step) for step in plan.steps]
+        assert kinds.count(FrontStep) == 1 and kinds.count(FinalStep) == 1
+        assert kinds.index(FrontStep) < kinds.index(BudgetStep) < kinds.index(FinalStep)
+        (final,) = [s for s in plan.steps if isinstance(s, FinalStep)]
+        assert reference is not None and final.job.reference_ms == pytest.approx(reference)
+    finally:
+        if plan.lock is not None:
+            plan.lock.release()
+    with pytest.raises(KdnasError, match="--front must be 0 or more"):
+        SearchRequest(DatasetKey("dev", "torch", 1), (50.0,), "sst2", front=-1)

@@ -388,8 +388,6 @@ def register(cli: click.Group) -> None:
             candidates = DEFAULTS.oneshot_candidates if oneshot else DEFAULTS.proxy_candidates
         if head_dim is None:  # inherited students keep whole teacher heads only at the teacher's head size
             head_dim = "teacher" if not table and not agnostic and (oneshot or init == "inherit") else "any"
-        if front_points is not None and front_points < 0:
-            raise KdnasError(f"--front must be 0 or more, got {front_points}")
         if not final and (baselines_text is not None or baseline_seeds != 1):
             raise KdnasError("--baselines and --baseline-seeds compare the final students: add --final")
         finals = FinalOptions(final_examples, final_epochs, parse_baselines(baselines_text), baseline_seeds) \
@@ -403,19 +401,12 @@ def register(cli: click.Group) -> None:
             losses=losses, init="embeddings" if init == "auto" else init,
             supernet=SupernetOptions(supernet_dir, supernet_examples, supernet_epochs, rerank_top, rerank_examples,
                                      rerank_epochs),
-            final=None if front_points is not None else finals, space=space_path,
+            final=finals, front=front_points, space=space_path,
             predictors=predictors_dir, run_dir=run_dir, executor=executor, ray_address=ray_address, budget_mb=budget_mb,
             head_dim=None if head_dim.strip().lower() == "any" else parse_head_dim(head_dim), accelerator=accelerator,
             gpus_per_candidate=gpus_per_candidate, speed=speed, allow_weak_teacher=allow_weak_teacher, redo=redo)
         out = err_console if as_json else console
         outcome = run_search(req, Progress(out, req), progress=not as_json)
-        if front_points is not None and not outcome.stored:  # the winners come from the front (--final distils those)
-            from dataclasses import replace
-
-            from ..search.front import front_for_search
-
-            result = front_for_search(outcome, req, points=front_points, final=finals, progress=not as_json)
-            outcome = replace(outcome, result=result, final=finals is not None)
         method = outcome.memory_method
         if as_json:
             print_json(outcome.summary() | ({"memory_method": method} if budget_mb is not None else {}))

@@ -262,42 +262,43 @@ def plot_fronts(fronts: dict[str, list[FrontPoint]], out_dir: Path, *, metric_na
     return files
 
 
-def front_for_search(outcome: Any, req: Any, *, points: int, final: Any = None, progress: bool = False) -> Any:
-    """``kdnas-bench search --front K``: after the search of ``req`` (its outcome), the front of its evaluations;
-    ``K`` points along it re-scored by proxy distillation (``--rerank-examples`` x ``--rerank-epochs``, from
-    supernet weights with the supernet evaluator); each budget's winner picked from it; with ``final``
-    (:class:`~kdnas_bench.search.api.FinalOptions`) the picks fully distilled. Writes ``RUN/front.json`` and
-    ``RUN/front-<device>.png`` for every device with a predictor of the search's backend and threads (the same
-    scores, that device's predicted latency). Returns the new result (also written to ``RUN/result.json``)."""
-    from ..defaults import DEFAULTS
-    from .evaluators.proxy import ProxyDistillEvaluator
-    from .final import FinalJob, finalize
-    from .runfolder import RESULT_FILE, RunFolder
+@dataclass
+class FrontStep:
+    """``kdnas-bench search --front K`` as a post-step of the search's plan (before the budget check and the one
+    final step): the front of the run's evaluations; ``points`` of it re-scored by proxy distillation
+    (``--rerank-examples`` x ``--rerank-epochs``, from supernet weights with the supernet evaluator); each
+    budget's winner picked from it. Writes ``RUN/front.json`` and ``RUN/front-<device>.png`` for every device
+    with a predictor of the search's backend and threads (the same scores, that device's predicted latency)."""
 
-    run = Path(outcome.run_dir)
-    records, _ = RunFolder(run).evaluations()
-    oneshot = req.evaluator == "supernet"
-    supernet = str(Path(req.supernet.folder) if req.supernet.folder else run / "supernet") if oneshot else None
-    losses = req.losses or DEFAULTS.search_losses_for(req.agnostic)
-    accelerator = getattr(req, "accelerator", "cpu")
-    rescore = None
-    if points > 0 and outcome.teacher is not None and not req.agnostic:
-        ev = ProxyDistillEvaluator(teacher=outcome.teacher, task=outcome.task, data_dir=req.data_dir,
-                                   proxy_examples=req.supernet.rerank_examples, epochs=req.supernet.rerank_epochs,
-                                   losses=losses, seed=req.seed, init=req.init, supernet=supernet,
-                                   accelerator=accelerator)
-        rescore = lambda arch: ev.evaluate(arch).metric  # noqa: E731
-    result = front_step(outcome.result, records, budgets_ms=req.budgets_ms, rescore=rescore, points=points,
-                        by_high=req.mode == "hard", run_dir=run)
-    if final is not None and outcome.teacher is not None:
-        result = finalize(result, FinalJob(outcome.teacher, outcome.task, req.key, req.shape, losses, req.data_dir,
-                                           req.text, final.examples, final.epochs, req.seed, req.init, supernet,
-                                           req.budget_mb, progress, accelerator))
-    (run / RESULT_FILE).write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
-    draw_fronts(run, records, key=req.key, shape=req.shape, budget_ms=max(req.budgets_ms),
-                predictors=req.predictors, task=str(outcome.task),
-                picked=max(result.winners, key=lambda w: w.budget_ms).arch)
-    return result
+    req: Any  # the SearchRequest
+    run: Path
+    teacher: str | None
+    task: Any
+    losses: str
+    supernet: str | None
+    accelerator: str
+    points: int
+
+    def __call__(self, result: Any) -> Any:
+        from .evaluators.proxy import ProxyDistillEvaluator
+        from .runfolder import RunFolder
+
+        req = self.req
+        records, _ = RunFolder(self.run).evaluations()
+        rescore = None
+        if self.points > 0 and self.teacher is not None and not req.agnostic:
+            ev = ProxyDistillEvaluator(teacher=self.teacher, task=self.task, data_dir=req.data_dir,
+                                       proxy_examples=req.supernet.rerank_examples, epochs=req.supernet.rerank_epochs,
+                                       losses=self.losses, seed=req.seed, init=req.init, supernet=self.supernet,
+                                       accelerator=self.accelerator)
+            rescore = lambda arch: ev.evaluate(arch).metric  # noqa: E731
+        by_high = req.reward.form == "soft" and req.mode == "hard"  # the hard reward judges the prediction
+        result = front_step(result, records, budgets_ms=req.budgets_ms, rescore=rescore, points=self.points,
+                            by_high=by_high, run_dir=self.run)
+        draw_fronts(self.run, records, key=req.key, shape=req.shape, budget_ms=max(req.budgets_ms),
+                    predictors=req.predictors, task=str(self.task),
+                    picked=max(result.winners, key=lambda w: w.budget_ms).arch)
+        return result
 
 
 def draw_fronts(run: Path, records: Sequence[Any], *, key: Any, shape: Shape, budget_ms: float,

@@ -24,6 +24,7 @@ from .domain import SearchError
 from .evaluators import Evaluator, EvaluatorContext, evaluator_for
 from .evaluators.base import task_name
 from .final import FinalJob, FinalStep
+from .front import FrontStep
 from .memory_budget import MemoryStep, within_memory
 from .request import SearchRequest
 from .result import EventFn, PostStep
@@ -188,6 +189,8 @@ def _lay_out(req: SearchRequest, emit: EventFn, ctx: EvaluatorContext, own: Any,
                           candidates=req.candidates, seed=req.seed, evaluator=described,
                           space=evaluator.space_label(ctx.space), budget_mb=req.budget_mb, head_dim=head_dim)
     steps = evaluator.post_steps(ctx)
+    if req.front is not None:  # the winners picked from the front, before the budget check and the final
+        steps.append(FrontStep(req, run, evaluator.teacher, task, ctx.losses, evaluator.supernet, acc.name, req.front))
     reference_ms = (predictor.meta.get("drift") or {}).get("reference_canary_ms")
     measure = budgetcheck.make_measurer(req.key.device_id, req.shape, req.key.backend, req.key.threads,
                                         reference_ms if req.speed == "reference" else None) if req.reward.hard else None

@@ -131,8 +131,12 @@ class SearchRequest:
     allow_weak_teacher: bool = False
     # A finished run re-run returns its stored result; "final": re-do only the final step (needs ``final``)
     redo: str | None = None
+    # --front K: the winners picked from the accuracy-latency front, K points of it re-scored (None: no front)
+    front: int | None = None
 
     def __post_init__(self) -> None:
+        if self.front is not None and self.front < 0:
+            raise SearchError(f"--front must be 0 or more, got {self.front}")
         if self.redo is not None and self.redo != "final":
             raise SearchError(f"--redo must be 'final' (the only step a finished search re-does), got {self.redo!r}")
         if self.redo is not None and self.final is None:
