@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from kdnas_bench.keys import DatasetKey
@@ -17,23 +16,14 @@ from kdnas_bench.search.domain import SearchError
 from kdnas_bench.search.result import SearchResult, Winner
 from kdnas_bench.search.reward import RewardSpec
 from kdnas_bench.search.runfolder import EvalRecord
-from kdnas_bench.space import Arch, SearchSpace, sample_archs
+from kdnas_bench.space import Arch
 
-from .helpers import DEV, ROOT
-
-
-def _table(path: Path) -> Path:
-    space = SearchSpace.load(ROOT / "search" / "spaces" / "bert.toml")
-    archs = sorted(set(sample_archs(space, 160, sampler="sobol", seed=5)))
-    rows = [{**a.to_dict(), "metric_name": "accuracy",
-             "metric": round(0.6 + 0.3 * (1 - np.exp(-a.layers * a.hidden / 1500)) + 0.02 * np.log(a.ffn / 256), 4)}
-            for a in archs]
-    path.write_text(json.dumps(rows))
-    return path
+from .helpers import DEV
+from .test_search_golden import golden_table
 
 
 def _search(tmp: Path, preds: Path, name: str, **kw: Any) -> Any:
-    req = SearchRequest(DatasetKey(DEV, "torch", 1), (8.0,), "sst2", table=str(_table(tmp / "table.json")),
+    req = SearchRequest(DatasetKey(DEV, "torch", 1), (8.0,), "sst2", table=str(golden_table(tmp / "table.json")),
                         predictors=str(preds), strategy="random", episodes=3, candidates=12, seed=1,
                         run_dir=str(tmp / name), **kw)
     return run_search(req)

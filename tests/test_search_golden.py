@@ -36,7 +36,8 @@ WRITE = os.environ.get("KDNAS_GOLDEN_WRITE") == "1"
 TOL = 1e-6  # relative; distillation on CPU is deterministic, the tolerance only absorbs JSON round-off
 
 
-def _table(path: Path) -> Path:
+def golden_table(path: Path) -> Path:
+    """The golden table searches' metric table: 160 Sobol archs of the bert space, a smooth made-up accuracy."""
     space = SearchSpace.load(ROOT / "search" / "spaces" / "bert.toml")
     archs = sorted(set(sample_archs(space, 160, sampler="sobol", seed=5)))
     rows = [{**a.to_dict(), "metric_name": "accuracy",
@@ -48,7 +49,7 @@ def _table(path: Path) -> Path:
 
 def _requests(tmp: Path, preds: Path, teacher: Path, glue: Path) -> dict[str, SearchRequest]:
     key = DatasetKey(DEV, "torch", 1)
-    table = str(_table(tmp / "table.json"))
+    table = str(golden_table(tmp / "table.json"))
     text = tmp / "text.txt"
     text.write_text("".join(f"passage {i}: the quick brown fox jumps over the lazy dog number {i * 7 % 13}.\n"
                             for i in range(120)))

@@ -6,9 +6,7 @@ the latency it was judged by as a share of its budget (``budget_share``, ``budge
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,6 +17,7 @@ from .domain import SearchError
 from .result import EventFn, SearchResult, Winner
 from .reward import RewardSpec
 from .runfolder import EvalRecord, RunFolder, ranked
+from .runlog import append_line, keyed_lines
 
 CHECKS_FILE = "latency_checks.jsonl"
 
@@ -52,22 +51,7 @@ def budget_share(latency_ms: float, budget_ms: float, source: str) -> dict[str, 
 
 
 def _read(path: Path) -> dict[Arch, dict[str, Any]]:
-    done: dict[Arch, dict[str, Any]] = {}
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                rec = json.loads(line)
-                done[Arch.from_dict(rec["arch"])] = rec
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                continue  # a line torn by a kill: measured again
-    return done
-
-
-def _append(path: Path, rec: dict[str, Any]) -> None:
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(rec) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    return keyed_lines(path, lambda rec: Arch.from_dict(rec["arch"]))
 
 
 def _order(w: Winner, records: dict[Arch, EvalRecord]) -> list[tuple[Arch, float, float]]:
@@ -106,7 +90,7 @@ class BudgetCheck:
             info = self.measure(arch)
             rec = {"arch": arch.to_dict(), "latency_ms": info.get("latency_ms"),
                    **{k: v for k, v in info.items() if k != "latency_ms"}}
-            _append(self.log, rec)
+            append_line(self.log, rec)
             self.done[arch] = rec
         ms = self.done[arch].get("latency_ms")
         return None if ms is None else float(ms)

@@ -11,9 +11,7 @@ appended to ``RUN/rerank.jsonl`` as they finish, so a rerun resumes.
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -25,6 +23,7 @@ from .executor import Evaluates, evaluate_candidate
 from .result import EventFn, SearchResult, Winner
 from .reward import RewardSpec
 from .runfolder import RERANK_FILE, EvalRecord, RunFolder, ranked
+from .runlog import append_line, keyed_lines
 
 
 @dataclass(frozen=True)
@@ -51,22 +50,7 @@ class RerankConfig:
 
 
 def _read(path: Path) -> dict[tuple[int, Arch], dict[str, Any]]:
-    done: dict[tuple[int, Arch], dict[str, Any]] = {}
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                rec = json.loads(line)
-                done[(int(rec["rung"]), Arch.from_dict(rec["arch"]))] = rec
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                continue  # a line torn by a kill: redone
-    return done
-
-
-def _append(path: Path, rec: dict[str, Any]) -> None:
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(rec) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    return keyed_lines(path, lambda rec: (int(rec["rung"]), Arch.from_dict(rec["arch"])))
 
 
 def rerank(records: list[EvalRecord], spec: RewardSpec, result: SearchResult, cfg: RerankConfig,
@@ -101,7 +85,7 @@ def rerank(records: list[EvalRecord], spec: RewardSpec, result: SearchResult, cf
                            "metric": ev.metric, "metrics": ev.metrics, "seconds": ev.seconds,
                            **({"secondary": ev.secondary} if ev.secondary is not None else {}),
                            **({"error": ev.error} if ev.error else {})}
-                    _append(log, rec)
+                    append_line(log, rec)
                     done[(rung, arch)] = rec
                     emit("rerank", rec)
                 one = by_arch[arch]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,28 @@ def read_log(path: Path, *, heal: bool) -> LogRead:
     if out.skipped and heal:
         out.notes.append(f"{path}: skipped {out.skipped} line(s) that are not JSON; those evaluations are redone")
     return out
+
+
+def append_line(path: Path, rec: dict[str, Any]) -> None:
+    """Append ``rec`` to the JSON Lines file ``path``, one fsynced line (a kill tears at most the last line)."""
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(rec) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def keyed_lines(path: Path, key: Callable[[dict[str, Any]], Any]) -> dict[Any, dict[str, Any]]:
+    """The records of the JSON Lines file ``path`` (none when it is missing) by ``key(record)``, the last one of
+    a key kept; a line torn by a kill, or one ``key`` cannot read, is left out (its work is done again)."""
+    done: dict[Any, dict[str, Any]] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                rec = json.loads(line)
+                done[key(rec)] = rec
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                continue
+    return done
 
 
 def read_json_object(path: Path, what: str) -> dict[str, Any]:
