@@ -90,6 +90,7 @@ class SupernetEvaluator(Evaluator):
 
     def _state(self) -> tuple[Any, Any]:
         def load() -> tuple[Any, Any]:
+            from ...distill.lengths import recorded_max_length  # lazy: numpy, torch
             from ...supernet import check_recipe  # lazy: torch
             from ...supernet import load as load_net  # lazy: torch
 
@@ -97,7 +98,8 @@ class SupernetEvaluator(Evaluator):
             teacher = load_teacher(self.teacher, task=task)
             net, doc = load_net(self.supernet)
             check_recipe(doc, Path(self.supernet), teacher=teacher, task=task, space=SearchSpace.load(self.space))
-            return net, encode(load_split(task, "dev", self.data_dir), teacher.tokenizer)
+            length = recorded_max_length(doc["recipe"])  # the length the supernet was trained with
+            return net, encode(load_split(task, "dev", self.data_dir), teacher.tokenizer, max_length=length)
 
         return self.loaded(load)  # type: ignore[no-any-return]
 
