@@ -259,17 +259,20 @@ EVAL_EVERY_CHOICES = ["end", "epoch"]  # kdnas_bench.distill.selection.EVAL_EVER
 LOG_TO_CHOICES = ["tensorboard"]  # kdnas_bench.distill.tracking.LOG_TO
 
 
-def training_options(*, selection: bool = True) -> Decorator:
-    """``--max-length``, ``--log-to``, ``--log-dir`` and, with ``selection``, ``--eval-every`` and
-    ``--early-stopping`` (read them with :func:`training_settings`)."""
-    decorators = [
-        _opt("--max-length", default="auto", show_default=True,
-             help="Tokens per example: a number, or auto (the longest train or dev example rounded up to a multiple "
-                  "of 8, at most the model's positions). The output says how many examples are cut."),
-        _opt("--log-to", type=Choice(LOG_TO_CHOICES), help="Log the training loss, learning rate, dev metrics and "
-             "configuration to this tracker (needs pip install 'kdnas-bench[track]')."),
-        _opt("--log-dir", type=click.Path(), help="Folder the tracker logs into (default: OUT/logs)."),
-    ]
+MAX_LENGTH_HELP = ("Tokens per example: a number, or auto (the longest train or dev example rounded up to a multiple "
+                   "of 8, at most the model's positions). The output says how many examples are cut.")
+
+
+def training_options(*, selection: bool = True, logging: bool = True, max_length_help: str = MAX_LENGTH_HELP) -> Decorator:
+    """``--max-length`` and, with ``logging``, ``--log-to`` and ``--log-dir``, with ``selection``, ``--eval-every``
+    and ``--early-stopping`` (read them with :func:`training_settings`)."""
+    decorators = [_opt("--max-length", default="auto", show_default=True, help=max_length_help)]
+    if logging:
+        decorators += [
+            _opt("--log-to", type=Choice(LOG_TO_CHOICES), help="Log the training loss, learning rate, dev metrics and "
+                 "configuration to this tracker (needs pip install 'kdnas-bench[track]')."),
+            _opt("--log-dir", type=click.Path(), help="Folder the tracker logs into (default: OUT/logs)."),
+        ]
     if selection:
         decorators += [
             _opt("--eval-every", type=Choice(EVAL_EVERY_CHOICES), default="end", show_default=True,

@@ -33,6 +33,7 @@ from .options import (
     shipped_path,
     space_option,
     threads_option,
+    training_options,
 )
 from .predict_cmds import speed_option
 from .task_options import task_options, teacher_fit_option
@@ -220,6 +221,9 @@ def register(cli: click.Group) -> None:
                   help="Where candidates are evaluated: in this process, or on a Ray cluster.")
     @click.option("--ray-address", help="Address of an existing Ray cluster (default: start a local Ray).")
     @accelerator_option("training (teacher, supernet, candidates, re-ranking, final)")
+    @training_options(selection=False, logging=False, max_length_help="Tokens per example in --final's distillation: "
+                      "a number, or auto (the longest train or dev example rounded up to a multiple of 8, at most the "
+                      "teacher's positions); each student's metrics.json records it.")
     @click.option("--gpus-per-candidate", type=float, help="--executor ray: each candidate's GPU share (fractions "
                   "allowed, e.g. 0.25: four per GPU; default 1 when training on a GPU, else 0).")
     @click.option("--final", is_flag=True, help="Fully distil, export and (on this device) measure each winner.")
@@ -276,7 +280,8 @@ def register(cli: click.Group) -> None:
                teacher: str | None,
                data_dir: str | None, strategy: str, episodes: int | None, candidates: int | None, proxy_examples: int,
                proxy_epochs: float, losses: str | None, seed: int, run_dir: str | None, executor: str,
-               ray_address: str | None, final: bool, final_examples: int | None, final_epochs: float, seq: int,
+               ray_address: str | None, final: bool, final_examples: int | None, final_epochs: float, max_length: str,
+               seq: int,
                batch: int, reward_w: float, mode: str, space_path: str | None, table: str | None,
                predictors_dir: str | None, teacher_examples: int, evaluator_kind: str | None, init: str,
                supernet_dir: str | None, supernet_examples: int, supernet_epochs: float, rerank_top: int,
@@ -318,7 +323,12 @@ def register(cli: click.Group) -> None:
             head_dim = "teacher" if not table and not agnostic and (oneshot or init == "inherit") else "any"
         if front_points is not None and front_points < 0:
             raise KdnasError(f"--front must be 0 or more, got {front_points}")
-        finals = FinalOptions(final_examples, final_epochs) if final else None
+        from ..distill.lengths import AUTO, parse_max_length
+
+        length = parse_max_length(max_length)
+        if length != AUTO and not final:
+            raise KdnasError("--max-length sets the final distillation's length: add --final")
+        finals = FinalOptions(final_examples, final_epochs, length) if final else None
         req = SearchRequest(
             key=DatasetKey(device_id, backend, threads), budgets_ms=tuple(budget), task=task, reward_w=reward_w,
             mode=mode, shape=Shape(batch, seq), strategy=strategy, episodes=episodes, candidates=candidates, seed=seed,

@@ -40,6 +40,7 @@ class FinalJob:
     progress: bool = False
     accelerator: str = "cpu"  # where the students train (measuring is the latency device's business)
     reference_ms: float | None = None  # the predictor's reference canary: each winner is timed with the canary
+    max_length: int | str = "auto"  # tokens per example (kdnas_bench.distill.lengths)
 
 
 def _deploy(out: Path, arch: Arch, job: FinalJob, fp32_metrics: dict[str, float], local: bool) -> dict[str, Any]:
@@ -82,6 +83,7 @@ def finalize(result: SearchResult, job: FinalJob) -> SearchResult:
                 res = distill(job.teacher, job.task, w.arch, data_dir=job.data_dir, text=job.text,
                               max_examples=job.examples, epochs=job.epochs, losses=job.losses, seed=job.seed, out=out,
                               progress=job.progress, init=job.init, accelerator=job.accelerator,
+                              max_length=job.max_length,
                               init_model=None if net is None else net.extract(w.arch),
                               allow_weak_teacher=True)  # the search checked its teacher before any work
             except Exception as exc:

@@ -61,13 +61,18 @@ class SupernetOptions:
 
 @dataclass(frozen=True)
 class FinalOptions:
-    """Final distillation of each winner: ``examples`` None is the whole train set."""
+    """Final distillation of each winner: ``examples`` None is the whole train set; ``max_length`` tokens per
+    example or ``"auto"`` (:mod:`kdnas_bench.distill.lengths`)."""
 
     examples: int | None = None
     epochs: float = 3.0
+    max_length: int | str = "auto"
 
     def __post_init__(self) -> None:
         check_positive(examples=self.examples, epochs=self.epochs)
+        from ..distill.lengths import parse_max_length
+
+        parse_max_length(self.max_length)
 
 
 @dataclass(frozen=True)
