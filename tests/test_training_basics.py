@@ -3,6 +3,7 @@ stated), evaluation per epoch with the best checkpoint restored, early stopping,
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 from pathlib import Path
@@ -206,3 +207,47 @@ def test_supernet_records_its_length_and_old_folders_still_load(glue: Path, tmp_
     assert again["recipe"]["max_length"] == LEGACY
     with pytest.raises(SupernetError, match="was trained with --max-length 128, not 24"):
         ensure_supernet(tmp_path / "t", "sst2", space, tmp_path / "net", data_dir=glue, cfg=cfg, max_length=24)
+
+
+def test_supernet_train_cli_states_the_length_and_refuses_another(run_cli: Any, glue: Path, tmp_path: Path) -> None:
+    from kdnas_bench.distill.finetuning import finetune
+
+    finetune("sst2", backbone=save_tiny(tmp_path / "b", 2), data_dir=glue, max_examples=32, epochs=0.5,
+             out=tmp_path / "t")
+    base = ("supernet", "train", "--teacher", str(tmp_path / "t"), "--task", "sst2", "--data-dir", str(glue),
+            "--space", str(TINY_SPACE), "--examples", "32", "--epochs", "0.5", "--batch-size", "16",
+            "--out", str(tmp_path / "net"))
+    logged = ("--log-to", "tensorboard") if importlib.util.find_spec("tensorboard") else ()
+    code, out, err = run_cli(*base, "--max-length", "16", *logged)
+    assert code == 0, err
+    out = " ".join(out.split())  # the line wraps at the terminal's width
+    assert "max length 16 tokens (given);" in out and "dev examples are longer and are cut to 16 tokens" in out
+    assert json.loads((tmp_path / "net" / "supernet.json").read_text())["recipe"]["max_length"] == 16
+    if logged:
+        assert any(f.stat().st_size > 0 for f in (tmp_path / "net" / "logs").iterdir())
+    code, out, err = run_cli(*base, "--max-length", "32")
+    assert code != 0 and "was trained with --max-length 16, not 32" in err and len(err.strip().splitlines()) == 1
+    code, out, err = run_cli(*base)  # auto: the folder's own length, reused
+    assert code == 0 and "16 tokens" in out
+
+
+def test_the_search_final_distils_at_the_asked_length(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from kdnas_bench.keys import DatasetKey
+    from kdnas_bench.search import final
+    from kdnas_bench.search.request import FinalOptions
+    from kdnas_bench.search.result import SearchResult, Winner
+    from kdnas_bench.space import Shape
+
+    asked: dict[str, Any] = {}
+    distilled = SimpleNamespace(metrics={"accuracy": 0.8}, primary=0.8, train_examples=10, train_seconds=1.0)
+    monkeypatch.setattr("kdnas_bench.distill.trainer.distill", lambda *a, **k: asked.update(k) or distilled)
+    monkeypatch.setattr(final, "this_machine_is", lambda *a: False)
+    result = SearchResult([Winner(50.0, Arch(1, 32, 2, 64), 1.0, 1.2, 0.7, 0.7)], 1, str(tmp_path), [])
+    job = final.FinalJob("teacher", "sst2", DatasetKey("dev-x", "torch", 1), Shape(1, 128), "logits", max_length=48)
+    final.finalize(result, job)
+    assert asked["max_length"] == 48
+    assert final.FinalJob("t", "sst2", job.key, job.shape, "logits").max_length == "auto"
+    with pytest.raises(KdnasError, match="--max-length must be positive"):
+        FinalOptions(max_length=0)

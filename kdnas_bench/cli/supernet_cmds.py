@@ -36,7 +36,7 @@ SUPERNET_FILES = ("supernet.json", "supernet.safetensors", "checkpoint.json", "c
 
 
 def _checked_out(teacher: str, task: Any, data_dir: str | None, space_path: str | None, out: str,
-                 overwrite: bool) -> Any:
+                 overwrite: bool, max_length: int | str = "auto") -> Any:
     """The space, with ``--out`` checked before anything is written: not the teacher or a data file, a supernet
     folder (trained for this teacher, task and space: reused; unfinished: resumed), new, empty, or ``--overwrite``."""
     from pathlib import Path
@@ -63,7 +63,7 @@ def _checked_out(teacher: str, task: Any, data_dir: str | None, space_path: str 
     config = loaded.model.config if space_path.strip().lower() == "auto" else None
     space, _ = resolve_space(space_path, config, out, teacher=teacher, write=False)
     if (folder / "supernet.json").is_file():  # reused when it matches: refused here when it does not
-        check_recipe(load(folder)[1], folder, teacher=loaded, task=t, space=space)
+        check_recipe(load(folder)[1], folder, teacher=loaded, task=t, space=space, max_length=max_length)
     return space
 
 
@@ -132,7 +132,7 @@ def register(cli: click.Group) -> None:
         parallel.check_batch(ranks, batch_size)
         if not ranks.writer:
             ranks.barrier()  # process 0 checks --out and writes OUT/space.toml first
-        space = _checked_out(teacher, task, data_dir, space_path, out, overwrite)
+        space = _checked_out(teacher, task, data_dir, space_path, out, overwrite, training["max_length"])
         torch.set_num_threads(threads)
         out_console = err_console if as_json else console
 
