@@ -231,7 +231,7 @@ def test_supernet_train_cli_states_the_length_and_refuses_another(run_cli: Any, 
     assert code == 0 and "16 tokens" in out
 
 
-def test_the_search_final_distils_at_the_asked_length(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_the_search_final_trains_with_the_asked_options(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from types import SimpleNamespace
 
     from kdnas_bench.keys import DatasetKey
@@ -245,9 +245,15 @@ def test_the_search_final_distils_at_the_asked_length(monkeypatch: pytest.Monkey
     monkeypatch.setattr("kdnas_bench.distill.trainer.distill", lambda *a, **k: asked.update(k) or distilled)
     monkeypatch.setattr(final, "this_machine_is", lambda *a: False)
     result = SearchResult([Winner(50.0, Arch(1, 32, 2, 64), 1.0, 1.2, 0.7, 0.7)], 1, str(tmp_path), [])
-    job = final.FinalJob("teacher", "sst2", DatasetKey("dev-x", "torch", 1), Shape(1, 128), "logits", max_length=48)
+    options = FinalOptions(max_length=48, eval_every="epoch", early_stopping=2, log_to="tensorboard")
+    job = final.FinalJob("teacher", "sst2", DatasetKey("dev-x", "torch", 1), Shape(1, 128), "logits",
+                         training=options.training())
     final.finalize(result, job)
-    assert asked["max_length"] == 48
-    assert final.FinalJob("t", "sst2", job.key, job.shape, "logits").max_length == "auto"
+    assert (asked["max_length"], asked["eval_every"], asked["early_stopping"]) == (48, "epoch", 2)
+    assert asked["log_to"] == "tensorboard" and asked["log_dir"] == str(tmp_path / "final" / "1L-32H-2A-64F" / "logs")
+    assert FinalOptions().training() == {"max_length": "auto", "eval_every": "end", "early_stopping": None,
+                                         "log_to": None}
     with pytest.raises(KdnasError, match="--max-length must be positive"):
         FinalOptions(max_length=0)
+    with pytest.raises(KdnasError, match="--early-stopping needs --eval-every epoch"):
+        FinalOptions(early_stopping=3)

@@ -263,16 +263,17 @@ MAX_LENGTH_HELP = ("Tokens per example: a number, or auto (the longest train or 
                    "of 8, at most the model's positions). The output says how many examples are cut.")
 
 
-def training_options(*, selection: bool = True, logging: bool = True, max_length_help: str = MAX_LENGTH_HELP) -> Decorator:
-    """``--max-length`` and, with ``logging``, ``--log-to`` and ``--log-dir``, with ``selection``, ``--eval-every``
-    and ``--early-stopping`` (read them with :func:`training_settings`)."""
-    decorators = [_opt("--max-length", default="auto", show_default=True, help=max_length_help)]
-    if logging:
-        decorators += [
-            _opt("--log-to", type=Choice(LOG_TO_CHOICES), help="Log the training loss, learning rate, dev metrics and "
-                 "configuration to this tracker (needs pip install 'kdnas-bench[track]')."),
-            _opt("--log-dir", type=click.Path(), help="Folder the tracker logs into (default: OUT/logs)."),
-        ]
+def training_options(*, selection: bool = True, log_dir: bool = True, max_length_help: str = MAX_LENGTH_HELP,
+                     log_to_help: str = "") -> Decorator:
+    """``--max-length``, ``--log-to``, with ``log_dir`` ``--log-dir``, with ``selection`` ``--eval-every`` and
+    ``--early-stopping`` (read them with :func:`training_settings`)."""
+    decorators = [
+        _opt("--max-length", default="auto", show_default=True, help=max_length_help),
+        _opt("--log-to", type=Choice(LOG_TO_CHOICES), help=log_to_help or "Log the training loss, learning rate, dev "
+             "metrics and configuration to this tracker (needs pip install 'kdnas-bench[track]')."),
+    ]
+    if log_dir:
+        decorators.append(_opt("--log-dir", type=click.Path(), help="Folder the tracker logs into (default: OUT/logs)."))
     if selection:
         decorators += [
             _opt("--eval-every", type=Choice(EVAL_EVERY_CHOICES), default="end", show_default=True,

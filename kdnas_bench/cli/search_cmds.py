@@ -221,9 +221,11 @@ def register(cli: click.Group) -> None:
                   help="Where candidates are evaluated: in this process, or on a Ray cluster.")
     @click.option("--ray-address", help="Address of an existing Ray cluster (default: start a local Ray).")
     @accelerator_option("training (teacher, supernet, candidates, re-ranking, final)")
-    @training_options(selection=False, logging=False, max_length_help="Tokens per example in --final's distillation: "
-                      "a number, or auto (the longest train or dev example rounded up to a multiple of 8, at most the "
-                      "teacher's positions); each student's metrics.json records it.")
+    @training_options(log_dir=False, max_length_help="Tokens per example in --final's distillation: a number, or auto "
+                      "(the longest train or dev example rounded up to a multiple of 8, at most the teacher's "
+                      "positions); each student's metrics.json records it.",
+                      log_to_help="Log each --final distillation to this tracker, into RUN/final/<arch>/logs (needs "
+                      "pip install 'kdnas-bench[track]').")
     @click.option("--gpus-per-candidate", type=float, help="--executor ray: each candidate's GPU share (fractions "
                   "allowed, e.g. 0.25: four per GPU; default 1 when training on a GPU, else 0).")
     @click.option("--final", is_flag=True, help="Fully distil, export and (on this device) measure each winner.")
@@ -281,7 +283,7 @@ def register(cli: click.Group) -> None:
                data_dir: str | None, strategy: str, episodes: int | None, candidates: int | None, proxy_examples: int,
                proxy_epochs: float, losses: str | None, seed: int, run_dir: str | None, executor: str,
                ray_address: str | None, final: bool, final_examples: int | None, final_epochs: float, max_length: str,
-               seq: int,
+               eval_every: str, early_stopping: int | None, log_to: str | None, seq: int,
                batch: int, reward_w: float, mode: str, space_path: str | None, table: str | None,
                predictors_dir: str | None, teacher_examples: int, evaluator_kind: str | None, init: str,
                supernet_dir: str | None, supernet_examples: int, supernet_epochs: float, rerank_top: int,
@@ -326,9 +328,11 @@ def register(cli: click.Group) -> None:
         from ..distill.lengths import AUTO, parse_max_length
 
         length = parse_max_length(max_length)
-        if length != AUTO and not final:
-            raise KdnasError("--max-length sets the final distillation's length: add --final")
-        finals = FinalOptions(final_examples, final_epochs, length) if final else None
+        for name, given in (("--max-length", length != AUTO), ("--eval-every", eval_every != "end"),
+                            ("--early-stopping", early_stopping is not None), ("--log-to", log_to is not None)):
+            if given and not final:
+                raise KdnasError(f"{name} sets the final distillation: add --final")
+        finals = FinalOptions(final_examples, final_epochs, length, eval_every, early_stopping, log_to) if final else None
         req = SearchRequest(
             key=DatasetKey(device_id, backend, threads), budgets_ms=tuple(budget), task=task, reward_w=reward_w,
             mode=mode, shape=Shape(batch, seq), strategy=strategy, episodes=episodes, candidates=candidates, seed=seed,

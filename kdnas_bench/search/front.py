@@ -292,7 +292,7 @@ def front_for_search(outcome: Any, req: Any, *, points: int, final: Any = None, 
     if final is not None and outcome.teacher is not None:
         result = finalize(result, FinalJob(outcome.teacher, outcome.task, req.key, req.shape, losses, req.data_dir,
                                            req.text, final.examples, final.epochs, req.seed, req.init, supernet,
-                                           req.budget_mb, progress, accelerator, max_length=final.max_length))
+                                           req.budget_mb, progress, accelerator, training=final.training()))
     (run / RESULT_FILE).write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
     draw_fronts(run, records, key=req.key, shape=req.shape, budget_ms=max(req.budgets_ms),
                 predictors=req.predictors, task=str(outcome.task),

@@ -180,7 +180,7 @@ def _lay_out(req: SearchRequest, emit: EventFn, ctx: EvaluatorContext, own: Any,
                                         req.text, req.final.examples, req.final.epochs, req.seed, req.init,
                                         evaluator.supernet, req.budget_mb, progress, acc.name,
                                         (predictor.meta.get("drift") or {}).get("reference_canary_ms"),
-                                        max_length=req.final.max_length), emit))
+                                        training=req.final.training()), emit))
     if memory_mb:
         steps.append(MemoryStep(memory_mb))
     study = Study(run, config, evaluator, latency)
