@@ -196,17 +196,17 @@ def test_supernet_records_its_length_and_old_folders_still_load(glue: Path, tmp_
              out=tmp_path / "t")
     space = SearchSpace.load(TINY_SPACE)
     cfg = SupernetConfig(examples=32, epochs=0.5, batch_size=16, importance_examples=16)
-    _, doc = ensure_supernet(tmp_path / "t", "sst2", space, tmp_path / "net", data_dir=glue, cfg=cfg, max_length=24)
+    _, doc = ensure_supernet(str(tmp_path / "t"), "sst2", space, tmp_path / "net", data_dir=glue, cfg=cfg, max_length=24)
     assert doc["recipe"]["max_length"] == 24
     recipe_file = tmp_path / "net" / "supernet.json"
     old = json.loads(recipe_file.read_text())
     del old["recipe"]["max_length"]  # a folder written before --max-length
     recipe_file.write_text(json.dumps(old))
-    _, again = ensure_supernet(tmp_path / "t", "sst2", space, tmp_path / "net", data_dir=glue, cfg=cfg,
+    _, again = ensure_supernet(str(tmp_path / "t"), "sst2", space, tmp_path / "net", data_dir=glue, cfg=cfg,
                                max_length="auto")
     assert again["recipe"]["max_length"] == LEGACY
     with pytest.raises(SupernetError, match="was trained with --max-length 128, not 24"):
-        ensure_supernet(tmp_path / "t", "sst2", space, tmp_path / "net", data_dir=glue, cfg=cfg, max_length=24)
+        ensure_supernet(str(tmp_path / "t"), "sst2", space, tmp_path / "net", data_dir=glue, cfg=cfg, max_length=24)
 
 
 def test_supernet_train_cli_states_the_length_and_refuses_another(run_cli: Any, glue: Path, tmp_path: Path) -> None:
@@ -257,3 +257,18 @@ def test_the_search_final_trains_with_the_asked_options(monkeypatch: pytest.Monk
         FinalOptions(max_length=0)
     with pytest.raises(KdnasError, match="--early-stopping needs --eval-every epoch"):
         FinalOptions(early_stopping=3)
+
+
+def test_task_agnostic_distillation_keeps_its_best_epoch(tmp_path: Path) -> None:
+    from kdnas_bench.distill import distill
+    from kdnas_bench.distill.agnostic import prepare_text, stdlib_text
+
+    teacher = load_teacher(save_tiny(tmp_path / "t", 2))
+    data = prepare_text(teacher.tokenizer, stdlib_text(), max_examples=64, seed=0)
+    plain = distill(teacher, "agnostic", "1,32,2,64", data=data, epochs=2, seed=0, batch_size=16)
+    res = distill(teacher, "agnostic", "1,32,2,64", data=data, epochs=2, seed=0, batch_size=16, eval_every="epoch")
+    assert res.selection is not None and len(res.selection["history"]) == 2
+    scores = [h["metrics"]["kd_score"] for h in res.selection["history"]]
+    assert res.metrics["kd_score"] == pytest.approx(max(scores), rel=1e-6)
+    if not res.selection["restored_best"]:  # the last epoch was best: the same student as without evaluating
+        assert res.metrics["kd_score"] == pytest.approx(plain.metrics["kd_score"], rel=1e-6)

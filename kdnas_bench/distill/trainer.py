@@ -234,8 +234,14 @@ def _run(src: _Source, arch: Arch | str, opts: DistillOptions, *, out: str | Pat
             cache_seconds = 0.0
         elif cache_bytes(src.train, src.teacher, needs) <= opts.max_cache_bytes:
             cache_seconds = cache_teacher(src.teacher, src.train, needs, accelerator=acc).seconds
-    selection = make_selection(opts.eval_every, opts.early_stopping, lambda m: src.score(m, loss_fns),
-                               src.task.primary_metric)
+    def epoch_score(model: Any) -> dict[str, float]:
+        with torch.no_grad():
+            metrics = src.score(model, loss_fns)
+        for loss in loss_fns:  # scoring may set them to eval mode; training goes on
+            loss.train()
+        return metrics
+
+    selection = make_selection(opts.eval_every, opts.early_stopping, epoch_score, src.task.primary_metric)
     tracker = open_tracker(opts.log_to, opts.log_dir)
     train(student, src.train, loss_fns, cfg, seed=opts.seed, teacher=src.teacher, progress=progress,
           description=f"distil {arch}" + (" (task-agnostic)" if src.agnostic else ""), accelerator=acc,
