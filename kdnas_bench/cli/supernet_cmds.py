@@ -149,9 +149,13 @@ def register(cli: click.Group) -> None:
             if ranks.writer:
                 ranks.barrier()
             tracker = open_tracker(training["log_to"], training.get("log_dir")) if ranks.writer else None
-            _, doc = ensure_supernet(teacher, task, space, out, data_dir=data_dir, cfg=cfg,
-                                     progress=not as_json, on_start=started, accelerator=accelerator,
-                                     max_length=training["max_length"], tracker=tracker)
+            try:
+                _, doc = ensure_supernet(teacher, task, space, out, data_dir=data_dir, cfg=cfg,
+                                         progress=not as_json, on_start=started, accelerator=accelerator,
+                                         max_length=training["max_length"], tracker=tracker)
+            finally:
+                if tracker is not None:
+                    tracker.close()  # a reused supernet trains nothing: nothing more to log
         if not ranks.writer:
             return
         if as_json:

@@ -63,6 +63,10 @@ class Tracker:
         self.writer.add_text("config", "```\n" + json.dumps(config, indent=2, default=str) + "\n```")
         hparams = {k: _scalar(v) for k, v in config.items() if v is not None}
         self.writer.add_hparams(hparams, {f"hparam/{k}": float(v) for k, v in metrics.items()}, run_name=".")
+        self.close()
+
+    def close(self) -> None:
+        """Flush and close the event file (again: nothing)."""
         self.writer.close()
 
 
