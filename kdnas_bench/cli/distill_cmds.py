@@ -71,13 +71,12 @@ def training_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
         said = f"; cut: {cut.get('train', 0):,} train, {cut.get('dev', 0):,} dev" if any(cut.values()) else ""
         rows.append(("max length", f"{config['max_length']} tokens{how}{said}"))
     sel = result.get("selection")
-    if sel:
-        best = sel["history"][[h["epoch"] for h in sel["history"]].index(sel["best_epoch"])]
+    if sel and sel.get("best_metrics"):
         metric = result["primary_metric"]
         kept = "restored" if sel["restored_best"] else "the last"
         stop = ", stopped early" if sel["stopped_early"] else ""
         rows.append(("best epoch", f"{sel['best_epoch']:g} of {len(sel['history'])} evaluated ({kept}{stop}; "
-                                   f"{metric} {best['metrics'][metric]:.4f})"))
+                                   f"{metric} {sel['best_metrics'][metric]:.4f})"))
     return rows
 
 

@@ -102,9 +102,10 @@ def finetune(
     if t.is_regression:
         teacher.model.config.problem_type = "regression"
     selection = make_selection(eval_every, early_stopping, lambda m: evaluate(m, data.dev, t), t.primary_metric)
-    tracker = open_tracker(check_log_to(log_to), log_dir)
+    check_log_to(log_to)
     data = prepare_data(teacher.tokenizer, t, data_dir=data_dir, max_examples=max_examples, seed=seed,
                         max_length=max_length, positions=model_positions(teacher.model.config))
+    tracker = open_tracker(log_to, log_dir)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, batching=batching)
     seconds = train(teacher.model, data.train, [GroundTruth(1.0, t.is_regression)], cfg, seed=seed,
                     progress=progress, description=f"fine-tune {t.name}", accelerator=acc, selection=selection,

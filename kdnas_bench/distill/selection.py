@@ -68,6 +68,7 @@ class Selection:
         best = self.best
         return {"eval_every": "epoch", "early_stopping": self.patience, "history": self.history,
                 "best_epoch": None if best is None else best["epoch"], "best_step": None if best is None else best["step"],
+                "best_metrics": None if best is None else best["metrics"],
                 "restored_best": best is not None and self.best_index != len(self.history) - 1,
                 "stopped_early": self.stopped_early}
 
