@@ -261,26 +261,32 @@ LOG_TO_CHOICES = ["tensorboard"]  # kdnas_bench.distill.tracking.LOG_TO
 
 MAX_LENGTH_HELP = ("Tokens per example: a number, or auto (the longest train or dev example rounded up to a multiple "
                    "of 8, at most the model's positions). The output says how many examples are cut.")
+LOG_TO_HELP = ("Log the training loss, learning rate, dev metrics and configuration to this tracker (needs pip install "
+               "'kdnas-bench[track]').")
+EVAL_EVERY_HELP = ("epoch: score dev after every epoch and keep the best checkpoint (restored at the end); end: once, "
+                   "after training.")
+EARLY_STOPPING_HELP = "With --eval-every epoch: stop after N evaluations without a better dev score."
 
 
-def training_options(*, selection: bool = True, log_dir: bool = True, max_length_help: str = MAX_LENGTH_HELP,
-                     log_to_help: str = "") -> Decorator:
-    """``--max-length``, ``--log-to``, with ``log_dir`` ``--log-dir``, with ``selection`` ``--eval-every`` and
-    ``--early-stopping`` (read them with :func:`training_settings`)."""
+def training_options(*, selection: bool = True, final: bool = False) -> Decorator:
+    """``--max-length``, ``--log-to``, ``--log-dir`` and, with ``selection``, ``--eval-every`` and
+    ``--early-stopping`` (read them with :func:`training_settings`). ``final``: the options of ``search --final``'s
+    distillations (each student logs into its own folder: no ``--log-dir``)."""
+    said = "--final's distillation: " if final else ""
     decorators = [
-        _opt("--max-length", default="auto", show_default=True, help=max_length_help),
-        _opt("--log-to", type=Choice(LOG_TO_CHOICES), help=log_to_help or "Log the training loss, learning rate, dev "
-             "metrics and configuration to this tracker (needs pip install 'kdnas-bench[track]')."),
+        _opt("--max-length", default="auto", show_default=True, metavar="N|auto",
+             help=f"In {said}{MAX_LENGTH_HELP[0].lower()}{MAX_LENGTH_HELP[1:]}" if final else MAX_LENGTH_HELP),
+        _opt("--log-to", type=Choice(LOG_TO_CHOICES),
+             help=LOG_TO_HELP + (" Each --final student logs into RUN/final/<arch>/logs." if final else "")),
     ]
-    if log_dir:
+    if not final:
         decorators.append(_opt("--log-dir", type=click.Path(), help="Folder the tracker logs into (default: OUT/logs)."))
     if selection:
         decorators += [
             _opt("--eval-every", type=Choice(EVAL_EVERY_CHOICES), default="end", show_default=True,
-                 help="epoch: score dev after every epoch and keep the best checkpoint (restored at the end); "
-                      "end: once, after training."),
-            _opt("--early-stopping", type=int, metavar="N",
-                 help="With --eval-every epoch: stop after N evaluations without a better dev score."),
+                 help=f"In {said}{EVAL_EVERY_HELP}" if final else EVAL_EVERY_HELP),
+            _opt("--early-stopping", type=int, metavar="N", help=f"In {said}{EARLY_STOPPING_HELP[0].lower()}"
+                 f"{EARLY_STOPPING_HELP[1:]}" if final else EARLY_STOPPING_HELP),
         ]
 
     def apply(f: Any) -> Any:

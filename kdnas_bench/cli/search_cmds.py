@@ -221,11 +221,7 @@ def register(cli: click.Group) -> None:
                   help="Where candidates are evaluated: in this process, or on a Ray cluster.")
     @click.option("--ray-address", help="Address of an existing Ray cluster (default: start a local Ray).")
     @accelerator_option("training (teacher, supernet, candidates, re-ranking, final)")
-    @training_options(log_dir=False, max_length_help="Tokens per example in --final's distillation: a number, or auto "
-                      "(the longest train or dev example rounded up to a multiple of 8, at most the teacher's "
-                      "positions); each student's metrics.json records it.",
-                      log_to_help="Log each --final distillation to this tracker, into RUN/final/<arch>/logs (needs "
-                      "pip install 'kdnas-bench[track]').")
+    @training_options(final=True)
     @click.option("--gpus-per-candidate", type=float, help="--executor ray: each candidate's GPU share (fractions "
                   "allowed, e.g. 0.25: four per GPU; default 1 when training on a GPU, else 0).")
     @click.option("--final", is_flag=True, help="Fully distil, export and (on this device) measure each winner.")
