@@ -50,13 +50,16 @@ def _session(path: Path, threads: int) -> Any:
 
 
 def evaluate_onnx(path: str | Path, task: Any, *, data_dir: str | Path | None, tokenizer_dir: str | Path,
-                  threads: int = 1, batch_size: int = 64, max_length: int = 128) -> dict[str, float]:
-    """The task's dev metrics of an exported model run by ONNX Runtime (fp32 or int8)."""
+                  threads: int = 1, batch_size: int = 64, max_length: int | None = None) -> dict[str, float]:
+    """The task's dev metrics of an exported model run by ONNX Runtime (fp32 or int8); ``max_length`` None: the
+    length the model was trained with (its folder's metrics.json, else 128)."""
     from transformers import AutoTokenizer
 
     from .distill.data import batches, encode, get_task, load_split
+    from .distill.lengths import trained_max_length
 
     t = get_task(task)
+    max_length = max_length or trained_max_length(Path(tokenizer_dir))
     dev = encode(load_split(t, "dev", data_dir), AutoTokenizer.from_pretrained(str(tokenizer_dir)), max_length=max_length)
     sess = _session(Path(path), threads)
     out = np.zeros(len(dev), dtype=np.float32 if t.is_regression else np.int64)

@@ -23,7 +23,16 @@ from .common import (
     print_json,
     task_inputs,
 )
-from .options import INIT_CHOICES, allow_weak_teacher_option, arch_option, json_option, seed_option, threads_option
+from .options import (
+    INIT_CHOICES,
+    allow_weak_teacher_option,
+    arch_option,
+    json_option,
+    seed_option,
+    threads_option,
+    training_options,
+    training_settings,
+)
 from .task_options import task_options, teacher_fit_option
 
 
@@ -44,10 +53,41 @@ def _metrics_table(title: str, result: dict[str, Any]) -> Table:
         table.add_row(f"teacher {result['primary_metric']}", said + (" (weak)" if result["baseline"].get("weak") else ""))
     table.add_row("params", f"{result['params']:,}")
     table.add_row("train examples", f"{result['train_examples']:,}")
+    for label, text in training_rows(result):
+        table.add_row(label, Text(text))
     table.add_row("train seconds", f"{result['train_seconds']:.1f}")
     if result.get("out"):
         table.add_row("saved to", Text(str(result["out"])))
     return table
+
+
+def training_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
+    """Table rows of a result's training: the max length (how chosen, what it cut) and the per-epoch evaluation."""
+    config = result.get("config") or {}
+    rows = []
+    if "max_length" in config:
+        how = " (auto)" if config.get("max_length_auto") else ""
+        cut = config.get("cut_examples") or {}
+        said = f"; cut: {cut.get('train', 0):,} train, {cut.get('dev', 0):,} dev" if any(cut.values()) else ""
+        rows.append(("max length", f"{config['max_length']} tokens{how}{said}"))
+    sel = result.get("selection")
+    if sel and sel.get("best_metrics"):
+        metric = result["primary_metric"]
+        kept = "restored" if sel["restored_best"] else "the last"
+        stop = ", stopped early" if sel["stopped_early"] else ""
+        rows.append(("best epoch", f"{sel['best_epoch']:g} of {len(sel['history'])} evaluated ({kept}{stop}; "
+                                   f"{metric} {sel['best_metrics'][metric]:.4f})"))
+    return rows
+
+
+def cut_note(result: dict[str, Any]) -> str | None:
+    """A line for stderr when some examples were longer than the max length and were cut."""
+    config = result.get("config") or {}
+    cut = config.get("cut_examples") or {}
+    if not any(cut.values()):
+        return None
+    return (f"note: {cut.get('train', 0):,} train and {cut.get('dev', 0):,} dev examples are longer than "
+            f"--max-length {config['max_length']} and were cut")
 
 
 def trivial_scores(result: dict[str, Any]) -> dict[str, tuple[float, str]]:
@@ -88,11 +128,14 @@ def register(cli: click.Group) -> None:
     @click.option("--quantize", type=click.Choice(QUANTIZE), help="Also export the student quantized (int8: ONNX "
                   "Runtime dynamic quantization, model.int8.onnx) and report its dev metric beside fp32. Needs --out.")
     @allow_weak_teacher_option()
+    @training_options()
     @json_option("Print the result as JSON.")
     def distill_cmd(teacher: str, task: Any, arch: Any, data_dir: str | None, max_examples: int | None,
                     epochs: float, losses: str, out: str | None, overwrite: bool, seed: int, lr: float, batch_size: int,
                     temperature: float, init: str, supernet_dir: str | None, batching: str, threads: int,
-                    accelerator: str, quantize: str | None, allow_weak_teacher: bool, as_json: bool) -> None:
+                    accelerator: str, quantize: str | None, allow_weak_teacher: bool, max_length: str,
+                    log_to: str | None, log_dir: str | None, eval_every: str, early_stopping: int | None,
+                    as_json: bool) -> None:
         """Distil a student from a fine-tuned teacher and evaluate it on dev.
 
         Proxy mode with --max-examples (what KD-NAS scores candidates with), full mode without.
@@ -109,6 +152,7 @@ def register(cli: click.Group) -> None:
 
         from ..distill import distill, get_task, parse_losses
         from ..distill.baseline import check_teacher
+        from ..distill.lengths import check_fits
 
         student = arch
         get_task(task)
@@ -118,7 +162,10 @@ def register(cli: click.Group) -> None:
             positive(name, value)
         if quantize and not out:
             raise KdnasError("--quantize needs --out (the quantized model is saved beside the student)")
+        training = training_settings(max_length, log_to, log_dir, out, eval_every=eval_every,
+                                     early_stopping=early_stopping)
         accelerator = check_accelerator(accelerator)
+        check_fits(training["max_length"], teacher)
         # a weak teacher: refused here, before any work (one line naming both scores)
         checked = check_teacher(teacher, task, data_dir, allow_weak_teacher=allow_weak_teacher)
         if checked.weak:  # allowed: said once (a teacher without a recorded score shows so in the table)
@@ -137,7 +184,7 @@ def register(cli: click.Group) -> None:
                              losses=losses, seed=seed, out=out, progress=not as_json,
                              lr=lr, batch_size=batch_size, temperature=temperature, init=init,
                              batching=batching, init_model=start, accelerator=accelerator,
-                             allow_weak_teacher=allow_weak_teacher).to_dict()
+                             allow_weak_teacher=allow_weak_teacher, **training).to_dict()
             if quantize:
                 from ..deploy import deploy_int8
 
@@ -145,6 +192,9 @@ def register(cli: click.Group) -> None:
                                                   fp32_metrics=result["metrics"], threads=threads or 1)
         if supernet_dir:
             result["config"]["init"] = f"supernet:{supernet_dir}"
+        note = cut_note(result)
+        if note:
+            click.echo(note, err=True)
         if as_json:
             print_json(result)
             return
@@ -174,10 +224,12 @@ def register(cli: click.Group) -> None:
                        "on large sets: 79.5 % vs 80.05 % dev accuracy at 2,000 SST-2 examples).")
     @threads_option("torch CPU threads for training.")
     @accelerator_option("fine-tuning")
+    @training_options()
     @json_option("Print the result as JSON.")
     def teacher_finetune(backbone: str | None, task: Any, data_dir: str | None, max_examples: int | None,
                          epochs: float, seed: int, lr: float, batch_size: int, out: str, overwrite: bool, batching: str,
-                         threads: int, accelerator: str, as_json: bool) -> None:
+                         threads: int, accelerator: str, max_length: str, log_to: str | None, log_dir: str | None,
+                         eval_every: str, early_stopping: int | None, as_json: bool) -> None:
         """Fine-tune a backbone into a task teacher, save it with its dev metrics.
 
         \b
@@ -193,22 +245,30 @@ def register(cli: click.Group) -> None:
         import torch
 
         from ..distill import finetune, get_task
+        from ..distill.lengths import check_fits
+        from ..distill.teacher import default_backbone_path
 
         get_task(task)
         for name, value in (("--max-examples", max_examples), ("--epochs", epochs), ("--lr", lr),
                             ("--batch-size", batch_size), ("--threads", threads)):
             positive(name, value)
+        training = training_settings(max_length, log_to, log_dir, out, eval_every=eval_every,
+                                     early_stopping=early_stopping)
         accelerator = check_accelerator(accelerator)
+        check_fits(training["max_length"], backbone or default_backbone_path())
         lock = out_folder(out, overwrite=overwrite, inputs=[("--backbone", backbone), *task_inputs(task, data_dir)])
         if threads:
             torch.set_num_threads(threads)
         with lock:
             result = finetune(task, backbone=backbone, data_dir=data_dir, max_examples=max_examples, epochs=epochs,
                               seed=seed, out=out, lr=lr, batch_size=batch_size, batching=batching,
-                              accelerator=accelerator, progress=not as_json)
+                              accelerator=accelerator, progress=not as_json, **training)
         warning = result.weak_warning()
         if warning:
             click.echo(warning, err=True)
+        note = cut_note(result.to_dict())
+        if note:
+            click.echo(note, err=True)
         if as_json:
             print_json(result.to_dict())
             return

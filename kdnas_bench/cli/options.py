@@ -269,3 +269,71 @@ def apply_aliases(kwargs: dict[str, Any]) -> dict[str, Any]:
             raise KdnasError(f"give {new} or its old spelling {old}, not both")
         kwargs[dest] = value
     return kwargs
+
+
+# -- training: the Trainer's basics, one group for every verb that trains ---------------------------
+EVAL_EVERY_CHOICES = ["end", "epoch"]  # kdnas_bench.distill.selection.EVAL_EVERY
+LOG_TO_CHOICES = ["tensorboard"]  # kdnas_bench.distill.tracking.LOG_TO
+
+
+MAX_LENGTH_HELP = ("Tokens per example: a number, or auto (the longest train or dev example rounded up to a multiple "
+                   "of 8, at most the model's positions). The output says how many examples are cut.")
+LOG_TO_HELP = ("Log the training loss, learning rate, dev metrics and configuration to this tracker (needs pip install "
+               "'kdnas-bench[track]').")
+EVAL_EVERY_HELP = ("epoch: score dev after every epoch and keep the best checkpoint (restored at the end); end: once, "
+                   "after training.")
+EARLY_STOPPING_HELP = "With --eval-every epoch: stop after N evaluations without a better dev score."
+
+
+def training_options(*, selection: bool = True, final: bool = False) -> Decorator:
+    """``--max-length``, ``--log-to``, ``--log-dir`` and, with ``selection``, ``--eval-every`` and
+    ``--early-stopping`` (read them with :func:`training_settings`). ``final``: the options of ``search --final``'s
+    distillations (each student logs into its own folder: no ``--log-dir``)."""
+    said = "--final's distillation: " if final else ""
+    decorators = [
+        _opt("--max-length", default="auto", show_default=True, metavar="N|auto",
+             help=f"In {said}{MAX_LENGTH_HELP[0].lower()}{MAX_LENGTH_HELP[1:]}" if final else MAX_LENGTH_HELP),
+        _opt("--log-to", type=Choice(LOG_TO_CHOICES),
+             help=LOG_TO_HELP + (" Each --final student logs into RUN/final/<arch>/logs." if final else "")),
+    ]
+    if not final:
+        decorators.append(_opt("--log-dir", type=click.Path(), help="Folder the tracker logs into (default: OUT/logs)."))
+    if selection:
+        decorators += [
+            _opt("--eval-every", type=Choice(EVAL_EVERY_CHOICES), default="end", show_default=True,
+                 help=f"In {said}{EVAL_EVERY_HELP}" if final else EVAL_EVERY_HELP),
+            _opt("--early-stopping", type=int, metavar="N", help=f"In {said}{EARLY_STOPPING_HELP[0].lower()}"
+                 f"{EARLY_STOPPING_HELP[1:]}" if final else EARLY_STOPPING_HELP),
+        ]
+
+    def apply(f: Any) -> Any:
+        for decorator in reversed(decorators):
+            f = decorator(f)
+        return f
+
+    return apply
+
+
+def training_settings(max_length: str, log_to: str | None, log_dir: str | None, out: str | None, *,
+                      eval_every: str = "end", early_stopping: int | None = None) -> dict[str, Any]:
+    """The training options checked (one line each, before any work), as keyword arguments of ``finetune``,
+    ``distill`` and ``DistillOptions``: ``max_length`` (a number or "auto"), ``log_to``, ``log_dir`` (default
+    OUT/logs) and, when given, ``eval_every`` and ``early_stopping``."""
+    from pathlib import Path
+
+    from ..distill.lengths import parse_max_length
+    from ..distill.selection import make_selection
+    from ..distill.tracking import check_log_to
+    from ..errors import KdnasError
+
+    settings: dict[str, Any] = {"max_length": parse_max_length(max_length), "log_to": check_log_to(log_to)}
+    if log_to is not None and log_dir is None and out is None:
+        raise KdnasError("--log-to needs a folder to log into: pass --log-dir (or --out, which logs into OUT/logs)")
+    if log_dir is not None and log_to is None:
+        raise KdnasError("--log-dir goes with --log-to (which tracker to log to)")
+    if log_to is not None:
+        settings["log_dir"] = log_dir or str(Path(str(out)) / "logs")
+    make_selection(eval_every, early_stopping, dict, "")
+    if eval_every != "end":
+        settings |= {"eval_every": eval_every, "early_stopping": early_stopping}
+    return settings

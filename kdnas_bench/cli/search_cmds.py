@@ -35,6 +35,7 @@ from .options import (
     shipped_path,
     space_option,
     threads_option,
+    training_options,
 )
 from .predict_cmds import speed_option
 from .tables import KEY, Col, table_or_stacked
@@ -275,6 +276,7 @@ def register(cli: click.Group) -> None:
                   help="Where candidates are evaluated: in this process, or on a Ray cluster.")
     @click.option("--ray-address", help="Address of an existing Ray cluster (default: start a local Ray).")
     @accelerator_option("training (teacher, supernet, candidates, re-ranking, final)")
+    @training_options(final=True)
     @click.option("--gpus-per-candidate", type=float, help="--executor ray: each candidate's GPU share (fractions "
                   "allowed, e.g. 0.25: four per GPU; default 1 when training on a GPU, else 0).")
     @click.option("--final", is_flag=True, help="Fully distil, export and (on this device) measure each winner.")
@@ -342,7 +344,8 @@ def register(cli: click.Group) -> None:
                teacher: str | None,
                data_dir: str | None, strategy: str, episodes: int | None, candidates: int | None, proxy_examples: int,
                proxy_epochs: float, losses: str | None, seed: int, run_dir: str | None, executor: str,
-               ray_address: str | None, final: bool, final_examples: int | None, final_epochs: float,
+               ray_address: str | None, final: bool, final_examples: int | None, final_epochs: float, max_length: str,
+               eval_every: str, early_stopping: int | None, log_to: str | None,
                baselines_text: str | None, baseline_seeds: int, seq: int,
                batch: int, reward_form: str, reward_w: float, mode: str, space_path: str | None, table: str | None,
                predictors_dir: str | None, teacher_examples: int, evaluator_kind: str | None, init: str,
@@ -390,8 +393,16 @@ def register(cli: click.Group) -> None:
             head_dim = "teacher" if not table and not agnostic and (oneshot or init == "inherit") else "any"
         if not final and (baselines_text is not None or baseline_seeds != 1):
             raise KdnasError("--baselines and --baseline-seeds compare the final students: add --final")
-        finals = FinalOptions(final_examples, final_epochs, parse_baselines(baselines_text), baseline_seeds) \
-            if final else None
+        from ..distill.lengths import AUTO, parse_max_length
+
+        length = parse_max_length(max_length)
+        for name, given in (("--max-length", length != AUTO), ("--eval-every", eval_every != "end"),
+                            ("--early-stopping", early_stopping is not None), ("--log-to", log_to is not None)):
+            if given and not final:
+                raise KdnasError(f"{name} sets the final distillation: add --final")
+        finals = FinalOptions(final_examples, final_epochs, parse_baselines(baselines_text), baseline_seeds,
+                              max_length=length, eval_every=eval_every, early_stopping=early_stopping,
+                              log_to=log_to) if final else None
         req = SearchRequest(
             key=DatasetKey(device_id, backend, threads), budgets_ms=tuple(budget), task=task, reward_w=reward_w,
             mode=mode, reward_form=reward_form, shape=Shape(batch, seq), strategy=strategy, episodes=episodes,

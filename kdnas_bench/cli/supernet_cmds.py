@@ -28,6 +28,8 @@ from .options import (
     seed_option,
     space_option,
     threads_option,
+    training_options,
+    training_settings,
 )
 from .task_options import task_options, teacher_fit_option
 
@@ -35,7 +37,7 @@ SUPERNET_FILES = ("supernet.json", "supernet.safetensors", "checkpoint.json", "c
 
 
 def _checked_out(teacher: str, task: Any, data_dir: str | None, space_path: str | None, out: str,
-                 overwrite: bool) -> Any:
+                 overwrite: bool, max_length: int | str = "auto") -> Any:
     """The space, with ``--out`` checked before anything is written: not the teacher or a data file, a supernet
     folder (trained for this teacher, task and space: reused; unfinished: resumed), new, empty, or ``--overwrite``."""
     from pathlib import Path
@@ -62,7 +64,7 @@ def _checked_out(teacher: str, task: Any, data_dir: str | None, space_path: str 
     config = loaded.model.config if space_path.strip().lower() == "auto" else None
     space, _ = resolve_space(space_path, config, out, teacher=teacher, write=False)
     if (folder / "supernet.json").is_file():  # reused when it matches: refused here when it does not
-        check_recipe(load(folder)[1], folder, teacher=loaded, task=t, space=space)
+        check_recipe(load(folder)[1], folder, teacher=loaded, task=t, space=space, max_length=max_length)
     return space
 
 
@@ -94,11 +96,13 @@ def register(cli: click.Group) -> None:
     @seed_option("Seed (sub-network draws, data order).")
     @threads_option("torch CPU threads for training.")
     @accelerator_option("supernet training")
+    @training_options(selection=False)
     @json_option("Print the supernet's document as JSON.")
     def train_cmd(teacher: str, task: Any, data_dir: str | None, space_path: str | None, out: str, overwrite: bool,
                   max_examples: int,
                   epochs: float, batch_size: int, lr: float, random_subnets: int, losses: str, seed: int,
-                  threads: int, accelerator: str, as_json: bool) -> None:
+                  threads: int, accelerator: str, max_length: str, log_to: str | None, log_dir: str | None,
+                  as_json: bool) -> None:
         """Train (or resume, or reuse) a supernet with the sandwich rule and in-place distillation.
 
         \b
@@ -115,6 +119,7 @@ def register(cli: click.Group) -> None:
         import torch
 
         from ..autospace import write_space
+        from ..distill.tracking import open_tracker
         from ..outdirs import FolderLock
         from ..supernet import SupernetConfig
         from ..supernet.train import ensure_supernet
@@ -124,6 +129,7 @@ def register(cli: click.Group) -> None:
             positive(name, value)
         cfg = SupernetConfig(examples=max_examples, epochs=epochs, batch_size=batch_size, lr=lr,
                              random_subnets=random_subnets, losses=losses, seed=seed)
+        training = training_settings(max_length, log_to, log_dir, out)
         accelerator = check_accelerator(accelerator)
         from ..distill.accelerator import resolve
         from ..supernet import parallel
@@ -132,7 +138,7 @@ def register(cli: click.Group) -> None:
         parallel.check_batch(ranks, batch_size)
         if not ranks.writer:
             ranks.barrier()  # process 0 checks --out and writes OUT/space.toml first
-        space = _checked_out(teacher, task, data_dir, space_path, out, overwrite)
+        space = _checked_out(teacher, task, data_dir, space_path, out, overwrite, training["max_length"])
         torch.set_num_threads(threads)
         out_console = err_console if as_json else console
 
@@ -140,14 +146,22 @@ def register(cli: click.Group) -> None:
             out_console.print(f"{'resuming at step ' + str(info['start']) if info['start'] else 'training'}: "
                               f"{info['total']} steps, sandwich {info['largest']} + {info['smallest']} + "
                               f"{random_subnets} random", highlight=False)
+            if info.get("lengths"):
+                out_console.print(info["lengths"], highlight=False, markup=False)
 
         with FolderLock(out, "--out", note=lambda text: err_console.print(f"note: {text}", markup=False)):
             if ranks.writer and (space_path is None or space_path.strip().lower() == "auto"):
                 write_space(space, out)
             if ranks.writer:
                 ranks.barrier()
-            _, doc = ensure_supernet(teacher, task, space, out, data_dir=data_dir, cfg=cfg,
-                                     progress=not as_json, on_start=started, accelerator=accelerator)
+            tracker = open_tracker(training["log_to"], training.get("log_dir")) if ranks.writer else None
+            try:
+                _, doc = ensure_supernet(teacher, task, space, out, data_dir=data_dir, cfg=cfg,
+                                         progress=not as_json, on_start=started, accelerator=accelerator,
+                                         max_length=training["max_length"], tracker=tracker)
+            finally:
+                if tracker is not None:
+                    tracker.close()  # a reused supernet trains nothing: nothing more to log
         if not ranks.writer:
             return
         if as_json:
@@ -160,6 +174,7 @@ def register(cli: click.Group) -> None:
         rows = [("teacher", f"{rec['teacher']} ({rec['teacher_hash']})"), ("task", str(rec["task"])),
                 ("space", f"{rec['space']['name']} ({rec['space_hash']})"),
                 ("train examples", f"{rec['train_examples']:,} ({rec['data_hash']})"),
+                ("max length", f"{rec['max_length']} tokens"),
                 ("steps", str(doc.get("steps"))), ("train seconds", f"{doc.get('train_seconds', 0):.1f}"),
                 ("largest / smallest", f"{doc.get('largest')} / {doc.get('smallest')}")]
         for label, text in rows:
@@ -180,6 +195,7 @@ def register(cli: click.Group) -> None:
         import torch
 
         from ..distill.data import encode, get_task, load_split
+        from ..distill.lengths import recorded_max_length
         from ..distill.teacher import load_teacher
         from ..distill.training import evaluate
         from ..supernet import load
@@ -192,7 +208,7 @@ def register(cli: click.Group) -> None:
             net.check(a)
         task = get_task(doc["recipe"].get("data") or doc["recipe"]["task"])  # "data": a task of one's own
         tokenizer = load_teacher(doc["recipe"]["teacher"]).tokenizer
-        dev = encode(load_split(task, "dev", data_dir), tokenizer)
+        dev = encode(load_split(task, "dev", data_dir), tokenizer, max_length=recorded_max_length(doc["recipe"]))
         rows = []
         for a in parsed:
             t0 = time.perf_counter()

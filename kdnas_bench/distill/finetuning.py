@@ -12,8 +12,11 @@ import torch
 
 from .baseline import Baseline, baseline_of, weak_teacher_line
 from .data import Task, get_task
+from .lengths import length_config, model_positions
 from .losses import GroundTruth
+from .selection import make_selection
 from .teacher import DEFAULT_BACKBONE, PrimaryMetric, default_backbone_path, load_teacher
+from .tracking import check_log_to, open_tracker
 from .training import TrainConfig, evaluate, prepare_data, save_model, train
 
 
@@ -33,10 +36,11 @@ class FinetuneResult(PrimaryMetric):
     config: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] | None = None  # a task of one's own: its spec (files, columns, label map, content hash)
     baseline: dict[str, Any] | None = None  # the dev set's trivial scores (:func:`.baseline.baseline_of`)
+    selection: dict[str, Any] | None = None  # per-epoch evaluation (:meth:`.selection.Selection.to_dict`)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        for key in ("data", "baseline"):
+        for key in ("data", "baseline", "selection"):
             if d[key] is None:
                 d.pop(key)
         if self.baseline is not None:
@@ -68,15 +72,22 @@ def finetune(
     out: str | Path | None = None,
     lr: float = 2e-4,  # with batch 16: 2,000 SST-2 examples x 1 epoch, seeds 0-2, 81.8 % mean dev accuracy (min 81.0)
     batch_size: int = 16,  # (79.3 % mean at the earlier 1e-4 x 32; benchmarks/bench_teacher_lr.py)
-    max_length: int = 128,
+    max_length: int | str = "auto",
     progress: bool = False,
     batching: str = "random",
     accelerator: str | None = None,
+    eval_every: str = "end",
+    early_stopping: int | None = None,
+    log_to: str | None = None,
+    log_dir: str | Path | None = None,
 ) -> FinetuneResult:
     """Fine-tune ``backbone`` on the task's train set (or a stratified ``max_examples`` subset) with
     cross-entropy (MSE for STS-B), evaluate on dev, and save it (HF layout, safetensors, metrics JSON). The dev
     set's trivial baseline is recorded beside the metrics (``baseline``, and ``weak`` when the teacher does not
-    beat it by 2 points: :meth:`FinetuneResult.weak_warning`).
+    beat it by 2 points: :meth:`FinetuneResult.weak_warning`). ``max_length``: tokens per example, or ``"auto"``
+    (:mod:`.lengths`); ``eval_every="epoch"`` scores dev after every epoch and keeps the best state, stopping after
+    ``early_stopping`` evaluations without improvement (:mod:`.selection`); ``log_to="tensorboard"`` logs into
+    ``log_dir`` (:mod:`.tracking`).
     ``accelerator``: ``"cpu"`` (None), ``"cuda"`` or ``"auto"`` (:mod:`.accelerator`)."""
     from .accelerator import resolve
 
@@ -90,11 +101,15 @@ def finetune(
     teacher.model.config.label2id = {n: i for i, n in enumerate(label_names)}
     if t.is_regression:
         teacher.model.config.problem_type = "regression"
+    selection = make_selection(eval_every, early_stopping, lambda m: evaluate(m, data.dev, t), t.primary_metric)
+    check_log_to(log_to)
     data = prepare_data(teacher.tokenizer, t, data_dir=data_dir, max_examples=max_examples, seed=seed,
-                        max_length=max_length)
+                        max_length=max_length, positions=model_positions(teacher.model.config))
+    tracker = open_tracker(log_to, log_dir)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, batching=batching)
     seconds = train(teacher.model, data.train, [GroundTruth(1.0, t.is_regression)], cfg, seed=seed,
-                    progress=progress, description=f"fine-tune {t.name}", accelerator=acc)
+                    progress=progress, description=f"fine-tune {t.name}", accelerator=acc, selection=selection,
+                    tracker=tracker)
     metrics = evaluate(teacher.model, data.dev, t)
     teacher.model.cpu()
     result = FinetuneResult(
@@ -104,10 +119,13 @@ def finetune(
               "ffn": int(getattr(teacher.model.config, "intermediate_size", 0))},
         params=sum(p.numel() for p in teacher.model.parameters()), train_examples=len(data.train),
         epochs=epochs, seed=seed, train_seconds=round(seconds, 3), metrics=metrics,
-        primary_metric=t.primary_metric, config={"lr": lr, "batch_size": batch_size, "max_length": max_length,
+        primary_metric=t.primary_metric, config={"lr": lr, "batch_size": batch_size, **length_config(data.lengths),
                                                     "batching": batching, **(acc.describe() if acc.on_device else {})},
         data=t.spec(), baseline=baseline_of(t, data.dev.labels).to_dict(),
+        selection=None if selection is None else selection.to_dict(),
     )
+    if tracker is not None:
+        tracker.finish(result.config, metrics)
     if out is not None:
         out_dir = Path(out)
         save_model(teacher.model, teacher.tokenizer, out_dir, onnx=False)

@@ -263,7 +263,7 @@ SUPPORTED_TEACHERS = ("BERT-layout sequence classifiers: model_type 'bert' (BERT
                       "or 'roberta', 'xlm-roberta', 'camembert' (read as the same BERT), with absolute positions")
 
 
-MIN_POSITIONS = 128  # the tokens an example is truncated to (distill.training.prepare_data's max_length)
+MIN_POSITIONS = 128  # the search's proxy distillations cut examples to 128 tokens (distill.lengths.LEGACY)
 
 
 def check_layout(config: Any, name: str) -> None:

@@ -29,8 +29,11 @@ from .agnostic import TASK, TextData, default_teacher, kd_loss, load_text, prepa
 from .baseline import check_teacher
 from .cache import cache_bytes, cache_teacher
 from .data import AGNOSTIC, Encoded, Task, get_task, proxy_indices
+from .lengths import AUTO, length_config, model_positions, parse_max_length
 from .losses import DEFAULT_LOSSES, KDLoss, build_losses, needs_of, needs_teacher
+from .selection import make_selection
 from .teacher import PrimaryMetric, Teacher, load_teacher
+from .tracking import check_log_to, open_tracker
 from .training import (
     TaskData,
     TrainConfig,
@@ -134,12 +137,13 @@ class DistillResult(PrimaryMetric):
     data: dict[str, Any] | None = None  # a task of one's own: its spec (files, columns, label map, content hash)
     # the teacher against the dev set's trivial score (:meth:`.baseline.TeacherCheck.to_dict`), from :func:`distill`
     baseline: dict[str, Any] | None = None
+    selection: dict[str, Any] | None = None  # per-epoch evaluation (:meth:`.selection.Selection.to_dict`)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["losses"] = [{"name": n, "weight": w} for n, w in self.losses]
         d["primary"] = self.primary
-        for key in ("data", "baseline"):
+        for key in ("data", "baseline", "selection"):
             if d[key] is None:
                 d.pop(key)
         if self.baseline is not None:
@@ -168,17 +172,26 @@ class DistillOptions:
     temperature: float = 1.0
     init: str = "inherit"
     cache: str = "auto"
-    max_length: int = 128
+    max_length: int | str = "auto"  # tokens per example, or "auto": from the data (:mod:`.lengths`)
     max_cache_bytes: int = 2 * 1024**3
     freeze_embeddings: bool = False
     batching: str = "random"
     # where it trains (:mod:`.accelerator`): "cpu" (None), "cuda" or "auto"; the student is built on the CPU,
     # trained and scored on the device, and handed back on the CPU
     accelerator: str | None = None
+    # "epoch": score dev after every epoch, keep the best state, stop after ``early_stopping`` evaluations
+    # without improvement (:mod:`.selection`); "end": once, after training
+    eval_every: str = "end"
+    early_stopping: int | None = None
+    log_to: str | None = None  # "tensorboard": log into ``log_dir`` (:mod:`.tracking`)
+    log_dir: str | None = None
 
     def __post_init__(self) -> None:
         if self.cache not in ("auto", "off"):
             raise KdnasError(f"cache must be 'auto' or 'off', got {self.cache!r}")
+        parse_max_length(self.max_length)
+        make_selection(self.eval_every, self.early_stopping, dict, "")
+        check_log_to(self.log_to)
 
 
 @dataclass
@@ -234,10 +247,22 @@ def _run(src: _Source, arch: Arch | str, opts: DistillOptions, *, out: str | Pat
             cache_seconds = 0.0
         elif cache_bytes(src.train, src.teacher, needs) <= opts.max_cache_bytes:
             cache_seconds = cache_teacher(src.teacher, src.train, needs, accelerator=acc).seconds
+    def epoch_score(model: Any) -> dict[str, float]:
+        with torch.no_grad():
+            metrics = src.score(model, loss_fns)
+        for loss in loss_fns:  # scoring may set them to eval mode; training goes on
+            loss.train()
+        return metrics
+
+    selection = make_selection(opts.eval_every, opts.early_stopping, epoch_score, src.task.primary_metric)
+    tracker = open_tracker(opts.log_to, opts.log_dir)
     train(student, src.train, loss_fns, cfg, seed=opts.seed, teacher=src.teacher, progress=progress,
-          description=f"distil {arch}" + (" (task-agnostic)" if src.agnostic else ""), accelerator=acc)
+          description=f"distil {arch}" + (" (task-agnostic)" if src.agnostic else ""), accelerator=acc,
+          selection=selection, tracker=tracker)
     seconds = time.perf_counter() - start  # includes building the teacher cache, when this call built it
     metrics = src.score(student, loss_fns)
+    if tracker is not None:
+        tracker.finish({**config, "epochs": opts.epochs, "arch": str(arch), "seed": opts.seed}, metrics)
     if acc.on_device:
         student.cpu()
         for loss in loss_fns:
@@ -249,7 +274,7 @@ def _run(src: _Source, arch: Arch | str, opts: DistillOptions, *, out: str | Pat
         losses=[(loss.name, loss.weight) for loss in loss_fns],
         seed=opts.seed, teacher=src.teacher.name,
         teacher_cache_seconds=None if cache_seconds is None else round(cache_seconds, 3), config=config,
-        data=src.task.spec(),
+        data=src.task.spec(), selection=None if selection is None else selection.to_dict(),
     )
     if out is not None:
         save_student(student, src.teacher.tokenizer, Path(out), result)
@@ -271,12 +296,12 @@ def distill_task(teacher: str | Path | Teacher, task: str | Task, arch: Arch | s
     loaded = load_teacher(teacher, task=t)
     if data is None:
         data = prepare_data(loaded.tokenizer, t, data_dir=data_dir, max_examples=max_examples, seed=opts.seed,
-                            max_length=opts.max_length)
+                            max_length=opts.max_length, positions=model_positions(loaded.model.config))
     elif data.task.name != t.name:
         raise KdnasError(f"prepared data is for task {data.task.name}, not {t.name}")
     elif max_examples is not None and max_examples < len(data.train):
         data = TaskData(t, data.train.subset(proxy_indices(data.train.labels, max_examples, seed=opts.seed)), data.dev,
-                        data.train_total or len(data.train))
+                        data.train_total or len(data.train), data.lengths)
     mode = data.mode if data.train_total else ("full" if max_examples is None else "proxy")
     dev = data.dev
     def score(student: Any, _: Any) -> dict[str, float]:
@@ -286,7 +311,7 @@ def distill_task(teacher: str | Path | Teacher, task: str | Task, arch: Arch | s
         return {**t.score(predictions(logits, t), dev.labels), FIDELITY: teacher_fidelity(logits, fidelity_to, t)}
 
     src = _Source(t, loaded, data.train, dev, mode, opts.init, score,
-                  {"temperature": opts.temperature, "init": opts.init, "max_length": opts.max_length,
+                  {"temperature": opts.temperature, "init": opts.init, **length_config(data.lengths, opts.max_length),
                    "freeze_embeddings": opts.freeze_embeddings, "batching": opts.batching},
                   opts.losses or DEFAULT_LOSSES)
     return _run(src, arch, opts, out=out, progress=progress, init_model=init_model)
@@ -304,7 +329,8 @@ def distill_text(teacher: str | Path | Teacher | None, arch: Arch | str,
     opts = opts or DistillOptions(epochs=1.0)
     loaded = default_teacher() if teacher is None else load_teacher(teacher)
     if data is None:
-        data = prepare_text(loaded.tokenizer, load_text(text), max_examples=max_examples, seed=opts.seed)
+        given = {} if opts.max_length == AUTO else {"max_length": int(opts.max_length)}  # auto: passages of 64 tokens
+        data = prepare_text(loaded.tokenizer, load_text(text), max_examples=max_examples, seed=opts.seed, **given)
     elif max_examples is not None and max_examples < len(data.train):
         data = TextData(data.train.subset(np.arange(max_examples)), data.dev, data.source, data.total)
 

@@ -17,11 +17,14 @@ import torch
 from ..errors import KdnasError
 from .accelerator import Accelerator, accelerator_of, batch_rows, batches_on, resolve, teacher_model
 from .cache import forward
-from .data import BATCHING, Encoded, Task, encode, get_task, load_split, proxy_indices
+from .data import BATCHING, Encoded, Task, get_task, load_split, proxy_indices
+from .lengths import LEGACY, Lengths, encode_pair
 from .losses import KDLoss, needs_of, needs_teacher
 
 if TYPE_CHECKING:
+    from .selection import Selection
     from .teacher import Teacher
+    from .tracking import Tracker
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ class TaskData:
     train: Encoded
     dev: Encoded
     train_total: int = 0  # size of the whole train split (``train`` may be a proxy subset of it)
+    lengths: Lengths | None = None  # the tokens each example kept (``max_length``) and how many were cut
 
     @property
     def mode(self) -> str:
@@ -60,8 +64,10 @@ class TaskData:
 
 
 def prepare_data(tokenizer: Any, task: str | Task, *, data_dir: str | Path | None = None,
-                 max_examples: int | None = None, seed: int = 0, max_length: int = 128) -> TaskData:
-    """Load and tokenise train (a stratified seeded subset of ``max_examples`` when given) and dev."""
+                 max_examples: int | None = None, seed: int = 0, max_length: int | str = LEGACY,
+                 positions: int | None = None) -> TaskData:
+    """Load and tokenise train (a stratified seeded subset of ``max_examples`` when given) and dev, cut to
+    ``max_length`` tokens (``"auto"``: from the data, capped at ``positions``; :mod:`.lengths`)."""
     t = get_task(task)
     if max_examples is not None and max_examples <= 0:
         raise KdnasError(f"max examples must be positive, got {max_examples}")
@@ -70,8 +76,8 @@ def prepare_data(tokenizer: Any, task: str | Task, *, data_dir: str | Path | Non
     total = len(train)
     if max_examples is not None and max_examples < len(train):
         train = train.subset(proxy_indices(train.labels, max_examples, seed=seed))
-    return TaskData(t, encode(train, tokenizer, max_length=max_length), encode(dev, tokenizer, max_length=max_length),
-                    total)
+    train_enc, dev_enc, lengths = encode_pair(train, dev, tokenizer, max_length, positions)
+    return TaskData(t, train_enc, dev_enc, total, lengths)
 
 
 # -- training and evaluation -----------------------------------------------------------------------
@@ -98,11 +104,14 @@ def progress_bar(enabled: bool, description: str, total: int) -> Any:
 
 def train(model: Any, data: Encoded, losses: list[KDLoss], cfg: TrainConfig, *, seed: int = 0,
           teacher: Teacher | None = None, progress: bool = False, description: str = "train",
-          accelerator: str | Accelerator | None = None) -> float:
+          accelerator: str | Accelerator | None = None, selection: Selection | None = None,
+          tracker: Tracker | None = None) -> float:
     """Train ``model`` (and the losses' own parameters) on ``data``; returns wall seconds. The teacher's
     outputs come from ``data.teacher_cache`` when it covers the losses, else from live forwards.
     ``accelerator`` (:mod:`.accelerator`; None: the CPU): a GPU moves the model and the losses there (they
-    stay there; the caller moves them back) and runs the forwards under its autocast."""
+    stay there; the caller moves them back) and runs the forwards under its autocast. ``selection``: score
+    after every epoch, keep the best state and stop early (:mod:`.selection`; the best is restored at the end).
+    ``tracker``: log the loss, learning rate and evaluations (:mod:`.tracking`)."""
     acc = resolve(accelerator)
     needs = needs_of(losses)
     use_teacher = needs_teacher(losses)
@@ -161,11 +170,25 @@ def train(model: Any, data: Encoded, losses: list[KDLoss], cfg: TrainConfig, *, 
                 seen += len(batch["labels"])
                 if not acc.is_cuda or (progress and step % 50 == 0):  # reading the loss syncs a GPU: rarely
                     bar.update(job, advance=0, loss=float(value.detach()))  # type: ignore[union-attr]
+                if tracker is not None and tracker.wants(step):
+                    tracker.log_step(step, float(value.detach()), float(sched.get_last_lr()[0]))  # type: ignore[union-attr]
                 bar.update(job, advance=1, rate=seen / (time.perf_counter() - start))
             epoch += 1
+            if selection is not None and _evaluate_epoch(selection, tracker, model, step, steps_per_epoch):
+                break
+    if selection is not None:
+        selection.restore(model)
     acc.synchronize()
     model.eval()
     return time.perf_counter() - start
+
+
+def _evaluate_epoch(selection: Selection, tracker: Tracker | None, model: Any, step: int, per_epoch: int) -> bool:
+    """Score the model after a pass over the data (``selection``), log it; True: stop early."""
+    stop = selection.after_epoch(model, step / per_epoch, step)
+    if tracker is not None:
+        tracker.log_eval(step, selection.history[-1]["metrics"])
+    return stop
 
 
 @torch.no_grad()

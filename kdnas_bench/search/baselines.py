@@ -115,7 +115,9 @@ class BaselineStep:
             j = self.job
             res = distill(j.teacher, j.task, arch, data_dir=j.data_dir, max_examples=j.examples, epochs=j.epochs,
                           losses=j.losses, seed=seed, progress=j.progress, init=j.init, accelerator=j.accelerator,
-                          init_model=init_model() if init_model else None)
+                          init_model=init_model() if init_model else None,
+                          **{k: v for k, v in j.training.items() if k != "log_to"},  # the final's recipe, unlogged
+                          allow_weak_teacher=True)  # the search checked its teacher before any work
             runs[key] = float(res.primary)
         return runs[key]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,16 @@ class FinalJob:
     progress: bool = False
     accelerator: str = "cpu"  # where the students train (measuring is the latency device's business)
     reference_ms: float | None = None  # the predictor's reference canary: each winner is timed with the canary
+    # max_length, eval_every, early_stopping, log_to: keyword arguments of distill (FinalOptions.training)
+    training: dict[str, Any] = field(default_factory=dict)
+
+
+def _training(job: FinalJob, out: Path) -> dict[str, Any]:
+    """The job's training options for the student in ``out`` (a tracker logs into ``out/logs``)."""
+    options = dict(job.training)
+    if options.get("log_to"):
+        options["log_dir"] = str(out / "logs")
+    return options
 
 
 def _deploy(out: Path, arch: Arch, job: FinalJob, fp32_metrics: dict[str, float], local: bool) -> dict[str, Any]:
@@ -83,6 +93,7 @@ def finalize(result: SearchResult, job: FinalJob) -> SearchResult:
                 res = distill(job.teacher, job.task, w.arch, data_dir=job.data_dir, text=job.text,
                               max_examples=job.examples, epochs=job.epochs, losses=job.losses, seed=job.seed, out=out,
                               progress=job.progress, init=job.init, accelerator=job.accelerator,
+                              **_training(job, out),
                               init_model=None if net is None else net.extract(w.arch),
                               allow_weak_teacher=True)  # the search checked its teacher before any work
             except Exception as exc:

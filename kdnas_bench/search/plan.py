@@ -198,7 +198,7 @@ def _lay_out(req: SearchRequest, emit: EventFn, ctx: EvaluatorContext, own: Any,
     if req.final is not None:
         job = FinalJob(evaluator.teacher, task, req.key, req.shape, ctx.losses, req.data_dir, req.text,
                        req.final.examples, req.final.epochs, req.seed, req.init, evaluator.supernet, req.budget_mb,
-                       progress, acc.name, reference_ms)
+                       progress, acc.name, reference_ms, training=req.final.training())
         steps.append(FinalStep(job, emit))
         if req.final.baselines and not req.agnostic:  # task-agnostic KD has no task head to compare
             steps.append(_baselines(req, job, predictor, measure, emit))

@@ -64,18 +64,37 @@ class SupernetOptions:
 class FinalOptions:
     """Final distillation of each winner: ``examples`` None is the whole train set. ``baselines``: the
     hand-crafted families (:mod:`~kdnas_bench.search.baselines`) scaled to each budget and distilled with the same
-    recipe, ``baseline_seeds`` seeds each (the winner too, for the gap's significance); () turns them off."""
+    recipe, ``baseline_seeds`` seeds each (the winner too, for the gap's significance); () turns them off.
+    ``max_length`` tokens per example or ``"auto"`` (:mod:`kdnas_bench.distill.lengths`); ``eval_every="epoch"``
+    keeps each student's best epoch, stopping after ``early_stopping`` evaluations without improvement
+    (:mod:`kdnas_bench.distill.selection`); ``log_to="tensorboard"`` logs each into ``RUN/final/<arch>/logs``."""
 
     examples: int | None = None
     epochs: float = 3.0
     baselines: tuple[str, ...] = BASELINES
     baseline_seeds: int = 1
+    max_length: int | str = "auto"
+    eval_every: str = "end"
+    early_stopping: int | None = None
+    log_to: str | None = None
 
     def __post_init__(self) -> None:
         check_positive(examples=self.examples, epochs=self.epochs, baseline_seeds=self.baseline_seeds)
         bad = [n for n in self.baselines if n not in FAMILY_NAMES]
         if bad:
             raise SearchError(f"--baselines: unknown {', '.join(bad)} (choose from {', '.join(FAMILY_NAMES)}, or none)")
+        from ..distill.lengths import parse_max_length
+        from ..distill.selection import make_selection
+        from ..distill.tracking import check_log_to
+
+        parse_max_length(self.max_length)
+        make_selection(self.eval_every, self.early_stopping, dict, "")
+        check_log_to(self.log_to)
+
+    def training(self) -> dict[str, Any]:
+        """The training options of each final distillation (keyword arguments of ``distill``)."""
+        return {"max_length": self.max_length, "eval_every": self.eval_every, "early_stopping": self.early_stopping,
+                "log_to": self.log_to}
 
 
 @dataclass(frozen=True)

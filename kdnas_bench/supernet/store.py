@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from ..distill.inherit import Importance, TeacherShape
+from ..distill.lengths import LEGACY
 from .model import Supernet, SupernetError, TaskHead
 
 SCHEMA = 1
@@ -40,6 +41,7 @@ def read_json(path: Path) -> dict[str, Any]:
         raise SupernetError(f"cannot read {path}: {exc}") from None
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA or not isinstance(doc.get("recipe"), dict):
         raise SupernetError(f"{path} is not a kdnas-bench supernet file (schema {SCHEMA})")
+    doc["recipe"].setdefault("max_length", LEGACY)  # written before --max-length: the fixed 128 tokens
     return doc
 
 

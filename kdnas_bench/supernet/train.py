@@ -25,8 +25,10 @@ from ..distill.accelerator import Accelerator, batches_on, resolve
 from ..distill.cache import cache_teacher
 from ..distill.data import Task
 from ..distill.inherit import TeacherShape, measure_importance
+from ..distill.lengths import LEGACY, model_positions, recorded_max_length
 from ..distill.losses import Outputs, build_losses, parse_losses
 from ..distill.teacher import Teacher
+from ..distill.tracking import Tracker
 from ..errors import KdnasError
 from ..models import tensors_hash
 from ..outdirs import FolderLock
@@ -65,16 +67,23 @@ class SupernetConfig:
             raise KdnasError(f"supernet losses must be logits and/or ce, plus hidden if wanted, got {self.losses!r}")
 
 
-def make_recipe(teacher: Teacher, task: Task, space: SearchSpace, train_data: Any, cfg: SupernetConfig) -> dict[str, Any]:
+def make_recipe(teacher: Teacher, task: Task, space: SearchSpace, train_data: Any, cfg: SupernetConfig,
+                max_length: int = LEGACY) -> dict[str, Any]:
     own = {"data": task.spec()} if not task.is_glue else {}  # a task of one's own: its files and content hash
     return {"teacher": teacher.name, "teacher_hash": tensors_hash(teacher.model.state_dict()), "task": task.name,
             **own, "data_hash": data_hash(train_data), "train_examples": len(train_data), "space": space_dims(space),
-            "space_hash": space_hash(space), "config": asdict(cfg)}
+            "space_hash": space_hash(space), "config": asdict(cfg), "max_length": max_length}
 
 
-def check_recipe(doc: dict[str, Any], folder: Path, *, teacher: Teacher, task: Task, space: SearchSpace) -> None:
-    """One-line errors when the supernet in ``folder`` belongs to another teacher, task or space."""
+def check_recipe(doc: dict[str, Any], folder: Path, *, teacher: Teacher, task: Task, space: SearchSpace,
+                 max_length: int | str | None = None) -> None:
+    """One-line errors when the supernet in ``folder`` belongs to another teacher, task or space (or, with a
+    number ``max_length``, was trained on examples cut to another length)."""
     rec = doc["recipe"]
+    recorded = recorded_max_length(rec)
+    if isinstance(max_length, int) and max_length != recorded:
+        raise SupernetError(f"supernet {folder} was trained with --max-length {recorded}, not {max_length}; pass "
+                            f"--max-length {recorded} (or auto) or another folder")
     if rec.get("task") != task.name:
         raise SupernetError(f"supernet {folder} was trained for task {rec.get('task')}, not {task.name}")
     from ..distill.taskfiles import check_run_data
@@ -121,12 +130,15 @@ def subnet_hidden_loss(net: Supernet, arch: Any, hidden: tuple[torch.Tensor, ...
 def train_supernet(teacher: Teacher, task: Task, space: SearchSpace, out: str | Path, *, train_data: Any,
                    cfg: SupernetConfig, progress: bool = False, checkpoint_seconds: float = 60.0,
                    checkpoint_steps: int | None = None, stop_after: int | None = None,
-                   on_start: Any = None, accelerator: str | Accelerator | None = None) -> tuple[Supernet, dict[str, Any]] | None:
+                   on_start: Any = None, accelerator: str | Accelerator | None = None, max_length: int = LEGACY,
+                   tracker: Tracker | None = None) -> tuple[Supernet, dict[str, Any]] | None:
     """Train (or resume, or reuse) the supernet in ``out``. ``train_data``: the ``Encoded`` training set.
     Returns (supernet, its JSON document); None when ``stop_after`` steps stopped it early (a test hook).
     ``accelerator`` (None: the CPU): on a GPU the shared tensors, the teacher's cached logits and the batches
     live there and forwards run under its autocast; importance is measured on the CPU teacher, and files and
-    the returned supernet are the same format either way. Under ``torchrun`` (several processes) it trains
+    the returned supernet are the same format either way. ``max_length``: the tokens ``train_data`` was cut to
+    (recorded in the recipe); ``tracker``: log the loss and learning rate (:mod:`kdnas_bench.distill.tracking`).
+    Under ``torchrun`` (several processes) it trains
     data-parallel (:mod:`kdnas_bench.supernet.parallel`): rank 0 alone writes ``out`` and reports progress."""
     from ..distill.training import progress_bar
 
@@ -135,7 +147,7 @@ def train_supernet(teacher: Teacher, task: Task, space: SearchSpace, out: str | 
     folder = Path(out)
     shape = TeacherShape.of(teacher.model.config)
     space_fits(space, shape)
-    recipe = make_recipe(teacher, task, space, train_data, cfg)
+    recipe = make_recipe(teacher, task, space, train_data, cfg, max_length)
     ranks.same(int((folder / store.RECIPE).is_file()), "finished supernets in --out")
     if (folder / store.RECIPE).is_file():
         doc = store.read_json(folder / store.RECIPE)
@@ -218,6 +230,8 @@ def train_supernet(teacher: Teacher, task: Task, space: SearchSpace, out: str | 
             done = step + 1
             if not acc.is_cuda or (progress and done % 50 == 0):  # reading the loss syncs a GPU: rarely
                 bar.update(job, advance=0, loss=float(value))
+            if tracker is not None and ranks.writer and tracker.wants(done):
+                tracker.log_step(done, float(value), _lr(step, total, cfg))
             bar.update(job, advance=1, rate=(done - start) * cfg.batch_size / (time.perf_counter() - t0))
             now = time.perf_counter()
             due = (checkpoint_steps is not None and done % checkpoint_steps == 0) or now - last_ckpt >= checkpoint_seconds
@@ -236,15 +250,21 @@ def train_supernet(teacher: Teacher, task: Task, space: SearchSpace, out: str | 
     if ranks.writer:
         store.save(net, folder, recipe, info)
         store.clear_checkpoint(folder)
+        if tracker is not None:
+            tracker.finish({**asdict(cfg), "max_length": max_length}, {})
     ranks.barrier()  # the others read what rank 0 wrote
     return store.load(folder)
 
 
 def ensure_supernet(teacher: str | Teacher, task: str | Task, space: SearchSpace, folder: str | Path, *,
                     data_dir: str | Path | None, cfg: SupernetConfig, progress: bool = False,
-                    on_start: Any = None, accelerator: str | Accelerator | None = None) -> tuple[Supernet, dict[str, Any]]:
+                    on_start: Any = None, accelerator: str | Accelerator | None = None,
+                    max_length: int | str | None = None, tracker: Tracker | None = None) -> tuple[Supernet, dict[str, Any]]:
     """Load the supernet in ``folder`` when it was trained for this teacher, task and space (one-line error
-    when it belongs to others), else train or resume it there."""
+    when it belongs to others), else train or resume it there. ``max_length``: tokens per example, ``"auto"``
+    (from the data: :mod:`kdnas_bench.distill.lengths`) or None (128); a folder already holding a supernet or a
+    checkpoint keeps the length it was trained with (128 when it records none), and a different number is
+    refused. ``on_start`` also gets ``lengths``: a line saying the length and how many examples it cuts."""
     from ..distill.data import get_task
     from ..distill.teacher import load_teacher
     from ..distill.training import prepare_data
@@ -257,11 +277,31 @@ def ensure_supernet(teacher: str | Teacher, task: str | Task, space: SearchSpace
         raise SupernetError(f"--supernet must be a folder, {folder} is a file")
     if (folder / store.RECIPE).is_file():
         net, doc = store.load(folder)
-        check_recipe(doc, folder, teacher=loaded, task=t, space=space)
+        check_recipe(doc, folder, teacher=loaded, task=t, space=space, max_length=max_length)
         return net, doc
-    data = prepare_data(loaded.tokenizer, t, data_dir=data_dir, max_examples=cfg.examples, seed=cfg.seed)
+    length = _length_for(folder, max_length)
+    data = prepare_data(loaded.tokenizer, t, data_dir=data_dir, max_examples=cfg.examples, seed=cfg.seed,
+                        max_length=length, positions=model_positions(loaded.model.config))
+    assert data.lengths is not None
+    lengths = data.lengths
+
+    def started(info: dict[str, Any]) -> None:
+        if on_start is not None:
+            on_start({**info, "lengths": lengths.describe()})
+
     with FolderLock(folder, "--supernet"):  # one trainer per supernet folder (two searches sharing --supernet)
         result = train_supernet(loaded, t, space, folder, train_data=data.train, cfg=cfg, progress=progress,
-                                on_start=on_start, accelerator=accelerator)
+                                on_start=started, accelerator=accelerator, max_length=lengths.max_length, tracker=tracker)
     assert result is not None
     return result
+
+
+def _length_for(folder: Path, wanted: int | str | None) -> int | str:
+    """The length to train with: a checkpoint's recorded one (128 when it records none) unless another number is
+    asked for (then its recipe differs and it is refused on resume), else ``wanted`` (None: 128)."""
+    if (folder / store.CKPT_META).is_file() and not isinstance(wanted, int):
+        try:
+            return recorded_max_length(store.read_json(folder / store.CKPT_META)["recipe"])
+        except SupernetError:
+            pass  # unreadable: training restarts cleanly
+    return LEGACY if wanted is None else wanted

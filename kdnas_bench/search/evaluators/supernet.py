@@ -92,6 +92,7 @@ class SupernetEvaluator(Evaluator):
         def load() -> tuple[Any, Any, Any]:
             import torch  # lazy: torch
 
+            from ...distill.lengths import recorded_max_length  # lazy: numpy, torch
             from ...distill.training import logits_of  # lazy: torch
             from ...supernet import check_recipe  # lazy: torch
             from ...supernet import load as load_net  # lazy: torch
@@ -100,7 +101,8 @@ class SupernetEvaluator(Evaluator):
             teacher = load_teacher(self.teacher, task=task)
             net, doc = load_net(self.supernet)
             check_recipe(doc, Path(self.supernet), teacher=teacher, task=task, space=SearchSpace.load(self.space))
-            dev = encode(load_split(task, "dev", self.data_dir), teacher.tokenizer)
+            length = recorded_max_length(doc["recipe"])  # the length the supernet was trained with
+            dev = encode(load_split(task, "dev", self.data_dir), teacher.tokenizer, max_length=length)
             torch.set_num_threads(self.threads)
             return net, dev, logits_of(teacher.model, dev)  # the teacher's dev outputs: the tie-breaker's reference
 
