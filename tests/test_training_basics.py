@@ -215,7 +215,7 @@ def test_supernet_train_cli_states_the_length_and_refuses_another(run_cli: Any, 
     finetune("sst2", backbone=save_tiny(tmp_path / "b", 2), data_dir=glue, max_examples=32, epochs=0.5,
              out=tmp_path / "t")
     base = ("supernet", "train", "--teacher", str(tmp_path / "t"), "--task", "sst2", "--data-dir", str(glue),
-            "--space", str(TINY_SPACE), "--examples", "32", "--epochs", "0.5", "--batch-size", "16",
+            "--space", str(TINY_SPACE), "--max-examples", "32", "--epochs", "0.5", "--batch-size", "16",
             "--out", str(tmp_path / "net"))
     logged = ("--log-to", "tensorboard") if importlib.util.find_spec("tensorboard") else ()
     code, out, err = run_cli(*base, "--max-length", "16", *logged)

@@ -191,7 +191,7 @@ def test_non_terminal_search_prints_every_candidate_and_failure() -> None:
     out = Console(file=buf, width=80, color_system=None)
     assert not out.is_terminal
     req = SimpleNamespace(key=DatasetKey(DEV, "torch", 1), episodes=1, candidates=2, budgets_ms=(8.0,),
-                          strategy="kdnas", mode="hard", shape=Shape(1, 128))
+                          strategy="kdnas", mode="hard", reward_form="hard", shape=Shape(1, 128))
     progress = Progress(out, req)
     progress("start", {"task": "sst2", "run": "runs/x"})
     progress("episode", {"episode": 0})
