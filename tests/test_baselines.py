@@ -83,3 +83,16 @@ def test_baselines_options_on_the_command_line(preds: Path, tiny_teacher: Path, 
     assert code != 0 and "add --final" in err and "Traceback" not in err
     code, _, err = run_cli(*search_args(preds, tiny_teacher, tiny_glue, tmp_path / "b", "--final", "--baselines", "x"))
     assert code != 0 and "--baselines: unknown x" in err and "Traceback" not in err
+
+
+def test_families_of_an_odd_head_count_teacher_have_valid_shapes() -> None:
+    """A 3-head, 192-wide teacher (odd TinyBERT widths such as 27): every member is a valid arch it can hold."""
+    from kdnas_bench.distill.inherit import TeacherShape
+    from kdnas_bench.search.baselines import families
+
+    shape = TeacherShape(layers=3, hidden=192, heads=3, ffn=384)
+    found = families(shape)
+    assert found["tinybert"][1] and found["layerdrop"][1]  # (MiniLM's FFN 4h does not fit this teacher's FFN)
+    for name, (_, archs) in found.items():
+        for a in archs:
+            assert a.hidden % a.heads == 0 and shape.fits(a), (name, a)

@@ -33,7 +33,14 @@ def _ffn(h: int, ratio: float) -> int:
 
 
 def _tinybert_heads(h: int, heads: int) -> int:
-    return heads if h // heads >= 16 else max(a for a in (2, 4, 6) if h % a == 0)
+    """The teacher's head count where heads stay at least 16 wide, else 6, 4 or 2 heads (TinyBERT's narrow
+    members), else the most heads at least 16 wide that divide ``h`` (an odd width), at least one."""
+    if h // heads >= 16:
+        return heads
+    narrow = [a for a in (2, 4, 6) if h % a == 0]
+    if narrow:
+        return max(narrow)
+    return max((a for a in range(1, heads + 1) if h % a == 0 and h // a >= 16), default=1)
 
 
 def families(shape: TeacherShape) -> dict[str, tuple[str, list[Arch]]]:
