@@ -13,7 +13,8 @@ from kdnas_bench.report.axes import nice_ticks
 from kdnas_bench.report.compare import CompareResult, CompareRow, PredictorInfo
 from kdnas_bench.report.deployment import deployment_matrix, matrix_png
 from kdnas_bench.report.plots import pareto_pngs, pred_vs_measured_pngs, read_info, seq_pngs
-from kdnas_bench.report.run_report import RunStory, run_document, run_pngs
+from kdnas_bench.report.run_plots import run_pngs
+from kdnas_bench.report.run_report import RunStory, run_document
 from kdnas_bench.report.students import Student
 from kdnas_bench.search.runfolder import EvalRecord
 from kdnas_bench.space import Arch, Shape

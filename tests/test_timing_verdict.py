@@ -125,7 +125,7 @@ def test_finalize_on_a_noisy_machine_is_not_judged(monkeypatch: pytest.MonkeyPat
     assert extra["budget_held"] is None and extra["budget_verdict"] == "not judged"
     assert extra["budget_verdict_text"].startswith("not judged: noisy machine")
     assert extra["measured_rounds"] == verdict.MAX_ROUNDS and extra["measured_cv"] > 0.5 and "measured_p90_ms" in extra
-    from kdnas_bench.cli.search_cmds import verdict_cell
+    from kdnas_bench.cli.search_view import verdict_cell
 
     assert verdict_cell(extra, {True: "yes", False: "NO", None: "-"}).startswith("not judged: noisy machine")
 
@@ -135,7 +135,7 @@ def test_finalize_on_a_quiet_machine_holds_or_not(monkeypatch: pytest.MonkeyPatc
     assert held["budget_held"] is True and held["budget_verdict"] == "held" and held["measured_rounds"] == 1
     over = _finalize(monkeypatch, tmp_path, Stub(QUIET), budget=0.5)
     assert over["budget_held"] is False and over["budget_verdict"] == "over"
-    from kdnas_bench.cli.search_cmds import verdict_cell
+    from kdnas_bench.cli.search_view import verdict_cell
 
     assert verdict_cell(held, {}).startswith("yes (cv ") and verdict_cell(over, {}).startswith("NO (cv ")
 

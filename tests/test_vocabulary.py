@@ -147,7 +147,7 @@ def _winner(budget: float, verdict: str) -> Any:
 
 
 def test_winners_table_keeps_key_cells_whole_at_80_columns() -> None:
-    from kdnas_bench.cli.search_cmds import winners_table
+    from kdnas_bench.cli.search_view import winners_table
 
     result = SimpleNamespace(baseline=None, evaluations=20, winners=[_winner(5, "held"), _winner(13, "held")])
     outcome = SimpleNamespace(result=result, run_dir="runs/search-sst2-0", final=True)

@@ -76,7 +76,8 @@ def _profile(store: Path, rows: int, seed: int) -> None:
 
 
 def _report(run_dir: Path, rep: Path) -> None:
-    from ..report.run_report import load_run, run_document, run_pngs
+    from ..report.run_plots import run_pngs
+    from ..report.run_report import load_run, run_document
     from .report_cmds import write_outputs
 
     story = load_run(run_dir)

@@ -164,7 +164,8 @@ def register(cli: click.Group) -> None:
         Example:
           kdnas-bench report runs/search-sst2 --html runs/search-sst2/report.html --png runs/search-sst2/plots
         """
-        from ..report.run_report import load_run, run_document, run_pngs
+        from ..report.run_plots import run_pngs
+        from ..report.run_report import load_run, run_document
 
         story = load_run(run_dir)
         images = write_outputs(lambda imgs: run_document(story, imgs), png, html_path, md_path,
