@@ -66,7 +66,7 @@ def _wait_for(count: int, address: str, env: dict[str, str], procs: list[subproc
               logs: list[Path]) -> list[dict[str, object]]:
     """The cluster's live nodes once there are ``count``; the test fails with a node's log when one exits."""
     nodes: list[dict[str, object]] = []
-    deadline = time.monotonic() + 420  # a loaded 2-core machine starts Ray slowly
+    deadline = time.monotonic() + 240  # a loaded 2-core machine starts Ray slowly
     while time.monotonic() < deadline:
         for p, log in zip(procs, logs, strict=True):
             if p.poll() is not None:
@@ -104,8 +104,11 @@ def _session_pids(sessions: set[int]) -> list[int]:
 def cluster() -> Iterator[tuple[str, dict[str, str], list[dict[str, object]]]]:
     """A head node and a second node (resource ``second``), one CPU each; (address, env, nodes)."""
     temp = Path(tempfile.mkdtemp(prefix="rd", dir="/tmp"))  # short: Ray's socket paths must fit
+    # RAY_AUTH_MODE: newer Ray turns token authentication on when a token file exists (~/.ray/auth_token, written
+    # by any earlier local ray.init), and a driver then fails to join with "InvalidAuthToken"; this private
+    # cluster on the loopback runs without it, its nodes and its driver alike
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "RAY_USAGE_STATS_ENABLED": "0",
-           "TOKENIZERS_PARALLELISM": "false"}
+           "TOKENIZERS_PARALLELISM": "false", "RAY_AUTH_MODE": "disabled"}
     port = _free_port()
     address = f"127.0.0.1:{port}"
     logs = [temp.parent / f"{temp.name}-head.log", temp.parent / f"{temp.name}-second.log"]
