@@ -21,15 +21,15 @@ def _install(session: nox.Session, extras: str) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The test suite (offline, CPU; Ray included so the Ray executor is tested)."""
-    _install(session, "test,ray")
+    """The test suite (offline, CPU; Ray and TensorBoard included so the Ray executor and --log-to are tested)."""
+    _install(session, "test,ray,track")
     session.run("pytest", "-q", "-p", "no:cacheprovider", *session.posargs, env=OFFLINE)
 
 
 @nox.session
 def tests_under_load(session: nox.Session) -> None:
     """The test suite while a busy process occupies another core (what a shared 2-core CI machine sees)."""
-    _install(session, "test,ray")
+    _install(session, "test,ray,track")
     session.run("pytest", "-q", "-p", "no:cacheprovider", "--busy-cores", "1", *session.posargs, env=OFFLINE)
 
 

@@ -232,6 +232,7 @@ def test_supernet_train_cli_states_the_length_and_refuses_another(run_cli: Any, 
 
 
 def test_the_search_final_trains_with_the_asked_options(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard", reason="tensorboard is not installed (pip install 'kdnas-bench[track]')")
     from types import SimpleNamespace
 
     from kdnas_bench.keys import DatasetKey

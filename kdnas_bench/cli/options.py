@@ -326,11 +326,12 @@ def training_settings(max_length: str, log_to: str | None, log_dir: str | None, 
     from ..distill.tracking import check_log_to
     from ..errors import KdnasError
 
-    settings: dict[str, Any] = {"max_length": parse_max_length(max_length), "log_to": check_log_to(log_to)}
     if log_to is not None and log_dir is None and out is None:
         raise KdnasError("--log-to needs a folder to log into: pass --log-dir (or --out, which logs into OUT/logs)")
     if log_dir is not None and log_to is None:
         raise KdnasError("--log-dir goes with --log-to (which tracker to log to)")
+    # the options' own errors first, then whether the tracker's package is installed
+    settings: dict[str, Any] = {"max_length": parse_max_length(max_length), "log_to": check_log_to(log_to)}
     if log_to is not None:
         settings["log_dir"] = log_dir or str(Path(str(out)) / "logs")
     make_selection(eval_every, early_stopping, dict, "")
