@@ -7,20 +7,21 @@ so a light submodule (``transfer_methods``) can be read without LightGBM or pand
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from typing import TYPE_CHECKING
 
-_WHERE = {
+from ..lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .fitting import fit_and_save
+    from .io import PredictorError, PredictorKey
+    from .latency import LatencyPredictor, Prediction
+    from .lookup import Predictor, list_predictors, load_predictor
+    from .transfer import TransferPredictor
+
+__all__ = ["LatencyPredictor", "Prediction", "Predictor", "PredictorError", "PredictorKey", "TransferPredictor",
+           "fit_and_save", "list_predictors", "load_predictor"]
+__getattr__, __dir__ = lazy_exports(__name__, {
     "PredictorError": "io", "PredictorKey": "io", "LatencyPredictor": "latency", "Prediction": "latency",
     "Predictor": "lookup", "fit_and_save": "fitting", "list_predictors": "lookup", "load_predictor": "lookup",
     "TransferPredictor": "transfer",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-
-
-__all__ = sorted(_WHERE)
+})

@@ -3,14 +3,26 @@
 itself: ``check_backend(spec)``, ``check_strategy(factory)``, ``check_loss(factory)``,
 ``check_evaluator(evaluator, archs)``. Each runs every check of its contract and raises ``AssertionError``
 naming the one that failed; the ``*_CHECKS`` dicts hold the single checks (the repository's tests parametrise
-them over the registries). Needs no test framework."""
+them over the registries). Needs no test framework. Names are imported on first use (see :mod:`kdnas_bench.lazy`)."""
 
 from __future__ import annotations
 
-from .backends import BACKEND_CHECKS, check_backend
-from .evaluators import EVALUATOR_CHECKS, check_evaluator, check_evaluator_class, evaluator_context
-from .losses import LOSS_CHECKS, check_loss
-from .strategies import STRATEGY_CHECKS, check_strategy
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .backends import BACKEND_CHECKS, check_backend
+    from .evaluators import EVALUATOR_CHECKS, check_evaluator, check_evaluator_class, evaluator_context
+    from .losses import LOSS_CHECKS, check_loss
+    from .strategies import STRATEGY_CHECKS, check_strategy
 
 __all__ = ["BACKEND_CHECKS", "EVALUATOR_CHECKS", "LOSS_CHECKS", "STRATEGY_CHECKS", "check_backend", "check_evaluator",
            "check_evaluator_class", "check_loss", "check_strategy", "evaluator_context"]
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "BACKEND_CHECKS": "backends", "check_backend": "backends",
+    "EVALUATOR_CHECKS": "evaluators", "check_evaluator": "evaluators", "check_evaluator_class": "evaluators",
+    "evaluator_context": "evaluators",
+    "LOSS_CHECKS": "losses", "check_loss": "losses",
+    "STRATEGY_CHECKS": "strategies", "check_strategy": "strategies",
+})

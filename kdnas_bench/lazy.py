@@ -1,0 +1,44 @@
+"""The one lazy-import helper: a package's public names, imported from their submodules on first use.
+
+Every package ``__init__`` of kdnas_bench has the same light shape, so that importing a package (or any module in
+it: Python runs the package's ``__init__`` first) costs nothing and loads neither torch nor pandas::
+
+    from typing import TYPE_CHECKING
+
+    from ..lazy import lazy_exports
+
+    if TYPE_CHECKING:  # the names' types, for mypy and readers
+        from .api import SearchRequest, run_search
+
+    __all__ = ["SearchRequest", "run_search"]
+    __getattr__, __dir__ = lazy_exports(__name__, {"SearchRequest": "api", "run_search": "api"})
+
+A plugin registry that lives in a package ``__init__`` (backends, strategies, evaluators) imports its members at
+the top instead; those members' modules are light themselves (their heavy libraries are imported inside the
+functions that use them, each such import marked ``# noqa: PLC0415  lazy: <why>``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+
+def lazy_exports(package: str, where: Mapping[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """``(__getattr__, __dir__)`` for the package ``package`` (PEP 562): ``where`` maps each public name to the
+    submodule that defines it (relative to the package, e.g. ``"api"``). The submodule is imported the first time
+    the name is read; the value is then cached in the package, so later reads are plain attribute reads."""
+    table = dict(where)
+
+    def __getattr__(name: str) -> Any:
+        if name not in table:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f".{table[name]}", package), name)
+        setattr(importlib.import_module(package), name, value)  # cached: __getattr__ runs once per name
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*table, *vars(importlib.import_module(package))})
+
+    return __getattr__, __dir__
