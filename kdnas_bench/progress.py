@@ -16,6 +16,8 @@ import sys
 import time
 from typing import Any, TextIO
 
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.text import Text
 
 
@@ -109,6 +111,18 @@ def progress_for(enabled: bool, rich_progress: Any, description: str = "") -> An
     if enabled and not sys.stderr.isatty():
         return LineProgress(description)
     return rich_progress
+
+
+def progress_bar(enabled: bool, description: str, total: int) -> Any:
+    """A training loop's bar (loss and examples per second in its fields) on stderr; a plain line every ~15 s
+    instead when stderr is not a terminal (see :func:`progress_for`). ``total`` is the number of steps the loop
+    gives the task it adds."""
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[rate]:.0f} ex/s"),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=True, disable=not enabled,
+    )
+    return progress_for(enabled, progress, description)
 
 
 def quiet_third_party() -> None:

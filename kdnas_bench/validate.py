@@ -1,6 +1,7 @@
 """Checks that run before any work: every option's value and every output path.
 
-The CLI wraps each command so that :func:`check_options` sees the parsed options first:
+The CLI wraps each command so that :func:`check_values` sees the parsed options first (the click side, which
+names each option as the user writes it, is :mod:`kdnas_bench.cli.checks`):
 
 * every float option must be finite (``nan``, ``inf`` and ``-inf`` are refused, naming the option);
 * every integer option must fit in int64, and a few options have ranges (``--seed`` is 0 … 2**32-1);
@@ -19,8 +20,6 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
-
-import click
 
 from .errors import KdnasError
 
@@ -58,13 +57,6 @@ RANGES: dict[str, tuple[float, float]] = {
 }
 
 
-def option_name(param: click.Parameter) -> str:
-    """``--max-load`` for an option, ``RUN_DIR`` for an argument."""
-    if isinstance(param, click.Option) and param.opts:
-        return max(param.opts, key=len)
-    return (param.name or "?").upper()
-
-
 def check_finite(name: str, value: float) -> float:
     if not math.isfinite(value):
         raise KdnasError(f"{name} must be a finite number, got {value}")
@@ -81,12 +73,11 @@ def _scalars(value: Any) -> Iterable[Any]:
     return value if isinstance(value, tuple | list) else (value,)
 
 
-def check_options(command: str, params: Iterable[click.Parameter], values: Mapping[str, Any]) -> None:
+def check_values(command: str, names: Mapping[str, str], values: Mapping[str, Any]) -> None:
     """Every parsed option of ``command`` (e.g. ``"teacher finetune"``): finite, in int64, in range, and
-    every output path writable. Raises :class:`KdnasError` naming the first bad option."""
-    by_name = {p.name: p for p in params if p.name}
-    for pname, param in by_name.items():
-        name = option_name(param)
+    every output path writable. ``names`` maps each parameter of the command to how the user writes it
+    (``--max-load``, ``RUN_DIR``). Raises :class:`KdnasError` naming the first bad option."""
+    for pname, name in names.items():
         for v in _scalars(values.get(pname)):
             if isinstance(v, bool) or v is None:
                 continue
@@ -102,12 +93,12 @@ def check_options(command: str, params: Iterable[click.Parameter], values: Mappi
     outputs = OUTPUTS.get(command, {})
     for pname in INPUT_FOLDERS:
         value = values.get(pname)
-        if pname in by_name and pname not in outputs and isinstance(value, str) and os.path.isfile(value):
-            raise KdnasError(f"{option_name(by_name[pname])} {value} is not a folder")
+        if pname in names and pname not in outputs and isinstance(value, str) and os.path.isfile(value):
+            raise KdnasError(f"{names[pname]} {value} is not a folder")
     for pname, kind in outputs.items():
         value = values.get(pname)
-        if value is not None and pname in by_name:
-            check_writable(option_name(by_name[pname]), value, kind)
+        if value is not None and pname in names:
+            check_writable(names[pname], value, kind)
 
 
 def _probe(folder: Path) -> str | None:

@@ -161,7 +161,7 @@ def parse_kdnas(argv: list[str]) -> str:
     every command runs before its body (finite numbers, ranges, writable outputs, in the current folder).
     Returns the command path; raises click / KdnasError on a bad example."""
     from kdnas_bench.cli import cli
-    from kdnas_bench.validate import check_options
+    from kdnas_bench.cli.checks import check_options
 
     ctx = cli.make_context("kdnas-bench", list(argv))
     cmd: click.Command = cli

@@ -5,7 +5,6 @@ code 2, never as a traceback."""
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 import warnings
@@ -17,6 +16,18 @@ from rich.markup import escape
 from .. import __version__
 from ..errors import KdnasError
 from ..progress import quiet_third_party
+from . import (
+    distill_cmds,
+    export_cmds,
+    floor_cmds,
+    predict_cmds,
+    profile_cmds,
+    quickstart_cmds,
+    report_cmds,
+    search_cmds,
+    supernet_cmds,
+)
+from .checks import guard
 from .common import err_console
 
 
@@ -32,45 +43,10 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import (
-        distill_cmds,
-        export_cmds,
-        floor_cmds,
-        predict_cmds,
-        profile_cmds,
-        quickstart_cmds,
-        report_cmds,
-        search_cmds,
-        supernet_cmds,
-    )
-
     for module in (profile_cmds, floor_cmds, predict_cmds, distill_cmds, export_cmds, supernet_cmds, search_cmds,
                    report_cmds, quickstart_cmds):
         module.register(cli)
-    _guard(cli, "")
-
-
-def _guard(cmd: click.Command, path: str) -> None:
-    """Every command checks its options (finite, int64, ranges, writable outputs) before its body runs."""
-    from ..validate import check_options
-    from .options import apply_aliases
-
-    if isinstance(cmd, click.Group):
-        for name, sub in cmd.commands.items():
-            _guard(sub, f"{path} {name}".strip())
-        return
-    body = cmd.callback
-    if body is None or getattr(body, "__kdnas_guarded__", False):
-        return
-
-    @functools.wraps(body)
-    def checked(**kwargs: Any) -> Any:
-        apply_aliases(kwargs)
-        check_options(path, cmd.params, kwargs)
-        return body(**kwargs)
-
-    checked.__kdnas_guarded__ = True  # type: ignore[attr-defined]
-    cmd.callback = checked
+    guard(cli)
 
 
 _register()

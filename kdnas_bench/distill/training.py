@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..errors import KdnasError
+from ..progress import progress_bar
 from .accelerator import Accelerator, accelerator_of, batch_rows, batches_on, resolve, teacher_model
 from .cache import forward
 from .data import BATCHING, Encoded, Task, get_task, load_split, proxy_indices
@@ -86,20 +87,6 @@ def _optimizer(params: list[tuple[str, torch.nn.Parameter]], cfg: TrainConfig, c
     no_decay = [p for n, p in params if not (p.ndim > 1 and "LayerNorm" not in n)]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=cfg.lr, fused=True) if cuda else torch.optim.AdamW(groups, lr=cfg.lr)
-
-
-def progress_bar(enabled: bool, description: str, total: int) -> Any:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    from ..progress import progress_for
-
-    progress = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[rate]:.0f} ex/s"),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=True, disable=not enabled,
-    )
-    return progress_for(enabled, progress, description)  # not a terminal: a plain line every ~15 s
 
 
 def train(model: Any, data: Encoded, losses: list[KDLoss], cfg: TrainConfig, *, seed: int = 0,
