@@ -35,6 +35,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from claims_report import recipe_tag as _recipe  # the tag finals.jsonl rows carry (one definition, in the report)
+
 from kdnas_bench.distill.inherit import TeacherShape
 from kdnas_bench.keys import DatasetKey
 from kdnas_bench.models import count_params
@@ -78,13 +80,6 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
 def _append(path: Path, rec: dict[str, Any]) -> None:
     with path.open("a") as fh:
         fh.write(json.dumps(rec) + "\n")
-
-
-def _recipe(final: dict[str, Any]) -> str:
-    """A short tag of the final-distillation recipe: finals of another recipe are never mixed in."""
-    tag = (f"n{final['examples']}-e{final['epochs']}-lr{final.get('lr', 5e-4)}-{final['losses']}"
-           f"-{final.get('batching', 'random')}")
-    return tag if final.get("init", "supernet sub-network") == "supernet sub-network" else f"{tag}-{final['init']}"
 
 
 def accelerator_kwargs(fn: Callable[..., Any], accelerator: str | None) -> dict[str, Any]:

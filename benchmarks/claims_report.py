@@ -25,6 +25,13 @@ NOT_HAND = ("searched", "fast-match")  # every other student of a plan is hand-c
 CLAIM_TASKS = ("sst2", "mrpc", "stsb", "rte")  # the tasks of goals (a) and (b)
 
 
+def recipe_tag(final: dict[str, Any]) -> str:
+    """A short tag of the final-distillation recipe: finals of another recipe are never mixed in."""
+    tag = (f"n{final['examples']}-e{final['epochs']}-lr{final.get('lr', 5e-4)}-{final['losses']}"
+           f"-{final.get('batching', 'random')}")
+    return tag if final.get("init", "supernet sub-network") == "supernet sub-network" else f"{tag}-{final['init']}"
+
+
 def _jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
@@ -99,9 +106,7 @@ def _task_entry(root: Path, task: str, extra: dict[str, str], data_dir: Path,
         return None
     tm = json.loads((teacher_dir / "metrics.json").read_text())
     recipe = json.loads((teacher_dir / "recipe.json").read_text()) if (teacher_dir / "recipe.json").is_file() else None
-    from bench_claims import _recipe
-
-    tag = _recipe(plan["final"])
+    tag = recipe_tag(plan["final"])
     finals = [r for r in _jsonl(work / "finals.jsonl") if r.get("recipe") == tag]
     teacher_ms = lat["ms"].get("teacher")
     budget = None if teacher_ms is None else teacher_ms / 3

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import SpaceError
+from .paths import default_space
 from .space import SearchSpace
 
 AUTO = "auto"
@@ -53,8 +54,6 @@ def teacher_shape(config: Any) -> tuple[int, int, int, int]:
 def derive_space(config: Any, *, base: SearchSpace | None = None, teacher: str = "") -> SearchSpace:
     """The student space of the teacher whose ``transformers`` config is ``config`` (rules: module docstring).
     ``base`` gives the smallest sizes and the shapes (default: the default space)."""
-    from .paths import default_space
-
     base = base or SearchSpace.load(default_space())
     layers, hidden, heads, ffn = teacher_shape(config)
     if heads <= 0 or hidden % heads:
@@ -160,8 +159,6 @@ def resolve_space(spec: str | None, config: Any | None, folder: str | Path, *, t
     ``config``) derives the teacher's space and writes it to ``FOLDER/space.toml`` (with ``write=False`` only
     checks that it may: the caller writes it with :func:`write_space` once every other check passed); None without
     a teacher: the default space."""
-    from .paths import default_space
-
     if spec is not None and spec.strip().lower() != AUTO:
         return SearchSpace.load(spec), str(spec)
     if config is None:

@@ -19,7 +19,15 @@ from typing import Any
 
 import numpy as np
 
+from .distill.data import batches, encode, get_task, load_split
+from .distill.lengths import trained_max_length
 from .errors import KdnasError
+from .export import INPUT_NAMES, export_onnx
+from .models import arch_of_model_dir, make_inputs
+from .profiling.backends import make_backend
+from .profiling.backends.ort_int8 import quantize_onnx
+from .profiling.measure import CHECK_TIMING
+from .profiling.memory import MemoryProbe, unsupported
 from .space import Arch, Shape
 
 QUANTIZE = ("int8",)
@@ -30,8 +38,6 @@ REPORT_FILE = "quantized.json"
 
 def quantize_student(student_dir: str | Path) -> Path:
     """``model.onnx`` of a saved student -> ``model.int8.onnx`` (dynamic, per-channel; see :mod:`ort_int8`)."""
-    from .profiling.backends.ort_int8 import quantize_onnx
-
     folder = Path(student_dir)
     src = folder / FP32_FILE
     if not src.is_file():
@@ -40,7 +46,7 @@ def quantize_student(student_dir: str | Path) -> Path:
 
 
 def _session(path: Path, threads: int) -> Any:
-    import onnxruntime as ort
+    import onnxruntime as ort  # noqa: PLC0415  lazy: onnxruntime
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
@@ -53,10 +59,7 @@ def evaluate_onnx(path: str | Path, task: Any, *, data_dir: str | Path | None, t
                   threads: int = 1, batch_size: int = 64, max_length: int | None = None) -> dict[str, float]:
     """The task's dev metrics of an exported model run by ONNX Runtime (fp32 or int8); ``max_length`` None: the
     length the model was trained with (its folder's metrics.json, else 128)."""
-    from transformers import AutoTokenizer
-
-    from .distill.data import batches, encode, get_task, load_split
-    from .distill.lengths import trained_max_length
+    from transformers import AutoTokenizer  # noqa: PLC0415  lazy: transformers
 
     t = get_task(task)
     max_length = max_length or trained_max_length(Path(tokenizer_dir))
@@ -73,10 +76,7 @@ def evaluate_onnx(path: str | Path, task: Any, *, data_dir: str | Path | None, t
 def measure_onnx(path: str | Path, arch: Arch, shape: Shape, *, backend: str = "onnxruntime-int8", threads: int = 1,
                  vocab_size: int = 30522, memory: bool = True) -> dict[str, Any]:
     """Latency (the shared timing primitive) and peak memory (a fresh child process) of this exact file."""
-    from .profiling.backends import make_backend
-    from .profiling.measure import CHECK_TIMING
-    from .profiling.memory import MemoryProbe, unsupported
-    from .profiling.runner import measure
+    from .profiling.runner import measure  # noqa: PLC0415  lazy: pandas, pyarrow (via profiling.runner)
 
     opts = {"model_path": str(path), "vocab_size": vocab_size}
     bk = make_backend(backend, threads, **opts)
@@ -103,8 +103,6 @@ def deploy_int8(student_dir: str | Path, *, task: Any, data_dir: str | Path | No
                 threads: int = 1) -> dict[str, Any]:
     """Quantize a saved student, score the int8 model on dev, and write ``quantized.json`` beside it (and a
     ``quantized`` entry into its ``metrics.json``). ``fp32_metrics``: the student's own dev metrics."""
-    from .distill.data import get_task
-
     folder = Path(student_dir)
     t = get_task(task)
     int8 = quantize_student(folder)
@@ -139,8 +137,6 @@ TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")  # either makes a BERT tokeniz
 def check_model_folder(folder: str | Path) -> Path:
     """A saved model folder fit to export (config.json of a BERT-style encoder, model.safetensors, a tokenizer),
     else one line naming what is missing. Reads no weights."""
-    from .models import arch_of_model_dir
-
     path = Path(folder).expanduser()
     if not path.exists():
         raise KdnasError(f"--model {folder}: no such folder")
@@ -170,8 +166,13 @@ def check_export_out(out: str | Path, model_dir: Path, overwrite: bool) -> Path:
 def _load_for_export(folder: Path) -> tuple[Any, Any, str]:
     """(model in fp32 eval mode, tokenizer, its ONNX output): a sequence classifier's logits, else an encoder's
     last hidden state."""
-    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer
-    from transformers.utils import logging as hf_logging
+    from transformers import (  # noqa: PLC0415  lazy: transformers
+        AutoConfig,
+        AutoModel,
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+    )
+    from transformers.utils import logging as hf_logging  # noqa: PLC0415  lazy: transformers
 
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
@@ -191,10 +192,7 @@ def _load_for_export(folder: Path) -> tuple[Any, Any, str]:
 
 def _onnx_vs_torch(model: Any, onnx_path: Path, output: str) -> float:
     """The largest absolute difference between the ONNX file's output and the torch model's, on seeded inputs."""
-    import torch
-
-    from .export import INPUT_NAMES
-    from .models import make_inputs
+    import torch  # noqa: PLC0415  lazy: torch
 
     inputs = make_inputs(Shape(2, 16), vocab_size=model.config.vocab_size)
     with torch.no_grad():
@@ -205,8 +203,6 @@ def _onnx_vs_torch(model: Any, onnx_path: Path, output: str) -> float:
 
 def _check_task(task: Any, model_dir: Path, data_dir: str | Path | None) -> Any:
     """The task of the accuracy check, checked against the model's head, its dev data read now (before any export)."""
-    from .distill.data import get_task, load_split
-
     t = get_task(task)
     cfg = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
     if not any(str(a).endswith("ForSequenceClassification") for a in cfg.get("architectures") or []):
@@ -248,10 +244,6 @@ def export_folder(model_dir: str | Path, out: str | Path, *, quantize: str | Non
     dynamic quantization) into ``out`` with its tokenizer and config.json, and ``export.json``: the files, the
     fp32 file's largest difference from the torch model and, with ``task`` (and ``data_dir``), the dev metric of
     each file. Every input is checked before the export; ``out`` appears whole or not at all."""
-    from .export import export_onnx
-    from .models import arch_of_model_dir
-    from .profiling.backends.ort_int8 import quantize_onnx
-
     if quantize is not None and quantize not in QUANTIZE:
         raise KdnasError(f"unknown --quantize {quantize!r} (choose from {', '.join(QUANTIZE)})")
     src = check_model_folder(model_dir)

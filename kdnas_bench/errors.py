@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 
 class KdnasError(Exception):
     """Base class for user-facing errors (bad input, corrupt files, unknown ids)."""
@@ -25,7 +27,5 @@ class BackendError(KdnasError):
 
 def did_you_mean(name: str, known: list[str] | tuple[str, ...]) -> str:
     """``" (did you mean 'x'?)"`` for the closest known names to a mistyped one (difflib), else ``""``."""
-    import difflib
-
     close = difflib.get_close_matches(str(name), [str(k) for k in known], n=2, cutoff=0.6)
     return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""

@@ -21,7 +21,7 @@ OUTPUTS = ("logits", "last_hidden_state")  # a sequence classifier's output; an 
 def export_onnx(model: Any, path: Path, *, seq: int = 16, opset: int = 17, output: str = "logits") -> Path:
     """Export a sequence-classification model (``output="logits"``) or a bare encoder (``"last_hidden_state"``)
     to ONNX atomically (temp file, then rename)."""
-    import torch
+    import torch  # noqa: PLC0415  lazy: torch
 
     class _Wrapper(torch.nn.Module):
         def __init__(self, inner: Any) -> None:

@@ -13,6 +13,14 @@ it: Python runs the package's ``__init__`` first) costs nothing and loads neithe
     __all__ = ["SearchRequest", "run_search"]
     __getattr__, __dir__ = lazy_exports(__name__, {"SearchRequest": "api", "run_search": "api"})
 
+A module that uses a heavy library in many functions binds it once at the top with :func:`lazy_module` (the
+library is imported on the first attribute read) instead of importing it inside each function::
+
+    if TYPE_CHECKING:
+        import torch
+    else:
+        torch = lazy_module("torch")
+
 A plugin registry that lives in a package ``__init__`` (backends, strategies, evaluators) imports its members at
 the top instead; those members' modules are light themselves (their heavy libraries are imported inside the
 functions that use them, each such import marked ``# noqa: PLC0415  lazy: <why>``).
@@ -21,6 +29,7 @@ functions that use them, each such import marked ``# noqa: PLC0415  lazy: <why>`
 from __future__ import annotations
 
 import importlib
+import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -42,3 +51,27 @@ def lazy_exports(package: str, where: Mapping[str, str]) -> tuple[Callable[[str]
         return sorted({*table, *vars(importlib.import_module(package))})
 
     return __getattr__, __dir__
+
+
+class LazyModule(types.ModuleType):
+    """A stand-in for the module ``name`` that imports it on the first attribute read (as Optuna's ``_LazyImport``)
+    and then behaves as it: ``torch = lazy_module("torch")`` at a module's top costs nothing until a function
+    reads ``torch.tensor``."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self._lazy_name = name
+
+    def _load(self) -> types.ModuleType:
+        module = importlib.import_module(self._lazy_name)
+        self.__dict__.update(module.__dict__)  # later reads are plain attribute reads
+        return module
+
+    def __getattr__(self, item: str) -> Any:
+        return getattr(self._load(), item)
+
+
+def lazy_module(name: str) -> Any:
+    """The module ``name``, imported on first use (see :class:`LazyModule`). Bind it under ``if not TYPE_CHECKING``
+    (with a real import for type checkers), so that mypy still sees the module's types."""
+    return LazyModule(name)

@@ -6,13 +6,22 @@ them against the real model (parameter count) and torch's FLOP counter (matmul +
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import KdnasError, SpaceError
+from .lazy import lazy_module
 from .space import Arch, Shape
+
+if TYPE_CHECKING:
+    import torch
+    import transformers
+else:
+    torch = lazy_module("torch")
+    transformers = lazy_module("transformers")
 
 VOCAB_SIZE = 30522
 MAX_POSITION = 512
@@ -28,10 +37,8 @@ def bert_config(
     attn_implementation: str | None = None,
     **extra: Any,
 ) -> Any:
-    from transformers import BertConfig
-
     extra = {"type_vocab_size": TYPE_VOCAB, **extra}
-    cfg = BertConfig(
+    cfg = transformers.BertConfig(
         vocab_size=vocab_size,
         hidden_size=arch.hidden,
         num_hidden_layers=arch.layers,
@@ -70,9 +77,6 @@ def build_model(
     """A randomly initialised ``BertForSequenceClassification`` (encoder + pooler + classifier), in eval mode.
     Its weights depend on ``seed`` only; the global RNG is left as it was. ``extra``: more ``BertConfig``
     fields (a teacher's :func:`teacher_extras`)."""
-    import torch
-    from transformers import BertForSequenceClassification
-
     cfg = bert_config(
         arch,
         num_labels=num_labels,
@@ -83,17 +87,13 @@ def build_model(
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = BertForSequenceClassification(cfg)
+        model = transformers.BertForSequenceClassification(cfg)
     return model.eval()
 
 
 def tensors_hash(state: dict[str, Any]) -> str:
     """sha256 (16 hex digits) of a state dict's names, shapes, dtypes and bytes (order-independent): a
     fingerprint of a model's weights that, unlike ``id(model)``, names the same weights in any process."""
-    import hashlib
-
-    import torch
-
     h = hashlib.sha256()
     for name in sorted(state):
         t = state[name].detach().contiguous().cpu()
@@ -143,8 +143,6 @@ def activation_bytes(arch: Arch, shape: Shape, *, dtype_bytes: int = 4) -> int:
 
 def make_inputs(shape: Shape, *, vocab_size: int = VOCAB_SIZE, seed: int = 0) -> dict[str, Any]:
     """Fixed, seeded inputs (input_ids, attention_mask, token_type_ids) as CPU int64 tensors."""
-    import torch
-
     gen = torch.Generator().manual_seed(seed)
     low = 1000 if vocab_size > 2000 else 0  # past the special and unused ids when the vocabulary has them
     ids = torch.randint(low, vocab_size, (shape.batch, shape.seq), generator=gen, dtype=torch.long)

@@ -23,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 
 from .errors import KdnasError
+from .validate import check_writable
 
 LOCK_FILE = ".kdnas.lock"
 
@@ -62,8 +63,6 @@ def folder_entries(folder: Path) -> list[str]:
 def check_out_folder(out_name: str, out: str | os.PathLike[str], *, overwrite: bool,
                      inputs: Iterable[tuple[str, str | os.PathLike[str] | None]] = ()) -> None:
     """``out`` may be written: not an input (:func:`check_not_an_input`), and new or empty unless ``overwrite``."""
-    from .validate import check_writable
-
     check_writable(out_name, out)
     check_not_an_input(out_name, out, inputs)
     names = folder_entries(Path(out))

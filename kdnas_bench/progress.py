@@ -129,6 +129,6 @@ def quiet_third_party() -> None:
     """No third-party progress bars in our output (transformers' "Writing model shards", hub downloads)."""
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     if "transformers" in sys.modules:
-        from transformers.utils import logging as hf_logging
+        from transformers.utils import logging as hf_logging  # noqa: PLC0415  lazy: transformers
 
         hf_logging.disable_progress_bar()

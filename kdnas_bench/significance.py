@@ -61,7 +61,7 @@ def welch(a: Sequence[float], b: Sequence[float], *, alpha: float = 0.05) -> Com
     if se == 0.0:
         p = 1.0 if diff == 0 else 0.0
         return Comparison("welch", diff, p, diff, diff, _verdict(diff, p, alpha), len(x), len(y))
-    from scipy import stats
+    from scipy import stats  # noqa: PLC0415  lazy: scipy
 
     df = (va + vb) ** 2 / ((va**2 / (len(x) - 1) if va else 0.0) + (vb**2 / (len(y) - 1) if vb else 0.0))
     p = float(2 * stats.t.sf(abs(diff) / se, df))

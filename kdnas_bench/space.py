@@ -341,7 +341,7 @@ def sample_shapes(space: SearchSpace, n: int, *, sampler: str = "uniform", seed:
 
 
 def _unit_points(n: int, dims: int, sampler: str, seed: int) -> np.ndarray:
-    from scipy.stats import qmc
+    from scipy.stats import qmc  # noqa: PLC0415  lazy: scipy
 
     if sampler == "sobol":
         engine: qmc.QMCEngine = qmc.Sobol(d=dims, scramble=True, seed=seed)

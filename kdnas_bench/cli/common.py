@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 
 from ..errors import KdnasError, SpaceError
+from ..outdirs import FolderLock, check_out_folder
 from ..space import Arch
 
 # user text (paths, messages, file contents) is printed as it is: no ":100:" or ":thumbs_up:" turned into emoji;
@@ -36,8 +37,6 @@ def task_inputs(task: Any, data_dir: str | None) -> list[tuple[str, str | None]]
 def out_folder(out: str, *, overwrite: bool, inputs: list[tuple[str, str | None]]) -> Any:
     """Check ``--out`` (new or empty unless ``overwrite``; none of ``inputs``) and return its lock, to hold while
     writing (one writer per folder)."""
-    from ..outdirs import FolderLock, check_out_folder
-
     check_out_folder("--out", out, overwrite=overwrite, inputs=inputs)
     return FolderLock(out, "--out", note=lambda text: err_console.print(f"note: {text}", markup=False,
                                                                         highlight=False))
@@ -66,7 +65,7 @@ def accelerator_option(what: str = "training") -> Any:
 def check_accelerator(name: str) -> str:
     """``name`` resolved ("cpu", "cuda" or "cuda:N"): the one-line error for cuda without a GPU (or without GPU N),
     before any work."""
-    from ..distill.accelerator import resolve
+    from ..distill.accelerator import resolve  # noqa: PLC0415  lazy: torch (via distill.accelerator)
 
     return resolve(name).name
 

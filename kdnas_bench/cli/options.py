@@ -17,14 +17,22 @@ import math
 import os
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 
 from ..defaults import DEFAULTS, INITS
-from ..errors import did_you_mean
+from ..distill.lengths import parse_max_length
+from ..distill.selection import make_selection
+from ..distill.tracking import check_log_to
+from ..errors import KdnasError, SpaceError, did_you_mean
+from ..models import arch_of_model_dir
+from ..paths import data_file
 from ..profiling.backends import BACKENDS
+from ..report.named import NAMED
 from ..space import Arch
+from .common import err_console
 
 BACKEND_NAMES = list(BACKENDS)  # the backend registry (kdnas_bench.profiling.backends)
 
@@ -54,11 +62,6 @@ _ARCH_NAME = re.compile(r"^(\d+)L-(\d+)H-(\d+)A-(\d+)F$", re.IGNORECASE)
 
 def arch_of_folder(text: str) -> Arch | None:
     """The arch of a saved model folder (its config.json), None when ``text`` names no folder."""
-    from pathlib import Path
-
-    from ..errors import KdnasError
-    from ..models import arch_of_model_dir
-
     folder = Path(text).expanduser()
     if not folder.is_dir():
         if "/" in text or os.sep in text:
@@ -72,9 +75,6 @@ def arch_of_folder(text: str) -> Arch | None:
 def parse_arch_text(text: str) -> Arch:
     """An arch from ``L,H,A,FFN``, ``4L-312H-12A-1200F``, a named student or a saved model folder (the shape in
     its config.json); KdnasError otherwise."""
-    from ..errors import KdnasError, SpaceError
-    from ..report.named import NAMED
-
     raw = str(text).strip()
     if raw.lower() in NAMED:
         return NAMED[raw.lower()][0]
@@ -95,8 +95,6 @@ class ArchType(click.ParamType):
     name = "arch"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        from ..errors import KdnasError
-
         if isinstance(value, Arch):
             return value
         try:
@@ -204,8 +202,6 @@ def predictors_option(help: str = "Predictor folder (default: the checkout's pre
 def shipped_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """A path option's value; a checkout path such as ``search/spaces/minilm-students.toml`` that is not here
     names the copy shipped in the package (an installed kdnas-bench, run outside a checkout)."""
-    from ..paths import data_file
-
     if value is None:
         return None
     found = data_file(value)
@@ -238,8 +234,6 @@ DEPRECATED = "is deprecated"  # every deprecation note says this (the docs test 
 def deprecation_note(text: str) -> None:
     """One line on stderr: ``note: <text>``, where ``text`` says what is deprecated and what to use instead.
     Every deprecated spelling a verb still accepts goes through here (tests/test_docs.py patches it)."""
-    from .common import err_console
-
     err_console.print(f"note: {text}", highlight=False, markup=False, soft_wrap=True)
 
 
@@ -260,8 +254,6 @@ def deprecated_alias(old: str, new: str, dest: str, type: Any = None) -> Decorat
 def apply_aliases(kwargs: dict[str, Any]) -> dict[str, Any]:
     """The values given through :func:`deprecated_alias` options, put where the command reads them (both spellings
     at once: one clear line)."""
-    from ..errors import KdnasError
-
     ctx = click.get_current_context(silent=True)
     for dest, (value, old, new) in ((ctx.meta.get(ALIASES_KEY) or {}) if ctx is not None else {}).items():
         source = ctx.get_parameter_source(dest) if ctx is not None else None
@@ -319,13 +311,6 @@ def training_settings(max_length: str, log_to: str | None, log_dir: str | None, 
     """The training options checked (one line each, before any work), as keyword arguments of ``finetune``,
     ``distill`` and ``DistillOptions``: ``max_length`` (a number or "auto"), ``log_to``, ``log_dir`` (default
     OUT/logs) and, when given, ``eval_every`` and ``early_stopping``."""
-    from pathlib import Path
-
-    from ..distill.lengths import parse_max_length
-    from ..distill.selection import make_selection
-    from ..distill.tracking import check_log_to
-    from ..errors import KdnasError
-
     if log_to is not None and log_dir is None and out is None:
         raise KdnasError("--log-to needs a folder to log into: pass --log-dir (or --out, which logs into OUT/logs)")
     if log_dir is not None and log_to is None:

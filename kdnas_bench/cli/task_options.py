@@ -11,7 +11,9 @@ from typing import Any
 
 import click
 
+from ..distill.data import TASKS, Task, get_task
 from ..distill.metrics import TASK_METRICS
+from ..distill.teacher import check_teacher_before_work
 from ..errors import KdnasError
 
 OWN = ("train_file", "validation_file", "dataset", "text_columns", "label_column", "metric")
@@ -22,8 +24,6 @@ def resolve_task(task: str | None, data_dir: str | None, *, train_file: str | No
                  validation_file: str | None = None, dataset: str | None = None, text_columns: str | None = None,
                  label_column: str | None = None, metric: str | None = None, required: bool = True) -> Any:
     """The task the options name: a GLUE name (checked by the verb), or a task of one's own, read and checked."""
-    from ..distill.data import TASKS, get_task
-
     own = train_file or validation_file or dataset
     if not own:
         extra = [f"--{n.replace('_', '-')}" for n, v in (("text_columns", text_columns), ("label_column", label_column),
@@ -49,7 +49,7 @@ def resolve_task(task: str | None, data_dir: str | None, *, train_file: str | No
         columns = tuple(c.strip() for c in text_columns.split(",") if c.strip())
         if not columns:
             raise KdnasError(f"--text-columns needs one or two column names, got {text_columns!r}")
-    from ..distill.taskfiles import own_task
+    from ..distill.taskfiles import own_task  # noqa: PLC0415  lazy: pandas, pyarrow (via distill.taskfiles)
 
     return get_task(own_task(train_file=train_file, validation_file=validation_file, dataset=dataset,
                              text_columns=columns, label_column=label_column, metric=metric, name=task))
@@ -95,8 +95,6 @@ def task_options(*, required: bool = True, task_help: str = GLUE_HELP + ".",
 
 def task_args(task: Any, data_dir: str | None) -> list[str]:
     """The CLI options that name ``task`` again (for the commands a pipeline prints as its steps)."""
-    from ..distill.data import Task
-
     if not isinstance(task, Task) or task.is_glue:
         name = task.name if isinstance(task, Task) else str(task)
         return ["--task", name, *(["--data-dir", str(data_dir)] if data_dir else [])]
@@ -114,8 +112,6 @@ def teacher_fit_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def wrap(f: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(f)
         def body(**kwargs: Any) -> Any:
-            from ..distill.teacher import check_teacher_before_work
-
             check_teacher_before_work(kwargs.get("teacher"), kwargs.get("task"), force=kwargs.pop("force"))
             return f(**kwargs)
 

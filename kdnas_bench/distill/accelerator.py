@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ..errors import KdnasError
+from .data import batch_order, batches
 
 if TYPE_CHECKING:
     from .data import Encoded
@@ -205,8 +206,6 @@ def batches_on(data: Encoded, acc: Accelerator, batch_size: int, *, shuffle: boo
                batching: str = "random") -> Iterator[dict[str, Any]]:
     """:func:`~kdnas_bench.distill.data.batches` on ``acc``: the same examples in the same order; on the CPU
     the very same function."""
-    from .data import batch_order, batches
-
     if not acc.on_device:
         yield from batches(data, batch_size, shuffle=shuffle, seed=seed, batching=batching)
         return

@@ -23,7 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from .data import get_task, load_split
 from .taskspec import Task
+from .teacher import Teacher, TeacherError
 
 WEAK_MARGIN = 0.02  # a teacher must beat the trivial score of its primary metric by 2 points (metrics on a 0-1 scale)
 UNDEFINED_NOTE = "a constant's correlation is undefined: reported as 0"
@@ -89,8 +91,6 @@ def baseline_of(task: Task, gold: np.ndarray) -> Baseline:
 
 def trivial_baseline(task: Any, data_dir: str | Path | None = None) -> Baseline:
     """The trivial baseline of ``task`` (a GLUE name, a :class:`Task`) on the dev set it is judged on."""
-    from .data import get_task, load_split
-
     t = get_task(task)
     return baseline_of(t, load_split(t, "dev", data_dir).labels)
 
@@ -137,9 +137,6 @@ def check_teacher(teacher: Any, task: Any, data_dir: str | Path | None = None, *
     ``allow_weak_teacher``; a teacher without a recorded score for this task and data is let through, and the
     returned message says it was not judged. ``dev_labels``: the dev labels when already loaded (else read from
     ``data_dir``)."""
-    from .data import get_task
-    from .teacher import Teacher, TeacherError
-
     t = get_task(task)
     name = teacher.name if isinstance(teacher, Teacher) else str(teacher)
     baseline = trivial_baseline(t, data_dir) if dev_labels is None else baseline_of(t, dev_labels)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import did_you_mean
 from .metrics import METRICS
 from .taskspec import DataError, Examples, Task, hub_reachable
 
@@ -74,7 +75,6 @@ def get_task(name: str | Task | dict[str, Any]) -> Task:
             return task
     if key in _ALIASES:
         return TASKS[_ALIASES[key]]
-    from ..errors import did_you_mean
 
     raise DataError(f"unknown task {name!r}{did_you_mean(str(name).lower(), list(TASKS))} (choose from {', '.join(TASKS)})")
 
@@ -138,7 +138,7 @@ def _from_hub(task: Task, split: str) -> Examples:
             f"pointing at a GLUE TSV folder (the GLUE TSV download, e.g. glue/ with glue/{task.folder}/train.tsv)"
         )
     try:
-        import datasets
+        import datasets  # noqa: PLC0415  lazy: datasets, optional
 
         ds = datasets.load_dataset("glue", task.hub_config, split=split)
     except Exception as exc:  # datasets raises many kinds; all mean "cannot get the data"
@@ -155,7 +155,7 @@ def load_split(task: str | Task | dict[str, Any], split: str, data_dir: str | Pa
     if split not in ("train", "dev"):
         raise DataError(f"split must be 'train' or 'dev', got {split!r}")
     if not task.is_glue:
-        from .taskfiles import load_own_split
+        from .taskfiles import load_own_split  # noqa: PLC0415  lazy: pandas, pyarrow (via distill.taskfiles)
 
         return load_own_split(task, split)
     if data_dir is None:
@@ -227,7 +227,7 @@ def encode(examples: Examples, tokenizer: Any, *, max_length: int = 128) -> Enco
 
 def collate(data: Encoded, idx: Sequence[int]) -> dict[str, Any]:
     """Pad the examples ``idx`` to their longest one: input_ids, attention_mask, token_type_ids, labels."""
-    import torch
+    import torch  # noqa: PLC0415  lazy: torch
 
     seqs = [data.input_ids[i] for i in idx]
     width = max(len(s) for s in seqs)

@@ -26,8 +26,8 @@ _HEAD = {"classifier.dense.weight": "bert.pooler.dense.weight", "classifier.dens
 
 def as_bert(model: Any) -> Any:
     """The ``BertForSequenceClassification`` that computes what the RoBERTa-family ``model`` computes, in eval mode."""
-    import torch
-    from transformers import BertConfig, BertForSequenceClassification
+    import torch  # noqa: PLC0415  lazy: torch
+    from transformers import BertConfig, BertForSequenceClassification  # noqa: PLC0415  lazy: transformers
 
     cfg = model.config
     pad = int(cfg.pad_token_id)

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from .accelerator import resolve
 from .baseline import Baseline, baseline_of, weak_teacher_line
 from .data import Task, get_task
 from .lengths import length_config, model_positions
@@ -89,8 +90,6 @@ def finetune(
     ``early_stopping`` evaluations without improvement (:mod:`.selection`); ``log_to="tensorboard"`` logs into
     ``log_dir`` (:mod:`.tracking`).
     ``accelerator``: ``"cpu"`` (None), ``"cuda"`` or ``"auto"`` (:mod:`.accelerator`)."""
-    from .accelerator import resolve
-
     acc = resolve(accelerator)
     t = get_task(task)
     source = default_backbone_path() if backbone is None else backbone

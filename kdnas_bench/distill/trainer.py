@@ -29,8 +29,9 @@ from .agnostic import TASK, TextData, default_teacher, kd_loss, load_text, prepa
 from .baseline import check_teacher
 from .cache import cache_bytes, cache_teacher
 from .data import AGNOSTIC, Encoded, Task, get_task, proxy_indices
+from .inherit import TeacherShape, inherit_into, teacher_importance
 from .lengths import AUTO, length_config, model_positions, parse_max_length
-from .losses import DEFAULT_LOSSES, KDLoss, build_losses, needs_of, needs_teacher
+from .losses import DEFAULT_LOSSES, KDLoss, build_losses, layer_map, needs_of, needs_teacher
 from .selection import make_selection
 from .teacher import PrimaryMetric, Teacher, load_teacher
 from .tracking import check_log_to, open_tracker
@@ -82,7 +83,6 @@ def init_student(arch: Arch, teacher: Teacher, task: Task, *, seed: int = 0, ini
         student.config.problem_type = "regression"
     if init == "random" or getattr(tcfg, "model_type", "") != "bert":
         return student
-    from .inherit import TeacherShape, inherit_into, teacher_importance
 
     if init == "inherit" and TeacherShape.of(tcfg).fits(arch) and hasattr(teacher.model, "classifier"):
         with torch.enable_grad():
@@ -100,7 +100,6 @@ def init_student(arch: Arch, teacher: Teacher, task: Task, *, seed: int = 0, ini
                                                    tcfg.intermediate_size)
     if same:
         s_emb.load_state_dict(t_emb.state_dict())
-        from .losses import layer_map
 
         for s, t in enumerate(layer_map(arch.layers, int(tcfg.num_hidden_layers), "uniform"), start=1):
             student.bert.encoder.layer[s - 1].load_state_dict(teacher.model.bert.encoder.layer[t - 1].state_dict())

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..errors import KdnasError
+from ..export import export_onnx
 from ..progress import progress_bar
 from .accelerator import Accelerator, accelerator_of, batch_rows, batches_on, resolve, teacher_model
 from .cache import forward
@@ -241,6 +242,4 @@ def save_model(model: Any, tokenizer: Any, out: Path, *, onnx: bool = True) -> N
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     if onnx:
-        from ..export import export_onnx
-
         export_onnx(model, out / "model.onnx")

@@ -18,6 +18,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import PredictorError
+from ..profiling import device as device_mod
+from ..profiling.backends import is_gpu
+from ..profiling.measure import this_machine_is
+from ..profiling.speed import SPEED_BURSTS, SPEED_SECONDS, canary_now
+from .identity import speed_warning, warn_once
 from .latency import Prediction
 
 Z_90 = 1.6448536269514722  # two-sided 90 %: the level of the predictors' conformal interval
@@ -119,22 +124,13 @@ def measure_calibration(predictor: Any, *, seconds: float | None = None, bursts:
     calibration of its predictions (warns once when the factor lies outside its profile's speed band).
     ``backend_obj``: an already built backend (a scripted one in tests); ``check_device``: refuse to calibrate a
     predictor of another device (its reference is another machine's canary)."""
-    from ..profiling.speed import SPEED_BURSTS, SPEED_SECONDS, canary_now
-    from .identity import speed_warning, warn_once
-
     key = predictor.key
     where = f"the predictor of {key}"
     reference = reference_of(predictor.meta, where)
-    if check_device:
-        from ..profiling.measure import this_machine_is
-
-        if not this_machine_is(key.device_id, key.backend):
-            from ..profiling.backends import is_gpu
-            from ..profiling.device import hardware
-
-            here = hardware(with_gpu=is_gpu(key.backend)).device_id
-            raise PredictorError(f"--speed now times this machine's canary, but the predictor is for {key.device_id} "
-                                 f"and this machine is {here}; run it on that machine, or predict at the reference speed")
+    if check_device and not this_machine_is(key.device_id, key.backend):
+        here = device_mod.hardware(with_gpu=is_gpu(key.backend)).device_id
+        raise PredictorError(f"--speed now times this machine's canary, but the predictor is for {key.device_id} "
+                             f"and this machine is {here}; run it on that machine, or predict at the reference speed")
     now = canary_now(key.backend, key.threads, seconds=SPEED_SECONDS if seconds is None else seconds,
                      bursts=SPEED_BURSTS if bursts is None else bursts, backend_obj=backend_obj)
     modes = (predictor.meta.get("drift") or {}).get("interleave")

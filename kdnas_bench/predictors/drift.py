@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from ..paths import default_store
+from ..profiling.canary import normalise
 from .io import PredictorError, PredictorKey
 
 
@@ -21,8 +22,6 @@ def normalise_rows(df: pd.DataFrame, loaded: pd.DataFrame, drift: str = "canary"
     """Drift-normalise the rows to fit (and the loaded rows, with the same reference): the target a
     predictor learns is the latency at the reference canary speed — ``reference_ms`` when given (e.g. a
     quiet profile's, for rows measured on a busy machine), else the median canary of ``df``."""
-    from ..profiling.canary import normalise
-
     if drift not in ("canary", "none"):
         raise PredictorError(f"unknown drift handling {drift!r} (choose canary or none)")
     if drift == "none":

@@ -35,7 +35,7 @@ def metrics(y_true_ms: np.ndarray, y_pred_ms: np.ndarray) -> dict[str, float]:
 def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
     if len(a) < 2:
         return float("nan")
-    from scipy.stats import kendalltau
+    from scipy.stats import kendalltau  # noqa: PLC0415  lazy: scipy
 
     tau = kendalltau(a, b).statistic
     return float(tau) if np.isfinite(tau) else float("nan")

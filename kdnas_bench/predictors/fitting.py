@@ -3,6 +3,7 @@ metadata that goes beside it; :func:`fit_and_save` fits one profile dataset and 
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -10,14 +11,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import paths
 from ..errors import KdnasError, PredictorError
 from ..keys import DatasetKey
 from ..paths import default_predictors, default_store
 from .drift import normalise_rows
 from .evaluate import coverage, holdout_split, metrics
 from .features import featurize
+from .files import META_FILE
 from .identity import machine_meta
-from .io import library_versions, rows_sha256, save_folder
+from .io import library_versions, read_folder, rows_sha256, save_folder
 from .latency import LatencyPredictor
 from .lookup import load_predictor, predictor_dir
 from .memory import MIN_ROWS as MEMORY_MIN_ROWS
@@ -31,9 +34,7 @@ PredictorKey = DatasetKey
 
 def _display_path(path: Path) -> str:
     """``path`` relative to the checkout when it is inside it (so committed metadata has no home dirs)."""
-    from ..paths import project_root
-
-    root = project_root()
+    root = paths.project_root()
     try:
         return str(Path(path).resolve().relative_to(root)) if root is not None else str(path)
     except ValueError:
@@ -194,11 +195,6 @@ def fit_memory_only(device_id: str, backend: str, threads: int = 1, *, store: Pa
                     out: Path | None = None, seed: int = 0) -> tuple[Path, dict[str, Any]]:
     """Fit the memory model of an existing predictor (``memory.json`` and the ``memory`` entry of its
     ``meta.json``) from the rows that carry memory; its latency model is left as it is."""
-    import json
-
-    from .files import META_FILE
-    from .io import read_folder
-
     out = Path(out or default_predictors(writable=True))
     key = PredictorKey(device_id, backend, int(threads))
     folder = predictor_dir(out, key)

@@ -15,6 +15,9 @@ import numpy as np
 import pandas as pd
 
 from ..keys import DatasetKey
+from ..profiling import device as device_mod
+from ..profiling.backends import BACKENDS
+from ..profiling.fingerprint import cpu_fingerprint, differences
 
 
 class MachineWarning(UserWarning):
@@ -64,18 +67,13 @@ def fingerprint_warning(key: DatasetKey, meta: dict[str, Any], now: dict[str, An
     if not isinstance(stored, dict):
         return None
     if now is None or this_device_id is None:
-        from ..profiling.backends import BACKENDS
-        from ..profiling.device import hardware
-        from ..profiling.fingerprint import cpu_fingerprint
-
         spec = BACKENDS.get(key.backend)
         if spec is not None and spec.device != "cpu":
             return None  # a GPU's name and driver are in its id already
         now = cpu_fingerprint() if now is None else now
-        this_device_id = hardware(with_gpu=False).device_id if this_device_id is None else this_device_id
+        this_device_id = device_mod.hardware(with_gpu=False).device_id if this_device_id is None else this_device_id
     if this_device_id != key.device_id:
         return None
-    from ..profiling.fingerprint import differences
 
     diff = differences(stored, now)
     if not diff:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas
 
 from .. import __version__
 from ..errors import PredictorError
@@ -32,9 +33,8 @@ PredictorKey = DatasetKey  # one key for a profile dataset and its predictor
 
 
 def library_versions() -> dict[str, str]:
-    import lightgbm
-    import pandas
-    import scipy
+    import lightgbm  # noqa: PLC0415  lazy: lightgbm
+    import scipy  # noqa: PLC0415  lazy: scipy
 
     return {
         "kdnas_bench": __version__,

@@ -67,7 +67,7 @@ def base_terms(x: pd.DataFrame) -> np.ndarray:
 
 def fit_base(terms: np.ndarray, y_ms: np.ndarray) -> np.ndarray:
     """Non-negative coefficients minimising the squared *relative* error of ``terms @ c`` against ``y_ms``."""
-    from scipy.optimize import nnls
+    from scipy.optimize import nnls  # noqa: PLC0415  lazy: scipy
 
     scale = terms.max(axis=0)
     scale[scale <= 0] = 1.0
@@ -167,7 +167,7 @@ class LatencyPredictor:
 
     # -- fitting ---------------------------------------------------------------------------------
     def _fit_core(self, x: pd.DataFrame, y_ms: np.ndarray) -> tuple[np.ndarray, Any]:
-        import lightgbm as lgb
+        import lightgbm as lgb  # noqa: PLC0415  lazy: lightgbm
 
         if self.base:
             coef = fit_base(base_terms(x), y_ms)
@@ -250,7 +250,7 @@ class LatencyPredictor:
     def from_state(cls, files: dict[str, str], state: dict[str, Any], where: str) -> LatencyPredictor:
         """The predictor :meth:`to_state` described; a PredictorError naming ``where`` when anything in it is
         malformed (everything LightGBM and numpy will be given is checked first)."""
-        import lightgbm as lgb
+        import lightgbm as lgb  # noqa: PLC0415  lazy: lightgbm
 
         text = files.get(MODEL_FILE, "")
         try:

@@ -13,10 +13,12 @@ import pandas as pd
 from ..errors import KdnasError, PredictorError, did_you_mean
 from ..keys import DatasetKey
 from ..paths import default_predictors
+from . import calibrate as calibrate_mod
 from .calibrate import Calibration, apply
 from .drift import device_floor
-from .features import CONFIG_KEYS
+from .features import CONFIG_KEYS, config_columns, features_from_columns
 from .files import META_FILE
+from .identity import fingerprint_warning, warn_once
 from .io import read_folder
 from .latency import LatencyPredictor, Prediction, interval
 from .memory import MemoryModel, load_memory
@@ -44,9 +46,7 @@ class Predictor:
     def at_speed_now(self, seconds: float | None = None, bursts: int | None = None) -> Predictor:
         """This predictor calibrated to this machine's speed now: the canary is timed for ``seconds`` (default
         3) in ``bursts`` and the latencies scaled by canary_now / reference (see :mod:`.calibrate`)."""
-        from .calibrate import measure_calibration
-
-        return self.with_calibration(measure_calibration(self, seconds=seconds, bursts=bursts))
+        return self.with_calibration(calibrate_mod.measure_calibration(self, seconds=seconds, bursts=bursts))
 
     @property
     def memory_method(self) -> int | None:
@@ -55,8 +55,6 @@ class Predictor:
 
     def predict_memory_mb(self, configs: Any) -> np.ndarray | None:
         """Predicted peak resident memory (MiB) of a forward pass per config; ``None`` without a memory model."""
-        from .features import config_columns
-
         if not self.memory or "peak_rss_bytes" not in self.memory:
             return None
         return self.memory["peak_rss_bytes"].predict_mb(pd.DataFrame(config_columns(configs)))
@@ -75,8 +73,6 @@ class Predictor:
     def frame(self, configs: Any) -> pd.DataFrame:
         """One row per config, in input order: layers, hidden, heads, ffn, seq, batch, latency_ms,
         latency_ms_low, latency_ms_high, out_of_range (the ``kdnas-bench predict --json`` keys)."""
-        from .features import config_columns, features_from_columns
-
         cols = config_columns(configs)
         pred = apply(interval(self.model, features_from_columns(cols)), self.calibration)
         out = pd.DataFrame({k: cols[k] for k in CONFIG_KEYS})
@@ -160,8 +156,6 @@ def load_predictor(device_id: str, backend: str | None = None, threads: int | No
     ``speed="now"``: calibrated to this machine's speed now (:meth:`Predictor.at_speed_now`); ``"reference"``:
     at its profile's reference speed. Used on a machine with its device id but another CPU fingerprint, it
     warns once (:class:`~kdnas_bench.predictors.identity.MachineWarning`)."""
-    from .identity import fingerprint_warning, warn_once
-
     if speed not in SPEEDS:
         raise PredictorError(f"unknown speed {speed!r} (choose from {', '.join(SPEEDS)})")
     root = Path(root or default_predictors())

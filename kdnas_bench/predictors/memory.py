@@ -39,6 +39,7 @@ import pandas as pd
 
 from ..errors import KdnasError
 from ..models import MAX_POSITION, TYPE_VOCAB, VOCAB_SIZE
+from ..profiling.memory import method_label
 from .evaluate import metrics
 
 MEMORY_FILE = "memory.json"
@@ -67,7 +68,7 @@ def memory_terms(x: pd.DataFrame, num_labels: int = 2) -> np.ndarray:
 
 
 def _fit_coef(terms: np.ndarray, y: np.ndarray) -> np.ndarray:
-    from scipy.optimize import nnls
+    from scipy.optimize import nnls  # noqa: PLC0415  lazy: scipy
 
     coef, _ = nnls(terms / y[:, None], np.ones_like(y))  # minimises the relative error
     return coef
@@ -159,8 +160,6 @@ def fit_memory(df: pd.DataFrame, *, seed: int = 0) -> dict[str, MemoryModel]:
 
 
 def save_memory(folder: Path, models: dict[str, MemoryModel], meta: dict[str, Any] | None = None) -> Path:
-    from ..profiling.memory import method_label
-
     methods = {m.method for m in models.values()}
     if len(methods) != 1:
         raise KdnasError(f"the memory models of one predictor must share one measuring method, got {sorted(methods)}")

@@ -37,7 +37,7 @@ def auto_load_limit(rows: pd.DataFrame, threads: int) -> float:
 
 def load_rows(device_id: str, backend: str, threads: int, store: Path | None = None) -> pd.DataFrame:
     """The ``ok`` rows of one dataset (a PredictorError listing the datasets if there is none)."""
-    from ..profiling.store import ProfileStore
+    from ..profiling.store import ProfileStore  # noqa: PLC0415  lazy: pyarrow (via profiling.store)
 
     ps = ProfileStore(store or default_store())
     found = ps.find(device_id, backend, threads)

@@ -176,7 +176,7 @@ class TransferPredictor:
             raise PredictorError(f"corrupt predictor metadata {where}: transfer {exc}") from None
         model.booster_ = None
         if RESIDUAL_FILE in files:
-            import lightgbm as lgb
+            import lightgbm as lgb  # noqa: PLC0415  lazy: lightgbm
 
             try:
                 check_model_text(files[RESIDUAL_FILE], f"{where}/{RESIDUAL_FILE}", n_features=len(FEATURES))

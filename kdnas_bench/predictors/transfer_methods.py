@@ -62,7 +62,7 @@ def rebase(m: MethodInput) -> dict[str, Any]:
     m_i = mean share of latency per unit of c_i (a unit-free prior). Without an analytic base: ``affine``."""
     if not m.has_base:
         return affine(m)
-    from scipy.optimize import nnls
+    from scipy.optimize import nnls  # noqa: PLC0415  lazy: scipy
 
     rel = m.terms / np.exp(m.y - m.trees)[:, None]
     scale = rel.mean(axis=0)
@@ -76,9 +76,9 @@ def rebase(m: MethodInput) -> dict[str, Any]:
 
 def residual(m: MethodInput) -> dict[str, Any]:
     """``affine`` plus a small monotone LightGBM on what is left."""
-    import lightgbm as lgb
+    import lightgbm as lgb  # noqa: PLC0415  lazy: lightgbm
 
-    from .features import FEATURES, MONOTONE
+    from .features import FEATURES, MONOTONE  # noqa: PLC0415  lazy: pandas (via predictors.features)
 
     state = affine(m)
     if len(m.y) < 3:

@@ -22,6 +22,7 @@ from functools import cache
 from importlib import metadata
 from typing import Any
 
+from .backends import is_gpu
 from .fingerprint import cpu_fingerprint
 
 
@@ -67,7 +68,7 @@ def _gpu() -> tuple[str | None, str | None]:
     except (OSError, subprocess.SubprocessError, ValueError):
         pass
     try:
-        import torch
+        import torch  # noqa: PLC0415  lazy: torch, optional
 
         if torch.cuda.is_available():
             return torch.cuda.get_device_name(0), None
@@ -102,8 +103,6 @@ def hardware(*, with_gpu: bool = True) -> Hardware:
 
 def environment(backend: str, threads: int, *, with_gpu: bool | None = None) -> dict[str, Any]:
     """Everything that shapes a latency figure, for stamping on rows. GPU fields only for GPU backends."""
-    from .backends import is_gpu
-
     gpu = is_gpu(backend) if with_gpu is None else with_gpu
     hw = hardware(with_gpu=gpu)
     env: dict[str, Any] = {

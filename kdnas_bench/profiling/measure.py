@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import KdnasError
 from ..space import Arch, Shape
+from . import device as device_mod
+from .backends import is_gpu, make_backend
+from .memory import METHOD, MemoryProbe, unsupported
 from .timing import TimingConfig
+from .verdict import measure_until_quiet
 
 # the timing of a one-off check: longer than a profile row's, since one number is reported from it
 CHECK_TIMING = TimingConfig(warmup=5, min_calls=20, min_seconds=1.0, max_seconds=10.0)
@@ -13,10 +18,7 @@ CHECK_TIMING = TimingConfig(warmup=5, min_calls=20, min_seconds=1.0, max_seconds
 
 def this_machine_is(device_id: str, backend: str) -> bool:
     """Whether this machine is ``device_id`` (its GPU counts only for a GPU backend)."""
-    from .backends import is_gpu
-    from .device import hardware
-
-    return hardware(with_gpu=is_gpu(backend)).device_id == device_id
+    return device_mod.hardware(with_gpu=is_gpu(backend)).device_id == device_id
 
 
 def measure_latency(arch: Arch, shape: Shape, backend: str, threads: int, *,
@@ -28,9 +30,7 @@ def measure_latency(arch: Arch, shape: Shape, backend: str, threads: int, *,
     and ``measured_at_reference_ms`` (the median at the predictor's reference speed). ``until_quiet``: measured in
     rounds until one is quiet or a cap is hit (:func:`.verdict.measure_until_quiet`: the budget check of a search),
     with ``measured_rounds`` and ``measured_quiet`` added."""
-    from .backends import make_backend
-    from .runner import Canary
-    from .verdict import measure_until_quiet
+    from .runner import Canary  # noqa: PLC0415  lazy: pandas, pyarrow (via profiling.runner)
 
     bk = make_backend(backend, threads)
     canary = Canary(make_backend(backend, threads)) if reference_ms else None
@@ -50,7 +50,7 @@ class _Once:
         self.bk, self.canary, self.arch, self.shape, self.reference_ms = bk, canary, arch, shape, reference_ms
 
     def __call__(self) -> dict[str, Any]:
-        from .runner import measure
+        from .runner import measure  # noqa: PLC0415  lazy: pandas, pyarrow (via profiling.runner)
 
         m = measure(self.bk, self.arch, self.shape, CHECK_TIMING, self.canary)
         if m.timing is None:
@@ -67,9 +67,6 @@ class _Once:
 def measure_memory(arch: Arch, shape: Shape, backend: str, threads: int) -> dict[str, Any]:
     """``measured_peak_mb`` (peak resident memory of a forward pass over the bare runtime, in a fresh child
     process, :mod:`.memory`) and ``weight_mb``, or ``measured_peak_mb: None`` and ``memory_error``."""
-    from ..errors import KdnasError
-    from .memory import METHOD, MemoryProbe, unsupported
-
     reason = unsupported()
     if reason:
         return {"measured_peak_mb": None, "memory_error": reason}

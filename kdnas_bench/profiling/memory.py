@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import importlib
 import json
 import os
 import re
@@ -46,6 +47,7 @@ from typing import Any
 
 from ..errors import KdnasError
 from ..space import Arch, Shape
+from .backends import make_backend
 
 PRELOAD = ["torch", "transformers", "transformers.models.bert.modeling_bert", "onnxruntime", "onnx",
            "kdnas_bench.models", "kdnas_bench.profiling.backends.torch_eager", "kdnas_bench.profiling.backends.ort"]
@@ -122,8 +124,6 @@ def _libc() -> Any:
 
 
 def _measure_here(backend_name: str, threads: int, options: dict[str, Any], arch: Arch, shape: Shape) -> MemoryResult:
-    from .backends import make_backend
-
     libc = _libc()
     libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
     gc.collect()
@@ -151,10 +151,6 @@ def _measure_here(backend_name: str, threads: int, options: dict[str, Any], arch
 def _serve() -> None:
     """The measuring server: imports the libraries once, then for each JSON request on stdin forks a child
     that measures and writes its result on a pipe; one JSON answer per request on the original stdout."""
-    import importlib
-
-    from .backends import make_backend
-
     for name in PRELOAD:
         importlib.import_module(name)
     answers = os.fdopen(os.dup(1), "w", encoding="utf-8")

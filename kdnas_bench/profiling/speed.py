@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import KdnasError
+from .backends import make_backend
 from .canary import CANARY_ARCH, CANARY_SHAPE
 from .timing import Clock, PerfCounterClock
 
@@ -60,12 +61,7 @@ def canary_now(backend: str, threads: int, *, seconds: float = SPEED_SECONDS, bu
                backend_obj: Any = None) -> CanaryNow:
     """Time the canary on ``backend`` with ``threads`` for about ``seconds`` (``backend_obj``: an already
     built backend, e.g. a scripted one in tests)."""
-    if backend_obj is None:
-        from .backends import make_backend
-
-        bk = make_backend(backend, threads)
-    else:
-        bk = backend_obj
+    bk = make_backend(backend, threads) if backend_obj is None else backend_obj
     started = datetime.now(UTC).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     try:

@@ -48,6 +48,7 @@ import pyarrow.parquet as pq
 
 from ..errors import StoreError
 from ..keys import DatasetKey
+from .storecheck import check_dataset_folders
 
 SCHEMA_VERSION = 4
 READABLE_VERSIONS = (1, 2, 3, 4)
@@ -385,8 +386,6 @@ class ProfileStore:
     def datasets(self) -> list[Dataset]:
         """Every dataset; a folder with Parquet files but no dataset.json, or whose dataset.json names
         another dataset than the folder, is an error (never hidden, never shown as a phantom)."""
-        from .storecheck import check_dataset_folders
-
         return [Dataset(self.root, key) for key in check_dataset_folders(self.root)]
 
     def find(self, device_id: str, backend: str | None = None, threads: int | None = None) -> list[Dataset]:

@@ -39,7 +39,7 @@ class CudaEventClock:
     """GPU time with a pair of CUDA events per call; one synchronisation per chunk, before reading."""
 
     def __init__(self) -> None:
-        import torch
+        import torch  # noqa: PLC0415  lazy: torch
 
         self._torch = torch
 

@@ -30,7 +30,7 @@ def plain(value: float, _pos: Any = None) -> str:
 def plain_log_axis(ax: Any, which: str = "x", values: Sequence[float] | None = None) -> None:
     """Log axis ``which`` with ticks at ``values`` (e.g. the sequence lengths) or at 1-2-5 values within its
     current limits, labelled as plain numbers; no minor labels."""
-    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator  # noqa: PLC0415  lazy: matplotlib
 
     axis = ax.xaxis if which == "x" else ax.yaxis
     lo, hi = sorted(ax.get_xlim() if which == "x" else ax.get_ylim())
@@ -43,7 +43,7 @@ def plain_log_axis(ax: Any, which: str = "x", values: Sequence[float] | None = N
 
 def integer_axis(axis: Any) -> None:
     """Whole-number ticks (episodes, rungs): never 0.25 of an episode."""
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
+    from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: PLC0415  lazy: matplotlib
 
     axis.set_major_locator(MaxNLocator(integer=True))
     axis.set_major_formatter(FuncFormatter(lambda v, _p: f"{round(v)}"))

@@ -15,9 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import KdnasError
+from ..errors import KdnasError, PredictorError
 from ..models import count_params, flops
+from ..profiling import device as device_mod
 from ..profiling.backends import cpu_backends
+from ..profiling.measure import measure_latency
 from ..space import Arch, Shape
 from .students import Student
 
@@ -93,7 +95,7 @@ def predictor_label(device_id: str, backend: str, threads: int) -> str:
 
 
 def _load_predictors(root: Path | None, devices: list[str] | None) -> list[Any]:
-    from ..predictors import registry
+    from ..predictors import registry  # noqa: PLC0415  lazy: pandas (via predictors.registry)
 
     listed = registry.list_predictors(root)
     if not listed:
@@ -124,9 +126,6 @@ def compare(students: list[Student], *, shape: Shape = DEFAULT_SHAPE, devices: l
     ONNX Runtime) with the project's timing primitive; ``on_measure(done, total, student, predictor)`` is called
     before each measurement (for progress with an ETA). ``speed="now"``: this machine's predictors are calibrated
     to its speed now (the canary timed a few seconds; other devices' stay at their reference speed)."""
-    from ..profiling.device import hardware
-    from ..profiling.measure import measure_latency
-
     if not students:
         raise KdnasError("no students to compare")
     names = [s.name for s in students]
@@ -134,7 +133,7 @@ def compare(students: list[Student], *, shape: Shape = DEFAULT_SHAPE, devices: l
         reference = "teacher" if "teacher" in names else names[0]
     elif reference not in names:
         raise KdnasError(f"reference {reference!r} is not among the students ({', '.join(names)})")
-    this = hardware(with_gpu=False).device_id
+    this = device_mod.hardware(with_gpu=False).device_id
     preds = _load_predictors(predictors_root, devices)
     if speed == "now":
         preds = [_at_speed_now(p) if p.key.device_id == this and p.key.backend in CPU_BACKENDS else p for p in preds]
@@ -183,8 +182,6 @@ def compare(students: list[Student], *, shape: Shape = DEFAULT_SHAPE, devices: l
 
 def _at_speed_now(predictor: Any) -> Any:
     """This machine's predictor at its speed now; one fitted on raw medians (no canary reference) stays as it is."""
-    from ..errors import PredictorError
-
     try:
         return predictor.at_speed_now()
     except PredictorError:

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import KdnasError
+from ..profiling.backends import BACKENDS
 from ..space import arch_text
 from .compare import CompareResult, CompareRow
+from .plots import _plt, save
 
 
 @dataclass(frozen=True)
@@ -62,8 +65,6 @@ def deployment_matrix(result: CompareResult, budget_ms: float, budget_mb: float 
                       measure_memory: Callable[[Any, str, int], float | None] | None = None) -> list[MatrixCell]:
     """One cell per predictor of ``result``. ``measure_memory(arch, backend, threads)`` measures the chosen
     student's peak memory (MiB) on this machine; it is called only for predictors of this machine."""
-    from ..profiling.backends import BACKENDS
-
     if not budget_ms > 0 or (budget_mb is not None and not budget_mb > 0):
         raise KdnasError("the deployment matrix needs positive budgets")
     students = {s.name: s for s in result.students}
@@ -136,11 +137,7 @@ def matrix_png(cells: list[MatrixCell], out: Any, *, budget_ms: float, budget_mb
     is known, by latency (the fastest student under the budget is chosen). A legend explains the cells without
     a colour: grey, no student within the budget; hatched, a device × backend that was not profiled (no
     predictor). ``labels`` renames students in the cells (e.g. a teacher folder's name to "teacher")."""
-    from pathlib import Path
-
-    from matplotlib.colors import Normalize
-
-    from .plots import _plt, save
+    from matplotlib.colors import Normalize  # noqa: PLC0415  lazy: matplotlib
 
     plt = _plt()
     devices = sorted({c.device_id for c in cells})
@@ -217,7 +214,7 @@ def _cell_text(c: MatrixCell, labels: dict[str, str]) -> str:
 
 def _hatch_missing(ax: Any, cells: list[MatrixCell], devices: list[str], columns: list[tuple[str, int]]) -> int:
     """Hatch the device × backend pairs without a predictor (never profiled); how many there were."""
-    from matplotlib.patches import Rectangle
+    from matplotlib.patches import Rectangle  # noqa: PLC0415  lazy: matplotlib
 
     have = {(c.device_id, c.backend, c.threads) for c in cells}
     missing = 0
@@ -245,7 +242,7 @@ def _axes_text(ax: Any, devices: list[str], columns: list[tuple[str, int]]) -> N
 
 
 def _legend(ax: Any, missing: bool, empty: bool) -> None:
-    from matplotlib.patches import Patch
+    from matplotlib.patches import Patch  # noqa: PLC0415  lazy: matplotlib
 
     handles = []
     if empty:

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
+from ..errors import KdnasError
 from .axes import integer_axis, place_labels, plain_log_axis, tick_labels
 from .compare import CompareResult, pareto_front
 
@@ -18,10 +20,10 @@ DPI = 110
 
 
 def _plt() -> Any:
-    import matplotlib
+    import matplotlib  # noqa: PLC0415  lazy: matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415  lazy: matplotlib
 
     return plt
 
@@ -59,8 +61,6 @@ def save(fig: Any, path: Path, info: dict[str, Any]) -> Path:
 
 def read_info(path: Path) -> dict[str, Any]:
     """The ``kdnas`` chunk of a PNG written by :func:`save`, with its pixel ``size``."""
-    from PIL import Image
-
     with Image.open(path) as img:
         text = getattr(img, "text", {}) or {}
         return {**json.loads(text.get("kdnas", "{}")), "size": list(img.size), "format": img.format}
@@ -206,8 +206,7 @@ def pred_vs_measured_pngs(result: CompareResult, out: Path, store: Path | None =
 
 
 def _profile_points(pred: Any, store: Path | None) -> tuple[list[float], list[float]] | None:
-    from ..errors import KdnasError
-    from ..predictors import registry
+    from ..predictors import registry  # noqa: PLC0415  lazy: pandas (via predictors.registry)
 
     try:
         df = registry.load_rows(pred.key.device_id, pred.key.backend, pred.key.threads, store)

@@ -9,8 +9,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import KdnasError
 from ..space import arch_text
 from .compare import CompareResult, CompareRow
+from .deployment import matrix_table_rows
 
 
 @dataclass
@@ -127,8 +129,6 @@ def pivot_note(result: CompareResult) -> str:
 
 
 def matrix_sections(result: CompareResult) -> list[Section]:
-    from .deployment import matrix_table_rows
-
     if not result.matrix or result.matrix_budget is None:
         return []
     budgets, mb = result.matrix_budget
@@ -241,8 +241,6 @@ def to_html(doc: Document) -> str:
 def write_text_atomic(path: Path, text: str) -> None:
     path = Path(path)
     if path.is_dir():
-        from ..errors import KdnasError
-
         raise KdnasError(f"{path} is a folder; give a file name for the report")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")

@@ -9,6 +9,7 @@ from typing import Any
 from ..search.reward import budget_key
 from ..space import Arch
 from . import plots
+from .axes import integer_axis, place_labels, plain_log_axis
 from .run_report import RunStory
 
 
@@ -27,10 +28,8 @@ def score_label(config: dict[str, Any], metric_name: str) -> str:
 def run_pngs(story: RunStory, out: Path) -> list[Path]:
     """The reward curve (best reward so far per budget, every candidate's reward), the candidates' scores against
     predicted latency with the budgets, and, after a supernet search, the re-ranking rungs."""
-    from matplotlib.colors import BoundaryNorm
-    from matplotlib.ticker import FuncFormatter
-
-    from .axes import integer_axis, place_labels, plain_log_axis
+    from matplotlib.colors import BoundaryNorm  # noqa: PLC0415  lazy: matplotlib
+    from matplotlib.ticker import FuncFormatter  # noqa: PLC0415  lazy: matplotlib
 
     eps = story.episodes()
     x = [e["episode"] for e in eps]

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import KdnasError
 from ..search.reward import budget_key
-from ..search.runfolder import EvalRecord, RunFolder
+from ..search.runfolder import RESULT_FILE, EvalRecord, RunFolder
 from ..search.runlog import LOG_FILE
 from ..space import Arch, arch_text
 from .render import Document, Section, Table, fmt_ms
@@ -123,8 +123,6 @@ def _measured_held(w: dict[str, Any], measured: float | None, budget: float) -> 
 
 def _baseline(run: Path) -> dict[str, Any] | None:
     """``result.json``'s ``baseline`` (the teacher's score and the trivial one), when the run recorded it."""
-    from ..search.runfolder import RESULT_FILE
-
     try:
         doc = json.loads((run / RESULT_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..distill.teacher import default_backbone_path
 from ..errors import KdnasError, SpaceError, did_you_mean
 from ..models import arch_of_model_dir
 from ..search.runfolder import RESULT_FILE, RUN_FILE, RunFolder
@@ -99,7 +100,6 @@ def students_from_run(run_dir: Path) -> list[Student]:
     out: list[Student] = []
     teacher = evaluator.get("teacher")
     if teacher is None and evaluator.get("task") == "agnostic":  # the packaged backbone taught it
-        from ..distill.teacher import default_backbone_path
 
         teacher = str(default_backbone_path())
     if teacher and (Path(teacher) / "config.json").is_file():

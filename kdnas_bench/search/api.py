@@ -67,11 +67,11 @@ def _study(plan: SearchPlan, emit: EventFn) -> SearchResult:
 
 def _ranks(req: SearchRequest) -> Any:
     """This process's place among the processes ``torchrun`` launched (a single process: nothing shared)."""
-    from ..supernet import parallel  # lazy: torch
+    from ..supernet import parallel  # noqa: PLC0415  lazy: torch (via supernet.parallel)
 
     if not parallel.launched():
         return parallel.SINGLE
-    from ..distill.accelerator import resolve  # lazy: torch
+    from ..distill.accelerator import resolve  # noqa: PLC0415  lazy: torch (via distill.accelerator)
 
     return parallel.join(resolve(req.accelerator))[0]
 

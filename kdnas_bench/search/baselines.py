@@ -15,6 +15,9 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import supernet as supernet_pkg  # names read on first use (no torch at import)
+from ..distill.teacher import load_teacher
+from ..significance import welch
 from ..space import Arch, arch_text
 from .budgetcheck import Measurer, budget_share
 from .domain import SearchError
@@ -102,8 +105,7 @@ class BaselineStep:
     emit: EventFn
 
     def __call__(self, result: SearchResult) -> SearchResult:
-        from ..distill.inherit import TeacherShape  # lazy: torch
-        from ..distill.teacher import load_teacher  # lazy: torch
+        from ..distill.inherit import TeacherShape  # noqa: PLC0415  lazy: torch (via distill.inherit)
 
         self.emit("message", {"text": f"distilling the baselines ({', '.join(self.names)}) with the same recipe …"})
         teacher = load_teacher(str(self.job.teacher), task=self.job.task)
@@ -115,7 +117,7 @@ class BaselineStep:
 
     def _distil(self, arch: Arch, seed: int, init_model: Any, runs: dict[tuple[str, Arch, int], float],
                 kind: str) -> float:
-        from ..distill.trainer import distill  # lazy: torch
+        from ..distill.trainer import distill  # noqa: PLC0415  lazy: torch (via distill.trainer)
 
         key = (kind, arch, seed)
         if key not in runs:
@@ -130,7 +132,7 @@ class BaselineStep:
 
     def _one(self, w: Winner, fams: dict[str, tuple[str, list[Arch]]], teacher: Any, run: Path,
              runs: dict[tuple[str, Arch, int], float]) -> Winner:
-        from ..distill.layerdrop import layer_dropped  # lazy: torch
+        from ..distill.layerdrop import layer_dropped  # noqa: PLC0415  lazy: torch (via distill.layerdrop)
 
         if w.extra.get("final_metric") is None:  # the winner's final failed: nothing to compare
             return w
@@ -159,20 +161,15 @@ class BaselineStep:
         """The search's own start where the final used one: the arch's sub-network of the supernet."""
         if self.job.supernet is None:
             return None
-        from ..supernet import load as load_supernet  # lazy: torch
-        from ..supernet.model import SupernetError  # lazy: torch
-
         def extract() -> Any:
             try:
-                return load_supernet(str(self.job.supernet))[0].extract(arch)
-            except SupernetError:
+                return supernet_pkg.load(str(self.job.supernet))[0].extract(arch)
+            except supernet_pkg.SupernetError:
                 return None  # outside the supernet: the final's init rule (inherit)
         return extract
 
     def _row(self, name: str, text: str, arch: Arch, budget: float, metrics: list[float],
              searched: list[float]) -> dict[str, Any]:
-        from ..significance import welch
-
         pred = self.predicted(arch)
         row: dict[str, Any] = {"name": name, "family": text, "arch": arch_text(arch), "predicted_latency_ms": pred,
                                "metrics": metrics, "metric": statistics.fmean(metrics),

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ..profiling.measure import measure_latency, this_machine_is
 from ..space import Arch, Shape
 from .domain import SearchError
 from .result import EventFn, SearchResult, Winner
@@ -28,8 +29,6 @@ Measurer = Callable[[Arch], dict[str, Any]]
 def device_measurer(shape: Shape, backend: str, threads: int, reference_ms: float | None) -> Measurer:
     """Time an arch on this machine with the existing check timing: interleaved in bursts with the canary when
     the predictor has a reference canary time, and then judged at the predictor's reference speed."""
-    from ..profiling.measure import measure_latency
-
     def measure(arch: Arch) -> dict[str, Any]:
         info = measure_latency(arch, shape, backend, threads, reference_ms=reference_ms)
         ms = info.get("measured_at_reference_ms", info.get("measured_latency_ms"))
@@ -41,8 +40,6 @@ def device_measurer(shape: Shape, backend: str, threads: int, reference_ms: floa
 def make_measurer(device_id: str, shape: Shape, backend: str, threads: int,
                   reference_ms: float | None) -> Measurer | None:
     """The device measurer when this machine is ``device_id`` (else None: nothing can be measured here)."""
-    from ..profiling.measure import this_machine_is
-
     return device_measurer(shape, backend, threads, reference_ms) if this_machine_is(device_id, backend) else None
 
 

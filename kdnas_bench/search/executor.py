@@ -37,7 +37,10 @@ def evaluate_candidate(evaluator: Evaluates, arch: Arch) -> Evaluation:
     """``evaluator.evaluate(arch)``, with a failure that is the candidate's own (CUDA out of memory, a
     sub-network that cannot be built) returned as a failed :class:`Evaluation` carrying its message, so the
     search goes on; any other error propagates (it would hit every candidate)."""
-    from ..distill.accelerator import failure_message, free_memory  # lazy: torch
+    from ..distill.accelerator import (  # noqa: PLC0415  lazy: torch (via distill.accelerator)
+        failure_message,
+        free_memory,
+    )
 
     t0 = time.perf_counter()
     try:
@@ -79,7 +82,7 @@ class _Worker:
         self.evaluator = evaluator
 
     def evaluate(self, arch: Arch) -> tuple[Arch, Evaluation]:
-        import ray
+        import ray  # noqa: PLC0415  lazy: ray
 
         evaluation = evaluate_candidate(self.evaluator, arch)
         return arch, replace(evaluation, node=ray.get_runtime_context().get_node_id())  # where it ran
@@ -100,7 +103,7 @@ class RayExecutor:
     def __init__(self, address: str | None = None, num_cpus: int | None = None, gpus_per_candidate: float = 0.0) -> None:
         options = actor_options(gpus_per_candidate)  # bad input first, before Ray starts
         try:
-            import ray  # lazy: an optional dependency
+            import ray  # noqa: PLC0415  lazy: ray, optional
         except ImportError:
             raise SearchError("--executor ray needs Ray: pip install 'kdnas-bench[ray]'") from None
         self._ray = ray

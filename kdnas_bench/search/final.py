@@ -75,9 +75,12 @@ def finalize(result: SearchResult, job: FinalJob) -> SearchResult:
     the machine's speed factor in those seconds is recorded (``measured_speed_factor``,
     ``measured_at_reference_ms``). A winner whose final distillation runs out of GPU memory is recorded with
     ``final_error`` and the next one goes on. Returns a new result; ``result`` is left as it was."""
-    from ..distill.accelerator import failure_message, free_memory  # lazy: torch
-    from ..distill.trainer import distill  # lazy: torch
-    from ..supernet import load as load_supernet  # lazy: torch
+    from ..distill.accelerator import (  # noqa: PLC0415  lazy: torch (via distill.accelerator)
+        failure_message,
+        free_memory,
+    )
+    from ..distill.trainer import distill  # noqa: PLC0415  lazy: torch (via distill.trainer)
+    from ..supernet import load as load_supernet  # noqa: PLC0415  lazy: torch (via supernet.store)
 
     k = job.key
     local = this_machine_is(k.device_id, k.backend)

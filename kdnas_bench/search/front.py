@@ -22,7 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import KdnasError
+from ..paths import default_predictors
 from ..space import Arch, Shape
+from .evaluators.proxy import ProxyDistillEvaluator
+from .runfolder import RESULT_FILE, RunFolder
 
 FRONT_FILE = "front.json"
 
@@ -142,7 +145,7 @@ def front_step(result: Any, records: Iterable[Any], *, budgets_ms: Sequence[floa
 
 def _front_winners(front: Sequence[FrontPoint], budgets_ms: Sequence[float], *, by_high: bool,
                    rescored_only: bool) -> list[Any]:
-    from .study import Winner
+    from .study import Winner  # noqa: PLC0415  lazy: pandas (via search.study)
 
     winners = []
     for b in budgets_ms:
@@ -159,8 +162,6 @@ def repick(run: str | Path, *, by_high: bool = True) -> list[Any]:
     """Pick each budget's winner again from a finished run's ``front.json`` (its re-scored points kept) with
     today's rule, and write the picks back to ``front.json`` and the winners to ``result.json``: for a run made
     before a change to :func:`pick`. Returns the winners."""
-    from .runfolder import RESULT_FILE
-
     run = Path(run)
     front = read_front(run / FRONT_FILE)
     doc = json.loads((run / FRONT_FILE).read_text())
@@ -223,10 +224,10 @@ def plot_fronts(fronts: dict[str, list[FrontPoint]], out_dir: Path, *, metric_na
     """One PNG per device: every scored candidate (grey), the front (line), re-ranked points (ringed) and the
     budget's pick (``picks``: device -> the search's winner; else :func:`plotted_pick`). Returns the files written
     (``front-<device>.png``)."""
-    import matplotlib
+    import matplotlib  # noqa: PLC0415  lazy: matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415  lazy: matplotlib
 
     out_dir.mkdir(parents=True, exist_ok=True)
     files = []
@@ -280,9 +281,6 @@ class FrontStep:
     points: int
 
     def __call__(self, result: Any) -> Any:
-        from .evaluators.proxy import ProxyDistillEvaluator
-        from .runfolder import RunFolder
-
         req = self.req
         records, _ = RunFolder(self.run).evaluations()
         rescore = None
@@ -307,8 +305,7 @@ def draw_fronts(run: Path, records: Sequence[Any], *, key: Any, shape: Shape, bu
     included) and every other device with a predictor of the search's backend and threads (else its accelerator
     variant, one thread): the same scores, that device's predicted latency. ``key``: the search's predictor key;
     ``picked``: the search's winner at ``budget_ms`` (marked on its device's plot)."""
-    from ..paths import default_predictors
-    from ..predictors.lookup import fitted_keys, load_predictor
+    from ..predictors.lookup import fitted_keys, load_predictor  # noqa: PLC0415  lazy: pandas (via predictors.lookup)
 
     root = Path(predictors or default_predictors())
     keys: dict[str, Any] = {}  # per device: the search's backend and threads, else its accelerator variant

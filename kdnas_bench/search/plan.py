@@ -23,6 +23,7 @@ from .baselines import BaselineStep
 from .domain import SearchError
 from .evaluators import Evaluator, EvaluatorContext, evaluator_for
 from .evaluators.base import task_name
+from .executor import actor_options
 from .final import FinalJob, FinalStep
 from .front import FrontStep
 from .memory_budget import MemoryStep, within_memory
@@ -92,8 +93,7 @@ def _candidates(req: SearchRequest, ctx: EvaluatorContext, evaluator: Evaluator,
 def accelerators(req: SearchRequest) -> tuple[Any, str, float]:
     """(this process's accelerator, the candidates' accelerator name, each Ray worker's GPU share). With Ray
     GPU shares the candidates train on the GPU Ray gives their worker, whatever this process has."""
-    from ..distill.accelerator import resolve  # lazy: torch
-    from .executor import actor_options
+    from ..distill.accelerator import resolve  # noqa: PLC0415  lazy: torch (via distill.accelerator)
 
     gpus = req.gpus_per_candidate
     if gpus is not None and req.executor != "ray":
@@ -147,7 +147,7 @@ def prepare(req: SearchRequest, on_event: EventFn | None = None, *, progress: bo
                            accelerator=acc.name, candidate_accelerator=candidate_acc, gpus_per_candidate=gpus)
     check_writable("--out", run)  # also the default, before a default teacher is fine-tuned into it
     if own is not None:
-        from ..distill.taskfiles import check_run_data  # lazy: pandas
+        from ..distill.taskfiles import check_run_data  # noqa: PLC0415  lazy: pyarrow (via distill.taskfiles)
 
         check_run_data(run_data(run), own, f"run folder {run}")  # resuming: refuse data that changed, in one line
     lock = FolderLock(run, "--out", note=lambda text: emit("message", {"text": f"note: {text}"})).acquire()

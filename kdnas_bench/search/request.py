@@ -12,6 +12,9 @@ from typing import Any
 
 from ..defaults import DEFAULTS, INITS
 from ..distill.data import AGNOSTIC
+from ..distill.lengths import parse_max_length
+from ..distill.selection import make_selection
+from ..distill.tracking import check_log_to
 from ..keys import DatasetKey
 from ..space import Shape
 from .baselines import BASELINES, FAMILY_NAMES
@@ -83,9 +86,6 @@ class FinalOptions:
         bad = [n for n in self.baselines if n not in FAMILY_NAMES]
         if bad:
             raise SearchError(f"--baselines: unknown {', '.join(bad)} (choose from {', '.join(FAMILY_NAMES)}, or none)")
-        from ..distill.lengths import parse_max_length
-        from ..distill.selection import make_selection
-        from ..distill.tracking import check_log_to
 
         parse_max_length(self.max_length)
         make_selection(self.eval_every, self.early_stopping, dict, "")

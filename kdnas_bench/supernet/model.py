@@ -19,9 +19,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.func import functional_call
 
-from ..distill.inherit import Importance, TeacherShape, rewire, slice_state
+from ..distill.inherit import Importance, TeacherShape, depth_map, rewire, slice_state
 from ..errors import KdnasError
+from ..models import build_model, teacher_extras
 from ..space import Arch, SearchSpace
 
 
@@ -80,8 +82,6 @@ class TaskHead:
 
     @classmethod
     def of(cls, config: Any, regression: bool) -> TaskHead:
-        from ..models import teacher_extras
-
         labels = tuple(str(config.id2label[i]) for i in range(int(config.num_labels)))
         return cls(int(config.vocab_size), int(config.max_position_embeddings), int(config.num_labels), labels,
                    regression, tuple(sorted(teacher_extras(config).items())))
@@ -134,8 +134,6 @@ class Supernet:
         return slice_state(self.params, arch, self.teacher)
 
     def _config_model(self, arch: Arch) -> Any:
-        from ..models import build_model
-
         with torch.random.fork_rng(devices=[]):  # build_model seeds torch: keep the caller's dropout stream
             model = build_model(arch, num_labels=self.head.num_labels, vocab_size=self.head.vocab_size,
                                 max_position=self.head.max_position, **dict(self.head.extras))
@@ -181,8 +179,6 @@ class Supernet:
     def forward(self, arch: Arch, batch: dict[str, Any], *, train: bool = False, hidden: bool = False) -> Any:
         """The sub-network's model output on a batch (``hidden``: with its hidden states: the embeddings' and
         one per layer, ``arch.hidden`` wide); gradients flow into the shared tensors."""
-        from torch.func import functional_call
-
         model = self.skeleton(arch)
         model.train(train)
         inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
@@ -194,8 +190,6 @@ class Supernet:
         inherits (:func:`~kdnas_bench.distill.inherit.depth_map`), in the supernet's (importance) channel order
         and cut to the sub-network's first ``arch.hidden`` channels — no projection needed, the channels are
         the teacher's own. ``teacher_hidden``: the teacher's hidden states (embeddings + one per layer)."""
-        from ..distill.inherit import depth_map
-
         order = self.importance.hidden[: arch.hidden].to(teacher_hidden[0].device)
         return [teacher_hidden[t + 1].index_select(-1, order) for t in depth_map(arch.layers, self.teacher.layers)]
 

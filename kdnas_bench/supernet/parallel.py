@@ -16,11 +16,12 @@ nothing in the training path.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ..distill.inherit import Importance
 from ..errors import KdnasError
 
 if TYPE_CHECKING:
@@ -118,7 +119,6 @@ class Group:
         same teacher and seed, or read them from the same checkpoint: this makes it certain)."""
         if not self.active:
             return
-        from ..distill.inherit import Importance
 
         with torch.no_grad():
             for p in net.parameters():
@@ -151,8 +151,6 @@ def join(acc: Accelerator) -> tuple[Group, Accelerator]:
 
 
 def _rank_gpu(acc: Accelerator) -> Accelerator:
-    from dataclasses import replace
-
     local = int(os.environ.get("LOCAL_RANK", "0") or 0)
     if local >= torch.cuda.device_count():
         raise ParallelError(f"rank with LOCAL_RANK {local} has no GPU: this machine has {torch.cuda.device_count()}; "

@@ -27,7 +27,7 @@ def _write_json(path: Path, doc: dict[str, Any]) -> None:
 
 
 def _write_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
-    from safetensors.torch import save_file
+    from safetensors.torch import save_file  # noqa: PLC0415  lazy: safetensors
 
     tmp = path.with_name(path.name + ".tmp")
     save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
@@ -46,12 +46,11 @@ def read_json(path: Path) -> dict[str, Any]:
 
 
 def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    import safetensors.torch  # noqa: PLC0415  lazy: safetensors
 
     try:
-        return load_file(str(path))
-    except (OSError, SafetensorError) as exc:
+        return safetensors.torch.load_file(str(path))
+    except (OSError, safetensors.SafetensorError) as exc:
         raise SupernetError(f"cannot read {path}: {exc}") from None
 
 
@@ -134,7 +133,7 @@ def load_checkpoint(folder: Path, recipe: dict[str, Any]) -> tuple[Supernet, dic
 
 def _tensors_step(path: Path) -> str | None:
     """The step a checkpoint's tensors were written at (None in files from before it was recorded)."""
-    from safetensors import safe_open
+    from safetensors import safe_open  # noqa: PLC0415  lazy: safetensors
 
     with safe_open(str(path), framework="pt") as f:
         return (f.metadata() or {}).get("step")

@@ -23,12 +23,13 @@ import torch
 from ..defaults import DEFAULTS
 from ..distill.accelerator import Accelerator, batches_on, resolve
 from ..distill.cache import cache_teacher
-from ..distill.data import Task
+from ..distill.data import Task, get_task
 from ..distill.inherit import TeacherShape, measure_importance
 from ..distill.lengths import LEGACY, model_positions, recorded_max_length
 from ..distill.losses import Outputs, build_losses, parse_losses
-from ..distill.teacher import Teacher
+from ..distill.teacher import Teacher, load_teacher
 from ..distill.tracking import Tracker
+from ..distill.training import prepare_data, progress_bar
 from ..errors import KdnasError
 from ..models import tensors_hash
 from ..outdirs import FolderLock
@@ -86,7 +87,7 @@ def check_recipe(doc: dict[str, Any], folder: Path, *, teacher: Teacher, task: T
                             f"--max-length {recorded} (or auto) or another folder")
     if rec.get("task") != task.name:
         raise SupernetError(f"supernet {folder} was trained for task {rec.get('task')}, not {task.name}")
-    from ..distill.taskfiles import check_run_data
+    from ..distill.taskfiles import check_run_data  # noqa: PLC0415  lazy: pandas, pyarrow (via distill.taskfiles)
 
     check_run_data(rec.get("data"), task, f"supernet {folder}")
     if rec.get("teacher_hash") != tensors_hash(teacher.model.state_dict()):
@@ -140,8 +141,6 @@ def train_supernet(teacher: Teacher, task: Task, space: SearchSpace, out: str | 
     (recorded in the recipe); ``tracker``: log the loss and learning rate (:mod:`kdnas_bench.distill.tracking`).
     Under ``torchrun`` (several processes) it trains
     data-parallel (:mod:`kdnas_bench.supernet.parallel`): rank 0 alone writes ``out`` and reports progress."""
-    from ..distill.training import progress_bar
-
     ranks, acc = parallel.join(resolve(accelerator))
     parallel.check_batch(ranks, cfg.batch_size)
     folder = Path(out)
@@ -265,10 +264,6 @@ def ensure_supernet(teacher: str | Teacher, task: str | Task, space: SearchSpace
     (from the data: :mod:`kdnas_bench.distill.lengths`) or None (128); a folder already holding a supernet or a
     checkpoint keeps the length it was trained with (128 when it records none), and a different number is
     refused. ``on_start`` also gets ``lengths``: a line saying the length and how many examples it cuts."""
-    from ..distill.data import get_task
-    from ..distill.teacher import load_teacher
-    from ..distill.training import prepare_data
-
     t = get_task(task)
     loaded = load_teacher(teacher, task=t)
     space_fits(space, TeacherShape.of(loaded.model.config))

@@ -48,7 +48,7 @@ def every_shape_with_one_build(spec: BackendSpec, backend: Backend) -> None:
 
 
 def outputs_match_the_reference_model(spec: BackendSpec, backend: Backend) -> None:
-    import torch  # lazy: torch
+    import torch  # noqa: PLC0415  lazy: torch
 
     for shape in (Shape(2, 12), Shape(1, 40)):
         ref = build_model(ARCH)

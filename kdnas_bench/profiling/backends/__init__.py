@@ -11,6 +11,10 @@ from typing import Any
 
 from ...errors import BackendError
 from .base import Backend
+from .ort import OrtBackend
+from .ort_int8 import OrtInt8Backend
+from .torch_bf16 import TorchBf16Backend, bf16_unsupported
+from .torch_eager import TorchBackend
 
 PRECISIONS = ("fp32", "bf16", "int8")
 
@@ -46,49 +50,37 @@ class BackendSpec:
 
 
 def _torch(threads: int, **kw: Any) -> Backend:
-    from .torch_eager import TorchBackend
-
     return TorchBackend(threads=threads, device="cpu", **kw)
 
 
 def _torch_cuda(threads: int, **kw: Any) -> Backend:
-    from .torch_eager import TorchBackend
-
     return TorchBackend(threads=threads, device="cuda", **kw)
 
 
 def _torch_bf16(threads: int, **kw: Any) -> Backend:
-    from .torch_bf16 import TorchBf16Backend
-
     return TorchBf16Backend(threads=threads, **kw)
 
 
 def _ort(threads: int, **kw: Any) -> Backend:
-    from .ort import OrtBackend
-
     return OrtBackend(threads=threads, device="cpu", **kw)
 
 
 def _ort_int8(threads: int, **kw: Any) -> Backend:
-    from .ort_int8 import OrtInt8Backend
-
     return OrtInt8Backend(threads=threads, **kw)
 
 
 def _ort_cuda(threads: int, **kw: Any) -> Backend:
-    from .ort import OrtBackend
-
     return OrtBackend(threads=threads, device="cuda", **kw)
 
 
 def _no_cuda() -> str | None:
-    import torch
+    import torch  # noqa: PLC0415  lazy: torch
 
     return None if torch.cuda.is_available() else "needs a CUDA GPU, and torch sees none"
 
 
 def _no_ort_cuda() -> str | None:
-    import onnxruntime as ort
+    import onnxruntime as ort  # noqa: PLC0415  lazy: onnxruntime
 
     if "CUDAExecutionProvider" in ort.get_available_providers():
         return None
@@ -96,8 +88,6 @@ def _no_ort_cuda() -> str | None:
 
 
 def _no_bf16() -> str | None:
-    from .torch_bf16 import bf16_unsupported
-
     return bf16_unsupported()
 
 

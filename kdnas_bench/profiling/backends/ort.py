@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ...errors import BackendError
 from ...export import INPUT_NAMES, export_onnx
 from ...models import build_model, make_inputs
@@ -25,9 +27,7 @@ def default_cache_dir() -> Path:
 
 def initializer_bytes(path: Path) -> int:
     """Sum of the byte sizes of an ONNX model's initializers (its weights as stored)."""
-    import numpy as np
-    import onnx
-    from onnx import helper
+    import onnx  # noqa: PLC0415  lazy: onnx
 
     model = onnx.load(str(path), load_external_data=False)
     total = 0
@@ -35,7 +35,7 @@ def initializer_bytes(path: Path) -> int:
         if t.raw_data:
             total += len(t.raw_data)
         else:
-            itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(t.data_type)).itemsize
+            itemsize = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t.data_type)).itemsize
             total += int(np.prod(t.dims, dtype=np.int64)) * itemsize
     return total
 
@@ -56,7 +56,7 @@ class OrtBackend:
         num_labels: int = 2,
         model_path: Path | str | None = None,
     ) -> None:
-        import onnxruntime as ort
+        import onnxruntime as ort  # noqa: PLC0415  lazy: onnxruntime
 
         if threads < 1:
             raise BackendError(f"threads must be >= 1, got {threads}")
@@ -76,7 +76,7 @@ class OrtBackend:
         self._session: Any = None
 
     def _model_path(self, arch: Arch) -> Path:
-        import torch
+        import torch  # noqa: PLC0415  lazy: torch
 
         key = f"{arch}|v{self.vocab_size}|c{self.num_labels}|torch{torch.__version__}"
         digest = hashlib.sha1(key.encode()).hexdigest()[:8]

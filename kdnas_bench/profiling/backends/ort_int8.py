@@ -23,7 +23,7 @@ SUFFIX = "-int8pc.onnx"
 
 def quantize_onnx(src: Path, dst: Path, *, per_channel: bool = True) -> Path:
     """Dynamic int8 quantization of the fp32 ONNX model ``src`` into ``dst`` (temp file, then rename)."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization import QuantType, quantize_dynamic  # noqa: PLC0415  lazy: onnxruntime
 
     dst.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".onnx.tmp", dir=dst.parent)

@@ -22,7 +22,7 @@ class TorchBackend:
     across shapes; inputs are built and placed on the device in ``load``, outside the timing."""
 
     def __init__(self, threads: int = 1, device: str = "cpu", vocab_size: int = 30522, num_labels: int = 2) -> None:
-        import torch
+        import torch  # noqa: PLC0415  lazy: torch
 
         if threads < 1:
             raise BackendError(f"threads must be >= 1, got {threads}")

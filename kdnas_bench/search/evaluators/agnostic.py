@@ -43,7 +43,7 @@ class AgnosticDistillEvaluator(Evaluator):
 
     @classmethod
     def from_request(cls, req: SearchRequest, ctx: EvaluatorContext) -> AgnosticDistillEvaluator:
-        from ...distill.agnostic import load_text  # lazy: torch
+        from ...distill.agnostic import load_text  # noqa: PLC0415  lazy: torch (via distill.agnostic)
 
         if req.teacher is not None:
             load_teacher(req.teacher)  # fail fast on a missing teacher
@@ -56,7 +56,11 @@ class AgnosticDistillEvaluator(Evaluator):
 
     def _state(self) -> tuple[Any, Any]:
         def load() -> tuple[Any, Any]:
-            from ...distill.agnostic import default_teacher, load_text, prepare_text  # lazy: torch
+            from ...distill.agnostic import (  # noqa: PLC0415  lazy: torch (via distill.agnostic)
+                default_teacher,
+                load_text,
+                prepare_text,
+            )
 
             teacher = default_teacher() if self.teacher is None else load_teacher(self.teacher)
             return teacher, prepare_text(teacher.tokenizer, load_text(self.text), max_examples=self.proxy_examples,
@@ -65,7 +69,10 @@ class AgnosticDistillEvaluator(Evaluator):
         return self.loaded(load)  # type: ignore[no-any-return]
 
     def evaluate(self, arch: Arch) -> Evaluation:
-        from ...distill.trainer import DistillOptions, distill_text  # lazy: torch
+        from ...distill.trainer import (  # noqa: PLC0415  lazy: torch (via distill.trainer)
+            DistillOptions,
+            distill_text,
+        )
 
         teacher, data = self._state()
         opts = DistillOptions(epochs=self.epochs, losses=self.losses or DEFAULTS.agnostic_losses, seed=self.seed,

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ...autospace import AUTO, resolve_space
+from ...distill.baseline import check_teacher
 from ...distill.teacher import default_backbone_path, load_teacher
+from ...errors import KdnasError
 from ...space import Arch, SearchSpace
 from ..request import SearchRequest
 from ..result import Evaluation, EventFn, PostStep
@@ -50,7 +52,7 @@ class EvaluatorContext:
         if not self.auto_space:
             return
         if teacher is None:
-            from transformers import AutoConfig  # lazy: transformers
+            from transformers import AutoConfig  # noqa: PLC0415  lazy: transformers
 
             config = AutoConfig.from_pretrained(str(default_backbone_path()))
         else:
@@ -69,7 +71,6 @@ class EvaluatorContext:
         teacher = req.teacher or default_teacher(self.run, self.task, req.data_dir, req.teacher_examples, req.seed,
                                                  self.emit, self.accelerator)
         load_teacher(teacher, task=self.task)  # fail fast on a missing or mismatched teacher
-        from ...distill.baseline import check_teacher  # lazy: pandas
 
         # a teacher that does not beat the trivial answer: refused here, before the supernet or any candidate
         self.teacher_check = check_teacher(teacher, self.task, req.data_dir, allow_weak_teacher=req.allow_weak_teacher)
@@ -80,7 +81,7 @@ class EvaluatorContext:
 def default_teacher(run: Path, task: Any, data_dir: str | None, examples: int, seed: int, emit: EventFn,
                     accelerator: str = "cpu") -> str:
     """No teacher given: fine-tune the packaged all-MiniLM-L6-v2 on the task once, into RUN/teacher."""
-    from ...distill.finetuning import finetune  # lazy: torch
+    from ...distill.finetuning import finetune  # noqa: PLC0415  lazy: torch (via distill.finetuning)
 
     folder = run / "teacher"
     if (folder / "config.json").is_file():
@@ -113,8 +114,7 @@ def no_cpu(described: dict[str, Any]) -> dict[str, Any]:
 
 def extract(net: Any, arch: Arch) -> Any:
     """``arch``'s sub-network of the supernet ``net``; one that cannot be built is that candidate's failure."""
-    from ...distill.accelerator import CandidateFailure  # lazy: torch
-    from ...errors import KdnasError
+    from ...distill.accelerator import CandidateFailure  # noqa: PLC0415  lazy: torch (via distill.accelerator)
 
     try:
         return net.extract(arch)

@@ -18,7 +18,7 @@ from .base import Evaluator, EvaluatorContext, extract, no_cpu, task_fields
 def timed(threads: int, run: Any) -> Evaluation:
     """Run one distillation with ``threads`` torch threads (so local and Ray executors agree) and wrap its result;
     a ``teacher_fidelity`` among its metrics becomes the evaluation's tie-breaker (``secondary``)."""
-    import torch  # lazy: torch
+    import torch  # noqa: PLC0415  lazy: torch
 
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
@@ -59,8 +59,11 @@ class ProxyDistillEvaluator(Evaluator):
 
     def _state(self) -> tuple[Any, Any, Any, Any]:
         def load() -> tuple[Any, Any, Any, Any]:
-            from ...distill.training import logits_of, prepare_data  # lazy: torch
-            from ...supernet import load as load_supernet  # lazy: torch
+            from ...distill.training import (  # noqa: PLC0415  lazy: torch (via distill.training)
+                logits_of,
+                prepare_data,
+            )
+            from ...supernet import load as load_supernet  # noqa: PLC0415  lazy: torch (via supernet.store)
 
             teacher = load_teacher(str(self.teacher), task=self.task)
             data = prepare_data(teacher.tokenizer, self.task, data_dir=self.data_dir, max_examples=self.proxy_examples,
@@ -71,7 +74,10 @@ class ProxyDistillEvaluator(Evaluator):
         return self.loaded(load)  # type: ignore[no-any-return]
 
     def evaluate(self, arch: Arch) -> Evaluation:
-        from ...distill.trainer import DistillOptions, distill_task  # lazy: torch
+        from ...distill.trainer import (  # noqa: PLC0415  lazy: torch (via distill.trainer)
+            DistillOptions,
+            distill_task,
+        )
 
         teacher, data, supernet, reference = self._state()
         start = None if supernet is None else extract(supernet, arch)

@@ -10,7 +10,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ... import supernet as supernet_pkg  # names read on first use (no torch at import)
 from ...distill.data import encode, get_task, load_split
+from ...distill.lengths import recorded_max_length
 from ...distill.teacher import load_teacher
 from ...space import Arch, SearchSpace
 from ..domain import SearchError
@@ -47,11 +49,10 @@ class SupernetEvaluator(Evaluator):
 
     @classmethod
     def from_request(cls, req: SearchRequest, ctx: EvaluatorContext) -> SupernetEvaluator:
-        from ...distill.inherit import TeacherShape  # lazy: torch
-        from ...supernet import space_fits  # lazy: torch
+        from ...distill.inherit import TeacherShape  # noqa: PLC0415  lazy: torch (via distill.inherit)
 
         teacher = ctx.task_teacher()
-        space_fits(ctx.space, TeacherShape.of(load_teacher(teacher).model.config))  # before any training
+        supernet_pkg.space_fits(ctx.space, TeacherShape.of(load_teacher(teacher).model.config))  # before any training
         opts = req.supernet
         return cls(supernet=str(Path(opts.folder) if opts.folder else ctx.run / "supernet"), teacher=teacher,
                    task=ctx.task, space=ctx.space_file, data_dir=req.data_dir, seed=req.seed, losses=ctx.losses,
@@ -61,8 +62,7 @@ class SupernetEvaluator(Evaluator):
 
     def setup(self, ctx: EvaluatorContext) -> None:
         """Reuse the supernet in its folder (checked against teacher, task and space) or train it there."""
-        from ...supernet import SupernetConfig  # lazy: torch
-        from ...supernet.train import ensure_supernet  # lazy: torch
+        from ...supernet.train import SupernetConfig, ensure_supernet  # noqa: PLC0415  lazy: torch (via supernet.train)
 
         opts = ctx.request.supernet
 
@@ -90,17 +90,14 @@ class SupernetEvaluator(Evaluator):
 
     def _state(self) -> tuple[Any, Any, Any]:
         def load() -> tuple[Any, Any, Any]:
-            import torch  # lazy: torch
+            import torch  # noqa: PLC0415  lazy: torch
 
-            from ...distill.lengths import recorded_max_length  # lazy: numpy, torch
-            from ...distill.training import logits_of  # lazy: torch
-            from ...supernet import check_recipe  # lazy: torch
-            from ...supernet import load as load_net  # lazy: torch
+            from ...distill.training import logits_of  # noqa: PLC0415  lazy: torch (via distill.training)
 
             task = get_task(self.task)
             teacher = load_teacher(self.teacher, task=task)
-            net, doc = load_net(self.supernet)
-            check_recipe(doc, Path(self.supernet), teacher=teacher, task=task, space=SearchSpace.load(self.space))
+            net, doc = supernet_pkg.load(self.supernet)
+            supernet_pkg.check_recipe(doc, Path(self.supernet), teacher=teacher, task=task, space=SearchSpace.load(self.space))
             length = recorded_max_length(doc["recipe"])  # the length the supernet was trained with
             dev = encode(load_split(task, "dev", self.data_dir), teacher.tokenizer, max_length=length)
             torch.set_num_threads(self.threads)
@@ -111,10 +108,14 @@ class SupernetEvaluator(Evaluator):
     def evaluate(self, arch: Arch) -> Evaluation:
         """The sub-network's dev metrics; ties of the metric are broken by its fidelity to the teacher on the
         same examples (``secondary``: minus the KD loss)."""
-        import torch  # lazy: torch
+        import torch  # noqa: PLC0415  lazy: torch
 
-        from ...distill.accelerator import resolve  # lazy: torch
-        from ...distill.training import logits_of, predictions, teacher_fidelity  # lazy: torch
+        from ...distill.accelerator import resolve  # noqa: PLC0415  lazy: torch (via distill.accelerator)
+        from ...distill.training import (  # noqa: PLC0415  lazy: torch (via distill.training)
+            logits_of,
+            predictions,
+            teacher_fidelity,
+        )
 
         net, dev, teacher_logits = self._state()
         task = get_task(self.task)

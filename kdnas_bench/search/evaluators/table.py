@@ -28,7 +28,7 @@ class TableEvaluator(Evaluator):
         self.path = Path(path)
         if not self.path.is_file():
             raise SearchError(f"table not found: {self.path}")
-        import pandas as pd  # noqa: PLC0415  lazy: pandas (the evaluator registry is read by `import kdnas_bench.cli`)
+        import pandas as pd  # noqa: PLC0415  lazy: pandas
 
         try:
             if self.path.suffix == ".parquet":

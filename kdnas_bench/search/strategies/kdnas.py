@@ -12,17 +12,23 @@ score it with the controller, take the top ones and mix in ε-greedy random pick
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ...lazy import lazy_module
 from ...space import ARCH_DIMS, Arch
 from ..domain import Domain
 
-
-def _controller(choices: dict[str, tuple[int, ...]], emb: int, hidden: int) -> Any:
+if TYPE_CHECKING:
     import torch
     from torch import nn
+else:
+    torch = lazy_module("torch")
+    nn = lazy_module("torch.nn")
+
+
+def _controller(choices: dict[str, tuple[int, ...]], emb: int, hidden: int) -> Any:
 
     class Controller(nn.Module):
         def __init__(self) -> None:
@@ -47,8 +53,6 @@ def _controller(choices: dict[str, tuple[int, ...]], emb: int, hidden: int) -> A
 def _fit_adam(model: Any, loss_fn: Any, steps: int, lr: float, weight_decay: float) -> None:
     """A plain Adam loop (L2 weight decay): the controller is tiny, and this avoids the per-step
     overhead of torch.optim (whose import also pulls in torch._dynamo)."""
-    import torch
-
     params = [p for p in model.parameters() if p.requires_grad]
     m = [torch.zeros_like(p) for p in params]
     v = [torch.zeros_like(p) for p in params]
@@ -96,14 +100,10 @@ class KDNAS:
 
     # -- the controller ---------------------------------------------------------------------------
     def _codes(self, archs: list[Arch]) -> Any:
-        import torch
-
         return torch.tensor([self.domain.encode(a) for a in archs], dtype=torch.long)
 
     def fit_controller(self) -> None:
         """Retrain the controller on every reward told so far (``ask`` does this first; a no-op when nothing new)."""
-        import torch
-
         if len(self._observed) < 2 or len(self._observed) == self._trained_on:
             return
         archs = sorted(self._observed)
@@ -126,8 +126,6 @@ class KDNAS:
 
     def predict(self, archs: list[Arch]) -> np.ndarray:
         """Controller scores (standardised predicted reward); zeros before any training."""
-        import torch
-
         if self._model is None or not archs:
             return np.zeros(len(archs))
         with torch.no_grad():
