@@ -63,7 +63,7 @@ def bench(session: nox.Session) -> None:
         session.run("python", os.path.join("benchmarks", os.path.basename(session.posargs[0])), *session.posargs[1:],
                     env=OFFLINE)
         return
-    for script in ("bench_profiling.py", "bench_predictors.py", "bench_strategies.py", "bench_backends.py"):
+    for script in ("bench_profiling.py", "bench_predictors.py", "bench_strategies.py", "bench_backends.py", "bench_import.py"):
         session.run("python", os.path.join("benchmarks", script), env=OFFLINE)
 
 

@@ -29,7 +29,6 @@ else:
 
 
 def _controller(choices: dict[str, tuple[int, ...]], emb: int, hidden: int) -> Any:
-
     class Controller(nn.Module):
         def __init__(self) -> None:
             super().__init__()
