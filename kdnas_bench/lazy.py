@@ -37,15 +37,15 @@ from typing import Any
 def lazy_exports(package: str, where: Mapping[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """``(__getattr__, __dir__)`` for the package ``package`` (PEP 562): ``where`` maps each public name to the
     submodule that defines it (relative to the package, e.g. ``"api"``). The submodule is imported the first time
-    the name is read; the value is then cached in the package, so later reads are plain attribute reads."""
+    the name is read."""
     table = dict(where)
 
     def __getattr__(name: str) -> Any:
         if name not in table:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(f".{table[name]}", package), name)
-        setattr(importlib.import_module(package), name, value)  # cached: __getattr__ runs once per name
-        return value
+        # not cached in the package: a read always gives the submodule's current value (a test that replaces
+        # ``kdnas_bench.distill.trainer.distill`` is seen through ``kdnas_bench.distill.distill`` too)
+        return getattr(importlib.import_module(f".{table[name]}", package), name)
 
     def __dir__() -> list[str]:
         return sorted({*table, *vars(importlib.import_module(package))})
@@ -55,20 +55,16 @@ def lazy_exports(package: str, where: Mapping[str, str]) -> tuple[Callable[[str]
 
 class LazyModule(types.ModuleType):
     """A stand-in for the module ``name`` that imports it on the first attribute read (as Optuna's ``_LazyImport``)
-    and then behaves as it: ``torch = lazy_module("torch")`` at a module's top costs nothing until a function
-    reads ``torch.tensor``."""
+    and then reads every attribute from it: ``torch = lazy_module("torch")`` at a module's top costs nothing until a
+    function reads ``torch.tensor``. Nothing is copied, so a test that replaces an attribute of the real module is
+    seen through the stand-in."""
 
     def __init__(self, name: str) -> None:
         super().__init__(name)
         self._lazy_name = name
 
-    def _load(self) -> types.ModuleType:
-        module = importlib.import_module(self._lazy_name)
-        self.__dict__.update(module.__dict__)  # later reads are plain attribute reads
-        return module
-
     def __getattr__(self, item: str) -> Any:
-        return getattr(self._load(), item)
+        return getattr(importlib.import_module(self._lazy_name), item)
 
 
 def lazy_module(name: str) -> Any:
