@@ -199,7 +199,8 @@ class _Spinner:
     """A status line on ``out`` from a ``fitting``/``calibrating`` event until its end event."""
 
     def __init__(self, out: Console, text: str) -> None:
-        self.out, self.text, self.status = out, text, None
+        self.out, self.text = out, text
+        self.status: Any = None
 
     def on_event(self, kind: str, data: dict[str, Any]) -> None:
         if kind in ("fitting", "calibrating"):
@@ -350,11 +351,11 @@ def predictors_cmd(root: str | None, store: str | None, as_json: bool) -> None:
 PREDICTOR_COLS = [Col("device_id", KEY), Col("backend", KEY), Col("threads", KEY, "right"), Col("rows", 3, "right"),
                   Col("type", 4), Col("±5 %", 6, "right"), Col("±10 %", 1, "right"), Col("±15 %", 8, "right"),
                   Col("MAPE", 2, "right"), Col("τ", 9, "right"), Col("interval cover", 5, "right"),
-                  Col("floor ±5 / ±10 %", 7, "right"), Col("memory ±10 %", 10, "right"), Col("speed now", 2)]
-SPEED_NOW_NOTE = ("speed now: whether `predict --speed now` can scale it to the machine's speed now, on its own "
-                  "device; no: fitted on raw medians (no canary reference) — on that machine run `kdnas-bench "
-                  "profile --backend B --threads T` (the canary is on by default), then `kdnas-bench fit --device "
-                  "ID --backend B --threads T` (--predictors --json names the commands for each)")
+                  Col("floor ±5 / ±10 %", 7, "right"), Col("memory ±10 %", 10, "right"), Col("speed\nnow", 1)]
+SPEED_NOW_NOTE = ("speed now: whether `predict --speed now` can scale its predictions to the machine's speed now "
+                  "(on its own device); no: fitted on raw medians (no canary reference) — on that machine run "
+                  "`kdnas-bench profile --backend B --threads T` (the canary is on by default), then `kdnas-bench fit "
+                  "--device ID --backend B --threads T` (`kdnas-bench predictors --json` gives each one's commands)")
 
 
 def _predictor_row(e: dict[str, Any]) -> list[str]:
