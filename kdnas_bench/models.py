@@ -1,4 +1,5 @@
-"""Arch -> transformers BERT model, and analytic parameter counts and FLOPs.
+"""Arch -> transformers BERT model, and analytic parameter counts and FLOPs; an arch from its text
+(:func:`parse_arch`: ``L,H,A,FFN``, ``4L-312H-12A-1200F``, a published student's name, a saved model folder).
 
 The analytic figures are what the latency predictors use as features; ``tests/test_models.py`` checks
 them against the real model (parameter count) and torch's FLOP counter (matmul + attention FLOPs).
@@ -8,11 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import KdnasError, SpaceError
+from .errors import KdnasError, SpaceError, did_you_mean
 from .lazy import lazy_module
 from .space import Arch, Shape
 
@@ -165,3 +169,58 @@ def arch_of_model_dir(folder: str | Path) -> Arch:
                     int(cfg["intermediate_size"]))
     except (KeyError, TypeError, ValueError, SpaceError) as exc:
         raise KdnasError(f"{path} is not a BERT-style encoder config ({exc})") from None
+
+
+# Encoder shapes as published (layers, hidden, heads, FFN), accepted wherever an arch is (``--arch tinybert-4l``,
+# ``--students``). TinyBERT-6L has DistilBERT's shape; both are listed because users look for either name.
+NAMED: dict[str, tuple[Arch, str]] = {
+    "bert-base": (Arch(12, 768, 12, 3072), "BERT-base (Devlin et al., 2019)"),
+    "bert-large": (Arch(24, 1024, 16, 4096), "BERT-large (Devlin et al., 2019)"),
+    "distilbert": (Arch(6, 768, 12, 3072), "DistilBERT (Sanh et al., 2019)"),
+    "minilm-l12": (Arch(12, 384, 12, 1536), "MiniLM-L12-H384 (Wang et al., 2020)"),
+    "minilm-l6": (Arch(6, 384, 12, 1536), "MiniLM-L6-H384 / all-MiniLM-L6-v2"),
+    "tinybert-6l": (Arch(6, 768, 12, 3072), "TinyBERT-6L (Jiao et al., 2020)"),
+    "tinybert-4l": (Arch(4, 312, 12, 1200), "TinyBERT-4L (Jiao et al., 2020)"),
+    "bert-medium": (Arch(8, 512, 8, 2048), "BERT-medium (Turc et al., 2019)"),
+    "bert-small": (Arch(4, 512, 8, 2048), "BERT-small (Turc et al., 2019)"),
+    "bert-mini": (Arch(4, 256, 4, 1024), "BERT-mini (Turc et al., 2019)"),
+    "bert-tiny": (Arch(2, 128, 2, 512), "BERT-tiny (Turc et al., 2019)"),
+}
+
+ARCH_NAME = re.compile(r"^(\d+)L-(\d+)H-(\d+)A-(\d+)F$", re.IGNORECASE)
+
+
+def arch_of_folder(text: str) -> Arch | None:
+    """The arch of a saved model folder (its config.json), None when ``text`` names no folder."""
+    folder = Path(text).expanduser()
+    if not folder.is_dir():
+        if "/" in text or os.sep in text:
+            raise KdnasError(f"{text}: no such model folder (a saved model folder holds config.json)")
+        return None
+    if not (folder / "config.json").is_file():
+        raise KdnasError(f"{text} is a folder without config.json: not a saved model")
+    return arch_of_model_dir(folder)
+
+
+def parse_arch(text: str, *, folder: Callable[[str], Arch | None] = arch_of_folder) -> Arch:
+    """The one arch parser: ``L,H,A,FFN`` (``4,312,12,1200``), its name ``4L-312H-12A-1200F``, a named student
+    (:data:`NAMED`, e.g. ``tinybert-4l``) or a saved model folder (the shape in its config.json, read by
+    ``folder``); one-line :class:`~kdnas_bench.errors.KdnasError` otherwise.
+
+        >>> parse_arch("4L-312H-12A-1200F") == parse_arch("tinybert-4l") == Arch(4, 312, 12, 1200)
+        True
+    """
+    raw = str(text).strip()
+    if raw.lower() in NAMED:
+        return NAMED[raw.lower()][0]
+    m = ARCH_NAME.match(raw)
+    looks_like_arch = m is not None or raw[:1].isdigit()
+    from_folder = None if looks_like_arch else folder(raw)
+    if from_folder is not None:
+        return from_folder
+    try:
+        return Arch(*(int(v) for v in m.groups())) if m else Arch.parse(raw)
+    except SpaceError as exc:
+        hint = did_you_mean(raw.lower(), list(NAMED)) if not any(c.isdigit() for c in raw[:1]) else ""
+        raise KdnasError(f"invalid arch {raw!r}: {exc}{hint} (give L,H,A,FFN such as 4,312,12,1200, a saved model "
+                         f"folder, or a name: {', '.join(NAMED)})") from None

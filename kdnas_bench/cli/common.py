@@ -9,7 +9,8 @@ from typing import Any
 import click
 from rich.console import Console
 
-from ..errors import KdnasError, SpaceError
+from .. import models
+from ..errors import KdnasError
 from ..outdirs import FolderLock, check_out_folder
 from ..space import Arch
 
@@ -83,10 +84,8 @@ def parse_int_list(text: str | None, name: str) -> list[int] | None:
 
 
 def parse_arch(text: str) -> Arch:
-    try:
-        return Arch.parse(text)
-    except SpaceError as exc:
-        raise KdnasError(f"invalid --arch: {exc}") from None
+    """An arch from its text: the library's one parser, :func:`kdnas_bench.models.parse_arch`."""
+    return models.parse_arch(text)
 
 
 def positive(name: str, value: int | float | None) -> None:

@@ -15,22 +15,20 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
+from .. import models
 from ..defaults import DEFAULTS, INITS
 from ..distill.lengths import parse_max_length
 from ..distill.selection import make_selection
 from ..distill.tracking import check_log_to
-from ..errors import KdnasError, SpaceError, did_you_mean
-from ..models import arch_of_model_dir
+from ..errors import KdnasError, did_you_mean
 from ..paths import data_file
 from ..profiling.backends import BACKENDS
-from ..report.named import NAMED
 from ..space import Arch
 from .common import err_console
 
@@ -57,38 +55,16 @@ class Choice(click.Choice):
             self.fail(f"{value!r} is not one of {', '.join(choices)}{did_you_mean(str(value), choices)}", param, ctx)
 
 
-_ARCH_NAME = re.compile(r"^(\d+)L-(\d+)H-(\d+)A-(\d+)F$", re.IGNORECASE)
-
-
 def arch_of_folder(text: str) -> Arch | None:
-    """The arch of a saved model folder (its config.json), None when ``text`` names no folder."""
-    folder = Path(text).expanduser()
-    if not folder.is_dir():
-        if "/" in text or os.sep in text:
-            raise KdnasError(f"{text}: no such model folder (a saved model folder holds config.json)")
-        return None
-    if not (folder / "config.json").is_file():
-        raise KdnasError(f"{text} is a folder without config.json: not a saved model")
-    return arch_of_model_dir(folder)
+    """The arch of a saved model folder (its config.json), None when ``text`` names no folder
+    (:func:`kdnas_bench.models.arch_of_folder`; a module-level name, so a test may stand in for it)."""
+    return models.arch_of_folder(text)
 
 
 def parse_arch_text(text: str) -> Arch:
     """An arch from ``L,H,A,FFN``, ``4L-312H-12A-1200F``, a named student or a saved model folder (the shape in
-    its config.json); KdnasError otherwise."""
-    raw = str(text).strip()
-    if raw.lower() in NAMED:
-        return NAMED[raw.lower()][0]
-    m = _ARCH_NAME.match(raw)
-    looks_like_arch = m is not None or raw[:1].isdigit()
-    from_folder = None if looks_like_arch else arch_of_folder(raw)
-    if from_folder is not None:
-        return from_folder
-    try:
-        return Arch(*(int(v) for v in m.groups())) if m else Arch.parse(raw)
-    except SpaceError as exc:
-        hint = did_you_mean(raw.lower(), list(NAMED)) if not any(c.isdigit() for c in raw[:1]) else ""
-        raise KdnasError(f"invalid arch {raw!r}: {exc}{hint} (give L,H,A,FFN such as 4,312,12,1200, a saved model "
-                         f"folder, or a name: {', '.join(NAMED)})") from None
+    its config.json); KdnasError otherwise. The library's one parser, :func:`kdnas_bench.models.parse_arch`."""
+    return models.parse_arch(text, folder=lambda raw: arch_of_folder(raw))
 
 
 class ArchType(click.ParamType):
