@@ -15,7 +15,15 @@ import numpy as np
 import torch
 
 from ..errors import KdnasError
-from .accelerator import Accelerator, accelerator_of, batch_rows, batches_on, resolve, teacher_model
+from .accelerator import (
+    Accelerator,
+    accelerator_of,
+    apply_precision_settings,
+    batch_rows,
+    batches_on,
+    resolve,
+    teacher_model,
+)
 from .cache import forward
 from .data import BATCHING, Encoded, Task, get_task, load_split, proxy_indices
 from .lengths import LEGACY, Lengths, encode_pair
@@ -113,6 +121,7 @@ def train(model: Any, data: Encoded, losses: list[KDLoss], cfg: TrainConfig, *, 
     after every epoch, keep the best state and stop early (:mod:`.selection`; the best is restored at the end).
     ``tracker``: log the loss, learning rate and evaluations (:mod:`.tracking`)."""
     acc = resolve(accelerator)
+    apply_precision_settings(acc)
     needs = needs_of(losses)
     use_teacher = needs_teacher(losses)
     if use_teacher and teacher is None:

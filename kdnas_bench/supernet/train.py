@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..defaults import DEFAULTS
-from ..distill.accelerator import Accelerator, batches_on, resolve
+from ..distill.accelerator import Accelerator, apply_precision_settings, batches_on, resolve
 from ..distill.cache import cache_teacher
 from ..distill.data import Task
 from ..distill.inherit import TeacherShape, measure_importance
@@ -143,6 +143,7 @@ def train_supernet(teacher: Teacher, task: Task, space: SearchSpace, out: str | 
     from ..distill.training import progress_bar
 
     ranks, acc = parallel.join(resolve(accelerator))
+    apply_precision_settings(acc)
     parallel.check_batch(ranks, cfg.batch_size)
     folder = Path(out)
     shape = TeacherShape.of(teacher.model.config)

@@ -113,14 +113,16 @@ class SupernetEvaluator(Evaluator):
         same examples (``secondary``: minus the KD loss)."""
         import torch  # lazy: torch
 
-        from ...distill.accelerator import resolve  # lazy: torch
+        from ...distill.accelerator import apply_precision_settings, resolve  # lazy: torch
         from ...distill.training import logits_of, predictions, teacher_fidelity  # lazy: torch
 
         net, dev, teacher_logits = self._state()
         task = get_task(self.task)
         torch.set_num_threads(self.threads)
+        acc = resolve(self.accelerator)
+        apply_precision_settings(acc)
         t0 = time.perf_counter()
-        logits = logits_of(extract(net, arch).to(resolve(self.accelerator).device), dev)
+        logits = logits_of(extract(net, arch).to(acc.device), dev)
         metrics = task.score(predictions(logits, task), dev.labels)
         return Evaluation(metrics[task.primary_metric], task.primary_metric, metrics, time.perf_counter() - t0,
                           secondary=teacher_fidelity(logits, teacher_logits, task), secondary_name="-kd_loss")
