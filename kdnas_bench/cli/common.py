@@ -9,6 +9,7 @@ from typing import Any
 import click
 from rich.console import Console
 
+from ..distill.taskspec import TaskRef
 from ..errors import KdnasError, SpaceError
 from ..space import Arch
 
@@ -25,7 +26,7 @@ def overwrite_option(what: str) -> Any:
                              "without it such a folder is refused.")
 
 
-def task_inputs(task: Any, data_dir: str | None) -> list[tuple[str, str | None]]:
+def task_inputs(task: TaskRef | None, data_dir: str | None) -> list[tuple[str, str | None]]:
     """The local files and folders ``task`` reads (an output folder may hold none of them)."""
     files = [("--data-dir", data_dir)]
     for name in ("train_file", "validation_file"):

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from ..distill.metrics import TASK_METRICS
+from ..distill.taskspec import TaskRef
 from ..errors import KdnasError
 
 OWN = ("train_file", "validation_file", "dataset", "text_columns", "label_column", "metric")
@@ -20,7 +21,7 @@ GLUE_HELP = "GLUE task: cola, sst2, mrpc, stsb, qqp, mnli-m, mnli-mm, qnli, rte"
 
 def resolve_task(task: str | None, data_dir: str | None, *, train_file: str | None = None,
                  validation_file: str | None = None, dataset: str | None = None, text_columns: str | None = None,
-                 label_column: str | None = None, metric: str | None = None, required: bool = True) -> Any:
+                 label_column: str | None = None, metric: str | None = None, required: bool = True) -> TaskRef | None:
     """The task the options name: a GLUE name (checked by the verb), or a task of one's own, read and checked."""
     from ..distill.data import TASKS, get_task
 
@@ -93,7 +94,7 @@ def task_options(*, required: bool = True, task_help: str = GLUE_HELP + ".",
     return wrap
 
 
-def task_args(task: Any, data_dir: str | None) -> list[str]:
+def task_args(task: TaskRef, data_dir: str | None) -> list[str]:
     """The CLI options that name ``task`` again (for the commands a pipeline prints as its steps)."""
     from ..distill.data import Task
 

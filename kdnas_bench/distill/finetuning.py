@@ -10,8 +10,9 @@ from typing import Any
 
 import torch
 
+from .accelerator import AcceleratorSpec, resolve
 from .baseline import Baseline, baseline_of, weak_teacher_line
-from .data import Task, get_task
+from .data import TaskRef, get_task
 from .lengths import length_config, model_positions
 from .losses import GroundTruth
 from .selection import make_selection
@@ -62,7 +63,7 @@ class FinetuneResult(PrimaryMetric):
 
 
 def finetune(
-    task: str | Task,
+    task: TaskRef,
     *,
     backbone: str | Path | None = None,
     data_dir: str | Path | None = None,
@@ -75,7 +76,7 @@ def finetune(
     max_length: int | str = "auto",
     progress: bool = False,
     batching: str = "random",
-    accelerator: str | None = None,
+    accelerator: AcceleratorSpec = None,
     eval_every: str = "end",
     early_stopping: int | None = None,
     log_to: str | None = None,
@@ -89,8 +90,6 @@ def finetune(
     ``early_stopping`` evaluations without improvement (:mod:`.selection`); ``log_to="tensorboard"`` logs into
     ``log_dir`` (:mod:`.tracking`).
     ``accelerator``: ``"cpu"`` (None), ``"cuda"`` or ``"auto"`` (:mod:`.accelerator`)."""
-    from .accelerator import resolve
-
     acc = resolve(accelerator)
     t = get_task(task)
     source = default_backbone_path() if backbone is None else backbone

@@ -25,7 +25,7 @@ from .accelerator import (
     teacher_model,
 )
 from .cache import forward
-from .data import BATCHING, Encoded, Task, get_task, load_split, proxy_indices
+from .data import BATCHING, Encoded, Task, TaskRef, get_task, load_split, proxy_indices
 from .lengths import LEGACY, Lengths, encode_pair
 from .losses import KDLoss, needs_of, needs_teacher
 
@@ -71,7 +71,7 @@ class TaskData:
         return "proxy" if len(self.train) < self.train_total else "full"
 
 
-def prepare_data(tokenizer: Any, task: str | Task, *, data_dir: str | Path | None = None,
+def prepare_data(tokenizer: Any, task: TaskRef, *, data_dir: str | Path | None = None,
                  max_examples: int | None = None, seed: int = 0, max_length: int | str = LEGACY,
                  positions: int | None = None) -> TaskData:
     """Load and tokenise train (a stratified seeded subset of ``max_examples`` when given) and dev, cut to

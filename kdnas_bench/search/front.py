@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ..distill.taskspec import TaskRef
 from ..errors import KdnasError
 from ..space import Arch, Shape
 
@@ -273,7 +274,7 @@ class FrontStep:
     req: Any  # the SearchRequest
     run: Path
     teacher: str | None
-    task: Any
+    task: TaskRef
     losses: str
     supernet: str | None
     accelerator: str

@@ -23,7 +23,7 @@ import torch
 from ..defaults import DEFAULTS
 from ..distill.accelerator import Accelerator, apply_precision_settings, batches_on, resolve
 from ..distill.cache import cache_teacher
-from ..distill.data import Task
+from ..distill.data import Task, TaskRef
 from ..distill.inherit import TeacherShape, measure_importance
 from ..distill.lengths import LEGACY, model_positions, recorded_max_length
 from ..distill.losses import Outputs, build_losses, parse_losses
@@ -257,7 +257,7 @@ def train_supernet(teacher: Teacher, task: Task, space: SearchSpace, out: str | 
     return store.load(folder)
 
 
-def ensure_supernet(teacher: str | Teacher, task: str | Task, space: SearchSpace, folder: str | Path, *,
+def ensure_supernet(teacher: str | Teacher, task: TaskRef, space: SearchSpace, folder: str | Path, *,
                     data_dir: str | Path | None, cfg: SupernetConfig, progress: bool = False,
                     on_start: Any = None, accelerator: str | Accelerator | None = None,
                     max_length: int | str | None = None, tracker: Tracker | None = None) -> tuple[Supernet, dict[str, Any]]:

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...distill.data import encode, get_task, load_split
+from ...distill.data import TaskRef, encode, get_task, load_split
 from ...distill.teacher import load_teacher
 from ...space import Arch, SearchSpace
 from ..domain import SearchError
@@ -31,7 +31,7 @@ class SupernetEvaluator(Evaluator):
 
     supernet: str = field()  # type: ignore[assignment]  # required (the base's None is for the others)
     teacher: str = field()  # type: ignore[assignment]
-    task: Any  # a GLUE name, or a Task of one's own
+    task: TaskRef  # a GLUE name, or a Task of one's own
     space: str
     data_dir: str | None = None
     threads: int = 1
