@@ -20,7 +20,7 @@ LAYERS: list[set[str]] = [
     {"models"},  # Arch -> model
     {"export"},  # model -> ONNX
     {"profiling", "distill"},  # measuring students, training them
-    {"predictors", "supernet", "deploy", "jobs"},  # what is learned from the profiles; weight sharing; int8 deployment; verbs as jobs
+    {"predictors", "supernet", "deploy", "jobs"},  # learned from the profiles; weight sharing; int8; the verbs as jobs
     {"search"},  # the KD-NAS search
     {"report", "testing"},  # reading finished runs; the contract checks
     {"cli"},  # parse -> call the library -> render
