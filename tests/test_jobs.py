@@ -5,6 +5,8 @@ what the user should hear through its events; the accelerator resolves without t
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,14 @@ class Events:
 
     def kinds(self) -> list[str]:
         return [kind for kind, _ in self.seen]
+
+
+def test_the_requests_load_without_torch() -> None:
+    """The command line builds its requests at import time: their modules import no torch (nor pandas)."""
+    code = ("import sys, kdnas_bench.jobs.distill, kdnas_bench.jobs.supernet, kdnas_bench.jobs.export; "
+            "print(sorted(m for m in ('torch', 'pandas') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
 
 
 # -- the requests check their own values ---------------------------------------------------------------------
