@@ -21,6 +21,7 @@ import numpy as np
 
 from .distill.data import batches, encode, get_task, load_split
 from .distill.lengths import trained_max_length
+from .distill.taskspec import Task, TaskRef
 from .errors import KdnasError
 from .export import INPUT_NAMES, export_onnx
 from .models import arch_of_model_dir, make_inputs
@@ -55,7 +56,7 @@ def _session(path: Path, threads: int) -> Any:
     return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
 
 
-def evaluate_onnx(path: str | Path, task: Any, *, data_dir: str | Path | None, tokenizer_dir: str | Path,
+def evaluate_onnx(path: str | Path, task: TaskRef, *, data_dir: str | Path | None, tokenizer_dir: str | Path,
                   threads: int = 1, batch_size: int = 64, max_length: int | None = None) -> dict[str, float]:
     """The task's dev metrics of an exported model run by ONNX Runtime (fp32 or int8); ``max_length`` None: the
     length the model was trained with (its folder's metrics.json, else 128)."""
@@ -99,7 +100,7 @@ def measure_onnx(path: str | Path, arch: Arch, shape: Shape, *, backend: str = "
     return out
 
 
-def deploy_int8(student_dir: str | Path, *, task: Any, data_dir: str | Path | None, fp32_metrics: dict[str, float],
+def deploy_int8(student_dir: str | Path, *, task: TaskRef, data_dir: str | Path | None, fp32_metrics: dict[str, float],
                 threads: int = 1) -> dict[str, Any]:
     """Quantize a saved student, score the int8 model on dev, and write ``quantized.json`` beside it (and a
     ``quantized`` entry into its ``metrics.json``). ``fp32_metrics``: the student's own dev metrics."""
@@ -201,7 +202,7 @@ def _onnx_vs_torch(model: Any, onnx_path: Path, output: str) -> float:
     return float(np.abs(got - ref).max())
 
 
-def _check_task(task: Any, model_dir: Path, data_dir: str | Path | None) -> Any:
+def _check_task(task: TaskRef, model_dir: Path, data_dir: str | Path | None) -> Task:
     """The task of the accuracy check, checked against the model's head, its dev data read now (before any export)."""
     t = get_task(task)
     cfg = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
@@ -215,7 +216,7 @@ def _check_task(task: Any, model_dir: Path, data_dir: str | Path | None) -> Any:
     return t
 
 
-def _accuracy(folder: Path, files: dict[str, str], task: Any, data_dir: str | Path | None, threads: int) -> dict[str, Any]:
+def _accuracy(folder: Path, files: dict[str, str], task: Task, data_dir: str | Path | None, threads: int) -> dict[str, Any]:
     """fp32 and int8 dev metrics of the exported files (ONNX Runtime), and the drop."""
     metrics = {p: evaluate_onnx(folder / f, task, data_dir=data_dir, tokenizer_dir=folder, threads=threads)
                for p, f in files.items()}
@@ -238,7 +239,7 @@ def _publish(staging: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def export_folder(model_dir: str | Path, out: str | Path, *, quantize: str | None = None, task: Any = None,
+def export_folder(model_dir: str | Path, out: str | Path, *, quantize: str | None = None, task: TaskRef | None = None,
                   data_dir: str | Path | None = None, threads: int = 1, overwrite: bool = False) -> dict[str, Any]:
     """Export a saved model folder to ONNX (``model.onnx``; with ``quantize="int8"`` also ``model.int8.onnx``,
     dynamic quantization) into ``out`` with its tokenizer and config.json, and ``export.json``: the files, the

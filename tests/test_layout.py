@@ -23,7 +23,7 @@ LAYERS: list[set[str]] = [
     {"models"},  # Arch -> model
     {"export"},  # model -> ONNX
     {"profiling", "distill"},  # measuring students, training them
-    {"predictors", "supernet", "deploy"},  # what is learned from the profiles; weight sharing; int8 deployment
+    {"predictors", "supernet", "deploy", "jobs"},  # learned from the profiles; weight sharing; int8; the verbs as jobs
     {"search"},  # the KD-NAS search
     {"report", "testing"},  # reading finished runs; the contract checks
     {"cli"},  # parse -> call the library -> render

@@ -101,7 +101,7 @@ def test_supernet_examples_spelling_reaches_the_same_recipe(monkeypatch: pytest.
         raise KdnasError("stopped before training")
 
     monkeypatch.setattr(supernet_train, "ensure_supernet", stop)
-    monkeypatch.setattr("kdnas_bench.cli.supernet_cmds._checked_out", lambda *a: None)
+    monkeypatch.setattr("kdnas_bench.jobs.supernet.checked_out", lambda *a: None)
     base = ["supernet", "train", "--teacher", str(tmp_path / "t"), "--task", "sst2", "--out", str(tmp_path / "s"),
             "--space", str(ROOT / "search" / "spaces" / "bert.toml")]
     code, _, err = run_cli(*base, "--examples", "123")

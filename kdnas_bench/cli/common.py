@@ -11,7 +11,8 @@ from rich.console import Console
 
 from .. import models
 from ..errors import KdnasError
-from ..outdirs import FolderLock, check_out_folder
+from ..jobs.common import out_folder as jobs_out_folder
+from ..jobs.common import task_inputs as task_inputs  # the library's, kept importable from here
 from ..space import Arch
 
 # user text (paths, messages, file contents) is printed as it is: no ":100:" or ":thumbs_up:" turned into emoji;
@@ -27,20 +28,11 @@ def overwrite_option(what: str) -> Any:
                              "without it such a folder is refused.")
 
 
-def task_inputs(task: Any, data_dir: str | None) -> list[tuple[str, str | None]]:
-    """The local files and folders ``task`` reads (an output folder may hold none of them)."""
-    files = [("--data-dir", data_dir)]
-    for name in ("train_file", "validation_file"):
-        files.append((f"--{name.replace('_', '-')}", getattr(task, name, None)))
-    return [(n, None if v is None else str(v)) for n, v in files]
-
-
 def out_folder(out: str, *, overwrite: bool, inputs: list[tuple[str, str | None]]) -> Any:
     """Check ``--out`` (new or empty unless ``overwrite``; none of ``inputs``) and return its lock, to hold while
-    writing (one writer per folder)."""
-    check_out_folder("--out", out, overwrite=overwrite, inputs=inputs)
-    return FolderLock(out, "--out", note=lambda text: err_console.print(f"note: {text}", markup=False,
-                                                                        highlight=False))
+    writing (one writer per folder); a stale lock taken over is said on stderr."""
+    return jobs_out_folder(out, overwrite=overwrite, inputs=inputs, emit=lambda kind, data: err_console.print(
+        f"note: {data['text']}", markup=False, highlight=False))
 
 
 class AcceleratorName(click.ParamType):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import click
@@ -11,18 +10,10 @@ from rich.text import Text
 
 from ..defaults import DEFAULTS
 from ..deploy import QUANTIZE
-from ..distill.data import BATCHING
-from ..errors import KdnasError
-from .common import (
-    accelerator_option,
-    check_accelerator,
-    console,
-    out_folder,
-    overwrite_option,
-    positive,
-    print_json,
-    task_inputs,
-)
+from ..distill.data import BATCHING, TaskRef
+from ..jobs.distill import DistillOutcome, DistillRequest, FinetuneRequest, run_distill, run_finetune
+from ..space import Arch
+from .common import accelerator_option, console, err_console, overwrite_option, print_json
 from .options import (
     INIT_CHOICES,
     allow_weak_teacher_option,
@@ -31,7 +22,6 @@ from .options import (
     seed_option,
     threads_option,
     training_options,
-    training_settings,
 )
 from .task_options import task_options, teacher_fit_option
 
@@ -98,178 +88,145 @@ def trivial_scores(result: dict[str, Any]) -> dict[str, tuple[float, str]]:
     return {m: (float(v), str(answers.get(m, "a constant"))) for m, v in (base.get("metrics") or {}).items()}
 
 
+def _event(kind: str, data: dict[str, Any]) -> None:
+    """A job's events on stderr: its messages as they are, a stale lock taken over as a note."""
+    if kind == "message":
+        click.echo(data["text"], err=True)
+    elif kind == "note":
+        err_console.print(f"note: {data['text']}", markup=False, highlight=False)
+
+
+@click.command("distill")
+@click.option("--teacher", required=True, help="Fine-tuned teacher: local folder or hub name.")
+@task_options()
+@teacher_fit_option()
+@arch_option(required=True)
+@click.option("--max-examples", type=int, help="Proxy mode: a stratified seeded subset of N train examples.")
+@click.option("--epochs", type=float, default=3.0, show_default=True, help="Training epochs (may be fractional).")
+@click.option("--losses", default=DEFAULTS.distill_losses, show_default=True,
+              help="Comma-separated KD losses with optional weights: logits, hidden, hidden-uniform, attn, ce "
+                   "(e.g. logits,hidden:0.5,attn).")
+@click.option("--out", type=click.Path(), help="Save the student here (HF layout, safetensors, ONNX, metrics.json).")
+@overwrite_option("a student or teacher saved there")
+@seed_option("Seed (init, dropout, data order, subset).")
+@click.option("--lr", type=float, default=DEFAULTS.distill_lr, show_default=True, help="Peak learning rate.")
+@click.option("--batch-size", type=int, default=32, show_default=True, help="Training batch size.")
+@click.option("--temperature", type=float, default=1.0, show_default=True, help="Logits KD temperature.")
+@click.option("--init", type=click.Choice(INIT_CHOICES), default="inherit",
+              show_default=True, help="inherit: every weight from the teacher, rewired by importance on task data "
+              "and sliced; embeddings (old 'auto'): teacher embeddings, layers only when widths match; random.")
+@click.option("--supernet", "supernet_dir", type=click.Path(),
+              help="Start from the student's sub-network of this trained supernet folder instead of --init.")
+@click.option("--batching", type=click.Choice(BATCHING), default="random", show_default=True,
+              help="Training batches: plain random, or length-grouped (2.9x less padding on SST-2; for "
+                   "large sets: on 2,000 examples it cost 3.7 pts for a 2L/256 student).")
+@threads_option("torch CPU threads for training.")
+@accelerator_option("distillation")
+@click.option("--quantize", type=click.Choice(QUANTIZE), help="Also export the student quantized (int8: ONNX "
+              "Runtime dynamic quantization, model.int8.onnx) and report its dev metric beside fp32. Needs --out.")
+@allow_weak_teacher_option()
+@training_options()
+@json_option("Print the result as JSON.")
+def distill_cmd(teacher: str, task: TaskRef, arch: Arch, data_dir: str | None, max_examples: int | None,
+                epochs: float, losses: str, out: str | None, overwrite: bool, seed: int, lr: float, batch_size: int,
+                temperature: float, init: str, supernet_dir: str | None, batching: str, threads: int,
+                accelerator: str, quantize: str | None, allow_weak_teacher: bool, max_length: str,
+                log_to: str | None, log_dir: str | None, eval_every: str, early_stopping: int | None,
+                as_json: bool) -> None:
+    """Distil a student from a fine-tuned teacher and evaluate it on dev.
+
+    Proxy mode with --max-examples (what KD-NAS scores candidates with), full mode without.
+
+    \b
+    Example:
+      kdnas-bench distill --teacher runs/teacher-sst2 --task sst2 --arch 4,256,4,1024 \\
+          --data-dir glue --max-examples 2000 --epochs 3 --json
+
+    glue/ is the GLUE benchmark's TSV download (one folder per task: glue/SST-2/train.tsv, dev.tsv); without
+    --data-dir the task comes from the Hugging Face hub. Your own data: --train-file and --validation-file.
+    """
+    req = DistillRequest(teacher, task, arch, data_dir=data_dir, max_examples=max_examples, epochs=epochs,
+                         losses=losses, out=out, overwrite=overwrite, seed=seed, lr=lr, batch_size=batch_size,
+                         temperature=temperature, init=init, supernet=supernet_dir, batching=batching, threads=threads,
+                         accelerator=accelerator, quantize=quantize, allow_weak_teacher=allow_weak_teacher,
+                         max_length=max_length, log_to=log_to, log_dir=log_dir, eval_every=eval_every,
+                         early_stopping=early_stopping)
+    _show_student(run_distill(req, _event, progress=not as_json), str(arch), as_json)
+
+
+def _show_student(outcome: DistillOutcome, student: str, as_json: bool) -> None:
+    """A distilled student's result: a table (and the int8 line), or JSON; a cut note on stderr."""
+    result = outcome.to_dict()
+    note = cut_note(result)
+    if note:
+        click.echo(note, err=True)
+    if as_json:
+        print_json(result)
+        return
+    console.print(_metrics_table(f"{result['task']} student {student} ({result['mode']} mode)", result))
+    q = outcome.quantized
+    if q:
+        console.print(f"{q['precision']}: {q['primary_metric']} {q['metric']:.4f} vs fp32 {q['fp32_metric']:.4f} "
+                      f"(drop {q['drop_points']:+.2f} points); ONNX {q['onnx_bytes']['fp32'] / 2**20:.1f} → "
+                      f"{q['onnx_bytes']['int8'] / 2**20:.1f} MiB · {q['onnx']}", markup=False)
+
+
+@click.group("teacher")
+def teacher_group() -> None:
+    """Make teachers."""
+
+
+@teacher_group.command("finetune")
+@click.option("--backbone", help="Hub name or local folder (default: the packaged all-MiniLM-L6-v2).")
+@task_options()
+@click.option("--max-examples", type=int, help="Fine-tune on a stratified seeded subset of N train examples.")
+@click.option("--epochs", type=float, default=1.0, show_default=True, help="Training epochs (may be fractional).")
+@seed_option("Seed (head init, dropout, data order).")
+@click.option("--lr", type=float, default=2e-4, show_default=True, help="Peak learning rate.")
+@click.option("--batch-size", type=int, default=16, show_default=True, help="Training batch size.")
+@click.option("--out", required=True, type=click.Path(), help="Save the teacher here (HF layout, safetensors).")
+@overwrite_option("a teacher saved there")
+@click.option("--batching", type=click.Choice(BATCHING), default="random", show_default=True,
+              help="Training batches: plain random, or length-grouped (2.9x less padding on SST-2; use it "
+                   "on large sets: 79.5 % vs 80.05 % dev accuracy at 2,000 SST-2 examples).")
+@threads_option("torch CPU threads for training.")
+@accelerator_option("fine-tuning")
+@training_options()
+@json_option("Print the result as JSON.")
+def teacher_finetune(backbone: str | None, task: TaskRef, data_dir: str | None, max_examples: int | None,
+                     epochs: float, seed: int, lr: float, batch_size: int, out: str, overwrite: bool, batching: str,
+                     threads: int, accelerator: str, max_length: str, log_to: str | None, log_dir: str | None,
+                     eval_every: str, early_stopping: int | None, as_json: bool) -> None:
+    """Fine-tune a backbone into a task teacher, save it with its dev metrics.
+
+    \b
+    Example:
+      kdnas-bench teacher finetune --task sst2 --data-dir glue \\
+          --max-examples 2000 --epochs 1 --out runs/teacher-sst2
+      kdnas-bench teacher finetune --train-file train.csv --validation-file dev.csv \\
+          --text-columns review --label-column sentiment --out runs/teacher-reviews
+
+    glue/ is the GLUE benchmark's TSV download (one folder per task: glue/SST-2/train.tsv, dev.tsv); without
+    --data-dir the task comes from the Hugging Face hub.
+    """
+    req = FinetuneRequest(task, out, backbone=backbone, data_dir=data_dir, max_examples=max_examples, epochs=epochs,
+                          seed=seed, lr=lr, batch_size=batch_size, overwrite=overwrite, batching=batching,
+                          threads=threads, accelerator=accelerator, max_length=max_length, log_to=log_to,
+                          log_dir=log_dir, eval_every=eval_every, early_stopping=early_stopping)
+    result = run_finetune(req, _event, progress=not as_json)
+    warning = result.weak_warning()
+    if warning:
+        click.echo(warning, err=True)
+    note = cut_note(result.to_dict())
+    if note:
+        click.echo(note, err=True)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    console.print(_metrics_table(f"{result.task} teacher from {result.backbone}", result.to_dict()))
+
+
 def register(cli: click.Group) -> None:
-    @cli.command("distill")
-    @click.option("--teacher", required=True, help="Fine-tuned teacher: local folder or hub name.")
-    @task_options()
-    @teacher_fit_option()
-    @arch_option(required=True)
-    @click.option("--max-examples", type=int, help="Proxy mode: a stratified seeded subset of N train examples.")
-    @click.option("--epochs", type=float, default=3.0, show_default=True, help="Training epochs (may be fractional).")
-    @click.option("--losses", default=DEFAULTS.distill_losses, show_default=True,
-                  help="Comma-separated KD losses with optional weights: logits, hidden, hidden-uniform, attn, ce "
-                       "(e.g. logits,hidden:0.5,attn).")
-    @click.option("--out", type=click.Path(), help="Save the student here (HF layout, safetensors, ONNX, metrics.json).")
-    @overwrite_option("a student or teacher saved there")
-    @seed_option("Seed (init, dropout, data order, subset).")
-    @click.option("--lr", type=float, default=DEFAULTS.distill_lr, show_default=True, help="Peak learning rate.")
-    @click.option("--batch-size", type=int, default=32, show_default=True, help="Training batch size.")
-    @click.option("--temperature", type=float, default=1.0, show_default=True, help="Logits KD temperature.")
-    @click.option("--init", type=click.Choice(INIT_CHOICES), default="inherit",
-                  show_default=True, help="inherit: every weight from the teacher, rewired by importance on task data "
-                  "and sliced; embeddings (old 'auto'): teacher embeddings, layers only when widths match; random.")
-    @click.option("--supernet", "supernet_dir", type=click.Path(),
-                  help="Start from the student's sub-network of this trained supernet folder instead of --init.")
-    @click.option("--batching", type=click.Choice(BATCHING), default="random", show_default=True,
-                  help="Training batches: plain random, or length-grouped (2.9x less padding on SST-2; for "
-                       "large sets: on 2,000 examples it cost 3.7 pts for a 2L/256 student).")
-    @threads_option("torch CPU threads for training.")
-    @accelerator_option("distillation")
-    @click.option("--quantize", type=click.Choice(QUANTIZE), help="Also export the student quantized (int8: ONNX "
-                  "Runtime dynamic quantization, model.int8.onnx) and report its dev metric beside fp32. Needs --out.")
-    @allow_weak_teacher_option()
-    @training_options()
-    @json_option("Print the result as JSON.")
-    def distill_cmd(teacher: str, task: Any, arch: Any, data_dir: str | None, max_examples: int | None,
-                    epochs: float, losses: str, out: str | None, overwrite: bool, seed: int, lr: float, batch_size: int,
-                    temperature: float, init: str, supernet_dir: str | None, batching: str, threads: int,
-                    accelerator: str, quantize: str | None, allow_weak_teacher: bool, max_length: str,
-                    log_to: str | None, log_dir: str | None, eval_every: str, early_stopping: int | None,
-                    as_json: bool) -> None:
-        """Distil a student from a fine-tuned teacher and evaluate it on dev.
-
-        Proxy mode with --max-examples (what KD-NAS scores candidates with), full mode without.
-
-        \b
-        Example:
-          kdnas-bench distill --teacher runs/teacher-sst2 --task sst2 --arch 4,256,4,1024 \\
-              --data-dir glue --max-examples 2000 --epochs 3 --json
-
-        glue/ is the GLUE benchmark's TSV download (one folder per task: glue/SST-2/train.tsv, dev.tsv); without
-        --data-dir the task comes from the Hugging Face hub. Your own data: --train-file and --validation-file.
-        """
-        import torch
-
-        from ..distill import distill, get_task, parse_losses
-        from ..distill.baseline import check_teacher
-        from ..distill.lengths import check_fits
-
-        student = arch
-        get_task(task)
-        parse_losses(losses)
-        for name, value in (("--max-examples", max_examples), ("--epochs", epochs), ("--lr", lr),
-                            ("--batch-size", batch_size), ("--threads", threads)):
-            positive(name, value)
-        if quantize and not out:
-            raise KdnasError("--quantize needs --out (the quantized model is saved beside the student)")
-        training = training_settings(max_length, log_to, log_dir, out, eval_every=eval_every,
-                                     early_stopping=early_stopping)
-        accelerator = check_accelerator(accelerator)
-        check_fits(training["max_length"], teacher)
-        # a weak teacher: refused here, before any work (one line naming both scores)
-        checked = check_teacher(teacher, task, data_dir, allow_weak_teacher=allow_weak_teacher)
-        if checked.weak:  # allowed: said once (a teacher without a recorded score shows so in the table)
-            click.echo(checked.message, err=True)
-        inputs = [("--teacher", teacher), ("--supernet", supernet_dir), *task_inputs(task, data_dir)]
-        lock: AbstractContextManager[Any] = out_folder(out, overwrite=overwrite, inputs=inputs) if out else nullcontext()
-        if threads:
-            torch.set_num_threads(threads)
-        start = None
-        if supernet_dir:
-            from ..supernet import load
-
-            start = load(supernet_dir)[0].extract(student)
-        with lock:
-            result = distill(teacher, task, student, data_dir=data_dir, max_examples=max_examples, epochs=epochs,
-                             losses=losses, seed=seed, out=out, progress=not as_json,
-                             lr=lr, batch_size=batch_size, temperature=temperature, init=init,
-                             batching=batching, init_model=start, accelerator=accelerator,
-                             allow_weak_teacher=allow_weak_teacher, **training).to_dict()
-            if quantize:
-                from ..deploy import deploy_int8
-
-                result["quantized"] = deploy_int8(str(out), task=task, data_dir=data_dir,
-                                                  fp32_metrics=result["metrics"], threads=threads or 1)
-        if supernet_dir:
-            result["config"]["init"] = f"supernet:{supernet_dir}"
-        note = cut_note(result)
-        if note:
-            click.echo(note, err=True)
-        if as_json:
-            print_json(result)
-            return
-        console.print(_metrics_table(f"{result['task']} student {student} ({result['mode']} mode)", result))
-        q = result.get("quantized")
-        if q:
-            console.print(f"{q['precision']}: {q['primary_metric']} {q['metric']:.4f} vs fp32 {q['fp32_metric']:.4f} "
-                          f"(drop {q['drop_points']:+.2f} points); ONNX {q['onnx_bytes']['fp32'] / 2**20:.1f} → "
-                          f"{q['onnx_bytes']['int8'] / 2**20:.1f} MiB · {q['onnx']}", markup=False)
-
-    @cli.group("teacher")
-    def teacher_group() -> None:
-        """Make teachers."""
-
-    @teacher_group.command("finetune")
-    @click.option("--backbone", help="Hub name or local folder (default: the packaged all-MiniLM-L6-v2).")
-    @task_options()
-    @click.option("--max-examples", type=int, help="Fine-tune on a stratified seeded subset of N train examples.")
-    @click.option("--epochs", type=float, default=1.0, show_default=True, help="Training epochs (may be fractional).")
-    @seed_option("Seed (head init, dropout, data order).")
-    @click.option("--lr", type=float, default=2e-4, show_default=True, help="Peak learning rate.")
-    @click.option("--batch-size", type=int, default=16, show_default=True, help="Training batch size.")
-    @click.option("--out", required=True, type=click.Path(), help="Save the teacher here (HF layout, safetensors).")
-    @overwrite_option("a teacher saved there")
-    @click.option("--batching", type=click.Choice(BATCHING), default="random", show_default=True,
-                  help="Training batches: plain random, or length-grouped (2.9x less padding on SST-2; use it "
-                       "on large sets: 79.5 % vs 80.05 % dev accuracy at 2,000 SST-2 examples).")
-    @threads_option("torch CPU threads for training.")
-    @accelerator_option("fine-tuning")
-    @training_options()
-    @json_option("Print the result as JSON.")
-    def teacher_finetune(backbone: str | None, task: Any, data_dir: str | None, max_examples: int | None,
-                         epochs: float, seed: int, lr: float, batch_size: int, out: str, overwrite: bool, batching: str,
-                         threads: int, accelerator: str, max_length: str, log_to: str | None, log_dir: str | None,
-                         eval_every: str, early_stopping: int | None, as_json: bool) -> None:
-        """Fine-tune a backbone into a task teacher, save it with its dev metrics.
-
-        \b
-        Example:
-          kdnas-bench teacher finetune --task sst2 --data-dir glue \\
-              --max-examples 2000 --epochs 1 --out runs/teacher-sst2
-          kdnas-bench teacher finetune --train-file train.csv --validation-file dev.csv \\
-              --text-columns review --label-column sentiment --out runs/teacher-reviews
-
-        glue/ is the GLUE benchmark's TSV download (one folder per task: glue/SST-2/train.tsv, dev.tsv); without
-        --data-dir the task comes from the Hugging Face hub.
-        """
-        import torch
-
-        from ..distill import finetune, get_task
-        from ..distill.lengths import check_fits
-        from ..distill.teacher import default_backbone_path
-
-        get_task(task)
-        for name, value in (("--max-examples", max_examples), ("--epochs", epochs), ("--lr", lr),
-                            ("--batch-size", batch_size), ("--threads", threads)):
-            positive(name, value)
-        training = training_settings(max_length, log_to, log_dir, out, eval_every=eval_every,
-                                     early_stopping=early_stopping)
-        accelerator = check_accelerator(accelerator)
-        check_fits(training["max_length"], backbone or default_backbone_path())
-        lock = out_folder(out, overwrite=overwrite, inputs=[("--backbone", backbone), *task_inputs(task, data_dir)])
-        if threads:
-            torch.set_num_threads(threads)
-        with lock:
-            result = finetune(task, backbone=backbone, data_dir=data_dir, max_examples=max_examples, epochs=epochs,
-                              seed=seed, out=out, lr=lr, batch_size=batch_size, batching=batching,
-                              accelerator=accelerator, progress=not as_json, **training)
-        warning = result.weak_warning()
-        if warning:
-            click.echo(warning, err=True)
-        note = cut_note(result.to_dict())
-        if note:
-            click.echo(note, err=True)
-        if as_json:
-            print_json(result.to_dict())
-            return
-        console.print(_metrics_table(f"{result.task} teacher from {result.backbone}", result.to_dict()))
+    """Add ``distill`` and ``teacher finetune`` to the command group."""
+    cli.add_command(distill_cmd)
+    cli.add_command(teacher_group)

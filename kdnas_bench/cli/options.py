@@ -16,17 +16,14 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
 
 from .. import models
 from ..defaults import DEFAULTS, INITS
-from ..distill.lengths import parse_max_length
-from ..distill.selection import make_selection
-from ..distill.tracking import check_log_to
 from ..errors import KdnasError, did_you_mean
+from ..jobs.common import training_settings as training_settings  # the library's, kept importable from here
 from ..paths import data_file
 from ..profiling.backends import BACKENDS
 from ..space import Arch
@@ -280,22 +277,3 @@ def training_options(*, selection: bool = True, final: bool = False) -> Decorato
         return f
 
     return apply
-
-
-def training_settings(max_length: str, log_to: str | None, log_dir: str | None, out: str | None, *,
-                      eval_every: str = "end", early_stopping: int | None = None) -> dict[str, Any]:
-    """The training options checked (one line each, before any work), as keyword arguments of ``finetune``,
-    ``distill`` and ``DistillOptions``: ``max_length`` (a number or "auto"), ``log_to``, ``log_dir`` (default
-    OUT/logs) and, when given, ``eval_every`` and ``early_stopping``."""
-    if log_to is not None and log_dir is None and out is None:
-        raise KdnasError("--log-to needs a folder to log into: pass --log-dir (or --out, which logs into OUT/logs)")
-    if log_dir is not None and log_to is None:
-        raise KdnasError("--log-dir goes with --log-to (which tracker to log to)")
-    # the options' own errors first, then whether the tracker's package is installed
-    settings: dict[str, Any] = {"max_length": parse_max_length(max_length), "log_to": check_log_to(log_to)}
-    if log_to is not None:
-        settings["log_dir"] = log_dir or str(Path(str(out)) / "logs")
-    make_selection(eval_every, early_stopping, dict, "")
-    if eval_every != "end":
-        settings |= {"eval_every": eval_every, "early_stopping": early_stopping}
-    return settings

@@ -13,6 +13,7 @@ import click
 
 from ..distill.data import TASKS, Task, get_task
 from ..distill.metrics import TASK_METRICS
+from ..distill.taskspec import TaskRef
 from ..distill.teacher import check_teacher_before_work
 from ..errors import KdnasError
 
@@ -22,7 +23,7 @@ GLUE_HELP = "GLUE task: cola, sst2, mrpc, stsb, qqp, mnli-m, mnli-mm, qnli, rte"
 
 def resolve_task(task: str | None, data_dir: str | None, *, train_file: str | None = None,
                  validation_file: str | None = None, dataset: str | None = None, text_columns: str | None = None,
-                 label_column: str | None = None, metric: str | None = None, required: bool = True) -> Any:
+                 label_column: str | None = None, metric: str | None = None, required: bool = True) -> TaskRef | None:
     """The task the options name: a GLUE name (checked by the verb), or a task of one's own, read and checked."""
     own = train_file or validation_file or dataset
     if not own:
@@ -93,7 +94,7 @@ def task_options(*, required: bool = True, task_help: str = GLUE_HELP + ".",
     return wrap
 
 
-def task_args(task: Any, data_dir: str | None) -> list[str]:
+def task_args(task: TaskRef, data_dir: str | None) -> list[str]:
     """The CLI options that name ``task`` again (for the commands a pipeline prints as its steps)."""
     if not isinstance(task, Task) or task.is_glue:
         name = task.name if isinstance(task, Task) else str(task)

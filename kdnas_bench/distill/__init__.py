@@ -56,7 +56,7 @@ __all__ = [
 ]
 __getattr__, __dir__ = lazy_exports(__name__, {
     "TeacherCache": "cache", "cache_teacher": "cache",
-    "TASKS": "data", "DataError": "data", "Task": "data", "get_task": "data", "load_split": "data",
+    "TASKS": "data", "DataError": "data", "Task": "data", "TaskRef": "data", "get_task": "data", "load_split": "data",
     "proxy_indices": "data",
     "DEFAULT_LOSSES": "losses", "KDLoss": "losses", "build_losses": "losses", "parse_losses": "losses",
     "Teacher": "teacher", "TeacherError": "teacher", "load_teacher": "teacher",

@@ -2,6 +2,10 @@
 sees one, else the CPU; ``cuda`` without a GPU: a one-line error before any work), bf16 autocast where the GPU
 has it, batches built on the device, the teacher's device copy, and the failures one candidate may hit.
 
+:func:`resolve` only reads what torch sees and returns an :class:`Accelerator` value; it changes nothing. The
+global torch settings a GPU run needs (TF32 matmuls) are set by :func:`apply_precision_settings`, which the code
+that runs the work (the training loop, the teacher cache, the supernet's training and scoring) calls itself.
+
 On the CPU nothing here changes a number: :data:`CPU` runs the very code path (batches collated per step,
 fp32, the teacher's own model) that training had before there was an accelerator. On a GPU the tokenised set
 is padded into device tensors once, so a step is an index and a slice on the device (no per-step collate or
@@ -76,12 +80,16 @@ class Accelerator:
         if self.is_cuda:
             torch.cuda.synchronize(self.device)
 
+    @property
+    def precision(self) -> str:
+        """How forwards compute: "bf16-autocast", "fp32-tf32" (a GPU without bf16) or "fp32"."""
+        return "bf16-autocast" if self.bf16 else ("fp32-tf32" if self.is_cuda else "fp32")
+
     def describe(self) -> dict[str, Any]:
         """What a result records about where it was trained."""
-        precision = "bf16-autocast" if self.bf16 else ("fp32-tf32" if self.is_cuda else "fp32")
         if not self.is_cuda:
-            return {"accelerator": self.name, **({"precision": precision} if self.staged else {})}
-        return {"accelerator": "cuda", "gpu": torch.cuda.get_device_name(self.device), "precision": precision}
+            return {"accelerator": self.name, **({"precision": self.precision} if self.staged else {})}
+        return {"accelerator": "cuda", "gpu": torch.cuda.get_device_name(self.device), "precision": self.precision}
 
 
 CPU = Accelerator(torch.device("cpu"))
@@ -94,9 +102,13 @@ def _no_gpu() -> str:
     return f"--accelerator cuda: no CUDA GPU here ({why}); use --accelerator auto or cpu"
 
 
-def resolve(spec: str | Accelerator | None) -> Accelerator:
+AcceleratorSpec = str | Accelerator | None  # a name ("auto", "cpu", "cuda", "cuda:N"; None: the CPU) or a resolved value
+
+
+def resolve(spec: AcceleratorSpec) -> Accelerator:
     """``None``/``"cpu"``: the CPU; ``"auto"``: the first GPU when torch sees one, else the CPU; ``"cuda"``
-    (or ``"cuda:N"``): that GPU, or :class:`AcceleratorError` when there is none."""
+    (or ``"cuda:N"``): that GPU, or :class:`AcceleratorError` when there is none; an :class:`Accelerator` as it
+    is. No side effects: torch's global settings are :func:`apply_precision_settings`'s job."""
     if isinstance(spec, Accelerator):
         return spec
     name = (spec or "cpu").strip().lower()
@@ -113,9 +125,16 @@ def resolve(spec: str | Accelerator | None) -> Accelerator:
     device = torch.device(name)
     if device.index is not None and device.index >= torch.cuda.device_count():
         raise AcceleratorError(f"--accelerator {name}: this machine has {torch.cuda.device_count()} GPU(s)")
-    torch.backends.cuda.matmul.allow_tf32 = True  # fp32 matmuls outside autocast (and without bf16)
-    torch.backends.cudnn.allow_tf32 = True
     return Accelerator(device, bool(torch.cuda.is_bf16_supported()))
+
+
+def apply_precision_settings(acc: Accelerator) -> None:
+    """Set the global torch settings that work on ``acc`` runs with: on a GPU, TF32 for the fp32 matmuls outside
+    autocast (and without bf16); on the CPU nothing (the numbers as they always were). Called by the code that
+    runs the work, before it runs; calling it again changes nothing."""
+    if acc.is_cuda:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
 
 
 def accelerator_of(model: Any) -> Accelerator:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from .data import get_task, load_split
-from .taskspec import Task
+from .taskspec import Task, TaskRef
 from .teacher import Teacher, TeacherError
 
 WEAK_MARGIN = 0.02  # a teacher must beat the trivial score of its primary metric by 2 points (metrics on a 0-1 scale)
@@ -89,7 +89,7 @@ def baseline_of(task: Task, gold: np.ndarray) -> Baseline:
     return Baseline(task.name, task.primary_metric, best, answers, len(gold))
 
 
-def trivial_baseline(task: Any, data_dir: str | Path | None = None) -> Baseline:
+def trivial_baseline(task: TaskRef, data_dir: str | Path | None = None) -> Baseline:
     """The trivial baseline of ``task`` (a GLUE name, a :class:`Task`) on the dev set it is judged on."""
     t = get_task(task)
     return baseline_of(t, load_split(t, "dev", data_dir).labels)
@@ -130,7 +130,7 @@ class TeacherCheck:
                 "trivial": self.baseline.primary, "weak": self.weak, "baseline": self.baseline.to_dict()}
 
 
-def check_teacher(teacher: Any, task: Any, data_dir: str | Path | None = None, *, dev_labels: np.ndarray | None = None,
+def check_teacher(teacher: Any, task: TaskRef, data_dir: str | Path | None = None, *, dev_labels: np.ndarray | None = None,
                   allow_weak_teacher: bool = False) -> TeacherCheck:
     """Compare a teacher's recorded dev score with the task's trivial baseline, before any work. A weak teacher
     raises :class:`~kdnas_bench.distill.teacher.TeacherError` (one line naming both scores) unless

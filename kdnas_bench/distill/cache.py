@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..errors import KdnasError
-from .accelerator import Accelerator, batch_rows, batches_on, resolve, teacher_model
+from .accelerator import Accelerator, apply_precision_settings, batch_rows, batches_on, resolve, teacher_model
 from .data import Encoded, batches
 from .losses import Outputs
 
@@ -108,6 +108,7 @@ def cache_teacher(teacher: Teacher, data: Encoded, needs: frozenset[str], *, bat
     (``accelerator``) the teacher's device copy runs under the accelerator's autocast and the outputs stay
     on the device."""
     acc = resolve(accelerator)
+    apply_precision_settings(acc)
     if acc.on_device:
         return _cache_on_device(teacher, data, needs, batch_size, acc)
     start = time.perf_counter()

@@ -23,12 +23,12 @@ import numpy as np
 
 from ..errors import did_you_mean
 from .metrics import METRICS
-from .taskspec import DataError, Examples, Task, hub_reachable
+from .taskspec import DataError, Examples, Task, TaskRef, hub_reachable
 
 AGNOSTIC = "agnostic"  # the task name of task-agnostic distillation (unlabeled text; see .agnostic)
 
-__all__ = ["AGNOSTIC", "BATCHING", "METRICS", "TASKS", "DataError", "Encoded", "Examples", "Task", "batch_order", "batches",
-           "collate", "encode", "get_task", "hub_reachable", "load_split", "proxy_indices", "read_tsv"]
+__all__ = ["AGNOSTIC", "BATCHING", "METRICS", "TASKS", "DataError", "Encoded", "Examples", "Task", "TaskRef", "batch_order",
+           "batches", "collate", "encode", "get_task", "hub_reachable", "load_split", "proxy_indices", "read_tsv"]
 
 
 # -- the GLUE registry -----------------------------------------------------------------------------
@@ -62,7 +62,7 @@ _ALIASES = {"mnli": "mnli-m", "mnlim": "mnli-m", "mnlimatched": "mnli-m", "mnlim
             "mnlimismatched": "mnli-mm"}
 
 
-def get_task(name: str | Task | dict[str, Any]) -> Task:
+def get_task(name: TaskRef) -> Task:
     """A GLUE task by name, forgiving about case, dashes and underscores (``SST-2``, ``sst2``, ``MNLI-mm``);
     a :class:`Task` as it is; a task spec (:meth:`Task.spec`) read back."""
     if isinstance(name, Task):
@@ -149,7 +149,7 @@ def _from_hub(task: Task, split: str) -> Examples:
     return Examples(texts, np.asarray(ds["label"], dtype=dtype), f"hub:glue/{task.hub_config}/{split}")
 
 
-def load_split(task: str | Task | dict[str, Any], split: str, data_dir: str | Path | None = None) -> Examples:
+def load_split(task: TaskRef, split: str, data_dir: str | Path | None = None) -> Examples:
     """``split`` is ``"train"`` or ``"dev"``."""
     task = get_task(task)
     if split not in ("train", "dev"):

@@ -10,9 +10,9 @@ from typing import Any
 
 import torch
 
-from .accelerator import resolve
+from .accelerator import AcceleratorSpec, resolve
 from .baseline import Baseline, baseline_of, weak_teacher_line
-from .data import Task, get_task
+from .data import TaskRef, get_task
 from .lengths import length_config, model_positions
 from .losses import GroundTruth
 from .selection import make_selection
@@ -63,7 +63,7 @@ class FinetuneResult(PrimaryMetric):
 
 
 def finetune(
-    task: str | Task,
+    task: TaskRef,
     *,
     backbone: str | Path | None = None,
     data_dir: str | Path | None = None,
@@ -76,7 +76,7 @@ def finetune(
     max_length: int | str = "auto",
     progress: bool = False,
     batching: str = "random",
-    accelerator: str | None = None,
+    accelerator: AcceleratorSpec = None,
     eval_every: str = "end",
     early_stopping: int | None = None,
     log_to: str | None = None,

@@ -90,6 +90,12 @@ class Task:
         return {name: METRICS[name](np.asarray(predictions), np.asarray(gold)) for name in self.metrics}
 
 
+TaskRef = str | Task | dict[str, Any]
+"""A reference to a task, as it travels between the layers: a GLUE name (or ``"agnostic"``), a :class:`Task`, or a
+task spec (:meth:`Task.spec`, as run folders record it). :func:`~kdnas_bench.distill.data.get_task` turns any of
+them into the :class:`Task`."""
+
+
 @dataclass(frozen=True)
 class Examples:
     """Texts (one or two fields) and labels (class ids as int64, or float32 scores)."""

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import KdnasError
 from ..models import tensors_hash
-from .data import TASKS, Task, get_task, hub_reachable
+from .data import TASKS, Task, TaskRef, get_task, hub_reachable
 from .families import CONVERTIBLE, as_bert
 
 
@@ -237,7 +237,7 @@ def check_text_columns(folder: Path, task: Task, name: str) -> None:
                            f"{_texts(now)}: fine-tune a teacher for this task, or pass --force to use it anyway")
 
 
-def check_teacher_before_work(teacher: str | None, task: Any, *, force: bool = False) -> None:
+def check_teacher_before_work(teacher: str | None, task: TaskRef | None, *, force: bool = False) -> None:
     """A local teacher folder checked against the task from its files alone (no weights loaded): its head
     (size, class names) and, unless ``force``, the text columns its ``metrics.json`` records."""
     if teacher is None or task is None:
@@ -283,7 +283,7 @@ def check_layout(config: Any, name: str) -> None:
 
 
 def load_teacher(
-    name_or_path: str | Path | Teacher, *, task: str | Task | None = None, num_labels: int | None = None
+    name_or_path: str | Path | Teacher, *, task: TaskRef | None = None, num_labels: int | None = None
 ) -> Teacher:
     """Load a sequence-classification checkpoint. With ``task``, check its label count fits;
     with ``num_labels`` instead, give it a fresh head of that size (used by ``finetune``, whose backbone may

@@ -24,11 +24,11 @@ from ..defaults import DEFAULTS, INITS
 from ..errors import KdnasError
 from ..models import build_model, teacher_extras
 from ..space import Arch
-from .accelerator import CandidateFailure, resolve
+from .accelerator import AcceleratorSpec, CandidateFailure, resolve
 from .agnostic import TASK, TextData, default_teacher, kd_loss, load_text, prepare_text
 from .baseline import check_teacher
 from .cache import cache_bytes, cache_teacher
-from .data import AGNOSTIC, Encoded, Task, get_task, proxy_indices
+from .data import AGNOSTIC, Encoded, Task, TaskRef, get_task, proxy_indices
 from .inherit import TeacherShape, inherit_into, teacher_importance
 from .lengths import AUTO, length_config, model_positions, parse_max_length
 from .losses import DEFAULT_LOSSES, KDLoss, build_losses, layer_map, needs_of, needs_teacher
@@ -177,7 +177,7 @@ class DistillOptions:
     batching: str = "random"
     # where it trains (:mod:`.accelerator`): "cpu" (None), "cuda" or "auto"; the student is built on the CPU,
     # trained and scored on the device, and handed back on the CPU
-    accelerator: str | None = None
+    accelerator: AcceleratorSpec = None
     # "epoch": score dev after every epoch, keep the best state, stop after ``early_stopping`` evaluations
     # without improvement (:mod:`.selection`); "end": once, after training
     eval_every: str = "end"
@@ -280,7 +280,7 @@ def _run(src: _Source, arch: Arch | str, opts: DistillOptions, *, out: str | Pat
     return result
 
 
-def distill_task(teacher: str | Path | Teacher, task: str | Task, arch: Arch | str,
+def distill_task(teacher: str | Path | Teacher, task: TaskRef, arch: Arch | str,
                  opts: DistillOptions | None = None, *, data: TaskData | None = None,
                  data_dir: str | Path | None = None, max_examples: int | None = None, out: str | Path | None = None,
                  progress: bool = False, init_model: Any | None = None,
@@ -344,7 +344,7 @@ def distill_text(teacher: str | Path | Teacher | None, arch: Arch | str,
     return _run(src, arch, opts, out=out, progress=progress, init_model=init_model)
 
 
-def distill(teacher: str | Path | Teacher | None, task: str | Task, arch: Arch | str, *,
+def distill(teacher: str | Path | Teacher | None, task: TaskRef, arch: Arch | str, *,
             data_dir: str | Path | None = None, data: Any | None = None, text: str | Path | None = None,
             max_examples: int | None = None, out: str | Path | None = None, progress: bool = False,
             init_model: Any | None = None, allow_weak_teacher: bool = False, **options: Any) -> DistillResult:
@@ -372,7 +372,7 @@ def distill_agnostic(teacher: str | Path | Teacher | None, arch: Arch | str, *, 
                      text: str | Path | None = None, max_examples: int | None = None, epochs: float = 1.0,
                      losses: str = DEFAULTS.agnostic_losses, seed: int = 0, lr: float = DEFAULTS.distill_lr,
                      batch_size: int = 32, out: str | Path | None = None, progress: bool = False,
-                     accelerator: str | None = None) -> DistillResult:
+                     accelerator: AcceleratorSpec = None) -> DistillResult:
     """:func:`distill_text` with loose options (its defaults: 1 epoch, ``hidden,attn``)."""
     return distill_text(teacher, arch, DistillOptions(epochs=epochs, losses=losses, seed=seed, lr=lr,
                                                       batch_size=batch_size, accelerator=accelerator),

@@ -17,9 +17,17 @@ import torch
 from ..errors import KdnasError
 from ..export import export_onnx
 from ..progress import progress_bar
-from .accelerator import Accelerator, accelerator_of, batch_rows, batches_on, resolve, teacher_model
+from .accelerator import (
+    Accelerator,
+    accelerator_of,
+    apply_precision_settings,
+    batch_rows,
+    batches_on,
+    resolve,
+    teacher_model,
+)
 from .cache import forward
-from .data import BATCHING, Encoded, Task, get_task, load_split, proxy_indices
+from .data import BATCHING, Encoded, Task, TaskRef, get_task, load_split, proxy_indices
 from .lengths import LEGACY, Lengths, encode_pair
 from .losses import KDLoss, needs_of, needs_teacher
 
@@ -65,7 +73,7 @@ class TaskData:
         return "proxy" if len(self.train) < self.train_total else "full"
 
 
-def prepare_data(tokenizer: Any, task: str | Task, *, data_dir: str | Path | None = None,
+def prepare_data(tokenizer: Any, task: TaskRef, *, data_dir: str | Path | None = None,
                  max_examples: int | None = None, seed: int = 0, max_length: int | str = LEGACY,
                  positions: int | None = None) -> TaskData:
     """Load and tokenise train (a stratified seeded subset of ``max_examples`` when given) and dev, cut to
@@ -101,6 +109,7 @@ def train(model: Any, data: Encoded, losses: list[KDLoss], cfg: TrainConfig, *, 
     after every epoch, keep the best state and stop early (:mod:`.selection`; the best is restored at the end).
     ``tracker``: log the loss, learning rate and evaluations (:mod:`.tracking`)."""
     acc = resolve(accelerator)
+    apply_precision_settings(acc)
     needs = needs_of(losses)
     use_teacher = needs_teacher(losses)
     if use_teacher and teacher is None:

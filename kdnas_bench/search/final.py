@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..deploy import deploy_int8, measure_onnx
-from ..distill.data import AGNOSTIC
+from ..distill.data import AGNOSTIC, TaskRef
 from ..keys import DatasetKey
 from ..profiling.backends import BACKENDS
 from ..profiling.measure import measure_latency, measure_memory, this_machine_is
@@ -26,7 +26,7 @@ class FinalJob:
     Each student starts from ``init``, or from its sub-network of ``supernet`` when given."""
 
     teacher: str | None
-    task: Any  # a GLUE name, "agnostic", or a Task of one's own
+    task: TaskRef  # a GLUE name, "agnostic", or a Task of one's own
     key: DatasetKey
     shape: Shape
     losses: str

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ..distill.taskspec import TaskRef
 from ..errors import KdnasError
 from ..paths import default_predictors
 from ..space import Arch, Shape
@@ -274,7 +275,7 @@ class FrontStep:
     req: Any  # the SearchRequest
     run: Path
     teacher: str | None
-    task: Any
+    task: TaskRef
     losses: str
     supernet: str | None
     accelerator: str

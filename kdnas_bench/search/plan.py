@@ -11,7 +11,7 @@ from typing import Any
 
 from ..autospace import AUTO, write_space
 from ..defaults import DEFAULTS
-from ..distill.data import AGNOSTIC, get_task
+from ..distill.data import AGNOSTIC, TaskRef, get_task
 from ..distill.teacher import load_teacher
 from ..outdirs import FolderLock
 from ..paths import default_space
@@ -129,7 +129,7 @@ def prepare(req: SearchRequest, on_event: EventFn | None = None, *, progress: bo
         emit("message", {"text": f"training on {info['gpu']} ({info['precision']})"})
     own = None if req.agnostic else get_task(req.task)
     # evaluators and the final get a GLUE task by name (their run.json entries as ever), one's own as the Task
-    task: Any = AGNOSTIC if own is None else own.name if own.is_glue else own
+    task: TaskRef = AGNOSTIC if own is None else own.name if own.is_glue else own
     name = AGNOSTIC if own is None else own.name
     if req.text and not req.agnostic:
         raise SearchError("--text is for --task agnostic (a GLUE task reads --data-dir)")

@@ -21,9 +21,9 @@ import numpy as np
 import torch
 
 from ..defaults import DEFAULTS
-from ..distill.accelerator import Accelerator, batches_on, resolve
+from ..distill.accelerator import Accelerator, apply_precision_settings, batches_on, resolve
 from ..distill.cache import cache_teacher
-from ..distill.data import Task, get_task
+from ..distill.data import Task, TaskRef, get_task
 from ..distill.inherit import TeacherShape, measure_importance
 from ..distill.lengths import LEGACY, model_positions, recorded_max_length
 from ..distill.losses import Outputs, build_losses, parse_losses
@@ -142,6 +142,7 @@ def train_supernet(teacher: Teacher, task: Task, space: SearchSpace, out: str | 
     Under ``torchrun`` (several processes) it trains
     data-parallel (:mod:`kdnas_bench.supernet.parallel`): rank 0 alone writes ``out`` and reports progress."""
     ranks, acc = parallel.join(resolve(accelerator))
+    apply_precision_settings(acc)
     parallel.check_batch(ranks, cfg.batch_size)
     folder = Path(out)
     shape = TeacherShape.of(teacher.model.config)
@@ -255,7 +256,7 @@ def train_supernet(teacher: Teacher, task: Task, space: SearchSpace, out: str | 
     return store.load(folder)
 
 
-def ensure_supernet(teacher: str | Teacher, task: str | Task, space: SearchSpace, folder: str | Path, *,
+def ensure_supernet(teacher: str | Teacher, task: TaskRef, space: SearchSpace, folder: str | Path, *,
                     data_dir: str | Path | None, cfg: SupernetConfig, progress: bool = False,
                     on_start: Any = None, accelerator: str | Accelerator | None = None,
                     max_length: int | str | None = None, tracker: Tracker | None = None) -> tuple[Supernet, dict[str, Any]]:

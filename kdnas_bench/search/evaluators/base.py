@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from ...autospace import AUTO, resolve_space
 from ...distill.baseline import check_teacher
+from ...distill.taskspec import TaskRef
 from ...distill.teacher import default_backbone_path, load_teacher
 from ...errors import KdnasError
 from ...space import Arch, SearchSpace
@@ -31,7 +32,7 @@ class EvaluatorContext:
 
     request: SearchRequest
     run: Path
-    task: Any  # the GLUE task's name, "agnostic", or a Task of one's own (distill.taskfiles)
+    task: TaskRef  # the GLUE task's name, "agnostic", or a Task of one's own (distill.taskfiles)
     space: SearchSpace
     space_file: str
     losses: str
@@ -78,7 +79,7 @@ class EvaluatorContext:
         return teacher
 
 
-def default_teacher(run: Path, task: Any, data_dir: str | None, examples: int, seed: int, emit: EventFn,
+def default_teacher(run: Path, task: TaskRef, data_dir: str | None, examples: int, seed: int, emit: EventFn,
                     accelerator: str = "cpu") -> str:
     """No teacher given: fine-tune the packaged all-MiniLM-L6-v2 on the task once, into RUN/teacher."""
     from ...distill.finetuning import finetune  # noqa: PLC0415  lazy: torch (via distill.finetuning)
@@ -92,12 +93,12 @@ def default_teacher(run: Path, task: Any, data_dir: str | None, examples: int, s
     return str(folder)
 
 
-def task_name(task: Any) -> str:
+def task_name(task: TaskRef) -> str:
     """A task's name: a GLUE name or "agnostic" as it is, a Task of one's own by its ``name``."""
     return str(getattr(task, "name", task))
 
 
-def task_fields(task: Any) -> dict[str, Any]:
+def task_fields(task: TaskRef) -> dict[str, Any]:
     """How ``run.json`` records a task: its name, and for a task of one's own its spec as ``data`` (files, content
     hash), so a GLUE run's entry is what it always was and a resumed run can check its data."""
     spec = task.spec() if hasattr(task, "spec") else None

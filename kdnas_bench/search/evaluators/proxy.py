@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ...defaults import DEFAULTS
+from ...distill.taskspec import TaskRef
 from ...distill.teacher import load_teacher
 from ...space import Arch
 from ..request import SearchRequest
@@ -39,7 +40,7 @@ class ProxyDistillEvaluator(Evaluator):
     name = "proxy"
 
     teacher: str | None = field()  # required (the base's None is its default for evaluators without one)
-    task: Any  # a GLUE name, or a Task of one's own
+    task: TaskRef  # a GLUE name, or a Task of one's own
     data_dir: str | None = None
     proxy_examples: int | None = DEFAULTS.proxy_examples
     epochs: float = DEFAULTS.proxy_epochs

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ... import supernet as supernet_pkg  # names read on first use (no torch at import)
-from ...distill.data import encode, get_task, load_split
+from ...distill.data import TaskRef, encode, get_task, load_split
 from ...distill.lengths import recorded_max_length
 from ...distill.teacher import load_teacher
 from ...space import Arch, SearchSpace
@@ -33,7 +33,7 @@ class SupernetEvaluator(Evaluator):
 
     supernet: str = field()  # type: ignore[assignment]  # required (the base's None is for the others)
     teacher: str = field()  # type: ignore[assignment]
-    task: Any  # a GLUE name, or a Task of one's own
+    task: TaskRef  # a GLUE name, or a Task of one's own
     space: str
     data_dir: str | None = None
     threads: int = 1
@@ -110,7 +110,10 @@ class SupernetEvaluator(Evaluator):
         same examples (``secondary``: minus the KD loss)."""
         import torch  # noqa: PLC0415  lazy: torch
 
-        from ...distill.accelerator import resolve  # noqa: PLC0415  lazy: torch (via distill.accelerator)
+        from ...distill.accelerator import (  # noqa: PLC0415  lazy: torch (via distill.accelerator)
+            apply_precision_settings,
+            resolve,
+        )
         from ...distill.training import (  # noqa: PLC0415  lazy: torch (via distill.training)
             logits_of,
             predictions,
@@ -120,8 +123,10 @@ class SupernetEvaluator(Evaluator):
         net, dev, teacher_logits = self._state()
         task = get_task(self.task)
         torch.set_num_threads(self.threads)
+        acc = resolve(self.accelerator)
+        apply_precision_settings(acc)
         t0 = time.perf_counter()
-        logits = logits_of(extract(net, arch).to(resolve(self.accelerator).device), dev)
+        logits = logits_of(extract(net, arch).to(acc.device), dev)
         metrics = task.score(predictions(logits, task), dev.labels)
         return Evaluation(metrics[task.primary_metric], task.primary_metric, metrics, time.perf_counter() - t0,
                           secondary=teacher_fidelity(logits, teacher_logits, task), secondary_name="-kd_loss")
