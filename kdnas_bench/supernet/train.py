@@ -128,6 +128,19 @@ def subnet_hidden_loss(net: Supernet, arch: Any, hidden: tuple[torch.Tensor, ...
     return total / len(targets)
 
 
+def _start_state(folder: Path, recipe: dict[str, Any], teacher: Teacher, task: Task, train_data: Any,
+                 cfg: SupernetConfig) -> tuple[Supernet, Any, int, float, float]:
+    """Where training starts: the checkpoint in ``folder`` for this recipe (its supernet, optimizer state, step,
+    wall and CPU seconds spent), or a fresh supernet from the teacher's importance-ordered weights at step 0."""
+    resumed = store.load_checkpoint(folder, recipe)
+    if resumed is not None:
+        net, opt_state, ck = resumed
+        return net, opt_state, int(ck["step"]), float(ck["seconds"]), float(ck.get("cpu_seconds", 0.0))
+    imp = measure_importance(teacher.model, train_data, examples=cfg.importance_examples,
+                             regression=task.is_regression, seed=cfg.seed)
+    return Supernet.from_teacher(teacher.model, imp, task.is_regression), None, 0, 0.0, 0.0
+
+
 def train_supernet(teacher: Teacher, task: Task, space: SearchSpace, out: str | Path, *, train_data: Any,
                    cfg: SupernetConfig, progress: bool = False, checkpoint_seconds: float = 60.0,
                    checkpoint_steps: int | None = None, stop_after: int | None = None,
@@ -156,15 +169,7 @@ def train_supernet(teacher: Teacher, task: Task, space: SearchSpace, out: str | 
             raise SupernetError(f"{folder} holds a supernet trained with other data or options; pass another "
                                 "--supernet folder or the same options")
         return store.load(folder)
-    resumed = store.load_checkpoint(folder, recipe)
-    if resumed is not None:
-        net, opt_state, ck = resumed
-        start, spent, spent_cpu = int(ck["step"]), float(ck["seconds"]), float(ck.get("cpu_seconds", 0.0))
-    else:
-        imp = measure_importance(teacher.model, train_data, examples=cfg.importance_examples,
-                                 regression=task.is_regression, seed=cfg.seed)
-        net, opt_state = Supernet.from_teacher(teacher.model, imp, task.is_regression), None
-        start, spent, spent_cpu = 0, 0.0, 0.0
+    net, opt_state, start, spent, spent_cpu = _start_state(folder, recipe, teacher, task, train_data, cfg)
     net.to(acc.device)
     ranks.same(start, "checkpoint steps in --out")
     ranks.share_start(net)
