@@ -150,7 +150,7 @@ def test_search_report_and_compare_without_the_cli(tmp_path: Path) -> None:
 
     html, png = tmp_path / "r.html", tmp_path / "plots"
     report = run_report(ReportRequest(str(run), Outputs(html=str(html), png=str(png))))
-    assert report.story.finished and report.story.evaluations == 8
+    assert report.story.finished and len(report.story.evaluations) == 8
     assert html.is_file() and report.images and all(p.parent == png for p in report.images)
     assert report.document.sections[0].paragraphs
 

@@ -1,7 +1,10 @@
 """What a search is asked to do: :class:`SearchRequest` (with :class:`SupernetOptions` and
-:class:`FinalOptions`), typed and frozen, each checking its own values in ``__post_init__``. The checks that
-need more than the request (an evaluator's name against the registry, files, the predictor, the budgets
-against the space) run once in :func:`~kdnas_bench.search.plan.prepare`. Every refusal is a
+:class:`FinalOptions`), typed and frozen, each checking its own values in ``__post_init__``, in the words of
+the CLI's options; the reward spec and the distillation recipe (:class:`~.recipe.Recipe`) are built from it once.
+:func:`search_request` builds one with the defaults of ``kdnas-bench search`` (the evaluator, its scale, the head
+size) and :meth:`FinalOptions.given` the rules between ``--final`` and its options, so the CLI only parses. The
+checks that need more than the request (an evaluator's name against the registry, files, the predictor, the
+budgets against the space) run once in :func:`~kdnas_bench.search.plan.prepare`. Every refusal is a
 :class:`~kdnas_bench.search.domain.SearchError`, one line."""
 
 from __future__ import annotations
