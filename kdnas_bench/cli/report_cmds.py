@@ -135,12 +135,13 @@ def report_cmd(run_dir: str, as_json: bool, html_path: str | None, md_path: str 
     Example:
       kdnas-bench report runs/search-sst2 --html runs/search-sst2/report.html --png runs/search-sst2/plots
     """
-    report = run_report(ReportRequest(run_dir, Outputs(html_path, md_path, png)))
+    outputs = Outputs(html_path, md_path, png)
+    report = run_report(ReportRequest(run_dir, outputs))
     if as_json:
         print_json(report.story.to_dict())
         return
     print_report(report)
-    _written(Outputs(html_path, md_path, png))
+    _written(outputs)
 
 
 def print_report(report: RunReport) -> None:
