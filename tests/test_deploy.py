@@ -114,13 +114,14 @@ def test_final_on_an_int8_backend_measures_the_deployed_int8_model(tiny_teacher:
     from kdnas_bench.keys import DatasetKey
     from kdnas_bench.profiling.device import hardware
     from kdnas_bench.search.final import FinalJob, finalize
+    from kdnas_bench.search.recipe import Recipe
     from kdnas_bench.search.study import SearchResult, Winner
 
     arch = Arch(1, 32, 2, 64)
     result = SearchResult([Winner(50.0, arch, 0.5, 0.6, 0.5, 0.5)], 1, str(tmp_path), [])
     key = DatasetKey(hardware(with_gpu=False).device_id, "onnxruntime-int8", 1)
-    result = finalize(result, FinalJob(str(tiny_teacher), "sst2", key, Shape(1, 16), "logits", data_dir=str(tiny_glue),
-                                       examples=64, epochs=1.0, budget_mb=2000.0))
+    result = finalize(result, FinalJob(str(tiny_teacher), "sst2", key, Shape(1, 16), Recipe(64, 1.0, "logits"),
+                                       data_dir=str(tiny_glue), budget_mb=2000.0))
     w = result.winners[0].extra
     student = Path(w["student_dir"])
     assert w["deployed"] == str(student / INT8_FILE) and (student / INT8_FILE).is_file()

@@ -103,6 +103,7 @@ def _finalize(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, stub: Stub, budge
     """``finalize`` on one winner, with the distillation and the machine stubbed and the stub's rounds as timings."""
     from kdnas_bench.keys import DatasetKey
     from kdnas_bench.search import final
+    from kdnas_bench.search.recipe import Recipe
     from kdnas_bench.space import Shape
 
     distilled = SimpleNamespace(metrics={"accuracy": 0.8}, primary=0.8, train_examples=10, train_seconds=1.0)
@@ -116,7 +117,7 @@ def _finalize(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, stub: Stub, budge
     monkeypatch.setattr(final, "measure_latency", fake_measure)
     w = Winner(budget, Arch(1, 32, 2, 64), 1.0, 1.2, 0.7, 0.7)
     result = SearchResult([w], 1, str(tmp_path), [])
-    job = final.FinalJob("teacher", "sst2", DatasetKey("dev-x", "torch", 1), Shape(1, 128), "logits")
+    job = final.FinalJob("teacher", "sst2", DatasetKey("dev-x", "torch", 1), Shape(1, 128), Recipe(None, 3.0, "logits"))
     return final.finalize(result, job).winners[0].extra
 
 

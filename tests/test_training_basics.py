@@ -237,6 +237,7 @@ def test_the_search_final_trains_with_the_asked_options(monkeypatch: pytest.Monk
 
     from kdnas_bench.keys import DatasetKey
     from kdnas_bench.search import final
+    from kdnas_bench.search.recipe import Recipe
     from kdnas_bench.search.request import FinalOptions
     from kdnas_bench.search.result import SearchResult, Winner
     from kdnas_bench.space import Shape
@@ -247,8 +248,8 @@ def test_the_search_final_trains_with_the_asked_options(monkeypatch: pytest.Monk
     monkeypatch.setattr(final, "this_machine_is", lambda *a: False)
     result = SearchResult([Winner(50.0, Arch(1, 32, 2, 64), 1.0, 1.2, 0.7, 0.7)], 1, str(tmp_path), [])
     options = FinalOptions(max_length=48, eval_every="epoch", early_stopping=2, log_to="tensorboard")
-    job = final.FinalJob("teacher", "sst2", DatasetKey("dev-x", "torch", 1), Shape(1, 128), "logits",
-                         training=options.training())
+    job = final.FinalJob("teacher", "sst2", DatasetKey("dev-x", "torch", 1), Shape(1, 128),
+                         options.recipe(Recipe(losses="logits")))
     final.finalize(result, job)
     assert (asked["max_length"], asked["eval_every"], asked["early_stopping"]) == (48, "epoch", 2)
     assert asked["log_to"] == "tensorboard" and asked["log_dir"] == str(tmp_path / "final" / "1L-32H-2A-64F" / "logs")

@@ -34,20 +34,6 @@ def measuring(enabled: bool) -> Iterator[Callable[[int, int, str, str], None] | 
         yield on_measure
 
 
-def add_matrix(result: Any, budgets: tuple[float, ...], budget_mb: float | None, measure: bool, *, quiet: bool) -> None:
-    """The deployment matrix for each budget (peak memory measured here only with --measure)."""
-    from ..profiling.measure import measure_memory
-    from ..report.deployment import deployment_matrix
-
-    def mem(arch: Any, backend: str, threads: int) -> float | None:
-        if not quiet:
-            err_console.print(f"measuring peak memory of {arch} on {backend} ...", highlight=False, markup=False)
-        return measure_memory(arch, result.shape, backend, threads).get("measured_peak_mb")
-
-    result.matrix = [c for b in budgets for c in deployment_matrix(result, b, budget_mb, mem if measure else None)]
-    result.matrix_budget = (budgets, budget_mb)
-
-
 def compare_pngs(result: Any, folder: Path, store: Path | None) -> list[Path]:
     from ..report import plots
     from ..report.deployment import matrix_png

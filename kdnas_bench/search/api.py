@@ -26,7 +26,7 @@ from .executor import EXECUTORS, make_executor
 from .final import FinalStep
 from .memory_budget import MemoryStep
 from .plan import SearchPlan, prepare
-from .request import FinalOptions, SearchRequest, SupernetOptions, parse_head_dim
+from .request import FinalOptions, SearchRequest, SupernetOptions, parse_head_dim, search_request
 from .result import EventFn, SearchResult, Winner, write_result
 from .runfolder import RESULT_FILE, SUMMARY_FILE, RunFolder
 from .runlog import read_json_object
@@ -169,4 +169,4 @@ def _finished(plan: SearchPlan, emit: EventFn) -> SearchOutcome:
 
 
 __all__ = ["EVALUATORS", "EXECUTORS", "FinalOptions", "SearchOutcome", "SearchRequest", "SupernetOptions",
-           "default_teacher", "parse_head_dim", "prepare", "run_search"]
+           "default_teacher", "parse_head_dim", "prepare", "run_search", "search_request"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from ..profiling.measure import measure_latency, measure_memory, this_machine_is
 from ..profiling.verdict import judge
 from ..space import Arch, Shape
 from .budgetcheck import budget_share
+from .recipe import Recipe
 from .result import EventFn, SearchResult
 
 
@@ -22,32 +23,54 @@ from .result import EventFn, SearchResult
 class FinalJob:
     """What the final distillation of a search's winners needs: the teacher (None with ``task="agnostic"``: the
     packaged MiniLM backbone), the task and its data (``text`` for task-agnostic KD), the predictor's key
-    and shape (where and how the students are measured), the recipe, and the memory budget (None: none).
-    Each student starts from ``init``, or from its sub-network of ``supernet`` when given."""
+    and shape (where and how the students are measured), the recipe (:class:`~.recipe.Recipe`: examples, epochs,
+    losses, seed, init and training options), and the memory budget (None: none). Each student starts from the
+    recipe's ``init``, or from its sub-network of ``supernet`` when given. A search builds it in one place
+    (:func:`~.plan.prepare`, from :attr:`~.request.SearchRequest.final_recipe`)."""
 
     teacher: str | None
     task: TaskRef  # a GLUE name, "agnostic", or a Task of one's own
     key: DatasetKey
     shape: Shape
-    losses: str
+    recipe: Recipe
     data_dir: str | None = None
     text: str | None = None
-    examples: int | None = None  # None: the whole train set
-    epochs: float = 3.0
-    seed: int = 0
-    init: str = "inherit"
     supernet: str | None = None
     budget_mb: float | None = None
     progress: bool = False
     accelerator: str = "cpu"  # where the students train (measuring is the latency device's business)
     reference_ms: float | None = None  # the predictor's reference canary: each winner is timed with the canary
-    # max_length, eval_every, early_stopping, log_to: keyword arguments of distill (FinalOptions.training)
-    training: dict[str, Any] = field(default_factory=dict)
+
+    # the recipe's values, read by the steps that distil with it (the baselines)
+    @property
+    def examples(self) -> int | None:
+        return self.recipe.examples
+
+    @property
+    def epochs(self) -> float:
+        return self.recipe.epochs
+
+    @property
+    def losses(self) -> str | None:
+        return self.recipe.losses
+
+    @property
+    def seed(self) -> int:
+        return self.recipe.seed
+
+    @property
+    def init(self) -> str:
+        return self.recipe.init
+
+    @property
+    def training(self) -> dict[str, Any]:
+        """max_length, eval_every, early_stopping, log_to: keyword arguments of distill."""
+        return self.recipe.training()
 
 
 def _training(job: FinalJob, out: Path) -> dict[str, Any]:
-    """The job's training options for the student in ``out`` (a tracker logs into ``out/logs``)."""
-    options = dict(job.training)
+    """The job's distillation options for the student in ``out`` (a tracker logs into ``out/logs``)."""
+    options = job.recipe.distill_kwargs()
     if options.get("log_to"):
         options["log_dir"] = str(out / "logs")
     return options
@@ -93,10 +116,8 @@ def finalize(result: SearchResult, job: FinalJob) -> SearchResult:
             out = Path(result.run_dir) / "final" / f"{w.arch.layers}L-{w.arch.hidden}H-{w.arch.heads}A-{w.arch.ffn}F"
             message: str | None = None
             try:
-                res = distill(job.teacher, job.task, w.arch, data_dir=job.data_dir, text=job.text,
-                              max_examples=job.examples, epochs=job.epochs, losses=job.losses, seed=job.seed, out=out,
-                              progress=job.progress, init=job.init, accelerator=job.accelerator,
-                              **_training(job, out),
+                res = distill(job.teacher, job.task, w.arch, data_dir=job.data_dir, text=job.text, out=out,
+                              progress=job.progress, accelerator=job.accelerator, **_training(job, out),
                               init_model=None if net is None else net.extract(w.arch),
                               allow_weak_teacher=True)  # the search checked its teacher before any work
             except Exception as exc:

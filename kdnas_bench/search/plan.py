@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from ..autospace import AUTO, write_space
-from ..defaults import DEFAULTS
 from ..distill.data import AGNOSTIC, TaskRef, get_task
 from ..distill.teacher import load_teacher
 from ..outdirs import FolderLock
@@ -143,7 +142,7 @@ def prepare(req: SearchRequest, on_event: EventFn | None = None, *, progress: bo
     space_file = "" if auto else req.space or str(default_space())
     run = Path(req.run_dir) if req.run_dir else Path("runs") / f"search-{name}-{req.seed}"
     ctx = EvaluatorContext(req, run, task, SearchSpace.load(space_file or default_space()), space_file,
-                           req.losses or DEFAULTS.search_losses_for(req.agnostic), emit, progress, auto,
+                           req.recipe.losses or "", emit, progress, auto,
                            accelerator=acc.name, candidate_accelerator=candidate_acc, gpus_per_candidate=gpus)
     check_writable("--out", run)  # also the default, before a default teacher is fine-tuned into it
     if own is not None:
@@ -195,10 +194,10 @@ def _lay_out(req: SearchRequest, emit: EventFn, ctx: EvaluatorContext, own: Any,
     measure = budgetcheck.make_measurer(req.key.device_id, req.shape, req.key.backend, req.key.threads,
                                         reference_ms if req.speed == "reference" else None) if req.reward.hard else None
     steps.append(budgetcheck.BudgetStep(run, req.reward, measure, emit))
-    if req.final is not None:
-        job = FinalJob(evaluator.teacher, task, req.key, req.shape, ctx.losses, req.data_dir, req.text,
-                       req.final.examples, req.final.epochs, req.seed, req.init, evaluator.supernet, req.budget_mb,
-                       progress, acc.name, reference_ms, training=req.final.training())
+    final = req.final_recipe  # the final job, built here only
+    if req.final is not None and final is not None:
+        job = FinalJob(evaluator.teacher, task, req.key, req.shape, final, req.data_dir, req.text,
+                       evaluator.supernet, req.budget_mb, progress, acc.name, reference_ms)
         steps.append(FinalStep(job, emit))
         if req.final.baselines and not req.agnostic:  # task-agnostic KD has no task head to compare
             steps.append(_baselines(req, job, predictor, measure, emit))

@@ -1,44 +1,36 @@
 """What a search is asked to do: :class:`SearchRequest` (with :class:`SupernetOptions` and
-:class:`FinalOptions`), typed and frozen, each checking its own values in ``__post_init__``. The checks that
-need more than the request (an evaluator's name against the registry, files, the predictor, the budgets
-against the space) run once in :func:`~kdnas_bench.search.plan.prepare`. Every refusal is a
+:class:`FinalOptions`), typed and frozen, each checking its own values in ``__post_init__``, in the words of
+the CLI's options; the reward spec and the distillation recipe (:class:`~.recipe.Recipe`) are built from it once.
+:func:`search_request` builds one with the defaults of ``kdnas-bench search`` (the evaluator, its scale, the head
+size) and :meth:`FinalOptions.given` the rules between ``--final`` and its options, so the CLI only parses. The
+checks that need more than the request (an evaluator's name against the registry, files, the predictor, the
+budgets against the space) run once in :func:`~kdnas_bench.search.plan.prepare`. Every refusal is a
 :class:`~kdnas_bench.search.domain.SearchError`, one line."""
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from ..defaults import DEFAULTS, INITS
 from ..distill.data import AGNOSTIC
-from ..distill.lengths import parse_max_length
-from ..distill.selection import make_selection
-from ..distill.tracking import check_log_to
+from ..distill.lengths import AUTO, parse_max_length
 from ..keys import DatasetKey
 from ..space import Shape
-from .baselines import BASELINES, FAMILY_NAMES
+from .baselines import BASELINES, FAMILY_NAMES, parse_baselines
 from .domain import SearchError
 from .executor import EXECUTORS
-from .reward import FORMS, MODES, RewardSpec
+from .recipe import Recipe, check_choice, check_positive
+from .reward import FORMS, MODES, RewardSpec, check_budget_mb
 from .strategies import STRATEGIES
-
-
-def check_positive(**values: int | float | None) -> None:
-    """Each given value (None: not set) is a finite positive number, else a one-line :class:`SearchError`."""
-    for name, value in values.items():
-        if value is not None and not (math.isfinite(value) and value > 0):
-            raise SearchError(f"{name} must be positive, got {value}")
-
-
-def check_choice(name: str, value: str, allowed: tuple[str, ...] | list[str]) -> None:
-    if value not in allowed:
-        raise SearchError(f"unknown {name} '{value}' (choose from {', '.join(allowed)})")
 
 
 def check_study(*, episodes: int, candidates: int, budget_mb: float | None, head_dim: int | str | None) -> None:
     """The values a request and a study's configuration share, checked in one place."""
-    check_positive(episodes=episodes, candidates=candidates, budget_mb=budget_mb)
+    check_positive(**{"--episodes": episodes, "--candidates": candidates})
+    check_budget_mb(budget_mb)
     if head_dim is not None and head_dim != "teacher" and not (
             isinstance(head_dim, int) and not isinstance(head_dim, bool) and head_dim > 0):
         raise SearchError(f"--head-dim must be a positive integer or 'teacher', got {head_dim!r}")
@@ -57,10 +49,10 @@ class SupernetOptions:
     rerank_epochs: float = 2.0
 
     def __post_init__(self) -> None:
-        check_positive(examples=self.examples, epochs=self.epochs, rerank_examples=self.rerank_examples,
-                       rerank_epochs=self.rerank_epochs)
+        check_positive(**{"--supernet-examples": self.examples, "--supernet-epochs": self.epochs,
+                          "--rerank-examples": self.rerank_examples, "--rerank-epochs": self.rerank_epochs})
         if self.rerank_top < 0:
-            raise SearchError(f"rerank_top must be 0 or more, got {self.rerank_top}")
+            raise SearchError(f"--rerank-top must be 0 or more, got {self.rerank_top}")
 
 
 @dataclass(frozen=True)
@@ -82,19 +74,42 @@ class FinalOptions:
     log_to: str | None = None
 
     def __post_init__(self) -> None:
-        check_positive(examples=self.examples, epochs=self.epochs, baseline_seeds=self.baseline_seeds)
+        check_positive(**{"--final-examples": self.examples, "--final-epochs": self.epochs,
+                          "--baseline-seeds": self.baseline_seeds})
         bad = [n for n in self.baselines if n not in FAMILY_NAMES]
         if bad:
             raise SearchError(f"--baselines: unknown {', '.join(bad)} (choose from {', '.join(FAMILY_NAMES)}, or none)")
+        Recipe.check_training(self.max_length, self.eval_every, self.early_stopping, self.log_to)
 
-        parse_max_length(self.max_length)
-        make_selection(self.eval_every, self.early_stopping, dict, "")
-        check_log_to(self.log_to)
+    @classmethod
+    def given(cls, final: bool, *, examples: int | None = None, epochs: float = 3.0, baselines: str | None = None,
+              baseline_seeds: int = 1, max_length: int | str = "auto", eval_every: str = "end",
+              early_stopping: int | None = None, log_to: str | None = None) -> FinalOptions | None:
+        """The final's options as ``kdnas-bench search`` takes them: None without ``final``, where an option that
+        only the final reads (``baselines`` as typed, ``baseline_seeds``, the training options) is refused."""
+        check_positive(**{"--final-examples": examples, "--final-epochs": epochs, "--baseline-seeds": baseline_seeds})
+        if not final and (baselines is not None or baseline_seeds != 1):
+            raise SearchError("--baselines and --baseline-seeds compare the final students: add --final")
+        max_length = parse_max_length(max_length)
+        if not final:
+            for name, given in (("--max-length", max_length != AUTO), ("--eval-every", eval_every != "end"),
+                                ("--early-stopping", early_stopping is not None), ("--log-to", log_to is not None)):
+                if given:
+                    raise SearchError(f"{name} sets the final distillation: add --final")
+            return None
+        return cls(examples, epochs, parse_baselines(baselines), baseline_seeds, max_length=max_length,
+                   eval_every=eval_every, early_stopping=early_stopping, log_to=log_to)
 
     def training(self) -> dict[str, Any]:
         """The training options of each final distillation (keyword arguments of ``distill``)."""
         return {"max_length": self.max_length, "eval_every": self.eval_every, "early_stopping": self.early_stopping,
                 "log_to": self.log_to}
+
+    def recipe(self, proxy: Recipe) -> Recipe:
+        """The final's recipe: the search's (losses, seed, init, learning rate) on this many examples and
+        epochs, with these training options."""
+        return Recipe(self.examples, self.epochs, proxy.losses, proxy.lr, proxy.seed, proxy.init,
+                      **self.training())
 
 
 @dataclass(frozen=True)
@@ -160,8 +175,8 @@ class SearchRequest:
             raise SearchError(f"--redo must be 'final' (the only step a finished search re-does), got {self.redo!r}")
         if self.redo is not None and self.final is None:
             raise SearchError("--redo final re-does the final distillation and measurement: pass --final too")
-        check_positive(threads=self.key.threads, proxy_examples=self.proxy_examples, proxy_epochs=self.proxy_epochs,
-                       teacher_examples=self.teacher_examples)
+        check_positive(**{"--threads": self.key.threads, "--proxy-examples": self.proxy_examples,
+                          "--proxy-epochs": self.proxy_epochs, "--teacher-examples": self.teacher_examples})
         check_study(episodes=self.episodes, candidates=self.candidates, budget_mb=self.budget_mb,
                     head_dim=self.head_dim)
         for name, value, allowed in (("strategy", self.strategy, tuple(STRATEGIES)), ("init", self.init, INITS),
@@ -169,21 +184,81 @@ class SearchRequest:
                                      ("reward", self.reward_form, FORMS),
                                      ("speed", self.speed, ("reference", "now"))):
             check_choice(name, value, allowed)
-        self.reward  # noqa: B018 (validates budgets and w)
+        self.reward  # noqa: B018  built (and so checked) once, here: the budgets and w
+        self.recipe  # noqa: B018
+        self.final_recipe  # noqa: B018
 
-    @property
+    @cached_property
     def reward(self) -> RewardSpec:
+        """The reward spec, built and checked once (with the request)."""
         return RewardSpec(tuple(self.budgets_ms), w=self.reward_w, mode=self.mode, form=self.reward_form)
+
+    @cached_property
+    def recipe(self) -> Recipe:
+        """The proxy distillation's recipe (the losses resolved to the task kind's default), which the
+        evaluators and the re-ranking scale and the final job extends (:attr:`final_recipe`)."""
+        return Recipe(self.proxy_examples, self.proxy_epochs, self.losses or DEFAULTS.search_losses_for(self.agnostic),
+                      seed=self.seed, init=self.init)
+
+    @cached_property
+    def final_recipe(self) -> Recipe | None:
+        """The final distillation's recipe (None without ``final``)."""
+        return None if self.final is None else self.final.recipe(self.recipe)
 
     @property
     def agnostic(self) -> bool:
-        return isinstance(self.task, str) and self.task.strip().lower() == AGNOSTIC
+        return is_agnostic(self.task)
 
 
-def parse_head_dim(text: str | None) -> int | str | None:
-    """``--head-dim`` as typed: a number becomes an int; anything else is passed on for
-    :class:`SearchRequest` to accept (``"teacher"``) or refuse in one line."""
-    if text is None:
-        return None
+def parse_head_dim(text: str | int | None) -> int | str | None:
+    """``--head-dim`` as typed: a number becomes an int, ``"any"`` None (no restriction); anything else is passed
+    on for :class:`SearchRequest` to accept (``"teacher"``) or refuse in one line."""
+    if text is None or isinstance(text, int):
+        return text
     t = text.strip().lower()
+    if t == "any":
+        return None
     return int(t) if t.lstrip("-").isdigit() else t
+
+
+def is_agnostic(task: Any) -> bool:
+    """``task`` names task-agnostic KD (``"agnostic"``, any case)."""
+    return isinstance(task, str) and task.strip().lower() == AGNOSTIC
+
+
+def default_evaluator(task: Any, table: str | None) -> str:
+    """The evaluator of ``kdnas-bench search`` without ``--evaluator``: the measured best recipe (the supernet),
+    except that a table or unlabeled text has no supernet (``proxy``, which gives way to them)."""
+    return "proxy" if table or is_agnostic(task) else DEFAULTS.search_evaluator
+
+
+def default_head_dim(task: Any, table: str | None, evaluator: str, init: str) -> str:
+    """The head size of ``kdnas-bench search`` without ``--head-dim``: inherited students (the supernet's, or
+    ``init="inherit"``) keep whole teacher heads only at the teacher's head size, so ``"teacher"`` there; ``"any"``
+    with a table, unlabeled text, or students that inherit nothing."""
+    inherits = evaluator == "supernet" or init == "inherit"
+    return "teacher" if not table and not is_agnostic(task) and inherits else "any"
+
+
+def search_request(key: DatasetKey, budgets_ms: Sequence[float], task: Any, *, evaluator: str | None = None,
+                   episodes: int | None = None, candidates: int | None = None, head_dim: int | str | None = None,
+                   init: str = "inherit", seq: int = DEFAULTS.seq, batch: int = DEFAULTS.batch,
+                   **fields: Any) -> SearchRequest:
+    """A :class:`SearchRequest` with the defaults of ``kdnas-bench search`` for what is None: the evaluator
+    (:func:`default_evaluator`), episodes and candidates at that evaluator's scale (:data:`~kdnas_bench.defaults.
+    DEFAULTS`), the head size (:func:`default_head_dim`; ``head_dim`` as typed: a number, ``"teacher"`` or
+    ``"any"``). ``init="auto"`` is ``"embeddings"``; ``seq`` and ``batch`` make the shape. ``fields`` are the
+    request's other fields, as they are. (:class:`SearchRequest` itself keeps the paper's explicit defaults.)"""
+    table = fields.get("table")
+    evaluator = evaluator or default_evaluator(task, table)
+    oneshot = evaluator == "supernet"
+    if episodes is None:
+        episodes = DEFAULTS.oneshot_episodes if oneshot else DEFAULTS.proxy_episodes
+    if candidates is None:
+        candidates = DEFAULTS.oneshot_candidates if oneshot else DEFAULTS.proxy_candidates
+    if head_dim is None:
+        head_dim = default_head_dim(task, table, evaluator, init)
+    check_positive(**{"--threads": key.threads, "--seq": seq, "--batch": batch})
+    return SearchRequest(key=key, budgets_ms=tuple(budgets_ms), task=task, evaluator=evaluator, episodes=episodes,
+                         candidates=candidates, head_dim=parse_head_dim(head_dim), shape=Shape(batch, seq),
+                         init="embeddings" if init == "auto" else init, **fields)

@@ -14,6 +14,26 @@ MODES = ("hard", "soft")
 FORMS = ("hard", "soft")  # --reward: the hard constraint (default) or the soft KD-NAS reward
 
 
+def check_budgets(budgets_ms: tuple[float, ...] | list[float], budget_mb: float | None = None) -> None:
+    """The one check of the budgets a search or a deployment matrix is given, in one wording: one or more
+    latency budgets (ms), each a positive finite number, none repeated; the peak-memory budget (MiB), when given,
+    a positive finite number. (Whether a budget can be met is the search's question: :func:`~.study.check_budgets`
+    against the space, :func:`~.memory_budget.within_memory` against the memory model.)"""
+    if not budgets_ms:
+        raise KdnasError("--budget-ms needs at least one value")
+    if any(not (math.isfinite(b) and b > 0) for b in budgets_ms):
+        raise KdnasError(f"--budget-ms values must be positive finite numbers, got {list(budgets_ms)}")
+    if len(set(budgets_ms)) != len(budgets_ms):
+        raise KdnasError(f"--budget-ms values repeat: {list(budgets_ms)}")
+    check_budget_mb(budget_mb)
+
+
+def check_budget_mb(budget_mb: float | None) -> None:
+    """The peak-memory budget (MiB), when given: a positive finite number (:func:`check_budgets`' wording)."""
+    if budget_mb is not None and not (math.isfinite(budget_mb) and budget_mb > 0):
+        raise KdnasError(f"--budget-mb must be positive, got {budget_mb}")
+
+
 @dataclass(frozen=True)
 class RewardSpec:
     """``budgets_ms``: one or more latency targets T; ``form``: ``hard`` (``R = A`` for a predicted latency
@@ -28,12 +48,7 @@ class RewardSpec:
     form: str = "hard"
 
     def __post_init__(self) -> None:
-        if not self.budgets_ms:
-            raise KdnasError("give at least one latency budget (--budget-ms)")
-        if any(not (math.isfinite(b) and b > 0) for b in self.budgets_ms):
-            raise KdnasError(f"latency budgets (--budget-ms) must be positive finite numbers, got {list(self.budgets_ms)}")
-        if len(set(self.budgets_ms)) != len(self.budgets_ms):
-            raise KdnasError(f"latency budgets repeat: {list(self.budgets_ms)}")
+        check_budgets(self.budgets_ms)
         if not math.isfinite(self.w) or self.w > 0:
             raise KdnasError(f"the latency exponent w must be <= 0 (a slower student must not earn more), got {self.w}")
         if self.mode not in MODES:

@@ -51,8 +51,9 @@ class AgnosticDistillEvaluator(Evaluator):
         _, source = load_text(req.text)
         ctx.say(f"task-agnostic distillation: teacher {req.teacher or 'the packaged all-MiniLM-L6-v2 backbone'}, "
                 f"text: {source}")
-        return cls(teacher=req.teacher, text=req.text, proxy_examples=req.proxy_examples, epochs=req.proxy_epochs,
-                   losses=ctx.losses, seed=req.seed, accelerator=ctx.candidate_accelerator)
+        r = req.recipe  # the search's proxy recipe
+        return cls(teacher=req.teacher, text=req.text, proxy_examples=r.examples, epochs=r.epochs, losses=ctx.losses,
+                   seed=r.seed, accelerator=ctx.candidate_accelerator)
 
     def _state(self) -> tuple[Any, Any]:
         def load() -> tuple[Any, Any]:

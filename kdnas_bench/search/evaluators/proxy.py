@@ -54,9 +54,9 @@ class ProxyDistillEvaluator(Evaluator):
 
     @classmethod
     def from_request(cls, req: SearchRequest, ctx: EvaluatorContext) -> ProxyDistillEvaluator:
-        return cls(teacher=ctx.task_teacher(), task=ctx.task, data_dir=req.data_dir, proxy_examples=req.proxy_examples,
-                   epochs=req.proxy_epochs, losses=ctx.losses, seed=req.seed, init=req.init,
-                   accelerator=ctx.candidate_accelerator)
+        r = req.recipe  # the search's proxy recipe
+        return cls(teacher=ctx.task_teacher(), task=ctx.task, data_dir=req.data_dir, proxy_examples=r.examples,
+                   epochs=r.epochs, losses=ctx.losses, seed=r.seed, init=r.init, accelerator=ctx.candidate_accelerator)
 
     def _state(self) -> tuple[Any, Any, Any, Any]:
         def load() -> tuple[Any, Any, Any, Any]:
