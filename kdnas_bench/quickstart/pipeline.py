@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from ..defaults import DEFAULTS
 from ..distill.accelerator import resolve
 from ..distill.agnostic import AGNOSTIC, load_text
 from ..distill.data import get_task, load_split
@@ -46,6 +47,9 @@ from ..space import Arch, SearchSpace, Shape
 from .request import TEACHER_ARCH, QuickstartRequest
 from .steps import CompareStep, FitStep, ProfileStep, ReportStep, SearchStep, Step, TeacherStep
 
+# what the search verb passes when no supernet option is given (unused by the proxy and task-agnostic evaluators)
+SEARCH_SUPERNET = SupernetOptions(None, DEFAULTS.supernet_examples, DEFAULTS.supernet_epochs, DEFAULTS.rerank_top,
+                                  DEFAULTS.rerank_examples, DEFAULTS.rerank_epochs)
 EventFn = Callable[[str, dict[str, Any]], None]
 REPORTS = (("search_html", "search.html"), ("compare_html", "compare.html"), ("search_md", "search.md"),
            ("compare_md", "compare.md"))
@@ -121,7 +125,7 @@ def search_step(req: QuickstartRequest, task: Any, *, device_id: str, budget_ms:
     oneshot = not agnostic and req.evaluator == "supernet"
     supernet = (SupernetOptions(examples=req.teacher_examples, epochs=1.0, rerank_top=2,
                                 rerank_examples=max(1, req.proxy_examples // 2), rerank_epochs=req.proxy_epochs)
-                if oneshot else SupernetOptions())
+                if oneshot else SEARCH_SUPERNET)
     return SearchStep(SearchRequest(
         DatasetKey(device_id, "torch", 1), (budget_ms,), task, episodes=req.episodes, candidates=req.candidates,
         seed=req.seed, evaluator="proxy" if agnostic else req.evaluator,  # proxy: task-agnostic KD on unlabeled text
