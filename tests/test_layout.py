@@ -26,6 +26,7 @@ LAYERS: list[set[str]] = [
     {"predictors", "supernet", "deploy", "jobs"},  # learned from the profiles; weight sharing; int8; the verbs as jobs
     {"search"},  # the KD-NAS search
     {"report", "testing"},  # reading finished runs; the contract checks
+    {"quickstart"},  # the whole pipeline as one library call
     {"cli"},  # parse -> call the library -> render
     {"__main__"},
 ]

@@ -11,11 +11,12 @@ from typing import Any
 
 import click
 
-from ..distill.data import TASKS, Task, get_task
+from ..distill.data import TASKS, get_task
 from ..distill.metrics import TASK_METRICS
 from ..distill.taskspec import TaskRef
 from ..distill.teacher import check_teacher_before_work
 from ..errors import KdnasError
+from ..quickstart.steps import task_argv
 
 OWN = ("train_file", "validation_file", "dataset", "text_columns", "label_column", "metric")
 GLUE_HELP = "GLUE task: cola, sst2, mrpc, stsb, qqp, mnli-m, mnli-mm, qnli, rte"
@@ -96,13 +97,7 @@ def task_options(*, required: bool = True, task_help: str = GLUE_HELP + ".",
 
 def task_args(task: TaskRef, data_dir: str | None) -> list[str]:
     """The CLI options that name ``task`` again (for the commands a pipeline prints as its steps)."""
-    if not isinstance(task, Task) or task.is_glue:
-        name = task.name if isinstance(task, Task) else str(task)
-        return ["--task", name, *(["--data-dir", str(data_dir)] if data_dir else [])]
-    out = (["--dataset", str(task.dataset)] if task.dataset else
-           ["--train-file", str(task.train_file), "--validation-file", str(task.validation_file)])
-    return [*out, "--task", task.name, "--text-columns", ",".join(task.text_fields), "--label-column",
-            task.label_column, "--metric", task.primary_metric]
+    return task_argv(task, data_dir)
 
 
 def teacher_fit_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
