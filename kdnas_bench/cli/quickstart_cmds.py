@@ -26,7 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..errors import KdnasError
 from ..search.evaluators import EVALUATORS
 from .common import accelerator_option, check_accelerator, console, positive
-from .options import allow_weak_teacher_option, seed_option
+from .options import RegistryChoice, allow_weak_teacher_option, seed_option
 from .task_options import task_args, task_options
 
 TEACHER_ARCH = "6,384,12,1536"  # all-MiniLM-L6-v2
@@ -136,7 +136,7 @@ def register(cli: click.Group) -> None:
     @click.option("--compare-students", default="minilm-l6,tinybert-4l,bert-base", show_default=True,
                   help="Well-known students shown next to the winner and the teacher.")
     @click.option("--evaluator", "evaluator_kind", default="supernet",
-                  type=click.Choice([name for name, e in EVALUATORS.items() if e.inputs == "task"]),
+                  type=RegistryChoice(EVALUATORS, keep=lambda e: e.inputs == "task"),
                   show_default=True, help="With task data: one-shot supernet scores (supernet trained on the teacher's "
                                           "examples x 1 epoch) re-ranked by proxy, or proxy distillation of each "
                                           "candidate. Without task data always proxy.")
@@ -192,7 +192,7 @@ def register(cli: click.Group) -> None:
             mode = t
             scoring = (f"supernet on {teacher_examples} examples x 1 epoch, one-shot scores, best 2 re-ranked by proxy "
                        f"({proxy_examples // 2} then {proxy_examples} examples x {proxy_epochs:g} epochs)"
-                       if evaluator_kind == "supernet" else f"proxy {proxy_examples} examples x {proxy_epochs:g} epochs")
+                       if EVALUATORS[evaluator_kind].oneshot else f"proxy {proxy_examples} examples x {proxy_epochs:g} epochs")
             origin = f"GLUE {t.name} from {data_dir}" if t.is_glue else f"{t.name} from {t.dataset or t.train_file}"
             data_line = (f"{origin}: teacher fine-tuned on {teacher_examples} train examples, "
                          f"{scoring}, final {final_examples} x 1, dev metric {t.primary_metric}")
@@ -272,7 +272,7 @@ def register(cli: click.Group) -> None:
                   "--proxy-epochs", f"{proxy_epochs:g}", "--final", "--final-examples", str(final_examples),
                   "--final-epochs", "1", *([] if mode == AGNOSTIC else ["--baselines", "minilm"]),
                   "--predictors", str(preds), "--out", str(run_dir), "--seed", str(seed), "--accelerator", accelerator]
-        oneshot = mode != AGNOSTIC and evaluator_kind == "supernet"
+        oneshot = mode != AGNOSTIC and EVALUATORS[evaluator_kind].oneshot
         if mode == AGNOSTIC:
             search += ["--text", text_file] if text_file else []
         else:

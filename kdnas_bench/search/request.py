@@ -152,6 +152,9 @@ class SearchRequest:
     redo: str | None = None
     # --front K: the winners picked from the accuracy-latency front, K points of it re-scored (None: no front)
     front: int | None = None
+    # the evaluator's own options (an instance of its ``Options`` dataclass; a plugin's way in); None: the
+    # evaluator reads them from the fields above (proxy_examples, proxy_epochs, init, supernet, table, text)
+    evaluator_options: Any = None
 
     def __post_init__(self) -> None:
         if self.front is not None and self.front < 0:
