@@ -1,16 +1,24 @@
 """Contract checks for every pluggable part, shipped with the package (as scikit-learn ships
-``check_estimator``), so a backend, strategy, KD loss or evaluator written outside this repository can check
-itself: ``check_backend(spec)``, ``check_strategy(factory)``, ``check_loss(factory)``,
-``check_evaluator(evaluator, archs)``. Each runs every check of its contract and raises ``AssertionError``
-naming the one that failed; the ``*_CHECKS`` dicts hold the single checks (the repository's tests parametrise
-them over the registries). Needs no test framework."""
+``check_estimator``), one per registry of :mod:`kdnas_bench.registry`, so a backend, strategy, KD loss, evaluator,
+executor or transfer method written outside this repository can check itself: ``check_backend(spec)``,
+``check_strategy(factory)``, ``check_loss(factory)``, ``check_evaluator(evaluator, archs)`` (or
+``check_evaluator_class``), ``check_executor(factory)``, ``check_transfer_method(method)``. Each runs every check
+of its contract and raises ``AssertionError`` naming the one that failed; the ``*_CHECKS`` dicts hold the single
+checks (the repository's tests parametrise them over the registries). Needs no test framework."""
 
 from __future__ import annotations
 
 from .backends import BACKEND_CHECKS, check_backend
 from .evaluators import EVALUATOR_CHECKS, check_evaluator, check_evaluator_class, evaluator_context
+from .executors import EXECUTOR_CHECKS, check_executor
 from .losses import LOSS_CHECKS, check_loss
 from .strategies import STRATEGY_CHECKS, check_strategy
+from .transfer_methods import TRANSFER_METHOD_CHECKS, check_transfer_method
 
-__all__ = ["BACKEND_CHECKS", "EVALUATOR_CHECKS", "LOSS_CHECKS", "STRATEGY_CHECKS", "check_backend", "check_evaluator",
-           "check_evaluator_class", "check_loss", "check_strategy", "evaluator_context"]
+# each registry's kind (kdnas_bench.registry.GROUPS) -> its contract check
+CHECKS = {"backend": check_backend, "strategy": check_strategy, "loss": check_loss, "evaluator": check_evaluator_class,
+          "executor": check_executor, "transfer method": check_transfer_method}
+
+__all__ = ["BACKEND_CHECKS", "CHECKS", "EVALUATOR_CHECKS", "EXECUTOR_CHECKS", "LOSS_CHECKS", "STRATEGY_CHECKS",
+           "TRANSFER_METHOD_CHECKS", "check_backend", "check_evaluator", "check_evaluator_class", "check_executor",
+           "check_loss", "check_strategy", "check_transfer_method", "evaluator_context"]
