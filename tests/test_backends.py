@@ -9,6 +9,7 @@ import pytest
 from kdnas_bench.errors import BackendError
 from kdnas_bench.profiling.backends import BACKENDS, make_backend
 from kdnas_bench.profiling.runner import measure
+from kdnas_bench.registry import UnknownNameError
 from kdnas_bench.space import Arch, Shape
 from kdnas_bench.testing import BACKEND_CHECKS
 from kdnas_bench.testing.backends import ARCH, FAST, logits_of, make
@@ -53,7 +54,7 @@ def test_failure_is_a_result_not_a_crash() -> None:
 
 
 def test_unknown_backend_and_bad_threads() -> None:
-    with pytest.raises(BackendError, match="unknown backend"):
+    with pytest.raises(UnknownNameError, match="unknown backend 'tensorrt-9000'"):
         make_backend("tensorrt-9000", 1)
     with pytest.raises(BackendError, match="threads"):
         make_backend("torch", 0)

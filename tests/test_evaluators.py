@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from kdnas_bench.errors import KdnasError
 from kdnas_bench.keys import DatasetKey
 from kdnas_bench.search.evaluators import EVALUATORS
 from kdnas_bench.search.request import SearchRequest, SupernetOptions
@@ -83,17 +84,18 @@ def test_a_registered_toy_evaluator_is_picked_up_by_the_suite() -> None:
 
 
 def test_the_request_picks_the_evaluator_from_the_registry() -> None:
-    from kdnas_bench.search.domain import SearchError
     from kdnas_bench.search.evaluators import evaluator_for
 
     key = DatasetKey(DEV, "torch", 1)
-    assert evaluator_for(SearchRequest(key, (9.0,), "sst2")).name == "proxy"
+    assert evaluator_for(SearchRequest(key, (9.0,), "sst2")).name == "proxy-distill"
+    assert evaluator_for(SearchRequest(key, (9.0,), "sst2", evaluator="proxy-distill")).name == "proxy-distill"
     assert evaluator_for(SearchRequest(key, (9.0,), "sst2", table="t.json")).name == "table"  # the default gives way
-    assert evaluator_for(SearchRequest(key, (9.0,), "agnostic")).name == "agnostic"
+    assert evaluator_for(SearchRequest(key, (9.0,), "agnostic")).name == "agnostic-distill"
+    assert evaluator_for(SearchRequest(key, (9.0,), "agnostic", evaluator="agnostic")).name == "agnostic-distill"
     assert evaluator_for(SearchRequest(key, (9.0,), "sst2", evaluator="supernet")).name == "supernet"
-    for bad, message in (({"evaluator": "nosuch"}, "unknown evaluator 'nosuch' (choose from proxy, supernet, table"),
+    for bad, message in (({"evaluator": "nosuch"}, "unknown evaluator 'nosuch' (choose from proxy-distill, supernet, table"),
                          ({"evaluator": "table"}, "--evaluator table needs --table"),
                          ({"evaluator": "agnostic"}, "--evaluator agnostic needs --task agnostic"),
                          ({"evaluator": "supernet", "table": "t.json"}, "--evaluator supernet needs a GLUE task")):
-        with pytest.raises(SearchError, match=message.replace("(", r"\(")):
+        with pytest.raises(KdnasError, match=message.replace("(", r"\(")):
             evaluator_for(SearchRequest(key, (9.0,), "sst2", **bad))

@@ -17,8 +17,8 @@ BENCHMARKS = ROOT / "benchmarks"
 # The layers, lowest first: a module may import its own layer's and lower ones, never a higher one. A top-level
 # module or subpackage of kdnas_bench that is not listed here fails the test (declare where it sits).
 LAYERS: list[set[str]] = [
-    # names, places, progress, tests, the lazy-import helper
-    {"__init__", "errors", "keys", "paths", "defaults", "progress", "significance", "lazy"},
+    # names, places, progress, tests, the lazy-import helper, the registry of pluggable parts
+    {"__init__", "errors", "keys", "paths", "defaults", "progress", "significance", "lazy", "registry"},
     {"space", "autospace", "filechecks", "validate", "outdirs"},  # the search space (a teacher's), checked input and outputs
     {"models"},  # Arch -> model
     {"export"},  # model -> ONNX

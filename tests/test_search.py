@@ -14,6 +14,7 @@ import pytest
 
 from kdnas_bench.errors import KdnasError
 from kdnas_bench.predictors.registry import fit_and_save, load_predictor
+from kdnas_bench.registry import UnknownNameError
 from kdnas_bench.search.domain import Domain, SearchError
 from kdnas_bench.search.evaluators import Evaluation, TableEvaluator
 from kdnas_bench.search.reward import RewardSpec
@@ -104,7 +105,7 @@ def test_kdnas_controller_learns_the_reward() -> None:
 
 
 def test_unknown_strategy() -> None:
-    with pytest.raises(SearchError, match="unknown strategy"):
+    with pytest.raises(UnknownNameError, match="unknown strategy 'annealing' \\(choose from kdnas, random, evolution\\)"):
         make_strategy("annealing", _domain())
 
 

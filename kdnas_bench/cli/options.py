@@ -25,11 +25,12 @@ from ..defaults import DEFAULTS, INITS
 from ..errors import KdnasError, did_you_mean
 from ..jobs.common import training_settings as training_settings  # the library's, kept importable from here
 from ..paths import data_file
-from ..profiling.backends import BACKENDS
+from ..profiling.backends import BACKENDS, BUILT_IN
+from ..registry import Registry
 from ..space import Arch
 from .common import err_console
 
-BACKEND_NAMES = list(BACKENDS)  # the backend registry (kdnas_bench.profiling.backends)
+BACKEND_NAMES = [s.name for s in BUILT_IN]  # this package's backends (``RegistryChoice(BACKENDS)`` adds plugins')
 
 # options whose default is each verb's own recipe (a toy-scale quickstart, a teacher's vs a student's epochs)
 RECIPE_OPTIONS = frozenset({"--epochs", "--lr", "--batch-size", "--episodes", "--candidates", "--proxy-examples",
@@ -50,6 +51,32 @@ class Choice(click.Choice):
         except click.BadParameter:
             choices = [str(c) for c in self.choices]
             self.fail(f"{value!r} is not one of {', '.join(choices)}{did_you_mean(str(value), choices)}", param, ctx)
+
+
+class RegistryChoice(Choice):
+    """A choice among a registry's names (:mod:`kdnas_bench.registry`), read when click first needs them, so an
+    installed plugin is among them; an old spelling (an alias) is accepted and becomes the name. ``keep`` (a
+    test on the registered part) narrows the choice; ``extra`` adds choices that are no part (``auto``)."""
+
+    def __init__(self, registry: Registry[Any], keep: Callable[[Any], bool] | None = None,
+                 extra: tuple[str, ...] = ()) -> None:
+        super().__init__([], case_sensitive=True)
+        self.registry, self.keep, self.extra = registry, keep, extra
+
+    @property  # type: ignore[override]
+    def choices(self) -> list[str]:
+        names = [n for n in self.registry if self.keep is None or self.keep(self.registry[n])]
+        return [*names, *self.extra]
+
+    @choices.setter
+    def choices(self, _value: Any) -> None:  # click.Choice.__init__ sets it; the registry holds them
+        return None
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value not in self.extra and value in self.registry:
+            value = self.registry.canonical(value)  # an alias: its name
+        return super().convert(value, param, ctx)
+
 
 
 def arch_of_folder(text: str) -> Arch | None:
@@ -115,7 +142,7 @@ def _opt(*decls: str, **kw: Any) -> Decorator:
 
 
 def backend_option(help: str = "Backend, from the registry (see `kdnas-bench devices`).") -> Decorator:
-    return _opt("--backend", type=Choice(BACKEND_NAMES), default="torch", show_default=True, help=help)
+    return _opt("--backend", type=RegistryChoice(BACKENDS), default="torch", show_default=True, help=help)
 
 
 def threads_option(help: str = "Intra-op CPU threads.") -> Decorator:

@@ -17,13 +17,13 @@ from rich.table import Table
 
 from ..predictors.requests import SPEEDS, FitRequest, PredictorsRequest, PredictRequest
 from ..predictors.transfer_methods import AUTO, TRANSFER_METHODS
+from ..profiling.backends import BACKENDS
 from ..profiling.memory import method_label
 from ..space import arch_text
 from .common import console, err_console, print_json
 from .options import (
-    BACKEND_NAMES,
     THREADS,
-    Choice,
+    RegistryChoice,
     arch_option,
     backend_option,
     batch_option,
@@ -142,11 +142,11 @@ def print_speed(out: dict[str, Any]) -> None:
 @store_option()
 @click.option("--out", type=click.Path(), help="Predictor folder to write into (default: the checkout's predictors/).")
 @click.option("--from-device", help="Few-shot transfer: start from this device's predictor.")
-@click.option("--from-backend", type=Choice(BACKEND_NAMES), help="Backend of the source predictor (default: --backend).")
+@click.option("--from-backend", type=RegistryChoice(BACKENDS), help="Backend of the source predictor (default: --backend).")
 @click.option("--from-threads", type=THREADS, help="Threads of the source predictor (default: --threads).")
 @click.option("--samples", type=int, help="Rows of the target to fit on (transfer: K; otherwise a random subset).")
 @click.option("--predictors", "source_root", type=click.Path(), help="Where the source predictor is (default: --out).")
-@click.option("--transfer-method", type=click.Choice([*TRANSFER_METHODS, AUTO]),
+@click.option("--transfer-method", type=RegistryChoice(TRANSFER_METHODS, extra=(AUTO,)),
               default="rebase", show_default=True, help="How the source is recalibrated (with --from-device).")
 @click.option("--max-load", type=float, help="Fit on rows measured at this load average or less "
               "[default: threads + 0.75, the profiler alone; GPU backends: host cores - 1].")

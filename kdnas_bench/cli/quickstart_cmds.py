@@ -22,11 +22,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..progress import LineProgress
-from ..quickstart.request import QuickstartRequest, task_evaluators
+from ..quickstart.request import QuickstartRequest
 from ..quickstart.steps import SearchStep
+from ..search.evaluators import EVALUATORS
 from .common import accelerator_option, console
 from .compare_view import measuring, print_compare
-from .options import allow_weak_teacher_option, seed_option
+from .options import RegistryChoice, allow_weak_teacher_option, seed_option
 from .search_cmds import Progress as SearchProgress
 from .search_view import baselines_table, winners_table
 from .task_options import task_options
@@ -138,7 +139,8 @@ def print_done(result: Any) -> None:
               help="Budget = the teacher's predicted latency on this machine / this.")
 @click.option("--compare-students", default=DEFAULT["compare_students"], show_default=True,
               help="Well-known students shown next to the winner and the teacher.")
-@click.option("--evaluator", default=DEFAULT["evaluator"], type=click.Choice(task_evaluators()), show_default=True,
+@click.option("--evaluator", default=DEFAULT["evaluator"], show_default=True,
+              type=RegistryChoice(EVALUATORS, keep=lambda e: e.inputs == "task"),
               help="With task data: one-shot supernet scores (supernet trained on the teacher's examples x 1 epoch) "
                    "re-ranked by proxy, or proxy distillation of each candidate. Without task data always proxy.")
 @seed_option()

@@ -24,6 +24,7 @@ from .common import accelerator_option, console, err_console, print_json
 from .options import (
     GLUE_DIR_HELP,
     INIT_CHOICES,
+    RegistryChoice,
     allow_weak_teacher_option,
     backend_option,
     batch_option,
@@ -155,7 +156,7 @@ class Progress:
 @click.option("--text", "text_file", type=click.Path(),
               help="--task agnostic: unlabeled text, one passage per line (default: Python stdlib docstrings).")
 @click.option("--teacher", help="Teacher folder or hub name (default: fine-tune the packaged MiniLM into OUT/teacher).")
-@click.option("--strategy", type=click.Choice(list(STRATEGIES)), default="kdnas", show_default=True,
+@click.option("--strategy", type=RegistryChoice(STRATEGIES), default="kdnas", show_default=True,
               help="Search strategy: kdnas (the paper's controller), random or evolution.")
 @click.option("--episodes", type=int, help=f"Episodes (default: {DEFAULTS.oneshot_episodes} with the supernet "
               f"evaluator, {DEFAULTS.proxy_episodes} with proxy, the paper's).")
@@ -171,7 +172,7 @@ class Progress:
 @click.option("--out", "run_dir", type=click.Path(),
               help="Run folder (resumable; default runs/search-<task>-<seed>).")
 @deprecated_alias("--run", "--out", "run_dir", click.Path())
-@click.option("--executor", type=click.Choice(list(EXECUTORS)), default="local", show_default=True,
+@click.option("--executor", type=RegistryChoice(EXECUTORS), default="local", show_default=True,
               help="Where candidates are evaluated: in this process, or on a Ray cluster.")
 @click.option("--ray-address", help="Address of an existing Ray cluster (default: start a local Ray).")
 @accelerator_option("training (teacher, supernet, candidates, re-ranking, final)")
@@ -204,11 +205,12 @@ class Progress:
               "its shape and written to OUT/space.toml.")
 @click.option("--table", type=click.Path(), callback=shipped_path,
               help="Score candidates from a table of precomputed accuracies instead.")
-@click.option("--evaluator", "evaluator_kind", type=click.Choice(list(EVALUATORS)),
-              help=f"Default {DEFAULTS.search_evaluator} (proxy with --table or --task agnostic, where table and "
-              "agnostic take over). supernet: score each candidate's sub-network of a weight-sharing supernet "
-              "(seconds), then re-rank the best by proxy distillation (the measured best recipe); proxy: distil "
-              "every candidate (the paper's path, hours on a CPU).")
+@click.option("--evaluator", "evaluator_kind", type=RegistryChoice(EVALUATORS),
+              help=f"Default {DEFAULTS.search_evaluator} (proxy-distill with --table or --task agnostic, where "
+              "table and agnostic-distill take over). supernet: score each candidate's sub-network of a "
+              "weight-sharing supernet (seconds), then re-rank the best by proxy distillation (the measured best "
+              "recipe); proxy-distill (or proxy): distil every candidate (the paper's path, hours on a CPU). "
+              "Installed evaluator plugins are listed too.")
 @click.option("--init", type=click.Choice(INIT_CHOICES), default="inherit",
               show_default=True, help="Student init for proxy and final distillation (supernet evaluator: the "
                                       "supernet's weights): inherit = teacher weights rewired by importance.")
@@ -243,8 +245,8 @@ def search_cmd(as_json: bool, **options: Any) -> None:
     """Search the student arch with KD-NAS: predicted latency + the accuracy of each candidate.
 
     By default the measured best recipe: a weight-sharing supernet scores every candidate of the teacher's head
-    size in seconds, and the best ones per budget are re-ranked by proxy distillation. --evaluator proxy is the
-    paper's path (every candidate distilled; 15 x 20 by default).
+    size in seconds, and the best ones per budget are re-ranked by proxy distillation. --evaluator proxy-distill is
+    the paper's path (every candidate distilled; 15 x 20 by default).
 
     \b
     Example:

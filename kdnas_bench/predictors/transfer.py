@@ -34,7 +34,7 @@ from .files import RESIDUAL_FILE
 from .latency import LatencyPredictor, Prediction, base_terms, interval
 from .transfer_methods import AUTO, TRANSFER_METHODS, MethodInput
 
-METHODS = tuple(TRANSFER_METHODS)
+METHODS = TRANSFER_METHODS.registered()  # this package's methods (the registry also lists installed plugins')
 REBASE_PRIOR = 0.1  # ridge weight per term (unit-free); 0.01-0.3 gave the same accuracy torch <-> onnxruntime
 MIN_RESIDUAL_ROWS = 40
 
@@ -56,8 +56,8 @@ class TransferPredictor:
 
     def __init__(self, source: LatencyPredictor, *, method: str = "rebase", shrink: float = 5.0,
                  prior: float = REBASE_PRIOR, alpha: float = 0.1, seed: int = 0) -> None:
-        if method not in (*METHODS, AUTO):
-            raise ValueError(f"unknown transfer method {method!r} (choose from {AUTO}, {', '.join(METHODS)})")
+        if method != AUTO and method not in TRANSFER_METHODS:
+            raise ValueError(f"unknown transfer method {method!r} (choose from {AUTO}, {', '.join(TRANSFER_METHODS)})")
         self.source = source
         self.method = method
         self.shrink = shrink

@@ -2,8 +2,10 @@
 registry. A method fits, on the K target rows, the state ``{"a", "b", "coef", "booster"}`` that maps the
 source's log prediction to the target's: ``a + b · log(terms · coef · exp(trees)) [+ booster]``.
 
-A new method is one function with the signature of :data:`MethodFn` plus its line in :data:`TRANSFER_METHODS`;
-the CLI's ``--transfer-method`` choices and the transfer tests read the registry.
+A new method is one function with the signature of :data:`MethodFn` plus its ``register`` in
+:data:`TRANSFER_METHODS` (or, from another package, an entry point of the group ``kdnas_bench.transfer_methods``;
+:mod:`kdnas_bench.registry`); the CLI's ``--transfer-method`` choices and the transfer tests read the registry, and
+:func:`kdnas_bench.testing.check_transfer_method` checks a method.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from ..registry import Registry
 
 B_RANGE = (0.25, 4.0)
 
@@ -92,5 +96,13 @@ def residual(m: MethodInput) -> dict[str, Any]:
     return state
 
 
-TRANSFER_METHODS: dict[str, MethodFn] = {"offset": offset, "affine": affine, "rebase": rebase, "residual": residual}
-AUTO = "auto"  # pick the registered method with the lowest out-of-fold error on the K rows
+def _is_method(name: str, part: object) -> str | None:
+    if name == AUTO:
+        return f"{AUTO!r} is the choice among the methods, not a method"
+    return None if callable(part) else f"must be a function (MethodInput) -> state, got {type(part).__name__}"
+
+
+AUTO = "auto"  # pick the method with the lowest out-of-fold error on the K rows (among offset, affine, rebase, residual)
+TRANSFER_METHODS: Registry[MethodFn] = Registry("transfer method", _is_method)
+for _method in (offset, affine, rebase, residual):
+    TRANSFER_METHODS.register(_method.__name__, _method)

@@ -43,6 +43,7 @@ from ..report.run_plots import run_pngs
 from ..report.run_report import load_run, run_document
 from ..report.students import resolve_students
 from ..search.api import FinalOptions, SearchOutcome, SearchRequest, SupernetOptions, run_search
+from ..search.request import is_oneshot
 from ..space import Arch, SearchSpace, Shape
 from .request import TEACHER_ARCH, QuickstartRequest
 from .steps import CompareStep, FitStep, ProfileStep, ReportStep, SearchStep, Step, TeacherStep
@@ -122,7 +123,7 @@ def search_step(req: QuickstartRequest, task: Any, *, device_id: str, budget_ms:
     """The search the quickstart runs under ``budget_ms`` on ``task`` (a GLUE name, a Task of one's own, or
     ``AGNOSTIC``), with its final distillation; the run, predictors and teacher folders are under ``out``."""
     agnostic = task == AGNOSTIC
-    oneshot = not agnostic and req.evaluator == "supernet"
+    oneshot = not agnostic and is_oneshot(req.evaluator)
     supernet = (SupernetOptions(examples=req.teacher_examples, epochs=1.0, rerank_top=2,
                                 rerank_examples=max(1, req.proxy_examples // 2), rerank_epochs=req.proxy_epochs)
                 if oneshot else SEARCH_SUPERNET)
@@ -167,7 +168,7 @@ class _Pipeline:
         load_split(t, "dev", req.data_dir)
         p = req.proxy_examples
         scoring = (f"supernet on {req.teacher_examples} examples x 1 epoch, one-shot scores, best 2 re-ranked by proxy "
-                   f"({p // 2} then {p} examples x {req.proxy_epochs:g} epochs)" if req.evaluator == "supernet"
+                   f"({p // 2} then {p} examples x {req.proxy_epochs:g} epochs)" if is_oneshot(req.evaluator)
                    else f"proxy {p} examples x {req.proxy_epochs:g} epochs")
         origin = f"GLUE {t.name} from {req.data_dir}" if t.is_glue else f"{t.name} from {t.dataset or t.train_file}"
         return (t, f"{origin}: teacher fine-tuned on {req.teacher_examples} train examples, {scoring}, final "

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..distill.data import Task
 from ..profiling.timing import TimingConfig
+from ..search.request import is_oneshot
 
 if TYPE_CHECKING:
     from ..search.request import SearchRequest
@@ -142,7 +143,7 @@ class SearchStep(Step):
         args = ["--teacher", str(req.teacher), *(["--data-dir", str(req.data_dir)] if req.data_dir else []),
                 "--evaluator", req.evaluator, "--head-dim", "any" if req.head_dim is None else str(req.head_dim),
                 *(["--allow-weak-teacher"] if req.allow_weak_teacher else [])]
-        if req.evaluator == "supernet":
+        if is_oneshot(req.evaluator):
             args += ["--supernet-examples", str(s.examples), "--supernet-epochs", number(s.epochs), "--rerank-top",
                      str(s.rerank_top), "--rerank-examples", str(s.rerank_examples), "--rerank-epochs",
                      number(s.rerank_epochs)]

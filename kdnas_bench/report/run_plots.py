@@ -10,19 +10,14 @@ from ..search.reward import budget_key
 from ..space import Arch
 from . import plots
 from .axes import integer_axis, place_labels, plain_log_axis
-from .run_report import RunStory
+from .run_report import RunStory, evaluator_of
 
 
 def score_label(config: dict[str, Any], metric_name: str) -> str:
-    """What the candidates' scores are: one-shot sub-network scores (supernet) or proxy-distillation ones."""
-    kind = (config.get("evaluator") or {}).get("kind")
-    if kind == "supernet":
-        return f"one-shot {metric_name} (supernet sub-network)"
-    if kind == "table":
-        return f"{metric_name} (from a table)"
-    if kind == "agnostic-distill":
-        return f"proxy {metric_name} (task-agnostic KD)"
-    return f"proxy {metric_name} (proxy distillation)"
+    """What the candidates' scores are, in the evaluator's own words (:meth:`Evaluator.score_label`); proxy
+    distillation ones when no registered evaluator wrote the run."""
+    cls = evaluator_of(config)
+    return cls.score_label(metric_name) if cls is not None else f"proxy {metric_name} (proxy distillation)"
 
 
 def run_pngs(story: RunStory, out: Path) -> list[Path]:
@@ -55,7 +50,7 @@ def run_pngs(story: RunStory, out: Path) -> list[Path]:
     for b in story.budgets:
         ax.axvline(b, ls="--", color="gray", lw=0.8)
         ax.annotate(f"budget {b:g} ms", (b, min(met)), rotation=90, fontsize=7, va="bottom", ha="right")
-    oneshot = (story.config.get("evaluator") or {}).get("kind") == "supernet"
+    oneshot = getattr(evaluator_of(story.config), "oneshot", False)
     for w in story.winners:  # on the candidates' own score (a re-ranked winner's one-shot score)
         y = w.get("oneshot_metric", w["proxy_metric"]) if oneshot else w["proxy_metric"]
         ax.scatter([w["predicted_latency_ms"]], [y], marker="*", s=160, color="tab:red",

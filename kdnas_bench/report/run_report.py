@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import KdnasError
+from ..search.evaluators import EVALUATORS, Evaluator
 from ..search.reward import budget_key
 from ..search.runfolder import RESULT_FILE, EvalRecord, RunFolder
 from ..search.runlog import LOG_FILE
@@ -132,27 +133,18 @@ def _baseline(run: Path) -> dict[str, Any] | None:
     return base if ok else None
 
 
+def evaluator_of(config: dict[str, Any]) -> type[Evaluator] | None:
+    """The registered evaluator that wrote ``run.json``'s ``evaluator`` entry (by its ``kind``; an old spelling
+    too), None when no registered evaluator has that name (a plugin not installed here)."""
+    kind = (config.get("evaluator") or {}).get("kind")
+    return EVALUATORS.get(kind) if isinstance(kind, str) else None
+
+
 def describe_evaluator(ev: dict[str, Any]) -> str:
-    """The evaluator of ``run.json`` in words."""
-    kind = ev.get("kind")
-    if kind == "supernet":
-        rr = ev.get("rerank") or {}
-        rer = (f" The best {rr.get('top')} per budget were re-ranked by proxy distillation in rungs of successive "
-               f"halving: {rr.get('examples')} examples x {rr.get('epochs', 0):g} epochs first, x{rr.get('eta', 2)} "
-               "examples per rung, half kept each time." if rr.get("top") else " No proxy re-ranking.")
-        return (f"Scores: one-shot, each candidate scored as a sub-network of the supernet in {ev.get('supernet')} "
-                f"(teacher {ev.get('teacher')}, task {ev.get('task')}, losses {ev.get('losses')}).{rer}")
-    if kind == "proxy-distill":
-        return (f"Scores: proxy distillation of each candidate from teacher {ev.get('teacher')} on "
-                f"{ev.get('proxy_examples')} {ev.get('task')} examples x {float(ev.get('epochs') or 0):g} epochs "
-                f"(losses {ev.get('losses')}, learning rate {ev.get('lr')}, init {ev.get('init', 'inherit')}).")
-    if kind == "agnostic-distill":
-        return (f"Scores: task-agnostic distillation (kd_score) from {ev.get('teacher') or 'the packaged MiniLM'} on "
-                f"{ev.get('proxy_examples')} passages of {ev.get('text') or 'Python stdlib docstrings'} x "
-                f"{float(ev.get('epochs') or 0):g} epochs (losses {ev.get('losses')}).")
-    if kind == "table":
-        return f"Scores: read from the table {ev.get('path')} ({ev.get('rows')} rows), no training."
-    return "Scores: " + "; ".join(f"{k.replace('_', ' ')} {v}" for k, v in ev.items()) + "."
+    """The evaluator of ``run.json`` in words: its own explanation (:meth:`Evaluator.explain`), or its entry as it
+    is when no registered evaluator has its ``kind``."""
+    cls = evaluator_of({"evaluator": ev})
+    return (cls or Evaluator).explain(ev)
 
 
 def _yes(v: bool | None) -> str:

@@ -103,7 +103,7 @@ def run_search(req: SearchRequest, on_event: EventFn | None = None, *, progress:
     try:
         if ranks.writer and plan.resumed and (plan.run / RESULT_FILE).is_file():
             return _finished(plan, emit)
-        if not ranks.writer and plan.evaluator.name != "supernet":
+        if not ranks.writer and not plan.evaluator.oneshot:
             raise SystemExit(0)  # nothing to share: the search is process 0's
         plan.evaluator.setup(plan.ctx)
         if not ranks.writer:

@@ -2,7 +2,9 @@
 for one CPU and, with ``gpus_per_candidate``, its share of a GPU, so N GPUs evaluate N candidates at once, or 4N
 with shares of 0.25). Each is an :class:`Executor`; :data:`EXECUTORS` is the registry ``--executor`` reads. A
 candidate's own failure (CUDA out of memory, a sub-network that cannot be built) comes back as a failed
-evaluation with its message either way (:func:`evaluate_candidate`)."""
+evaluation with its message either way (:func:`evaluate_candidate`). Another package adds an executor through
+an entry point of the group ``kdnas_bench.executors`` (:mod:`kdnas_bench.registry`): a factory
+``(address, num_cpus, gpus_per_candidate) -> Executor``."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any, Protocol
 
+from ..registry import Registry
 from ..space import Arch
 from .domain import SearchError
 from .result import Evaluation
@@ -156,12 +159,23 @@ class RayExecutor:
         self._ray.shutdown()
 
 
-EXECUTORS: dict[str, Callable[..., Executor]] = {
-    "local": lambda address=None, num_cpus=None, gpus_per_candidate=0.0: LocalExecutor(), "ray": RayExecutor}
+def local_executor(address: str | None = None, num_cpus: int | None = None,
+                   gpus_per_candidate: float = 0.0) -> Executor:
+    """``local``'s factory: the executor arguments mean nothing to it."""
+    return LocalExecutor()
+
+
+def _is_factory(name: str, part: object) -> str | None:
+    return None if callable(part) else (f"must be a factory (address, num_cpus, gpus_per_candidate) -> Executor, "
+                                        f"got {type(part).__name__}")
+
+
+EXECUTORS: Registry[Callable[..., Executor]] = Registry("executor", _is_factory)
+EXECUTORS.register("local", local_executor)
+EXECUTORS.register("ray", RayExecutor)
 
 
 def make_executor(name: str, address: str | None = None, num_cpus: int | None = None,
                   gpus_per_candidate: float = 0.0) -> Executor:
-    if name not in EXECUTORS:
-        raise SearchError(f"unknown executor '{name}' (choose from {', '.join(EXECUTORS)})")
-    return EXECUTORS[name](address, num_cpus, gpus_per_candidate)
+    executor: Executor = EXECUTORS.create(name, address, num_cpus, gpus_per_candidate)
+    return executor

@@ -167,6 +167,9 @@ class SearchRequest:
     redo: str | None = None
     # --front K: the winners picked from the accuracy-latency front, K points of it re-scored (None: no front)
     front: int | None = None
+    # the evaluator's own options (an instance of its ``Options`` dataclass; a plugin's way in); None: the
+    # evaluator reads them from the fields above (proxy_examples, proxy_epochs, init, supernet, table, text)
+    evaluator_options: Any = None
 
     def __post_init__(self) -> None:
         if self.front is not None and self.front < 0:
@@ -232,11 +235,19 @@ def default_evaluator(task: Any, table: str | None) -> str:
     return "proxy" if table or is_agnostic(task) else DEFAULTS.search_evaluator
 
 
+def is_oneshot(evaluator: str) -> bool:
+    """Whether the evaluator named ``evaluator`` (a name or an alias of the registry) scores candidates one-shot
+    (a supernet's sub-networks), which sets a search's scale and head size."""
+    from .evaluators import EVALUATORS  # noqa: PLC0415  lazy: a real cycle (the evaluators import this module)
+
+    return evaluator in EVALUATORS and bool(EVALUATORS[evaluator].oneshot)
+
+
 def default_head_dim(task: Any, table: str | None, evaluator: str, init: str) -> str:
     """The head size of ``kdnas-bench search`` without ``--head-dim``: inherited students (the supernet's, or
     ``init="inherit"``) keep whole teacher heads only at the teacher's head size, so ``"teacher"`` there; ``"any"``
     with a table, unlabeled text, or students that inherit nothing."""
-    inherits = evaluator == "supernet" or init == "inherit"
+    inherits = is_oneshot(evaluator) or init == "inherit"
     return "teacher" if not table and not is_agnostic(task) and inherits else "any"
 
 
@@ -251,7 +262,7 @@ def search_request(key: DatasetKey, budgets_ms: Sequence[float], task: Any, *, e
     request's other fields, as they are. (:class:`SearchRequest` itself keeps the paper's explicit defaults.)"""
     table = fields.get("table")
     evaluator = evaluator or default_evaluator(task, table)
-    oneshot = evaluator == "supernet"
+    oneshot = is_oneshot(evaluator)
     if episodes is None:
         episodes = DEFAULTS.oneshot_episodes if oneshot else DEFAULTS.proxy_episodes
     if candidates is None:

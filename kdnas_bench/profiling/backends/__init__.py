@@ -1,7 +1,8 @@
 """Backend registry: name -> :class:`BackendSpec` (a factory ``spec(threads, **options)`` plus what the
 rest of the package needs to know about the backend). Every other place that lists backends — the CLI's
-``--backend`` choices, the conformance tests, ``compare`` — reads this dict; a new backend is one module
-and one entry here."""
+``--backend`` choices, the conformance tests, ``compare`` — reads :data:`BACKENDS`; a new backend is one module
+and one ``register`` here, or, from another package, a ``BackendSpec`` behind an entry point of the group
+``kdnas_bench.backends`` (:mod:`kdnas_bench.registry`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...errors import BackendError
+from ...registry import Registry
 from .base import Backend
 from .ort import OrtBackend
 from .ort_int8 import OrtInt8Backend
@@ -91,33 +93,39 @@ def _no_bf16() -> str | None:
     return bf16_unsupported()
 
 
-BACKENDS: dict[str, BackendSpec] = {
-    s.name: s
-    for s in (
-        BackendSpec("torch", _torch),
-        BackendSpec("onnxruntime", _ort, onnx=True),
-        BackendSpec("onnxruntime-int8", _ort_int8, precision="int8", onnx=True, logit_tol=0.1),
-        BackendSpec("torch-bf16", _torch_bf16, precision="bf16", logit_tol=0.1, check=_no_bf16),
-        BackendSpec("torch-cuda", _torch_cuda, device="cuda", check=_no_cuda),
-        BackendSpec("onnxruntime-cuda", _ort_cuda, device="cuda", onnx=True, check=_no_ort_cuda),
-    )
-}
+def _is_spec(name: str, part: object) -> str | None:
+    if not isinstance(part, BackendSpec):
+        return f"must be a BackendSpec, got {type(part).__name__}"
+    return None if part.name == name else f"its spec is named {part.name!r}"
 
-# backends that time on a GPU (their device id includes the GPU); every other registered backend is CPU
-GPU_BACKENDS: frozenset[str] = frozenset(n for n, s in BACKENDS.items() if s.device == "cuda")
+
+BUILT_IN: tuple[BackendSpec, ...] = (
+    BackendSpec("torch", _torch),
+    BackendSpec("onnxruntime", _ort, onnx=True),
+    BackendSpec("onnxruntime-int8", _ort_int8, precision="int8", onnx=True, logit_tol=0.1),
+    BackendSpec("torch-bf16", _torch_bf16, precision="bf16", logit_tol=0.1, check=_no_bf16),
+    BackendSpec("torch-cuda", _torch_cuda, device="cuda", check=_no_cuda),
+    BackendSpec("onnxruntime-cuda", _ort_cuda, device="cuda", onnx=True, check=_no_ort_cuda),
+)
+BACKENDS: Registry[BackendSpec] = Registry("backend", _is_spec)
+for _spec in BUILT_IN:
+    BACKENDS.register(_spec.name, _spec)
+
+# this package's backends that time on a GPU (their device id includes the GPU); :func:`is_gpu` asks the registry
+GPU_BACKENDS: frozenset[str] = frozenset(s.name for s in BUILT_IN if s.device == "cuda")
 
 
 def is_gpu(name: str) -> bool:
-    """Whether the registered backend ``name`` runs on a GPU."""
-    return name in GPU_BACKENDS
+    """Whether the registered backend ``name`` (a plugin's too) runs on a GPU."""
+    spec = BACKENDS.get(name)
+    return spec is not None and spec.device == "cuda"
 
 
 def make_backend(name: str, threads: int = 1, **options: Any) -> Backend:
-    if name not in BACKENDS:
-        raise BackendError(f"unknown backend '{name}' (choose from {', '.join(BACKENDS)})")
+    spec = BACKENDS[name]  # an unknown name: the registry's one-line error
     if threads < 1:
         raise BackendError(f"threads must be >= 1, got {threads}")
-    return BACKENDS[name](threads, **options)
+    return spec(threads, **options)
 
 
 def cpu_backends() -> tuple[str, ...]:

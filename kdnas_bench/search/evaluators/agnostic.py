@@ -1,5 +1,6 @@
-"""``agnostic``: task-agnostic distillation. The candidate learns the teacher's representations on unlabeled
-text and is scored by ``kd_score = exp(-held-out KD loss)``: a search without task data (``--task agnostic``)."""
+"""``agnostic-distill`` (``agnostic`` for short): task-agnostic distillation. The candidate learns the teacher's
+representations on unlabeled text and is scored by ``kd_score = exp(-held-out KD loss)``: a search without task
+data (``--task agnostic``)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,23 @@ from ...distill.data import AGNOSTIC
 from ...distill.teacher import load_teacher
 from ...space import Arch
 from ..domain import SearchError
-from ..request import SearchRequest
+from ..request import SearchRequest, check_positive
 from ..result import Evaluation
 from .base import Evaluator, EvaluatorContext
 from .proxy import timed
+
+
+@dataclass(frozen=True)
+class AgnosticOptions:
+    """``agnostic-distill``'s options: the ``text`` file (one passage per line; None: the stdlib docstrings),
+    ``examples`` passages x ``epochs`` per candidate."""
+
+    text: str | None = None
+    examples: int = DEFAULTS.proxy_examples
+    epochs: float = DEFAULTS.proxy_epochs
+
+    def __post_init__(self) -> None:
+        check_positive(**{"--proxy-examples": self.examples, "--proxy-epochs": self.epochs})
 
 
 @dataclass(frozen=True)
@@ -23,8 +37,10 @@ class AgnosticDistillEvaluator(Evaluator):
     docstrings) from ``teacher`` (None: the packaged MiniLM backbone) and score it on held-out passages
     (:func:`~kdnas_bench.distill.trainer.distill_text`)."""
 
-    name = "agnostic"
+    name = "agnostic-distill"
+    aliases = ("agnostic",)  # what ``--evaluator`` called it before the registry named it as run.json does
     inputs = "text"
+    Options = AgnosticOptions
 
     teacher: str | None = field()  # required; None: the packaged MiniLM backbone
     text: str | None = None
@@ -42,18 +58,26 @@ class AgnosticDistillEvaluator(Evaluator):
             raise SearchError(f"--evaluator agnostic needs --task agnostic, got --task {req.task}")
 
     @classmethod
+    def takes_over(cls, req: SearchRequest) -> bool:
+        return req.agnostic
+
+    @classmethod
+    def options_from_fields(cls, req: SearchRequest) -> AgnosticOptions:
+        return AgnosticOptions(req.text, req.proxy_examples, req.proxy_epochs)
+
+    @classmethod
     def from_request(cls, req: SearchRequest, ctx: EvaluatorContext) -> AgnosticDistillEvaluator:
         from ...distill.agnostic import load_text  # noqa: PLC0415  lazy: torch (via distill.agnostic)
 
+        opts = cls.options_of(req)
         if req.teacher is not None:
             load_teacher(req.teacher)  # fail fast on a missing teacher
         ctx.teacher_space(req.teacher)
-        _, source = load_text(req.text)
+        _, source = load_text(opts.text)
         ctx.say(f"task-agnostic distillation: teacher {req.teacher or 'the packaged all-MiniLM-L6-v2 backbone'}, "
                 f"text: {source}")
-        r = req.recipe  # the search's proxy recipe
-        return cls(teacher=req.teacher, text=req.text, proxy_examples=r.examples, epochs=r.epochs, losses=ctx.losses,
-                   seed=r.seed, accelerator=ctx.candidate_accelerator)
+        return cls(teacher=req.teacher, text=opts.text, proxy_examples=opts.examples, epochs=opts.epochs,
+                   losses=ctx.losses, seed=req.seed, accelerator=ctx.candidate_accelerator)
 
     def _state(self) -> tuple[Any, Any]:
         def load() -> tuple[Any, Any]:
@@ -82,7 +106,17 @@ class AgnosticDistillEvaluator(Evaluator):
 
     def describe(self) -> dict[str, Any]:
         """The keys a task-agnostic ``run.json`` always had (``task`` included), so old runs resume."""
-        return {"kind": "agnostic-distill", "task": AGNOSTIC, "teacher": self.teacher, "text": self.text,
+        return {"kind": self.name, "task": AGNOSTIC, "teacher": self.teacher, "text": self.text,
                 "proxy_examples": self.proxy_examples, "epochs": self.epochs, "losses": self.losses, "lr": self.lr,
                 "seed": self.seed, "threads": self.threads, **({"accelerator": self.accelerator}
                                                                 if self.accelerator != "cpu" else {})}
+
+    @classmethod
+    def explain(cls, entry: dict[str, Any]) -> str:
+        return (f"Scores: task-agnostic distillation (kd_score) from {entry.get('teacher') or 'the packaged MiniLM'} "
+                f"on {entry.get('proxy_examples')} passages of {entry.get('text') or 'Python stdlib docstrings'} x "
+                f"{float(entry.get('epochs') or 0):g} epochs (losses {entry.get('losses')}).")
+
+    @classmethod
+    def score_label(cls, metric_name: str) -> str:
+        return f"proxy {metric_name} (task-agnostic KD)"

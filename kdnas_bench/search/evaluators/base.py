@@ -20,6 +20,7 @@ from ...distill.taskspec import TaskRef
 from ...distill.teacher import default_backbone_path, load_teacher
 from ...errors import KdnasError
 from ...space import Arch, SearchSpace
+from ..domain import SearchError
 from ..request import SearchRequest
 from ..result import Evaluation, EventFn, PostStep
 
@@ -126,12 +127,25 @@ def extract(net: Any, arch: Arch) -> Any:
 
 
 class Evaluator(ABC):
-    """The base of every evaluator. A new one is a module with a subclass and one line in
-    :data:`~kdnas_bench.search.evaluators.EVALUATORS`; :func:`kdnas_bench.testing.check_evaluator` checks it."""
+    """The base of every evaluator. A new one is a module with a subclass and one ``register`` in
+    :data:`~kdnas_bench.search.evaluators.EVALUATORS` (from another package: one entry point of the group
+    ``kdnas_bench.evaluators``); :func:`kdnas_bench.testing.check_evaluator_class` checks it.
 
-    name: ClassVar[str] = ""  # its key in the registry (``--evaluator``)
+    It owns its options (``Options``, a dataclass: :meth:`options_of` reads them from the request) and says in
+    words what its ``run.json`` entry means (:meth:`explain`, :meth:`score_label`), so nothing outside its module
+    switches on its name."""
+
+    name: ClassVar[str] = ""  # its key in the registry: ``--evaluator``, and ``kind`` in run.json
+    aliases: ClassVar[tuple[str, ...]] = ()  # old spellings of its name, still accepted
     distils: ClassVar[bool] = True  # it has a teacher to distil the winners from (``--final``)
     inputs: ClassVar[str] = "task"  # what it scores from: "task" (a teacher and task data), "text", "table"
+    # it scores a candidate in seconds without training it (a supernet's sub-network): a search then defaults to
+    # more episodes and candidates, to students of the teacher's head size, and its setup runs on every torchrun
+    # process (the supernet is trained by all of them)
+    oneshot: ClassVar[bool] = False
+    # the request's default evaluator gives way to one that takes the request over (:meth:`takes_over`)
+    gives_way: ClassVar[bool] = False
+    Options: ClassVar[type[Any] | None] = None  # its options dataclass (None: it has none)
     teacher: str | None = None  # the teacher it distils from, when it has one (the final distillation reuses it)
     supernet: str | None = None  # a supernet folder whose sub-networks students start from (the final ones too)
 
@@ -139,6 +153,39 @@ class Evaluator(ABC):
     def check(cls, req: SearchRequest) -> None:
         """Refuse, in one line (:class:`KdnasError`), a request this evaluator cannot serve; cheap, no loading."""
         return None
+
+    @classmethod
+    def takes_over(cls, req: SearchRequest) -> bool:
+        """Whether this evaluator serves ``req`` in place of a default that gives way (a table, unlabeled text)."""
+        return False
+
+    @classmethod
+    def options_of(cls, req: SearchRequest) -> Any:
+        """Its options for ``req``: the request's ``evaluator_options`` when given (an instance of ``Options``),
+        else :meth:`options_from_fields`."""
+        given = getattr(req, "evaluator_options", None)
+        if given is None:
+            return cls.options_from_fields(req)
+        if cls.Options is None or not isinstance(given, cls.Options):
+            want = "no options" if cls.Options is None else f"options of type {cls.Options.__name__}"
+            raise SearchError(f"--evaluator {cls.name} takes {want}, got {type(given).__name__}")
+        return given
+
+    @classmethod
+    def options_from_fields(cls, req: SearchRequest) -> Any:
+        """Its options from the request's own fields (the CLI's flags); default: ``Options()`` (None: no options)."""
+        return None if cls.Options is None else cls.Options()
+
+    # -- what its run.json entry means, in the report ---------------------------------------------------
+    @classmethod
+    def explain(cls, entry: dict[str, Any]) -> str:
+        """The ``run.json`` entry this evaluator wrote (:meth:`describe`), in words, for the run report."""
+        return "Scores: " + "; ".join(f"{k.replace('_', ' ')} {v}" for k, v in entry.items()) + "."
+
+    @classmethod
+    def score_label(cls, metric_name: str) -> str:
+        """What its scores are, as an axis label of the run report's plots."""
+        return f"{metric_name} ({cls.name} scores)"
 
     @classmethod
     @abstractmethod

@@ -1,5 +1,5 @@
-"""``proxy``: distil the candidate from the task's teacher on a seeded subset of the task's examples and score
-it on dev (the KD-NAS paper's evaluator)."""
+"""``proxy-distill`` (``proxy`` for short): distil the candidate from the task's teacher on a seeded subset of
+the task's examples and score it on dev (the KD-NAS paper's evaluator)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ...defaults import DEFAULTS
+from ...defaults import DEFAULTS, INITS
 from ...distill.taskspec import TaskRef
 from ...distill.teacher import load_teacher
 from ...space import Arch
-from ..request import SearchRequest
+from ..request import SearchRequest, check_choice, check_positive
 from ..result import Evaluation
 from .base import Evaluator, EvaluatorContext, extract, no_cpu, task_fields
 
@@ -31,13 +31,30 @@ def timed(threads: int, run: Any) -> Evaluation:
 
 
 @dataclass(frozen=True)
+class ProxyOptions:
+    """``proxy-distill``'s options: ``examples`` stratified training examples x ``epochs`` per candidate, the
+    student's ``init`` (:func:`~kdnas_bench.distill.trainer.init_student`)."""
+
+    examples: int = DEFAULTS.proxy_examples
+    epochs: float = DEFAULTS.proxy_epochs
+    init: str = "inherit"
+
+    def __post_init__(self) -> None:
+        check_positive(**{"--proxy-examples": self.examples, "--proxy-epochs": self.epochs})
+        check_choice("init", self.init, INITS)
+
+
+@dataclass(frozen=True)
 class ProxyDistillEvaluator(Evaluator):
     """Distil the candidate from ``teacher`` on ``proxy_examples`` stratified training examples of ``task`` and
     score it by the task's dev metric (:func:`~kdnas_bench.distill.trainer.distill_task`). The teacher and data
     are loaded once per evaluator and the teacher's outputs cached; with ``supernet``, every candidate starts
     from its sub-network of that supernet folder (the re-ranking after a supernet search)."""
 
-    name = "proxy"
+    name = "proxy-distill"
+    aliases = ("proxy",)  # what ``--evaluator`` called it before the registry named it as run.json does
+    gives_way = True  # the request's default: a table or unlabeled text takes over
+    Options = ProxyOptions
 
     teacher: str | None = field()  # required (the base's None is its default for evaluators without one)
     task: TaskRef  # a GLUE name, or a Task of one's own
@@ -53,10 +70,15 @@ class ProxyDistillEvaluator(Evaluator):
     accelerator: str = "cpu"  # where each candidate trains (distill.accelerator); in run.json when not the CPU
 
     @classmethod
+    def options_from_fields(cls, req: SearchRequest) -> ProxyOptions:
+        return ProxyOptions(req.proxy_examples, req.proxy_epochs, req.init)
+
+    @classmethod
     def from_request(cls, req: SearchRequest, ctx: EvaluatorContext) -> ProxyDistillEvaluator:
-        r = req.recipe  # the search's proxy recipe
-        return cls(teacher=ctx.task_teacher(), task=ctx.task, data_dir=req.data_dir, proxy_examples=r.examples,
-                   epochs=r.epochs, losses=ctx.losses, seed=r.seed, init=r.init, accelerator=ctx.candidate_accelerator)
+        opts = cls.options_of(req)
+        return cls(teacher=ctx.task_teacher(), task=ctx.task, data_dir=req.data_dir, proxy_examples=opts.examples,
+                   epochs=opts.epochs, losses=ctx.losses, seed=req.seed, init=opts.init,
+                   accelerator=ctx.candidate_accelerator)
 
     def _state(self) -> tuple[Any, Any, Any, Any]:
         def load() -> tuple[Any, Any, Any, Any]:
@@ -89,4 +111,15 @@ class ProxyDistillEvaluator(Evaluator):
 
     def describe(self) -> dict[str, Any]:
         """What ``run.json`` records (its keys as before the evaluators had a registry, so old runs resume)."""
-        return no_cpu({"kind": "proxy-distill", **asdict(self), **task_fields(self.task)})
+        return no_cpu({"kind": self.name, **asdict(self), **task_fields(self.task)})
+
+    @classmethod
+    def explain(cls, entry: dict[str, Any]) -> str:
+        return (f"Scores: proxy distillation of each candidate from teacher {entry.get('teacher')} on "
+                f"{entry.get('proxy_examples')} {entry.get('task')} examples x {float(entry.get('epochs') or 0):g} "
+                f"epochs (losses {entry.get('losses')}, learning rate {entry.get('lr')}, init "
+                f"{entry.get('init', 'inherit')}).")
+
+    @classmethod
+    def score_label(cls, metric_name: str) -> str:
+        return f"proxy {metric_name} (proxy distillation)"

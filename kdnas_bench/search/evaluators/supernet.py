@@ -16,7 +16,7 @@ from ...distill.lengths import recorded_max_length
 from ...distill.teacher import load_teacher
 from ...space import Arch, SearchSpace
 from ..domain import SearchError
-from ..request import SearchRequest
+from ..request import SearchRequest, SupernetOptions
 from ..rerank import RerankConfig, RerankStep
 from ..result import Evaluation, PostStep
 from .base import Evaluator, EvaluatorContext, extract, no_cpu, task_fields
@@ -30,6 +30,8 @@ class SupernetEvaluator(Evaluator):
     with ``losses`` afterwards (None: no re-ranking)."""
 
     name = "supernet"
+    oneshot = True
+    Options = SupernetOptions
 
     supernet: str = field()  # type: ignore[assignment]  # required (the base's None is for the others)
     teacher: str = field()  # type: ignore[assignment]
@@ -48,9 +50,14 @@ class SupernetEvaluator(Evaluator):
             raise SearchError("--evaluator supernet needs a GLUE task and a teacher (not --table or --task agnostic)")
 
     @classmethod
+    def options_from_fields(cls, req: SearchRequest) -> SupernetOptions:
+        return req.supernet
+
+    @classmethod
     def from_request(cls, req: SearchRequest, ctx: EvaluatorContext) -> SupernetEvaluator:
         from ...distill.inherit import TeacherShape  # noqa: PLC0415  lazy: torch (via distill.inherit)
 
+        opts = cls.options_of(req)
         teacher = ctx.task_teacher()
         supernet_pkg.space_fits(ctx.space, TeacherShape.of(load_teacher(teacher).model.config))  # before any training
         opts = req.supernet
@@ -64,7 +71,7 @@ class SupernetEvaluator(Evaluator):
         """Reuse the supernet in its folder (checked against teacher, task and space) or train it there."""
         from ...supernet.train import SupernetConfig, ensure_supernet  # noqa: PLC0415  lazy: torch (via supernet.train)
 
-        opts = ctx.request.supernet
+        opts = self.options_of(ctx.request)
 
         def started(info: dict[str, Any]) -> None:
             what = "resuming" if info["start"] else "training"
@@ -136,4 +143,17 @@ class SupernetEvaluator(Evaluator):
         rerank, losses = d.pop("rerank"), d.pop("losses")
         d.pop("seed")
         extra = {"rerank": rerank, "losses": losses} if rerank else {}
-        return no_cpu({"kind": "supernet", **d, **task_fields(self.task), **extra})
+        return no_cpu({"kind": self.name, **d, **task_fields(self.task), **extra})
+
+    @classmethod
+    def explain(cls, entry: dict[str, Any]) -> str:
+        rr = entry.get("rerank") or {}
+        rer = (f" The best {rr.get('top')} per budget were re-ranked by proxy distillation in rungs of successive "
+               f"halving: {rr.get('examples')} examples x {rr.get('epochs', 0):g} epochs first, x{rr.get('eta', 2)} "
+               "examples per rung, half kept each time." if rr.get("top") else " No proxy re-ranking.")
+        return (f"Scores: one-shot, each candidate scored as a sub-network of the supernet in {entry.get('supernet')} "
+                f"(teacher {entry.get('teacher')}, task {entry.get('task')}, losses {entry.get('losses')}).{rer}")
+
+    @classmethod
+    def score_label(cls, metric_name: str) -> str:
+        return f"one-shot {metric_name} (supernet sub-network)"

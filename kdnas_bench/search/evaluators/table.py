@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,13 @@ from ..result import Evaluation
 from .base import Evaluator, EvaluatorContext
 
 
+@dataclass(frozen=True)
+class TableOptions:
+    """``table``'s one option: the file of precomputed accuracies."""
+
+    path: str
+
+
 class TableEvaluator(Evaluator):
     """Reads precomputed accuracies (Parquet, CSV or JSON with columns layers, hidden, heads, ffn,
     metric[, metric_name, seconds]); its rows are the search's candidates."""
@@ -22,6 +30,7 @@ class TableEvaluator(Evaluator):
     name = "table"
     distils = False
     inputs = "table"
+    Options = TableOptions
 
     def __init__(self, path: str | Path) -> None:
         self.source = str(path)  # as given: run.json records it
@@ -66,8 +75,16 @@ class TableEvaluator(Evaluator):
             raise SearchError("--evaluator table needs --table (a file of precomputed accuracies)")
 
     @classmethod
+    def takes_over(cls, req: SearchRequest) -> bool:
+        return bool(req.table)
+
+    @classmethod
+    def options_from_fields(cls, req: SearchRequest) -> TableOptions:
+        return TableOptions(str(req.table))
+
+    @classmethod
     def from_request(cls, req: SearchRequest, ctx: EvaluatorContext) -> TableEvaluator:
-        return cls(str(req.table))
+        return cls(cls.options_of(req).path)
 
     def candidates(self, space: SearchSpace) -> list[Arch]:
         return self.archs()
@@ -86,4 +103,12 @@ class TableEvaluator(Evaluator):
                           float(row.get("seconds", 0.0) or 0.0))
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "table", "path": str(self.path), "rows": len(self._rows)}
+        return {"kind": self.name, "path": str(self.path), "rows": len(self._rows)}
+
+    @classmethod
+    def explain(cls, entry: dict[str, Any]) -> str:
+        return f"Scores: read from the table {entry.get('path')} ({entry.get('rows')} rows), no training."
+
+    @classmethod
+    def score_label(cls, metric_name: str) -> str:
+        return f"{metric_name} (from a table)"
