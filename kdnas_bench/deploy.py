@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,12 +24,24 @@ from .distill.lengths import trained_max_length
 from .distill.taskspec import Task, TaskRef
 from .errors import KdnasError
 from .export import INPUT_NAMES, export_onnx
+from .lazy import lazy_module
 from .models import arch_of_model_dir, make_inputs
 from .profiling.backends import make_backend
 from .profiling.backends.ort_int8 import quantize_onnx
 from .profiling.measure import CHECK_TIMING
 from .profiling.memory import MemoryProbe, unsupported
 from .space import Arch, Shape
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
+    import torch
+    import transformers
+    from transformers.utils import logging as hf_logging
+else:  # heavy libraries load on first use
+    ort = lazy_module("onnxruntime")
+    torch = lazy_module("torch")
+    transformers = lazy_module("transformers")
+    hf_logging = lazy_module("transformers.utils.logging")
 
 QUANTIZE = ("int8",)
 INT8_FILE = "model.int8.onnx"
@@ -47,8 +59,6 @@ def quantize_student(student_dir: str | Path) -> Path:
 
 
 def _session(path: Path, threads: int) -> Any:
-    import onnxruntime as ort  # noqa: PLC0415  lazy: onnxruntime
-
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
@@ -60,11 +70,10 @@ def evaluate_onnx(path: str | Path, task: TaskRef, *, data_dir: str | Path | Non
                   threads: int = 1, batch_size: int = 64, max_length: int | None = None) -> dict[str, float]:
     """The task's dev metrics of an exported model run by ONNX Runtime (fp32 or int8); ``max_length`` None: the
     length the model was trained with (its folder's metrics.json, else 128)."""
-    from transformers import AutoTokenizer  # noqa: PLC0415  lazy: transformers
-
     t = get_task(task)
     max_length = max_length or trained_max_length(Path(tokenizer_dir))
-    dev = encode(load_split(t, "dev", data_dir), AutoTokenizer.from_pretrained(str(tokenizer_dir)), max_length=max_length)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    dev = encode(load_split(t, "dev", data_dir), tokenizer, max_length=max_length)
     sess = _session(Path(path), threads)
     out = np.zeros(len(dev), dtype=np.float32 if t.is_regression else np.int64)
     for batch in batches(dev, batch_size, shuffle=False):
@@ -167,22 +176,14 @@ def check_export_out(out: str | Path, model_dir: Path, overwrite: bool) -> Path:
 def _load_for_export(folder: Path) -> tuple[Any, Any, str]:
     """(model in fp32 eval mode, tokenizer, its ONNX output): a sequence classifier's logits, else an encoder's
     last hidden state."""
-    from transformers import (  # noqa: PLC0415  lazy: transformers
-        AutoConfig,
-        AutoModel,
-        AutoModelForSequenceClassification,
-        AutoTokenizer,
-    )
-    from transformers.utils import logging as hf_logging  # noqa: PLC0415  lazy: transformers
-
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     try:
-        config = AutoConfig.from_pretrained(str(folder))
+        config = transformers.AutoConfig.from_pretrained(str(folder))
         head = any(a.endswith("ForSequenceClassification") for a in (config.architectures or []))
-        loader = AutoModelForSequenceClassification if head else AutoModel
+        loader = transformers.AutoModelForSequenceClassification if head else transformers.AutoModel
         model = loader.from_pretrained(str(folder), config=config)
-        tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder))
     except Exception as exc:  # a checkpoint fails to load in many ways (JSON, typed config, weights): user errors
         why = " ".join(str(exc).split())[:300] or type(exc).__name__
         raise KdnasError(f"cannot load --model {folder}: {why}") from None
@@ -193,8 +194,6 @@ def _load_for_export(folder: Path) -> tuple[Any, Any, str]:
 
 def _onnx_vs_torch(model: Any, onnx_path: Path, output: str) -> float:
     """The largest absolute difference between the ONNX file's output and the torch model's, on seeded inputs."""
-    import torch  # noqa: PLC0415  lazy: torch
-
     inputs = make_inputs(Shape(2, 16), vocab_size=model.config.vocab_size)
     with torch.no_grad():
         ref = getattr(model(**inputs), output).numpy()

@@ -198,16 +198,17 @@ def test_without_task_data_each_command_names_what_ran(tmp_path: Path, monkeypat
     assert "task-agnostic KD on" in intro["data"] and "passages.txt" in intro["data"]
 
 
-@pytest.mark.parametrize("evaluator", ["supernet", "proxy"])
+@pytest.mark.parametrize("evaluator", ["supernet", "proxy-distill", "proxy"])
 def test_with_glue_data_each_command_names_what_ran(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_glue: Path,
                                                     evaluator: str) -> None:
     rec, result, events = run(tmp_path, monkeypatch, data_dir=str(tiny_glue), evaluator=evaluator,
-                              allow_weak_teacher=evaluator == "proxy", proxy_examples=101, teacher_examples=50)
+                              allow_weak_teacher=evaluator != "supernet", proxy_examples=101, teacher_examples=50)
     verbs = check_commands(rec, result, events, monkeypatch)
     assert verbs == ["profile", "fit", "teacher finetune", "search", "report", "compare"]
     req = rec.calls["search"]
-    assert req.task == "sst2" and req.evaluator == evaluator and req.teacher == str(result.out / "teacher")
-    assert req.final.baselines == ("minilm",) and req.allow_weak_teacher == (evaluator == "proxy")
+    named = "proxy-distill" if evaluator == "proxy" else evaluator  # the old spelling runs as the evaluator's name
+    assert req.task == "sst2" and req.evaluator == named and req.teacher == str(result.out / "teacher")
+    assert req.final.baselines == ("minilm",) and req.allow_weak_teacher == (evaluator != "supernet")
     if evaluator == "supernet":
         assert (req.supernet.examples, req.supernet.rerank_top, req.supernet.rerank_examples) == (50, 2, 50)
 
@@ -262,7 +263,7 @@ def test_numbers_are_printed_as_typed_and_exactly() -> None:
     ({"proxy_epochs": -1.0}, "--proxy-epochs must be positive, got -1.0"),
     ({"speedup": float("nan")}, "--speedup must be positive, got nan"),
     ({"transfer_rows": 40}, r"--transfer-rows \(40\) must be below --profile-rows \(40\)"),
-    ({"evaluator": "agnostic"}, "--evaluator: unknown 'agnostic' \\(choose from proxy, supernet\\)"),
+    ({"evaluator": "agnostic"}, "--evaluator: unknown 'agnostic' \\(choose from proxy-distill, supernet\\)"),
 ])
 def test_the_request_checks_its_values_in_one_line(options: dict[str, Any], message: str) -> None:
     with pytest.raises(KdnasError, match=message):

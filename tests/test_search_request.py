@@ -15,11 +15,12 @@ import pytest
 from kdnas_bench.defaults import DEFAULTS
 from kdnas_bench.errors import KdnasError
 from kdnas_bench.keys import DatasetKey
-from kdnas_bench.report.compare import CompareRequest, run_compare
+from kdnas_bench.report.comparing import CompareRequest, run_compare
 from kdnas_bench.report.outputs import Outputs, ReportRequest, run_report
 from kdnas_bench.search import run_search
+from kdnas_bench.search.asking import search_request
 from kdnas_bench.search.recipe import Recipe
-from kdnas_bench.search.request import FinalOptions, SearchRequest, search_request
+from kdnas_bench.search.request import FinalOptions, SearchRequest
 from kdnas_bench.space import Arch, Shape
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,6 +11,9 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..progress import LineProgress
+from ..report import plots
+from ..report.deployment import matrix_png
+from ..report.render import compare_tables, matrix_sections, metric_cells, pivot, pivot_note
 from .common import console, err_console
 from .tables import KEY, Col, fit_table, pivot_tables
 
@@ -35,9 +38,6 @@ def measuring(enabled: bool) -> Iterator[Callable[[int, int, str, str], None] | 
 
 
 def compare_pngs(result: Any, folder: Path, store: Path | None) -> list[Path]:
-    from ..report import plots
-    from ..report.deployment import matrix_png
-
     extra = []
     if result.matrix and result.matrix_budget is not None:
         budgets, mb = result.matrix_budget
@@ -62,8 +62,6 @@ def _fitted(table: Any, priorities: dict[str, int], title: str) -> Any:
 
 
 def print_compare(result: Any, images: list[Path], detail: bool) -> None:
-    from ..report.render import compare_tables, matrix_sections, metric_cells, pivot, pivot_note
-
     students, rows = pivot(result)
     metrics = metric_cells(result)
     names = sorted({s.metric_name for s in result.students if s.metric_name})

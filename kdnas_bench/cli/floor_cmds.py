@@ -57,7 +57,7 @@ def remeasure_cmd(ctx: click.Context, backend: str, threads: int, samples: int |
       kdnas-bench remeasure --backend torch --threads 1 --samples 60 --fresh 100
       kdnas-bench remeasure --backend onnxruntime-int8 --memory-only
     """
-    from ..profiling.jobs import run_remeasure  # lazy: pandas (the profile store)
+    from ..profiling.jobs import run_remeasure  # noqa: PLC0415  lazy: pandas (the profile store)
 
     def given(name: str, value: Any) -> Any:  # left at its default: None (the request's own default)
         return None if ctx.get_parameter_source(name) == click.core.ParameterSource.DEFAULT else value

@@ -119,7 +119,7 @@ def speed_fields(canary_ms: float | None, median_ms: float, device_id: str, back
     """``canary_ms`` and, when this device has a canary-normalised predictor, ``speed_factor`` (canary over its
     reference), ``speed_reference_ms`` and ``at_reference_ms``
     (:func:`kdnas_bench.predictors.profile_jobs.speed_fields`)."""
-    from ..predictors.profile_jobs import speed_fields as fields  # lazy: pandas, LightGBM
+    from ..predictors.profile_jobs import speed_fields as fields  # noqa: PLC0415  lazy: pandas, LightGBM
 
     return fields(canary_ms, median_ms, device_id, backend, threads, predictors_dir)
 
@@ -178,7 +178,7 @@ def fit_cmd(device_id: str, backend: str, threads: int, store: str | None, out: 
       kdnas-bench fit --device intel-xeon-processor-2c-cfff2f --backend onnxruntime \\
           --from-device intel-xeon-processor-2c-cfff2f --from-backend torch --samples 30
     """
-    from ..predictors.jobs import run_fit  # lazy: pandas, LightGBM
+    from ..predictors.jobs import run_fit  # noqa: PLC0415  lazy: pandas, LightGBM
 
     req = FitRequest(device_id=device_id, backend=backend, threads=threads, store=store, out=out,
                      from_device=from_device, from_backend=from_backend, from_threads=from_threads, samples=samples,
@@ -264,7 +264,7 @@ def predict_cmd(ctx: click.Context, device_id: str, backend: str, threads: int, 
           --arch 4,312,12,1200 --seq 128 --batch 1
       kdnas-bench predict --device intel-xeon-processor-2c-cfff2f --backend torch --configs configs.json --json
     """
-    from ..predictors.jobs import run_predict  # lazy: pandas, LightGBM
+    from ..predictors.jobs import run_predict  # noqa: PLC0415  lazy: pandas, LightGBM
 
     def given(name: str, value: int) -> int | None:  # --seq/--batch: taken with --arch, refused with --configs
         return value if arch or ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE else None
@@ -331,7 +331,7 @@ def predictors_cmd(root: str | None, store: str | None, as_json: bool) -> None:
     Example:
       kdnas-bench predictors --json
     """
-    from ..predictors.jobs import list_predictor_entries  # lazy: pandas, LightGBM
+    from ..predictors.jobs import list_predictor_entries  # noqa: PLC0415  lazy: pandas, LightGBM
 
     entries = list_predictor_entries(PredictorsRequest(predictors=root, store=store))
     if as_json:

@@ -75,7 +75,7 @@ def space_show(space_path: str | None, as_json: bool) -> None:
     Example:
       kdnas-bench space show --space search/spaces/bert.toml
     """
-    from ..profiling.jobs import show_space  # lazy: pandas (the profile store)
+    from ..profiling.jobs import show_space  # noqa: PLC0415  lazy: pandas (the profile store)
 
     view = show_space(SpaceShowRequest(space_path))
     if as_json:
@@ -132,7 +132,7 @@ def profile(space_path: str | None, backend: str, threads: int, samples: int | N
       kdnas-bench profile --backend torch --threads 1 --minutes 10
       kdnas-bench profile --backend onnxruntime --threads 1 --samples 800
     """
-    from ..predictors.profile_jobs import run_profile  # lazy: pandas, LightGBM
+    from ..predictors.profile_jobs import run_profile  # noqa: PLC0415  lazy: pandas, LightGBM
 
     req = ProfileRequest(space=space_path, backend=backend, threads=threads, samples=samples, minutes=minutes,
                          target=target, canary=canary, seqs=seq_list, batches=batch_list, store=store, seed=seed,
@@ -169,7 +169,7 @@ def measure_cmd(arch: Any, seq: int, batch: int, backend: str, threads: int, onn
     Example:
       kdnas-bench measure --arch 4,312,12,1200 --seq 128 --batch 1 --json
     """
-    from ..predictors.profile_jobs import run_measure  # lazy: pandas, torch
+    from ..predictors.profile_jobs import run_measure  # noqa: PLC0415  lazy: pandas, torch
 
     req = MeasureRequest(arch=arch, seq=seq, batch=batch, backend=backend, threads=threads, onnx_cache=onnx_cache,
                          memory=bool(memory), speed_factor=speed, predictors=predictors_dir,
@@ -212,7 +212,7 @@ def devices(store: str | None, as_json: bool) -> None:
     Example:
       kdnas-bench devices --json
     """
-    from ..profiling.jobs import list_devices  # lazy: pandas (the profile store)
+    from ..profiling.jobs import list_devices  # noqa: PLC0415  lazy: pandas (the profile store)
 
     entries = list_devices(DevicesRequest(store))
     if as_json:

@@ -18,14 +18,14 @@ from .tables import KEY, Col, fit_table
 
 def memory_summary(df: Any) -> dict[str, Any] | None:
     """The memory columns of a dataset's ok rows (:func:`kdnas_bench.profiling.jobs.memory_summary`)."""
-    from ..profiling.jobs import memory_summary as summary  # lazy: pandas
+    from ..profiling.jobs import memory_summary as summary  # noqa: PLC0415  lazy: pandas
 
     return summary(df)
 
 
 def dataset_summary(d: Any) -> dict[str, Any]:
     """One profile dataset as ``devices --json`` lists it (:func:`kdnas_bench.profiling.jobs.dataset_summary`)."""
-    from ..profiling.jobs import dataset_summary as summary  # lazy: pandas
+    from ..profiling.jobs import dataset_summary as summary  # noqa: PLC0415  lazy: pandas
 
     return summary(d)
 

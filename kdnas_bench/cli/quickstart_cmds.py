@@ -157,7 +157,7 @@ def quickstart(**options: Any) -> None:
     glue/ is the GLUE benchmark's TSV download (one folder per task: glue/SST-2/train.tsv, dev.tsv). Your own
     data: --train-file and --validation-file.
     """
-    from ..quickstart.pipeline import run_quickstart  # lazy: torch and pandas (profiling, training, the search)
+    from ..quickstart.pipeline import run_quickstart  # noqa: PLC0415  lazy: torch and pandas (profiling, training, the search)
 
     print_done(run_quickstart(QuickstartRequest(**options), QuickstartView(), progress=True))
 

@@ -1,6 +1,6 @@
 """Verbs that show results: ``compare`` (students across devices) and ``report`` (a search run's story).
 
-Each parses its options into a request, calls the library (:func:`~kdnas_bench.report.compare.run_compare`,
+Each parses its options into a request, calls the library (:func:`~kdnas_bench.report.comparing.run_compare`,
 :func:`~kdnas_bench.report.outputs.run_report`), which also writes the HTML, Markdown and PNG files asked for, and
 renders the result as rich tables, or JSON on request."""
 
@@ -13,7 +13,8 @@ import click
 from rich.table import Table as RichTable
 from rich.text import Text
 
-from ..report.compare import CompareRequest, CompareResult, run_compare, speed_notes
+from ..report.compare import CompareResult, speed_notes
+from ..report.comparing import CompareRequest, run_compare
 from ..report.outputs import Outputs, ReportRequest, RunReport, run_report, write_outputs
 from ..report.render import compare_document
 from . import options

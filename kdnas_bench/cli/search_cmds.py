@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console, Group
@@ -13,10 +13,10 @@ from ..defaults import DEFAULTS
 from ..keys import DatasetKey
 from ..profiling.memory import method_label
 from ..progress import LineProgress
-from ..search.api import SearchOutcome, run_search
+from ..search.asking import search_request
 from ..search.evaluators import EVALUATORS
 from ..search.executor import EXECUTORS
-from ..search.request import FinalOptions, SearchRequest, SupernetOptions, search_request
+from ..search.request import FinalOptions, SearchRequest, SupernetOptions
 from ..search.reward import FORMS, MODES
 from ..search.strategies import STRATEGIES
 from ..space import arch_text
@@ -42,6 +42,9 @@ from .options import (
     training_options,
 )
 from .predict_cmds import speed_option
+
+if TYPE_CHECKING:
+    from ..search.api import SearchOutcome
 from .search_view import baselines_table, candidate_line, winners_table
 from .task_options import GLUE_HELP, task_options, teacher_fit_option
 
@@ -257,6 +260,8 @@ def search_cmd(as_json: bool, **options: Any) -> None:
     --data-dir the task comes from the Hugging Face hub. Your own data: --train-file and --validation-file.
     """
     req = search_request_from(options)
+    from ..search.api import run_search  # noqa: PLC0415  lazy: pandas, LightGBM (the predictors, the study)
+
     outcome = run_search(req, Progress(err_console if as_json else console, req), progress=not as_json)
     render_outcome(outcome, req, as_json)
 

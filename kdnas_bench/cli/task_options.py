@@ -11,50 +11,14 @@ from typing import Any
 
 import click
 
-from ..distill.data import TASKS, get_task
 from ..distill.metrics import TASK_METRICS
 from ..distill.taskspec import TaskRef
 from ..distill.teacher import check_teacher_before_work
-from ..errors import KdnasError
+from ..jobs.common import resolve_task as resolve_task  # the library's, kept importable from here
 from ..quickstart.steps import task_argv
 
 OWN = ("train_file", "validation_file", "dataset", "text_columns", "label_column", "metric")
 GLUE_HELP = "GLUE task: cola, sst2, mrpc, stsb, qqp, mnli-m, mnli-mm, qnli, rte"
-
-
-def resolve_task(task: str | None, data_dir: str | None, *, train_file: str | None = None,
-                 validation_file: str | None = None, dataset: str | None = None, text_columns: str | None = None,
-                 label_column: str | None = None, metric: str | None = None, required: bool = True) -> TaskRef | None:
-    """The task the options name: a GLUE name (checked by the verb), or a task of one's own, read and checked."""
-    own = train_file or validation_file or dataset
-    if not own:
-        extra = [f"--{n.replace('_', '-')}" for n, v in (("text_columns", text_columns), ("label_column", label_column),
-                                                         ("metric", metric)) if v is not None]
-        if extra:
-            raise KdnasError(f"{', '.join(extra)}: for a task of your own (--train-file and --validation-file, or "
-                             "--dataset); a GLUE --task has its own columns and metric")
-        if task is None and required:
-            raise KdnasError("give the task: --task (a GLUE task) with --data-dir, or your own data with --train-file "
-                             "and --validation-file (or --dataset NAME[:CONFIG])")
-        return task
-    if data_dir is not None:
-        raise KdnasError("--data-dir is for GLUE tasks; your own data comes from --train-file/--validation-file or "
-                         "--dataset")
-    if task is not None:
-        key = task.lower().replace("-", "").replace("_", "")
-        glue = key in {t.replace("-", "") for t in TASKS} or key == "agnostic"
-        if glue:
-            raise KdnasError(f"--task {task} names a GLUE task (or the task-agnostic mode); with your own data --task "
-                             "only names the task: pick another name or leave it out")
-    columns = None
-    if text_columns is not None:
-        columns = tuple(c.strip() for c in text_columns.split(",") if c.strip())
-        if not columns:
-            raise KdnasError(f"--text-columns needs one or two column names, got {text_columns!r}")
-    from ..distill.taskfiles import own_task  # noqa: PLC0415  lazy: pandas, pyarrow (via distill.taskfiles)
-
-    return get_task(own_task(train_file=train_file, validation_file=validation_file, dataset=dataset,
-                             text_columns=columns, label_column=label_column, metric=metric, name=task))
 
 
 GLUE_DIR_DEFAULT_HELP = "GLUE TSV folder, e.g. glue/ (glue/SST-2/train.tsv, dev.tsv); default: the hub."

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..distill.data import TASKS, get_task
 from ..distill.lengths import parse_max_length
 from ..distill.selection import make_selection
 from ..distill.taskspec import TaskRef
@@ -68,3 +69,51 @@ def out_folder(out: str, *, overwrite: bool, inputs: list[tuple[str, str | None]
     writing (one writer per folder); a stale lock taken over is said as a ``note`` event."""
     check_out_folder("--out", out, overwrite=overwrite, inputs=inputs)
     return FolderLock(out, "--out", note=lambda text: emit("note", {"text": text}))
+
+
+def resolve_task(task: str | None, data_dir: str | None, *, train_file: str | None = None,
+                 validation_file: str | None = None, dataset: str | None = None, text_columns: str | None = None,
+                 label_column: str | None = None, metric: str | None = None, required: bool = True) -> TaskRef | None:
+    """The task a verb's options name: a GLUE name (checked by the verb), or a task of one's own (files or a hub
+    dataset, its text columns, label column and metric), read and checked; each bad combination is a one-line
+    :class:`~kdnas_bench.errors.KdnasError`. ``required``: a verb that has a default task passes False."""
+    if not (train_file or validation_file or dataset):
+        _check_glue_options(task, text_columns=text_columns, label_column=label_column, metric=metric,
+                            required=required)
+        return task
+    if data_dir is not None:
+        raise KdnasError("--data-dir is for GLUE tasks; your own data comes from --train-file/--validation-file or "
+                         "--dataset")
+    if task is not None:
+        key = task.lower().replace("-", "").replace("_", "")
+        glue = key in {t.replace("-", "") for t in TASKS} or key == "agnostic"
+        if glue:
+            raise KdnasError(f"--task {task} names a GLUE task (or the task-agnostic mode); with your own data --task "
+                             "only names the task: pick another name or leave it out")
+    from ..distill.taskfiles import own_task  # noqa: PLC0415  lazy: pandas, pyarrow (via distill.taskfiles)
+
+    return get_task(own_task(train_file=train_file, validation_file=validation_file, dataset=dataset,
+                             text_columns=_columns(text_columns), label_column=label_column, metric=metric, name=task))
+
+
+def _check_glue_options(task: str | None, *, text_columns: str | None, label_column: str | None, metric: str | None,
+                        required: bool) -> None:
+    """Without data of one's own: no own-task options, and a task when the verb needs one."""
+    extra = [f"--{n.replace('_', '-')}" for n, v in (("text_columns", text_columns), ("label_column", label_column),
+                                                     ("metric", metric)) if v is not None]
+    if extra:
+        raise KdnasError(f"{', '.join(extra)}: for a task of your own (--train-file and --validation-file, or "
+                         "--dataset); a GLUE --task has its own columns and metric")
+    if task is None and required:
+        raise KdnasError("give the task: --task (a GLUE task) with --data-dir, or your own data with --train-file "
+                         "and --validation-file (or --dataset NAME[:CONFIG])")
+
+
+def _columns(text_columns: str | None) -> tuple[str, ...] | None:
+    """``--text-columns a,b`` as a tuple (None: not given)."""
+    if text_columns is None:
+        return None
+    columns = tuple(c.strip() for c in text_columns.split(",") if c.strip())
+    if not columns:
+        raise KdnasError(f"--text-columns needs one or two column names, got {text_columns!r}")
+    return columns

@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .. import supernet as supernet_pkg  # names read on first use (no torch at import)
 from ..defaults import DEFAULTS
 from ..deploy import deploy_int8
 from ..distill.baseline import check_teacher
@@ -23,13 +24,24 @@ from ..distill.data import TaskRef, get_task
 from ..distill.lengths import check_fits
 from ..distill.teacher import default_backbone_path
 from ..errors import KdnasError
+from ..lazy import lazy_module
 from ..space import Arch
 from .common import EventFn, check_positive, no_events, out_folder, task_inputs, training_settings
 
 if TYPE_CHECKING:
+    import torch
+
+    from ..distill import accelerator, finetuning, trainer
+    from ..distill import losses as kd_losses
     from ..distill.accelerator import AcceleratorSpec
     from ..distill.finetuning import FinetuneResult
     from ..distill.trainer import DistillResult
+else:  # torch and the training stack load on first use
+    torch = lazy_module("torch")
+    accelerator = lazy_module("kdnas_bench.distill.accelerator")
+    finetuning = lazy_module("kdnas_bench.distill.finetuning")
+    kd_losses = lazy_module("kdnas_bench.distill.losses")
+    trainer = lazy_module("kdnas_bench.distill.trainer")
 
 DEFAULT_ACCELERATOR = "auto"  # every verb that trains: the GPU when torch sees one, else the CPU
 
@@ -68,10 +80,8 @@ class DistillRequest:
     early_stopping: int | None = None
 
     def __post_init__(self) -> None:
-        from ..distill.losses import parse_losses  # noqa: PLC0415  lazy: torch
-
         get_task(self.task)
-        parse_losses(self.losses)
+        kd_losses.parse_losses(self.losses)
         check_positive(("--max-examples", self.max_examples), ("--epochs", self.epochs), ("--lr", self.lr),
                        ("--batch-size", self.batch_size), ("--threads", self.threads))
         if self.quantize and not self.out:
@@ -109,14 +119,9 @@ def run_distill(req: DistillRequest, on_event: EventFn | None = None, *, progres
     :class:`~kdnas_bench.errors.KdnasError` before any training: ``cuda`` without a GPU, a ``max_length`` beyond
     the teacher's positions, a weak teacher (unless ``allow_weak_teacher``: then a ``message`` event says so once),
     an ``out`` that may not be written. ``out`` is locked while the student is written there."""
-    import torch  # noqa: PLC0415  lazy: torch
-
-    from ..distill.accelerator import resolve  # noqa: PLC0415  lazy: torch
-    from ..distill.trainer import distill  # noqa: PLC0415  lazy: torch
-
     emit = on_event or no_events
     training = req.training()
-    acc = resolve(req.accelerator)
+    acc = accelerator.resolve(req.accelerator)
     check_fits(training["max_length"], req.teacher)
     checked = check_teacher(req.teacher, req.task, req.data_dir, allow_weak_teacher=req.allow_weak_teacher)
     if checked.weak:  # allowed: said once (a teacher without a recorded score shows so in the result)
@@ -127,7 +132,7 @@ def run_distill(req: DistillRequest, on_event: EventFn | None = None, *, progres
         torch.set_num_threads(req.threads)
     start = _supernet_start(req.supernet, req.arch) if req.supernet else None
     with lock:
-        result = distill(req.teacher, req.task, req.arch, data_dir=req.data_dir, max_examples=req.max_examples,
+        result = trainer.distill(req.teacher, req.task, req.arch, data_dir=req.data_dir, max_examples=req.max_examples,
                          epochs=req.epochs, losses=req.losses, seed=req.seed, out=req.out, progress=progress,
                          lr=req.lr, batch_size=req.batch_size, temperature=req.temperature, init=req.init,
                          batching=req.batching, init_model=start, accelerator=acc,
@@ -143,9 +148,7 @@ def run_distill(req: DistillRequest, on_event: EventFn | None = None, *, progres
 
 def _supernet_start(folder: str, arch: Arch) -> Any:
     """The student's sub-network of the trained supernet in ``folder``: where its training starts."""
-    from ..supernet import load  # noqa: PLC0415  lazy: torch
-
-    return load(folder)[0].extract(arch)
+    return supernet_pkg.load(folder)[0].extract(arch)
 
 
 @dataclass(frozen=True)
@@ -189,20 +192,15 @@ def run_finetune(req: FinetuneRequest, on_event: EventFn | None = None, *, progr
     without a GPU, a ``max_length`` beyond the backbone's positions, an ``out`` that may not be written) raises a
     one-line :class:`~kdnas_bench.errors.KdnasError` before any training. A weak teacher is not refused here: its
     result's :meth:`~kdnas_bench.distill.finetuning.FinetuneResult.weak_warning` says so."""
-    import torch  # noqa: PLC0415  lazy: torch
-
-    from ..distill.accelerator import resolve  # noqa: PLC0415  lazy: torch
-    from ..distill.finetuning import finetune  # noqa: PLC0415  lazy: torch
-
     emit = on_event or no_events
     training = req.training()
-    acc = resolve(req.accelerator)
+    acc = accelerator.resolve(req.accelerator)
     check_fits(training["max_length"], req.backbone or default_backbone_path())
     lock = out_folder(req.out, overwrite=req.overwrite,
                       inputs=[("--backbone", req.backbone), *task_inputs(req.task, req.data_dir)], emit=emit)
     if req.threads:
         torch.set_num_threads(req.threads)
     with lock:
-        return finetune(req.task, backbone=req.backbone, data_dir=req.data_dir, max_examples=req.max_examples,
+        return finetuning.finetune(req.task, backbone=req.backbone, data_dir=req.data_dir, max_examples=req.max_examples,
                         epochs=req.epochs, seed=req.seed, out=req.out, lr=req.lr, batch_size=req.batch_size,
                         batching=req.batching, accelerator=acc, progress=progress, **training)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import supernet as supernet_pkg  # names read on first use (no torch at import)
 from ..autospace import resolve_space, write_space
 from ..defaults import DEFAULTS
 from ..distill.data import Task, TaskRef, encode, get_task, load_split
@@ -26,6 +27,7 @@ from ..distill.lengths import recorded_max_length
 from ..distill.teacher import load_teacher
 from ..distill.tracking import open_tracker
 from ..errors import KdnasError
+from ..lazy import lazy_module
 from ..outdirs import FolderLock, check_not_an_input, folder_entries
 from ..space import Arch, SearchSpace
 from ..validate import check_writable
@@ -33,8 +35,19 @@ from .common import EventFn, check_positive, no_events, task_inputs, training_se
 from .distill import DEFAULT_ACCELERATOR
 
 if TYPE_CHECKING:
+    import torch
+
+    from ..distill import accelerator
+    from ..distill import training as distill_training
     from ..distill.accelerator import AcceleratorSpec
-    from ..supernet import SupernetConfig
+    from ..supernet import SupernetConfig, parallel
+    from ..supernet import train as supernet_train
+else:  # torch and the training stack load on first use
+    torch = lazy_module("torch")
+    accelerator = lazy_module("kdnas_bench.distill.accelerator")
+    distill_training = lazy_module("kdnas_bench.distill.training")
+    parallel = lazy_module("kdnas_bench.supernet.parallel")
+    supernet_train = lazy_module("kdnas_bench.supernet.train")
 
 SUPERNET_FILES = ("supernet.json", "supernet.safetensors", "checkpoint.json", "checkpoint.safetensors", "space.toml")
 
@@ -71,9 +84,7 @@ class SupernetTrainRequest:
 
     def config(self) -> SupernetConfig:
         """The training recipe, checked (:class:`~kdnas_bench.supernet.SupernetConfig`)."""
-        from ..supernet import SupernetConfig  # noqa: PLC0415  lazy: torch
-
-        return SupernetConfig(examples=self.max_examples, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+        return supernet_pkg.SupernetConfig(examples=self.max_examples, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                               random_subnets=self.random_subnets, losses=self.losses, seed=self.seed)
 
     def training(self) -> dict[str, Any]:
@@ -99,9 +110,6 @@ def checked_out(teacher: str, task: TaskRef, data_dir: str | None, space_path: s
                 overwrite: bool, max_length: int | str = "auto") -> SearchSpace:
     """The space, with ``--out`` checked before anything is written: not the teacher or a data file, a supernet
     folder (trained for this teacher, task and space: reused; unfinished: resumed), new, empty, or ``--overwrite``."""
-    from ..supernet import load  # noqa: PLC0415  lazy: torch
-    from ..supernet.train import check_recipe  # noqa: PLC0415  lazy: torch
-
     check_writable("--out", out)
     check_not_an_input("--out", out, [("--teacher", teacher), *task_inputs(task, data_dir)])
     folder = Path(out)
@@ -116,7 +124,8 @@ def checked_out(teacher: str, task: TaskRef, data_dir: str | None, space_path: s
     config = loaded.model.config if space_path.strip().lower() == "auto" else None
     space, _ = resolve_space(space_path, config, out, teacher=teacher, write=False)
     if (folder / "supernet.json").is_file():  # reused when it matches: refused here when it does not
-        check_recipe(load(folder)[1], folder, teacher=loaded, task=t, space=space, max_length=max_length)
+        supernet_train.check_recipe(supernet_pkg.load(folder)[1], folder, teacher=loaded, task=t, space=space,
+                                    max_length=max_length)
     return space
 
 
@@ -125,15 +134,9 @@ def run_supernet_train(req: SupernetTrainRequest, on_event: EventFn | None = Non
     """Train (or resume, or reuse) the supernet ``req`` describes. Bad input (``cuda`` without a GPU, a batch smaller
     than the torchrun processes, an ``out`` that may not be written or holds another supernet) raises a one-line
     :class:`~kdnas_bench.errors.KdnasError` before any training; ``out`` is locked while it is written."""
-    import torch  # noqa: PLC0415  lazy: torch
-
-    from ..distill.accelerator import resolve  # noqa: PLC0415  lazy: torch
-    from ..supernet import parallel  # noqa: PLC0415  lazy: torch
-    from ..supernet import train as supernet_train  # noqa: PLC0415  lazy: torch
-
     emit = on_event or no_events
     cfg, training = req.config(), req.training()
-    ranks, acc = parallel.join(resolve(req.accelerator))  # several processes under torchrun
+    ranks, acc = parallel.join(accelerator.resolve(req.accelerator))  # several processes under torchrun
     parallel.check_batch(ranks, req.batch_size)
     if not ranks.writer:
         ranks.barrier()  # process 0 checks --out and writes OUT/space.toml first
@@ -182,13 +185,8 @@ class SubnetScores:
 def run_supernet_evaluate(req: SupernetEvaluateRequest) -> SubnetScores:
     """Score each sub-network of ``req`` on the dev set (the one-shot evaluator): a sub-network the supernet does
     not hold is refused in one line before any is scored."""
-    import torch  # noqa: PLC0415  lazy: torch
-
-    from ..distill.training import evaluate  # noqa: PLC0415  lazy: torch
-    from ..supernet import load  # noqa: PLC0415  lazy: torch
-
     torch.set_num_threads(req.threads)
-    net, doc = load(req.supernet)
+    net, doc = supernet_pkg.load(req.supernet)
     for a in req.archs:
         net.check(a)
     task = get_task(doc["recipe"].get("data") or doc["recipe"]["task"])  # "data": a task of one's own
@@ -197,7 +195,7 @@ def run_supernet_evaluate(req: SupernetEvaluateRequest) -> SubnetScores:
     rows = []
     for a in req.archs:
         t0 = time.perf_counter()
-        metrics = evaluate(net.extract(a), dev, task)
+        metrics = distill_training.evaluate(net.extract(a), dev, task)
         rows.append({"arch": a.to_dict(), "name": str(a), "metrics": metrics, "metric": metrics[task.primary_metric],
                      "seconds": round(time.perf_counter() - t0, 3)})
     return SubnetScores(task, rows)

@@ -43,7 +43,7 @@ from ..report.run_plots import run_pngs
 from ..report.run_report import load_run, run_document
 from ..report.students import resolve_students
 from ..search.api import FinalOptions, SearchOutcome, SearchRequest, SupernetOptions, run_search
-from ..search.request import is_oneshot
+from ..search.asking import is_oneshot
 from ..space import Arch, SearchSpace, Shape
 from .request import TEACHER_ARCH, QuickstartRequest
 from .steps import CompareStep, FitStep, ProfileStep, ReportStep, SearchStep, Step, TeacherStep

@@ -59,8 +59,11 @@ class QuickstartRequest:
         if self.transfer_rows >= self.profile_rows:
             raise KdnasError(f"--transfer-rows ({self.transfer_rows}) must be below --profile-rows "
                              f"({self.profile_rows}): the rest are the predictor's held-out check")
-        if self.evaluator not in task_evaluators():
+        # an old spelling (an alias) becomes the name, as on the command line
+        name = EVALUATORS.canonical(self.evaluator) if self.evaluator in EVALUATORS else self.evaluator
+        if name not in task_evaluators():
             raise KdnasError(f"--evaluator: unknown '{self.evaluator}' (choose from {', '.join(task_evaluators())})")
+        object.__setattr__(self, "evaluator", name)
 
     @property
     def with_task(self) -> bool:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..distill.data import Task
 from ..profiling.timing import TimingConfig
-from ..search.request import is_oneshot
+from ..search.asking import is_oneshot
 
 if TYPE_CHECKING:
     from ..search.request import SearchRequest

@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from ..space import Arch
+from .asking import search_request
 from .evaluators import EVALUATORS, default_teacher
 from .executor import EXECUTORS, make_executor
 from .final import FinalStep
 from .memory_budget import MemoryStep
 from .plan import SearchPlan, prepare
-from .request import FinalOptions, SearchRequest, SupernetOptions, parse_head_dim, search_request
+from .request import FinalOptions, SearchRequest, SupernetOptions, parse_head_dim
 from .result import EventFn, SearchResult, Winner, write_result
 from .runfolder import RESULT_FILE, SUMMARY_FILE, RunFolder
 from .runlog import read_json_object

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
+from ..lazy import lazy_module
 from ..space import ARCH_DIMS, Arch, Shape
 from .domain import SearchError
 from .result import SearchResult
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = lazy_module("pandas")
 
 
 def within_memory(predictor: Any, archs: list[Arch], shape: Shape, budget_mb: float) -> tuple[list[Arch], dict[Arch, float]]:

@@ -14,11 +14,11 @@ import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
+from ..lazy import lazy_module
 from ..space import ARCH_DIMS, Arch, Shape
 from .domain import Domain, SearchError
 from .evaluators.base import Evaluator
@@ -29,6 +29,11 @@ from .reward import RewardSpec, budget_key
 from .runfolder import RUN_FILE, EvalRecord, best
 from .runlog import LOG_FILE, read_json_object, read_log
 from .strategies import make_strategy
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = lazy_module("pandas")
 
 RUN_SCHEMA = 1
 

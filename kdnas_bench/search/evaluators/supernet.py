@@ -8,12 +8,13 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ... import supernet as supernet_pkg  # names read on first use (no torch at import)
 from ...distill.data import TaskRef, encode, get_task, load_split
 from ...distill.lengths import recorded_max_length
 from ...distill.teacher import load_teacher
+from ...lazy import lazy_module
 from ...space import Arch, SearchSpace
 from ..domain import SearchError
 from ..request import SearchRequest, SupernetOptions
@@ -21,6 +22,19 @@ from ..rerank import RerankConfig, RerankStep
 from ..result import Evaluation, PostStep
 from .base import Evaluator, EvaluatorContext, extract, no_cpu, task_fields
 from .proxy import ProxyDistillEvaluator
+
+if TYPE_CHECKING:
+    import torch
+
+    from ...distill import accelerator as accel
+    from ...distill import inherit, training
+    from ...supernet import train as supernet_train
+else:  # torch and the training stack load on first use
+    torch = lazy_module("torch")
+    accel = lazy_module("kdnas_bench.distill.accelerator")
+    inherit = lazy_module("kdnas_bench.distill.inherit")
+    training = lazy_module("kdnas_bench.distill.training")
+    supernet_train = lazy_module("kdnas_bench.supernet.train")
 
 
 @dataclass(frozen=True)
@@ -55,12 +69,9 @@ class SupernetEvaluator(Evaluator):
 
     @classmethod
     def from_request(cls, req: SearchRequest, ctx: EvaluatorContext) -> SupernetEvaluator:
-        from ...distill.inherit import TeacherShape  # noqa: PLC0415  lazy: torch (via distill.inherit)
-
         opts = cls.options_of(req)
         teacher = ctx.task_teacher()
-        supernet_pkg.space_fits(ctx.space, TeacherShape.of(load_teacher(teacher).model.config))  # before any training
-        opts = req.supernet
+        supernet_pkg.space_fits(ctx.space, inherit.TeacherShape.of(load_teacher(teacher).model.config))  # before any training
         return cls(supernet=str(Path(opts.folder) if opts.folder else ctx.run / "supernet"), teacher=teacher,
                    task=ctx.task, space=ctx.space_file, data_dir=req.data_dir, seed=req.seed, losses=ctx.losses,
                    accelerator=ctx.candidate_accelerator,
@@ -69,8 +80,6 @@ class SupernetEvaluator(Evaluator):
 
     def setup(self, ctx: EvaluatorContext) -> None:
         """Reuse the supernet in its folder (checked against teacher, task and space) or train it there."""
-        from ...supernet.train import SupernetConfig, ensure_supernet  # noqa: PLC0415  lazy: torch (via supernet.train)
-
         opts = self.options_of(ctx.request)
 
         def started(info: dict[str, Any]) -> None:
@@ -78,8 +87,8 @@ class SupernetEvaluator(Evaluator):
             ctx.say(f"{what} the supernet in {self.supernet}: {info['total']} steps (sandwich: {info['largest']} + "
                     f"{info['smallest']} + 2 random per step; {opts.examples} examples × {opts.epochs:g} epochs)")
 
-        _, doc = ensure_supernet(self.teacher, self.task, ctx.space, self.supernet, data_dir=self.data_dir,
-                                 cfg=SupernetConfig(examples=opts.examples, epochs=opts.epochs, seed=self.seed),
+        _, doc = supernet_train.ensure_supernet(self.teacher, self.task, ctx.space, self.supernet, data_dir=self.data_dir,
+                                 cfg=supernet_train.SupernetConfig(examples=opts.examples, epochs=opts.epochs, seed=self.seed),
                                  progress=ctx.progress, on_start=started, accelerator=ctx.accelerator)
         ctx.say(f"supernet {self.supernet}: trained in {doc.get('train_seconds', 0):.0f} s ({doc.get('steps')} steps)")
 
@@ -97,10 +106,6 @@ class SupernetEvaluator(Evaluator):
 
     def _state(self) -> tuple[Any, Any, Any]:
         def load() -> tuple[Any, Any, Any]:
-            import torch  # noqa: PLC0415  lazy: torch
-
-            from ...distill.training import logits_of  # noqa: PLC0415  lazy: torch (via distill.training)
-
             task = get_task(self.task)
             teacher = load_teacher(self.teacher, task=task)
             net, doc = supernet_pkg.load(self.supernet)
@@ -108,35 +113,23 @@ class SupernetEvaluator(Evaluator):
             length = recorded_max_length(doc["recipe"])  # the length the supernet was trained with
             dev = encode(load_split(task, "dev", self.data_dir), teacher.tokenizer, max_length=length)
             torch.set_num_threads(self.threads)
-            return net, dev, logits_of(teacher.model, dev)  # the teacher's dev outputs: the tie-breaker's reference
+            return net, dev, training.logits_of(teacher.model, dev)  # the teacher's dev outputs: the tie-breaker's reference
 
         return self.loaded(load)  # type: ignore[no-any-return]
 
     def evaluate(self, arch: Arch) -> Evaluation:
         """The sub-network's dev metrics; ties of the metric are broken by its fidelity to the teacher on the
         same examples (``secondary``: minus the KD loss)."""
-        import torch  # noqa: PLC0415  lazy: torch
-
-        from ...distill.accelerator import (  # noqa: PLC0415  lazy: torch (via distill.accelerator)
-            apply_precision_settings,
-            resolve,
-        )
-        from ...distill.training import (  # noqa: PLC0415  lazy: torch (via distill.training)
-            logits_of,
-            predictions,
-            teacher_fidelity,
-        )
-
         net, dev, teacher_logits = self._state()
         task = get_task(self.task)
         torch.set_num_threads(self.threads)
-        acc = resolve(self.accelerator)
-        apply_precision_settings(acc)
+        acc = accel.resolve(self.accelerator)
+        accel.apply_precision_settings(acc)
         t0 = time.perf_counter()
-        logits = logits_of(extract(net, arch).to(acc.device), dev)
-        metrics = task.score(predictions(logits, task), dev.labels)
+        logits = training.logits_of(extract(net, arch).to(acc.device), dev)
+        metrics = task.score(training.predictions(logits, task), dev.labels)
         return Evaluation(metrics[task.primary_metric], task.primary_metric, metrics, time.perf_counter() - t0,
-                          secondary=teacher_fidelity(logits, teacher_logits, task), secondary_name="-kd_loss")
+                          secondary=training.teacher_fidelity(logits, teacher_logits, task), secondary_name="-kd_loss")
 
     def describe(self) -> dict[str, Any]:
         d = asdict(self)
