@@ -5,6 +5,8 @@ candidate measured over its budget is never picked."""
 from __future__ import annotations
 
 import json
+import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +93,55 @@ def test_search_measures_straddlers_and_reports_the_share_of_the_budget(preds: P
     assert not measured and json.loads((soft.run_dir / "run.json").read_text())["config"]["reward"]["form"] == "soft"
     assert soft.result.winners[0].reward > soft.result.winners[0].proxy_metric
     assert outcome.result.winners[0].reward == outcome.result.winners[0].proxy_metric
+
+
+def test_on_another_cpu_a_straddler_is_judged_as_timed_here(tmp_path: Path) -> None:
+    """Behind the predictor's device id but on another CPU, the canary's ratio does not convert a model's time
+    (measured once: the canary ran x1.65 slower while the model ran x1.09): the budget check judges the time
+    taken here, also for a measurement an earlier run stored."""
+    spec = RewardSpec((8.0,))
+    big, small = Arch(4, 256, 4, 512), Arch(3, 256, 4, 512)
+    records = [_rec(big, 0.90, 7.5, 9.0, spec), _rec(small, 0.85, 7.6, 8.2, spec)]
+
+    def measure(arch: Arch) -> dict[str, Any]:  # converted by the canary: within; as timed: over for big
+        raw = 9.5 if arch == big else 7.9
+        return {"latency_ms": raw / 1.65, "measured_latency_ms": raw, "measured_at_reference_ms": raw / 1.65}
+
+    winner = Winner(8.0, big, 7.5, 9.0, 0.90, 0.90)
+    log = tmp_path / "checks.jsonl"
+    converted = budgetcheck.BudgetCheck(spec, measure, log, lambda k, d: None)
+    assert converted.pick(winner, {r.arch: r for r in records}).arch == big  # what the canary's ratio allowed
+    raw = budgetcheck.BudgetCheck(spec, measure, log, lambda k, d: None, raw=True)  # reads big's stored line
+    w = raw.pick(winner, {r.arch: r for r in records})
+    assert w.arch == small and w.extra["passed_over"] == [str(big)]
+    assert w.extra["budget_share"] == pytest.approx(7.9 / 8.0)
+    assert w.extra["latency_judged"].startswith("as timed here")
+
+
+def test_search_on_another_cpu_measures_without_the_canary(preds: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from kdnas_bench.search import plan
+
+    asked: list[float | None] = []
+
+    def stub(device_id: str, shape: Any, backend: str, threads: int, reference_ms: float | None) -> Any:
+        asked.append(reference_ms)
+        return lambda arch: {"latency_ms": 7.9, "measured_latency_ms": 7.9}
+
+    root = tmp_path / "predictors"
+    shutil.copytree(preds, root)
+    meta_file = root / DEV / "torch-t1" / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    meta["drift"] = {**meta.get("drift", {}), "reference_canary_ms": 1.5}  # as a predictor profiled with a canary
+    meta_file.write_text(json.dumps(meta))
+    monkeypatch.setattr(budgetcheck, "make_measurer", stub)
+    events: list[tuple[str, Any]] = []
+    req = SearchRequest(DatasetKey(DEV, "torch", 1), (8.0,), "sst2", table=str(golden_table(tmp_path / "table.json")),
+                        predictors=str(root), strategy="random", episodes=3, candidates=12, seed=1,
+                        run_dir=str(tmp_path / "same"))
+    run_search(req)
+    assert asked == [1.5]  # the predictor's CPU: judged at its reference speed through the canary
+    monkeypatch.setattr(plan, "fingerprint_warning", lambda key, meta: "another CPU")
+    run_search(replace(req, run_dir=str(tmp_path / "other")), lambda kind, data: events.append((kind, data)))
+    assert asked == [1.5, None]
+    assert any("judges measured latency as timed here" in str(d) for _, d in events)

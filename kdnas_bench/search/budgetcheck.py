@@ -70,12 +70,16 @@ def _order(w: Winner, records: dict[Arch, EvalRecord]) -> list[tuple[Arch, float
 @dataclass
 class BudgetCheck:
     """Pick each budget's winner so that no measured latency exceeds it. ``measure`` None: this machine is not
-    the device, and the winners stand on their predictions (said in ``latency_check``)."""
+    the device, and the winners stand on their predictions (said in ``latency_check``). ``raw``: judge the
+    latency as timed here, not converted to the predictor's reference speed by the canary (this machine carries
+    the predictor's device id but another CPU, on which the canary's ratio says nothing about a model's);
+    measurements stored by an earlier run are judged the same way."""
 
     spec: RewardSpec
     measure: Measurer | None
     log: Path
     emit: EventFn
+    raw: bool = False
 
     def __post_init__(self) -> None:
         self.done = _read(self.log)
@@ -89,7 +93,8 @@ class BudgetCheck:
                    **{k: v for k, v in info.items() if k != "latency_ms"}}
             append_line(self.log, rec)
             self.done[arch] = rec
-        ms = self.done[arch].get("latency_ms")
+        rec = self.done[arch]
+        ms = rec.get("measured_latency_ms", rec.get("latency_ms")) if self.raw else rec.get("latency_ms")
         return None if ms is None else float(ms)
 
     def pick(self, w: Winner, records: dict[Arch, EvalRecord]) -> Winner:
@@ -114,6 +119,8 @@ class BudgetCheck:
     def _winner(self, w: Winner, arch: Arch, metric: float, reward: float, rec: EvalRecord | None,
                 checks: list[dict[str, Any]], latency_ms: float, source: str, note: str) -> Winner:
         extra = {**w.extra, "latency_check": note, **budget_share(latency_ms, w.budget_ms, source)}
+        if self.raw and source == "measured":
+            extra["latency_judged"] = "as timed here (another CPU than the predictor's)"
         if checks:
             extra["latency_checks"] = checks
         if arch == w.arch or rec is None:
@@ -135,7 +142,9 @@ class BudgetStep:
     spec: RewardSpec
     measure: Measurer | None
     emit: EventFn
+    raw: bool = False  # judge measured latency as timed here (BudgetCheck.raw)
 
     def __call__(self, result: SearchResult) -> SearchResult:
         records, _ = RunFolder(self.run).evaluations()
-        return check_winners(result, records, BudgetCheck(self.spec, self.measure, self.run / CHECKS_FILE, self.emit))
+        return check_winners(result, records, BudgetCheck(self.spec, self.measure, self.run / CHECKS_FILE, self.emit,
+                                                          self.raw))

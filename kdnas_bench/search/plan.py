@@ -14,6 +14,7 @@ from ..distill.data import AGNOSTIC, TaskRef, get_task
 from ..distill.teacher import load_teacher
 from ..outdirs import FolderLock
 from ..paths import default_space
+from ..predictors.identity import fingerprint_warning
 from ..predictors.registry import load_predictor
 from ..space import Arch, SearchSpace
 from ..validate import check_writable
@@ -191,13 +192,20 @@ def _lay_out(req: SearchRequest, emit: EventFn, ctx: EvaluatorContext, own: Any,
     if req.front is not None:  # the winners picked from the front, before the budget check and the final
         steps.append(FrontStep(req, run, evaluator.teacher, task, ctx.losses, evaluator.supernet, acc.name, req.front))
     reference_ms = (predictor.meta.get("drift") or {}).get("reference_canary_ms")
+    # on another CPU behind the predictor's device id the canary's ratio does not convert a model's time: measured
+    # latency is judged as timed here (the machine warning has said the predictions may not hold)
+    raw = fingerprint_warning(req.key, predictor.meta) is not None
+    if raw and req.reward.hard and reference_ms:
+        emit("message", {"text": "the budget check judges measured latency as timed here, not at the predictor's "
+                                 "reference speed: this CPU is not the one the predictor was profiled on"})
     measure = budgetcheck.make_measurer(req.key.device_id, req.shape, req.key.backend, req.key.threads,
-                                        reference_ms if req.speed == "reference" else None) if req.reward.hard else None
-    steps.append(budgetcheck.BudgetStep(run, req.reward, measure, emit))
+                                        reference_ms if req.speed == "reference" and not raw else None) \
+        if req.reward.hard else None
+    steps.append(budgetcheck.BudgetStep(run, req.reward, measure, emit, raw))
     final = req.final_recipe  # the final job, built here only
     if req.final is not None and final is not None:
         job = FinalJob(evaluator.teacher, task, req.key, req.shape, final, req.data_dir, req.text,
-                       evaluator.supernet, req.budget_mb, progress, acc.name, reference_ms)
+                       evaluator.supernet, req.budget_mb, progress, acc.name, None if raw else reference_ms)
         steps.append(FinalStep(job, emit))
         if req.final.baselines and not req.agnostic:  # task-agnostic KD has no task head to compare
             steps.append(_baselines(req, job, predictor, measure, emit))
