@@ -33,6 +33,7 @@ from kdnas_bench.predictors.latency import LatencyPredictor
 from kdnas_bench.predictors.registry import load_predictor, load_rows, normalise_rows, select_rows
 from kdnas_bench.predictors.transfer import TransferPredictor, select_samples
 from kdnas_bench.profiling.adaptive import arch_key
+from kdnas_bench.profiling.canary import newest_protocol
 from kdnas_bench.profiling.store import ProfileStore
 from kdnas_bench.space import SearchSpace, sample_archs
 
@@ -44,7 +45,7 @@ def short(m: dict[str, float] | None) -> dict[str, float] | None:
 
 
 def rows_of(store: Path, device: str, backend: str, threads: int) -> tuple[pd.DataFrame, dict[str, Any]]:
-    df = load_rows(device, backend, threads, store)
+    df, _ = newest_protocol(load_rows(device, backend, threads, store))  # the rows `fit` learns from
     fit, loaded, _ = select_rows(df, threads, "auto")
     return pd.concat([fit, loaded], ignore_index=True) if len(loaded) else fit, {"rows": len(df)}
 

@@ -25,7 +25,7 @@ from kdnas_bench.errors import KdnasError, StoreError
 from kdnas_bench.predictors.crossval import cross_validate
 from kdnas_bench.predictors.registry import fit_and_save, load_predictor
 from kdnas_bench.profiling.adaptive import CURVE_FILE, AdaptiveConfig, run_adaptive
-from kdnas_bench.profiling.canary import CANARY_ARCH, CANARY_SHAPE, drift_summary, normalise
+from kdnas_bench.profiling.canary import CANARY_ARCH, CANARY_SHAPE, drift_summary, newest_protocol, normalise, protocols
 from kdnas_bench.profiling.floor import FLOOR_FILE, remeasure
 from kdnas_bench.profiling.runner import CampaignConfig, Canary, run_campaign
 from kdnas_bench.profiling.store import SCHEMA, V1_FIELDS, ProfileStore
@@ -140,6 +140,37 @@ def test_campaign_rows_normalise_to_the_true_latencies(tmp_path: Path) -> None:
     assert fixed.max() / fixed.min() < 1.03  # one common factor left: the reference speed
     assert info["mode"] == "canary" and info["reference_canary_ms"] == pytest.approx(df["canary_ms"].median())
     assert drift_summary(df)["rows"] == 24
+
+
+def test_fit_learns_only_the_newest_canary_protocol_and_keeps_the_older_rows(tmp_path: Path) -> None:
+    m, ds = scripted_profile(tmp_path / "p", 24)  # the older protocol: the canary call by call
+    run_campaign(SearchSpace.load(TINY_SPACE), ds, FakeBackend(m), CampaignConfig(samples=40, timing=TIMING),
+                 canary=Canary(FakeBackend(m), "burst"))  # the same dataset re-profiled in bursts
+    stored = ds.read()
+    assert (stored["interleave"] == "call").sum() == 24 and (stored["interleave"] == "burst").sum() == 16
+    burst = stored[stored["interleave"] == "burst"]
+    _, meta = fit_and_save("dev", "torch", 1, store=tmp_path / "p", out=tmp_path / "pred")
+    assert meta["rows"] == 16 and meta["drift"]["interleave"] == ["burst"]
+    assert meta["drift"]["reference_canary_ms"] == pytest.approx(burst["canary_ms"].median())
+    assert meta["data"]["first_timestamp"] == str(burst["timestamp"].min())
+    assert meta["data"]["protocol"] == {"interleave": "burst", "rows_left_out": {"call": 24},
+                                        "rule": "only the rows timed with the canary protocol of the dataset's newest row"}
+    assert len(ds.read()) == 40  # nothing was deleted
+    # a dataset of one protocol is fitted on all its rows, as before
+    scripted_profile(tmp_path / "one", 24)
+    _, one = fit_and_save("dev", "torch", 1, store=tmp_path / "one", out=tmp_path / "pred1")
+    assert one["rows"] == 24 and "protocol" not in one["data"]
+
+
+def test_newest_protocol_names_rows_without_a_canary() -> None:
+    t = pd.Timestamp("2026-01-01", tz="UTC")
+    df = pd.DataFrame({"canary_ms": [1.0, np.nan, 1.1, 1.2], "interleave": ["call", None, None, "burst"],
+                       "timestamp": [t, t + pd.Timedelta(1, "s"), t + pd.Timedelta(2, "s"), t + pd.Timedelta(3, "s")]})
+    assert list(protocols(df)) == ["call", "none", "unrecorded", "burst"]
+    kept, left = newest_protocol(df)
+    assert list(kept["canary_ms"]) == [1.2] and left == {"call": 1, "none": 1, "unrecorded": 1}
+    kept, left = newest_protocol(df.iloc[[1]])
+    assert len(kept) == 1 and left == {}
 
 
 def test_fit_learns_the_normalised_target_and_stores_the_reference(tmp_path: Path) -> None:

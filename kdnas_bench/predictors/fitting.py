@@ -15,6 +15,7 @@ from .. import paths
 from ..errors import KdnasError, PredictorError
 from ..keys import DatasetKey
 from ..paths import default_predictors, default_store
+from ..profiling.canary import newest_protocol, protocols
 from .drift import normalise_rows
 from .evaluate import coverage, holdout_split, metrics
 from .features import featurize
@@ -147,7 +148,8 @@ def fit_and_save(device_id: str, backend: str, threads: int = 1, *, store: Path 
     store = Path(store or default_store())
     out = Path(out or default_predictors(writable=True))
     key = PredictorKey(device_id, backend, int(threads))
-    all_rows = load_rows(device_id, backend, threads, store)
+    stored = load_rows(device_id, backend, threads, store)
+    all_rows, other_protocols = newest_protocol(stored)  # never mix canary protocols in one fit
     df, loaded, selection = select_rows(all_rows, threads, max_load)
     df, loaded, drift_info = normalise_rows(df, loaded, drift, reference_ms)
     if from_key is None:
@@ -176,10 +178,14 @@ def fit_and_save(device_id: str, backend: str, threads: int = 1, *, store: Path 
         }
         files |= t_files
     meta["data"]["selection"] = selection
+    if other_protocols:
+        meta["data"]["protocol"] = {
+            "interleave": str(protocols(all_rows)[0]), "rows_left_out": other_protocols,
+            "rule": "only the rows timed with the canary protocol of the dataset's newest row"}
     meta["drift"] = drift_info
     meta["machine"] = machine_meta(all_rows, drift_info.get("reference_canary_ms"))
     try:
-        mem = fit_memory_if_measured(all_rows, seed)
+        mem = fit_memory_if_measured(stored, seed)  # memory does not depend on the canary: every row
     except KdnasError as exc:  # too few rows of the newest memory method: the latency fit goes on
         mem = None
         meta["memory_note"] = f"no memory model fitted: {exc}"

@@ -39,6 +39,32 @@ def has_canary(df: pd.DataFrame) -> np.ndarray:
     return np.isfinite(c) & (c > 0)
 
 
+def protocols(df: pd.DataFrame) -> np.ndarray:
+    """How each row's canary was interleaved: ``"burst"``, ``"call"``, ``"chunk"``, ``"unrecorded"`` (a canary
+    time without its mode) or ``"none"`` (no canary)."""
+    timed = has_canary(df)
+    mode = df["interleave"].astype(object).to_numpy() if "interleave" in df else np.full(len(df), None, dtype=object)
+    return np.where(timed & pd.notna(mode), mode, np.where(timed, "unrecorded", "none")).astype(str)
+
+
+def newest_protocol(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The rows timed with the canary protocol of the dataset's newest row, and the count of the rows left out
+    per other protocol (empty when every row shares one). A canary timed call by call runs on caches the row
+    has just evicted and a burst canary does not, so their canary times, and the medians normalised by them,
+    differ with the row's size (up to 1.5×): one predictor must not learn from both. Re-profiling a dataset
+    with the current protocol thus supersedes its older rows for fitting, without deleting them."""
+    if not len(df):
+        return df, {}
+    modes = protocols(df)
+    stamps = pd.to_datetime(df["timestamp"], utc=True).reset_index(drop=True) if "timestamp" in df else None
+    newest = int(stamps.idxmax()) if stamps is not None and stamps.notna().any() else len(df) - 1
+    keep = modes == modes[newest]
+    if keep.all():
+        return df, {}
+    left = pd.Series(modes[~keep]).value_counts()
+    return df[keep].reset_index(drop=True), {str(k): int(v) for k, v in left.items()}
+
+
 def reference_ms(df: pd.DataFrame) -> float | None:
     """The device's reference canary time: the median canary over the rows (``None`` without canary)."""
     mask = has_canary(df)
