@@ -170,7 +170,7 @@ def test_mrpc_report_judges_the_glue_mean_and_never_counts_a_student_below_the_c
     assert b["searched_share_of_budget"] == pytest.approx(0.9)
     assert doc["claims"]["b"]["diff_vs_best_hand"]["mrpc"] == pytest.approx(b["diff"])
     text = claims_report.table(doc["tasks"])
-    assert "| mrpc | searched | 4,256,8,640 | 82.00 ± 1.00 (3) (f1 85.50) |" in text
+    assert "| mrpc | searched | 4,256,8,640 | 82.00 ± 0.50 (3) (f1 85.50) |" in text
     assert "(f1 83.10) **below the constant answer**" in text
 
 
