@@ -159,9 +159,12 @@ def _task_entry(root: Path, task: str, extra: dict[str, str], data_dir: Path,
                     "recipe": recipe and {k: recipe[k] for k in ("chosen", "selection", "candidates") if k in recipe},
                     "majority_baseline": majority_baseline(task, data_dir),
                     "majority_baseline_metrics": trivial_metrics(task, data_dir), "measured_ms": teacher_ms},
-        "budget_ms": budget, "search_budget_ms": plan["budget_ms"], "teacher_ms": teacher_ms,
+        "budget_ms": budget, "search_budget_ms": (plan.get("search") or {}).get("budget_ms", plan["budget_ms"]),
+        "teacher_ms": teacher_ms,
         "latency": {k: lat.get(k) for k in ("device_id", "method")},
         "students": {}, "plan": plan}
+    if plan.get("search"):
+        entry["search"] = searched_run(root, plan)
     more = {n: {"arch": a, "params": count_params(Arch.parse(a)), "extra": True, "alias": (extra_rows or {}).get(n, n)}
             for n, a in extra.items()}
     for name, st in {**plan["students"], **more}.items():
@@ -170,6 +173,24 @@ def _task_entry(root: Path, task: str, extra: dict[str, str], data_dir: Path,
         if s is not None:
             entry["students"][name] = s
     return entry
+
+
+def searched_run(root: Path, plan: dict[str, Any]) -> dict[str, Any]:
+    """The search run a plan's searched student comes from (``bench_claims.py train --search-run``): its command,
+    its folder, and whether that folder's ``result.json`` (committed beside the task, ``root/<run folder>``) names
+    the same winner. A mismatch is an error: the row would claim an arch the search did not pick."""
+    search = plan["search"]
+    out = {"command": plan.get("searched_from"), "run_folder": search.get("run_folder"),
+           "budget_ms": search.get("budget_ms"), "winner": search.get("winner")}
+    result = root / str(search.get("run_folder")) / "result.json"
+    if result.is_file():
+        (w,) = json.loads(result.read_text())["winners"]
+        arch = str(Arch.from_dict(w["arch"]))
+        if arch != plan["students"]["searched"]["arch"]:
+            raise SystemExit(f"{result} picked {arch}, but the plan's searched student is "
+                             f"{plan['students']['searched']['arch']}")
+        out["result"] = str(result)
+    return out
 
 
 def _carried(prev: dict[str, Any]) -> dict[str, Any]:

@@ -183,3 +183,31 @@ def test_a_searched_student_below_the_constant_answer_is_not_counted(tmp_path: P
     assert doc["tasks"]["mrpc"]["claim_b"]["counted"] is False
     assert doc["claims"]["not_counted_below_constant_answer"] == ["mrpc"]
     assert doc["claims"]["tasks_in_averages"] == [] and doc["claims"]["b"]["average_diff"] is None
+
+
+def test_the_searched_row_must_be_its_search_runs_winner(tmp_path: Path) -> None:
+    bench_claims = pytest.importorskip("bench_claims")
+    root, data, out = tmp_path / "work", tmp_path / "glue", tmp_path / "claims.json"
+    _mrpc_run(root, data, {"searched": ("4,256,8,640", [(0.85, 0.78), (0.86, 0.79)], 9.0),
+                           "minilm-scaled": ("6,192,6,768", [(0.80, 0.76), (0.81, 0.76)], 9.8)})
+    run = root / "search-mrpc-default"
+    run.mkdir()
+    win = {"budget_ms": 11.88, "arch": {"layers": 4, "hidden": 256, "heads": 8, "ffn": 640},
+           "predicted_latency_ms": 10.1, "share_of_budget": 0.93, "latency_source": "measured"}
+    (run / "result.json").write_text(json.dumps({"winners": [win], "evaluations": 100}))
+    arch, search = bench_claims.search_run_winner(run)
+    assert str(arch) == "4,256,8,640" and search["budget_ms"] == 11.88 and search["run_folder"] == run.name
+    assert search["winner"]["share_of_budget"] == 0.93
+    with pytest.raises(SystemExit, match="is not the winner"):
+        bench_claims.search_run_winner(run, "4,256,8,512")
+    plan = json.loads((root / "mrpc" / "plan.json").read_text())
+    plan.update(search=search, searched_from="kdnas-bench search --task mrpc ...")
+    (root / "mrpc" / "plan.json").write_text(json.dumps(plan))
+    doc = claims_report.build_report(root, ["mrpc"], out, extra={}, apart=[], command="report", data_dir=data)
+    e = doc["tasks"]["mrpc"]
+    assert e["search"]["command"] == "kdnas-bench search --task mrpc ..." and e["search_budget_ms"] == 11.88
+    assert e["search"]["result"] == str(run / "result.json")
+    win["arch"]["ffn"] = 512  # the run folder now names another winner than the row
+    (run / "result.json").write_text(json.dumps({"winners": [win]}))
+    with pytest.raises(SystemExit, match="picked 4,256,8,512"):
+        claims_report.build_report(root, ["mrpc"], out, extra={}, apart=[], command="report", data_dir=data)
