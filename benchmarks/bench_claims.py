@@ -248,6 +248,11 @@ def train(args: argparse.Namespace) -> None:
         before = json.loads((work / "plan.json").read_text())
         if _recipe(before["final"]) == recipe:
             plan["students"] = {**before["students"], **plan["students"]}
+            # what this run does not set stays (e.g. notes on extra students); a replaced searched student is kept
+            plan = {**{k: v for k, v in before.items() if k not in plan}, **plan}
+            was = before["students"].get("searched")
+            if was and "searched" in students and was["arch"] != plan["students"]["searched"]["arch"]:
+                plan["replaced_searched"] = {"arch": was["arch"], "searched_from": before.get("searched_from")}
     (work / "plan.json").write_text(json.dumps(plan, indent=2) + "\n")
     done = {(r["name"], r["arch"], r["seed"]) for r in _jsonl(work / "finals.jsonl") if r.get("recipe") == recipe}
     extra = accelerator_kwargs(distill, args.accelerator)
