@@ -259,35 +259,41 @@ def _unmerged(entry: dict[str, Any]) -> dict[str, Any]:
 
 def judge(task: str, entry: dict[str, Any], gold: Any) -> None:
     """Comparisons of the searched student with every other one, and claim (b) against the best hand-crafted
-    student within the measured budget (by prediction when latency was not measured, said so)."""
+    student within the measured budget (by prediction when latency was not measured, said so). A student below the
+    constant answer is no result: never the rival, and a searched one makes the task's claim not counted; the
+    comparison that ignores the constant is kept beside it (``uncounted``) so the report can say what it changes."""
     studs = entry["students"]
     if "searched" not in studs:
         return
     a = studs["searched"]
     entry["comparisons"] = {n: compare(task, a, s, gold) for n, s in studs.items() if n != "searched"}
     hand = {n: s for n, s in studs.items() if n not in NOT_HAND and not s.get("extra")}
-    below = sorted(n for n, s in hand.items() if below_trivial(entry, s))
-    hand = {n: s for n, s in hand.items() if n not in below}  # a constant's equal is no rival: never a result
     measured = all(s.get("measured_ms") is not None for s in hand.values()) and a.get("measured_ms") is not None
     budget = entry.get("budget_ms") if measured else entry["plan"].get("budget_ms")
 
     def lat(s: dict[str, Any]) -> float:
         return s["measured_ms"] if measured else s.get("predicted_ms", float("inf"))
 
-    fits = {n: s for n, s in hand.items() if budget is not None and lat(s) <= budget}
-    marked = {"below_constant_answer": below} if below else {}
-    if not fits:
-        entry["claim_b"] = {"best_hand": None, **marked, "why": "no hand-crafted student within the budget"
-                            + (" above the constant answer" if below else "")}
-        return
-    best = max(fits, key=lambda n: fits[n]["metric_mean"])
-    entry["claim_b"] = {"best_hand": best, "best_hand_arch": fits[best]["arch"],
-                        "budget_basis": "measured" if measured else "predicted (latency not measured yet)",
-                        "budget_ms": budget, "searched_within_budget": lat(a) <= budget if budget else None,
-                        "searched_share_of_budget": lat(a) / budget if budget else None, **marked,
-                        **entry["comparisons"][best]}
+    within = {n: s for n, s in hand.items() if budget is not None and lat(s) <= budget}
+    below = sorted(n for n, s in hand.items() if below_trivial(entry, s))
+    fits = {n: s for n, s in within.items() if n not in below}  # a constant's equal is no rival
+    basis = {"budget_basis": "measured" if measured else "predicted (latency not measured yet)", "budget_ms": budget,
+             "searched_within_budget": lat(a) <= budget if budget else None,
+             "searched_share_of_budget": lat(a) / budget if budget else None,
+             **({"below_constant_answer": below} if below else {})}
+    if fits:
+        best = max(fits, key=lambda n: fits[n]["metric_mean"])
+        entry["claim_b"] = {"best_hand": best, "best_hand_arch": fits[best]["arch"], **basis,
+                            **entry["comparisons"][best]}
+    else:
+        entry["claim_b"] = {"best_hand": None, **basis, "why": "no hand-crafted student within the budget"
+                            + (" above the constant answer" if within else "")}
     if below_trivial(entry, a):  # the searched student answers no better than a constant: not a result
         entry["claim_b"].update(counted=False, why="the searched student is below the constant answer")
+    if within and (not fits or below_trivial(entry, a)):
+        any_best = max(within, key=lambda n: within[n]["metric_mean"])
+        entry["claim_b"]["uncounted"] = {"best_hand": any_best, "diff": entry["comparisons"][any_best]["diff"],
+                                         "verdict": entry["comparisons"][any_best]["verdict"]}
 
 
 def _summary(tasks: dict[str, dict[str, Any]], apart: list[str]) -> dict[str, Any]:
@@ -298,6 +304,9 @@ def _summary(tasks: dict[str, dict[str, Any]], apart: list[str]) -> dict[str, An
     shares = {t: tasks[t]["students"]["searched"]["share_of_teacher"] for t in use}
     b = {t: tasks[t].get("claim_b", {}) for t in use}
     diffs = {t: v["diff"] for t, v in b.items() if "diff" in v}
+    # the same average with the tasks not counted put back (what excluding them changes, said beside it)
+    every = {**diffs, **{t: tasks[t]["claim_b"]["uncounted"]["diff"] for t in below
+                         if "uncounted" in tasks[t].get("claim_b", {})}}
     return {
         "tasks_in_averages": use, "reported_apart": [t for t in apart if t in tasks],
         "not_counted_below_constant_answer": below,
@@ -305,6 +314,7 @@ def _summary(tasks: dict[str, dict[str, Any]], apart: list[str]) -> dict[str, An
         "a": {"share_of_teacher": shares, "average": statistics.mean(shares.values()) if shares else None,
               "goal": ">= 0.97 on SST-2 and on the average"},
         "b": {"diff_vs_best_hand": diffs, "average_diff": statistics.mean(diffs.values()) if diffs else None,
+              "average_diff_with_not_counted": statistics.mean(every.values()) if every else None,
               "verdicts": {t: v.get("verdict") for t, v in b.items()},
               "distinguishable_ahead": [t for t, v in b.items() if v.get("verdict") == "ahead"],
               "goal": ">= +0.01 on the average and 'ahead' on at least two tasks"}}

@@ -183,6 +183,8 @@ def test_a_searched_student_below_the_constant_answer_is_not_counted(tmp_path: P
     assert doc["tasks"]["mrpc"]["claim_b"]["counted"] is False
     assert doc["claims"]["not_counted_below_constant_answer"] == ["mrpc"]
     assert doc["claims"]["tasks_in_averages"] == [] and doc["claims"]["b"]["average_diff"] is None
+    # what leaving it out changes is said beside it: the gap as if it counted
+    assert doc["claims"]["b"]["average_diff_with_not_counted"] == pytest.approx((0.83 + 0.6833333) / 2 - 0.7825)
 
 
 def test_the_searched_row_must_be_its_search_runs_winner(tmp_path: Path) -> None:
