@@ -140,6 +140,28 @@ def _search(args: argparse.Namespace, work: Path, budget: float) -> tuple[Arch, 
     return Arch.from_dict(w["arch"]), info, net, doc
 
 
+def search_run_winner(run: Path, searched: str | None = None) -> tuple[Arch, dict[str, Any]]:
+    """The winner of a finished ``kdnas-bench search`` run folder (its ``result.json``; one budget) and what the
+    plan records of it. ``searched`` (an arch given as well) must be that winner: a claims row never names an arch
+    its run folder did not pick."""
+    path = run / "result.json"
+    if not path.is_file():
+        sys.exit(f"--search-run {run}: no result.json there (is the search finished?)")
+    res = json.loads(path.read_text())
+    winners = res.get("winners") or []
+    if len(winners) != 1:
+        sys.exit(f"--search-run {run}: {len(winners)} winners in result.json; the claims need a one-budget search")
+    w = winners[0]
+    arch = Arch.from_dict(w["arch"])
+    if searched is not None and Arch.parse(searched) != arch:
+        sys.exit(f"--searched {searched} is not the winner of {path} ({arch})")
+    keep = ("predicted_latency_ms", "predicted_latency_ms_high", "proxy_metric", "reward", "latency_check",
+            "latency_ms", "latency_source", "share_of_budget", "latency_checks", "passed_over")
+    return arch, {"run_folder": run.name, "run_path": str(run), "budget_ms": w.get("budget_ms"),
+                  "evaluations": res.get("evaluations"),
+                  "winner": {"arch": arch.to_dict(), **{k: w[k] for k in keep if k in w}}}
+
+
 def train(args: argparse.Namespace) -> None:
     import torch
 
@@ -161,10 +183,14 @@ def train(args: argparse.Namespace) -> None:
         budget = round(teacher_pred / 3, 2)
     teacher = load_teacher(args.teacher, task=args.task)
     net = None
-    if args.searched:
+    if args.search_run:
+        winner, search = search_run_winner(Path(args.search_run), args.searched)
+        info: dict[str, Any] = {"searched_from": args.searched_from or f"kdnas-bench search, run folder {args.search_run}",
+                                "head_dim": args.head_dim, "winner": search["winner"], "search": search}
+    elif args.searched:
         winner = Arch.parse(args.searched)
-        info: dict[str, Any] = {"searched_from": args.searched_from or "given (--searched)", "head_dim": args.head_dim,
-                                "winner": {"arch": winner.to_dict()}}
+        info = {"searched_from": args.searched_from or "given (--searched)", "head_dim": args.head_dim,
+                "winner": {"arch": winner.to_dict()}}
     else:
         winner, info, net, _ = _search(args, work, budget)
     if args.init == "supernet" and net is None:
@@ -191,7 +217,7 @@ def train(args: argparse.Namespace) -> None:
     hand_budget = budget * (1 - args.scale_margin)
     students = {"searched": winner, **{n: scaled_to_budget(FAMILIES[n][1](), hand_budget, predicted) for n in HAND}}
     students["layer-dropped-third"] = FAMILIES["layer-dropped-third"][1]()[0]
-    if "fast-match" in wanted and net is not None and not args.searched:  # claim (c): as in session 5
+    if "fast-match" in wanted and net is not None and not (args.searched or args.search_run):  # claim (c): as in session 5
         evals = _jsonl(work / "search" / "evaluations.jsonl")
         best_hand = max((students[n] for n in HAND if not n.startswith("layer-dropped")),
                         key=lambda a: oneshot(a) or 0.0)
@@ -217,6 +243,11 @@ def train(args: argparse.Namespace) -> None:
         before = json.loads((work / "plan.json").read_text())
         if _recipe(before["final"]) == recipe:
             plan["students"] = {**before["students"], **plan["students"]}
+            # what this run does not set stays (e.g. notes on extra students); a replaced searched student is kept
+            plan = {**{k: v for k, v in before.items() if k not in plan}, **plan}
+            was = before["students"].get("searched")
+            if was and "searched" in students and was["arch"] != plan["students"]["searched"]["arch"]:
+                plan["replaced_searched"] = {"arch": was["arch"], "searched_from": before.get("searched_from")}
     (work / "plan.json").write_text(json.dumps(plan, indent=2) + "\n")
     done = {(r["name"], r["arch"], r["seed"]) for r in _jsonl(work / "finals.jsonl") if r.get("recipe") == recipe}
     extra = accelerator_kwargs(distill, args.accelerator)
@@ -329,7 +360,10 @@ def main() -> None:
     tr.add_argument("--predictors", default="predictors")
     tr.add_argument("--data-dir", default="../shared/data/glue")
     tr.add_argument("--searched", help="Skip the search: the searched student is this arch (an earlier search's).")
-    tr.add_argument("--searched-from", help="Where --searched comes from (recorded in the plan).")
+    tr.add_argument("--searched-from", help="Where --searched comes from (recorded in the plan): e.g. the exact "
+                    "search command and its run folder.")
+    tr.add_argument("--search-run", help="A finished `kdnas-bench search` run folder: the searched student is the "
+                    "winner in its result.json (--searched, if given too, must equal it); the plan records the run.")
     tr.add_argument("--students", help=f"Comma list of students to distil (default: searched,{','.join(HAND)}).")
     tr.add_argument("--init", choices=("supernet", "inherit"), default="supernet",
                     help="Every student's init: its supernet sub-network, or the teacher rewired and sliced.")
@@ -382,6 +416,8 @@ def main() -> None:
         print(table_from(Path(args.claims)))
         return
     if args.phase == "train":
+        if args.search_run:
+            search_run_winner(Path(args.search_run), args.searched)  # a bad run folder: one line before any work
         if args.seeds < 1 or args.final_epochs <= 0:
             sys.exit("--seeds must be >= 1 and --final-epochs positive")
         if args.searched:

@@ -23,6 +23,36 @@ from kdnas_bench.space import Arch
 
 NOT_HAND = ("searched", "fast-match")  # every other student of a plan is hand-crafted (``--extra`` ones aside)
 CLAIM_TASKS = ("sst2", "mrpc", "stsb", "rte")  # the tasks of goals (a) and (b)
+# GLUE's score of a task that reports several metrics: their mean (MRPC: F1 and accuracy, as the GLUE leaderboard
+# averages them). Every other task is judged by its primary metric.
+JUDGED: dict[str, tuple[str, ...]] = {"mrpc": ("f1", "accuracy")}
+
+
+def judged_name(task: str, primary: str) -> str:
+    """The name of the figure a task is judged by, e.g. ``mean of f1 and accuracy`` for MRPC."""
+    keys = JUDGED.get(task)
+    return f"mean of {' and '.join(keys)}" if keys else primary
+
+
+def judged_score(task: str, metrics: dict[str, float] | None, primary: float) -> float:
+    """The figure a task is judged by from one result's metrics (``primary`` where the task has no GLUE mean)."""
+    keys = JUDGED.get(task)
+    if not keys:
+        return primary
+    if not metrics or any(k not in metrics for k in keys):
+        raise ValueError(f"{task} is judged by the {judged_name(task, '')}: a result lacks {', '.join(keys)}")
+    return statistics.mean(float(metrics[k]) for k in keys)
+
+
+def _judged_metric(task: str) -> Any:
+    """``metric(pred, gold)`` of the judged figure, for the paired bootstrap over dev examples."""
+    keys = JUDGED.get(task)
+    if not keys:
+        return task_metric(task)
+    from kdnas_bench.distill.metrics import METRICS
+
+    fns = [METRICS[k] for k in keys]
+    return lambda pred, gold: statistics.mean(float(fn(pred, gold)) for fn in fns)
 
 
 def recipe_tag(final: dict[str, Any]) -> str:
@@ -44,15 +74,28 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def majority_baseline(task: str, data_dir: Path) -> float | None:
-    """The task's trivial score on dev: the primary metric of the best constant answer (the majority class; 0 for
-    regression), :func:`kdnas_bench.distill.baseline.trivial_baseline`."""
+def _trivial(task: str, data_dir: Path) -> Any:
+    """The task's best constant answer on dev (:func:`kdnas_bench.distill.baseline.trivial_baseline`); None without
+    the data."""
     from kdnas_bench.distill.baseline import trivial_baseline
 
     try:
-        return trivial_baseline(task, data_dir).primary
+        return trivial_baseline(task, data_dir)
     except Exception:
         return None
+
+
+def trivial_metrics(task: str, data_dir: Path) -> dict[str, float] | None:
+    """Every metric of the task's best constant answer on dev; None without the data."""
+    base = _trivial(task, data_dir)
+    return None if base is None else dict(base.metrics)
+
+
+def majority_baseline(task: str, data_dir: Path) -> float | None:
+    """The task's trivial score on dev in the figure it is judged by: the best constant answer (the majority class;
+    0 for regression; MRPC: the mean of F1 and accuracy of always answering "paraphrase")."""
+    base = _trivial(task, data_dir)
+    return None if base is None else judged_score(task, base.metrics, base.primary)
 
 
 def _dev_gold(task: str, data_dir: Path) -> Any:
@@ -67,12 +110,14 @@ def _dev_gold(task: str, data_dir: Path) -> Any:
 
 
 def _student(st: dict[str, Any], finals: list[dict[str, Any]], ms: float | None, budget: float | None,
-             teacher_metric: float) -> dict[str, Any] | None:
-    vals = [r["metric"] for r in finals]
+             teacher_metric: float, task: str = "") -> dict[str, Any] | None:
+    vals = [judged_score(task, r.get("metrics"), r["metric"]) for r in finals]
     if not vals:
         return None
     mean = statistics.mean(vals)
-    return {**st, "values": vals, "seeds": len(vals), "metric_mean": mean,
+    each = {k: statistics.mean(float(r["metrics"][k]) for r in finals) for k in (finals[0].get("metrics") or {})
+            if all(k in (r.get("metrics") or {}) for r in finals)}
+    return {**st, "values": vals, "seeds": len(vals), "metric_mean": mean, **({"metrics_mean": each} if each else {}),
             "metric_std": statistics.stdev(vals) if len(vals) > 1 else 0.0, "measured_ms": ms,
             "share_of_teacher": mean / teacher_metric if teacher_metric else None,
             "within_budget": None if ms is None or budget is None else ms <= budget,
@@ -86,7 +131,7 @@ def compare(task: str, a: dict[str, Any], b: dict[str, Any], gold: Any) -> dict[
         out["welch"] = welch(a["values"], b["values"]).to_dict()
     pa, pb = a.get("predictions") or [], b.get("predictions") or []
     if pa and pb and gold is not None and all(len(p) == len(gold) for p in pa + pb):
-        out["bootstrap"] = paired_bootstrap(pa, pb, gold, task_metric(task), resamples=1000).to_dict()
+        out["bootstrap"] = paired_bootstrap(pa, pb, gold, _judged_metric(task), resamples=1000).to_dict()
     out["verdict"] = (out["welch"] or {}).get("verdict", "one seed: not tested")
     return out
 
@@ -110,24 +155,47 @@ def _task_entry(root: Path, task: str, extra: dict[str, str], data_dir: Path,
     finals = [r for r in _jsonl(work / "finals.jsonl") if r.get("recipe") == tag]
     teacher_ms = lat["ms"].get("teacher")
     budget = None if teacher_ms is None else teacher_ms / 3
-    teacher_metric = tm["metrics"][tm["primary_metric"]]
+    teacher_metric = judged_score(task, tm["metrics"], tm["metrics"][tm["primary_metric"]])
     entry: dict[str, Any] = {
-        "task": task, "source": "this run", "metric_name": tm["primary_metric"], "teacher_metric": teacher_metric,
+        "task": task, "source": "this run", "metric_name": judged_name(task, tm["primary_metric"]),
+        "teacher_metric": teacher_metric,
         "teacher": {"metric": teacher_metric, "metrics": tm["metrics"], "train_examples": tm.get("train_examples"),
                     "epochs": tm.get("epochs"), "config": tm.get("config"), "backbone": tm.get("backbone"),
                     "recipe": recipe and {k: recipe[k] for k in ("chosen", "selection", "candidates") if k in recipe},
-                    "majority_baseline": majority_baseline(task, data_dir), "measured_ms": teacher_ms},
-        "budget_ms": budget, "search_budget_ms": plan["budget_ms"], "teacher_ms": teacher_ms,
+                    "majority_baseline": majority_baseline(task, data_dir),
+                    "majority_baseline_metrics": trivial_metrics(task, data_dir), "measured_ms": teacher_ms},
+        "budget_ms": budget, "search_budget_ms": (plan.get("search") or {}).get("budget_ms", plan["budget_ms"]),
+        "teacher_ms": teacher_ms,
         "latency": {k: lat.get(k) for k in ("device_id", "method")},
         "students": {}, "plan": plan}
+    if plan.get("search"):
+        entry["search"] = searched_run(root, plan)
     more = {n: {"arch": a, "params": count_params(Arch.parse(a)), "extra": True, "alias": (extra_rows or {}).get(n, n)}
             for n, a in extra.items()}
     for name, st in {**plan["students"], **more}.items():
         rows = [r for r in finals if r["arch"] == st["arch"] and r.get("name", name) in (name, st.get("alias", name))]
-        s = _student(st, rows, lat["ms"].get(name), budget, teacher_metric)
+        s = _student(st, rows, lat["ms"].get(name), budget, teacher_metric, task)
         if s is not None:
             entry["students"][name] = s
     return entry
+
+
+def searched_run(root: Path, plan: dict[str, Any]) -> dict[str, Any]:
+    """The search run a plan's searched student comes from (``bench_claims.py train --search-run``): its command,
+    its folder, and whether that folder's ``result.json`` (committed beside the task, ``root/<run folder>``) names
+    the same winner. A mismatch is an error: the row would claim an arch the search did not pick."""
+    search = plan["search"]
+    out = {"command": plan.get("searched_from"), "run_folder": search.get("run_folder"),
+           "budget_ms": search.get("budget_ms"), "winner": search.get("winner")}
+    result = root / str(search.get("run_folder")) / "result.json"
+    if result.is_file():
+        (w,) = json.loads(result.read_text())["winners"]
+        arch = str(Arch.from_dict(w["arch"]))
+        if arch != plan["students"]["searched"]["arch"]:
+            raise SystemExit(f"{result} picked {arch}, but the plan's searched student is "
+                             f"{plan['students']['searched']['arch']}")
+        out["result"] = str(result)
+    return out
 
 
 def _carried(prev: dict[str, Any]) -> dict[str, Any]:
@@ -196,7 +264,9 @@ def _unmerged(entry: dict[str, Any]) -> dict[str, Any]:
 
 def judge(task: str, entry: dict[str, Any], gold: Any) -> None:
     """Comparisons of the searched student with every other one, and claim (b) against the best hand-crafted
-    student within the measured budget (by prediction when latency was not measured, said so)."""
+    student within the measured budget (by prediction when latency was not measured, said so). A student below the
+    constant answer is no result: never the rival, and a searched one makes the task's claim not counted; the
+    comparison that ignores the constant is kept beside it (``uncounted``) so the report can say what it changes."""
     studs = entry["students"]
     if "searched" not in studs:
         return
@@ -209,27 +279,47 @@ def judge(task: str, entry: dict[str, Any], gold: Any) -> None:
     def lat(s: dict[str, Any]) -> float:
         return s["measured_ms"] if measured else s.get("predicted_ms", float("inf"))
 
-    fits = {n: s for n, s in hand.items() if budget is not None and lat(s) <= budget}
-    if not fits:
-        entry["claim_b"] = {"best_hand": None, "why": "no hand-crafted student within the budget"}
-        return
-    best = max(fits, key=lambda n: fits[n]["metric_mean"])
-    entry["claim_b"] = {"best_hand": best, "best_hand_arch": fits[best]["arch"],
-                        "budget_basis": "measured" if measured else "predicted (latency not measured yet)",
-                        "budget_ms": budget, "searched_within_budget": lat(a) <= budget if budget else None,
-                        **entry["comparisons"][best]}
+    within = {n: s for n, s in hand.items() if budget is not None and lat(s) <= budget}
+    below = sorted(n for n, s in hand.items() if below_trivial(entry, s))
+    fits = {n: s for n, s in within.items() if n not in below}  # a constant's equal is no rival
+    basis = {"budget_basis": "measured" if measured else "predicted (latency not measured yet)", "budget_ms": budget,
+             "searched_within_budget": lat(a) <= budget if budget else None,
+             "searched_share_of_budget": lat(a) / budget if budget else None,
+             **({"below_constant_answer": below} if below else {})}
+    if fits:
+        best = max(fits, key=lambda n: fits[n]["metric_mean"])
+        entry["claim_b"] = {"best_hand": best, "best_hand_arch": fits[best]["arch"], **basis,
+                            **entry["comparisons"][best]}
+    else:
+        entry["claim_b"] = {"best_hand": None, **basis, "why": "no hand-crafted student within the budget"
+                            + (" above the constant answer" if within else "")}
+    if below_trivial(entry, a):  # the searched student answers no better than a constant: not a result
+        entry["claim_b"].update(counted=False, why="the searched student is below the constant answer")
+    if within and (not fits or below_trivial(entry, a)):
+        any_best = max(within, key=lambda n: within[n]["metric_mean"])
+        entry["claim_b"]["uncounted"] = {"best_hand": any_best, "diff": entry["comparisons"][any_best]["diff"],
+                                         "verdict": entry["comparisons"][any_best]["verdict"]}
 
 
 def _summary(tasks: dict[str, dict[str, Any]], apart: list[str]) -> dict[str, Any]:
     use = [t for t in CLAIM_TASKS if t in tasks and t not in apart and "searched" in tasks[t]["students"]]
+    # a searched student below the constant answer is marked and never counted as a result
+    below = [t for t in use if below_trivial(tasks[t], tasks[t]["students"]["searched"])]
+    use = [t for t in use if t not in below]
     shares = {t: tasks[t]["students"]["searched"]["share_of_teacher"] for t in use}
     b = {t: tasks[t].get("claim_b", {}) for t in use}
     diffs = {t: v["diff"] for t, v in b.items() if "diff" in v}
+    # the same average with the tasks not counted put back (what excluding them changes, said beside it)
+    every = {**diffs, **{t: tasks[t]["claim_b"]["uncounted"]["diff"] for t in below
+                         if "uncounted" in tasks[t].get("claim_b", {})}}
     return {
         "tasks_in_averages": use, "reported_apart": [t for t in apart if t in tasks],
+        "not_counted_below_constant_answer": below,
+        "judged_by": {t: tasks[t].get("metric_name") for t in use},
         "a": {"share_of_teacher": shares, "average": statistics.mean(shares.values()) if shares else None,
               "goal": ">= 0.97 on SST-2 and on the average"},
         "b": {"diff_vs_best_hand": diffs, "average_diff": statistics.mean(diffs.values()) if diffs else None,
+              "average_diff_with_not_counted": statistics.mean(every.values()) if every else None,
               "verdicts": {t: v.get("verdict") for t, v in b.items()},
               "distinguishable_ahead": [t for t, v in b.items() if v.get("verdict") == "ahead"],
               "goal": ">= +0.01 on the average and 'ahead' on at least two tasks"}}
@@ -247,16 +337,27 @@ def below_trivial(entry: dict[str, Any], student: dict[str, Any]) -> bool | None
     return bool(student["metric_mean"] < trivial)
 
 
+def _shown_too(task: str, metrics: dict[str, float] | None) -> str:
+    """`` (f1 84.11)``: the primary metric beside a task's GLUE mean (MRPC), empty for other tasks."""
+    keys = JUDGED.get(task)
+    if not keys or not metrics or keys[0] not in metrics:
+        return ""
+    return f" ({keys[0]} {_fmt(metrics[keys[0]])})"
+
+
 def table(tasks: dict[str, dict[str, Any]]) -> str:
-    """The claims table; a student whose mean is below the trivial score (the majority class, or the mean for
-    regression) is marked "below the constant answer"."""
+    """The claims table in each task's judged figure (MRPC: the mean of F1 and accuracy, F1 beside it); a student
+    whose mean is below the trivial score (the best constant answer; the mean for regression) is marked "below the
+    constant answer" and is never counted as a result."""
     lines = ["| task | student | arch | dev metric, mean ± std (seeds) | of teacher | measured ms | params | "
              "searched minus this one: points, searched is … (Welch over seeds; paired bootstrap over dev) |",
              "|---|---|---|---|---|---|---|---|"]
     for task, e in tasks.items():
         t = e["teacher"]
-        lines.append(f"| {task} | teacher | 6,384,12,1536 | {_fmt(t['metric'])} | 100 % | {_fmt(t.get('measured_ms'), 1)} "
-                     f"| 22.7 M | majority class {_fmt(t.get('majority_baseline'))} |")
+        judged = f" ({e['metric_name']})" if task in JUDGED else ""
+        lines.append(f"| {task} | teacher | 6,384,12,1536 | {_fmt(t['metric'])}{judged}{_shown_too(task, t.get('metrics'))} "
+                     f"| 100 % | {_fmt(t.get('measured_ms'), 1)} | 22.7 M | constant answer "
+                     f"{_fmt(t.get('majority_baseline'))}{_shown_too(task, t.get('majority_baseline_metrics'))} |")
         for name, s in e["students"].items():
             mark = " **below the constant answer**" if below_trivial(e, s) else ""
             c = (e.get("comparisons") or {}).get(name)
@@ -264,8 +365,9 @@ def table(tasks: dict[str, dict[str, Any]]) -> str:
                 f"; over dev examples: {c['bootstrap']['verdict']}" if c.get("bootstrap") else "")
             over = "" if s.get("within_budget") is not False else " (over the budget)"
             lines.append(f"| {task} | {name} | {s['arch']} | {_fmt(s['metric_mean'])} ± {_fmt(s['metric_std'])} "
-                         f"({s['seeds']}){mark} | {_fmt(s['share_of_teacher'], 100, 1)} % "
-                         f"| {_fmt(s.get('measured_ms'), 1)}{over} | {s['params'] / 1e6:.1f} M | {vs} |")
+                         f"({s['seeds']}){_shown_too(task, s.get('metrics_mean'))}{mark} "
+                         f"| {_fmt(s['share_of_teacher'], 100, 1)} % | {_fmt(s.get('measured_ms'), 1)}{over} "
+                         f"| {s['params'] / 1e6:.1f} M | {vs} |")
     return "\n".join(lines)
 
 

@@ -1,9 +1,10 @@
 #!/bin/bash
 # The claims pipeline on the small GLUE tasks, end to end and resumable (rerun it to continue): for each task, a
 # teacher (its recipe chosen on a dev-free split of the training set: benchmarks/bench_teachers.py), then every
-# student x seeds with one recipe (benchmarks/bench_claims.py train; the searched arch is the one the earlier
-# search recorded in benchmarks/results/claims.json). Latency and the table are separate steps (measure under
-# ../shared/tools/quiet on the reference CPU, then report).
+# student x seeds with one recipe (benchmarks/bench_claims.py train; the searched arch here is the one an earlier
+# search recorded in benchmarks/results/claims.json; the tool's own default search at the claims budget and its
+# winner's finals are benchmarks/run_claims_search.sh TASK). Latency and the table are separate steps (measure
+# under ../shared/tools/quiet on the reference CPU, then report).
 #   benchmarks/run_claims.sh mrpc rte stsb                                # CPU, this checkout's venv
 #   ACCEL=cuda PY=python3 GLUE=.gpu/glue MINILM=.gpu/minilm ROOT=runs/claims-gpu OUT=$OUT benchmarks/run_claims.sh mrpc rte stsb
 #   (.gpu/: benchmarks/gpu_prep.sh, plus the small tasks: cp -r ../shared/data/glue/{MRPC,STS-B,RTE} .gpu/glue/)

@@ -109,3 +109,107 @@ def test_rank_fidelity_records_one_per_task_and_keep_earlier_tasks(tmp_path: Pat
     assert [(r["task"], r["met"]) for r in doc["rank_fidelity"]] == [("mrpc", False), ("stsb", True)]
     doc = claims_report.build_report(tmp_path / "empty", ["sst2"], out, **kw)  # no new file: both carried
     assert [r["task"] for r in doc["rank_fidelity"]] == ["mrpc", "stsb"]
+
+
+def test_mrpc_is_judged_by_the_mean_of_f1_and_accuracy() -> None:
+    assert claims_report.judged_score("mrpc", {"f1": 0.84, "accuracy": 0.76}, 0.84) == pytest.approx(0.80)
+    assert claims_report.judged_score("sst2", {"accuracy": 0.9}, 0.9) == 0.9
+    assert claims_report.judged_name("mrpc", "f1") == "mean of f1 and accuracy"
+    with pytest.raises(ValueError, match="lacks f1, accuracy"):
+        claims_report.judged_score("mrpc", {"f1": 0.84}, 0.84)  # never silently F1 alone
+
+
+def _mrpc_run(root: Path, data: Path, students: dict[str, tuple[str, list[tuple[float, float]], float]]) -> None:
+    """An MRPC work area: a dev set of 7 paraphrases and 3 not (always "paraphrase": F1 0.8235, accuracy 0.70),
+    a teacher of F1 0.84 / accuracy 0.76, and ``students``: name -> (arch, [(f1, accuracy) per seed], ms)."""
+    (data / "MRPC").mkdir(parents=True)
+    rows = ["\ufeffQuality\t#1 ID\t#2 ID\t#1 String\t#2 String"]
+    rows += [f"{int(i < 7)}\t{i}\t{i + 100}\tsentence a {i} .\tsentence b {i} ." for i in range(10)]
+    (data / "MRPC" / "dev.tsv").write_text("\n".join(rows) + "\n")
+    teacher = root / "teachers" / "mrpc"
+    teacher.mkdir(parents=True)
+    (teacher / "metrics.json").write_text(json.dumps({"primary_metric": "f1", "metrics": {"f1": 0.84, "accuracy": 0.76}}))
+    final = {"examples": 100, "train_total": 100, "epochs": 3.0, "losses": "logits,ce", "lr": 2e-4, "batching": "length",
+             "init": "inherited (importance-rewired teacher)", "seeds": 3}
+    work = root / "mrpc"
+    work.mkdir()
+    (work / "plan.json").write_text(json.dumps({
+        "task": "mrpc", "budget_ms": 10.0, "teacher": str(teacher), "final": final,
+        "students": {n: {"arch": a, "predicted_ms": ms, "params": 1} for n, (a, _, ms) in students.items()}}))
+    from bench_claims import _recipe
+
+    with (work / "finals.jsonl").open("w") as fh:
+        for name, (arch, seeds, _) in students.items():
+            for seed, (f1, acc) in enumerate(seeds):
+                fh.write(json.dumps({"name": name, "arch": arch, "seed": seed, "metric": f1,
+                                     "metrics": {"f1": f1, "accuracy": acc}, "recipe": _recipe(final)}) + "\n")
+    lat = {"teacher": 30.0, **{n: ms for n, (_, _, ms) in students.items()}}
+    (work / "latency.json").write_text(json.dumps({"device_id": "dev-x", "method": "interleaved", "ms": lat}))
+
+
+def test_mrpc_report_judges_the_glue_mean_and_never_counts_a_student_below_the_constant(tmp_path: Path) -> None:
+    root, data, out = tmp_path / "work", tmp_path / "glue", tmp_path / "claims.json"
+    _mrpc_run(root, data, {
+        "searched": ("4,256,8,640", [(0.85, 0.78), (0.86, 0.79), (0.855, 0.785)], 9.0),
+        # the highest F1 of the hand-crafted ones, yet below the constant answer on the GLUE mean: no rival
+        "tinybert-whole-heads": ("4,256,8,984", [(0.83, 0.68), (0.831, 0.68), (0.832, 0.68)], 9.5),
+        "minilm-scaled": ("6,192,6,768", [(0.80, 0.76), (0.81, 0.76), (0.80, 0.765)], 9.8)})
+    doc = claims_report.build_report(root, ["mrpc"], out, extra={}, apart=[], command="report", data_dir=data)
+    e = doc["tasks"]["mrpc"]
+    assert e["metric_name"] == "mean of f1 and accuracy"
+    assert e["teacher_metric"] == pytest.approx(0.80)
+    assert e["teacher"]["majority_baseline"] == pytest.approx((14 / 17 + 0.7) / 2)
+    searched = e["students"]["searched"]
+    assert searched["metric_mean"] == pytest.approx((0.855 + 0.785) / 2)
+    assert searched["metrics_mean"]["f1"] == pytest.approx(0.855)  # F1 kept beside the judged figure
+    assert e["students"]["tinybert-whole-heads"]["below_trivial"] is True  # F1 0.83 > 0.8235, the mean is not
+    assert searched["below_trivial"] is False
+    b = e["claim_b"]
+    assert b["best_hand"] == "minilm-scaled" and b["below_constant_answer"] == ["tinybert-whole-heads"]
+    assert b["diff"] == pytest.approx((0.855 + 0.785) / 2 - (0.8033333 + 0.7616667) / 2, abs=1e-6)
+    assert b["searched_share_of_budget"] == pytest.approx(0.9)
+    assert doc["claims"]["b"]["diff_vs_best_hand"]["mrpc"] == pytest.approx(b["diff"])
+    text = claims_report.table(doc["tasks"])
+    assert "| mrpc | searched | 4,256,8,640 | 82.00 ± 0.50 (3) (f1 85.50) |" in text
+    assert "(f1 83.10) **below the constant answer**" in text
+
+
+def test_a_searched_student_below_the_constant_answer_is_not_counted(tmp_path: Path) -> None:
+    root, data, out = tmp_path / "work", tmp_path / "glue", tmp_path / "claims.json"
+    _mrpc_run(root, data, {
+        "searched": ("4,256,8,640", [(0.83, 0.68), (0.83, 0.69), (0.83, 0.68)], 9.0),
+        "minilm-scaled": ("6,192,6,768", [(0.80, 0.76), (0.81, 0.76), (0.80, 0.765)], 9.8)})
+    doc = claims_report.build_report(root, ["mrpc"], out, extra={}, apart=[], command="report", data_dir=data)
+    assert doc["tasks"]["mrpc"]["claim_b"]["counted"] is False
+    assert doc["claims"]["not_counted_below_constant_answer"] == ["mrpc"]
+    assert doc["claims"]["tasks_in_averages"] == [] and doc["claims"]["b"]["average_diff"] is None
+    # what leaving it out changes is said beside it: the gap as if it counted
+    assert doc["claims"]["b"]["average_diff_with_not_counted"] == pytest.approx((0.83 + 0.6833333) / 2 - 0.7825)
+
+
+def test_the_searched_row_must_be_its_search_runs_winner(tmp_path: Path) -> None:
+    bench_claims = pytest.importorskip("bench_claims")
+    root, data, out = tmp_path / "work", tmp_path / "glue", tmp_path / "claims.json"
+    _mrpc_run(root, data, {"searched": ("4,256,8,640", [(0.85, 0.78), (0.86, 0.79)], 9.0),
+                           "minilm-scaled": ("6,192,6,768", [(0.80, 0.76), (0.81, 0.76)], 9.8)})
+    run = root / "search-mrpc-default"
+    run.mkdir()
+    win = {"budget_ms": 11.88, "arch": {"layers": 4, "hidden": 256, "heads": 8, "ffn": 640},
+           "predicted_latency_ms": 10.1, "share_of_budget": 0.93, "latency_source": "measured"}
+    (run / "result.json").write_text(json.dumps({"winners": [win], "evaluations": 100}))
+    arch, search = bench_claims.search_run_winner(run)
+    assert str(arch) == "4,256,8,640" and search["budget_ms"] == 11.88 and search["run_folder"] == run.name
+    assert search["winner"]["share_of_budget"] == 0.93
+    with pytest.raises(SystemExit, match="is not the winner"):
+        bench_claims.search_run_winner(run, "4,256,8,512")
+    plan = json.loads((root / "mrpc" / "plan.json").read_text())
+    plan.update(search=search, searched_from="kdnas-bench search --task mrpc ...")
+    (root / "mrpc" / "plan.json").write_text(json.dumps(plan))
+    doc = claims_report.build_report(root, ["mrpc"], out, extra={}, apart=[], command="report", data_dir=data)
+    e = doc["tasks"]["mrpc"]
+    assert e["search"]["command"] == "kdnas-bench search --task mrpc ..." and e["search_budget_ms"] == 11.88
+    assert e["search"]["result"] == str(run / "result.json")
+    win["arch"]["ffn"] = 512  # the run folder now names another winner than the row
+    (run / "result.json").write_text(json.dumps({"winners": [win]}))
+    with pytest.raises(SystemExit, match="picked 4,256,8,512"):
+        claims_report.build_report(root, ["mrpc"], out, extra={}, apart=[], command="report", data_dir=data)
