@@ -8,6 +8,7 @@ import shutil
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -138,3 +139,16 @@ def search_args(preds: Path, teacher: Path, glue: Path, run: Path, *extra: str) 
             "--episodes", "3", "--candidates", "3", "--evaluator", "proxy", "--head-dim", "any", "--proxy-examples",
             "300", "--proxy-epochs", "1", "--seed", "3",
             "--out", str(run), "--json", *extra]
+
+
+class Events:
+    """An ``on_event`` callback that keeps every event a library call reports, in order."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, dict[str, Any]]] = []
+
+    def __call__(self, kind: str, data: dict[str, Any]) -> None:
+        self.seen.append((kind, data))
+
+    def kinds(self) -> list[str]:
+        return [kind for kind, _ in self.seen]

@@ -26,23 +26,10 @@ from kdnas_bench.jobs.supernet import (
 )
 from kdnas_bench.space import Arch
 
-from .helpers import GLUE, TINY_SPACE
+from .helpers import GLUE, TINY_SPACE, Events
 
 needs_glue = pytest.mark.skipif(not (GLUE / "SST-2" / "dev.tsv").is_file(), reason="../shared/data/glue not present")
 STUDENT = Arch(1, 32, 2, 64)
-
-
-class Events:
-    """An ``on_event`` that keeps every event."""
-
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, dict[str, Any]]] = []
-
-    def __call__(self, kind: str, data: dict[str, Any]) -> None:
-        self.seen.append((kind, data))
-
-    def kinds(self) -> list[str]:
-        return [kind for kind, _ in self.seen]
 
 
 def test_the_requests_load_without_torch() -> None:

@@ -26,21 +26,10 @@ from kdnas_bench.profiling.requests import (
 )
 from kdnas_bench.space import Arch
 
-from .helpers import TINY_SPACE
+from .helpers import TINY_SPACE, Events
 from .test_drift import scripted_profile
 
 FAST = TimingOptions(warmup=1, min_calls=3, min_seconds=0.01, max_seconds=0.5)
-
-
-class Events:
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, dict[str, Any]]] = []
-
-    def __call__(self, kind: str, data: dict[str, Any]) -> None:
-        self.seen.append((kind, data))
-
-    def kinds(self) -> list[str]:
-        return [k for k, _ in self.seen]
 
 
 # -- requests: defaults and cross-field rules, one line each ----------------------------------------------
