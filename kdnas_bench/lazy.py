@@ -29,6 +29,7 @@ functions that use them, each such import marked ``# noqa: PLC0415  lazy: <why>`
 from __future__ import annotations
 
 import importlib
+import sys
 import types
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -37,8 +38,14 @@ from typing import Any
 def lazy_exports(package: str, where: Mapping[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """``(__getattr__, __dir__)`` for the package ``package`` (PEP 562): ``where`` maps each public name to the
     submodule that defines it (relative to the package, e.g. ``"api"``). The submodule is imported the first time
-    the name is read."""
+    the name is read. A name that is also its submodule's name (``report.compare``, the function of
+    ``report/compare.py``) stays the name: importing the submodule does not put the module in its place."""
     table = dict(where)
+    shadowed = frozenset(n for n, sub in table.items() if n == sub)
+    if shadowed:
+        module = sys.modules[package]
+        module.__class__ = _KeepsNames
+        module.__dict__["_lazy_names"] = shadowed
 
     def __getattr__(name: str) -> Any:
         if name not in table:
@@ -51,6 +58,18 @@ def lazy_exports(package: str, where: Mapping[str, str]) -> tuple[Callable[[str]
         return sorted({*table, *vars(importlib.import_module(package))})
 
     return __getattr__, __dir__
+
+
+class _KeepsNames(types.ModuleType):
+    """A package whose exported names include one equal to a submodule's: Python's import sets the package's
+    attribute of that name to the submodule once the submodule is imported; here that assignment is ignored, so the
+    name keeps resolving through ``__getattr__`` to what the package exports (the submodule stays importable as
+    ``package.name`` through ``sys.modules``)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and name in self.__dict__.get("_lazy_names", ()):
+            return
+        super().__setattr__(name, value)
 
 
 class LazyModule(types.ModuleType):

@@ -52,3 +52,23 @@ def test_a_lazy_module_imports_on_the_first_attribute_read(toy: str) -> None:
     assert sub.VALUE == 1 and f"{toy}.sub" in sys.modules
     sys.modules[f"{toy}.sub"].VALUE = 3  # nothing copied: the stand-in reads the real module
     assert sub.VALUE == 3
+
+
+def test_a_name_equal_to_its_submodule_stays_the_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``kdnas_bench.report.compare`` is the function of ``report/compare.py``: importing that submodule (which
+    makes Python set the package attribute to the module) must not put the module in the function's place."""
+    pkg = tmp_path / "shadowpkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("from kdnas_bench.lazy import lazy_exports\n"
+                                     "__getattr__, __dir__ = lazy_exports(__name__, {'sub': 'sub'})\n")
+    (pkg / "sub.py").write_text("def sub():\n    return 'the function'\n")
+    (pkg / "user.py").write_text("from .sub import sub as _f\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        importlib.import_module("shadowpkg.user")  # the submodule is imported by a sibling first
+        pkg_mod = importlib.import_module("shadowpkg")
+        assert callable(pkg_mod.sub) and pkg_mod.sub() == "the function"
+        assert isinstance(sys.modules["shadowpkg.sub"], type(sys))  # still importable as a module
+    finally:
+        for name in ("shadowpkg", "shadowpkg.sub", "shadowpkg.user"):
+            sys.modules.pop(name, None)
