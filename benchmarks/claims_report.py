@@ -312,17 +312,23 @@ def _summary(tasks: dict[str, dict[str, Any]], apart: list[str]) -> dict[str, An
     # the same average with the tasks not counted put back (what excluding them changes, said beside it)
     every = {**diffs, **{t: tasks[t]["claim_b"]["uncounted"]["diff"] for t in below
                          if "uncounted" in tasks[t].get("claim_b", {})}}
+    # a searched student measured over its budget breaks the claim's premise (the same budget): said, and not met
+    over = [t for t, v in b.items() if v.get("searched_within_budget") is False]
+    ahead = [t for t, v in b.items() if v.get("verdict") == "ahead"]
+    average = statistics.mean(diffs.values()) if diffs else None
     return {
         "tasks_in_averages": use, "reported_apart": [t for t in apart if t in tasks],
         "not_counted_below_constant_answer": below,
         "judged_by": {t: tasks[t].get("metric_name") for t in use},
         "a": {"share_of_teacher": shares, "average": statistics.mean(shares.values()) if shares else None,
               "goal": ">= 0.97 on SST-2 and on the average"},
-        "b": {"diff_vs_best_hand": diffs, "average_diff": statistics.mean(diffs.values()) if diffs else None,
+        "b": {"diff_vs_best_hand": diffs, "average_diff": average,
               "average_diff_with_not_counted": statistics.mean(every.values()) if every else None,
               "verdicts": {t: v.get("verdict") for t, v in b.items()},
-              "distinguishable_ahead": [t for t, v in b.items() if v.get("verdict") == "ahead"],
-              "goal": ">= +0.01 on the average and 'ahead' on at least two tasks"}}
+              "distinguishable_ahead": ahead, "searched_over_budget": over,
+              "met": bool(average is not None and average >= 0.01 and len(ahead) >= 2 and not over),
+              "goal": ">= +0.01 on the average and 'ahead' on at least two tasks, every searched student within "
+                      "its measured budget"}}
 
 
 def _fmt(x: float | None, scale: float = 100.0, nd: int = 2) -> str:

@@ -12,7 +12,10 @@
 # Environment: ROOT (work area, default runs/claims-search; each task's work folder is seeded from
 # benchmarks/results/claims/<task> so the hand-crafted rows stay beside the new one), TEACHERS (a folder with one
 # teacher per task, default runs/claims/teachers), GLUE (../shared/data/glue), PY, SEEDS (3), OUT (copy the small
-# result files there, default benchmarks/results/claims), SEARCH_ONLY=1 (the search, no distillation).
+# result files there, default benchmarks/results/claims), SEARCH_ONLY=1 (the search, no distillation),
+# PREDICTORS (a predictors folder of this machine, e.g. from `kdnas-bench profile` + `fit` when the search warns
+# that this CPU is not the committed predictor's), BUDGET_MS (ms, instead of the table's), NAME (the run folder is
+# search-<task>-<NAME>, default "default"), SUPERNET (reuse a trained supernet folder: --supernet).
 # The budgets are the claims table's measured ones on the reference CPU (the teacher's interleaved latency / 3).
 set -uo pipefail
 ROOT=${ROOT:-runs/claims-search}; TEACHERS=${TEACHERS:-runs/claims/teachers}; GLUE=${GLUE:-../shared/data/glue}
@@ -21,14 +24,15 @@ declare -A BUDGET=([mrpc]=11.88 [stsb]=12.28 [sst2]=11.79)
 export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 PYTHONPATH=$PWD:$PWD/benchmarks${PYTHONPATH:+:$PYTHONPATH}
 for task in "$@"; do
   [ -n "${BUDGET[$task]:-}" ] || { echo "unknown task $task (mrpc, stsb, sst2)" >&2; exit 2; }
-  teacher=$TEACHERS/$task; run=$ROOT/search-$task-default
+  teacher=$TEACHERS/$task; run=$ROOT/search-$task-${NAME:-default}
   [ -f "$teacher/config.json" ] || { echo "$task: no teacher at $teacher" >&2; continue; }
-  search=(kdnas-bench search --device "$DEVICE" --task "$task" --teacher "$teacher" --budget-ms "${BUDGET[$task]}"
-          --data-dir "$GLUE" --out "$run")
+  search=(kdnas-bench search --device "$DEVICE" --task "$task" --teacher "$teacher"
+          --budget-ms "${BUDGET_MS:-${BUDGET[$task]}}" --data-dir "$GLUE" --out "$run"
+          ${PREDICTORS:+--predictors "$PREDICTORS"} ${SUPERNET:+--supernet "$SUPERNET"})
   "$PY" -m kdnas_bench "${search[@]:1}" || { echo "$task: search failed" >&2; continue; }
-  mkdir -p "$OUT/search-$task-default"
+  mkdir -p "$OUT/search-$task-${NAME:-default}"
   for f in result.json evaluations.jsonl run.json summary.json rerank.jsonl latency_checks.jsonl space.toml; do
-    [ -f "$run/$f" ] && cp "$run/$f" "$OUT/search-$task-default/"
+    [ -f "$run/$f" ] && cp "$run/$f" "$OUT/search-$task-${NAME:-default}/"
   done
   [ -n "${SEARCH_ONLY:-}" ] && continue
   if [ ! -f "$ROOT/$task/plan.json" ] && [ -f "$OUT/$task/plan.json" ]; then  # the hand-crafted rows' work folder

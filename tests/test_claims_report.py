@@ -213,3 +213,17 @@ def test_the_searched_row_must_be_its_search_runs_winner(tmp_path: Path) -> None
     (run / "result.json").write_text(json.dumps({"winners": [win]}))
     with pytest.raises(SystemExit, match="picked 4,256,8,512"):
         claims_report.build_report(root, ["mrpc"], out, extra={}, apart=[], command="report", data_dir=data)
+
+
+def test_claim_b_is_not_met_when_a_searched_student_runs_over_its_measured_budget() -> None:
+    """Claim (b) compares students at the same measured budget: a searched student measured over it is said, and the
+    claim is not met however large its lead."""
+    def task(searched_ms: float) -> dict:
+        return {"students": {"searched": {"share_of_teacher": 0.99}}, "teacher": {},
+                "claim_b": {"diff": 0.02, "verdict": "ahead", "searched_within_budget": searched_ms <= 12.9}}
+
+    tasks = {"sst2": task(10.0), "stsb": task(13.1)}
+    b = claims_report._summary(tasks, [])["b"]
+    assert b["searched_over_budget"] == ["stsb"] and b["met"] is False
+    assert b["average_diff"] == pytest.approx(0.02) and b["distinguishable_ahead"] == ["sst2", "stsb"]
+    assert claims_report._summary({"sst2": task(10.0), "stsb": task(12.0)}, [])["b"]["met"] is True
