@@ -71,7 +71,8 @@ def test_search_measures_straddlers_and_reports_the_share_of_the_budget(preds: P
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     measured: dict[Arch, float] = {}
 
-    def stub(device_id: str, shape: Any, backend: str, threads: int, reference_ms: float | None) -> Any:
+    def stub(device_id: str, shape: Any, backend: str, threads: int, reference_ms: float | None,
+             teacher: Any = None) -> Any:
         def measure(arch: Arch) -> dict[str, Any]:
             measured[arch] = 8.5 if not measured else 7.9  # the first straddler runs over, the next fits
             return {"latency_ms": measured[arch]}
@@ -124,7 +125,8 @@ def test_search_on_another_cpu_measures_without_the_canary(preds: Path, tmp_path
 
     asked: list[float | None] = []
 
-    def stub(device_id: str, shape: Any, backend: str, threads: int, reference_ms: float | None) -> Any:
+    def stub(device_id: str, shape: Any, backend: str, threads: int, reference_ms: float | None,
+             teacher: Any = None) -> Any:
         asked.append(reference_ms)
         return lambda arch: {"latency_ms": 7.9, "measured_latency_ms": 7.9}
 
@@ -145,3 +147,36 @@ def test_search_on_another_cpu_measures_without_the_canary(preds: Path, tmp_path
     run_search(replace(req, run_dir=str(tmp_path / "other")), lambda kind, data: events.append((kind, data)))
     assert asked == [1.5, None]
     assert any("judges measured latency as timed here" in str(d) for _, d in events)
+
+
+def test_the_budget_check_measures_beside_the_teacher(preds: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a teacher folder the straddler is timed interleaved with the teacher, whose predicted latency is the
+    reference: the factor is the teacher's measured over predicted time (what a "teacher / N" budget is judged
+    by); without one, beside the canary."""
+    from kdnas_bench.predictors.registry import load_predictor
+    from kdnas_bench.search import plan
+    from kdnas_bench.space import Shape
+
+    teacher = tmp_path / "teacher"
+    teacher.mkdir()
+    (teacher / "config.json").write_text(json.dumps({"num_hidden_layers": 2, "hidden_size": 128,
+                                                     "num_attention_heads": 2, "intermediate_size": 512}))
+    predictor = load_predictor(DEV, "torch", 1, root=preds)
+    found = plan._teacher_beside(str(teacher), predictor, Shape(1, 128))
+    assert found is not None and found[0] == Arch(2, 128, 2, 512) and found[1] > 0
+    assert plan._teacher_beside(None, predictor, Shape(1, 128)) is None
+    assert plan._teacher_beside("some/hub-name", predictor, Shape(1, 128)) is None  # no folder: the canary
+
+    seen: list[dict[str, Any]] = []
+
+    def fake(arch: Arch, shape: Any, backend: str, threads: int, **kw: Any) -> dict[str, Any]:
+        seen.append(kw)
+        return {"measured_latency_ms": 12.0, "measured_at_reference_ms": 10.0}
+
+    monkeypatch.setattr(budgetcheck, "measure_latency", fake)
+    info = budgetcheck.device_measurer(Shape(1, 128), "torch", 1, 2.0, found)(Arch(1, 64, 2, 128))
+    assert seen[-1] == {"reference_ms": found[1], "canary_arch": found[0]} and info["latency_ms"] == 10.0
+    assert info["measured_beside"] == f"teacher {found[0]}"
+    budgetcheck.device_measurer(Shape(1, 128), "torch", 1, 2.0)(Arch(1, 64, 2, 128))
+    assert seen[-1] == {"reference_ms": 2.0}

@@ -57,7 +57,8 @@ def newest_protocol(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
         return df, {}
     modes = protocols(df)
     stamps = pd.to_datetime(df["timestamp"], utc=True).reset_index(drop=True) if "timestamp" in df else None
-    newest = int(stamps.idxmax()) if stamps is not None and stamps.notna().any() else len(df) - 1
+    has_stamps = stamps is not None and bool(stamps.notna().any())
+    newest = int(stamps.fillna(stamps.min()).to_numpy().argmax()) if stamps is not None and has_stamps else len(df) - 1
     keep = modes == modes[newest]
     if keep.all():
         return df, {}

@@ -22,18 +22,24 @@ def this_machine_is(device_id: str, backend: str) -> bool:
 
 
 def measure_latency(arch: Arch, shape: Shape, backend: str, threads: int, *,
-                    reference_ms: float | None = None, until_quiet: bool = False) -> dict[str, Any]:
+                    reference_ms: float | None = None, until_quiet: bool = False,
+                    canary_arch: Arch | None = None) -> dict[str, Any]:
     """``measured_latency_ms`` (median), ``measured_p90_ms``, ``measured_cv`` and ``measured_iqr_ratio`` of ``arch``
     at ``shape``, or ``measured_latency_ms: None`` and ``measure_error`` when it failed. With ``reference_ms`` (a
     predictor's reference canary time) the config is timed in bursts with the canary, as the profiler does, and
     the machine's speed in those seconds is reported beside it: ``measured_speed_factor`` (canary / reference)
     and ``measured_at_reference_ms`` (the median at the predictor's reference speed). ``until_quiet``: measured in
     rounds until one is quiet or a cap is hit (:func:`.verdict.measure_until_quiet`: the budget check of a search),
-    with ``measured_rounds`` and ``measured_quiet`` added."""
+    with ``measured_rounds`` and ``measured_quiet`` added. ``canary_arch``: interleave with this model at ``shape``
+    instead of the canary (e.g. the teacher, with its predicted latency as ``reference_ms``: a model of the same
+    family slows down as the candidate does, where the small canary need not)."""
     from .runner import Canary  # noqa: PLC0415  lazy: pandas, pyarrow (via profiling.runner)
 
     bk = make_backend(backend, threads)
-    canary = Canary(make_backend(backend, threads)) if reference_ms else None
+    canary = None
+    if reference_ms:
+        canary = (Canary(make_backend(backend, threads)) if canary_arch is None else
+                  Canary(make_backend(backend, threads), arch=canary_arch, shape=shape))
     try:
         once = _Once(bk, canary, arch, shape, reference_ms)
         return measure_until_quiet(once) if until_quiet else once()

@@ -1,8 +1,9 @@
 """Hardware in the loop where the predictor is unsure: under the hard reward, a winner whose predicted interval
-straddles its budget is *measured* on this machine (interleaved with the canary, so the machine's drift
-cancels) before it is picked; one measured over the budget is never picked, and the next best candidate is
-tried. Measurements are appended to ``RUN/latency_checks.jsonl`` (a rerun reuses them). Every winner records
-the latency it was judged by as a share of its budget (``budget_share``, ``budget_share_from``)."""
+straddles its budget is *measured* on this machine (interleaved with the teacher when the search has one, else
+with the canary, so the machine's drift cancels) before it is picked; one measured over the budget is never
+picked, and the next best candidate is tried. Measurements are appended to ``RUN/latency_checks.jsonl`` (a rerun
+reuses them). Every winner records the latency it was judged by as a share of its budget (``budget_share``,
+``budget_share_from``)."""
 
 from __future__ import annotations
 
@@ -26,21 +27,31 @@ CHECKS_FILE = "latency_checks.jsonl"
 Measurer = Callable[[Arch], dict[str, Any]]
 
 
-def device_measurer(shape: Shape, backend: str, threads: int, reference_ms: float | None) -> Measurer:
-    """Time an arch on this machine with the existing check timing: interleaved in bursts with the canary when
-    the predictor has a reference canary time, and then judged at the predictor's reference speed."""
+def device_measurer(shape: Shape, backend: str, threads: int, reference_ms: float | None,
+                    teacher: tuple[Arch, float] | None = None) -> Measurer:
+    """Time an arch on this machine with the existing check timing, interleaved in bursts and judged at the
+    predictor's reference speed: beside the teacher when ``teacher`` (its arch and predicted latency at the
+    search's shape) is given — the speed factor is then the teacher's measured over predicted time, the ratio a
+    budget of "the teacher's latency / N" is judged by — else beside the canary when the predictor has a
+    reference canary time (``reference_ms``)."""
     def measure(arch: Arch) -> dict[str, Any]:
-        info = measure_latency(arch, shape, backend, threads, reference_ms=reference_ms)
+        if teacher is not None:
+            info = measure_latency(arch, shape, backend, threads, reference_ms=teacher[1], canary_arch=teacher[0])
+            info["measured_beside"] = f"teacher {teacher[0]}"
+        else:
+            info = measure_latency(arch, shape, backend, threads, reference_ms=reference_ms)
         ms = info.get("measured_at_reference_ms", info.get("measured_latency_ms"))
         return {**info, "latency_ms": ms}
 
     return measure
 
 
-def make_measurer(device_id: str, shape: Shape, backend: str, threads: int,
-                  reference_ms: float | None) -> Measurer | None:
+def make_measurer(device_id: str, shape: Shape, backend: str, threads: int, reference_ms: float | None,
+                  teacher: tuple[Arch, float] | None = None) -> Measurer | None:
     """The device measurer when this machine is ``device_id`` (else None: nothing can be measured here)."""
-    return device_measurer(shape, backend, threads, reference_ms) if this_machine_is(device_id, backend) else None
+    if not this_machine_is(device_id, backend):
+        return None
+    return device_measurer(shape, backend, threads, reference_ms, teacher)
 
 
 def budget_share(latency_ms: float, budget_ms: float, source: str) -> dict[str, Any]:

@@ -12,11 +12,13 @@ from typing import Any
 from ..autospace import AUTO, write_space
 from ..distill.data import AGNOSTIC, TaskRef, get_task
 from ..distill.teacher import load_teacher
+from ..errors import KdnasError
+from ..models import arch_of_model_dir
 from ..outdirs import FolderLock
 from ..paths import default_space
 from ..predictors.identity import fingerprint_warning
 from ..predictors.registry import load_predictor
-from ..space import Arch, SearchSpace
+from ..space import Arch, SearchSpace, Shape
 from ..validate import check_writable
 from . import budgetcheck
 from .baselines import BaselineStep
@@ -198,9 +200,11 @@ def _lay_out(req: SearchRequest, emit: EventFn, ctx: EvaluatorContext, own: Any,
     if raw and req.reward.hard and reference_ms:
         emit("message", {"text": "the budget check judges measured latency as timed here, not at the predictor's "
                                  "reference speed: this CPU is not the one the predictor was profiled on"})
+    at_reference = req.speed == "reference" and not raw
     measure = budgetcheck.make_measurer(req.key.device_id, req.shape, req.key.backend, req.key.threads,
-                                        reference_ms if req.speed == "reference" and not raw else None) \
-        if req.reward.hard else None
+                                        reference_ms if at_reference else None,
+                                        _teacher_beside(evaluator.teacher, predictor, req.shape) if at_reference
+                                        else None) if req.reward.hard else None
     steps.append(budgetcheck.BudgetStep(run, req.reward, measure, emit, raw))
     final = req.final_recipe  # the final job, built here only
     if req.final is not None and final is not None:
@@ -216,3 +220,18 @@ def _lay_out(req: SearchRequest, emit: EventFn, ctx: EvaluatorContext, own: Any,
     if auto:
         write_space(ctx.space, run)
     return SearchPlan(req, ctx, predictor, evaluator, study, steps, notes, lock, resumed)
+
+
+def _teacher_beside(teacher: str | None, predictor: Any, shape: Shape) -> tuple[Arch, float] | None:
+    """The teacher's arch and predicted latency at ``shape``, for the budget check to measure beside (None: the
+    search has no teacher folder whose shape can be read, or the predictor does not cover it: the canary then)."""
+    if teacher is None or not (Path(teacher) / "config.json").is_file():
+        return None
+    try:
+        arch = arch_of_model_dir(Path(teacher))
+        pred = predictor.predict_interval([(arch, shape)])
+    except (KdnasError, ValueError, KeyError):
+        return None
+    if bool(pred.out_of_range[0]) or not float(pred.mid[0]) > 0:
+        return None
+    return arch, float(pred.mid[0])
