@@ -78,3 +78,22 @@ def test_a_rung_of_a_single_candidate_is_skipped(tmp_path: Path) -> None:
     assert RerankConfig(top=4).rungs() == 2 and RerankConfig(top=2).rungs() == 1 and RerankConfig(top=1).rungs() == 0
     w, calls = _rerank(tmp_path / "one", records, top=1)
     assert calls == [] and w.arch == A and w.extra["rerank_skipped"]
+
+
+def test_the_shortlist_takes_the_best_of_each_depth_first() -> None:
+    """A one-shot score that cannot compare depths (MRPC: every sub-network within a point of the constant
+    answer) must not fill the re-ranking with one depth: the best of each depth enters first, then the rest."""
+    from kdnas_bench.search.rerank import shortlist
+
+    two_a, two_b, two_c = Arch(2, 256, 8, 1024), Arch(2, 256, 8, 768), Arch(2, 256, 8, 512)
+    six, three = Arch(6, 256, 8, 256), Arch(3, 256, 8, 512)
+    records = [_rec(two_a, 0.82, None), _rec(two_b, 0.819, None), _rec(two_c, 0.818, None), _rec(six, 0.815, None),
+               _rec(three, 0.81, None)]
+    by_arch = {r.arch: r for r in records}
+    order = ranked([(r.metric, r.arch) for r in records])
+    alive, refused = shortlist(order, 3, 8.0, by_arch, None)
+    assert alive == [two_a, six, three] and refused == []
+    alive, _ = shortlist(order, 4, 8.0, by_arch, None)
+    assert alive == [two_a, six, three, two_b]  # then the best of the rest
+    alive, refused = shortlist(order, 3, 8.0, by_arch, lambda a, b, r: a != six)  # the six-layer one measured over
+    assert alive == [two_a, three, two_b] and refused == [str(six)]

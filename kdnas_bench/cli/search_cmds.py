@@ -17,7 +17,7 @@ from ..search.asking import search_request
 from ..search.evaluators import EVALUATORS
 from ..search.executor import EXECUTORS
 from ..search.request import FinalOptions, SearchRequest, SupernetOptions
-from ..search.reward import FORMS, MODES
+from ..search.reward import BUDGET_MARGIN, FORMS, MODES
 from ..search.strategies import STRATEGIES
 from ..space import arch_text
 from .common import accelerator_option, console, err_console, print_json
@@ -199,6 +199,9 @@ class Progress:
               help="hard: the most accurate student whose latency fits the budget (R = A; candidates whose "
                    "predicted interval straddles it are measured on this device before the pick); soft: the "
                    "KD-NAS reward A·(lat/T)^w, which pays students below the budget.")
+@click.option("--budget-margin", type=float, default=BUDGET_MARGIN, show_default=True,
+              help="--reward hard: a student measured on this device passes at this share under the budget or "
+                   "more (0.03: within 97 % of it), so that the next measurement keeps it within the budget.")
 @click.option("--reward-w", type=float, default=DEFAULTS.reward_w, show_default=True,
               help="--reward soft: latency exponent w of A·(lat/T)^w.")
 @click.option("--mode", type=click.Choice(MODES), default="hard", show_default=True,
@@ -279,6 +282,7 @@ def search_request_from(o: dict[str, Any]) -> SearchRequest:
         DatasetKey(o["device_id"], o["backend"], o["threads"]), o["budget"], o["task"], evaluator=o["evaluator_kind"],
         episodes=o["episodes"], candidates=o["candidates"], head_dim=o["head_dim"], init=o["init"], seq=o["seq"],
         batch=o["batch"], reward_w=o["reward_w"], mode=o["mode"], reward_form=o["reward_form"],
+        budget_margin=o["budget_margin"],
         strategy=o["strategy"], seed=o["seed"], table=o["table"], teacher=o["teacher"],
         teacher_examples=o["teacher_examples"], data_dir=o["data_dir"], text=o["text_file"],
         proxy_examples=o["proxy_examples"], proxy_epochs=o["proxy_epochs"], losses=o["losses"], supernet=supernet,

@@ -190,9 +190,6 @@ def _lay_out(req: SearchRequest, emit: EventFn, ctx: EvaluatorContext, own: Any,
                           shape=req.shape, reward=req.reward, strategy=req.strategy, episodes=req.episodes,
                           candidates=req.candidates, seed=req.seed, evaluator=described,
                           space=evaluator.space_label(ctx.space), budget_mb=req.budget_mb, head_dim=head_dim)
-    steps = evaluator.post_steps(ctx)
-    if req.front is not None:  # the winners picked from the front, before the budget check and the final
-        steps.append(FrontStep(req, run, evaluator.teacher, task, ctx.losses, evaluator.supernet, acc.name, req.front))
     reference_ms = (predictor.meta.get("drift") or {}).get("reference_canary_ms")
     # on another CPU behind the predictor's device id the canary's ratio does not convert a model's time: measured
     # latency is judged as timed here (the machine warning has said the predictions may not hold)
@@ -205,7 +202,13 @@ def _lay_out(req: SearchRequest, emit: EventFn, ctx: EvaluatorContext, own: Any,
                                         reference_ms if at_reference else None,
                                         _teacher_beside(evaluator.teacher, predictor, req.shape) if at_reference
                                         else None) if req.reward.hard else None
-    steps.append(budgetcheck.BudgetStep(run, req.reward, measure, emit, raw))
+    budget = budgetcheck.BudgetStep(run, req.reward, measure, emit, raw, req.budget_margin)
+    # the re-ranking's shortlist lets a budget straddler in only once measured within the budget
+    ctx.budget_gate = budget.check().admits if measure is not None else None
+    steps = evaluator.post_steps(ctx)
+    if req.front is not None:  # the winners picked from the front, before the budget check and the final
+        steps.append(FrontStep(req, run, evaluator.teacher, task, ctx.losses, evaluator.supernet, acc.name, req.front))
+    steps.append(budget)
     final = req.final_recipe  # the final job, built here only
     if req.final is not None and final is not None:
         job = FinalJob(evaluator.teacher, task, req.key, req.shape, final, req.data_dir, req.text,

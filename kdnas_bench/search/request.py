@@ -9,6 +9,7 @@ budgets against the space) run once in :func:`~kdnas_bench.search.plan.prepare`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -22,7 +23,7 @@ from .baselines import BASELINES, FAMILY_NAMES, parse_baselines
 from .domain import SearchError
 from .executor import EXECUTORS
 from .recipe import Recipe, check_choice, check_positive
-from .reward import FORMS, MODES, RewardSpec, check_budget_mb
+from .reward import BUDGET_MARGIN, FORMS, MODES, RewardSpec, check_budget_mb
 from .strategies import STRATEGIES
 
 
@@ -126,6 +127,8 @@ class SearchRequest:
     mode: str = "hard"
     # "hard": R = A within the budget (straddling candidates measured before the pick); "soft": A·(lat/T)^w
     reward_form: str = "hard"
+    # the hard reward's check: a measured latency passes at (1 - budget_margin) x the budget or less
+    budget_margin: float = BUDGET_MARGIN
     shape: Shape = field(default_factory=lambda: Shape(DEFAULTS.batch, DEFAULTS.seq))
     strategy: str = "kdnas"
     episodes: int = 15
@@ -186,6 +189,9 @@ class SearchRequest:
                                      ("reward", self.reward_form, FORMS),
                                      ("speed", self.speed, ("reference", "now"))):
             check_choice(name, value, allowed)
+        if not (math.isfinite(self.budget_margin) and 0 <= self.budget_margin < 0.5):
+            raise SearchError(f"--budget-margin must be a share of the budget from 0 up to 0.5 (e.g. 0.03), "
+                              f"got {self.budget_margin:g}")
         self.reward  # noqa: B018  built (and so checked) once, here: the budgets and w
         self.recipe  # noqa: B018
         self.final_recipe  # noqa: B018

@@ -1,12 +1,14 @@
 """Multi-fidelity: re-rank the best one-shot (supernet) candidates per budget by proxy distillation.
 
-Successive halving: the ``top`` candidates of each budget by supernet reward enter rung 0 (proxy
-distillation on ``examples`` training examples for ``epochs``, each starting from its supernet weights);
-the best ``1/eta`` by the same reward go on to the next rung with ``eta`` times the examples, until the next
+Successive halving: ``top`` candidates of each budget enter rung 0 — the best of each depth by supernet reward,
+then the best of the rest (:func:`shortlist`) — for a proxy distillation on ``examples`` training examples for
+``epochs``, each starting from its supernet weights; the best ``1/eta`` by the same reward go on to the next rung with ``eta`` times the examples, until the next
 rung would hold a single candidate (it would decide nothing, so it is skipped): the best of the last rung
 becomes the budget's winner; a budget with a single candidate to re-rank keeps its one-shot winner. Ties of
-a rung's metric go to the evaluation's finer secondary score. Rung evaluations are shared across budgets and
-appended to ``RUN/rerank.jsonl`` as they finish, so a rerun resumes.
+a rung's metric go to the evaluation's finer secondary score. Under the hard reward with a latency gate (the
+budget check, :meth:`~.budgetcheck.BudgetCheck.admits`), a candidate whose predicted interval straddles the budget
+enters only once measured within it; the next best one takes the place of one refused. Rung evaluations are
+shared across budgets and appended to ``RUN/rerank.jsonl`` as they finish, so a rerun resumes.
 """
 
 from __future__ import annotations
@@ -53,12 +55,41 @@ def _read(path: Path) -> dict[tuple[int, Arch], dict[str, Any]]:
     return keyed_lines(path, lambda rec: (int(rec["rung"]), Arch.from_dict(rec["arch"])))
 
 
+# (arch, budget in ms, its one-shot record) -> may it enter the budget's re-ranking
+Gate = Callable[[Arch, float, EvalRecord], bool]
+
+
+def shortlist(order: list[tuple[float, Arch]], top: int, budget_ms: float, by_arch: dict[Arch, EvalRecord],
+              admit: Gate | None) -> tuple[list[Arch], list[str]]:
+    """The re-ranking's first rung for ``budget_ms``: ``top`` archs of ``order`` (best first) that ``admit`` lets
+    in (all of them without a gate), and the ones it refused on the way. First the best of each depth, the depths
+    in the order of their best candidate, then the best of the rest: a one-shot score compares sub-networks of one
+    depth far better than sub-networks of different depths (on MRPC the supernet scored every student within 0.8
+    points of the constant answer, while a short distillation put the six-layer student ahead), so the
+    distillations, not the supernet, decide how deep the student is."""
+    alive: list[Arch] = []
+    refused: list[str] = []
+    depths: set[int] = set()
+    for by_depth in (True, False):
+        for _, arch in order:
+            if len(alive) == top:
+                return alive, refused
+            if arch in alive or str(arch) in refused or (by_depth and arch.layers in depths):
+                continue
+            if admit is None or admit(arch, budget_ms, by_arch[arch]):
+                alive.append(arch)
+                depths.add(arch.layers)
+            else:
+                refused.append(str(arch))
+    return alive, refused
+
+
 def rerank(records: list[EvalRecord], spec: RewardSpec, result: SearchResult, cfg: RerankConfig,
            make_evaluator: Callable[[int, float], Evaluates], log: Path,
-           on_event: EventFn | None = None) -> SearchResult:
+           on_event: EventFn | None = None, admit: Gate | None = None) -> SearchResult:
     """Replace each budget's winner by the survivor of successive halving over its ``cfg.top`` best
-    ``records``. ``make_evaluator(examples, epochs)`` gives the proxy evaluator of a rung; ``log`` keeps
-    the rung evaluations (read back on a rerun)."""
+    ``records`` (those ``admit`` lets in, when given). ``make_evaluator(examples, epochs)`` gives the proxy
+    evaluator of a rung; ``log`` keeps the rung evaluations (read back on a rerun)."""
     emit = on_event or (lambda kind, data: None)
     done = _read(log)
     by_arch = {r.arch: r for r in records}
@@ -66,9 +97,17 @@ def rerank(records: list[EvalRecord], spec: RewardSpec, result: SearchResult, cf
     for w in result.winners:
         order = ranked(((r, a) for a, rec in by_arch.items() if (r := rec.reward(w.budget_ms)) is not None),
                        {a: rec.secondary for a, rec in by_arch.items()})
-        alive = [a for _, a in order[: cfg.top]]
-        if len(alive) <= 1:  # a rung of one candidate decides nothing: the one-shot winner stays
-            winners.append(replace(w, extra={**w.extra, "rerank": [], "rerank_skipped": "a single candidate"}))
+        alive, refused = shortlist(order, cfg.top, w.budget_ms, by_arch, admit)
+        gated = {"rerank_refused": refused} if refused else {}
+        if len(alive) <= 1:  # a rung of one candidate decides nothing: the one-shot winner (or the one let in) stays
+            extra = {**w.extra, "rerank": [], "rerank_skipped": "a single candidate", **gated}
+            if alive and alive[0] != w.arch:
+                one = by_arch[alive[0]]
+                reward = spec.reward(one.metric, one.latency_ms, w.budget_ms, one.latency_ms_high)
+                winners.append(Winner(w.budget_ms, one.arch, one.latency_ms, one.latency_ms_high, one.metric,
+                                      one.metric if reward is None else reward, extra))
+            else:
+                winners.append(replace(w, extra=extra))
             continue
         trail: list[dict[str, Any]] = []
         rung = 0
@@ -105,11 +144,11 @@ def rerank(records: list[EvalRecord], spec: RewardSpec, result: SearchResult, cf
         best_reward, best = scored[0]
         if last[best].get("error"):  # every re-ranked candidate failed: the one-shot winner stays
             winners.append(Winner(w.budget_ms, w.arch, w.predicted_latency_ms, w.predicted_latency_ms_high,
-                                  w.proxy_metric, w.reward, {**w.extra, "rerank": trail}))
+                                  w.proxy_metric, w.reward, {**w.extra, "rerank": trail, **gated}))
             continue
         top = by_arch[best]
         winners.append(Winner(w.budget_ms, best, top.latency_ms, top.latency_ms_high, last[best]["metric"], best_reward,
-                              {"oneshot_metric": top.metric, "oneshot_winner": str(w.arch), "rerank": trail}))
+                              {"oneshot_metric": top.metric, "oneshot_winner": str(w.arch), "rerank": trail, **gated}))
     return SearchResult(winners, result.evaluations, result.run_dir, result.history, result.evaluated_now)
 
 
@@ -122,10 +161,12 @@ class RerankStep:
     cfg: RerankConfig
     make_evaluator: Callable[[int, float], Evaluates]
     emit: EventFn
+    admit: Gate | None = None  # the budget check's gate (hard reward, on the device): straddlers measured first
 
     def __call__(self, result: SearchResult) -> SearchResult:
         self.emit("message", {"text": f"re-ranking the best {self.cfg.top} per budget by proxy distillation "
                                       f"(successive halving, {self.cfg.examples} examples × {self.cfg.epochs:g} "
                                       "epochs first) …"})
         records, _ = RunFolder(self.run).evaluations()
-        return rerank(records, self.spec, result, self.cfg, self.make_evaluator, self.run / RERANK_FILE, self.emit)
+        return rerank(records, self.spec, result, self.cfg, self.make_evaluator, self.run / RERANK_FILE, self.emit,
+                      self.admit)

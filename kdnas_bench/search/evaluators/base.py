@@ -44,6 +44,9 @@ class EvaluatorContext:
     candidate_accelerator: str = "cpu"  # where candidates train (a Ray GPU share makes it "cuda")
     gpus_per_candidate: float = 0.0  # each Ray worker's GPU share
     teacher_check: Any = None  # the task teacher against the trivial baseline (distill.baseline.TeacherCheck)
+    # the budget check's gate (search.rerank.Gate; hard reward on the predictor's device, else None): an evaluator
+    # that shortlists candidates by their scores lets in a budget straddler only once it is measured within it
+    budget_gate: Any = None
 
     def say(self, text: str) -> None:
         self.emit("message", {"text": text})

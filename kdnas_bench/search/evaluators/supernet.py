@@ -96,7 +96,8 @@ class SupernetEvaluator(Evaluator):
         if self.rerank is None:
             return []
         return [RerankStep(ctx.run, ctx.request.reward, self.rerank,
-                           lambda examples, epochs: self.proxy(examples, epochs, ctx.accelerator), ctx.emit)]
+                           lambda examples, epochs: self.proxy(examples, epochs, ctx.accelerator), ctx.emit,
+                           ctx.budget_gate)]
 
     def proxy(self, examples: int, epochs: float, accelerator: str = "cpu") -> ProxyDistillEvaluator:
         """The proxy evaluator of a re-ranking rung: each candidate starts from its supernet weights."""
