@@ -2,13 +2,14 @@
 
 Successive halving: ``top`` candidates of each budget enter rung 0 — the best of each depth by supernet reward,
 then the best of the rest (:func:`shortlist`) — for a proxy distillation on ``examples`` training examples for
-``epochs``, each starting from its supernet weights; the best ``1/eta`` by the same reward go on to the next rung with ``eta`` times the examples, until the next
-rung would hold a single candidate (it would decide nothing, so it is skipped): the best of the last rung
-becomes the budget's winner; a budget with a single candidate to re-rank keeps its one-shot winner. Ties of
-a rung's metric go to the evaluation's finer secondary score. Under the hard reward with a latency gate (the
-budget check, :meth:`~.budgetcheck.BudgetCheck.admits`), a candidate whose predicted interval straddles the budget
-enters only once measured within it; the next best one takes the place of one refused. Rung evaluations are
-shared across budgets and appended to ``RUN/rerank.jsonl`` as they finish, so a rerun resumes.
+``epochs``, each starting from its supernet weights; the best ``1/eta`` by the same reward go on to the next
+rung with ``eta`` times the examples, until the next rung would hold a single candidate (it would decide
+nothing, so it is skipped): the best of the last rung becomes the budget's winner; a budget with a single
+candidate to re-rank keeps its one-shot winner. Ties of a rung's metric go to the evaluation's finer secondary
+score. Under the hard reward with a latency gate (the budget check,
+:meth:`~.budgetcheck.BudgetCheck.admits`), a candidate whose predicted interval straddles the budget enters
+only once measured within it; the next best one takes the place of one refused. Rung evaluations are shared
+across budgets and appended to ``RUN/rerank.jsonl`` as they finish, so a rerun resumes.
 """
 
 from __future__ import annotations
@@ -164,9 +165,9 @@ class RerankStep:
     admit: Gate | None = None  # the budget check's gate (hard reward, on the device): straddlers measured first
 
     def __call__(self, result: SearchResult) -> SearchResult:
-        self.emit("message", {"text": f"re-ranking the best {self.cfg.top} per budget by proxy distillation "
-                                      f"(successive halving, {self.cfg.examples} examples × {self.cfg.epochs:g} "
-                                      "epochs first) …"})
+        self.emit("message", {"text": f"re-ranking {self.cfg.top} per budget (the best of each depth first) by proxy "
+                                      f"distillation (successive halving, {self.cfg.examples} examples × "
+                                      f"{self.cfg.epochs:g} epochs first) …"})
         records, _ = RunFolder(self.run).evaluations()
         return rerank(records, self.spec, result, self.cfg, self.make_evaluator, self.run / RERANK_FILE, self.emit,
                       self.admit)
