@@ -286,10 +286,18 @@ def judge(task: str, entry: dict[str, Any], gold: Any) -> None:
              "searched_within_budget": lat(a) <= budget if budget else None,
              "searched_share_of_budget": lat(a) / budget if budget else None,
              **({"below_constant_answer": below} if below else {})}
+    trivial = entry["teacher"].get("majority_baseline")
     if fits:
         best = max(fits, key=lambda n: fits[n]["metric_mean"])
         entry["claim_b"] = {"best_hand": best, "best_hand_arch": fits[best]["arch"], **basis,
                             **entry["comparisons"][best]}
+    elif within and trivial is not None and below_trivial(entry, a) is False and a["seeds"] >= 2:
+        # every hand-crafted student that fits answers worse than a constant: what a person is left with is the
+        # constant answer's score, so the searched student is judged against that (the higher of the two bars)
+        const = {"metric_mean": trivial, "values": [trivial] * a["seeds"], "seeds": a["seeds"]}
+        entry["claim_b"] = {"best_hand": "constant answer", "best_hand_arch": None, **basis,
+                            **compare(task, {**a, "predictions": []}, const, gold),
+                            "rival": "the constant answer: every hand-crafted student within the budget is below it"}
     else:
         entry["claim_b"] = {"best_hand": None, **basis, "why": "no hand-crafted student within the budget"
                             + (" above the constant answer" if within else "")}

@@ -227,3 +227,21 @@ def test_claim_b_is_not_met_when_a_searched_student_runs_over_its_measured_budge
     assert b["searched_over_budget"] == ["stsb"] and b["met"] is False
     assert b["average_diff"] == pytest.approx(0.02) and b["distinguishable_ahead"] == ["sst2", "stsb"]
     assert claims_report._summary({"sst2": task(10.0), "stsb": task(12.0)}, [])["b"]["met"] is True
+
+
+def test_when_every_hand_crafted_student_is_below_the_constant_the_constant_is_the_rival(tmp_path: Path) -> None:
+    """A searched student above the constant answer, every hand-crafted one that fits below it: claim (b) is judged
+    against the constant answer's score (the higher bar), over the searched student's seeds; the gap to the best
+    hand-crafted student is kept beside it."""
+    root, data, out = tmp_path / "work", tmp_path / "glue", tmp_path / "claims.json"
+    _mrpc_run(root, data, {
+        "searched": ("6,256,8,256", [(0.86, 0.79), (0.87, 0.80), (0.865, 0.795)], 9.0),
+        "minilm-scaled": ("6,192,6,768", [(0.80, 0.66), (0.81, 0.67), (0.80, 0.665)], 9.8)})
+    doc = claims_report.build_report(root, ["mrpc"], out, extra={}, apart=[], command="report", data_dir=data)
+    b = doc["tasks"]["mrpc"]["claim_b"]
+    constant = (14 / 17 + 0.7) / 2
+    assert b["best_hand"] == "constant answer" and b["rival"].startswith("the constant answer")
+    assert b["diff"] == pytest.approx((0.865 + 0.795) / 2 - constant) and b["verdict"] == "ahead"
+    assert b["uncounted"]["best_hand"] == "minilm-scaled"
+    assert doc["claims"]["b"]["diff_vs_best_hand"]["mrpc"] == pytest.approx(b["diff"])
+    assert doc["claims"]["b"]["distinguishable_ahead"] == ["mrpc"]
