@@ -245,3 +245,24 @@ def test_the_gate_measures_straddlers_before_the_rerank_and_lets_in_those_that_f
     one = rerank(records[:2], spec, result, RerankConfig(top=2, examples=10, epochs=1.0), lambda e, ep: Proxy(),
                  tmp_path / "rerank2.jsonl", admit=lambda a, b, r: a != over).winners[0]
     assert rungs == [] and one.arch == edge and one.extra["rerank_skipped"] and one.extra["rerank_refused"] == [str(over)]
+
+
+def test_a_winner_that_leaves_budget_unused_says_why(tmp_path: Path) -> None:
+    """Below 90 % of its budget a winner names the larger students that fit and scored lower in the re-ranking
+    (a measured-over one is not among them), or says that no larger one was scored higher."""
+    spec = RewardSpec((8.0,))
+    small, big, over = Arch(6, 256, 8, 256), Arch(5, 256, 8, 512), Arch(6, 256, 8, 384)
+    records = {a: _rec(a, m, mid, mid * 1.1, spec) for a, m, mid in ((small, 0.8, 6.8), (big, 0.6, 7.0),
+                                                                      (over, 0.85, 7.9))}
+    trail = [{"rung": 0, "candidates": [{"arch": str(small), "reward": 0.8, "metric": 0.8},
+                                        {"arch": str(big), "reward": 0.6, "metric": 0.6},
+                                        {"arch": str(over), "reward": 0.85, "metric": 0.85}]}]
+    note = budgetcheck.underfilled(small, 0.85, trail, records, {str(over)})
+    assert note == "uses 85% of the budget: larger students that fit scored lower in the re-ranking: 5,256,8,512 (0.6000)"
+    assert budgetcheck.underfilled(small, 0.95, trail, records, set()) is None
+    assert budgetcheck.underfilled(big, 0.85, trail, records, {str(over)}).endswith("no larger student that fits was "
+                                                                                     "scored higher")
+    winner = Winner(8.0, small, 6.8, 7.48, 0.8, 0.8, {"rerank": trail})
+    check = budgetcheck.BudgetCheck(spec, None, tmp_path / "c.jsonl", lambda k, d: None)
+    picked = check.pick(winner, records)
+    assert picked.extra["budget_share"] == pytest.approx(0.85) and "5,256,8,512 (0.6000)" in picked.extra["budget_note"]

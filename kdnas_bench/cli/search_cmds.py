@@ -299,6 +299,9 @@ def render_outcome(outcome: SearchOutcome, req: SearchRequest, as_json: bool) ->
         print_json(outcome.summary() | ({"memory_method": method} if req.budget_mb is not None else {}))
         return
     console.print(winners_table(outcome, console.width))
+    for w in outcome.result.winners:
+        if w.extra.get("budget_note"):
+            console.print(f"{w.budget_ms:g} ms: {w.extra['budget_note']}", markup=False)
     if any(w.extra.get("baselines") for w in outcome.result.winners):
         console.print(baselines_table(outcome, console.width))
     if req.budget_mb is not None:

@@ -72,7 +72,7 @@ class RunStory:
                         "measured_cv": w.get("measured_cv"), "measured_p90_ms": w.get("measured_p90_ms"),
                         "measured_rounds": w.get("measured_rounds"), "below_trivial": self._below(w),
                         "budget_share": w.get("budget_share"), "budget_share_from": w.get("budget_share_from"),
-                        "baselines": w.get("baselines") or []})
+                        "budget_note": w.get("budget_note"), "baselines": w.get("baselines") or []})
         return out
 
     def _below(self, w: dict[str, Any]) -> bool | None:
@@ -225,7 +225,8 @@ def run_document(story: RunStory, images: list[Path]) -> Document:
         Section("Setup", setup),
         Section("Episodes", [], [Table(["episode", "candidates", "best reward so far (per budget)", "best score",
                                         "s / candidate"], ep_rows)]),
-        Section("Chosen students per budget", [], [Table(
+        Section("Chosen students per budget", [f"{b['budget_ms']:g} ms: {b['budget_note']}."
+                                               for b in story.budget_checks() if b.get("budget_note")], [Table(
             ["budget ms", "arch", "predicted ms (upper)", "held (predicted)", "measured ms", "held (measured)",
              "proxy metric", "final metric", "latency / budget"], b_rows)]),
         *_baseline_sections(story),

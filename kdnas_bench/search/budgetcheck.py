@@ -138,22 +138,28 @@ class BudgetCheck:
             if not self.spec.straddles(w.budget_ms, mid, high) or self.measure is None:
                 note = ("predicted interval within the budget" if high <= w.budget_ms
                         else "not this device: predicted" if self.spec.hard else "soft reward: predicted")
-                return self._winner(w, arch, metric, reward, rec, checks, mid, "predicted", note)
+                return self._winner(w, arch, metric, reward, rec, checks, mid, "predicted", note, records)
             ms = self.measured(arch)
             limit = self.limit(w.budget_ms)
             checks.append({"arch": str(arch), "measured_ms": ms, "over": ms is not None and ms > limit})
             if ms is None:  # the measurement failed: the prediction stands
-                return self._winner(w, arch, metric, reward, rec, checks, mid, "predicted", "measurement failed")
+                return self._winner(w, arch, metric, reward, rec, checks, mid, "predicted", "measurement failed",
+                                    records)
             if ms <= limit:
                 note = "measured within the budget" + (f" less its {self.margin:.0%} margin" if self.margin else "")
-                return self._winner(w, arch, metric, reward, rec, checks, ms, "measured", note)
+                return self._winner(w, arch, metric, reward, rec, checks, ms, "measured", note, records)
         raise SearchError(f"every candidate that fits the {w.budget_ms:g} ms budget by prediction and was measured on "
                           f"this machine ran over it (less its {self.margin:.0%} margin; {len(checks)} measured): "
                           "raise the budget or lower --budget-margin")
 
     def _winner(self, w: Winner, arch: Arch, metric: float, reward: float, rec: EvalRecord | None,
-                checks: list[dict[str, Any]], latency_ms: float, source: str, note: str) -> Winner:
+                checks: list[dict[str, Any]], latency_ms: float, source: str, note: str,
+                records: dict[Arch, EvalRecord] | None = None) -> Winner:
         extra = {**w.extra, "latency_check": note, **budget_share(latency_ms, w.budget_ms, source)}
+        under = underfilled(arch, latency_ms / w.budget_ms, w.extra.get("rerank") or [], records or {},
+                            {c["arch"] for c in checks if c["over"]})
+        if under:
+            extra["budget_note"] = under
         if source == "measured":
             extra["budget_margin"] = self.margin
         if self.raw and source == "measured":
@@ -164,6 +170,30 @@ class BudgetCheck:
             return replace(w, extra=extra)
         extra["passed_over"] = [c["arch"] for c in checks if c["over"]]
         return Winner(w.budget_ms, arch, rec.latency_ms, rec.latency_ms_high, metric, reward, extra)
+
+
+FULL = 0.9  # a winner below this share of its budget says why
+
+
+def underfilled(arch: Arch, share: float, trail: list[dict[str, Any]], records: dict[Arch, EvalRecord],
+                over: set[str]) -> str | None:
+    """Why a winner leaves more than a tenth of its budget unused (None: it does not): the larger students that
+    fit and that the re-ranking scored lower, or that no larger one was re-ranked."""
+    if share >= FULL:
+        return None
+    mine = records[arch].latency_ms if arch in records else None
+    larger: dict[str, float] = {}
+    for rung in trail:
+        for c in rung["candidates"]:
+            a = Arch.parse(c["arch"])
+            fits = c["reward"] is not None and math.isfinite(c["reward"]) and c["arch"] not in over
+            if fits and a != arch and a in records and mine is not None and records[a].latency_ms > mine:
+                larger[c["arch"]] = float(c["metric"])  # the last rung it reached
+    head = f"uses {share:.0%} of the budget"
+    if larger:
+        named = ", ".join(f"{a} ({m:.4f})" for a, m in larger.items())
+        return f"{head}: larger students that fit scored lower in the re-ranking: {named}"
+    return f"{head}: no larger student that fits was scored higher"
 
 
 def check_winners(result: SearchResult, records: Iterable[EvalRecord], check: BudgetCheck) -> SearchResult:
