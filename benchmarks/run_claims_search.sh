@@ -15,7 +15,8 @@
 # result files there, default benchmarks/results/claims), SEARCH_ONLY=1 (the search, no distillation),
 # PREDICTORS (a predictors folder of this machine, e.g. from `kdnas-bench profile` + `fit` when the search warns
 # that this CPU is not the committed predictor's), BUDGET_MS (ms, instead of the table's), NAME (the run folder is
-# search-<task>-<NAME>, default "default"), SUPERNET (reuse a trained supernet folder: --supernet).
+# search-<task>-<NAME>, default "default"), SUPERNET (reuse a trained supernet folder: --supernet). Another GLUE task
+# (e.g. rte) runs with BUDGET_MS given.
 # The budgets are the claims table's measured ones on the reference CPU (the teacher's interleaved latency / 3).
 set -uo pipefail
 ROOT=${ROOT:-runs/claims-search}; TEACHERS=${TEACHERS:-runs/claims/teachers}; GLUE=${GLUE:-../shared/data/glue}
@@ -23,7 +24,7 @@ PY=${PY:-python3}; SEEDS=${SEEDS:-3}; OUT=${OUT:-benchmarks/results/claims}; DEV
 declare -A BUDGET=([mrpc]=11.88 [stsb]=12.28 [sst2]=11.79)
 export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 PYTHONPATH=$PWD:$PWD/benchmarks${PYTHONPATH:+:$PYTHONPATH}
 for task in "$@"; do
-  [ -n "${BUDGET[$task]:-}" ] || { echo "unknown task $task (mrpc, stsb, sst2)" >&2; exit 2; }
+  [ -n "${BUDGET[$task]:-}${BUDGET_MS:-}" ] || { echo "no claims budget for $task (mrpc, stsb, sst2; else give BUDGET_MS)" >&2; exit 2; }
   teacher=$TEACHERS/$task; run=$ROOT/search-$task-${NAME:-default}
   [ -f "$teacher/config.json" ] || { echo "$task: no teacher at $teacher" >&2; continue; }
   search=(kdnas-bench search --device "$DEVICE" --task "$task" --teacher "$teacher"
