@@ -157,7 +157,7 @@ class BudgetCheck:
                 records: dict[Arch, EvalRecord] | None = None) -> Winner:
         extra = {**w.extra, "latency_check": note, **budget_share(latency_ms, w.budget_ms, source)}
         under = underfilled(arch, latency_ms / w.budget_ms, w.extra.get("rerank") or [], records or {},
-                            {c["arch"] for c in checks if c["over"]})
+                            {c["arch"] for c in checks if c["over"]}) if self.spec.hard else None  # soft: by design
         if under:
             extra["budget_note"] = under
         if source == "measured":
@@ -178,7 +178,7 @@ FULL = 0.9  # a winner below this share of its budget says why
 def underfilled(arch: Arch, share: float, trail: list[dict[str, Any]], records: dict[Arch, EvalRecord],
                 over: set[str]) -> str | None:
     """Why a winner leaves more than a tenth of its budget unused (None: it does not): the larger students that
-    fit and that the re-ranking scored lower, or that no larger one was re-ranked."""
+    fit and that the re-ranking scored lower, or that none of them scored higher."""
     if share >= FULL:
         return None
     mine = records[arch].latency_ms if arch in records else None
