@@ -38,7 +38,7 @@ class Defaults:
     proxy_candidates: int = 20
     supernet_examples: int = 2000
     supernet_epochs: float = 1.0
-    rerank_top: int = 6  # the default space has six depths: each gets a place in the shortlist
+    rerank_top: int = 4
     rerank_examples: int = 500
     rerank_epochs: float = 2.0
 

@@ -44,7 +44,7 @@ class SupernetOptions:
     folder: str | None = None
     examples: int = 4000
     epochs: float = 2.0
-    rerank_top: int = 6
+    rerank_top: int = 4
     rerank_examples: int = 500
     rerank_epochs: float = 2.0
 

@@ -31,7 +31,7 @@ from .runlog import append_line, keyed_lines
 
 @dataclass(frozen=True)
 class RerankConfig:
-    top: int = 6  # candidates per budget entering the first rung
+    top: int = 4  # candidates per budget entering the first rung
     examples: int = 500  # proxy examples of the first rung (times eta per rung)
     epochs: float = 2.0
     eta: int = 2
