@@ -24,7 +24,9 @@ FINALS = "benchmarks/results/claims/{task}/finals.jsonl"
 
 
 def finals_means(path: Path, task: str) -> dict[str, float]:
-    """Mean final score per arch, over the seeds of the most common recipe (the claims recipe)."""
+    """Mean final score per arch, over the seeds of the most common recipe (the claims recipe). The layer-dropped
+    rows are left out: they start from the teacher's own layers, not from inherited slices as a rung's student
+    (and every other row) does."""
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     recipes: dict[str, int] = defaultdict(int)
     for r in rows:
@@ -32,7 +34,7 @@ def finals_means(path: Path, task: str) -> dict[str, float]:
     recipe = max(recipes, key=lambda k: recipes[k])
     by_arch: dict[str, list[float]] = defaultdict(list)
     for r in rows:
-        if r["recipe"] != recipe:
+        if r["recipe"] != recipe or r["name"].startswith("layer-dropped"):
             continue
         m = r["metrics"]
         by_arch[r["arch"]].append((m["f1"] + m["accuracy"]) / 2 if task == "mrpc" else r["metric"])

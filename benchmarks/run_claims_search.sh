@@ -15,7 +15,8 @@
 # result files there, default benchmarks/results/claims), SEARCH_ONLY=1 (the search, no distillation),
 # PREDICTORS (a predictors folder of this machine, e.g. from `kdnas-bench profile` + `fit` when the search warns
 # that this CPU is not the committed predictor's), BUDGET_MS (ms, instead of the table's), NAME (the run folder is
-# search-<task>-<NAME>, default "default"), SUPERNET (reuse a trained supernet folder: --supernet). Another GLUE task
+# search-<task>-<NAME>, default "default"), SUPERNET (reuse a trained supernet folder: --supernet), SEARCH_ARGS (more
+# options of the search, word-split, e.g. "--rerank-top 6"). Another GLUE task
 # (e.g. rte) runs with BUDGET_MS given.
 # The budgets are the claims table's measured ones on the reference CPU (the teacher's interleaved latency / 3).
 set -uo pipefail
@@ -30,7 +31,7 @@ for task in "$@"; do
   [ -f "$teacher/config.json" ] || { echo "$task: no teacher at $teacher" >&2; continue; }
   search=(kdnas-bench search --device "$DEVICE" --task "$task" --teacher "$teacher"
           --budget-ms "${BUDGET_MS:-${BUDGET[$task]}}" --data-dir "$GLUE" --out "$run"
-          ${PREDICTORS:+--predictors "$PREDICTORS"} ${SUPERNET:+--supernet "$SUPERNET"})
+          ${PREDICTORS:+--predictors "$PREDICTORS"} ${SUPERNET:+--supernet "$SUPERNET"} ${SEARCH_ARGS:-})
   "$PY" -m kdnas_bench "${search[@]:1}" || { echo "$task: search failed" >&2; continue; }
   mkdir -p "$OUT/search-$task-${NAME:-default}"
   for f in result.json evaluations.jsonl run.json summary.json rerank.jsonl latency_checks.jsonl space.toml; do
