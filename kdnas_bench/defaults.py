@@ -39,6 +39,7 @@ class Defaults:
     supernet_examples: int = 2000
     supernet_epochs: float = 1.0
     rerank_top: int = 4
+    rerank_by: str = "metric"  # what orders a re-ranking rung: its dev metric, or "fidelity" to the teacher
     rerank_examples: int = 500
     rerank_epochs: float = 2.0
 

@@ -97,3 +97,41 @@ def test_the_shortlist_takes_the_best_of_each_depth_first() -> None:
     assert alive == [two_a, six, three, two_b]  # then the best of the rest
     alive, refused = shortlist(order, 3, 8.0, by_arch, lambda a, b, r: a != six)  # the six-layer one measured over
     assert alive == [two_a, three, two_b] and refused == [str(six)]
+
+
+class _Disagree:
+    """A stub proxy evaluator whose metric prefers the shallow student and whose fidelity prefers the deep one."""
+
+    def __init__(self, examples: int) -> None:
+        self.examples = examples
+
+    def evaluate(self, arch: Arch) -> Evaluation:
+        return Evaluation(0.9 - 0.01 * arch.layers, "accuracy", {"accuracy": 0.9 - 0.01 * arch.layers},
+                          secondary=-1.0 / arch.layers, secondary_name="-kd_loss")
+
+
+@pytest.mark.parametrize(("by", "picked"), [("metric", A), ("fidelity", D)])
+def test_a_rung_ordered_by_fidelity_to_the_teacher(tmp_path: Path, by: str, picked: Arch) -> None:
+    records = [_rec(A, 0.9, None), _rec(B, 0.8, None), _rec(C, 0.7, None), _rec(D, 0.6, None)]
+    result = SearchResult([Winner(8.0, A, 5.0, 6.0, 0.9, 0.9)], len(records), str(tmp_path), [])
+    cfg = RerankConfig(top=4, examples=10, epochs=1.0, by=by)
+    w = rerank(records, SPEC, result, cfg, lambda examples, epochs: _Disagree(examples), tmp_path / "rerank.jsonl").winners[0]
+    assert w.arch == picked and [c["arch"] for c in w.extra["rerank"][0]["candidates"]][0] == str(picked)
+    assert w.proxy_metric == pytest.approx(0.9 - 0.01 * picked.layers)  # the winner's metric, whatever ordered it
+    assert ("by" in cfg.to_dict()) == (by == "fidelity")  # the default leaves run.json as before
+    with pytest.raises(Exception, match="re-ranking by"):
+        RerankConfig(by="loss")
+
+
+def test_rerank_by_fidelity_needs_the_hard_reward(preds: Path, tiny_teacher: Path, tiny_glue: Path, tmp_path: Path,
+                                                  run_cli) -> None:
+    from .helpers import DEV, TINY_SPACE
+
+    base = ["search", "--device", DEV, "--backend", "torch", "--budget-ms", "50", "--task", "sst2", "--teacher",
+            str(tiny_teacher), "--data-dir", str(tiny_glue), "--space", str(TINY_SPACE), "--predictors", str(preds),
+            "--out", str(tmp_path / "run"), "--rerank-by", "fidelity"]
+    code, _, err = run_cli(*base, "--reward", "soft")
+    assert code != 0 and "--rerank-by fidelity" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run" / "supernet").exists()  # refused before any training
+    code, _, err = run_cli(*base[:-2], "--rerank-by", "closest")
+    assert code != 0 and "closest" in err

@@ -23,6 +23,7 @@ from .baselines import BASELINES, FAMILY_NAMES, parse_baselines
 from .domain import SearchError
 from .executor import EXECUTORS
 from .recipe import Recipe, check_choice, check_positive
+from .rerank import RERANK_BY
 from .reward import BUDGET_MARGIN, FORMS, MODES, RewardSpec, check_budget_mb
 from .strategies import STRATEGIES
 
@@ -47,12 +48,15 @@ class SupernetOptions:
     rerank_top: int = 4
     rerank_examples: int = 500
     rerank_epochs: float = 2.0
+    rerank_by: str = "metric"  # a rung's order: its dev metric, or "fidelity" (minus the KD loss against the teacher)
 
     def __post_init__(self) -> None:
         check_positive(**{"--supernet-examples": self.examples, "--supernet-epochs": self.epochs,
                           "--rerank-examples": self.rerank_examples, "--rerank-epochs": self.rerank_epochs})
         if self.rerank_top < 0:
             raise SearchError(f"--rerank-top must be 0 or more, got {self.rerank_top}")
+        if self.rerank_by not in RERANK_BY:
+            raise SearchError(f"--rerank-by must be one of {', '.join(RERANK_BY)}, got {self.rerank_by!r}")
 
 
 @dataclass(frozen=True)

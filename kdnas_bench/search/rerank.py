@@ -28,6 +28,8 @@ from .reward import RewardSpec
 from .runfolder import RERANK_FILE, EvalRecord, RunFolder, ranked
 from .runlog import append_line, keyed_lines
 
+RERANK_BY = ("metric", "fidelity")
+
 
 @dataclass(frozen=True)
 class RerankConfig:
@@ -35,10 +37,13 @@ class RerankConfig:
     examples: int = 500  # proxy examples of the first rung (times eta per rung)
     epochs: float = 2.0
     eta: int = 2
+    by: str = "metric"  # a rung's order: the reward (its dev metric), or "fidelity" to the teacher (minus the KD loss)
 
     def __post_init__(self) -> None:
         if self.top < 1 or self.examples < 1 or self.epochs <= 0 or self.eta < 2:
             raise SearchError(f"re-ranking needs top >= 1, examples >= 1, epochs > 0 and eta >= 2, got {self}")
+        if self.by not in RERANK_BY:
+            raise SearchError(f"re-ranking by {self.by!r}: choose from {', '.join(RERANK_BY)}")
 
     def rungs(self) -> int:
         """Rungs of a full first rung: none of a single candidate; the last holds at least two."""
@@ -49,7 +54,10 @@ class RerankConfig:
         return rungs
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if self.by == "metric":  # the default leaves run.json as it was before the choice existed
+            d.pop("by")
+        return d
 
 
 def _read(path: Path) -> dict[tuple[int, Arch], dict[str, Any]]:
@@ -133,7 +141,14 @@ def rerank(records: list[EvalRecord], spec: RewardSpec, result: SearchResult, cf
                                                                    one.latency_ms_high)
                 scored.append((reward if reward is not None else -math.inf, arch))
                 last[arch] = rec
-            scored = ranked(scored, {a: last[a].get("secondary") for a in alive})
+            second = {a: last[a].get("secondary") for a in alive}
+            if cfg.by == "fidelity":  # closest to the teacher first (a failed or over-budget one last), the reward breaks ties
+                reward_of = {a: r for r, a in scored}
+                order = ranked([(s if s is not None and reward_of[a] != -math.inf else -math.inf, a)
+                                for a, s in second.items()], reward_of)
+                scored = [(reward_of[a], a) for _, a in order]
+            else:
+                scored = ranked(scored, second)
             trail.append({"rung": rung, "examples": examples, "epochs": cfg.epochs,
                           "candidates": [{"arch": str(a), "reward": r, "metric": last[a]["metric"],
                                           **({"secondary": last[a]["secondary"]} if "secondary" in last[a] else {})}
@@ -165,9 +180,10 @@ class RerankStep:
     admit: Gate | None = None  # the budget check's gate (hard reward, on the device): straddlers measured first
 
     def __call__(self, result: SearchResult) -> SearchResult:
+        by = ", each rung ordered by fidelity to the teacher" if self.cfg.by == "fidelity" else ""
         self.emit("message", {"text": f"re-ranking {self.cfg.top} per budget (the best of each depth first) by proxy "
                                       f"distillation (successive halving, {self.cfg.examples} examples × "
-                                      f"{self.cfg.epochs:g} epochs first) …"})
+                                      f"{self.cfg.epochs:g} epochs first{by}) …"})
         records, _ = RunFolder(self.run).evaluations()
         return rerank(records, self.spec, result, self.cfg, self.make_evaluator, self.run / RERANK_FILE, self.emit,
                       self.admit)

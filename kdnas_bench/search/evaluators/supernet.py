@@ -62,6 +62,9 @@ class SupernetEvaluator(Evaluator):
     def check(cls, req: SearchRequest) -> None:
         if req.table or req.agnostic:
             raise SearchError("--evaluator supernet needs a GLUE task and a teacher (not --table or --task agnostic)")
+        if req.supernet.rerank_by == "fidelity" and not req.reward.hard:
+            raise SearchError("--rerank-by fidelity ranks students within the budget by their closeness to the teacher "
+                              "and has no latency term: use it with the hard reward (not --reward soft)")
 
     @classmethod
     def options_from_fields(cls, req: SearchRequest) -> SupernetOptions:
@@ -75,7 +78,7 @@ class SupernetEvaluator(Evaluator):
         return cls(supernet=str(Path(opts.folder) if opts.folder else ctx.run / "supernet"), teacher=teacher,
                    task=ctx.task, space=ctx.space_file, data_dir=req.data_dir, seed=req.seed, losses=ctx.losses,
                    accelerator=ctx.candidate_accelerator,
-                   rerank=RerankConfig(opts.rerank_top, opts.rerank_examples, opts.rerank_epochs)
+                   rerank=RerankConfig(opts.rerank_top, opts.rerank_examples, opts.rerank_epochs, by=opts.rerank_by)
                    if opts.rerank_top else None)
 
     def setup(self, ctx: EvaluatorContext) -> None:
@@ -134,9 +137,9 @@ class SupernetEvaluator(Evaluator):
 
     def describe(self) -> dict[str, Any]:
         d = asdict(self)
-        rerank, losses = d.pop("rerank"), d.pop("losses")
+        _, losses = d.pop("rerank"), d.pop("losses")
         d.pop("seed")
-        extra = {"rerank": rerank, "losses": losses} if rerank else {}
+        extra = {"rerank": self.rerank.to_dict(), "losses": losses} if self.rerank else {}
         return no_cpu({"kind": self.name, **d, **task_fields(self.task), **extra})
 
     @classmethod
