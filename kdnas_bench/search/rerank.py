@@ -93,6 +93,19 @@ def shortlist(order: list[tuple[float, Arch]], top: int, budget_ms: float, by_ar
     return alive, refused
 
 
+def order_rung(scored: list[tuple[float, Arch]], secondary: dict[Arch, float | None],
+               by: str) -> list[tuple[float, Arch]]:
+    """A rung's (reward, arch) pairs best first: by reward, ties to the secondary score (``by="metric"``), or by the
+    secondary score — closeness to the teacher — with a failed or over-budget candidate last and the reward breaking
+    ties (``by="fidelity"``)."""
+    if by != "fidelity":
+        return ranked(scored, secondary)
+    reward_of = {a: r for r, a in scored}
+    order = ranked([(s if s is not None and reward_of[a] != -math.inf else -math.inf, a)
+                    for a, s in secondary.items()], reward_of)
+    return [(reward_of[a], a) for _, a in order]
+
+
 def rerank(records: list[EvalRecord], spec: RewardSpec, result: SearchResult, cfg: RerankConfig,
            make_evaluator: Callable[[int, float], Evaluates], log: Path,
            on_event: EventFn | None = None, admit: Gate | None = None) -> SearchResult:
@@ -141,14 +154,7 @@ def rerank(records: list[EvalRecord], spec: RewardSpec, result: SearchResult, cf
                                                                    one.latency_ms_high)
                 scored.append((reward if reward is not None else -math.inf, arch))
                 last[arch] = rec
-            second = {a: last[a].get("secondary") for a in alive}
-            if cfg.by == "fidelity":  # closest to the teacher first (a failed or over-budget one last), the reward breaks ties
-                reward_of = {a: r for r, a in scored}
-                order = ranked([(s if s is not None and reward_of[a] != -math.inf else -math.inf, a)
-                                for a, s in second.items()], reward_of)
-                scored = [(reward_of[a], a) for _, a in order]
-            else:
-                scored = ranked(scored, second)
+            scored = order_rung(scored, {a: last[a].get("secondary") for a in alive}, cfg.by)
             trail.append({"rung": rung, "examples": examples, "epochs": cfg.epochs,
                           "candidates": [{"arch": str(a), "reward": r, "metric": last[a]["metric"],
                                           **({"secondary": last[a]["secondary"]} if "secondary" in last[a] else {})}
