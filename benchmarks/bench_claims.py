@@ -162,11 +162,29 @@ def search_run_winner(run: Path, searched: str | None = None) -> tuple[Arch, dic
                   "winner": {"arch": arch.to_dict(), **{k: w[k] for k in keep if k in w}}}
 
 
+def _init_model(args: argparse.Namespace, name: str, arch: Arch, teacher: Any, net: Any, data: Any,
+                seed: int) -> tuple[Any, list[int] | None]:
+    """A student's starting model (None: the package's own inherited init) and the teacher layers it keeps where
+    they were chosen by importance (--layer-choice importance)."""
+    from kdnas_bench.distill.layerchoice import teacher_layers
+    from kdnas_bench.distill.layerdrop import layer_dropped
+    from kdnas_bench.distill.trainer import init_student
+
+    if name.startswith("layer-dropped"):
+        return layer_dropped(teacher.model, arch.layers, keep="bottom" if name == "layer-dropped-bottom" else "spread"), None
+    if net is not None and args.init == "supernet":
+        return net.extract(arch), None
+    if args.layer_choice == "spread":
+        return None, None
+    model = init_student(arch, teacher, data.task, seed=seed, data=data.train, layer_choice=args.layer_choice)
+    kept = teacher_layers(teacher.model, data.train, arch.layers, regression=data.task.is_regression, seed=seed)
+    return model, kept
+
+
 def train(args: argparse.Namespace) -> None:
     import torch
 
     from kdnas_bench.distill import distill, load_teacher
-    from kdnas_bench.distill.layerdrop import layer_dropped
     from kdnas_bench.distill.trainer import evaluate, prepare_data
     from kdnas_bench.predictors.registry import load_predictor
 
@@ -228,6 +246,10 @@ def train(args: argparse.Namespace) -> None:
             students["fast-match"] = min(cands, key=predicted)
     students = {k: v for k, v in students.items() if k in wanted}
     init_name = "supernet sub-network" if args.init == "supernet" else "inherited (importance-rewired teacher)"
+    if args.layer_choice != "spread":
+        if args.init == "supernet":
+            sys.exit("--layer-choice importance needs --init inherit (a supernet sub-network keeps its own layers)")
+        init_name = "inherited (importance-rewired teacher, layers chosen by importance)"
     plan = {"task": args.task, "budget_ms": budget, "budget_basis": args.budget_basis, "teacher_ms": args.teacher_ms,
             "teacher_predicted_ms": teacher_pred, "hand_scaled_to_ms": round(hand_budget, 2),
             "teacher": str(args.teacher),
@@ -255,11 +277,7 @@ def train(args: argparse.Namespace) -> None:
         for name, arch in students.items():
             if (name, str(arch), seed) in done:
                 continue
-            if name.startswith("layer-dropped"):
-                init_model = layer_dropped(teacher.model, arch.layers,
-                                           keep="bottom" if name == "layer-dropped-bottom" else "spread")
-            else:
-                init_model = net.extract(arch) if net is not None and args.init == "supernet" else None
+            init_model, kept_layers = _init_model(args, name, arch, teacher, net, data, seed)
             kept: list[Any] = []
             with dev_predictions(kept):
                 r = distill(teacher, args.task, arch, data=data, epochs=args.final_epochs, losses=args.losses, seed=seed,
@@ -268,7 +286,8 @@ def train(args: argparse.Namespace) -> None:
             preds = [round(float(x), 4) for x in kept[-1]] if kept else None
             rec = {"name": name, "arch": str(arch), "seed": seed, "metric": r.primary, "metrics": r.metrics,
                    "train_seconds": r.train_seconds, "train_examples": r.train_examples, "recipe": recipe,
-                   "accelerator": args.accelerator or "cpu", "dev_predictions": preds}
+                   "accelerator": args.accelerator or "cpu", "dev_predictions": preds,
+                   **({"teacher_layers": kept_layers} if kept_layers is not None else {})}
             _append(work / "finals.jsonl", rec)
             done.add((name, str(arch), seed))
             print(json.dumps({k: v for k, v in rec.items() if k != "dev_predictions"}), flush=True)
@@ -367,6 +386,9 @@ def main() -> None:
     tr.add_argument("--students", help=f"Comma list of students to distil (default: searched,{','.join(HAND)}).")
     tr.add_argument("--init", choices=("supernet", "inherit"), default="supernet",
                     help="Every student's init: its supernet sub-network, or the teacher rewired and sliced.")
+    tr.add_argument("--layer-choice", choices=("spread", "importance"), default="spread",
+                    help="Which teacher layers a shallower student inherits (--init inherit): evenly spread, or "
+                    "chosen by greedy elimination on task data (kdnas_bench.distill.layerchoice).")
     tr.add_argument("--accelerator", help="Handed to the package's training functions (e.g. cuda) where they take it.")
     tr.add_argument("--supernet-examples", type=int, default=4000)
     tr.add_argument("--supernet-epochs", type=float, default=1.0)

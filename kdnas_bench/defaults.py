@@ -51,3 +51,4 @@ class Defaults:
 DEFAULTS = Defaults()
 # how a student starts (kdnas_bench.distill.trainer.init_student); ``auto`` (distill CLI) picks among them
 INITS = ("inherit", "embeddings", "random")
+LAYER_CHOICES = ("spread", "importance")  # which teacher layers an inherited shallower student keeps

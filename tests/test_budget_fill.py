@@ -266,3 +266,11 @@ def test_a_winner_that_leaves_budget_unused_says_why(tmp_path: Path) -> None:
     check = budgetcheck.BudgetCheck(spec, None, tmp_path / "c.jsonl", lambda k, d: None)
     picked = check.pick(winner, records)
     assert picked.extra["budget_share"] == pytest.approx(0.85) and "5,256,8,512 (0.6000)" in picked.extra["budget_note"]
+    # rungs ordered by fidelity: the note names what ordered them (minus KD loss), not the metric
+    for c, loss in zip(trail[0]["candidates"], (-0.2, -0.3, -0.1), strict=True):
+        c["secondary"] = loss
+    note = budgetcheck.underfilled(small, 0.85, trail, records, {str(over)}, by="fidelity")
+    assert note == ("uses 85% of the budget: larger students that fit were less faithful to the teacher in the "
+                    "re-ranking (minus KD loss): 5,256,8,512 (-0.3000)")
+    fid = check.pick(Winner(8.0, small, 6.8, 7.48, 0.8, 0.8, {"rerank": trail, "rerank_by": "fidelity"}), records)
+    assert "less faithful" in fid.extra["budget_note"] and "(-0.3000)" in fid.extra["budget_note"]

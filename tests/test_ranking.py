@@ -116,9 +116,10 @@ def test_a_rung_ordered_by_fidelity_to_the_teacher(tmp_path: Path, by: str, pick
     result = SearchResult([Winner(8.0, A, 5.0, 6.0, 0.9, 0.9)], len(records), str(tmp_path), [])
     cfg = RerankConfig(top=4, examples=10, epochs=1.0, by=by)
     w = rerank(records, SPEC, result, cfg, lambda examples, epochs: _Disagree(examples), tmp_path / "rerank.jsonl").winners[0]
-    assert w.arch == picked and [c["arch"] for c in w.extra["rerank"][0]["candidates"]][0] == str(picked)
+    assert w.arch == picked and w.extra["rerank"][0]["candidates"][0]["arch"] == str(picked)
     assert w.proxy_metric == pytest.approx(0.9 - 0.01 * picked.layers)  # the winner's metric, whatever ordered it
     assert ("by" in cfg.to_dict()) == (by == "fidelity")  # the default leaves run.json as before
+    assert w.extra.get("rerank_by") == (None if by == "metric" else "fidelity")  # and result.json
     with pytest.raises(Exception, match="re-ranking by"):
         RerankConfig(by="loss")
 

@@ -8,7 +8,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from ..defaults import DEFAULTS
+from ..defaults import DEFAULTS, LAYER_CHOICES
 from ..deploy import QUANTIZE
 from ..distill.data import BATCHING, TaskRef
 from ..jobs.distill import DistillOutcome, DistillRequest, FinetuneRequest, run_distill, run_finetune
@@ -115,6 +115,10 @@ def _event(kind: str, data: dict[str, Any]) -> None:
 @click.option("--init", type=click.Choice(INIT_CHOICES), default="inherit",
               show_default=True, help="inherit: every weight from the teacher, rewired by importance on task data "
               "and sliced; embeddings (old 'auto'): teacher embeddings, layers only when widths match; random.")
+@click.option("--layer-choice", type=click.Choice(LAYER_CHOICES), default="spread", show_default=True,
+              help="With --init inherit, which teacher layers a shallower student keeps: spread (evenly, ending with "
+              "the last) or importance (greedy removal of the layer that changes the teacher's output least on "
+              "task examples).")
 @click.option("--supernet", "supernet_dir", type=click.Path(),
               help="Start from the student's sub-network of this trained supernet folder instead of --init.")
 @click.option("--batching", type=click.Choice(BATCHING), default="random", show_default=True,
@@ -129,7 +133,8 @@ def _event(kind: str, data: dict[str, Any]) -> None:
 @json_option("Print the result as JSON.")
 def distill_cmd(teacher: str, task: TaskRef, arch: Arch, data_dir: str | None, max_examples: int | None,
                 epochs: float, losses: str, out: str | None, overwrite: bool, seed: int, lr: float, batch_size: int,
-                temperature: float, init: str, supernet_dir: str | None, batching: str, threads: int,
+                temperature: float, init: str, layer_choice: str, supernet_dir: str | None, batching: str,
+                threads: int,
                 accelerator: str, quantize: str | None, allow_weak_teacher: bool, max_length: str,
                 log_to: str | None, log_dir: str | None, eval_every: str, early_stopping: int | None,
                 as_json: bool) -> None:
@@ -147,7 +152,8 @@ def distill_cmd(teacher: str, task: TaskRef, arch: Arch, data_dir: str | None, m
     """
     req = DistillRequest(teacher, task, arch, data_dir=data_dir, max_examples=max_examples, epochs=epochs,
                          losses=losses, out=out, overwrite=overwrite, seed=seed, lr=lr, batch_size=batch_size,
-                         temperature=temperature, init=init, supernet=supernet_dir, batching=batching, threads=threads,
+                         temperature=temperature, init=init, layer_choice=layer_choice, supernet=supernet_dir,
+                         batching=batching, threads=threads,
                          accelerator=accelerator, quantize=quantize, allow_weak_teacher=allow_weak_teacher,
                          max_length=max_length, log_to=log_to, log_dir=log_dir, eval_every=eval_every,
                          early_stopping=early_stopping)

@@ -209,14 +209,19 @@ def rewire(state: dict[str, torch.Tensor], importance: Importance) -> dict[str, 
 
 
 def slice_state(rewired: dict[str, Any], arch: Arch, teacher: TeacherShape,
-                num_labels: int | None = None) -> dict[str, Any]:
-    """The student's parameters as prefix slices (views) of the rewired tensors; layers by :func:`depth_map`.
-    ``num_labels`` None keeps the teacher's classifier rows."""
+                num_labels: int | None = None, layers: list[int] | None = None) -> dict[str, Any]:
+    """The student's parameters as prefix slices (views) of the rewired tensors; the teacher layers ``layers``
+    (0-based, one per student layer; default :func:`depth_map`). ``num_labels`` None keeps the teacher's
+    classifier rows."""
     if not teacher.fits(arch):
         raise KdnasError(f"student {arch} is wider than the teacher {teacher.arch}: nothing to inherit")
     size = {"hid": arch.hidden, "att": arch.hidden, "ffn": arch.ffn, "pool": arch.hidden}
     out: dict[str, Any] = {}
-    layers = depth_map(arch.layers, teacher.layers)
+    if layers is None:
+        layers = depth_map(arch.layers, teacher.layers)
+    elif len(layers) != arch.layers or not all(0 <= t < teacher.layers for t in layers):
+        raise KdnasError(f"student {arch} needs {arch.layers} teacher layers in 0..{teacher.layers - 1}, "
+                         f"got {list(layers)}")
     for name, tensor in rewired.items():
         kinds, layer = axes_of(name)
         targets = [name] if layer is None else [f"bert.encoder.layer.{s}.{name.split('.', 4)[4]}"
@@ -252,13 +257,15 @@ def teacher_importance(teacher_model: Any, data: Any | None, *, examples: int = 
 
 
 @torch.no_grad()
-def inherit_into(student: Any, teacher_model: Any, importance: Importance) -> None:
-    """Load the sliced rewired teacher into ``student`` (a BertForSequenceClassification of a fitting arch)."""
+def inherit_into(student: Any, teacher_model: Any, importance: Importance, layers: list[int] | None = None) -> None:
+    """Load the sliced rewired teacher into ``student`` (a BertForSequenceClassification of a fitting arch);
+    ``layers``: the teacher layers it keeps (default :func:`depth_map`)."""
     cfg = student.config
     arch = Arch(int(cfg.num_hidden_layers), int(cfg.hidden_size), int(cfg.num_attention_heads),
                 int(cfg.intermediate_size))
     shape = TeacherShape.of(teacher_model.config)
-    state = slice_state(rewire(teacher_model.state_dict(), importance), arch, shape, num_labels=int(cfg.num_labels))
+    state = slice_state(rewire(teacher_model.state_dict(), importance), arch, shape, num_labels=int(cfg.num_labels),
+                        layers=layers)
     missing, unexpected = student.load_state_dict({k: v.clone() for k, v in state.items()}, strict=False)
     missing = [k for k in missing if not k.endswith(("position_ids", "token_type_ids"))]
     if missing or unexpected:

@@ -30,6 +30,7 @@ from .baseline import check_teacher
 from .cache import cache_bytes, cache_teacher
 from .data import AGNOSTIC, Encoded, Task, TaskRef, get_task, proxy_indices
 from .inherit import TeacherShape, inherit_into, teacher_importance
+from .layerchoice import LAYER_CHOICES, teacher_layers
 from .lengths import AUTO, length_config, model_positions, parse_max_length
 from .losses import DEFAULT_LOSSES, KDLoss, build_losses, layer_map, needs_of, needs_teacher
 from .selection import make_selection
@@ -61,7 +62,7 @@ def _pca_projection(weight: torch.Tensor, width: int) -> torch.Tensor:
 
 @torch.no_grad()
 def init_student(arch: Arch, teacher: Teacher, task: Task, *, seed: int = 0, init: str = "inherit",
-                 data: Encoded | None = None, importance_examples: int = 256) -> Any:
+                 data: Encoded | None = None, importance_examples: int = 256, layer_choice: str = "spread") -> Any:
     """A ``BertForSequenceClassification`` for ``arch``.
 
     ``init="inherit"`` (default): every tensor sliced from the teacher rewired by importance measured on
@@ -69,10 +70,14 @@ def init_student(arch: Arch, teacher: Teacher, task: Task, *, seed: int = 0, ini
     a student wider than the teacher falls back to ``"embeddings"``. ``"embeddings"``: the teacher's
     embeddings (copied when the widths match, else projected onto their top principal directions) and, when
     hidden, heads and FFN all match, the teacher's layers by the uniform mapping. ``"random"``: nothing from
-    the teacher. ``"auto"`` is the old name of ``"embeddings"``."""
+    the teacher. ``"auto"`` is the old name of ``"embeddings"``. ``layer_choice`` (inherit only): which teacher
+    layers a shallower student keeps — ``"spread"`` evenly, ``"importance"`` measured on ``data``
+    (:mod:`.layerchoice`)."""
     init = "embeddings" if init == "auto" else init
     if init not in INITS:
         raise KdnasError(f"init must be one of {', '.join(INITS)}, got {init!r}")
+    if layer_choice not in LAYER_CHOICES:
+        raise KdnasError(f"layer choice must be one of {', '.join(LAYER_CHOICES)}, got {layer_choice!r}")
     tcfg = teacher.model.config
     student = build_model(arch, num_labels=task.num_labels, vocab_size=int(tcfg.vocab_size),
                           max_position=int(tcfg.max_position_embeddings), seed=seed, **teacher_extras(tcfg))
@@ -88,7 +93,9 @@ def init_student(arch: Arch, teacher: Teacher, task: Task, *, seed: int = 0, ini
         with torch.enable_grad():
             imp = teacher_importance(teacher.model, data, examples=importance_examples,
                                      regression=task.is_regression, seed=seed)
-        inherit_into(student, teacher.model, imp)
+        kept = None if layer_choice == "spread" else teacher_layers(
+            teacher.model, data, arch.layers, examples=importance_examples, regression=task.is_regression, seed=seed)
+        inherit_into(student, teacher.model, imp, layers=kept)
         return student.eval()
     t_emb, s_emb = teacher.model.bert.embeddings, student.bert.embeddings
     if arch.hidden <= tcfg.hidden_size:
@@ -170,6 +177,7 @@ class DistillOptions:
     batch_size: int = 32
     temperature: float = 1.0
     init: str = "inherit"
+    layer_choice: str = "spread"  # which teacher layers an inherited shallower student keeps (:mod:`.layerchoice`)
     cache: str = "auto"
     max_length: int | str = "auto"  # tokens per example, or "auto": from the data (:mod:`.lengths`)
     max_cache_bytes: int = 2 * 1024**3
@@ -188,6 +196,8 @@ class DistillOptions:
     def __post_init__(self) -> None:
         if self.cache not in ("auto", "off"):
             raise KdnasError(f"cache must be 'auto' or 'off', got {self.cache!r}")
+        if self.layer_choice not in LAYER_CHOICES:
+            raise KdnasError(f"layer choice must be one of {', '.join(LAYER_CHOICES)}, got {self.layer_choice!r}")
         parse_max_length(self.max_length)
         make_selection(self.eval_every, self.early_stopping, dict, "")
         check_log_to(self.log_to)
@@ -226,9 +236,11 @@ def _run(src: _Source, arch: Arch | str, opts: DistillOptions, *, out: str | Pat
     else:
         try:
             student = init_student(arch, src.teacher, src.task, seed=opts.seed, init=src.init,
-                                   data=None if src.agnostic else src.train)
+                                   data=None if src.agnostic else src.train, layer_choice=opts.layer_choice)
         except (ValueError, RuntimeError, IndexError) as exc:  # a shape the model code refuses
             raise CandidateFailure(f"cannot build student {arch}: {' '.join(str(exc).split())[:300]}") from None
+        if opts.layer_choice != "spread":  # the default leaves the result as it was
+            config["layer_choice"] = opts.layer_choice
     if opts.freeze_embeddings:  # the word-embedding table dominates a small student's update cost
         student.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     torch.manual_seed(opts.seed)

@@ -67,6 +67,7 @@ class DistillRequest:
     batch_size: int = 32
     temperature: float = 1.0
     init: str = "inherit"
+    layer_choice: str = "spread"
     supernet: str | None = None
     batching: str = "random"
     threads: int = 1
@@ -135,7 +136,7 @@ def run_distill(req: DistillRequest, on_event: EventFn | None = None, *, progres
         result = trainer.distill(req.teacher, req.task, req.arch, data_dir=req.data_dir, max_examples=req.max_examples,
                          epochs=req.epochs, losses=req.losses, seed=req.seed, out=req.out, progress=progress,
                          lr=req.lr, batch_size=req.batch_size, temperature=req.temperature, init=req.init,
-                         batching=req.batching, init_model=start, accelerator=acc,
+                         layer_choice=req.layer_choice, batching=req.batching, init_model=start, accelerator=acc,
                          allow_weak_teacher=req.allow_weak_teacher, **training)
         quantized = None
         if req.quantize:

@@ -157,7 +157,8 @@ class BudgetCheck:
                 records: dict[Arch, EvalRecord] | None = None) -> Winner:
         extra = {**w.extra, "latency_check": note, **budget_share(latency_ms, w.budget_ms, source)}
         under = underfilled(arch, latency_ms / w.budget_ms, w.extra.get("rerank") or [], records or {},
-                            {c["arch"] for c in checks if c["over"]}) if self.spec.hard else None  # soft: by design
+                            {c["arch"] for c in checks if c["over"]},
+                            by=w.extra.get("rerank_by", "metric")) if self.spec.hard else None  # soft: by design
         if under:
             extra["budget_note"] = under
         if source == "measured":
@@ -176,9 +177,10 @@ FULL = 0.9  # a winner below this share of its budget says why
 
 
 def underfilled(arch: Arch, share: float, trail: list[dict[str, Any]], records: dict[Arch, EvalRecord],
-                over: set[str]) -> str | None:
+                over: set[str], by: str = "metric") -> str | None:
     """Why a winner leaves more than a tenth of its budget unused (None: it does not): the larger students that
-    fit and that the re-ranking scored lower, or that none of them scored higher."""
+    fit and that the re-ranking scored lower — or, with the rungs ordered ``by`` fidelity, that were less faithful
+    to the teacher (their minus KD loss) — or that none of them ranked higher."""
     if share >= FULL:
         return None
     mine = records[arch].latency_ms if arch in records else None
@@ -188,11 +190,18 @@ def underfilled(arch: Arch, share: float, trail: list[dict[str, Any]], records: 
             a = Arch.parse(c["arch"])
             fits = c["reward"] is not None and math.isfinite(c["reward"]) and c["arch"] not in over
             if fits and a != arch and a in records and mine is not None and records[a].latency_ms > mine:
-                larger[c["arch"]] = float(c["metric"])  # the last rung it reached
+                score = c.get("secondary") if by == "fidelity" else c["metric"]
+                if score is not None:
+                    larger[c["arch"]] = float(score)  # the last rung it reached
     head = f"uses {share:.0%} of the budget"
     if larger:
         named = ", ".join(f"{a} ({m:.4f})" for a, m in larger.items())
+        if by == "fidelity":
+            return (f"{head}: larger students that fit were less faithful to the teacher in the re-ranking "
+                    f"(minus KD loss): {named}")
         return f"{head}: larger students that fit scored lower in the re-ranking: {named}"
+    if by == "fidelity":
+        return f"{head}: no larger student that fits was more faithful to the teacher"
     return f"{head}: no larger student that fits was scored higher"
 
 

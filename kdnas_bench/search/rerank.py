@@ -169,8 +169,10 @@ def rerank(records: list[EvalRecord], spec: RewardSpec, result: SearchResult, cf
                                   w.proxy_metric, w.reward, {**w.extra, "rerank": trail, **gated}))
             continue
         top = by_arch[best]
+        by = {"rerank_by": cfg.by} if cfg.by != "metric" else {}  # the default leaves result.json as it was
         winners.append(Winner(w.budget_ms, best, top.latency_ms, top.latency_ms_high, last[best]["metric"], best_reward,
-                              {"oneshot_metric": top.metric, "oneshot_winner": str(w.arch), "rerank": trail, **gated}))
+                              {"oneshot_metric": top.metric, "oneshot_winner": str(w.arch), "rerank": trail, **by,
+                               **gated}))
     return SearchResult(winners, result.evaluations, result.run_dir, result.history, result.evaluated_now)
 
 
