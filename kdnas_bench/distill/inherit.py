@@ -161,20 +161,21 @@ def _accumulate(model: Any, scores: dict[tuple[str, int | None], torch.Tensor], 
             scores[key] = scores[key] + part if key in scores else part.clone()
 
 
-def measure_importance(model: Any, data: Any | None = None, *, examples: int = 256, batch_size: int = 32,
-                       regression: bool = False, seed: int = 0) -> Importance:
-    """Importance orders of a BERT classifier: |w ⊙ grad| of the task loss summed over ``examples`` training
-    examples of ``data`` (an ``Encoded`` set; a stratified seeded subset), or |w| when ``data`` is None."""
+def importance_scores(model: Any, data: Any | None = None, *, examples: int = 256, batch_size: int = 32,
+                      regression: bool = False, seed: int = 0) -> tuple[dict[tuple[str, int | None], torch.Tensor], int]:
+    """The raw importance of every axis of a BERT classifier — ``{(kind, layer): scores}`` with kinds ``hid``,
+    ``att``, ``ffn``, ``pool`` (layer None outside the encoder) — and how many examples measured it: |w ⊙ grad| of
+    the task loss summed over ``examples`` training examples of ``data`` (an ``Encoded`` set; a stratified seeded
+    subset), or |w| (0 examples) when ``data`` is None."""
     if getattr(model.config, "model_type", "") != "bert":
         raise KdnasError(f"weight inheritance needs a BERT teacher, got {model.config.model_type!r}")
-    shape = TeacherShape.of(model.config)
     scores: dict[tuple[str, int | None], torch.Tensor] = {}
     was_training = model.training
     model.eval()  # no dropout: the same data give the same orders
     try:
         if data is None or examples <= 0:
             _accumulate(model, scores, use_grad=False)
-            return _orders(scores, shape, 0)
+            return scores, 0
         subset = data.subset(proxy_indices(data.labels, min(examples, len(data)), seed=seed))
         for batch in batches(subset, batch_size, shuffle=False):
             model.zero_grad(set_to_none=True)
@@ -187,9 +188,17 @@ def measure_importance(model: Any, data: Any | None = None, *, examples: int = 2
             loss.backward()
             _accumulate(model, scores, use_grad=True)
         model.zero_grad(set_to_none=True)
-        return _orders(scores, shape, len(subset))
+        return scores, len(subset)
     finally:
         model.train(was_training)
+
+
+def measure_importance(model: Any, data: Any | None = None, *, examples: int = 256, batch_size: int = 32,
+                       regression: bool = False, seed: int = 0) -> Importance:
+    """Importance orders of a BERT classifier: every axis sorted by :func:`importance_scores`, descending."""
+    scores, n = importance_scores(model, data, examples=examples, batch_size=batch_size, regression=regression,
+                                  seed=seed)
+    return _orders(scores, TeacherShape.of(model.config), n)
 
 
 @torch.no_grad()

@@ -1,0 +1,158 @@
+"""Per-layer (heterogeneous) FFN widths inherited by importance, against the homogeneous student of the same total.
+
+A student ``L,H,A,F`` keeps ``F`` FFN neurons in every layer. Its heterogeneous twin keeps the same ``L·F`` neurons
+in all, chosen by the teacher's importance (|w ⊙ grad| of the task loss on 256 training examples,
+:func:`kdnas_bench.distill.inherit.importance_scores`, the score that orders inheritance): every layer's ``--floor``
+best neurons first, the rest by one ranking across the layers (global pruning). Within a layer the kept neurons
+are the inherited order's prefix, so the twin is the homogeneous student's inheritance with other widths. Both
+are distilled with the claims recipe (``bench_claims.py train``: whole training set, lr 2e-4, length-grouped
+batches, logits + labels) for ``--seeds`` seeds; ``measure`` times the twin, the homogeneous student and the
+teacher interleaved (torch, one thread, 1 x 128) so that the VM's drift hits all alike.
+
+  python benchmarks/bench_hetero_ffn.py train --task stsb --teacher R/teachers/stsb --arch 6,256,8,256 \\
+      --root R/hetero --data-dir glue --epochs 3
+  python benchmarks/bench_hetero_ffn.py measure --task stsb --root R/hetero --arch 6,256,8,256 --rounds 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from kdnas_bench.space import Arch, Shape
+
+SHAPE = Shape(1, 128)
+TEACHER_ARCH = Arch(6, 384, 12, 1536)
+
+
+def allocate(scores: list[torch.Tensor], total: int, floor: int) -> list[int]:
+    """FFN widths per layer: each layer's ``floor`` best neurons, then the rest of ``total`` by one ranking."""
+    n = len(scores)
+    if floor * n > total:
+        raise SystemExit(f"--floor {floor} x {n} layers exceeds the {total} neurons to keep")
+    rest = torch.cat([s.sort(descending=True).values[floor:] for s in scores])
+    owner = torch.cat([torch.full((len(s) - floor,), i) for i, s in enumerate(scores)])
+    picked = owner[torch.topk(rest.double(), total - floor * n).indices]
+    return [floor + int(c) for c in torch.bincount(picked, minlength=n)]
+
+
+@torch.no_grad()
+def narrow_ffn(model: Any, widths: list[int]) -> Any:
+    """``model`` (a BERT classifier) with layer ``i``'s FFN cut to its first ``widths[i]`` neurons, in place."""
+    for layer, f in zip(model.bert.encoder.layer, widths, strict=True):
+        inter, out = layer.intermediate.dense, layer.output.dense
+        a, b = torch.nn.Linear(inter.in_features, f), torch.nn.Linear(f, out.out_features)
+        a.weight.copy_(inter.weight[:f]), a.bias.copy_(inter.bias[:f])
+        b.weight.copy_(out.weight[:, :f]), b.bias.copy_(out.bias)
+        layer.intermediate.dense, layer.output.dense = a, b
+    return model
+
+
+def _rows(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.is_file() else []
+
+
+def train(args: argparse.Namespace) -> None:
+    from kdnas_bench.distill import distill, load_teacher
+    from kdnas_bench.distill.inherit import depth_map, importance_scores
+    from kdnas_bench.distill.trainer import init_student, prepare_data
+
+    torch.set_num_threads(1)
+    arch = Arch.parse(args.arch)
+    work = Path(args.root) / args.task
+    work.mkdir(parents=True, exist_ok=True)
+    teacher = load_teacher(args.teacher, task=args.task)
+    data = prepare_data(teacher.tokenizer, args.task, data_dir=args.data_dir)
+    kept = depth_map(arch.layers, int(teacher.model.config.num_hidden_layers))
+    recipe = f"n{len(data.train)}-e{args.epochs}-lr{args.lr}-{args.losses}-length-inherited"
+    done = {(r["name"], r["seed"]) for r in _rows(work / "finals.jsonl") if r["recipe"] == recipe}
+    for seed in range(args.seeds):
+        with torch.enable_grad():
+            scores, _ = importance_scores(teacher.model, data.train, regression=data.task.is_regression, seed=seed)
+        widths = allocate([scores[("ffn", t)] for t in kept], arch.layers * arch.ffn, args.floor)
+        for name in args.students.split(","):
+            if (name, seed) in done:
+                continue
+            if name == "homogeneous":
+                init, w = None, [arch.ffn] * arch.layers
+            else:
+                wide = Arch(arch.layers, arch.hidden, arch.heads, max(widths))
+                init = narrow_ffn(init_student(wide, teacher, data.task, seed=seed, data=data.train), widths)
+                w = widths
+            r = distill(teacher, args.task, arch, data=data, epochs=args.epochs, losses=args.losses, seed=seed,
+                        lr=args.lr, batching="length", init_model=init, progress=True)
+            rec = {"name": name, "arch": str(arch), "ffn_widths": w, "seed": seed, "metric": r.primary,
+                   "metrics": r.metrics, "train_seconds": r.train_seconds, "recipe": recipe,
+                   **({"params": sum(p.numel() for p in init.parameters())} if init is not None else {})}
+            with (work / "finals.jsonl").open("a") as fh:
+                fh.write(json.dumps(rec) + "\n")
+            print(json.dumps(rec), flush=True)
+
+
+def measure(args: argparse.Namespace) -> None:
+    from kdnas_bench.models import build_model, make_inputs
+    from kdnas_bench.profiling.device import hardware
+
+    torch.set_num_threads(1)
+    arch = Arch.parse(args.arch)
+    work = Path(args.root) / args.task
+    rows = [r for r in _rows(work / "finals.jsonl") if r["name"] == "hetero-ffn" and r["arch"] == str(arch)]
+    if not rows:
+        raise SystemExit(f"no hetero-ffn rows for {arch} in {work / 'finals.jsonl'}: run train first")
+    widths = rows[0]["ffn_widths"]
+    models = {"teacher": build_model(TEACHER_ARCH).eval(), "homogeneous": build_model(arch).eval(),
+              "hetero-ffn": narrow_ffn(build_model(Arch(arch.layers, arch.hidden, arch.heads, max(widths))), widths).eval()}
+    inputs = make_inputs(SHAPE)
+    times: dict[str, list[float]] = {k: [] for k in models}
+    rng = random.Random(0)
+    with torch.inference_mode():
+        for r in range(args.warmup + args.rounds):
+            order = list(models)
+            rng.shuffle(order)
+            for name in order:
+                t0 = time.perf_counter()
+                models[name](**inputs)
+                if r >= args.warmup:
+                    times[name].append((time.perf_counter() - t0) * 1e3)
+    out = {"device": hardware(), "shape": str(SHAPE), "threads": 1, "widths": widths,
+           "method": f"interleaved, {args.rounds} rounds, median",
+           "ms": {k: statistics.median(v) for k, v in times.items()}}
+    (work / "latency.json").write_text(json.dumps(out, indent=2) + "\n")
+    print(json.dumps(out["ms"]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    tr = sub.add_parser("train")
+    tr.add_argument("--task", required=True)
+    tr.add_argument("--teacher", required=True)
+    tr.add_argument("--arch", required=True)
+    tr.add_argument("--root", required=True)
+    tr.add_argument("--data-dir", default="../shared/data/glue")
+    tr.add_argument("--epochs", type=float, default=3.0)
+    tr.add_argument("--lr", type=float, default=2e-4)
+    tr.add_argument("--losses", default="logits,ce")
+    tr.add_argument("--seeds", type=int, default=3)
+    tr.add_argument("--students", default="hetero-ffn", help="Comma list: hetero-ffn and/or homogeneous (the "
+                    "claims table's row of the same arch is the homogeneous one, distilled exactly so).")
+    tr.add_argument("--floor", type=int, default=64, help="Neurons every layer keeps before the global ranking.")
+    me = sub.add_parser("measure")
+    me.add_argument("--task", required=True)
+    me.add_argument("--arch", required=True)
+    me.add_argument("--root", required=True)
+    me.add_argument("--rounds", type=int, default=300)
+    me.add_argument("--warmup", type=int, default=20)
+    args = ap.parse_args()
+    train(args) if args.cmd == "train" else measure(args)
+
+
+if __name__ == "__main__":
+    main()
