@@ -121,7 +121,7 @@ def measure(args: argparse.Namespace) -> None:
                 models[name](**inputs)
                 if r >= args.warmup:
                     times[name].append((time.perf_counter() - t0) * 1e3)
-    out = {"device": hardware(), "shape": str(SHAPE), "threads": 1, "widths": widths,
+    out = {"device_id": hardware(with_gpu=False).device_id, "shape": str(SHAPE), "threads": 1, "widths": widths,
            "method": f"interleaved, {args.rounds} rounds, median",
            "ms": {k: statistics.median(v) for k, v in times.items()}}
     (work / "latency.json").write_text(json.dumps(out, indent=2) + "\n")
