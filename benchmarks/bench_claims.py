@@ -293,13 +293,32 @@ def train(args: argparse.Namespace) -> None:
             print(json.dumps({k: v for k, v in rec.items() if k != "dev_predictions"}), flush=True)
 
 
+def interleaved_times(models: dict[str, Any], inputs: dict[str, Any], rounds: int, warmup: int) -> dict[str, list[float]]:
+    """Milliseconds per call of every model, one call of each in turn (order shuffled every round, seeded) for
+    ``rounds`` rounds after ``warmup`` untimed ones: drift hits every model alike."""
+    import random
+
+    import torch
+
+    times: dict[str, list[float]] = {name: [] for name in models}
+    rng = random.Random(0)
+    with torch.inference_mode():
+        for r in range(warmup + rounds):
+            order = list(models)
+            rng.shuffle(order)
+            for name in order:
+                t0 = time.perf_counter()
+                models[name](**inputs)
+                if r >= warmup:
+                    times[name].append((time.perf_counter() - t0) * 1e3)
+    return times
+
+
 def measure(args: argparse.Namespace) -> None:
     """Latency of the teacher and every student here (torch, 1 thread, 1 x 128), interleaved: one call of each
     model in turn (order shuffled every round) for ``--rounds`` rounds after a warm-up, so that the VM's drift
     hits all of them alike; the median per model. (Timed one after another, the same arch measured 14.6 and
     17.2 ms a minute apart.)"""
-    import random
-
     import torch
 
     from kdnas_bench.models import build_model, make_inputs
@@ -310,18 +329,7 @@ def measure(args: argparse.Namespace) -> None:
     plan = json.loads((work / "plan.json").read_text())
     archs = {"teacher": str(TEACHER_ARCH), **{k: v["arch"] for k, v in plan["students"].items()}, **_extra(args)}
     models = {name: build_model(Arch.parse(a)).eval() for name, a in archs.items()}
-    inputs = make_inputs(SHAPE)
-    times: dict[str, list[float]] = {name: [] for name in models}
-    rng = random.Random(0)
-    with torch.inference_mode():
-        for r in range(args.warmup + args.rounds):
-            order = list(models)
-            rng.shuffle(order)
-            for name in order:
-                t0 = time.perf_counter()
-                models[name](**inputs)
-                if r >= args.warmup:
-                    times[name].append((time.perf_counter() - t0) * 1e3)
+    times = interleaved_times(models, make_inputs(SHAPE), args.rounds, args.warmup)
     out = {"device_id": hardware(with_gpu=False).device_id, "shape": "1x128", "backend": "torch", "threads": 1,
            "method": f"interleaved, {args.rounds} rounds, median", "ms": {}, "p10_p90_ms": {}}
     for name, arch in archs.items():

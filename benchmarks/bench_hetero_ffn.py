@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import statistics
-import time
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +95,8 @@ def train(args: argparse.Namespace) -> None:
 
 
 def measure(args: argparse.Namespace) -> None:
+    from bench_claims import interleaved_times
+
     from kdnas_bench.models import build_model, make_inputs
     from kdnas_bench.profiling.device import hardware
 
@@ -109,18 +109,7 @@ def measure(args: argparse.Namespace) -> None:
     widths = rows[0]["ffn_widths"]
     models = {"teacher": build_model(TEACHER_ARCH).eval(), "homogeneous": build_model(arch).eval(),
               "hetero-ffn": narrow_ffn(build_model(Arch(arch.layers, arch.hidden, arch.heads, max(widths))), widths).eval()}
-    inputs = make_inputs(SHAPE)
-    times: dict[str, list[float]] = {k: [] for k in models}
-    rng = random.Random(0)
-    with torch.inference_mode():
-        for r in range(args.warmup + args.rounds):
-            order = list(models)
-            rng.shuffle(order)
-            for name in order:
-                t0 = time.perf_counter()
-                models[name](**inputs)
-                if r >= args.warmup:
-                    times[name].append((time.perf_counter() - t0) * 1e3)
+    times = interleaved_times(models, make_inputs(SHAPE), args.rounds, args.warmup)
     out = {"device_id": hardware(with_gpu=False).device_id, "shape": str(SHAPE), "threads": 1, "widths": widths,
            "method": f"interleaved, {args.rounds} rounds, median",
            "ms": {k: statistics.median(v) for k, v in times.items()}}
