@@ -19,8 +19,9 @@ import torch
 
 from ..defaults import LAYER_CHOICES
 from ..errors import KdnasError
-from .data import batches, proxy_indices
+from .data import proxy_indices
 from .inherit import depth_map
+from .training import logits_of
 
 __all__ = ["LAYER_CHOICES", "choose_layers", "removal_order", "teacher_layers"]
 
@@ -39,10 +40,7 @@ def _only_layers(model: Any, kept: list[int]) -> Iterator[None]:
 
 
 def _logits(model: Any, data: Any, batch_size: int) -> torch.Tensor:
-    out = [model(input_ids=b["input_ids"], attention_mask=b["attention_mask"],
-                 token_type_ids=b["token_type_ids"]).logits.float()
-           for b in batches(data, batch_size, shuffle=False)]
-    return torch.cat(out)
+    return torch.from_numpy(logits_of(model, data, batch_size=batch_size))
 
 
 def _divergence(ref: torch.Tensor, out: torch.Tensor, regression: bool) -> float:
