@@ -32,8 +32,8 @@ from kdnas_bench.space import Arch, SearchSpace
 SPACE = "search/spaces/minilm-students.toml"
 
 
-def students(n: int) -> list[Arch]:
-    archs = sorted(SearchSpace.load(SPACE).archs, key=lambda a: (count_params(a), a))
+def students(n: int, space: str = SPACE) -> list[Arch]:
+    archs = sorted(SearchSpace.load(space).archs, key=lambda a: (count_params(a), a))
     return [archs[int(i)] for i in np.linspace(0, len(archs) - 1, n).round()]
 
 
@@ -67,6 +67,11 @@ def main() -> None:
     ap.add_argument("--losses", default="logits,ce")
     ap.add_argument("--shard", help="K/N: compute only every N-th student from the K-th (0-based), and no table: "
                     "N processes sharing one --work split the students (run once more without it for the table).")
+    ap.add_argument("--space", default=SPACE, help="The students' space TOML (default: %(default)s); a search "
+                    "run's space.toml to rank within its space, with its supernet.")
+    ap.add_argument("--metric", choices=("primary", "glue-mean"), default="primary",
+                    help="What ranks: the task's primary metric, or the mean of all its metrics as GLUE reports "
+                         "it (MRPC: F1 and accuracy).")
     ap.add_argument("--work", default="runs/rank")
     ap.add_argument("--out", default="benchmarks/results/rank_fidelity.json")
     args = ap.parse_args()
@@ -91,30 +96,38 @@ def main() -> None:
                 done[(r["method"], r["arch"])] = r
             except json.JSONDecodeError:
                 continue
-    space = SearchSpace.load(SPACE)
+    space = SearchSpace.load(args.space)
     cfg = SupernetConfig(examples=full["supernet"], epochs=args.supernet_epochs, losses=args.supernet_losses, seed=0)
     net, doc = ensure_supernet(args.teacher, args.task, space, args.supernet, data_dir=args.data_dir, cfg=cfg,
                                progress=True, **accelerator_kwargs(ensure_supernet, args.accelerator))
     teacher = load_teacher(args.teacher, task=args.task)
     proxy = prepare_data(teacher.tokenizer, args.task, data_dir=args.data_dir, max_examples=args.proxy_examples)
     ref = prepare_data(teacher.tokenizer, args.task, data_dir=args.data_dir, max_examples=full["ref"])
-    metric = proxy.task.primary_metric
+    primary = proxy.task.primary_metric
+
+    def score(rec: dict[str, Any]) -> float:
+        if args.metric == "primary":
+            return float(rec["metric"])
+        if "metrics" not in rec:
+            sys.exit(f"--metric glue-mean: {rec['method']} {rec['arch']} in {log} has only its primary metric")
+        return float(np.mean(list(rec["metrics"].values())))
 
     def run(method: str, arch: Arch) -> dict[str, Any]:
         if (method, str(arch)) in done:
             return done[(method, str(arch))]
         c0, w0 = time.process_time(), time.perf_counter()
         if method == "supernet":
-            value = evaluate(net.extract(arch), proxy.dev, proxy.task)[metric]
+            metrics = evaluate(net.extract(arch), proxy.dev, proxy.task)
         else:
             data, epochs, init = {"proxy-inherit": (proxy, args.proxy_epochs, "inherit"),
                                   "proxy-embeddings": (proxy, args.proxy_epochs, "embeddings"),
                                   "reference": (ref, args.ref_epochs, "inherit")}[method]
             extra = {"batching": args.ref_batching, **({"lr": args.ref_lr} if args.ref_lr else {})} \
                 if method == "reference" else {}
-            value = distill(teacher, args.task, arch, data=data, epochs=epochs, losses=args.losses, init=init,
-                            **extra, **acc).primary
-        rec = {"method": method, "arch": str(arch), "metric": value, "cpu_seconds": time.process_time() - c0,
+            metrics = distill(teacher, args.task, arch, data=data, epochs=epochs, losses=args.losses, init=init,
+                              **extra, **acc).metrics
+        rec = {"method": method, "arch": str(arch), "metric": metrics[primary],
+               "metrics": {k: float(v) for k, v in metrics.items()}, "cpu_seconds": time.process_time() - c0,
                "wall_seconds": time.perf_counter() - w0}
         with log.open("a") as fh:
             fh.write(json.dumps(rec) + "\n")
@@ -122,7 +135,7 @@ def main() -> None:
         print(json.dumps(rec), flush=True)
         return rec
 
-    archs = students(args.n)
+    archs = students(args.n, args.space)
     mine = archs
     if args.shard:
         k, _, n = args.shard.partition("/")
@@ -135,9 +148,9 @@ def main() -> None:
     if args.shard:
         return
     done.update({(r["method"], r["arch"]): r for r in map(json.loads, log.read_text().splitlines())})  # other shards
-    table = {m: [done[(m, str(a))]["metric"] for a in archs] for m in methods}
+    table = {m: [score(done[(m, str(a))]) for a in archs] for m in methods}
     out: dict[str, Any] = {
-        "task": args.task, "teacher": args.teacher, "students": [str(a) for a in archs],
+        "task": args.task, "teacher": args.teacher, "space": args.space, "students": [str(a) for a in archs],
         "supernet": {"folder": args.supernet, "train_seconds": doc.get("train_seconds"),
                      "train_cpu_seconds": doc.get("train_cpu_seconds"), "steps": doc.get("steps"),
                      "examples": doc["recipe"]["train_examples"], "epochs": args.supernet_epochs,
@@ -145,7 +158,8 @@ def main() -> None:
         "proxy": {"examples": args.proxy_examples, "epochs": args.proxy_epochs, "losses": args.losses},
         "reference": {"examples": len(ref.train), "epochs": args.ref_epochs, "init": "inherit", "lr": args.ref_lr,
                       "batching": args.ref_batching},
-        "metric": metric, "scores": table, "methods": {}}
+        "metric": primary if args.metric == "primary" else "mean of " + ", ".join(sorted(
+            done[("reference", str(archs[0]))]["metrics"])), "scores": table, "methods": {}}
     for m in methods[:-1]:
         tau = kendalltau(table[m], table["reference"])[0]
         rho = spearmanr(table[m], table["reference"])[0]

@@ -9,6 +9,7 @@ losses and seed), and each signal's Kendall tau against the finals is printed an
 
 Run (one thread, under ../shared/tools/heavy), with the default search's supernet of that task:
   python benchmarks/bench_rerank_signal.py --task mrpc --teacher T --supernet RUN/supernet --examples 500,1000,2000
+(--lr L: the rungs at another learning rate; its files get an -lrL suffix.)
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ def main() -> None:
     ap.add_argument("--data-dir", default="../shared/data/glue")
     ap.add_argument("--examples", default="500,1000,2000", help="Proxy examples of the rungs to try (comma list).")
     ap.add_argument("--epochs", type=float, default=DEFAULTS.rerank_epochs)
+    ap.add_argument("--lr", type=float, default=DEFAULTS.distill_lr,
+                    help="The rungs' learning rate (default: the search's, %(default)g).")
     ap.add_argument("--finals", help="Claims finals file (default: " + FINALS + ").")
     ap.add_argument("--work", default="runs/rerank-signal")
     ap.add_argument("--out", help="Result file (default: benchmarks/results/rerank_signal_<task>.json).")
@@ -63,13 +66,15 @@ def main() -> None:
     archs = sorted(means, key=lambda a: means[a])
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    log = work / f"{args.task}.jsonl"
+    tag = "" if args.lr == DEFAULTS.distill_lr else f"-lr{args.lr:g}"  # the default's files keep their names
+    log = work / f"{args.task}{tag}.jsonl"
     done = {(r["examples"], r["arch"]): r for r in
             (json.loads(line) for line in (log.read_text().splitlines() if log.exists() else []))}
     sizes = [int(x) for x in args.examples.split(",")]
     for n in sizes:
         ev = ProxyDistillEvaluator(teacher=args.teacher, task=args.task, data_dir=args.data_dir, proxy_examples=n,
-                                   epochs=args.epochs, losses=DEFAULTS.search_losses, seed=0, supernet=args.supernet)
+                                   epochs=args.epochs, losses=DEFAULTS.search_losses, seed=0, supernet=args.supernet,
+                                   lr=args.lr)
         for a in archs:
             if (n, a) in done:
                 continue
@@ -84,7 +89,7 @@ def main() -> None:
     out: dict[str, Any] = {"task": args.task, "teacher": args.teacher, "supernet": args.supernet,
                            "finals": {a: means[a] for a in archs},
                            "finals_metric": "mean of f1 and accuracy" if args.task == "mrpc" else "primary",
-                           "epochs": args.epochs, "rungs": {}}
+                           "epochs": args.epochs, "lr": args.lr, "rungs": {}}
     for n in sizes:
         rows = [done[(n, a)] for a in archs]
         signals = {"metric": [r["metric"] for r in rows], "-kd_loss": [r["secondary"] for r in rows]}
@@ -94,7 +99,7 @@ def main() -> None:
         out["rungs"][str(n)] = {"kendall_tau": taus, "students": {a: {"metric": r["metric"], "-kd_loss": r["secondary"]}
                                                                   for a, r in zip(archs, rows, strict=True)}}
         print(f"{args.task} {n:5d} examples: " + "  ".join(f"tau({k}) {t:+.3f}" for k, t in taus.items()), flush=True)
-    Path(args.out or f"benchmarks/results/rerank_signal_{args.task}.json").write_text(json.dumps(out, indent=2) + "\n")
+    Path(args.out or f"benchmarks/results/rerank_signal_{args.task}{tag}.json").write_text(json.dumps(out, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -136,3 +136,30 @@ def test_rerank_by_fidelity_needs_the_hard_reward(preds: Path, tiny_teacher: Pat
     assert not (tmp_path / "run" / "supernet").exists()  # refused before any training
     code, _, err = run_cli(*base[:-2], "--rerank-by", "closest")
     assert code != 0 and "closest" in err
+
+
+def test_the_rungs_learning_rate_reaches_their_distillations() -> None:
+    """--rerank-lr: each rung's proxy distillation trains at it (distill's default otherwise), and run.json
+    carries it only when set, so a default run's folder reads as before."""
+    from kdnas_bench.defaults import DEFAULTS
+    from kdnas_bench.search.evaluators.supernet import SupernetEvaluator
+
+    def rung(cfg: RerankConfig) -> float:
+        ev = SupernetEvaluator(supernet="sn", teacher="t", task="sst2", space="s.toml", rerank=cfg)
+        return ev.proxy(500, 2.0).lr
+
+    assert rung(RerankConfig(top=4, lr=2e-4)) == 2e-4
+    assert rung(RerankConfig(top=4)) == DEFAULTS.distill_lr
+    assert "lr" not in RerankConfig(top=4).to_dict() and RerankConfig(top=4, lr=2e-4).to_dict()["lr"] == 2e-4
+    with pytest.raises(Exception, match="lr > 0"):
+        RerankConfig(lr=0.0)
+
+
+def test_a_bad_rerank_lr_is_one_line(preds: Path, tiny_teacher: Path, tiny_glue: Path, tmp_path: Path, run_cli) -> None:
+    from .helpers import DEV, TINY_SPACE
+
+    code, _, err = run_cli("search", "--device", DEV, "--backend", "torch", "--budget-ms", "50", "--task", "sst2",
+                           "--teacher", str(tiny_teacher), "--data-dir", str(tiny_glue), "--space", str(TINY_SPACE),
+                           "--predictors", str(preds), "--out", str(tmp_path / "run"), "--rerank-lr", "-1")
+    assert code != 0 and "--rerank-lr must be positive" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run" / "supernet").exists()

@@ -235,6 +235,8 @@ class Progress:
 @click.option("--rerank-by", type=click.Choice(["metric", "fidelity"]), default=DEFAULTS.rerank_by, show_default=True,
               help="What orders a re-ranking rung: its dev metric, or fidelity to the teacher (minus the KD loss on "
                    "the same dev examples; the hard reward only).")
+@click.option("--rerank-lr", type=float, default=None,
+              help="Learning rate of the re-ranking's proxy distillations (default: distill's).")
 @budget_mb_option("Peak resident memory budget (MiB) of one forward pass at --batch × --seq: a second hard "
                   "constraint, from the predictor's memory model (measured after --final).")
 @click.option("--head-dim", help="Only candidates of this head size (hidden / heads): a number, 'teacher' for the "
@@ -280,7 +282,8 @@ def search_request_from(o: dict[str, Any]) -> SearchRequest:
                                max_length=o["max_length"], eval_every=o["eval_every"],
                                early_stopping=o["early_stopping"], log_to=o["log_to"])
     supernet = SupernetOptions(o["supernet_dir"], o["supernet_examples"], o["supernet_epochs"], o["rerank_top"],
-                               o["rerank_examples"], o["rerank_epochs"], o["rerank_by"])
+                               o["rerank_examples"], o["rerank_epochs"], o["rerank_by"],
+                               o["rerank_lr"])
     return search_request(
         DatasetKey(o["device_id"], o["backend"], o["threads"]), o["budget"], o["task"], evaluator=o["evaluator_kind"],
         episodes=o["episodes"], candidates=o["candidates"], head_dim=o["head_dim"], init=o["init"], seq=o["seq"],

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ..defaults import DEFAULTS
 from ..distill.taskspec import TaskRef
 from ..errors import KdnasError
 from ..paths import default_predictors
@@ -289,7 +290,7 @@ class FrontStep:
             ev = ProxyDistillEvaluator(teacher=self.teacher, task=self.task, data_dir=req.data_dir,
                                        proxy_examples=req.supernet.rerank_examples, epochs=req.supernet.rerank_epochs,
                                        losses=self.losses, seed=req.seed, init=req.init, supernet=self.supernet,
-                                       accelerator=self.accelerator)
+                                       accelerator=self.accelerator, lr=req.supernet.rerank_lr or DEFAULTS.distill_lr)
             rescore = lambda arch: ev.evaluate(arch).metric  # noqa: E731
         by_high = req.reward.form == "soft" and req.mode == "hard"  # the hard reward judges the prediction
         result = front_step(result, records, budgets_ms=req.budgets_ms, rescore=rescore, points=self.points,

@@ -49,10 +49,12 @@ class SupernetOptions:
     rerank_examples: int = 500
     rerank_epochs: float = 2.0
     rerank_by: str = "metric"  # a rung's order: its dev metric, or "fidelity" (minus the KD loss against the teacher)
+    rerank_lr: float | None = None  # the rungs' learning rate (None: distill's)
 
     def __post_init__(self) -> None:
         check_positive(**{"--supernet-examples": self.examples, "--supernet-epochs": self.epochs,
-                          "--rerank-examples": self.rerank_examples, "--rerank-epochs": self.rerank_epochs})
+                          "--rerank-examples": self.rerank_examples, "--rerank-epochs": self.rerank_epochs,
+                          "--rerank-lr": self.rerank_lr})
         if self.rerank_top < 0:
             raise SearchError(f"--rerank-top must be 0 or more, got {self.rerank_top}")
         if self.rerank_by not in RERANK_BY:

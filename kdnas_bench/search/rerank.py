@@ -38,10 +38,11 @@ class RerankConfig:
     epochs: float = 2.0
     eta: int = 2
     by: str = "metric"  # a rung's order: the reward (its dev metric), or "fidelity" to the teacher (minus the KD loss)
+    lr: float | None = None  # the rungs' learning rate (None: distill's default)
 
     def __post_init__(self) -> None:
-        if self.top < 1 or self.examples < 1 or self.epochs <= 0 or self.eta < 2:
-            raise SearchError(f"re-ranking needs top >= 1, examples >= 1, epochs > 0 and eta >= 2, got {self}")
+        if self.top < 1 or self.examples < 1 or self.epochs <= 0 or self.eta < 2 or (self.lr is not None and self.lr <= 0):
+            raise SearchError(f"re-ranking needs top >= 1, examples >= 1, epochs > 0, eta >= 2 and lr > 0, got {self}")
         if self.by not in RERANK_BY:
             raise SearchError(f"re-ranking by {self.by!r}: choose from {', '.join(RERANK_BY)}")
 
@@ -57,6 +58,8 @@ class RerankConfig:
         d = asdict(self)
         if self.by == "metric":  # the default leaves run.json as it was before the choice existed
             d.pop("by")
+        if self.lr is None:
+            d.pop("lr")
         return d
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ... import supernet as supernet_pkg  # names read on first use (no torch at import)
+from ...defaults import DEFAULTS
 from ...distill.data import TaskRef, encode, get_task, load_split
 from ...distill.lengths import recorded_max_length
 from ...distill.teacher import load_teacher
@@ -78,7 +79,8 @@ class SupernetEvaluator(Evaluator):
         return cls(supernet=str(Path(opts.folder) if opts.folder else ctx.run / "supernet"), teacher=teacher,
                    task=ctx.task, space=ctx.space_file, data_dir=req.data_dir, seed=req.seed, losses=ctx.losses,
                    accelerator=ctx.candidate_accelerator,
-                   rerank=RerankConfig(opts.rerank_top, opts.rerank_examples, opts.rerank_epochs, by=opts.rerank_by)
+                   rerank=RerankConfig(opts.rerank_top, opts.rerank_examples, opts.rerank_epochs, by=opts.rerank_by,
+                                       lr=opts.rerank_lr)
                    if opts.rerank_top else None)
 
     def setup(self, ctx: EvaluatorContext) -> None:
@@ -103,10 +105,12 @@ class SupernetEvaluator(Evaluator):
                            ctx.budget_gate)]
 
     def proxy(self, examples: int, epochs: float, accelerator: str = "cpu") -> ProxyDistillEvaluator:
-        """The proxy evaluator of a re-ranking rung: each candidate starts from its supernet weights."""
+        """The proxy evaluator of a re-ranking rung: each candidate starts from its supernet weights, trained at
+        the re-ranking's learning rate (distill's default unless set)."""
+        lr = self.rerank.lr if self.rerank is not None and self.rerank.lr is not None else DEFAULTS.distill_lr
         return ProxyDistillEvaluator(teacher=self.teacher, task=self.task, data_dir=self.data_dir,
                                      proxy_examples=examples, epochs=epochs, losses=self.losses, seed=self.seed,
-                                     supernet=self.supernet, accelerator=accelerator)
+                                     supernet=self.supernet, accelerator=accelerator, lr=lr)
 
     def _state(self) -> tuple[Any, Any, Any]:
         def load() -> tuple[Any, Any, Any]:
@@ -146,7 +150,8 @@ class SupernetEvaluator(Evaluator):
     def explain(cls, entry: dict[str, Any]) -> str:
         rr = entry.get("rerank") or {}
         rer = (f" The best {rr.get('top')} per budget were re-ranked by proxy distillation in rungs of successive "
-               f"halving: {rr.get('examples')} examples x {rr.get('epochs', 0):g} epochs first, x{rr.get('eta', 2)} "
+               f"halving: {rr.get('examples')} examples x {rr.get('epochs', 0):g} epochs first"
+               + (f" at learning rate {rr['lr']:g}" if rr.get("lr") else "") + f", x{rr.get('eta', 2)} "
                "examples per rung, half kept each time." if rr.get("top") else " No proxy re-ranking.")
         return (f"Scores: one-shot, each candidate scored as a sub-network of the supernet in {entry.get('supernet')} "
                 f"(teacher {entry.get('teacher')}, task {entry.get('task')}, losses {entry.get('losses')}).{rer}")
