@@ -192,9 +192,10 @@ class RerankStep:
 
     def __call__(self, result: SearchResult) -> SearchResult:
         by = ", each rung ordered by fidelity to the teacher" if self.cfg.by == "fidelity" else ""
+        lr = f" at learning rate {self.cfg.lr:g}" if self.cfg.lr is not None else ""
         self.emit("message", {"text": f"re-ranking {self.cfg.top} per budget (the best of each depth first) by proxy "
                                       f"distillation (successive halving, {self.cfg.examples} examples × "
-                                      f"{self.cfg.epochs:g} epochs first{by}) …"})
+                                      f"{self.cfg.epochs:g} epochs first{lr}{by}) …"})
         records, _ = RunFolder(self.run).evaluations()
         return rerank(records, self.spec, result, self.cfg, self.make_evaluator, self.run / RERANK_FILE, self.emit,
                       self.admit)
