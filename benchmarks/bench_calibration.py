@@ -100,6 +100,23 @@ def judge(names: list[str], archs: list[Arch], measured: np.ndarray, low: np.nda
     }
 
 
+def raw_only(p: Any, names: list[str], archs: list[Arch], y: np.ndarray, base: Any) -> dict[str, Any]:
+    """A predictor fitted on raw medians (no canary reference) cannot be calibrated: its figures at the profile's
+    speed, and with the one global scale that fits this timing best (the median measured / predicted ratio, known
+    only after the fact: an upper bound on what any speed factor could do)."""
+    scale = float(np.median(y / base.mid))
+    out = {"root": str(p.path), "fitted_at": p.meta.get("fitted_at"), "rows": p.meta.get("rows"),
+           "reference_canary_ms": None, "raw_only": True, "best_global_scale": round(scale, 4),
+           "reference_speed": judge(names, archs, y, base.low, base.mid, base.high),
+           "best_global_scale_result": judge(names, archs, y, base.low * scale, base.mid * scale, base.high * scale)}
+    for k in ("reference_speed", "best_global_scale_result"):
+        m = out[k]
+        print(f"{p.path} (raw medians) {k:24s} ±10 % {m['within_10pct_count']}/{m['shapes']}  ±5 % "
+              f"{m['within_5pct']:.0%}  τ {m['kendall_tau']:.3f}  MAPE {m['mape']:.1%}  median error "
+              f"{m['median_error']:+.1%}")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--predictors", action="append", required=True, help="LABEL=ROOT (repeatable)")
@@ -168,8 +185,11 @@ def main() -> None:
         "predictors": {},
     }
     for label, p in preds.items():
-        ref = reference_of(p.meta, label)
         base = p.predict_interval([(a, SHAPE) for a in archs])
+        if not (p.meta.get("drift") or {}).get("reference_canary_ms"):
+            doc["predictors"][label] = raw_only(p, names, archs, y, base)
+            continue
+        ref = reference_of(p.meta, label)
         once = calibration_from_canary(canaries[0].canary_ms, canaries[0].burst_ms, ref)
         per_shape: list[Calibration] = []
         for n in names:

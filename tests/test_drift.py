@@ -228,6 +228,29 @@ def test_adaptive_stops_at_its_time_limit(tmp_path: Path) -> None:
     assert more.rows_before == len(df) and df2["round"].max() > df["round"].max()
 
 
+def test_adaptive_reprofile_under_a_new_canary_protocol_keeps_the_older_rows(tmp_path: Path) -> None:
+    """A dataset of raw rows (no canary) re-profiled adaptively with the burst canary: the rounds start from this
+    protocol's own rows (a space-filling seed round, then cross-validation on the new rows only), and every older
+    row stays as it was (none measured again, so none replaced)."""
+    m = Machine(REGIMES)
+    space = SearchSpace.load(ROOT / "search" / "spaces" / "bert.toml")
+    ds = ProfileStore(tmp_path).dataset("dev", "torch", 1)
+    run_campaign(space, ds, FakeBackend(m), CampaignConfig(samples=60, timing=TIMING))  # raw rows
+    before = ds.read()
+    assert set(protocols(before)) == {"none"}
+    cfg = AdaptiveConfig(minutes=0.01, timing=TIMING, first_archs=4, round_archs=3, pool=40)
+    res = run_adaptive(space, ds, FakeBackend(m), cfg, cross_validate=cross_validate, canary=Canary(FakeBackend(m)),
+                       now=lambda: m.t)
+    after = ds.read()
+    new = after[~after["row_id"].isin(before["row_id"])]
+    assert res.stopped_by == "minutes" and set(protocols(new)) == {"burst"} and len(new) == res.measured
+    assert new.drop_duplicates(["layers", "hidden", "heads", "ffn"]).shape[0] >= 4 and new["round"].max() >= 2
+    kept = after[after["row_id"].isin(before["row_id"])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept[before.columns.tolist()], before, check_dtype=False)
+    curve = json.loads((ds.path / CURVE_FILE).read_text())["curve"]
+    assert curve[-1]["rows"] == len(new)
+
+
 def test_adaptive_stops_at_a_target() -> None:
     with pytest.raises(KdnasError, match="--minutes, --target or --samples"):
         AdaptiveConfig()

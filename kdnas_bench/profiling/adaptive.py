@@ -26,6 +26,7 @@ import pandas as pd
 from ..errors import KdnasError
 from ..space import Arch, SearchSpace, Shape, iter_configs, sample_archs
 from .backends import Backend
+from .canary import protocols
 from .memory import MemoryProbe
 from .runner import CampaignResult, Canary, ProgressFn, Session
 from .store import Dataset
@@ -148,8 +149,15 @@ def run_adaptive(space: SearchSpace, dataset: Dataset, backend: Backend, config:
                 return "samples"
             return None
 
+        # a dataset re-profiled with another canary protocol (e.g. raw rows, then bursts) keeps its older rows, but
+        # fit learns from the newest protocol only: the rounds count, and cross-validate, this run's protocol's rows
+        mine = canary.mode if canary is not None else "none"
+
+        def current(df: pd.DataFrame) -> pd.DataFrame:
+            return df[protocols(df) == mine] if len(df) else df
+
         def ok_rows() -> pd.DataFrame:
-            df = session.frame()
+            df = current(session.frame())
             return df[(df["status"] == "ok") & (df["median_ms"] > 0)].reset_index(drop=True)
 
         models: list[Any] = []
@@ -170,8 +178,9 @@ def run_adaptive(space: SearchSpace, dataset: Dataset, backend: Backend, config:
             return m
 
         try:
-            # round 0: a space-filling start (resumes the same Sobol stream)
-            measured = _archs(session.frame())
+            # round 0: a space-filling start (resumes the same Sobol stream; configs stored under another
+            # protocol are skipped, not measured again, so no stored row is replaced)
+            measured = _archs(current(session.frame()))
             skipped = 0
             for index, arch, shape in iter_configs(space, sampler=config.sampler, seed=config.seed,
                                                    shapes_per_arch=config.shapes_per_arch):
