@@ -204,6 +204,19 @@ def test_remeasure_writes_the_floor_and_leaves_rows_alone(tmp_path: Path) -> Non
     pd.testing.assert_frame_equal(ds.read(), before)
 
 
+def test_remeasure_samples_the_rows_of_the_newest_canary_protocol(tmp_path: Path) -> None:
+    """The floor is of the rows a predictor learns from: after a re-profile in bursts, the older call-by-call rows
+    are never the ones re-measured."""
+    m, ds = scripted_profile(tmp_path / "p", 24)  # call by call
+    run_campaign(SearchSpace.load(TINY_SPACE), ds, FakeBackend(m), CampaignConfig(samples=40, timing=TIMING),
+                 canary=Canary(FakeBackend(m), "burst"))
+    stored = ds.read()
+    burst = set(stored.loc[protocols(stored) == "burst", "row_id"])
+    doc = remeasure(ds, FakeBackend(m), samples=12, canary=Canary(FakeBackend(m), "burst"), timing=TIMING)
+    again = {r["row_id"] for r in doc["remeasured"]}
+    assert len(again) == 12 and again <= burst
+
+
 def test_adaptive_stops_at_its_time_limit(tmp_path: Path) -> None:
     m = Machine(REGIMES)
     space = SearchSpace.load(ROOT / "search" / "spaces" / "bert.toml")

@@ -21,6 +21,7 @@ import pandas as pd
 from ..errors import KdnasError
 from ..space import Arch, SearchSpace, Shape, iter_configs
 from .backends import Backend
+from .canary import newest_protocol
 from .runner import Canary, ProgressFn, Session
 from .store import Dataset
 from .timing import TimingConfig
@@ -46,12 +47,13 @@ def _config(r: Any) -> tuple[Arch, Shape]:
 def remeasure(dataset: Dataset, backend: Backend, *, samples: int, fresh: int = 0, space: SearchSpace | None = None,
               canary: Canary | None = None, seed: int = 0, timing: TimingConfig | None = None,
               progress: ProgressFn | None = None) -> dict[str, Any]:
-    """Re-measure ``samples`` random stored ok rows (and measure ``fresh`` unstored configs of ``space``);
+    """Re-measure ``samples`` random stored ok rows of the newest canary protocol (and measure ``fresh`` unstored configs of ``space``);
     write and return the ``_floor.json`` document. The stored rows are not touched."""
     if samples < 0 or fresh < 0 or samples + fresh == 0:
         raise KdnasError("remeasure needs --samples N > 0 (and/or --fresh N > 0)")
     stored = dataset.read()
-    stored = stored[stored["status"] == "ok"]
+    # the rows a predictor learns from: those of the dataset's newest canary protocol (older ones are superseded)
+    stored = newest_protocol(stored[stored["status"] == "ok"].reset_index(drop=True))[0]
     if samples and stored.empty:
         raise KdnasError(f"{dataset.path} holds no ok rows to re-measure; run `kdnas-bench profile` first")
     if fresh and space is None:
