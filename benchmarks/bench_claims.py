@@ -331,7 +331,8 @@ def measure(args: argparse.Namespace) -> None:
     models = {name: build_model(Arch.parse(a)).eval() for name, a in archs.items()}
     times = interleaved_times(models, make_inputs(SHAPE), args.rounds, args.warmup)
     out = {"device_id": hardware(with_gpu=False).device_id, "shape": "1x128", "backend": "torch", "threads": 1,
-           "method": f"interleaved, {args.rounds} rounds, median", "ms": {}, "p10_p90_ms": {}}
+           "method": f"interleaved, {args.rounds} rounds, median", "ms": {}, "p10_p90_ms": {},
+           "archs": archs}  # what each name was when timed: the report takes a row's latency by its arch
     for name, arch in archs.items():
         ts = sorted(times[name])
         out["ms"][name] = statistics.median(ts)
@@ -351,6 +352,42 @@ def _extra(args: argparse.Namespace, rows: bool = False) -> dict[str, str]:
         arch, _, row = spec.partition("@")
         out[name] = (row or name) if rows else str(Arch.parse(arch))
     return out
+
+
+def repoint(args: argparse.Namespace) -> None:
+    """The searched row of a task re-pointed to another finished search run (offline: nothing is trained or timed).
+    Its winner must already have finals with the plan's recipe for every seed (under another row's name: the same
+    arch, recipe, seed and init are the same training; the layer-dropped rows, which start from the teacher's own
+    layers, never count) and a latency in the table's own timing (``latency.json``, by arch); the finals are recorded
+    again under the name ``searched`` with ``same_training_as``, the plan records the run and the replaced arch."""
+    from kdnas_bench.predictors.registry import load_predictor
+
+    work = Path(args.work or Path(args.root) / args.task)
+    plan = json.loads((work / "plan.json").read_text())
+    winner, search = search_run_winner(Path(args.search_run))
+    arch, recipe = str(winner), _recipe(plan["final"])
+    finals = [r for r in _jsonl(work / "finals.jsonl") if r.get("recipe") == recipe and r["arch"] == arch]
+    have = {r["seed"]: r for r in finals if r["name"] == "searched"}
+    other = {r["seed"]: r for r in finals if not r["name"].startswith("layer-dropped") and r["name"] != "searched"}
+    missing = [s for s in range(plan["final"]["seeds"]) if s not in have and s not in other]
+    if missing:
+        sys.exit(f"repoint: {arch} has no finals with the plan's recipe for seed(s) {missing} in {work}/finals.jsonl; "
+                 "distil it with `train --search-run` instead")
+    lat = json.loads((work / "latency.json").read_text()) if (work / "latency.json").is_file() else {}
+    if arch not in (lat.get("archs") or {}).values():
+        sys.exit(f"repoint: {arch} was not timed in {work}/latency.json (by arch); time it with `measure --extra`")
+    for seed in sorted(set(other) - set(have)):
+        _append(work / "finals.jsonl", {**other[seed], "name": "searched", "same_training_as": other[seed]["name"]})
+    was = plan["students"]["searched"]
+    if was["arch"] != arch:
+        plan["replaced_searched"] = {"arch": was["arch"], "searched_from": plan.get("searched_from")}
+    pred = load_predictor(args.device, "torch", 1, root=args.predictors)
+    plan["students"]["searched"] = {"arch": arch, "predicted_ms": float(pred.predict_interval([(winner, SHAPE)]).mid[0]),
+                                    "params": count_params(winner), "oneshot": None, "family": "searched"}
+    plan.update(searched_from=args.searched_from or f"kdnas-bench search, run folder {args.search_run}",
+                winner=search["winner"], search=search)
+    (work / "plan.json").write_text(json.dumps(plan, indent=2) + "\n")
+    print(f"{args.task}: searched {was['arch']} -> {arch} ({search['run_folder']})")
 
 
 def report(args: argparse.Namespace) -> None:
@@ -427,7 +464,7 @@ def main() -> None:
     rp.add_argument("--out", default="benchmarks/results/claims.json",
                     help="Written in place; tasks with no plan under --root keep their earlier entry, marked.")
     rp.add_argument("--extra", action="append", help="NAME=ARCH[@ROWS]: report another student's finals too, recorded "
-                    "under the name ROWS (default NAME; repeatable).")
+                    "under the name ROWS (default NAME; repeatable); TASK:NAME=... for that task only.")
     rp.add_argument("--rank-fidelity", action="append", help="A bench_rank_fidelity.py output file to record (tau per "
                     "cheap score; repeatable, one per task; tasks not given keep their earlier record).")
     rp.add_argument("--apart", help="Tasks reported apart and left out of the averages (teacher near chance).")
@@ -435,9 +472,17 @@ def main() -> None:
                     "run's ones added, every latency from this run's timing (e.g. a baseline the earlier run lacked).")
     rp.add_argument("--front", help="FRONT_JSON[:PLOTS_DIR]: a search's front (kdnas-bench search --front) to record.")
     rp.add_argument("--front-source", help="How that front was made (recorded with it).")
+    rt = sub.add_parser("repoint", help="Point a task's searched row at another finished search run whose winner "
+                        "already has finals and a latency in the table (offline, nothing re-run).")
+    rt.add_argument("--task", required=True)
+    rt.add_argument("--search-run", required=True, help="The run folder (its result.json names one winner).")
+    rt.add_argument("--searched-from", help="The search command, recorded in the plan.")
+    rt.add_argument("--device", default="amd-epyc-2c-243f6e", help="Whose predictor gives the row's predicted_ms.")
+    rt.add_argument("--predictors", default="predictors")
+    rt.add_argument("--work")
     tb = sub.add_parser("table", help="Print the Markdown table of a written claims.json (offline, nothing re-run).")
     tb.add_argument("--claims", default="benchmarks/results/claims.json")
-    for p in (tr, me, rp):
+    for p in (tr, me, rp, rt):
         p.add_argument("--root", default=str(ART), help="Work area; one folder per task below it.")
     args = ap.parse_args()
     if args.phase == "table":
@@ -457,7 +502,7 @@ def main() -> None:
                 sys.exit(f"--searched: {exc}")
         if not Path(args.teacher, "config.json").is_file():
             sys.exit(f"--teacher {args.teacher}: no config.json there")
-    {"train": train, "measure": measure, "report": report}[args.phase](args)
+    {"train": train, "measure": measure, "report": report, "repoint": repoint}[args.phase](args)
 
 
 if __name__ == "__main__":

@@ -136,6 +136,18 @@ def compare(task: str, a: dict[str, Any], b: dict[str, Any], gold: Any) -> dict[
     return out
 
 
+def timed_ms(lat: dict[str, Any], name: str, arch: str) -> float | None:
+    """A row's latency from a table's interleaved timing: the name's, if that name was timed as this arch (a
+    ``latency.json`` written before archs were recorded: the name's), else another name timed as the same arch in
+    the same run (e.g. a searched row re-pointed to an arch timed there as an extra row), else None."""
+    archs = lat.get("archs")
+    if archs is None:
+        return lat["ms"].get(name)
+    if archs.get(name) == arch:
+        return lat["ms"].get(name)
+    return next((lat["ms"][n] for n, a in archs.items() if a == arch and n in lat["ms"]), None)
+
+
 def _task_entry(root: Path, task: str, extra: dict[str, str], data_dir: Path,
                 extra_rows: dict[str, str] | None = None) -> dict[str, Any] | None:
     work = root / task
@@ -170,11 +182,19 @@ def _task_entry(root: Path, task: str, extra: dict[str, str], data_dir: Path,
         "students": {}, "plan": plan}
     if plan.get("search"):
         entry["search"] = searched_run(root, plan)
-    more = {n: {"arch": a, "params": count_params(Arch.parse(a)), "extra": True, "alias": (extra_rows or {}).get(n, n)}
-            for n, a in extra.items()}
+    # an extra row named TASK:NAME belongs to that task only (others are looked for in every task)
+    more = {}
+    for n, a in extra.items():
+        scope, colon, short = n.partition(":")
+        if colon and scope != task:
+            continue
+        name = short if colon else n
+        alias = (extra_rows or {}).get(n, n)
+        more[name] = {"arch": a, "params": count_params(Arch.parse(a)), "extra": True,
+                      "alias": name if alias == n else alias}
     for name, st in {**plan["students"], **more}.items():
         rows = [r for r in finals if r["arch"] == st["arch"] and r.get("name", name) in (name, st.get("alias", name))]
-        s = _student(st, rows, lat["ms"].get(name), budget, teacher_metric, task)
+        s = _student(st, rows, timed_ms(lat, name, st["arch"]), budget, teacher_metric, task)
         if s is not None:
             entry["students"][name] = s
     return entry
@@ -241,7 +261,7 @@ def merged(prev: dict[str, Any], new: dict[str, Any] | None, lat_path: Path) -> 
             entry["teacher"] = dict(entry["teacher"], measured_ms=teacher_ms)
             entry["latency"] = {k: lat.get(k) for k in ("device_id", "method")}
             for name, st in entry["students"].items():
-                st["measured_ms"] = lat["ms"].get(name)
+                st["measured_ms"] = timed_ms(lat, name, st["arch"])
                 st["within_budget"] = None if st["measured_ms"] is None else st["measured_ms"] <= entry["budget_ms"]
     return entry
 

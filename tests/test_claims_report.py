@@ -245,3 +245,61 @@ def test_when_every_hand_crafted_student_is_below_the_constant_the_constant_is_t
     assert b["uncounted"]["best_hand"] == "minilm-scaled"
     assert doc["claims"]["b"]["diff_vs_best_hand"]["mrpc"] == pytest.approx(b["diff"])
     assert doc["claims"]["b"]["distinguishable_ahead"] == ["mrpc"]
+
+
+def test_repoint_takes_the_finals_and_the_timing_of_the_same_arch(tmp_path: Path, preds: Path) -> None:
+    """A searched row re-pointed to another search run whose winner was distilled and timed as an extra row: its
+    finals are recorded again as the searched row's (the same arch, recipe and seed are the same training), its
+    latency is the one timed for that arch in the table's run (not the stale figure under the name), and an arch
+    without finals or without a timing is refused in one line."""
+    import argparse
+
+    from .helpers import DEV
+
+    bench_claims = pytest.importorskip("bench_claims")
+    root, data, out = tmp_path / "work", tmp_path / "glue", tmp_path / "claims.json"
+    _mrpc_run(root, data, {"searched": ("4,256,8,640", [(0.85, 0.78)] * 3, 9.0),
+                           "minilm-scaled": ("6,192,6,768", [(0.80, 0.76), (0.81, 0.76), (0.80, 0.75)], 9.8)})
+    work = root / "mrpc"
+    final = json.loads((work / "plan.json").read_text())["final"]
+    with (work / "finals.jsonl").open("a") as fh:
+        for seed, f1 in enumerate((0.88, 0.89, 0.90)):
+            fh.write(json.dumps({"name": "six-place", "arch": "6,256,8,256", "seed": seed, "metric": f1,
+                                 "metrics": {"f1": f1, "accuracy": 0.80}, "recipe": bench_claims._recipe(final)}) + "\n")
+    lat = json.loads((work / "latency.json").read_text())
+    lat["ms"]["six-place"] = 9.6
+    lat["archs"] = {"teacher": "6,384,12,1536", "searched": "4,256,8,640", "minilm-scaled": "6,192,6,768",
+                    "six-place": "6,256,8,256"}
+    (work / "latency.json").write_text(json.dumps(lat))
+
+    def run_folder(name: str, arch: dict) -> Path:
+        run = root / name
+        run.mkdir()
+        (run / "result.json").write_text(json.dumps({"winners": [{"budget_ms": 10.0, "arch": arch,
+                                                                  "predicted_latency_ms": 9.1}]}))
+        return run
+
+    def ns(run: Path) -> argparse.Namespace:
+        return argparse.Namespace(task="mrpc", root=str(root), work=None, search_run=str(run), device=DEV,
+                                  predictors=str(preds), searched_from="kdnas-bench search --task mrpc --rerank-top 6")
+
+    run = run_folder("search-mrpc-six", {"layers": 6, "hidden": 256, "heads": 8, "ffn": 256})
+    for _ in range(2):  # a second repoint adds nothing
+        bench_claims.repoint(ns(run))
+    plan = json.loads((work / "plan.json").read_text())
+    assert plan["students"]["searched"]["arch"] == "6,256,8,256" and plan["replaced_searched"]["arch"] == "4,256,8,640"
+    assert plan["search"]["run_folder"] == "search-mrpc-six" and "--rerank-top 6" in plan["searched_from"]
+    copies = [json.loads(line) for line in (work / "finals.jsonl").read_text().splitlines()
+              if '"same_training_as"' in line]
+    assert len(copies) == 3 and {c["name"] for c in copies} == {"searched"}
+    doc = claims_report.build_report(root, ["mrpc"], out, extra={}, apart=[], command="report", data_dir=data)
+    st = doc["tasks"]["mrpc"]["students"]["searched"]
+    assert st["arch"] == "6,256,8,256" and st["measured_ms"] == 9.6 and st["seeds"] == 3
+    assert st["metric_mean"] == pytest.approx((0.89 + 0.80) / 2)
+    assert doc["tasks"]["mrpc"]["search"]["result"] == str(run / "result.json")
+    with pytest.raises(SystemExit, match="no finals"):
+        bench_claims.repoint(ns(run_folder("search-x", {"layers": 2, "hidden": 128, "heads": 4, "ffn": 512})))
+    lat["archs"]["six-place"] = "6,256,8,384"
+    (work / "latency.json").write_text(json.dumps(lat))
+    with pytest.raises(SystemExit, match="was not timed"):
+        bench_claims.repoint(ns(run))
