@@ -235,8 +235,8 @@ class Progress:
 @click.option("--rerank-by", type=click.Choice(["metric", "fidelity"]), default=DEFAULTS.rerank_by, show_default=True,
               help="What orders a re-ranking rung: its dev metric, or fidelity to the teacher (minus the KD loss on "
                    "the same dev examples; the hard reward only).")
-@click.option("--rerank-lr", type=float, default=None,
-              help="Learning rate of the re-ranking's proxy distillations (default: distill's).")
+@click.option("--rerank-lr", type=float, default=DEFAULTS.rerank_lr, show_default=True,
+              help="Learning rate of the re-ranking's proxy distillations.")
 @budget_mb_option("Peak resident memory budget (MiB) of one forward pass at --batch × --seq: a second hard "
                   "constraint, from the predictor's memory model (measured after --final).")
 @click.option("--head-dim", help="Only candidates of this head size (hidden / heads): a number, 'teacher' for the "

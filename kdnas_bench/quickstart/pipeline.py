@@ -50,7 +50,7 @@ from .steps import CompareStep, FitStep, ProfileStep, ReportStep, SearchStep, St
 
 # what the search verb passes when no supernet option is given (unused by the proxy and task-agnostic evaluators)
 SEARCH_SUPERNET = SupernetOptions(None, DEFAULTS.supernet_examples, DEFAULTS.supernet_epochs, DEFAULTS.rerank_top,
-                                  DEFAULTS.rerank_examples, DEFAULTS.rerank_epochs)
+                                  DEFAULTS.rerank_examples, DEFAULTS.rerank_epochs, rerank_lr=DEFAULTS.rerank_lr)
 EventFn = Callable[[str, dict[str, Any]], None]
 REPORTS = (("search_html", "search.html"), ("compare_html", "compare.html"), ("search_md", "search.md"),
            ("compare_md", "compare.md"))
@@ -125,7 +125,8 @@ def search_step(req: QuickstartRequest, task: Any, *, device_id: str, budget_ms:
     agnostic = task == AGNOSTIC
     oneshot = not agnostic and is_oneshot(req.evaluator)
     supernet = (SupernetOptions(examples=req.teacher_examples, epochs=1.0, rerank_top=2,
-                                rerank_examples=max(1, req.proxy_examples // 2), rerank_epochs=req.proxy_epochs)
+                                rerank_examples=max(1, req.proxy_examples // 2), rerank_epochs=req.proxy_epochs,
+                                rerank_lr=DEFAULTS.rerank_lr)
                 if oneshot else SEARCH_SUPERNET)
     return SearchStep(SearchRequest(
         DatasetKey(device_id, "torch", 1), (budget_ms,), task, episodes=req.episodes, candidates=req.candidates,

@@ -146,7 +146,7 @@ class SearchStep(Step):
         if is_oneshot(req.evaluator):
             args += ["--supernet-examples", str(s.examples), "--supernet-epochs", number(s.epochs), "--rerank-top",
                      str(s.rerank_top), "--rerank-examples", str(s.rerank_examples), "--rerank-epochs",
-                     number(s.rerank_epochs)]
+                     number(s.rerank_epochs), *(["--rerank-lr", number(s.rerank_lr)] if s.rerank_lr else [])]
         return args
 
 
