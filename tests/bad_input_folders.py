@@ -4,6 +4,7 @@ teacher finetune (checkpoints, TSVs)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from .bad_input_support import (
@@ -78,7 +79,7 @@ FOLDER_CASES: list[Case] = [
         "model-child-out-of-tree",
         PREDICT_ARCH,
         "points outside the tree",
-        edit_model(lambda t: t.replace("left_child=", "left_child=99 ", 1).replace("left_child=99 4 ", "left_child=99 ", 1)),
+        edit_model(lambda t: re.sub(r"left_child=-?\d+", "left_child=99", t, count=1)),  # the first tree's first child
     ),
     Case("model-no-num-cat", PREDICT_ARCH, "num_cat must be 0", edit_model(lambda t: t.replace("num_cat=0\n", "", 1))),
     Case("model-checksum", PREDICT_ARCH, "checksum does not match", write(f"{PRED}/model.txt", "tree\n")),

@@ -178,7 +178,6 @@ CLI_MAX_LINES, CLI_MAX_COMPLEXITY = 60, 15
 LIBRARY_OVER: dict[str, tuple[int, int]] = {
     "distill/training.py::train": (69, 36),
     "predictors/checks.py::_check_tree": (52, 38),
-    "profiling/adaptive.py::run_adaptive": (83, 22),
     "report/compare.py::compare": (52, 33),
     "supernet/train.py::train_supernet": (105, 52),
 }

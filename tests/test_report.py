@@ -173,12 +173,15 @@ def table_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from kdnas_bench.cli import main
 
     run = tmp_path_factory.mktemp("run") / "search"
-    try:
-        main(["search", "--device", "intel-xeon-processor-2c-cfff2f", "--backend", "torch", "--budget-ms", "5,10",
-              "--task", "sst2", "--table", str(TABLE), "--space", str(STUDENTS_SPACE), "--episodes", "3",
-              "--candidates", "4", "--out", str(run), "--predictors", str(COMMITTED), "--json"])
-    except SystemExit as exc:
-        assert not exc.code
+    # searched as from another machine, also on the VM whose id the predictor names (nothing measured here)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("kdnas_bench.search.budgetcheck.this_machine_is", lambda *a: False)
+        try:
+            main(["search", "--device", "intel-xeon-processor-2c-cfff2f", "--backend", "torch", "--budget-ms", "5,10",
+                  "--task", "sst2", "--table", str(TABLE), "--space", str(STUDENTS_SPACE), "--episodes", "3",
+                  "--candidates", "4", "--out", str(run), "--predictors", str(COMMITTED), "--json"])
+        except SystemExit as exc:
+            assert not exc.code
     return run
 
 
@@ -187,7 +190,8 @@ def test_report_story(table_run: Path, tmp_path: Path, run_cli) -> None:
     code, out, err = run_cli("report", str(table_run), "--json", "--html", str(html), "--png", str(png))
     assert code == 0, err
     story = json.loads(out)
-    assert story["finished"] and story["evaluations"] == 12
+    stored = len((table_run / "evaluations.jsonl").read_text().splitlines())  # at most 3 × 4 (depends on the predictor)
+    assert story["finished"] and story["evaluations"] == stored and 8 <= stored <= 12
     assert [e["episode"] for e in story["episodes"]] == [0, 1, 2]
     bests = [e["best_reward_so_far"]["5"] for e in story["episodes"]]
     assert bests == sorted(bests)  # best-so-far never falls
@@ -200,7 +204,7 @@ def test_report_story(table_run: Path, tmp_path: Path, run_cli) -> None:
     assert_real_png(png / "reward-curve.png")
     assert curve["series"] == {"best reward, 5 ms": 3, "best reward, 10 ms": 3}
     assert sum(curve["scatter"].values()) <= 24 and curve["axes"][0]["xlabel"] == "episode"
-    assert cands["points"] == 12 and cands["winners"] == 2 and cands["budgets"] == [5.0, 10.0]
+    assert cands["points"] == stored and cands["winners"] == 2 and cands["budgets"] == [5.0, 10.0]
     page = parse_html(html)
     episodes = next(t for t in page.tables if t[0][0] == "episode")
     assert [r[0] for r in episodes[1:]] == ["0", "1", "2"]

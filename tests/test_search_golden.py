@@ -96,7 +96,9 @@ def _same(got: Any, want: Any, where: str = "") -> None:
         for i, (g, w) in enumerate(zip(got, want, strict=True)):
             _same(g, w, f"{where}[{i}]")
     elif isinstance(want, float) and not isinstance(got, bool):
-        assert got == pytest.approx(want, rel=TOL, abs=1e-12), f"{where}: {got} != {want}"
+        # abs: a float32 figure of O(1) quantities (a KD loss near 0) carries ~1e-7 of round-off that differs between
+        # CPUs' kernels (the fixture was written on an AMD VM; an Intel VM gives other bits)
+        assert got == pytest.approx(want, rel=TOL, abs=1e-6), f"{where}: {got} != {want}"
     else:
         assert got == want, f"{where}: {got!r} != {want!r}"
 

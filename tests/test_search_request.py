@@ -37,6 +37,9 @@ def test_search_request_defaults_follow_the_evaluator() -> None:
     assert (best.evaluator, best.episodes, best.candidates) == (
         "supernet", DEFAULTS.oneshot_episodes, DEFAULTS.oneshot_candidates)
     assert best.head_dim == "teacher" and best.shape == Shape(DEFAULTS.batch, DEFAULTS.seq)
+    sn = best.supernet  # the CLI's supernet and re-ranking: six places per budget, the rungs at the finals' rate
+    assert (sn.examples, sn.epochs, sn.rerank_top, sn.rerank_lr) == (
+        DEFAULTS.supernet_examples, DEFAULTS.supernet_epochs, 6, 2e-4)
     proxy = search_request(KEY, (10,), "sst2", evaluator="proxy", init="random")
     assert (proxy.episodes, proxy.candidates, proxy.head_dim) == (
         DEFAULTS.proxy_episodes, DEFAULTS.proxy_candidates, None)  # nothing inherited: any head size
@@ -153,7 +156,7 @@ def test_search_report_and_compare_without_the_cli(tmp_path: Path) -> None:
 
     html, png = tmp_path / "r.html", tmp_path / "plots"
     report = run_report(ReportRequest(str(run), Outputs(html=str(html), png=str(png))))
-    # every candidate the study evaluated (duplicates proposed across episodes are evaluated once: at most 2 × 4)
+    # every candidate the study evaluated (at most 2 × 4; how many depends on the committed predictor)
     stored = (run / "evaluations.jsonl").read_text().splitlines()
     assert report.story.finished and len(report.story.evaluations) == len(stored) and 4 <= len(stored) <= 8
     assert html.is_file() and report.images and all(p.parent == png for p in report.images)

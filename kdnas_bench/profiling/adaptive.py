@@ -180,20 +180,7 @@ def run_adaptive(space: SearchSpace, dataset: Dataset, backend: Backend, config:
         try:
             # round 0: a space-filling start (resumes the same Sobol stream; configs stored under another
             # protocol are skipped, not measured again, so no stored row is replaced)
-            measured = _archs(current(session.frame()))
-            skipped = 0
-            for index, arch, shape in iter_configs(space, sampler=config.sampler, seed=config.seed,
-                                                   shapes_per_arch=config.shapes_per_arch):
-                result.stopped_by = stop_reason()
-                if result.stopped_by is not None or (len(measured) >= config.first_archs and arch not in measured):
-                    break
-                if session.has(arch, shape):
-                    skipped += 1
-                    if skipped > 20 * space.size * len(space.shapes):
-                        break
-                    continue
-                measured.add(arch)
-                session.measure(arch, shape, index=index, round_index=0)
+            _seed_round(space, config, session, _archs(current(session.frame())), stop_reason)
             round_index = max(round_index, 1)
             while result.stopped_by is None:
                 m = record()
@@ -221,6 +208,25 @@ def run_adaptive(space: SearchSpace, dataset: Dataset, backend: Backend, config:
             session.close()
         dataset.compact()
     return result
+
+
+def _seed_round(space: SearchSpace, config: AdaptiveConfig, session: Session, measured: set[Arch],
+                stop_reason: Callable[[], str | None]) -> None:
+    """Round 0: configs of the space-filling stream until ``config.first_archs`` archs of this protocol
+    (``measured``) are in; stored configs are skipped."""
+    skipped = 0
+    for index, arch, shape in iter_configs(space, sampler=config.sampler, seed=config.seed,
+                                           shapes_per_arch=config.shapes_per_arch):
+        session.result.stopped_by = stop_reason()
+        if session.result.stopped_by is not None or (len(measured) >= config.first_archs and arch not in measured):
+            return
+        if session.has(arch, shape):
+            skipped += 1
+            if skipped > 20 * space.size * len(space.shapes):
+                return
+            continue
+        measured.add(arch)
+        session.measure(arch, shape, index=index, round_index=0)
 
 
 def _archs(df: pd.DataFrame) -> set[Arch]:

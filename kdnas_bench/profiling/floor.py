@@ -47,7 +47,8 @@ def _config(r: Any) -> tuple[Arch, Shape]:
 def remeasure(dataset: Dataset, backend: Backend, *, samples: int, fresh: int = 0, space: SearchSpace | None = None,
               canary: Canary | None = None, seed: int = 0, timing: TimingConfig | None = None,
               progress: ProgressFn | None = None) -> dict[str, Any]:
-    """Re-measure ``samples`` random stored ok rows of the newest canary protocol (and measure ``fresh`` unstored configs of ``space``);
+    """Re-measure ``samples`` random stored ok rows of the newest canary protocol (and measure ``fresh``
+    unstored configs of ``space``);
     write and return the ``_floor.json`` document. The stored rows are not touched."""
     if samples < 0 or fresh < 0 or samples + fresh == 0:
         raise KdnasError("remeasure needs --samples N > 0 (and/or --fresh N > 0)")

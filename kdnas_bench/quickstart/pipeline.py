@@ -43,14 +43,13 @@ from ..report.run_plots import run_pngs
 from ..report.run_report import load_run, run_document
 from ..report.students import resolve_students
 from ..search.api import FinalOptions, SearchOutcome, SearchRequest, SupernetOptions, run_search
-from ..search.asking import is_oneshot
+from ..search.asking import default_supernet, is_oneshot
 from ..space import Arch, SearchSpace, Shape
 from .request import TEACHER_ARCH, QuickstartRequest
 from .steps import CompareStep, FitStep, ProfileStep, ReportStep, SearchStep, Step, TeacherStep
 
 # what the search verb passes when no supernet option is given (unused by the proxy and task-agnostic evaluators)
-SEARCH_SUPERNET = SupernetOptions(None, DEFAULTS.supernet_examples, DEFAULTS.supernet_epochs, DEFAULTS.rerank_top,
-                                  DEFAULTS.rerank_examples, DEFAULTS.rerank_epochs, rerank_lr=DEFAULTS.rerank_lr)
+SEARCH_SUPERNET = default_supernet()
 EventFn = Callable[[str, dict[str, Any]], None]
 REPORTS = (("search_html", "search.html"), ("compare_html", "compare.html"), ("search_md", "search.md"),
            ("compare_md", "compare.md"))

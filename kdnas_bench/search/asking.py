@@ -13,7 +13,7 @@ from ..keys import DatasetKey
 from ..space import Shape
 from .evaluators import EVALUATORS
 from .recipe import check_positive
-from .request import SearchRequest, is_agnostic, parse_head_dim
+from .request import SearchRequest, SupernetOptions, is_agnostic, parse_head_dim
 
 
 def default_evaluator(task: Any, table: str | None) -> str:
@@ -36,13 +36,22 @@ def default_head_dim(task: Any, table: str | None, evaluator: str, init: str) ->
     return "teacher" if not table and not is_agnostic(task) and inherits else "any"
 
 
+def default_supernet(folder: str | None = None) -> SupernetOptions:
+    """The supernet evaluator's options of ``kdnas-bench search`` (:data:`~kdnas_bench.defaults.DEFAULTS`): its
+    training size and the re-ranking (places per budget, rung size, epochs, order, learning rate)."""
+    d = DEFAULTS
+    return SupernetOptions(folder, d.supernet_examples, d.supernet_epochs, d.rerank_top, d.rerank_examples,
+                           d.rerank_epochs, d.rerank_by, d.rerank_lr)
+
+
 def search_request(key: DatasetKey, budgets_ms: Sequence[float], task: Any, *, evaluator: str | None = None,
                    episodes: int | None = None, candidates: int | None = None, head_dim: int | str | None = None,
                    init: str = "inherit", seq: int = DEFAULTS.seq, batch: int = DEFAULTS.batch,
                    **fields: Any) -> SearchRequest:
     """A :class:`SearchRequest` with the defaults of ``kdnas-bench search`` for what is None: the evaluator
     (:func:`default_evaluator`), episodes and candidates at that evaluator's scale (:data:`~kdnas_bench.defaults.
-    DEFAULTS`), the head size (:func:`default_head_dim`; ``head_dim`` as typed: a number, ``"teacher"`` or
+    DEFAULTS`), the supernet and its re-ranking (:func:`default_supernet`, unless ``supernet`` is given), the head
+    size (:func:`default_head_dim`; ``head_dim`` as typed: a number, ``"teacher"`` or
     ``"any"``). ``init="auto"`` is ``"embeddings"``; ``seq`` and ``batch`` make the shape. ``fields`` are the
     request's other fields, as they are. (:class:`SearchRequest` itself keeps the paper's explicit defaults.)"""
     table = fields.get("table")
@@ -55,6 +64,8 @@ def search_request(key: DatasetKey, budgets_ms: Sequence[float], task: Any, *, e
     if head_dim is None:
         head_dim = default_head_dim(task, table, evaluator, init)
     check_positive(**{"--threads": key.threads, "--seq": seq, "--batch": batch})
+    if oneshot:
+        fields.setdefault("supernet", default_supernet())
     return SearchRequest(key=key, budgets_ms=tuple(budgets_ms), task=task, evaluator=evaluator, episodes=episodes,
                          candidates=candidates, head_dim=parse_head_dim(head_dim), shape=Shape(batch, seq),
                          init="embeddings" if init == "auto" else init, **fields)
