@@ -22,8 +22,10 @@ ARCH = "4,312,12,1200"
 
 
 def _committed(name: str) -> set[str]:
-    """The files of a committed data folder, relative to the repository root."""
-    return {p.relative_to(ROOT).as_posix() for p in (ROOT / name).rglob("*") if p.is_file()}
+    """The files of a committed data folder, relative to the repository root (not the ignored writers' locks and
+    temporary files a profile run leaves beside its rows: ``.lock``, ``*.tmp``)."""
+    return {p.relative_to(ROOT).as_posix() for p in (ROOT / name).rglob("*")
+            if p.is_file() and not p.name.startswith(".") and p.suffix != ".tmp"}
 
 
 @pytest.fixture(scope="module")
