@@ -1,6 +1,7 @@
 """Rank fidelity of the cheap evaluators against a longer distillation (figures, not pass/fail).
 
---n students spanning the MiniLM-students space (evenly spaced in parameter count) are scored by
+--n students spanning the MiniLM-students space (evenly spaced in parameter count; or, with --band, evenly spaced in
+predicted latency within a share of a budget: the candidates a search at that budget decides between) are scored by
   * supernet: the one-shot score (sub-network extracted from the trained supernet, dev metric),
   * proxy-inherit: proxy distillation (--proxy-examples x --proxy-epochs) from inherited weights (new default),
   * proxy-embeddings: the same proxy from today's init (teacher embeddings only; layers random),
@@ -35,6 +36,22 @@ SPACE = "search/spaces/minilm-students.toml"
 def students(n: int, space: str = SPACE) -> list[Arch]:
     archs = sorted(SearchSpace.load(space).archs, key=lambda a: (count_params(a), a))
     return [archs[int(i)] for i in np.linspace(0, len(archs) - 1, n).round()]
+
+
+def band_students(n: int, space: str, predicted_ms: dict[Arch, float], low_ms: float, high_ms: float) -> list[Arch]:
+    """n students evenly spaced in predicted latency among the space's archs predicted within [low_ms, high_ms]:
+    the candidates a search at that budget decides between (below the budget latency earns nothing, so its pick
+    comes from near the budget)."""
+    members = set(SearchSpace.load(space).archs)
+    inside = sorted((ms, a) for a, ms in predicted_ms.items() if low_ms <= ms <= high_ms and a in members)
+    if len(inside) < n:
+        raise SystemExit(f"--band: only {len(inside)} archs of {space} are predicted within {low_ms:.2f}-{high_ms:.2f} "
+                         f"ms, fewer than --n {n}")
+    picks: list[Arch] = []
+    for target in np.linspace(inside[0][0], inside[-1][0], n):  # nearest unused arch to each evenly spaced latency
+        best = min((abs(ms - target), a) for ms, a in inside if a not in picks)
+        picks.append(best[1])
+    return picks
 
 
 def main() -> None:
@@ -72,6 +89,12 @@ def main() -> None:
     ap.add_argument("--metric", choices=("primary", "glue-mean"), default="primary",
                     help="What ranks: the task's primary metric, or the mean of all its metrics as GLUE reports "
                          "it (MRPC: F1 and accuracy).")
+    ap.add_argument("--band", help="LO:HI: rank students whose predicted latency lies within LO..HI x --budget-ms on "
+                    "--device (evenly spaced in latency) instead of students spanning the space by size.")
+    ap.add_argument("--budget-ms", type=float, help="With --band: the budget the band is a share of.")
+    ap.add_argument("--device", default="amd-epyc-2c-243f6e", help="With --band: the predictor's device "
+                    "(torch, one thread, batch 1 x 128 tokens).")
+    ap.add_argument("--list-students", action="store_true", help="Print the students and stop.")
     ap.add_argument("--work", default="runs/rank")
     ap.add_argument("--out", default="benchmarks/results/rank_fidelity.json")
     args = ap.parse_args()
@@ -97,9 +120,34 @@ def main() -> None:
             except json.JSONDecodeError:
                 continue
     space = SearchSpace.load(args.space)
+    band = None
+    if args.band:
+        lo, _, hi = args.band.partition(":")
+        try:
+            band = (float(lo), float(hi))
+        except ValueError:
+            sys.exit(f"--band: expected LO:HI shares of --budget-ms, e.g. 0.6:1.0, got {args.band}")
+        if not args.budget_ms or not 0 < band[0] < band[1]:
+            sys.exit("--band needs --budget-ms and 0 < LO < HI")
+        from bench_claims import SHAPE
+
+        from kdnas_bench.predictors.registry import load_predictor
+        pred = load_predictor(args.device, "torch", 1)
+        pool = list(space.archs)
+        mids = pred.predict_interval([(a, SHAPE) for a in pool]).mid
+        predicted = {a: float(m) for a, m in zip(pool, mids, strict=True)}
+        archs = band_students(args.n, args.space, predicted, band[0] * args.budget_ms, band[1] * args.budget_ms)
+    else:
+        predicted = {}
+        archs = students(args.n, args.space)
+    if args.list_students:
+        print("\n".join(f"{a}  {predicted.get(a, float('nan')):.2f} ms  {count_params(a):,} params" for a in archs))
+        return
     cfg = SupernetConfig(examples=full["supernet"], epochs=args.supernet_epochs, losses=args.supernet_losses, seed=0)
-    net, doc = ensure_supernet(args.teacher, args.task, space, args.supernet, data_dir=args.data_dir, cfg=cfg,
-                               progress=True, **accelerator_kwargs(ensure_supernet, args.accelerator))
+    net, doc = None, {}
+    if "supernet" in methods:  # a run of the other methods alone (e.g. reference shards) needs no supernet
+        net, doc = ensure_supernet(args.teacher, args.task, space, args.supernet, data_dir=args.data_dir, cfg=cfg,
+                                   progress=True, **accelerator_kwargs(ensure_supernet, args.accelerator))
     teacher = load_teacher(args.teacher, task=args.task)
     proxy = prepare_data(teacher.tokenizer, args.task, data_dir=args.data_dir, max_examples=args.proxy_examples)
     ref = prepare_data(teacher.tokenizer, args.task, data_dir=args.data_dir, max_examples=full["ref"])
@@ -117,6 +165,7 @@ def main() -> None:
             return done[(method, str(arch))]
         c0, w0 = time.process_time(), time.perf_counter()
         if method == "supernet":
+            assert net is not None
             metrics = evaluate(net.extract(arch), proxy.dev, proxy.task)
         else:
             data, epochs, init = {"proxy-inherit": (proxy, args.proxy_epochs, "inherit"),
@@ -135,7 +184,6 @@ def main() -> None:
         print(json.dumps(rec), flush=True)
         return rec
 
-    archs = students(args.n, args.space)
     mine = archs
     if args.shard:
         k, _, n = args.shard.partition("/")
@@ -151,9 +199,11 @@ def main() -> None:
     table = {m: [score(done[(m, str(a))]) for a in archs] for m in methods}
     out: dict[str, Any] = {
         "task": args.task, "teacher": args.teacher, "space": args.space, "students": [str(a) for a in archs],
+        **({"band": {"shares": list(band), "budget_ms": args.budget_ms, "device": args.device, "predicted_ms": [
+            round(predicted[a], 3) for a in archs]}} if band else {}),
         "supernet": {"folder": args.supernet, "train_seconds": doc.get("train_seconds"),
                      "train_cpu_seconds": doc.get("train_cpu_seconds"), "steps": doc.get("steps"),
-                     "examples": doc["recipe"]["train_examples"], "epochs": args.supernet_epochs,
+                     "examples": doc.get("recipe", {}).get("train_examples"), "epochs": args.supernet_epochs,
                      "losses": args.supernet_losses},
         "proxy": {"examples": args.proxy_examples, "epochs": args.proxy_epochs, "losses": args.losses},
         "reference": {"examples": len(ref.train), "epochs": args.ref_epochs, "init": "inherit", "lr": args.ref_lr,
