@@ -57,20 +57,34 @@ def _rows(path: Path) -> list[dict[str, Any]]:
     return [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.is_file() else []
 
 
-def train(args: argparse.Namespace) -> None:
-    from kdnas_bench.distill import distill, load_teacher
-    from kdnas_bench.distill.inherit import depth_map, importance_scores
-    from kdnas_bench.distill.trainer import init_student, prepare_data
+def setup(args: argparse.Namespace, check: Any = None) -> argparse.Namespace:
+    """What a twin benchmark's ``train`` starts from: the arch, work folder, teacher (``check(arch, teacher)`` may
+    refuse it), data, the teacher layers the student keeps, the recipe's name and the (name, seed) already done."""
+    from kdnas_bench.distill import load_teacher
+    from kdnas_bench.distill.inherit import depth_map
+    from kdnas_bench.distill.trainer import prepare_data
 
     torch.set_num_threads(1)
     arch = Arch.parse(args.arch)
     work = Path(args.root) / args.task
     work.mkdir(parents=True, exist_ok=True)
     teacher = load_teacher(args.teacher, task=args.task)
+    if check is not None:
+        check(arch, teacher)
     data = prepare_data(teacher.tokenizer, args.task, data_dir=args.data_dir)
     kept = depth_map(arch.layers, int(teacher.model.config.num_hidden_layers))
     recipe = f"n{len(data.train)}-e{args.epochs}-lr{args.lr}-{args.losses}-length-inherited"
     done = {(r["name"], r["seed"]) for r in _rows(work / "finals.jsonl") if r["recipe"] == recipe}
+    return argparse.Namespace(arch=arch, work=work, teacher=teacher, data=data, kept=kept, recipe=recipe, done=done)
+
+
+def train(args: argparse.Namespace) -> None:
+    from kdnas_bench.distill import distill
+    from kdnas_bench.distill.inherit import importance_scores
+    from kdnas_bench.distill.trainer import init_student
+
+    st = setup(args)
+    arch, work, teacher, data, kept, recipe, done = st.arch, st.work, st.teacher, st.data, st.kept, st.recipe, st.done
     for seed in range(args.seeds):
         with torch.enable_grad():
             scores, _ = importance_scores(teacher.model, data.train, regression=data.task.is_regression, seed=seed)
@@ -94,7 +108,9 @@ def train(args: argparse.Namespace) -> None:
             print(json.dumps(rec), flush=True)
 
 
-def measure(args: argparse.Namespace) -> None:
+def measure_twin(args: argparse.Namespace, name: str, field: str, twin: Any) -> None:
+    """Time the ``name`` twin (``twin(arch, rows[0][field])`` builds it), the homogeneous student and the teacher
+    interleaved; each run adds a pass to ``latency.json`` (the VM drifts, so one pass is one sample)."""
     from bench_claims import interleaved_times
 
     from kdnas_bench.models import build_model, make_inputs
@@ -103,22 +119,38 @@ def measure(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     arch = Arch.parse(args.arch)
     work = Path(args.root) / args.task
-    rows = [r for r in _rows(work / "finals.jsonl") if r["name"] == "hetero-ffn" and r["arch"] == str(arch)]
+    rows = [r for r in _rows(work / "finals.jsonl") if r["name"] == name and r["arch"] == str(arch)]
     if not rows:
-        raise SystemExit(f"no hetero-ffn rows for {arch} in {work / 'finals.jsonl'}: run train first")
-    widths = rows[0]["ffn_widths"]
+        raise SystemExit(f"no {name} rows for {arch} in {work / 'finals.jsonl'}: run train first")
+    shape = rows[0][field]
     models = {"teacher": build_model(TEACHER_ARCH).eval(), "homogeneous": build_model(arch).eval(),
-              "hetero-ffn": narrow_ffn(build_model(Arch(arch.layers, arch.hidden, arch.heads, max(widths))), widths).eval()}
+              name: twin(arch, shape).eval()}
     times = interleaved_times(models, make_inputs(SHAPE), args.rounds, args.warmup)
-    out = {"device_id": hardware(with_gpu=False).device_id, "shape": str(SHAPE), "threads": 1, "widths": widths,
-           "method": f"interleaved, {args.rounds} rounds, median",
-           "ms": {k: statistics.median(v) for k, v in times.items()}}
-    (work / "latency.json").write_text(json.dumps(out, indent=2) + "\n")
-    print(json.dumps(out["ms"]))
+    ms = {k: statistics.median(v) for k, v in times.items()}
+    path = work / "latency.json"
+    out = json.loads(path.read_text()) if path.is_file() else {}
+    if out.get(field) != shape or out.get("rounds") != args.rounds or "passes" not in out:  # another twin: anew
+        out = {"device_id": hardware(with_gpu=False).device_id, "shape": str(SHAPE), "threads": 1, field: shape,
+               "rounds": args.rounds, "method": f"interleaved, {args.rounds} rounds, median", "passes": []}
+    out["passes"].append(ms)
+    path.write_text(json.dumps(out, indent=2) + "\n")
+    print(json.dumps(ms))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def measure(args: argparse.Namespace) -> None:
+    measure_twin(args, "hetero-ffn", "ffn_widths", lambda arch, widths: narrow_ffn(
+        build_wide(arch, widths), widths))
+
+
+def build_wide(arch: Arch, widths: list[int]) -> Any:
+    from kdnas_bench.models import build_model
+
+    return build_model(Arch(arch.layers, arch.hidden, arch.heads, max(widths)))
+
+
+def parser(doc: str, twin: str, floor: int, floor_help: str) -> argparse.ArgumentParser:
+    """The command line of a heterogeneous-twin benchmark (``train`` and ``measure``); ``twin`` names its student."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     tr = sub.add_parser("train")
     tr.add_argument("--task", required=True)
@@ -130,16 +162,20 @@ def main() -> None:
     tr.add_argument("--lr", type=float, default=2e-4)
     tr.add_argument("--losses", default="logits,ce")
     tr.add_argument("--seeds", type=int, default=3)
-    tr.add_argument("--students", default="hetero-ffn", help="Comma list: hetero-ffn and/or homogeneous (the "
-                    "claims table's row of the same arch is the homogeneous one, distilled exactly so).")
-    tr.add_argument("--floor", type=int, default=64, help="Neurons every layer keeps before the global ranking.")
+    tr.add_argument("--students", default=twin, help=f"Comma list: {twin} and/or homogeneous (the claims table's "
+                    "row of the same arch is the homogeneous one, distilled exactly so).")
+    tr.add_argument("--floor", type=int, default=floor, help=floor_help)
     me = sub.add_parser("measure")
     me.add_argument("--task", required=True)
     me.add_argument("--arch", required=True)
     me.add_argument("--root", required=True)
     me.add_argument("--rounds", type=int, default=300)
     me.add_argument("--warmup", type=int, default=20)
-    args = ap.parse_args()
+    return ap
+
+
+def main() -> None:
+    args = parser(__doc__, "hetero-ffn", 64, "Neurons every layer keeps before the global ranking.").parse_args()
     train(args) if args.cmd == "train" else measure(args)
 
 

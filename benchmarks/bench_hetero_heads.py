@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-from pathlib import Path
 from typing import Any
 
 import torch
-from bench_hetero_ffn import SHAPE, TEACHER_ARCH, _rows, allocate
+from bench_hetero_ffn import allocate, measure_twin, parser, setup
 
 from kdnas_bench.space import Arch
 
@@ -70,25 +68,22 @@ def _teacher_layers(teacher_model: Any, importance: Any, kept: list[int]) -> lis
             for t in kept]
 
 
-def train(args: argparse.Namespace) -> None:
-    from kdnas_bench.distill import distill, load_teacher
-    from kdnas_bench.distill.inherit import depth_map, importance_scores, teacher_importance
-    from kdnas_bench.distill.trainer import init_student, prepare_data
-
-    torch.set_num_threads(1)
-    arch = Arch.parse(args.arch)
-    work = Path(args.root) / args.task
-    work.mkdir(parents=True, exist_ok=True)
-    teacher = load_teacher(args.teacher, task=args.task)
+def _whole_heads(arch: Arch, teacher: Any) -> None:
     tcfg = teacher.model.config
     head_dim = int(tcfg.hidden_size) // int(tcfg.num_attention_heads)
     if arch.hidden != arch.heads * head_dim:
         raise SystemExit(f"--arch {arch}: its heads are {arch.hidden // arch.heads} wide, not the teacher's "
                          f"{head_dim}: whole teacher heads cannot move between layers")
-    data = prepare_data(teacher.tokenizer, args.task, data_dir=args.data_dir)
-    kept = depth_map(arch.layers, int(tcfg.num_hidden_layers))
-    recipe = f"n{len(data.train)}-e{args.epochs}-lr{args.lr}-{args.losses}-length-inherited"
-    done = {(r["name"], r["seed"]) for r in _rows(work / "finals.jsonl") if r["recipe"] == recipe}
+
+
+def train(args: argparse.Namespace) -> None:
+    from kdnas_bench.distill import distill
+    from kdnas_bench.distill.inherit import importance_scores, teacher_importance
+    from kdnas_bench.distill.trainer import init_student
+
+    st = setup(args, check=_whole_heads)
+    arch, work, teacher, data, kept, recipe, done = st.arch, st.work, st.teacher, st.data, st.kept, st.recipe, st.done
+    head_dim = arch.hidden // arch.heads
     for seed in range(args.seeds):
         regression = data.task.is_regression
         with torch.enable_grad():
@@ -116,55 +111,14 @@ def train(args: argparse.Namespace) -> None:
 
 
 def measure(args: argparse.Namespace) -> None:
-    from bench_claims import interleaved_times
+    from kdnas_bench.models import build_model
 
-    from kdnas_bench.models import build_model, make_inputs
-    from kdnas_bench.profiling.device import hardware
-
-    torch.set_num_threads(1)
-    arch = Arch.parse(args.arch)
-    work = Path(args.root) / args.task
-    rows = [r for r in _rows(work / "finals.jsonl") if r["name"] == "hetero-heads" and r["arch"] == str(arch)]
-    if not rows:
-        raise SystemExit(f"no hetero-heads rows for {arch} in {work / 'finals.jsonl'}: run train first")
-    heads = rows[0]["heads"]
-    models = {"teacher": build_model(TEACHER_ARCH).eval(), "homogeneous": build_model(arch).eval(),
-              "hetero-heads": set_heads(build_model(arch), heads, arch.hidden // arch.heads).eval()}
-    times = interleaved_times(models, make_inputs(SHAPE), args.rounds, args.warmup)
-    ms = {k: statistics.median(v) for k, v in times.items()}
-    path = work / "latency.json"
-    out = json.loads(path.read_text()) if path.is_file() else {}
-    if out.get("heads") != heads or out.get("rounds") != args.rounds:  # another twin or protocol: start again
-        out = {"device_id": hardware(with_gpu=False).device_id, "shape": str(SHAPE), "threads": 1, "heads": heads,
-               "rounds": args.rounds, "method": f"interleaved, {args.rounds} rounds, median", "passes": []}
-    out["passes"].append(ms)  # each run of measure adds a pass: the VM drifts, so one pass is one sample
-    path.write_text(json.dumps(out, indent=2) + "\n")
-    print(json.dumps(ms))
+    measure_twin(args, "hetero-heads", "heads", lambda arch, heads: set_heads(build_model(arch), heads,
+                                                                             arch.hidden // arch.heads))
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    tr = sub.add_parser("train")
-    tr.add_argument("--task", required=True)
-    tr.add_argument("--teacher", required=True)
-    tr.add_argument("--arch", required=True)
-    tr.add_argument("--root", required=True)
-    tr.add_argument("--data-dir", default="../shared/data/glue")
-    tr.add_argument("--epochs", type=float, default=3.0)
-    tr.add_argument("--lr", type=float, default=2e-4)
-    tr.add_argument("--losses", default="logits,ce")
-    tr.add_argument("--seeds", type=int, default=3)
-    tr.add_argument("--students", default="hetero-heads", help="Comma list: hetero-heads and/or homogeneous (the "
-                    "claims table's row of the same arch is the homogeneous one, distilled exactly so).")
-    tr.add_argument("--floor", type=int, default=2, help="Heads every layer keeps before the global ranking.")
-    me = sub.add_parser("measure")
-    me.add_argument("--task", required=True)
-    me.add_argument("--arch", required=True)
-    me.add_argument("--root", required=True)
-    me.add_argument("--rounds", type=int, default=300)
-    me.add_argument("--warmup", type=int, default=20)
-    args = ap.parse_args()
+    args = parser(__doc__, "hetero-heads", 2, "Heads every layer keeps before the global ranking.").parse_args()
     train(args) if args.cmd == "train" else measure(args)
 
 
