@@ -38,6 +38,19 @@ def students(n: int, space: str = SPACE) -> list[Arch]:
     return [archs[int(i)] for i in np.linspace(0, len(archs) - 1, n).round()]
 
 
+TOP = 6  # the places the default search re-ranks by distillation after the one-shot score
+
+
+def top_places(score: list[float], reference: list[float], k: int) -> dict[str, Any]:
+    """What a search that re-ranks the score's top ``k`` gets: how many of the reference's top ``k`` are among them,
+    whether the reference's best is, and the reference rank (1 = best) of the score's own best."""
+    mine = set(np.argsort(score)[::-1][:k].tolist())
+    theirs = np.argsort(reference)[::-1]
+    rank = {int(i): r + 1 for r, i in enumerate(theirs)}
+    return {f"top{k}_overlap": len(mine & set(theirs[:k].tolist())), f"reference_best_in_top{k}": int(theirs[0]) in mine,
+            "reference_rank_of_pick": rank[int(np.argmax(score))]}
+
+
 def band_students(n: int, space: str, predicted_ms: dict[Arch, float], low_ms: float, high_ms: float) -> list[Arch]:
     """n students evenly spaced in predicted latency among the space's archs predicted within [low_ms, high_ms]:
     the candidates a search at that budget decides between (below the budget latency earns nothing, so its pick
@@ -215,8 +228,12 @@ def main() -> None:
         rho = spearmanr(table[m], table["reference"])[0]
         cpu = [done[(m, str(a))]["cpu_seconds"] for a in archs]
         out["methods"][m] = {"kendall_tau": float(tau), "spearman": float(rho),
-                             "cpu_seconds_per_candidate": float(np.mean(cpu))}
-        print(f"{m:18s} tau {tau:+.3f}  spearman {rho:+.3f}  {np.mean(cpu):6.1f} CPU s / candidate")
+                             "cpu_seconds_per_candidate": float(np.mean(cpu)),
+                             **top_places(table[m], table["reference"], TOP)}
+        t = out["methods"][m]
+        print(f"{m:18s} tau {tau:+.3f}  spearman {rho:+.3f}  {np.mean(cpu):6.1f} CPU s / candidate · top {TOP}: "
+              f"{t[f'top{TOP}_overlap']} of the reference's, its best {'in' if t[f'reference_best_in_top{TOP}'] else 'not in'}"
+              f" · its pick is the reference's no. {t['reference_rank_of_pick']}")
     out["methods"]["reference"] = {"cpu_seconds_per_candidate": float(np.mean(
         [done[("reference", str(a))]["cpu_seconds"] for a in archs]))}
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")

@@ -29,3 +29,13 @@ def test_too_few_in_the_band_is_refused() -> None:
     archs = SearchSpace.load(SPACE).archs
     with pytest.raises(SystemExit, match="fewer than --n 5"):
         band_students(5, SPACE, {archs[0]: 1.0, archs[1]: 1.5}, 0.5, 2.0)
+
+
+def test_top_places_says_what_a_re_ranking_of_the_top_gets() -> None:
+    from bench_rank_fidelity import top_places
+
+    ref = [0.1, 0.9, 0.5, 0.7, 0.3]
+    assert top_places(ref, ref, 2) == {"top2_overlap": 2, "reference_best_in_top2": True, "reference_rank_of_pick": 1}
+    score = [0.8, 0.1, 0.9, 0.2, 0.3]  # picks 2 (the reference's third), keeps 0 and 2
+    assert top_places(score, ref, 2) == {"top2_overlap": 0, "reference_best_in_top2": False,
+                                         "reference_rank_of_pick": 3}
