@@ -20,6 +20,7 @@ Against full-set finals (the claims recipe; 0 examples = the whole training set)
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -36,6 +37,14 @@ SPACE = "search/spaces/minilm-students.toml"
 def students(n: int, space: str = SPACE) -> list[Arch]:
     archs = sorted(SearchSpace.load(space).archs, key=lambda a: (count_params(a), a))
     return [archs[int(i)] for i in np.linspace(0, len(archs) - 1, n).round()]
+
+
+def focused(space: SearchSpace, archs: tuple[Arch, ...]) -> SearchSpace:
+    """``space`` whose supernet trains only ``archs`` (a benchmark's experiment: the recipe the supernet folder
+    records cannot tell it from the whole space's, so keep it in its own folder)."""
+    out = dataclasses.replace(space, name=f"{space.name}-focused-{len(archs)}")
+    object.__setattr__(out, "_archs", archs)
+    return out
 
 
 TOP = 6  # the places the default search re-ranks by distillation after the one-shot score
@@ -92,6 +101,8 @@ def main() -> None:
     ap.add_argument("--ref-epochs", type=float, default=2.0)
     ap.add_argument("--ref-lr", type=float, default=None, help="The reference's learning rate (default: distill's).")
     ap.add_argument("--ref-batching", choices=("random", "length"), default="random")
+    ap.add_argument("--ref-seed", type=int, default=0, help="The reference's seed (another seed in another --work "
+                    "measures how well the reference ranks itself: the ceiling of any score's tau).")
     ap.add_argument("--methods", default="supernet,proxy-inherit,proxy-embeddings,reference")
     ap.add_argument("--accelerator", help="Handed to the package's training functions where they take it.")
     ap.add_argument("--losses", default="logits,ce")
@@ -104,6 +115,11 @@ def main() -> None:
                          "it (MRPC: F1 and accuracy).")
     ap.add_argument("--band", help="LO:HI: rank students whose predicted latency lies within LO..HI x --budget-ms on "
                     "--device (evenly spaced in latency) instead of students spanning the space by size.")
+    ap.add_argument("--supernet-focus", choices=("space", "band"), default="space",
+                    help="The sub-networks the supernet trains: the whole space's (sandwich of its largest and "
+                         "smallest plus random ones), or only the archs predicted within --band (its own largest, "
+                         "smallest and random ones: training focused on the candidates a search at that budget "
+                         "decides between).")
     ap.add_argument("--budget-ms", type=float, help="With --band: the budget the band is a share of.")
     ap.add_argument("--device", default="amd-epyc-2c-243f6e", help="With --band: the predictor's device "
                     "(torch, one thread, batch 1 x 128 tokens).")
@@ -156,6 +172,13 @@ def main() -> None:
     if args.list_students:
         print("\n".join(f"{a}  {predicted.get(a, float('nan')):.2f} ms  {count_params(a):,} params" for a in archs))
         return
+    if args.supernet_focus == "band":
+        if band is None:
+            sys.exit("--supernet-focus band needs --band")
+        members = set(space.archs)
+        pool = tuple(sorted(a for a, ms in predicted.items()
+                            if band[0] * args.budget_ms <= ms <= band[1] * args.budget_ms and a in members))
+        space = focused(space, pool)
     cfg = SupernetConfig(examples=full["supernet"], epochs=args.supernet_epochs, losses=args.supernet_losses, seed=0)
     net, doc = None, {}
     if "supernet" in methods:  # a run of the other methods alone (e.g. reference shards) needs no supernet
@@ -184,8 +207,8 @@ def main() -> None:
             data, epochs, init = {"proxy-inherit": (proxy, args.proxy_epochs, "inherit"),
                                   "proxy-embeddings": (proxy, args.proxy_epochs, "embeddings"),
                                   "reference": (ref, args.ref_epochs, "inherit")}[method]
-            extra = {"batching": args.ref_batching, **({"lr": args.ref_lr} if args.ref_lr else {})} \
-                if method == "reference" else {}
+            extra = {"batching": args.ref_batching, **({"lr": args.ref_lr} if args.ref_lr else {}),
+                     **({"seed": args.ref_seed} if args.ref_seed else {})} if method == "reference" else {}
             metrics = distill(teacher, args.task, arch, data=data, epochs=epochs, losses=args.losses, init=init,
                               **extra, **acc).metrics
         rec = {"method": method, "arch": str(arch), "metric": metrics[primary],
@@ -214,13 +237,13 @@ def main() -> None:
         "task": args.task, "teacher": args.teacher, "space": args.space, "students": [str(a) for a in archs],
         **({"band": {"shares": list(band), "budget_ms": args.budget_ms, "device": args.device, "predicted_ms": [
             round(predicted[a], 3) for a in archs]}} if band else {}),
-        "supernet": {"folder": args.supernet, "train_seconds": doc.get("train_seconds"),
+        "supernet": {"folder": args.supernet, "focus": args.supernet_focus, "train_seconds": doc.get("train_seconds"),
                      "train_cpu_seconds": doc.get("train_cpu_seconds"), "steps": doc.get("steps"),
                      "examples": doc.get("recipe", {}).get("train_examples"), "epochs": args.supernet_epochs,
                      "losses": args.supernet_losses},
         "proxy": {"examples": args.proxy_examples, "epochs": args.proxy_epochs, "losses": args.losses},
         "reference": {"examples": len(ref.train), "epochs": args.ref_epochs, "init": "inherit", "lr": args.ref_lr,
-                      "batching": args.ref_batching},
+                      "batching": args.ref_batching, "seed": args.ref_seed},
         "metric": primary if args.metric == "primary" else "mean of " + ", ".join(sorted(
             done[("reference", str(archs[0]))]["metrics"])), "scores": table, "methods": {}}
     for m in methods[:-1]:
