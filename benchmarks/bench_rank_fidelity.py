@@ -60,6 +60,19 @@ def top_places(score: list[float], reference: list[float], k: int) -> dict[str, 
             "reference_rank_of_pick": rank[int(np.argmax(score))]}
 
 
+def second_reference(log: Path, archs: list[Arch], score: Any) -> dict[str, Any]:
+    """The reference rows of another work folder (another seed of the same finals), in ``archs``' order."""
+    rows = {}
+    for line in log.read_text().splitlines() if log.is_file() else []:
+        r = json.loads(line)
+        if r["method"] == "reference":
+            rows[r["arch"]] = r
+    missing = [str(a) for a in archs if str(a) not in rows]
+    if missing:
+        raise SystemExit(f"--second-reference: {log} has no reference row for {', '.join(missing)}")
+    return {"work": str(log.parent.parent), "scores": [score(rows[str(a)]) for a in archs]}
+
+
 def band_students(n: int, space: str, predicted_ms: dict[Arch, float], low_ms: float, high_ms: float) -> list[Arch]:
     """n students evenly spaced in predicted latency among the space's archs predicted within [low_ms, high_ms]:
     the candidates a search at that budget decides between (below the budget latency earns nothing, so its pick
@@ -123,6 +136,9 @@ def main() -> None:
     ap.add_argument("--budget-ms", type=float, help="With --band: the budget the band is a share of.")
     ap.add_argument("--device", default="amd-epyc-2c-243f6e", help="With --band: the predictor's device "
                     "(torch, one thread, batch 1 x 128 tokens).")
+    ap.add_argument("--second-reference", metavar="WORK", help="Another --work whose reference rows are the same "
+                    "students' finals with another --ref-seed: how well the reference ranks itself (the ceiling of "
+                    "any score's tau), and each score's tau against the mean of the two.")
     ap.add_argument("--list-students", action="store_true", help="Print the students and stop.")
     ap.add_argument("--work", default="runs/rank")
     ap.add_argument("--out", default="benchmarks/results/rank_fidelity.json")
@@ -257,6 +273,15 @@ def main() -> None:
         print(f"{m:18s} tau {tau:+.3f}  spearman {rho:+.3f}  {np.mean(cpu):6.1f} CPU s / candidate · top {TOP}: "
               f"{t[f'top{TOP}_overlap']} of the reference's, its best {'in' if t[f'reference_best_in_top{TOP}'] else 'not in'}"
               f" · its pick is the reference's no. {t['reference_rank_of_pick']}")
+    if args.second_reference:
+        again = second_reference(Path(args.second_reference) / args.task / "scores.jsonl", archs, score)
+        both = [(a + b) / 2 for a, b in zip(table["reference"], again["scores"], strict=True)]
+        out["reference_again"] = {**again, "kendall_tau": float(kendalltau(again["scores"], table["reference"])[0]),
+                                  "spearman": float(spearmanr(again["scores"], table["reference"])[0]),
+                                  "tau_vs_mean_of_two": {m: float(kendalltau(table[m], both)[0]) for m in methods[:-1]}}
+        print(f"reference, another seed: tau {out['reference_again']['kendall_tau']:+.3f} (the ceiling); against "
+              f"the mean of the two: " + ", ".join(f"{m} {t:+.3f}" for m, t in
+                                                   out["reference_again"]["tau_vs_mean_of_two"].items()))
     out["methods"]["reference"] = {"cpu_seconds_per_candidate": float(np.mean(
         [done[("reference", str(a))]["cpu_seconds"] for a in archs]))}
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
