@@ -178,14 +178,19 @@ def parse_kdnas(argv: list[str]) -> str:
     return " ".join(path)
 
 
-def argparse_options(script: Path) -> set[str]:
-    """The ``--options`` (and sub-command names) a benchmark script declares, read from its source."""
+def argparse_options(script: Path, _seen: frozenset[Path] = frozenset()) -> set[str]:
+    """The ``--options`` (and sub-command names) a benchmark script declares, read from its source, with those of
+    the sibling scripts it imports from (a command line shared between benchmarks)."""
     tree = ast.parse(script.read_text(encoding="utf-8"))
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
                 and node.func.attr in {"add_argument", "add_parser"}:
             names.update(a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            sibling = script.parent / f"{node.module}.py"
+            if sibling.is_file() and sibling not in _seen and script not in _seen:
+                names |= argparse_options(sibling, _seen | {script})
     return names
 
 
