@@ -73,15 +73,19 @@ def second_reference(log: Path, archs: list[Arch], score: Any) -> dict[str, Any]
     return {"work": str(log.parent.parent), "scores": [score(rows[str(a)]) for a in archs]}
 
 
-def band_students(n: int, space: str, predicted_ms: dict[Arch, float], low_ms: float, high_ms: float) -> list[Arch]:
-    """n students evenly spaced in predicted latency among the space's archs predicted within [low_ms, high_ms]:
+def in_band(predicted_ms: dict[Arch, float], low_ms: float, high_ms: float) -> list[tuple[float, Arch]]:
+    """(predicted ms, arch) of the archs predicted within [low_ms, high_ms], fastest first."""
+    return sorted((ms, a) for a, ms in predicted_ms.items() if low_ms <= ms <= high_ms)
+
+
+def band_students(n: int, predicted_ms: dict[Arch, float], low_ms: float, high_ms: float) -> list[Arch]:
+    """n students evenly spaced in predicted latency among the archs (of a space) predicted within [low_ms, high_ms]:
     the candidates a search at that budget decides between (below the budget latency earns nothing, so its pick
     comes from near the budget)."""
-    members = set(SearchSpace.load(space).archs)
-    inside = sorted((ms, a) for a, ms in predicted_ms.items() if low_ms <= ms <= high_ms and a in members)
+    inside = in_band(predicted_ms, low_ms, high_ms)
     if len(inside) < n:
-        raise SystemExit(f"--band: only {len(inside)} archs of {space} are predicted within {low_ms:.2f}-{high_ms:.2f} "
-                         f"ms, fewer than --n {n}")
+        raise SystemExit(f"--band: only {len(inside)} archs are predicted within {low_ms:.2f}-{high_ms:.2f} ms, "
+                         f"fewer than --n {n}")
     picks: list[Arch] = []
     for target in np.linspace(inside[0][0], inside[-1][0], n):  # nearest unused arch to each evenly spaced latency
         best = min((abs(ms - target), a) for ms, a in inside if a not in picks)
@@ -181,7 +185,7 @@ def main() -> None:
         pool = list(space.archs)
         mids = pred.predict_interval([(a, SHAPE) for a in pool]).mid
         predicted = {a: float(m) for a, m in zip(pool, mids, strict=True)}
-        archs = band_students(args.n, args.space, predicted, band[0] * args.budget_ms, band[1] * args.budget_ms)
+        archs = band_students(args.n, predicted, band[0] * args.budget_ms, band[1] * args.budget_ms)
     else:
         predicted = {}
         archs = students(args.n, args.space)
@@ -191,10 +195,8 @@ def main() -> None:
     if args.supernet_focus == "band":
         if band is None:
             sys.exit("--supernet-focus band needs --band")
-        members = set(space.archs)
-        pool = tuple(sorted(a for a, ms in predicted.items()
-                            if band[0] * args.budget_ms <= ms <= band[1] * args.budget_ms and a in members))
-        space = focused(space, pool)
+        space = focused(space, tuple(sorted(a for _, a in in_band(predicted, band[0] * args.budget_ms,
+                                                                  band[1] * args.budget_ms))))
     cfg = SupernetConfig(examples=full["supernet"], epochs=args.supernet_epochs, losses=args.supernet_losses, seed=0)
     net, doc = None, {}
     if "supernet" in methods:  # a run of the other methods alone (e.g. reference shards) needs no supernet

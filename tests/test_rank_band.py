@@ -19,7 +19,7 @@ SPACE = str(Path(__file__).resolve().parents[1] / "search/spaces/minilm-students
 def test_band_students_are_distinct_inside_and_spread() -> None:
     archs = SearchSpace.load(SPACE).archs
     fake = {a: float(a.layers * a.hidden) / 100 for a in archs}  # any latency the test can reason about
-    picks = band_students(6, SPACE, fake, 5.0, 15.0)
+    picks = band_students(6, fake, 5.0, 15.0)
     assert len(set(picks)) == 6 and all(5.0 <= fake[a] <= 15.0 for a in picks)
     ms = sorted(fake[a] for a in picks)
     assert ms[0] == min(v for v in fake.values() if v >= 5.0) and ms[-1] == max(v for v in fake.values() if v <= 15.0)
@@ -28,7 +28,7 @@ def test_band_students_are_distinct_inside_and_spread() -> None:
 def test_too_few_in_the_band_is_refused() -> None:
     archs = SearchSpace.load(SPACE).archs
     with pytest.raises(SystemExit, match="fewer than --n 5"):
-        band_students(5, SPACE, {archs[0]: 1.0, archs[1]: 1.5}, 0.5, 2.0)
+        band_students(5, {archs[0]: 1.0, archs[1]: 1.5}, 0.5, 2.0)
 
 
 def test_top_places_says_what_a_re_ranking_of_the_top_gets() -> None:
